@@ -1,0 +1,238 @@
+"""The `clearing` command line: run, replay, verify and export event logs.
+
+The only place that configures logging and turns errors into exit codes: 0 success,
+1 failed verification, 2 bad input, 3 internal invariant violation, 130 interrupted.
+Every error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import msgspec
+import structlog
+
+from clearing import __version__
+from clearing import events as ev
+from clearing.errors import ClearingError, ConfigError
+from clearing.log.reader import EventLogReader
+from clearing.log.verify import verify_log
+from clearing.units import NS_PER_S
+
+log = structlog.get_logger()
+
+
+def parse_time(text: str, epoch: datetime) -> int:
+    """Return TIME (seconds from the start, or an ISO-8601 UTC time) as ns since `epoch`.
+
+    Raises:
+        ConfigError: the text is neither, or the time is before the start.
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"time {text!r}: expected seconds from start or an ISO-8601 UTC time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if when.utcoffset() != timedelta(0):
+            raise ConfigError(f"time {text!r}: give the time in UTC (Z or +00:00)")
+        delta = when - epoch
+        ns = (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+    else:
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            raise ConfigError(f"time {text!r}: not a finite number of seconds")
+        ns = round(seconds * NS_PER_S)
+    if ns < 0:
+        raise ConfigError(f"time {text!r} is before the run's start ({epoch.isoformat()})")
+    return ns
+
+
+def _epoch(reader: EventLogReader) -> datetime:
+    return datetime.fromisoformat(reader.header.epoch_utc.replace("Z", "+00:00"))
+
+
+def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    from clearing.summary import render_text
+
+    if as_json:
+        print(json.dumps({**summary.as_dict(), **(extra or {})}))
+    else:
+        print(render_text(summary))
+        for key, value in (extra or {}).items():
+            print(f"{key}: {value}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario into a new log and print its summary."""
+    from clearing.runner import run_scenario
+    from clearing.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.set or ())
+    out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
+    if args.overwrite:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{out}{suffix}").unlink(missing_ok=True)
+    log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
+    try:
+        summary = run_scenario(scenario, args.seed, out)
+    except KeyboardInterrupt:
+        print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
+        return 130
+    log.info("run_finished", events=summary.events, out=str(out))
+    _print_summary(summary, args.json, {"log": str(out)} if not args.json else {"log": str(out)})
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild the state from a log and print the summary."""
+    from clearing.replay import fold
+
+    until = None
+    if args.until is not None:
+        with EventLogReader(args.log) as reader:
+            until = parse_time(args.until, _epoch(reader))
+    result = fold(args.log, until)
+    _print_summary(result.summary, args.json, {"checkpoints_verified": result.checkpoints})
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a log's hash chain, schema and header."""
+    report = verify_log(args.log)
+    if args.json:
+        print(json.dumps(report.__dict__))
+    else:
+        print(f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events, head {report.head_hash}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Export events as JSON lines or CSV."""
+    with EventLogReader(args.log) as reader:
+        epoch = _epoch(reader)
+        kinds = [k for item in (args.kind or []) for k in item.split(",") if k]
+        bounds: dict[str, Any] = {"kinds": kinds or None}
+        if args.since is not None:
+            bounds["since_ns"] = parse_time(args.since, epoch)
+        if args.until is not None:
+            bounds["until_ns"] = parse_time(args.until, epoch)
+        out = sys.stdout
+        if args.format == "jsonl":
+            for seq, _ts, _kind, _version, _causes, payload, _hash in reader.rows(**bounds):
+                out.write(f'{{"seq":{seq},{payload[1:]}\n')
+            return 0
+        writer = csv.writer(out, lineterminator="\n")
+        if len(kinds) == 1:
+            fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kinds[0]]) if f.name not in ("ts_ns", "causes")]
+            writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
+            for seq, ts, _kind, _version, causes, payload, _hash in reader.rows(**bounds):
+                data = json.loads(payload)
+                writer.writerow([seq, ts, _iso(epoch, ts), causes, *(data[f] for f in fields)])
+        else:
+            writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])
+            for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
+                writer.writerow([seq, ts, _iso(epoch, ts), kind, version, causes, payload])
+    return 0
+
+
+def _iso(epoch: datetime, ts_ns: int) -> str:
+    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = _Parser(prog="clearing", description="Event-sourced clearing and liquidation simulator.")
+    parser.add_argument("--version", action="version", version=f"clearing {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario into a new event log")
+    run.add_argument("scenario", help="scenario TOML file")
+    run.add_argument("--seed", type=_seed, default=0, help="run seed (default 0)")
+    run.add_argument("--out", help="log path (default replays/<scenario>-<seed>.sqlite)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario value (repeatable)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing log at the output path")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.set_defaults(func=cmd_run)
+
+    replay = sub.add_parser("replay", help="rebuild the state from a log and check its checkpoints")
+    replay.add_argument("log")
+    replay.add_argument("--until", metavar="TIME", help="stop after this time (seconds from start or ISO-8601 UTC)")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=cmd_replay)
+
+    verify = sub.add_parser("verify", help="check a log's hash chain, schema and header")
+    verify.add_argument("log")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
+
+    events = sub.add_parser("events", help="export events as JSON lines or CSV")
+    events.add_argument("log")
+    events.add_argument("--kind", action="append", metavar="KIND", help="only these kinds (repeatable or comma-separated)")
+    events.add_argument("--since", metavar="TIME")
+    events.add_argument("--until", metavar="TIME")
+    events.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    events.set_defaults(func=cmd_events)
+    return parser
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, was {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected 0 <= seed < 2**63, was {value}")
+    return value
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if verbose else logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.func(args))
+    except ClearingError as e:
+        print(f"clearing: {'verification failed' if e.exit_code == 1 else 'error'}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("clearing: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,31 @@
+"""Conservation laws a state must satisfy after every event, compared exactly.
+
+1. sum(cash) + insurance fund + fee pool - bad debt == deposits: money is neither made nor
+   lost; bad debt is the hole a bankrupt account left, written off so its balance is 0.
+2. Per market, long lots == short lots.
+3. The insurance fund is never negative.
+"""
+
+from __future__ import annotations
+
+from clearing.state import ClearingState
+
+
+def violations(state: ClearingState) -> list[str]:
+    """Return the conservation laws `state` breaks (empty when all hold)."""
+    problems: list[str] = []
+    total = int(state.cash.sum(dtype=object)) if state.n_accounts else 0
+    if total + state.insurance_fund + state.fee_pool - state.bad_debt != state.deposits:
+        problems.append(
+            f"money: cash {total} + insurance {state.insurance_fund} + fees {state.fee_pool} "
+            f"- bad debt {state.bad_debt} != deposits {state.deposits}"
+        )
+    for market in range(state.n_markets):
+        column = state.position[:, market]
+        longs = int(column[column > 0].sum())
+        shorts = int(-column[column < 0].sum())
+        if longs != shorts:
+            problems.append(f"market {market}: long lots {longs} != short lots {shorts}")
+    if state.insurance_fund < 0:
+        problems.append(f"insurance fund is negative: {state.insurance_fund}")
+    return problems

@@ -1,0 +1,150 @@
+"""Read side of the event log: open and check a file, read its header, iterate its rows.
+
+Opening refuses anything that is not a clearing event log this version can read, with a
+one-line reason. Iteration is by seq range, time range and kind, in seq order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from clearing import events as ev
+from clearing.errors import EventLogError, SchemaVersionError
+from clearing.log import schema
+
+Row = tuple[int, int, str, int, str, str, bytes]
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """The `runs` row of a log."""
+
+    run_id: str
+    schema_version: int
+    clearing_version: str
+    scenario_name: str
+    scenario_json: str
+    scenario_hash: str
+    seed: int
+    epoch_utc: str
+    inputs_json: str
+    status: str
+    error: str | None
+    events: int | None
+    head_hash: str | None
+    state_digest: str | None
+
+
+class EventLogReader:
+    """A checked, read-only view of one run's event log."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise EventLogError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise EventLogError(f"{self.path}: not a file")
+        with self.path.open("rb") as f:
+            magic = f.read(len(schema.SQLITE_MAGIC))
+        if magic != schema.SQLITE_MAGIC:
+            raise EventLogError(f"{self.path}: not a SQLite database (not a clearing event log)")
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self._check_schema()
+            self.header = self._read_header()
+        except sqlite3.DatabaseError as e:
+            raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+
+    def _check_schema(self) -> None:
+        application_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        if application_id != schema.APPLICATION_ID:
+            raise EventLogError(f"{self.path}: a SQLite database, but not a clearing event log")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > schema.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path}: written by log schema {version}; this clearing reads up to {schema.SCHEMA_VERSION}, upgrade clearing"
+            )
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = {"runs", "events"} - tables
+        if missing:
+            raise EventLogError(f"{self.path}: missing table(s) {', '.join(sorted(missing))}")
+
+    def _read_header(self) -> RunHeader:
+        cursor = self.conn.execute("SELECT * FROM runs")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        if len(rows) != 1:
+            raise EventLogError(f"{self.path}: expected one run header, found {len(rows)}")
+        values: dict[str, Any] = dict(zip(names, rows[0], strict=True))
+        return RunHeader(**{k: values.get(k) for k in RunHeader.__dataclass_fields__})
+
+    def __enter__(self) -> EventLogReader:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def count(self) -> int:
+        """Return the number of event rows."""
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def last_ts_ns(self) -> int:
+        """Return the time of the last event (0 for an empty log)."""
+        row = self.conn.execute("SELECT ts_ns FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def rows(
+        self,
+        *,
+        since_seq: int | None = None,
+        until_seq: int | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> Iterator[Row]:
+        """Yield raw rows (seq, ts_ns, kind, version, causes, payload, hash) in seq order.
+
+        Bounds are inclusive. Time bounds are applied by seq, which orders time too.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("seq", ">=", since_seq),
+            ("seq", "<=", until_seq),
+            ("ts_ns", ">=", since_ns),
+            ("ts_ns", "<=", until_ns),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(int(value))
+        if kinds:
+            unknown = sorted(set(kinds) - set(ev.KINDS))
+            if unknown:
+                raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
+        sql = "SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        try:
+            yield from self.conn.execute(sql, params)
+        except sqlite3.DatabaseError as e:
+            raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+
+    def events(self, **bounds: Any) -> Iterator[tuple[int, ev.Event]]:
+        """Yield (seq, event) pairs in seq order, decoded (and upcast) from their payloads."""
+        for seq, _ts, kind, version, _causes, payload, _hash in self.rows(**bounds):
+            try:
+                yield seq, ev.decode(payload, kind, version)
+            except (ValueError, TypeError) as e:  # msgspec errors subclass ValueError
+                raise EventLogError(f"{self.path}: seq {seq}: undecodable {kind} payload ({e})") from None

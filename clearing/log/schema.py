@@ -1,0 +1,126 @@
+"""SQL schema of an event log file: tables, append-only triggers, views, the hash chain.
+
+One file per run. `events` is STRICT and append-only; `runs` holds the header. Row n's hash
+is sha256(hash of row n-1 || seq as 8 bytes || version as 2 bytes || payload bytes), and the
+chain starts from a genesis hash over the header, so rows cannot be edited, dropped,
+reordered or moved to another run without `verify` finding the first bad seq.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import msgspec
+
+from clearing import events as ev
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
+SQLITE_MAGIC = b"SQLite format 3\x00"
+STATUSES = ("incomplete", "complete", "failed")
+
+RUNS_SQL = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    schema_version INTEGER NOT NULL,
+    clearing_version TEXT NOT NULL,
+    scenario_name TEXT NOT NULL,
+    scenario_json TEXT NOT NULL,
+    scenario_hash TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    epoch_utc TEXT NOT NULL,
+    inputs_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('incomplete', 'complete', 'failed')),
+    error TEXT,
+    events INTEGER,
+    head_hash TEXT,
+    state_digest TEXT
+) STRICT
+"""
+
+EVENTS_SQL = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    causes TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    hash BLOB NOT NULL
+) STRICT
+"""
+
+TRIGGERS_SQL = (
+    """CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END""",
+    """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END""",
+    """CREATE TRIGGER runs_header_immutable BEFORE UPDATE OF run_id, schema_version,
+    clearing_version, scenario_name, scenario_json, scenario_hash, seed, epoch_utc, inputs_json ON runs
+    BEGIN SELECT RAISE(ABORT, 'run header is immutable'); END""",
+    """CREATE TRIGGER runs_finished_immutable BEFORE UPDATE ON runs WHEN OLD.status != 'incomplete'
+    BEGIN SELECT RAISE(ABORT, 'a finished run cannot change'); END""",
+    """CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+    BEGIN SELECT RAISE(ABORT, 'run header is immutable'); END""",
+)
+TRIGGER_NAMES = (
+    "events_append_only_update",
+    "events_append_only_delete",
+    "runs_header_immutable",
+    "runs_finished_immutable",
+    "runs_no_delete",
+)
+
+INSERT_SQL = "INSERT INTO events (seq, ts_ns, kind, version, causes, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+# Friendly names for the views users query most; every kind also gets a view of its own name.
+VIEW_ALIASES = {
+    "trades": "trade_executed",
+    "liquidations": "liquidation_completed",
+    "oracle_updates": "oracle_price_delivered",
+    "margin_breaches": "margin_breached",
+    "mark_prices": "mark_price_updated",
+    "index_prices": "index_price_updated",
+}
+
+INDEXES_SQL = (
+    "CREATE INDEX IF NOT EXISTS events_kind_seq ON events (kind, seq)",
+    "CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ns)",
+)
+
+
+def view_sql(kind: str) -> str:
+    """Return the CREATE VIEW statement that flattens one kind's payload into columns."""
+    fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kind]) if f.name not in ("ts_ns", "causes")]
+    columns = ", ".join(f"json_extract(payload, '$.{name}') AS {name}" for name in fields)
+    return (
+        f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {columns} "
+        f"FROM events WHERE kind = '{kind}'"
+    )
+
+
+def alias_sql(alias: str, kind: str) -> str:
+    """Return the CREATE VIEW statement of a friendly alias of a kind's view."""
+    if kind == "oracle_price_delivered":
+        return (
+            f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, market, price_ticks, "
+            f"ts_source_ns, ts_published_ns, ts_ns - ts_source_ns AS lag_ns, causes FROM {kind}"
+        )
+    return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT * FROM {kind}"
+
+
+def genesis_hash(run_id: str, scenario_hash: str, seed: int) -> bytes:
+    """Return the hash the chain starts from: it binds every row to its run header."""
+    return hashlib.sha256(f"clearing-log/{SCHEMA_VERSION}|{run_id}|{scenario_hash}|{seed}".encode()).digest()
+
+
+_ROW_HEADER = struct.Struct(">QH")
+
+
+def chain_hash(previous: bytes, seq: int, version: int, payload: bytes) -> bytes:
+    """Return hash_n = sha256(hash_{n-1} || seq:u64 || version:u16 || payload)."""
+    h = hashlib.sha256(previous)
+    h.update(_ROW_HEADER.pack(seq, version))
+    h.update(payload)
+    return h.digest()

@@ -1,0 +1,117 @@
+"""Verification of an event log: schema, header and every row's place in the hash chain.
+
+`verify_log` raises `VerificationError` naming the first bad seq (exit code 1) and
+`EventLogError` for files that are not readable event logs at all (exit code 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from clearing import events as ev
+from clearing.errors import VerificationError
+from clearing.log import schema
+from clearing.log.reader import EventLogReader
+from clearing.log.writer import causes_text
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What an intact log holds."""
+
+    path: str
+    run_id: str
+    status: str
+    events: int
+    head_hash: str
+    last_ts_ns: int
+
+
+def run_id_for(scenario_hash: str, seed: int) -> str:
+    """Return the run id: a pure function of the scenario and seed, so reruns match."""
+    return hashlib.sha256(f"{scenario_hash}|{seed}".encode()).hexdigest()[:16]
+
+
+def _normalise(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def _check_schema(reader: EventLogReader) -> None:
+    objects = dict(reader.conn.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+    if _normalise(objects.get("events", "")) != _normalise(schema.EVENTS_SQL):
+        raise VerificationError(f"{reader.path}: events table schema was altered")
+    if _normalise(objects.get("runs", "")) != _normalise(schema.RUNS_SQL):
+        raise VerificationError(f"{reader.path}: runs table schema was altered")
+    for name, sql in zip(schema.TRIGGER_NAMES, schema.TRIGGERS_SQL, strict=True):
+        if _normalise(objects.get(name) or "") != _normalise(sql):
+            raise VerificationError(f"{reader.path}: append-only trigger {name} is missing or altered")
+
+
+def _check_header(reader: EventLogReader) -> None:
+    h = reader.header
+    where = f"{reader.path}: run header"
+    if h.schema_version != schema.SCHEMA_VERSION:
+        raise VerificationError(f"{where}: schema_version {h.schema_version} does not match the file's")
+    if hashlib.sha256(h.scenario_json.encode()).hexdigest() != h.scenario_hash:
+        raise VerificationError(f"{where}: scenario_json does not match scenario_hash (edited scenario)")
+    if run_id_for(h.scenario_hash, h.seed) != h.run_id:
+        raise VerificationError(f"{where}: run_id does not match scenario and seed")
+    if h.status not in schema.STATUSES:
+        raise VerificationError(f"{where}: unknown status {h.status!r}")
+
+
+def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int) -> None:
+    seq, ts_ns, kind, version, causes, payload, _ = row
+    where = f"{reader.path}: seq {seq}"
+    try:
+        event = ev.decode(payload, kind, version)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, KeyError) as e:
+        raise VerificationError(f"{where}: payload does not decode as {kind} v{version} ({e})", seq) from None
+    if ev.KIND_OF[type(event)] != kind or event.ts_ns != ts_ns or causes_text(event.causes) != causes:
+        raise VerificationError(f"{where}: kind, ts_ns or causes column differs from the payload", seq)
+    if ts_ns < previous_ts:
+        raise VerificationError(f"{where}: time goes backwards ({ts_ns} < {previous_ts})", seq)
+    if any(not 1 <= c < seq for c in event.causes):
+        raise VerificationError(f"{where}: causes {event.causes} name events that are not earlier", seq)
+
+
+def verify_log(path: Path | str) -> VerifyReport:
+    """Check a log end to end and return what it holds.
+
+    Raises:
+        EventLogError: the file is not a readable clearing event log.
+        VerificationError: tampered or corrupt; the message and `.seq` name the first bad seq.
+    """
+    with EventLogReader(path) as reader:
+        _check_schema(reader)
+        _check_header(reader)
+        h = reader.header
+        head = schema.genesis_hash(h.run_id, h.scenario_hash, h.seed)
+        expected_seq = 1
+        last_ts = 0
+        try:
+            for row in reader.conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"):
+                seq = row[0]
+                if seq != expected_seq:
+                    raise VerificationError(f"{reader.path}: seq {expected_seq} is missing (next row is {seq})", expected_seq)
+                payload = row[5].encode() if isinstance(row[5], str) else row[5]
+                head = schema.chain_hash(head, seq, row[3], payload)
+                if head != row[6]:
+                    raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq)
+                _check_row(reader, row, last_ts)
+                last_ts = row[1]
+                expected_seq += 1
+        except sqlite3.DatabaseError as e:
+            raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} ({e})", expected_seq) from None
+        count = expected_seq - 1
+        if h.status != "incomplete":
+            if h.events != count:
+                raise VerificationError(f"{reader.path}: header says {h.events} events, log has {count} (truncated?)", count + 1)
+            if h.head_hash != head.hex():
+                raise VerificationError(f"{reader.path}: header head_hash does not match the chain", count)
+        return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts)

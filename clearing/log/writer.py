@@ -1,0 +1,176 @@
+"""Append side of the event log: hash-chains rows and writes them in batched transactions.
+
+`EventLog` writes one SQLite file per run; `MemorySink` keeps the same rows and chain in a
+list for tests and in-process studies. Both take rows from the bus only; nothing else
+writes events. A crash loses at most the unflushed batch and leaves a valid prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
+
+from clearing.errors import OutputExistsError
+from clearing.log import schema
+
+
+@dataclass(frozen=True)
+class RunHeaderData:
+    """What a run header records before the first event is written."""
+
+    run_id: str
+    clearing_version: str
+    scenario_name: str
+    scenario_json: str
+    scenario_hash: str
+    seed: int
+    epoch_utc: str
+    inputs_json: str
+
+
+class Sink(Protocol):
+    """Where the bus appends rows: returns each row's seq."""
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Append one event row and return its seq."""
+        ...
+
+    @property
+    def head_hash(self) -> bytes:
+        """Return the hash of the last row (the genesis hash before any row)."""
+        ...
+
+
+def causes_text(causes: tuple[int, ...]) -> str:
+    """Return `causes` as the JSON array stored in the `causes` column."""
+    return "[" + ",".join(map(str, causes)) + "]"
+
+
+class MemorySink:
+    """An in-memory sink with the same seq numbering and hash chain as the SQLite log."""
+
+    def __init__(self, genesis: bytes = b"\x00" * 32) -> None:
+        self.rows: list[tuple[int, int, str, int, str, str, bytes]] = []
+        self._head = genesis
+
+    @property
+    def head_hash(self) -> bytes:
+        """Return the hash of the last row."""
+        return self._head
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Append one row and return its seq."""
+        seq = len(self.rows) + 1
+        self._head = schema.chain_hash(self._head, seq, version, payload)
+        self.rows.append((seq, ts_ns, kind, version, causes_text(causes), payload.decode(), self._head))
+        return seq
+
+
+class EventLog:
+    """Writer of one run's SQLite event log.
+
+    Creates the file (refusing an existing one), writes the header with status
+    `incomplete`, appends rows in transactions of `batch_size`, and on `finish` records the
+    final status, event count, head hash and state digest.
+    """
+
+    def __init__(self, path: Path, header: RunHeaderData, batch_size: int = 10_000) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise OutputExistsError(f"{path}: a log already exists there; choose another --out or pass --overwrite") from None
+        os.close(fd)
+        self._conn = sqlite3.connect(path, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._create(header)
+        self._head = schema.genesis_hash(header.run_id, header.scenario_hash, header.seed)
+        self._seq = 0
+        self._rows: list[tuple[int, int, str, int, str, str, bytes]] = []
+        self._run_id = header.run_id
+        self.closed = False
+
+    def _create(self, header: RunHeaderData) -> None:
+        db = sqlite_utils.Database(self._conn)
+        with db.atomic():
+            db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+            db.execute(schema.RUNS_SQL)
+            db.execute(schema.EVENTS_SQL)
+            for sql in schema.TRIGGERS_SQL:
+                db.execute(sql)
+            for kind in schema.ev.KINDS:
+                db.execute(schema.view_sql(kind))
+            for alias, kind in schema.VIEW_ALIASES.items():
+                db.execute(schema.alias_sql(alias, kind))
+            db["runs"].insert(
+                {
+                    "run_id": header.run_id,
+                    "schema_version": schema.SCHEMA_VERSION,
+                    "clearing_version": header.clearing_version,
+                    "scenario_name": header.scenario_name,
+                    "scenario_json": header.scenario_json,
+                    "scenario_hash": header.scenario_hash,
+                    "seed": header.seed,
+                    "epoch_utc": header.epoch_utc,
+                    "inputs_json": header.inputs_json,
+                    "status": "incomplete",
+                }
+            )
+
+    @property
+    def head_hash(self) -> bytes:
+        """Return the hash of the last appended row."""
+        return self._head
+
+    @property
+    def count(self) -> int:
+        """Return the number of rows appended so far."""
+        return self._seq
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Hash-chain one row, buffer it, and write the buffer when it is full."""
+        self._seq = seq = self._seq + 1
+        self._head = head = schema.chain_hash(self._head, seq, version, payload)
+        self._rows.append((seq, ts_ns, kind, version, causes_text(causes), payload.decode(), head))
+        if len(self._rows) >= self.batch_size:
+            self.flush()
+        return seq
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        if not self._rows:
+            return
+        conn = self._conn
+        conn.execute("BEGIN")
+        conn.executemany(schema.INSERT_SQL, self._rows)
+        conn.execute("COMMIT")
+        self._rows = []
+
+    def finish(self, status: str, state_digest: str | None = None, error: str | None = None) -> None:
+        """Flush, record the final status and close the file (idempotent)."""
+        if self.closed:
+            return
+        if status not in schema.STATUSES:
+            raise ValueError(f"expected a status in {schema.STATUSES}, was {status!r}")
+        self.flush()
+        conn = self._conn
+        if status == "complete":
+            for sql in schema.INDEXES_SQL:
+                conn.execute(sql)
+        if status != "incomplete":
+            conn.execute(
+                "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
+                (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
+            )
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.close()
+        self.closed = True

@@ -1,0 +1,50 @@
+"""The leveraged trader population: who enters, when, on which side, how big, how levered.
+
+Pure: one generator in, arrays out, drawn in a fixed order so a seed fixes the population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from clearing.units import Int64Array
+
+
+class Population(NamedTuple):
+    """N traders sorted by entry time; arrays of shape (N,)."""
+
+    entry_ns: Int64Array
+    side: Int64Array  # +1 long, -1 short
+    lots: Int64Array
+    leverage: Int64Array
+
+
+def draw_population(
+    rng: np.random.Generator,
+    accounts: int,
+    long_fraction: float,
+    notional_median_minor: int,
+    notional_sigma: float,
+    notional_max_minor: int,
+    leverage_choices: Sequence[int],
+    leverage_weights: Sequence[float],
+    entry_window_ns: int,
+    reference_lot_value_minor: int,
+) -> Population:
+    """Draw the population.
+
+    Entry times are uniform on [0, entry_window_ns]; side is long with probability
+    `long_fraction`; notional is lognormal with the given median and log-sd, capped at
+    `notional_max_minor`, and turned into at least one lot at the reference lot value;
+    leverage is drawn from the choices with the (normalised) weights.
+    """
+    entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64)) if entry_window_ns else np.zeros(accounts, np.int64)
+    side = np.where(rng.random(accounts) < long_fraction, 1, -1).astype(np.int64)
+    notional = np.minimum(notional_median_minor * np.exp(notional_sigma * rng.standard_normal(accounts)), notional_max_minor)
+    lots = np.maximum(1, np.floor(notional / reference_lot_value_minor)).astype(np.int64)
+    weights = np.asarray(leverage_weights, dtype=np.float64)
+    leverage = rng.choice(np.asarray(leverage_choices, np.int64), size=accounts, p=weights / weights.sum())
+    return Population(entry, side, lots, leverage.astype(np.int64))

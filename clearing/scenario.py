@@ -1,0 +1,310 @@
+"""Scenarios: the validated description of a run, loaded from TOML with `--set` overrides.
+
+Everything from outside (files, overrides, CLI values) is validated here by pydantic, and
+turned into the exact integer units the core uses. A bad value gives one `ConfigError`
+line naming the file (or override) and the dotted key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clearing.errors import ConfigError
+from clearing.units import INT64_MAX, NS_PER_MS, NS_PER_S, to_ppm, to_units
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Rate = Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketConfig(_Section):
+    """One perpetual market: unit sizes and risk rates (rates are fractions, 0.005 = 0.5 %)."""
+
+    symbol: str = Field(default="BTCUSDT-PERP", min_length=1)
+    tick_size: PositiveDecimal = Decimal("0.1")
+    lot_size: PositiveDecimal = Decimal("0.001")
+    quote_decimals: int = Field(default=6, ge=0, le=12)
+    maintenance_margin_rate: Rate = Decimal("0.005")
+    liquidation_fee_rate: Rate = Decimal("0.0125")
+    taker_fee_rate: Rate = Decimal("0.0005")
+
+    @model_validator(mode="after")
+    def _exact_units(self) -> MarketConfig:
+        value = self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals
+        if value != value.to_integral_value():
+            raise ValueError(
+                f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
+                f"minor units (1e-{self.quote_decimals}); raise quote_decimals or the sizes"
+            )
+        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate"):
+            to_ppm(getattr(self, name), name)
+        return self
+
+    @property
+    def unit_value(self) -> int:
+        """Return the quote minor units one lot is worth per tick of price."""
+        return int(self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals)
+
+    @property
+    def minor_unit(self) -> Decimal:
+        """Return the size of one quote minor unit."""
+        return Decimal(1).scaleb(-self.quote_decimals)
+
+
+class PriceShock(_Section):
+    """A scripted move: the price drifts by `change` (a fraction) over the window."""
+
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    change: float = Field(gt=-1, le=10)
+
+
+class PriceConfig(_Section):
+    """The exogenous index: geometric Brownian motion with scripted shocks."""
+
+    model: Literal["gbm"] = "gbm"
+    initial: PositiveDecimal = Decimal(60000)
+    volatility: float = Field(default=0.6, ge=0, le=20, description="annualised")
+    drift: float = Field(default=0.0, ge=-50, le=50, description="annualised")
+    step_ms: int = Field(default=1000, ge=1)
+    shocks: tuple[PriceShock, ...] = ()
+
+
+class OracleConfig(_Section):
+    """A push oracle: publish on deviation or heartbeat, visible after a latency."""
+
+    observe_interval_ms: int = Field(default=1000, ge=1)
+    deviation: Rate = Decimal("0.005")
+    heartbeat_s: float = Field(default=3600, gt=0)
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class PopulationConfig(_Section):
+    """Leveraged traders, each holding one isolated position opened during the entry window."""
+
+    accounts: int = Field(default=10_000, ge=1, le=1_000_000)
+    long_fraction: float = Field(default=0.6, ge=0, le=1)
+    notional_median: PositiveDecimal = Decimal(5000)
+    notional_sigma: float = Field(default=1.0, ge=0, le=5)
+    notional_max: PositiveDecimal = Decimal(1_000_000)
+    leverage: tuple[Annotated[int, Field(ge=1)], ...] = (2, 5, 10, 20, 50)
+    leverage_weights: tuple[Annotated[float, Field(gt=0)], ...] = (0.2, 0.3, 0.3, 0.15, 0.05)
+    entry_window_s: float = Field(default=1800, ge=0)
+    spread_bps: int = Field(default=2, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> PopulationConfig:
+        if not self.leverage:
+            raise ValueError("leverage needs at least one value")
+        if len(self.leverage_weights) != len(self.leverage):
+            raise ValueError(
+                f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}"
+            )
+        return self
+
+
+class LiquidityProviderConfig(_Section):
+    """The exchange's backstop liquidity account: takes the other side of entries and liquidations."""
+
+    collateral: PositiveDecimal = Decimal(1_000_000_000)
+
+
+class LiquidationConfig(_Section):
+    """Liquidators: how many work at once, how long each takes, and how fills slip."""
+
+    liquidators: int = Field(default=2, ge=1, le=10_000)
+    service_time_ms: int = Field(default=250, ge=0)
+    slippage: Rate = Decimal("0.001")
+    impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
+    max_slippage: Rate = Decimal("0.25")
+
+
+class InsuranceFundConfig(_Section):
+    """The insurance fund's starting balance."""
+
+    initial: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(1_000_000)
+
+
+class Scenario(_Section):
+    """A whole run: validated, immutable, hashable."""
+
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    epoch: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    duration_s: float = Field(gt=0, le=30 * 86_400)
+    checkpoint_interval_s: float = Field(default=600, gt=0)
+    market: MarketConfig = MarketConfig()
+    price: PriceConfig = PriceConfig()
+    oracle: OracleConfig = OracleConfig()
+    population: PopulationConfig = PopulationConfig()
+    liquidity_provider: LiquidityProviderConfig = LiquidityProviderConfig()
+    liquidation: LiquidationConfig = LiquidationConfig()
+    insurance_fund: InsuranceFundConfig = InsuranceFundConfig()
+
+    @field_validator("epoch")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None or value.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+            raise ValueError("epoch must be a UTC time, e.g. 2020-03-12T00:00:00Z")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        m = self.market
+        mmr = to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate")
+        for leverage in self.population.leverage:
+            if leverage * mmr >= 1_000_000:
+                raise ValueError(
+                    f"population.leverage {leverage}x leaves no room above maintenance margin "
+                    f"{m.maintenance_margin_rate}; use leverage below {Decimal(1) / m.maintenance_margin_rate:.0f}x"
+                )
+        for name, amount in (
+            ("price.initial", self.price.initial),
+            ("population.notional_max", self.population.notional_max),
+            ("liquidity_provider.collateral", self.liquidity_provider.collateral),
+            ("insurance_fund.initial", self.insurance_fund.initial),
+        ):
+            unit = m.tick_size if name == "price.initial" else m.minor_unit
+            try:
+                to_units(amount, unit, name)
+            except ValueError as e:
+                raise ValueError(str(e)) from None
+        total = (self.population.accounts * self.population.notional_max + self.liquidity_provider.collateral
+                 + self.insurance_fund.initial) / m.minor_unit
+        if total >= INT64_MAX // 4:
+            raise ValueError("amounts too large for exact int64 accounting: lower quote_decimals or notional_max")
+        return self
+
+    # Derived integer units -------------------------------------------------------------
+
+    @property
+    def duration_ns(self) -> int:
+        """Return the run length in nanoseconds."""
+        return round(self.duration_s * NS_PER_S)
+
+    def seconds_ns(self, seconds: float) -> int:
+        """Return `seconds` in whole nanoseconds."""
+        return round(seconds * NS_PER_S)
+
+    def ms_ns(self, milliseconds: int) -> int:
+        """Return `milliseconds` in nanoseconds."""
+        return milliseconds * NS_PER_MS
+
+    def quote_minor(self, amount: Decimal) -> int:
+        """Return a quote amount in exact minor units."""
+        return to_units(amount, self.market.minor_unit, "amount")
+
+    def price_ticks(self, price: Decimal) -> int:
+        """Return a price in exact ticks."""
+        return to_units(price, self.market.tick_size, "price")
+
+    def canonical_json(self) -> str:
+        """Return the canonical JSON the log header stores and hashes."""
+        return self.model_dump_json()
+
+    def hash(self) -> str:
+        """Return the SHA-256 hex digest of `canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+# Loading and overrides -------------------------------------------------------------------
+
+
+def _format_error(where: str, error: ValidationError) -> str:
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"] in ("missing", "value_error") else f" (got {got!r})"
+    more = len(error.errors()) - 1
+    tail = f"; and {more} more problem{'s' * (more > 1)}" if more else ""
+    return f"{where}: {loc}: {message}{shown}{tail}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split `dotted.key=value`; the value is read as a TOML value, else as a bare string.
+
+    Raises:
+        ConfigError: the override has no `=` or an empty key.
+    """
+    key, sep, raw = text.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(path):
+        raise ConfigError(f"--set {text}: expected dotted.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any, text: str) -> None:
+    """Set `value` at `path` inside raw scenario data, creating tables on the way."""
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {text}: {'.'.join(path[: i + 1])}: no such list item")
+            node = node[int(part)]
+        else:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict | list):
+                raise ConfigError(f"--set {text}: {'.'.join(path[: i + 1])} is a value, not a table")
+            node = child
+    last = path[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {text}: {'.'.join(path)}: no such list item")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Raises:
+        ConfigError: missing file, bad TOML, unknown key, wrong type or out-of-range value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such scenario file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read scenario ({e.__class__.__name__}: {e})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    data.setdefault("name", path.stem)
+    parsed = [(parse_override(o), o) for o in overrides]
+    for (keys, value), text_ in parsed:
+        apply_override(data, keys, value, text_)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        where = str(path)
+        if parsed:
+            loc = ".".join(str(p) for p in e.errors()[0]["loc"])
+            hits = [t for (keys, _), t in parsed if loc.startswith(".".join(keys))]
+            if hits:
+                where = f"{path} with --set {hits[-1]}"
+        raise ConfigError(_format_error(where, e)) from None
+
+
+def epoch_ns_to_iso(epoch: datetime, ts_ns: int) -> str:
+    """Return the UTC ISO-8601 time of `ts_ns` after `epoch`, to the microsecond."""
+    from datetime import timedelta
+
+    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,45 @@
+"""The margin monitor: one vectorised maintenance check per mark-price update.
+
+Accounts found below maintenance (traders only, not already queued) get a
+`margin_breached` event each and join the liquidation queue in account order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from clearing import events as ev
+from clearing.margin import below_maintenance, equity, maintenance_margin, notional
+from clearing.sim.bus import EventBus
+from clearing.state import ROLE_CODES
+
+TRADER = ROLE_CODES[ev.ROLE_TRADER]
+
+
+class MarginMonitor:
+    """Checks every trader on a market when its mark moves; feeds the liquidation queue."""
+
+    def __init__(self, env: simpy.Environment, bus: EventBus, queue: simpy.Store) -> None:
+        self.env = env
+        self.bus = bus
+        self.queue = queue
+
+    def on_mark(self, market: int, mark_seq: int) -> None:
+        """Run the check for `market` at its current mark; `mark_seq` is the cause."""
+        s = self.bus.state
+        mark = int(s.mark_ticks[market])
+        unit_value = int(s.unit_value[market])
+        rate = int(s.maintenance_margin_ppm[market])
+        column = s.position[:, market]
+        breached = below_maintenance(s.cash, column, mark, unit_value, rate) & (s.role == TRADER) & ~s.liquidating
+        for account in np.flatnonzero(breached).tolist():
+            one = column[account : account + 1]
+            seq = self.bus.emit(
+                ev.MarginBreached(
+                    ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,
+                    equity=int(equity(s.cash[account : account + 1], one, mark, unit_value)[0]),
+                    requirement=int(maintenance_margin(notional(one, mark, unit_value), rate)[0]),
+                )
+            )  # fmt: skip
+            self.queue.put((account, market, seq))

@@ -1,0 +1,77 @@
+"""The run summary: the same fields from a live run and from a replay of its log.
+
+Money fields are exact decimal strings in quote currency (e.g. "1234.567890"), never
+floats; `quote_decimals` says how many decimals they carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from clearing.state import ClearingState
+from clearing.units import NS_PER_S, format_minor
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Headline results of a run (or of a log replayed up to some time)."""
+
+    run_id: str
+    scenario: str
+    seed: int
+    status: str
+    events: int
+    sim_seconds: float
+    accounts: int
+    margin_breaches: int
+    liquidations: int
+    liquidated_notional: str
+    bad_debt: str
+    insurance_fund_end: str
+    insurance_fund_min: str
+    insurance_paid: str
+    fee_pool: str
+    quote_decimals: int
+    state_digest: str
+    head_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+def summarize(state: ClearingState, *, run_id: str, scenario: str, seed: int, status: str, events: int, head_hash: str) -> RunSummary:
+    """Return the summary of `state`."""
+    decimals = state.markets[0].quote_decimals if state.markets else 0
+    return RunSummary(
+        run_id=run_id,
+        scenario=scenario,
+        seed=seed,
+        status=status,
+        events=events,
+        sim_seconds=state.now_ns / NS_PER_S,
+        accounts=state.n_accounts,
+        margin_breaches=state.breaches,
+        liquidations=state.liquidations,
+        liquidated_notional=format_minor(state.liquidated_notional, decimals),
+        bad_debt=format_minor(state.bad_debt, decimals),
+        insurance_fund_end=format_minor(state.insurance_fund, decimals),
+        insurance_fund_min=format_minor(state.insurance_fund_min, decimals),
+        insurance_paid=format_minor(state.insurance_paid, decimals),
+        fee_pool=format_minor(state.fee_pool, decimals),
+        quote_decimals=decimals,
+        state_digest=state.digest(),
+        head_hash=head_hash,
+    )
+
+
+def render_text(summary: RunSummary, quote: str = "") -> str:
+    """Return the summary as aligned `key  value` lines for a terminal."""
+    unit = f" {quote}" if quote else ""
+    money = {"liquidated_notional", "bad_debt", "insurance_fund_end", "insurance_fund_min", "insurance_paid", "fee_pool"}
+    width = max(len(k) for k in summary.as_dict())
+    lines = []
+    for key, value in summary.as_dict().items():
+        lines.append(f"{key:<{width}}  {value}{unit if key in money else ''}")
+    return "\n".join(lines)

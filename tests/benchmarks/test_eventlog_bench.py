@@ -1,0 +1,283 @@
+"""Throughput of the event log against what raw SQLite can do on the same machine.
+
+Two benchmarks, each with its own baseline measured in the same test:
+
+* emit: `EventBus.emit` into an `EventLog` (encode, decode-check, apply, hash-chain, batched
+  append) against a raw `executemany` of the very same rows, with the same schema, PRAGMAs
+  and 10k-row transactions;
+* replay: `clearing.replay.fold` (read, chain check, decode, apply) against a raw cursor
+  read of the same file.
+
+The two sides of each pair are timed alternately (the order flips every repetition) and the
+target is the median of the per-repetition ratios, so drift in machine speed hits both
+sides alike. pytest-benchmark times the clearing side on its own as well.
+
+Run with `pytest tests/benchmarks --benchmark-only` (the default addopts skip benchmarks).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import random
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from clearing import events as ev
+from clearing.log import schema
+from clearing.log.writer import EventLog, RunHeaderData
+from clearing.replay import fold
+from clearing.sim.bus import EventBus
+from clearing.state import ClearingState, apply
+
+N_EVENTS = 200_000
+BATCH = 10_000  # rows per transaction, on both sides of the emit comparison
+REPS = 5  # interleaved repetitions per ratio
+ROUNDS = 3  # pytest-benchmark rounds of the clearing side
+CHECKPOINT_EVERY = 50_000
+ACCOUNTS = 10_000  # the last one is the liquidity provider
+EMIT_TARGET = 0.4  # emit rate / raw append rate
+REPLAY_TARGET = 0.3  # replay rate / raw read rate
+
+# One market with the synthetic-crash scenario's conventions: 0.1 tick, 0.001 lot, 6 decimals.
+UNIT_VALUE = 100  # quote minor units per tick per lot
+TAKER_FEE_PPM = 500
+START_TICKS = 600_000
+
+HEADER = RunHeaderData(
+    run_id="bench",
+    clearing_version="bench",
+    scenario_name="bench",
+    scenario_json="{}",
+    scenario_hash="0" * 64,
+    seed=0,
+    epoch_utc="2024-03-01T00:00:00Z",
+    inputs_json="{}",
+)
+SELECT_ROWS = "SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"
+
+Row = tuple[int, int, str, int, str, str, bytes]
+
+
+# ---------------------------------------------------------------- workload
+
+
+def _setup_events() -> list[ev.Event]:
+    traders = ACCOUNTS - 1
+    return [
+        ev.MarketListed(
+            ts_ns=0, market=0, symbol="BTCUSDT-PERP", tick_size="0.1", lot_size="0.001", quote_decimals=6,
+            unit_value=UNIT_VALUE, maintenance_margin_ppm=5_000, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
+        ),
+        ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=ev.ROLE_TRADER),
+        ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER),
+        *(ev.Deposited(ts_ns=0, account=a, amount=10_000_000_000) for a in range(ACCOUNTS)),
+    ]  # fmt: skip
+
+
+def make_events(n: int, seed: int = 0) -> list[ev.Event]:
+    """Return n valid events: market, accounts and deposits, then 40 % index prices, 30 % marks,
+    30 % trades between a trader and the liquidity provider, and a checkpoint every
+    CHECKPOINT_EVERY events (its digest computed on a scratch state)."""
+    rng = random.Random(seed)
+    events = _setup_events()
+    state = ClearingState()
+    for e in events:
+        apply(state, e)
+    ts, price, last_index, last_mark = 0, START_TICKS, 1, 1
+    provider = ACCOUNTS - 1
+    while len(events) < n:
+        seq = len(events) + 1  # the seq emit will give this event
+        e: ev.Event
+        if seq % CHECKPOINT_EVERY == 0:
+            e = ev.CheckpointRecorded(ts_ns=ts, digest=state.digest(), final=False)
+        else:
+            ts += rng.randrange(1_000_000, 50_000_000)
+            r = rng.random()
+            if r < 0.4:
+                price = max(1, price + rng.randint(-300, 300))
+                e, last_index = ev.IndexPriceUpdated(ts_ns=ts, market=0, price_ticks=price), seq
+            elif r < 0.7:
+                e, last_mark = ev.MarkPriceUpdated(ts_ns=ts, causes=(last_index,), market=0, price_ticks=price), seq
+            else:
+                lots = rng.randint(1, 500)
+                fee = lots * price * UNIT_VALUE * TAKER_FEE_PPM // 1_000_000
+                trader = rng.randrange(provider)
+                buy = rng.random() < 0.5
+                e = ev.TradeExecuted(
+                    ts_ns=ts, causes=(last_mark,), market=0, buyer=trader if buy else provider,
+                    seller=provider if buy else trader, lots=lots, price_ticks=price,
+                    buyer_fee=fee if buy else 0, seller_fee=0 if buy else fee, liquidation=False,
+                )  # fmt: skip
+        apply(state, e)
+        events.append(e)
+    return events
+
+
+# ---------------------------------------------------------------- the two sides of each pair
+
+
+def open_bus(path: Path) -> EventBus:
+    """Return a bus over a fresh state and a fresh `EventLog` at `path`."""
+    return EventBus(ClearingState(), EventLog(path, HEADER, batch_size=BATCH))
+
+
+def emit_all(bus: EventBus, events: list[ev.Event]) -> None:
+    """Emit every event and write the last partial batch."""
+    emit = bus.emit
+    for e in events:
+        emit(e)
+    bus.sink.flush()  # type: ignore[attr-defined]
+
+
+def close_bus(bus: EventBus, *_: object) -> None:
+    """Finish the bus's log as complete (also a pedantic teardown, hence the ignored args)."""
+    bus.sink.finish("complete")  # type: ignore[attr-defined]
+
+
+def open_raw(path: Path) -> sqlite3.Connection:
+    """Return a connection to a fresh file with the log's events table and PRAGMAs."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(schema.EVENTS_SQL)
+    return conn
+
+
+def append_raw(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    """Insert pre-built rows with executemany, one transaction per BATCH rows."""
+    for i in range(0, len(rows), BATCH):
+        conn.execute("BEGIN")
+        conn.executemany(schema.INSERT_SQL, rows[i : i + BATCH])
+        conn.execute("COMMIT")
+
+
+def read_raw(path: Path) -> int:
+    """Iterate every row of the log's events table; return the row count."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        n = 0
+        for _row in conn.execute(SELECT_ROWS):
+            n += 1
+        return n
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Return the wall time of fn() in seconds, after a full collection."""
+    gc.collect()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def remove_db(path: Path) -> None:
+    """Delete a SQLite file and its WAL side files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def interleaved(clearing_side: Callable[[], float], raw_side: Callable[[], float], n: int) -> dict[str, object]:
+    """Time both sides REPS times, alternating which goes first; return rates and ratios.
+
+    Each side returns the seconds of its timed part; rates are n / seconds.
+    """
+    clearing_rates, raw_rates = [], []
+    for rep in range(REPS):
+        sides = (clearing_side, raw_side) if rep % 2 == 0 else (raw_side, clearing_side)
+        seconds = {side: side() for side in sides}
+        clearing_rates.append(n / seconds[clearing_side])
+        raw_rates.append(n / seconds[raw_side])
+    ratios = [c / r for c, r in zip(clearing_rates, raw_rates, strict=True)]
+    return {
+        "events": n,
+        "clearing_rate_median": round(statistics.median(clearing_rates)),
+        "raw_rate_median": round(statistics.median(raw_rates)),
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
+        "clearing_rates": [round(x) for x in clearing_rates],
+        "raw_rates": [round(x) for x in raw_rates],
+        "ratios": [round(x, 3) for x in ratios],
+    }
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def events() -> list[ev.Event]:
+    """The workload, built once."""
+    return make_events(N_EVENTS)
+
+
+@pytest.fixture(scope="module")
+def reference_log(tmp_path_factory: pytest.TempPathFactory, events: list[ev.Event]) -> Path:
+    """A complete log of the workload, written by the emit path."""
+    path = tmp_path_factory.mktemp("bench") / "reference.sqlite"
+    bus = open_bus(path)
+    emit_all(bus, events)
+    bus.sink.finish("complete", state_digest=bus.state.digest())  # type: ignore[attr-defined]
+    return path
+
+
+@pytest.fixture
+def fresh_paths(tmp_path: Path) -> Iterator[Path]:
+    """An endless supply of unused file paths in tmp_path."""
+    return (tmp_path / f"run-{i}.sqlite" for i in itertools.count())
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def test_emit_throughput(benchmark, events, reference_log, fresh_paths) -> None:  # type: ignore[no-untyped-def]
+    """Emit path vs raw executemany of the same rows: median ratio >= EMIT_TARGET."""
+    conn = sqlite3.connect(reference_log)
+    rows: list[Row] = conn.execute(SELECT_ROWS).fetchall()
+    conn.close()
+    assert len(rows) == len(events)
+
+    def emit_side() -> float:
+        path = next(fresh_paths)
+        bus = open_bus(path)
+        seconds = timed(lambda: emit_all(bus, events))
+        close_bus(bus)
+        remove_db(path)
+        return seconds
+
+    def raw_side() -> float:
+        path = next(fresh_paths)
+        raw = open_raw(path)
+        seconds = timed(lambda: append_raw(raw, rows))
+        raw.close()
+        remove_db(path)
+        return seconds
+
+    result = interleaved(emit_side, raw_side, len(events))
+    benchmark.extra_info.update(result)
+    benchmark.pedantic(
+        emit_all, setup=lambda: ((open_bus(next(fresh_paths)), events), {}), teardown=close_bus, rounds=ROUNDS, iterations=1
+    )
+    assert result["ratio_median"] >= EMIT_TARGET, f"emit reaches {result['ratio_median']} of raw append: {result}"  # type: ignore[operator]
+
+
+def test_replay_throughput(benchmark, events, reference_log) -> None:  # type: ignore[no-untyped-def]
+    """fold() vs a raw cursor read of the same file: median ratio >= REPLAY_TARGET."""
+    replayed = fold(reference_log)
+    assert replayed.events == len(events)
+    assert replayed.checkpoints == len(events) // CHECKPOINT_EVERY
+    assert read_raw(reference_log) == len(events)
+
+    result = interleaved(lambda: timed(lambda: fold(reference_log)), lambda: timed(lambda: read_raw(reference_log)), len(events))
+    benchmark.extra_info.update(result)
+    benchmark.pedantic(fold, args=(reference_log,), rounds=ROUNDS, iterations=1)
+    assert result["ratio_median"] >= REPLAY_TARGET, f"replay reaches {result['ratio_median']} of raw read: {result}"  # type: ignore[operator]

@@ -1,0 +1,48 @@
+import pytest
+
+from clearing.liquidation import close_out, fill_price_ticks, slippage_ppm
+
+
+def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
+    # BitMEX liquidation example (venues.md 2.4, TV-M2): long 1 @ 100.00 with 1.00 margin,
+    # bankruptcy 99.00; filled at 99.25 -> 0.25 to the insurance fund. Units: cents, 1 lot.
+    # cash = 1.00 - 100.00 = -99.00. A 0.2512 % slip on a 99.50 mark fills at 99.25 (floor of 99.250056).
+    # BitMEX keeps the whole remainder, so the fee rate is set high enough to take it all.
+    plan = close_out(-9900, 1, 9950, 1, 500_000, 10_000, 2512, 10**12, 10**6)
+    assert plan.price_ticks == 9925
+    assert (plan.fee, plan.insurance_paid, plan.bad_debt) == (25, 0, 0)
+
+
+def test_bitmex_tv_m2_fill_below_bankruptcy_draws_the_fund():
+    # Trader B, same setup, filled at 98.75 -> the fund pays 0.25 and is left at 0.
+    plan = close_out(-9900, 1, 9950, 1, 500_000, 25, 7537, 10**12, 10**6)
+    assert plan.price_ticks == 9875
+    assert (plan.fee, plan.insurance_paid, plan.bad_debt) == (0, 25, 0)
+
+
+def test_shortfall_beyond_the_fund_is_bad_debt():
+    plan = close_out(-9900, 1, 9950, 1, 500_000, 10, 7537, 10**12, 10**6)
+    assert (plan.insurance_paid, plan.bad_debt) == (10, 15)
+
+
+def test_fee_is_rate_of_notional_rounded_up_and_capped_by_balance():
+    # Long 10 lots at mark 100, cash -900 -> balance 100 after a fill at 100 (no slip).
+    plan = close_out(-900, 10, 100, 1, 12_345, 0, 0, 10**12, 10**6)
+    assert plan.notional == 1000 and plan.fee == 13  # ceil(1000 * 1.2345 %) = ceil(12.345)
+
+
+def test_fill_price_rounds_against_the_account():
+    assert fill_price_ticks(5, 1001, 1000) == 999  # long sold: floor(1001 * 0.999) = 999
+    assert fill_price_ticks(-5, 1001, 1000) == 1003  # short bought: ceil(1001 * 1.001) = 1003
+    assert fill_price_ticks(5, 1, 999_999) == 1  # never below one tick
+
+
+def test_slippage_grows_with_size_and_is_capped():
+    assert slippage_ppm(0, 1000, 5_000, 250_000) == 1000
+    assert slippage_ppm(5_000, 1000, 5_000, 250_000) == 11_000  # one depth moves 1 %
+    assert slippage_ppm(10**9, 1000, 5_000, 250_000) == 250_000
+
+
+def test_close_out_refuses_a_flat_account():
+    with pytest.raises(ValueError, match="flat"):
+        close_out(0, 0, 100, 1, 0, 0, 0, 1, 1)
