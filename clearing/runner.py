@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from clearing import __version__
@@ -12,6 +16,20 @@ from clearing.log.writer import EventLog, MemorySink, RunHeaderData
 from clearing.scenario import Scenario
 from clearing.sim.world import build_world
 from clearing.summary import RunSummary, summarize
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    # A second Ctrl-C while the log is being closed must not leave it half-written.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def header_for(scenario: Scenario, seed: int) -> RunHeaderData:
@@ -41,10 +59,12 @@ def run_scenario(scenario: Scenario, seed: int, out: Path, batch_size: int = 10_
         world = build_world(scenario, seed, log)
         state = world.run()
     except (KeyboardInterrupt, SystemExit):
-        log.finish("incomplete")
+        with _signals_held():
+            log.finish("incomplete")
         raise
     except BaseException as e:
-        log.finish("failed", error=f"{type(e).__name__}: {e}")
+        with _signals_held():
+            log.finish("failed", error=f"{type(e).__name__}: {e}")
         raise
     digest = state.digest()
     log.finish("complete", state_digest=digest)

@@ -161,8 +161,14 @@ class EventLog:
             return
         if status not in schema.STATUSES:
             raise ValueError(f"expected a status in {schema.STATUSES}, was {status!r}")
-        self.flush()
         conn = self._conn
+        # An interrupt inside `flush` leaves either an open transaction (roll it back) or
+        # a committed batch still in the buffer (drop what is already stored).
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        stored = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        self._rows = [row for row in self._rows if row[0] > stored]
+        self.flush()
         if status == "complete":
             for sql in schema.INDEXES_SQL:
                 conn.execute(sql)

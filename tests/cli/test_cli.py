@@ -1,0 +1,158 @@
+"""The command line as a user meets it: outputs, exit codes, one-line errors."""
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from clearing.cli import main, parse_time
+from clearing.errors import ConfigError
+from tests.conftest import ROOT, SCENARIOS
+
+SMALL = ["--set", "population.accounts=300", "--set", "duration_s=1500", "--set", "population.entry_window_s=200",
+         "--set", "price.shocks.0.start_s=600", "--set", "price.shocks.1.start_s=900",
+         "--set", "checkpoint_interval_s=300"]  # fmt: skip
+CRASH = str(SCENARIOS / "synthetic-crash.toml")
+
+
+def clearing(*args):
+    return subprocess.run([sys.executable, "-m", "clearing", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "small.sqlite"
+    assert main(["run", CRASH, "--seed", "4", "--out", str(path), *SMALL]) == 0
+    return path
+
+
+def test_run_json_has_the_documented_fields(tmp_path, capsys):
+    out = tmp_path / "r.sqlite"
+    assert main(["run", CRASH, "--seed", "4", "--out", str(out), "--json", *SMALL]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("run_id", "events", "sim_seconds", "liquidations", "liquidated_notional", "bad_debt",
+                "insurance_fund_end", "state_digest", "head_hash"):  # fmt: skip
+        assert key in summary
+    assert summary["sim_seconds"] == 1500.0 and summary["status"] == "complete"
+    assert summary["log"] == str(out)
+
+
+def test_replay_prints_the_same_summary_as_the_run(log, tmp_path, capsys):
+    out = tmp_path / "r.sqlite"
+    main(["run", CRASH, "--seed", "4", "--out", str(out), "--json", *SMALL])
+    live = json.loads(capsys.readouterr().out)
+    assert main(["replay", str(out), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in replayed.items() if k != "checkpoints_verified"} == {k: v for k, v in live.items() if k != "log"}
+    assert replayed["checkpoints_verified"] == 5
+
+
+def test_replay_until_accepts_seconds_and_iso_times(log, capsys):
+    assert main(["replay", str(log), "--until", "600", "--json"]) == 0
+    by_seconds = json.loads(capsys.readouterr().out)
+    assert main(["replay", str(log), "--until", "2024-03-01T00:10:00Z", "--json"]) == 0
+    by_iso = json.loads(capsys.readouterr().out)
+    assert by_seconds == by_iso and by_seconds["sim_seconds"] <= 600 and by_seconds["status"] == "partial"
+
+
+def test_default_output_path_and_no_silent_overwrite(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", CRASH, "--seed", "2", *SMALL]) == 0
+    path = tmp_path / "replays" / "synthetic-crash-2.sqlite"
+    assert path.exists()
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert main(["run", CRASH, "--seed", "2", *SMALL]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    assert main(["run", CRASH, "--seed", "2", "--overwrite", *SMALL]) == 0
+
+
+def test_verify_reports_intact_and_tampered(log, tmp_path, capsys):
+    assert main(["verify", str(log)]) == 0
+    assert "intact" in capsys.readouterr().out
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(log.read_bytes())
+    conn = sqlite3.connect(bad)
+    conn.execute("DROP TRIGGER events_append_only_update")
+    conn.execute("UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10)")
+    seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10").fetchone()[0]
+    conn.execute("CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events\n    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END")
+    conn.commit()
+    assert main(["verify", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("clearing: verification failed:") and f"seq {seq}:" in err and "\n" not in err
+    assert main(["replay", str(bad)]) == 1
+
+
+def test_events_export_jsonl_and_csv(log, capsys):
+    assert main(["events", str(log), "--kind", "liquidation_completed", "--until", "1200"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert rows and all(r["kind"] == "liquidation_completed" and r["ts_ns"] <= 1200 * 10**9 for r in rows)
+    assert list(rows[0])[:3] == ["seq", "kind", "ts_ns"]
+    assert main(["events", str(log), "--kind", "trade_executed", "--format", "csv", "--since", "600"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert table and {"seq", "time_utc", "buyer", "seller", "lots", "price_ticks", "liquidation"} <= set(table[0])
+    assert all(int(r["ts_ns"]) >= 600 * 10**9 for r in table)
+    assert main(["events", str(log), "--kind", "market_listed,accounts_opened", "--format", "csv"]) == 0
+    mixed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["kind"] for r in mixed] == ["market_listed", "accounts_opened", "accounts_opened"]
+
+
+def test_parse_time_forms():
+    from datetime import UTC, datetime
+
+    epoch = datetime(2020, 3, 12, tzinfo=UTC)
+    assert parse_time("90", epoch) == 90 * 10**9
+    assert parse_time("1.5", epoch) == 1_500_000_000
+    assert parse_time("2020-03-12T01:00:00Z", epoch) == 3600 * 10**9
+    assert parse_time("2020-03-12T01:00:00", epoch) == 3600 * 10**9
+    for bad in ("yesterday", "-5", "2020-03-11T23:00:00Z", "2020-03-12T01:00:00+02:00", "nan"):
+        with pytest.raises(ConfigError):
+            parse_time(bad, epoch)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["run", "missing.toml"], 2, "missing.toml: no such scenario file"),
+        (["run", CRASH, "--set", "oracle.latency_ms=-5"], 2, "oracle.latency_ms: Input should be greater than or equal to 0"),
+        (["run", CRASH, "--set", "oracle.nope=1"], 2, "oracle.nope: Extra inputs are not permitted"),
+        (["run", CRASH, "--seed", "x"], 2, "expected a whole number"),
+        (["verify", "missing.sqlite"], 2, "missing.sqlite: no such file"),
+        (["replay", "README.md"], 2, "README.md: not a SQLite database"),
+        (["events", "pyproject.toml"], 2, "not a SQLite database"),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_no_traceback(args, code, message, tmp_path):
+    result = clearing(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()) and not (ROOT / "replays" / "synthetic-crash-0.sqlite-wal").exists()
+
+
+def test_bad_toml_is_named_with_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\nduration_s = = 3\n")
+    result = clearing("run", str(bad), "--out", str(tmp_path / "x.sqlite"))
+    assert result.returncode == 2 and "bad.toml: invalid TOML" in result.stderr and "line 2" in result.stderr
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_newer_schema_and_tampered_logs_through_the_entry_point(log, tmp_path):
+    newer = tmp_path / "newer.sqlite"
+    newer.write_bytes(log.read_bytes())
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    for command in ("verify", "replay", "events"):
+        result = clearing(command, str(newer))
+        assert result.returncode == 2 and "upgrade clearing" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,169 @@
+import sqlite3
+
+import pytest
+
+from clearing import events as ev
+from clearing.errors import EventLogError, OutputExistsError, SchemaVersionError, VerificationError
+from clearing.log import EventLog, EventLogReader, verify_log
+from clearing.log import schema
+from clearing.log.schema import genesis_hash
+from clearing.log.writer import RunHeaderData
+from clearing.log.verify import run_id_for
+from clearing.runner import header_for
+from clearing.sim.bus import EventBus
+from clearing.state import ClearingState
+from tests.conftest import small_scenario
+
+
+def write_log(path, n=25, batch_size=10, finish=True):
+    header = header_for(small_scenario(), 3)
+    log = EventLog(path, header, batch_size=batch_size)
+    bus = EventBus(ClearingState(), log)
+    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0,
+                             unit_value=1, maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0))
+    for i in range(1, n):
+        bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
+    if finish:
+        log.finish("complete", state_digest=bus.state.digest())
+    return log, bus
+
+
+def test_rows_are_hash_chained_from_the_header(tmp_path):
+    path = tmp_path / "a.sqlite"
+    log, _ = write_log(path)
+    report = verify_log(path)
+    assert report.events == 25 and report.status == "complete" and report.head_hash == log.head_hash.hex()
+    h = header_for(small_scenario(), 3)
+    assert h.run_id == run_id_for(h.scenario_hash, 3)
+    assert genesis_hash(h.run_id, h.scenario_hash, 3) != genesis_hash(h.run_id, h.scenario_hash, 4)
+
+
+def test_the_log_is_append_only(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET ts_ns = 0 WHERE seq = 3")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events WHERE seq = 3")
+    with pytest.raises(sqlite3.IntegrityError, match="immutable|cannot change"):
+        conn.execute("UPDATE runs SET seed = 9")
+    with pytest.raises(sqlite3.IntegrityError, match="cannot change"):
+        conn.execute("UPDATE runs SET status = 'failed'")
+    with pytest.raises(sqlite3.IntegrityError, match="STRICT|cannot store"):
+        conn.execute("INSERT INTO events VALUES (99, 'soon', 'x', 1, '[]', '{}', x'00')")
+
+
+def test_an_existing_log_is_never_overwritten(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError, match="already exists"):
+        write_log(path)
+    assert path.read_bytes() == before
+
+
+def test_reader_filters_by_seq_time_and_kind(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    with EventLogReader(path) as reader:
+        assert [r[0] for r in reader.rows(since_seq=3, until_seq=5)] == [3, 4, 5]
+        assert [r[1] for r in reader.rows(since_ns=100, until_ns=120)] == [100, 110, 120]
+        assert [r[2] for r in reader.rows(kinds=["market_listed"])] == ["market_listed"]
+        assert [seq for seq, _ in reader.events(kinds=["index_price_updated"], until_seq=3)] == [2, 3]
+        with pytest.raises(EventLogError, match="unknown event kind"):
+            list(reader.rows(kinds=["nope"]))
+
+
+def test_views_flatten_payloads_for_plain_sqlite(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT seq, market, price_ticks FROM index_prices WHERE seq = 2").fetchone() == (2, 0, 101)
+    views = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    assert {"trades", "liquidations", "oracle_updates", *ev.KINDS} <= views
+
+
+def test_a_crash_leaves_a_valid_incomplete_prefix(tmp_path):
+    path = tmp_path / "a.sqlite"
+    log, _ = write_log(path, n=25, batch_size=10, finish=False)
+    # Simulate a kill: the process never flushes its last 5 buffered rows or the header.
+    log._conn.close()
+    report = verify_log(path)
+    assert (report.status, report.events) == ("incomplete", 20)
+
+
+def test_verify_names_the_first_tampered_seq(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_append_only_update")
+    conn.execute("UPDATE events SET payload = replace(payload, '\"price_ticks\":107', '\"price_ticks\":7') WHERE seq = 8")
+    conn.commit()
+    with pytest.raises(VerificationError, match="trigger"):
+        verify_log(path)
+    conn.execute(schema.TRIGGERS_SQL[0])
+    conn.commit()
+    with pytest.raises(VerificationError, match="seq 8: hash chain broken") as info:
+        verify_log(path)
+    assert info.value.seq == 8
+
+
+def test_verify_finds_a_deleted_row_and_an_edited_header(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_append_only_delete")
+    conn.execute("DELETE FROM events WHERE seq = 12")
+    conn.execute(schema.TRIGGERS_SQL[1])
+    conn.commit()
+    with pytest.raises(VerificationError, match="seq 12 is missing"):
+        verify_log(path)
+    other = tmp_path / "b.sqlite"
+    write_log(other)
+    conn = sqlite3.connect(other)
+    conn.execute("DROP TRIGGER runs_header_immutable")
+    conn.execute("DROP TRIGGER runs_finished_immutable")
+    conn.execute("UPDATE runs SET scenario_json = replace(scenario_json, '600', '601')")
+    conn.execute(schema.TRIGGERS_SQL[2])
+    conn.execute(schema.TRIGGERS_SQL[3])
+    conn.commit()
+    with pytest.raises(VerificationError, match="scenario_json does not match"):
+        verify_log(other)
+
+
+def test_files_that_are_not_logs_are_refused(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(EventLogError, match="not a SQLite database"):
+        EventLogReader(text)
+    with pytest.raises(EventLogError, match="no such file"):
+        EventLogReader(tmp_path / "missing.sqlite")
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)")
+    with pytest.raises(EventLogError, match="not a clearing event log"):
+        EventLogReader(other)
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    with pytest.raises(SchemaVersionError, match="schema 99.*upgrade clearing"):
+        EventLogReader(path)
+
+
+def test_a_truncated_file_is_refused_or_fails_verification(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path, n=3000, batch_size=500)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises((EventLogError, VerificationError)):
+        verify_log(path)
+
+
+def test_header_data_is_a_pure_function_of_scenario_and_seed():
+    a, b = header_for(small_scenario(), 1), header_for(small_scenario(), 1)
+    assert a == b and isinstance(a, RunHeaderData)

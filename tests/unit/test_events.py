@@ -1,0 +1,46 @@
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clearing import events as ev
+
+
+@pytest.mark.parametrize("kind", sorted(ev.KINDS))
+def test_every_kind_round_trips_through_its_canonical_bytes(kind):
+    @given(st.from_type(ev.KINDS[kind]))
+    def check(event):
+        payload = ev.encode(event)
+        assert ev.decode(payload, kind, ev.VERSIONS[kind]) == event
+        assert ev.encode(ev.decode(payload, kind, ev.VERSIONS[kind])) == payload
+
+    check()
+
+
+def test_events_are_frozen_and_typed():
+    event = ev.Deposited(ts_ns=1, account=2, amount=3)
+    with pytest.raises(AttributeError):
+        event.amount = 4  # type: ignore[misc]
+    with pytest.raises(msgspec.ValidationError, match="Expected `int`"):
+        ev.decode(b'{"kind":"deposited","ts_ns":1,"causes":[],"account":2,"amount":3.5}', "deposited", 1)
+
+
+def test_a_newer_version_is_refused_and_an_unknown_kind_too():
+    with pytest.raises(ValueError, match="newer"):
+        ev.decode(b"{}", "deposited", 99)
+    with pytest.raises(ValueError, match="unknown event kind"):
+        ev.decode(b"{}", "teleported", 1)
+
+
+def test_older_versions_go_through_upcasters(monkeypatch):
+    monkeypatch.setitem(ev.VERSIONS, "deposited", 2)
+    monkeypatch.setitem(ev.UPCASTERS, ("deposited", 1), lambda d: {**d, "amount": d.pop("qty")})
+    event = ev.decode(b'{"kind":"deposited","ts_ns":1,"causes":[],"account":2,"qty":3}', "deposited", 1)
+    assert event == ev.Deposited(ts_ns=1, account=2, amount=3)
+
+
+def test_kind_tags_are_snake_case_class_names():
+    import re
+
+    for kind, cls in ev.KINDS.items():
+        assert kind == re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()

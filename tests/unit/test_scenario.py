@@ -1,0 +1,71 @@
+import pytest
+
+from clearing.errors import ConfigError
+from clearing.scenario import load_scenario, parse_override
+from tests.conftest import SCENARIOS
+
+CRASH = SCENARIOS / "synthetic-crash.toml"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_validates(path):
+    scenario = load_scenario(path)
+    assert scenario.name and len(scenario.hash()) == 64
+
+
+def test_overrides_are_validated_like_the_file():
+    scenario = load_scenario(CRASH, ["oracle.heartbeat_s=60", "population.accounts=100", "price.shocks.0.change=-0.5"])
+    assert scenario.oracle.heartbeat_s == 60 and scenario.population.accounts == 100
+    assert scenario.price.shocks[0].change == -0.5
+    with pytest.raises(ConfigError, match=r"--set oracle.latency_ms=-5: oracle.latency_ms: .*greater than or equal to 0"):
+        load_scenario(CRASH, ["oracle.latency_ms=-5"])
+    with pytest.raises(ConfigError, match=r"oracle.heartbet_s: Extra inputs are not permitted"):
+        load_scenario(CRASH, ["oracle.heartbet_s=5"])
+    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+        load_scenario(CRASH, ["oracle.heartbeat_s"])
+    with pytest.raises(ConfigError, match="no such list item"):
+        load_scenario(CRASH, ["price.shocks.9.change=1"])
+
+
+def test_override_values_are_toml_values_or_strings():
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a=0.5") == (["a"], 0.5)
+    assert parse_override("a=[1, 2]") == (["a"], [1, 2])
+    assert parse_override("name=my-run") == (["name"], "my-run")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("duration_s = \n", r"s.toml: invalid TOML: .*line 1"),
+        ("duration_s = 60\nbogus = 1\n", r"s.toml: bogus: Extra inputs are not permitted"),
+        ("duration_s = 'long'\n", r"s.toml: duration_s: Input should be a valid number.*'long'"),
+        ("duration_s = 60\n[price]\ninitial = -5\n", r"s.toml: price.initial: Input should be greater than 0"),
+        ("duration_s = 60\n[oracle]\nlatency_ms = -1\n", r"s.toml: oracle.latency_ms: Input should be greater than or equal to 0"),
+        ("duration_s = 60\n[market]\ntick_size = '0.1'\nlot_size = '0.0000001'\nquote_decimals = 2\n", "not a whole number of quote minor units"),
+        ("duration_s = 60\n[population]\nleverage = [300]\nleverage_weights = [1]\n", "leaves no room above maintenance margin"),
+        ("duration_s = 60\n[population]\nleverage = [2, 3]\nleverage_weights = [1]\n", "leverage_weights has 1 values"),
+        ("duration_s = 60\nepoch = 2024-01-01T00:00:00+02:00\n", "epoch must be a UTC time"),
+        ("duration_s = 60\n[price]\ninitial = '60000.05'\n", "price.initial 60000.05 is not a whole number of 0.1"),
+    ],
+)
+def test_bad_scenarios_give_one_line_naming_file_and_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_scenario(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_scenario_file_is_named():
+    with pytest.raises(ConfigError, match="nope.toml: no such scenario file"):
+        load_scenario("nope.toml")
+
+
+def test_scenario_hash_changes_with_any_value():
+    assert load_scenario(CRASH).hash() != load_scenario(CRASH, ["oracle.latency_ms=2001"]).hash()
+    assert load_scenario(CRASH).hash() == load_scenario(CRASH).hash()
