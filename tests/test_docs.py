@@ -1,0 +1,57 @@
+"""Docs are part of done: every event kind, CLI subcommand and scenario key is documented."""
+
+import re
+
+import pytest
+from pydantic import BaseModel
+
+from clearing import events as ev
+from clearing.cli import build_parser
+from clearing.scenario import Scenario
+from tests.conftest import ROOT
+
+DOCS = ROOT / "docs"
+
+
+def headings(path):
+    return set(re.findall(r"^#+\s+`([^`]+)`", path.read_text(), flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("kind", sorted(ev.KINDS))
+def test_every_event_kind_is_documented_with_its_fields(kind):
+    text = (DOCS / "events.md").read_text()
+    assert kind in headings(DOCS / "events.md"), f"docs/events.md has no section for {kind}"
+    section = text.split(f"`{kind}`", 1)[1].split("\n## ", 1)[0]
+    for field in ev.KINDS[kind].__struct_fields__:
+        if field not in ("ts_ns", "causes"):
+            assert f"`{field}`" in section, f"docs/events.md: {kind} does not document field {field}"
+
+
+def test_every_cli_subcommand_is_documented():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    documented = headings(DOCS / "cli.md")
+    for name in commands:
+        assert f"clearing {name}" in documented, f"docs/cli.md has no section for clearing {name}"
+
+
+def scenario_keys(model, prefix=""):
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from scenario_keys(annotation, f"{key}.")
+        else:
+            yield key
+
+
+def test_every_scenario_key_is_documented():
+    text = (DOCS / "scenario.md").read_text()
+    for key in scenario_keys(Scenario):
+        assert f"`{key}`" in text, f"docs/scenario.md does not document {key}"
+
+
+def test_readme_quick_start_is_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    assert block.split() == ["make", "demo", "make", "test"]
