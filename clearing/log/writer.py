@@ -91,6 +91,7 @@ class EventLog:
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=2000")
         self._create(header)
         self._head = schema.genesis_hash(header.run_id, header.scenario_hash, header.seed)
         self._seq = 0
@@ -177,6 +178,9 @@ class EventLog:
                 "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
                 (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
             )
-        conn.execute("PRAGMA journal_mode=DELETE")
+        try:  # back to one self-contained file; a reader holding the file open may prevent it
+            conn.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:
+            pass  # stays in WAL mode, which is just as valid; SQLite checkpoints it on close
         conn.close()
         self.closed = True

@@ -49,7 +49,7 @@ def test_stopped_run_leaves_an_incomplete_log_that_verifies(tmp_path, capsys, si
     if sig == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
     else:
-        assert process.returncode == 130 and "incomplete" in stderr and "Traceback" not in stderr
+        assert process.returncode == 130 and "incomplete" in stderr and "Traceback" not in stderr, stderr
     assert main(["verify", str(out), "--json"]) == 0
     report = capsys.readouterr().out
     assert '"status": "incomplete"' in report
