@@ -50,15 +50,29 @@ class EventLogReader:
         if not self.path.is_file():
             raise EventLogError(f"{self.path}: not a file")
         with self.path.open("rb") as f:
-            magic = f.read(len(schema.SQLITE_MAGIC))
-        if magic != schema.SQLITE_MAGIC:
+            head = f.read(100)
+        if head[: len(schema.SQLITE_MAGIC)] != schema.SQLITE_MAGIC:
             raise EventLogError(f"{self.path}: not a SQLite database (not a clearing event log)")
+        self._check_size(head)
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None)
             self._check_schema()
             self.header = self._read_header()
         except sqlite3.DatabaseError as e:
             raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+
+    def _check_size(self, head: bytes) -> None:
+        # The SQLite header records the page size and page count; a shorter file was cut
+        # off. (With a -wal file beside it the count may be stale, so only check without.)
+        size = self.path.stat().st_size
+        if len(head) < 100:
+            raise EventLogError(f"{self.path}: truncated SQLite file ({size} bytes)")
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        wal = Path(f"{self.path}-wal")
+        if pages and size < page_size * pages and not (wal.exists() and wal.stat().st_size):
+            raise EventLogError(f"{self.path}: truncated log ({size} bytes, its header says {page_size * pages})")
 
     def _check_schema(self) -> None:
         application_id = self.conn.execute("PRAGMA application_id").fetchone()[0]

@@ -155,15 +155,28 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path):
         EventLogReader(path)
 
 
-def test_a_truncated_file_is_refused_or_fails_verification(tmp_path):
+@pytest.mark.parametrize("keep", [0.5, 40 / 4096])
+def test_a_truncated_file_is_refused_as_truncated(tmp_path, keep):
     path = tmp_path / "a.sqlite"
     write_log(path, n=3000, batch_size=500)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises((EventLogError, VerificationError)):
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(EventLogError, match="truncated"):
         verify_log(path)
 
 
 def test_header_data_is_a_pure_function_of_scenario_and_seed():
     a, b = header_for(small_scenario(), 1), header_for(small_scenario(), 1)
     assert a == b and isinstance(a, RunHeaderData)
+
+
+def test_corrupt_pages_fail_verification_naming_a_seq(tmp_path):
+    path = tmp_path / "a.sqlite"
+    write_log(path, n=3000, batch_size=500)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(VerificationError, match=r"seq \d+") as info:
+        verify_log(path)
+    assert info.value.seq is not None
