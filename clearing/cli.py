@@ -40,16 +40,7 @@ def parse_time(text: str, epoch: datetime) -> int:
     try:
         seconds = float(text)
     except ValueError:
-        try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"time {text!r}: expected seconds from start or an ISO-8601 UTC time") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        if when.utcoffset() != timedelta(0):
-            raise ConfigError(f"time {text!r}: give the time in UTC (Z or +00:00)")
-        delta = when - epoch
-        ns = (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+        ns = _iso_ns(text, epoch)
     else:
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             raise ConfigError(f"time {text!r}: not a finite number of seconds")
@@ -57,6 +48,19 @@ def parse_time(text: str, epoch: datetime) -> int:
     if ns < 0:
         raise ConfigError(f"time {text!r} is before the run's start ({epoch.isoformat()})")
     return ns
+
+
+def _iso_ns(text: str, epoch: datetime) -> int:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"time {text!r}: expected seconds from start or an ISO-8601 UTC time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when.utcoffset() != timedelta(0):
+        raise ConfigError(f"time {text!r}: give the time in UTC (Z or +00:00)")
+    delta = when - epoch
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
 
 
 def _epoch(reader: EventLogReader) -> datetime:
@@ -91,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
         return 130
     log.info("run_finished", events=summary.events, out=str(out))
-    _print_summary(summary, args.json, {"log": str(out)} if not args.json else {"log": str(out)})
+    _print_summary(summary, args.json, {"log": str(out)})
     return 0
 
 
@@ -114,7 +118,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.__dict__))
     else:
-        print(f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events, head {report.head_hash}")
+        print(
+            f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events, head {report.head_hash}"
+        )
     return 0
 
 

@@ -49,4 +49,3 @@ def below_maintenance(
     value = position_lots * (price_ticks * unit_value)
     requirement = maintenance_margin(np.abs(value), rate_ppm)
     return (position_lots != 0) & (cash + value < requirement)  # type: ignore[no-any-return]
-

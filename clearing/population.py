@@ -41,7 +41,10 @@ def draw_population(
     `notional_max_minor`, and turned into at least one lot at the reference lot value;
     leverage is drawn from the choices with the (normalised) weights.
     """
-    entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64)) if entry_window_ns else np.zeros(accounts, np.int64)
+    if entry_window_ns:
+        entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64))
+    else:
+        entry = np.zeros(accounts, np.int64)
     side = np.where(rng.random(accounts) < long_fraction, 1, -1).astype(np.int64)
     notional = np.minimum(notional_median_minor * np.exp(notional_sigma * rng.standard_normal(accounts)), notional_max_minor)
     lots = np.maximum(1, np.floor(notional / reference_lot_value_minor)).astype(np.int64)

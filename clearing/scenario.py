@@ -107,9 +107,7 @@ class PopulationConfig(_Section):
         if not self.leverage:
             raise ValueError("leverage needs at least one value")
         if len(self.leverage_weights) != len(self.leverage):
-            raise ValueError(
-                f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}"
-            )
+            raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
         return self
 
 
@@ -179,8 +177,11 @@ class Scenario(_Section):
                 to_units(amount, unit, name)
             except ValueError as e:
                 raise ValueError(str(e)) from None
-        total = (self.population.accounts * self.population.notional_max + self.liquidity_provider.collateral
-                 + self.insurance_fund.initial) / m.minor_unit
+        total = (
+            self.population.accounts * self.population.notional_max
+            + self.liquidity_provider.collateral
+            + self.insurance_fund.initial
+        ) / m.minor_unit
         if total >= INT64_MAX // 4:
             raise ValueError("amounts too large for exact int64 accounting: lower quote_decimals or notional_max")
         return self

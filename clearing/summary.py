@@ -41,7 +41,9 @@ class RunSummary:
         return asdict(self)
 
 
-def summarize(state: ClearingState, *, run_id: str, scenario: str, seed: int, status: str, events: int, head_hash: str) -> RunSummary:
+def summarize(
+    state: ClearingState, *, run_id: str, scenario: str, seed: int, status: str, events: int, head_hash: str
+) -> RunSummary:
     """Return the summary of `state`."""
     decimals = state.markets[0].quote_decimals if state.markets else 0
     return RunSummary(

@@ -6,7 +6,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "clearing"
-CORE = ["units", "rng", "events", "state", "margin", "oracle", "prices", "liquidation", "population", "invariants", "scenario", "errors"]
+CORE = [
+    "units",
+    "rng",
+    "events",
+    "state",
+    "margin",
+    "oracle",
+    "prices",
+    "liquidation",
+    "population",
+    "invariants",
+    "scenario",
+    "errors",
+]
 FORBIDDEN = {"simpy", "sqlite3", "sqlite_utils", "structlog"}
 
 

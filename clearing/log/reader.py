@@ -81,7 +81,8 @@ class EventLogReader:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > schema.SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"{self.path}: written by log schema {version}; this clearing reads up to {schema.SCHEMA_VERSION}, upgrade clearing"
+                f"{self.path}: written by log schema {version}; this clearing reads up to "
+                f"{schema.SCHEMA_VERSION}, upgrade clearing"
             )
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = {"runs", "events"} - tables

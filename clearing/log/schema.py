@@ -94,10 +94,7 @@ def view_sql(kind: str) -> str:
     """Return the CREATE VIEW statement that flattens one kind's payload into columns."""
     fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kind]) if f.name not in ("ts_ns", "causes")]
     columns = ", ".join(f"json_extract(payload, '$.{name}') AS {name}" for name in fields)
-    return (
-        f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {columns} "
-        f"FROM events WHERE kind = '{kind}'"
-    )
+    return f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {columns} FROM events WHERE kind = '{kind}'"
 
 
 def alias_sql(alias: str, kind: str) -> str:

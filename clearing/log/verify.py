@@ -20,6 +20,7 @@ from clearing.log import schema
 from clearing.log.reader import EventLogReader
 from clearing.log.writer import causes_text
 
+
 @dataclass(frozen=True)
 class VerifyReport:
     """What an intact log holds."""
@@ -102,7 +103,9 @@ def verify_log(path: Path | str) -> VerifyReport:
                 payload = row[5].encode() if isinstance(row[5], str) else row[5]
                 head = schema.chain_hash(head, seq, row[3], payload)
                 if head != row[6]:
-                    raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq)
+                    raise VerificationError(
+                        f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq
+                    )
                 _check_row(reader, row, last_ts)
                 last_ts = row[1]
                 expected_seq += 1

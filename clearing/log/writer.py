@@ -7,6 +7,7 @@ writes events. A crash loses at most the unflushed batch and leaves a valid pref
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -178,9 +179,9 @@ class EventLog:
                 "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
                 (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
             )
-        try:  # back to one self-contained file; a reader holding the file open may prevent it
+        # Back to one self-contained file. A reader holding the file open may prevent it;
+        # WAL mode is just as valid, and SQLite checkpoints the WAL on close.
+        with contextlib.suppress(sqlite3.OperationalError):
             conn.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.OperationalError:
-            pass  # stays in WAL mode, which is just as valid; SQLite checkpoints it on close
         conn.close()
         self.closed = True

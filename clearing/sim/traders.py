@@ -32,7 +32,13 @@ def trader_entry_process(
     s = bus.state
     unit_value = int(s.unit_value[market])
     for i, (entry_ns, side, lots, leverage) in enumerate(
-        zip(population.entry_ns.tolist(), population.side.tolist(), population.lots.tolist(), population.leverage.tolist(), strict=True)
+        zip(
+            population.entry_ns.tolist(),
+            population.side.tolist(),
+            population.lots.tolist(),
+            population.leverage.tolist(),
+            strict=True,
+        )
     ):
         if entry_ns > env.now:
             yield env.timeout(entry_ns - env.now)

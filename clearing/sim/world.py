@@ -87,7 +87,9 @@ def build_world(scenario: Scenario, seed: int, sink: Sink) -> World:
     step_ns = sc.ms_ns(sc.price.step_ms)
     initial = sc.price_ticks(sc.price.initial)
     shocks = [(sc.seconds_ns(k.start_s), sc.seconds_ns(k.duration_s), k.change) for k in sc.price.shocks]
-    path = gbm_path(generator(seed, "index"), initial, sc.duration_ns // step_ns, step_ns, sc.price.volatility, sc.price.drift, shocks)
+    path = gbm_path(
+        generator(seed, "index"), initial, sc.duration_ns // step_ns, step_ns, sc.price.volatility, sc.price.drift, shocks
+    )
     index_seq: dict[int, int] = {}
     env.process(index_feed_process(env, bus, MARKET, path, step_ns, index_seq))
 

@@ -79,9 +79,13 @@ def test_verify_reports_intact_and_tampered(log, tmp_path, capsys):
     bad.write_bytes(log.read_bytes())
     conn = sqlite3.connect(bad)
     conn.execute("DROP TRIGGER events_append_only_update")
-    conn.execute("UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10)")
+    conn.execute(
+        "UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10)"
+    )
     seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10").fetchone()[0]
-    conn.execute("CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events\n    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END")
+    conn.execute(
+        "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events\n    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END"
+    )
     conn.commit()
     assert main(["verify", str(bad)]) == 1
     err = capsys.readouterr().err.strip()

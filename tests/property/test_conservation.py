@@ -31,8 +31,18 @@ class ClearingMachine(RuleBasedStateMachine):
         self.bus = EventBus(ClearingState(), self.sink)
         self.now = 0
         self.params = LiquidationParams(fee, 1_000, 10**9, 250_000)
-        self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0,
-                  unit_value=unit_value, maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=0)
+        self.emit(
+            ev.MarketListed,
+            market=0,
+            symbol="X",
+            tick_size="1",
+            lot_size="1",
+            quote_decimals=0,
+            unit_value=unit_value,
+            maintenance_margin_ppm=mmr,
+            liquidation_fee_ppm=fee,
+            taker_fee_ppm=0,
+        )
         self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=ev.ROLE_TRADER)
         self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
         self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000)
@@ -52,13 +62,28 @@ class ClearingMachine(RuleBasedStateMachine):
     def seed_insurance_fund(self, amount):
         self.emit(ev.InsuranceFundDeposited, amount=amount)
 
-    @rule(buyer=accounts, seller=accounts, lots=st.integers(1, 10_000), price=st.integers(1, 5_000),
-          buyer_fee=st.integers(0, 1_000), seller_fee=st.integers(0, 1_000))
+    @rule(
+        buyer=accounts,
+        seller=accounts,
+        lots=st.integers(1, 10_000),
+        price=st.integers(1, 5_000),
+        buyer_fee=st.integers(0, 1_000),
+        seller_fee=st.integers(0, 1_000),
+    )
     def trade(self, buyer, seller, lots, price, buyer_fee, seller_fee):
         if buyer == seller:
             return
-        self.emit(ev.TradeExecuted, market=0, buyer=buyer, seller=seller, lots=lots, price_ticks=price,
-                  buyer_fee=buyer_fee, seller_fee=seller_fee, liquidation=False)
+        self.emit(
+            ev.TradeExecuted,
+            market=0,
+            buyer=buyer,
+            seller=seller,
+            lots=lots,
+            price_ticks=price,
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+            liquidation=False,
+        )
 
     @rule(price=st.integers(1, 5_000), dt=st.integers(0, 10**9))
     def move_price(self, price, dt):
@@ -75,8 +100,14 @@ class ClearingMachine(RuleBasedStateMachine):
         equities = equity(s.cash, position, mark, uv)
         requirements = maintenance_margin(notional(position, mark, uv), mmr)
         for account in np.flatnonzero(below).tolist():
-            breach = self.emit(ev.MarginBreached, account=account, market=0, mark_ticks=mark,
-                               equity=int(equities[account]), requirement=int(requirements[account]))
+            breach = self.emit(
+                ev.MarginBreached,
+                account=account,
+                market=0,
+                mark_ticks=mark,
+                equity=int(equities[account]),
+                requirement=int(requirements[account]),
+            )
             settle(self.bus, self.now, account, 0, breach, PROVIDER, self.params)
             event("liquidated with bad debt" if s.bad_debt else "liquidated")
             assert s.position[account, 0] == 0, "a liquidated account is flat"

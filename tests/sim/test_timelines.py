@@ -11,7 +11,7 @@ S = 10**9
 
 
 def run(**overrides):
-    settings = dict(
+    settings = dict(  # noqa: C408 - keyword form mirrors small_scenario's arguments
         duration_s=40, checkpoint_interval_s=100, population__accounts=1, population__entry_window_s=0,
         population__long_fraction=1.0, population__leverage=[50], population__leverage_weights=[1.0],
         price__volatility=0.0, price__initial="100", price__shocks=[{"start_s": 5, "duration_s": 10, "change": -0.1}],
@@ -53,8 +53,11 @@ def test_delivery_follows_publication_by_the_latency_and_sets_the_mark(rows):
 
 
 def test_breach_on_the_first_bad_mark_then_liquidation_after_service_time(rows):
-    timeline = [(kind, ts) for _s, kind, ts, _p, _c in rows if kind not in
-                ("index_price_updated", "oracle_price_published", "oracle_price_delivered", "mark_price_updated")]
+    timeline = [
+        (kind, ts)
+        for _s, kind, ts, _p, _c in rows
+        if kind not in ("index_price_updated", "oracle_price_published", "oracle_price_delivered", "mark_price_updated")
+    ]
     assert timeline == [
         ("market_listed", 0), ("accounts_opened", 0), ("accounts_opened", 0), ("deposited", 0),
         ("insurance_fund_deposited", 0), ("deposited", 0), ("trade_executed", 0),

@@ -4,11 +4,10 @@ import pytest
 
 from clearing import events as ev
 from clearing.errors import EventLogError, OutputExistsError, SchemaVersionError, VerificationError
-from clearing.log import EventLog, EventLogReader, verify_log
-from clearing.log import schema
+from clearing.log import EventLog, EventLogReader, schema, verify_log
 from clearing.log.schema import genesis_hash
-from clearing.log.writer import RunHeaderData
 from clearing.log.verify import run_id_for
+from clearing.log.writer import RunHeaderData
 from clearing.runner import header_for
 from clearing.sim.bus import EventBus
 from clearing.state import ClearingState
@@ -19,8 +18,20 @@ def write_log(path, n=25, batch_size=10, finish=True):
     header = header_for(small_scenario(), 3)
     log = EventLog(path, header, batch_size=batch_size)
     bus = EventBus(ClearingState(), log)
-    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0,
-                             unit_value=1, maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0))
+    bus.emit(
+        ev.MarketListed(
+            ts_ns=0,
+            market=0,
+            symbol="X",
+            tick_size="1",
+            lot_size="1",
+            quote_decimals=0,
+            unit_value=1,
+            maintenance_margin_ppm=5000,
+            liquidation_fee_ppm=0,
+            taker_fee_ppm=0,
+        )
+    )
     for i in range(1, n):
         bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
     if finish:

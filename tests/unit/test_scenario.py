@@ -47,8 +47,14 @@ def test_override_values_are_toml_values_or_strings():
         ("duration_s = 60\nbogus = 1\n", r"s.toml: bogus: Extra inputs are not permitted"),
         ("duration_s = 'long'\n", r"s.toml: duration_s: Input should be a valid number.*'long'"),
         ("duration_s = 60\n[price]\ninitial = -5\n", r"s.toml: price.initial: Input should be greater than 0"),
-        ("duration_s = 60\n[oracle]\nlatency_ms = -1\n", r"s.toml: oracle.latency_ms: Input should be greater than or equal to 0"),
-        ("duration_s = 60\n[market]\ntick_size = '0.1'\nlot_size = '0.0000001'\nquote_decimals = 2\n", "not a whole number of quote minor units"),
+        (
+            "duration_s = 60\n[oracle]\nlatency_ms = -1\n",
+            r"s.toml: oracle.latency_ms: Input should be greater than or equal to 0",
+        ),
+        (
+            "duration_s = 60\n[market]\ntick_size = '0.1'\nlot_size = '0.0000001'\nquote_decimals = 2\n",
+            "not a whole number of quote minor units",
+        ),
         ("duration_s = 60\n[population]\nleverage = [300]\nleverage_weights = [1]\n", "leaves no room above maintenance margin"),
         ("duration_s = 60\n[population]\nleverage = [2, 3]\nleverage_weights = [1]\n", "leverage_weights has 1 values"),
         ("duration_s = 60\nepoch = 2024-01-01T00:00:00+02:00\n", "epoch must be a UTC time"),
