@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.set or ())
     out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
-    if args.overwrite:
+    if args.overwrite and out.exists():
+        EventLogReader(out).close()  # refuses to replace anything that is not an event log
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{out}{suffix}").unlink(missing_ok=True)
     log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
@@ -145,12 +146,17 @@ def cmd_events(args: argparse.Namespace) -> int:
             writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
             for seq, ts, _kind, _version, causes, payload, _hash in reader.rows(**bounds):
                 data = json.loads(payload)
-                writer.writerow([seq, ts, _iso(epoch, ts), causes, *(data[f] for f in fields)])
+                writer.writerow([seq, ts, _iso(epoch, ts), causes, *(_csv_value(data[f]) for f in fields)])
         else:
             writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
                 writer.writerow([seq, ts, _iso(epoch, ts), kind, version, causes, payload])
     return 0
+
+
+def _csv_value(value: Any) -> Any:
+    # Booleans as in the JSON payload (true/false), not Python's True/False.
+    return json.dumps(value) if isinstance(value, bool) else value
 
 
 def _iso(epoch: datetime, ts_ns: int) -> str:
@@ -237,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clearing: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: one line unless -v asks for the traceback
+        if args.verbose:
+            raise
+        print(f"clearing: internal error (please report; -v shows the traceback): {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         sys.stderr.close()
         return 0

@@ -5,6 +5,7 @@ Pure: one generator in, arrays out, drawn in a fixed order so a seed fixes the p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -46,7 +47,9 @@ def draw_population(
     else:
         entry = np.zeros(accounts, np.int64)
     side = np.where(rng.random(accounts) < long_fraction, 1, -1).astype(np.int64)
-    notional = np.minimum(notional_median_minor * np.exp(notional_sigma * rng.standard_normal(accounts)), notional_max_minor)
+    # math.exp, not np.exp: numpy's SIMD kernels may differ in the last bit between machines.
+    growth = np.fromiter(map(math.exp, (notional_sigma * rng.standard_normal(accounts)).tolist()), np.float64, accounts)
+    notional = np.minimum(notional_median_minor * growth, notional_max_minor)
     lots = np.maximum(1, np.floor(notional / reference_lot_value_minor)).astype(np.int64)
     weights = np.asarray(leverage_weights, dtype=np.float64)
     leverage = rng.choice(np.asarray(leverage_choices, np.int64), size=accounts, p=weights / weights.sum())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clearing import events as ev
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
+from clearing.invariants import violations
 from clearing.log.reader import EventLogReader, RunHeader
 from clearing.log.schema import chain_hash, genesis_hash
 from clearing.margin import equity, maintenance_margin, notional
@@ -45,6 +46,17 @@ def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
         )
 
 
+def _check_against_header(path: Path, h: RunHeader, events: int, head: str, state: ClearingState) -> None:
+    if (h.events, h.head_hash) != (events, head):
+        raise VerificationError(f"{path}: the header records {h.events} events ending in {h.head_hash}; the log has {events}")
+    digest = state.digest()
+    if h.state_digest != digest:
+        raise ReplayDivergenceError(f"{path}: replayed final state {digest[:16]}… differs from the header's", events)
+    problems = violations(state)
+    if problems:
+        raise ReplayDivergenceError(f"{path}: replayed final state breaks conservation: {'; '.join(problems)}", events)
+
+
 def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
     """Replay the log at `path` up to and including `until_ns` (all of it when None).
 
@@ -58,6 +70,7 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
         head = genesis_hash(h.run_id, h.scenario_hash, h.seed)
         state = ClearingState()
         decode, breached, checkpoint = ev.decode, ev.MarginBreached, ev.CheckpointRecorded
+        fast_decode, versions = ev.DECODER.decode, ev.VERSIONS
         expected = 1
         checkpoints = 0
         try:
@@ -67,7 +80,7 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
                 if head != row_hash or seq != expected:
                     raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken; run `clearing verify`", seq)
                 expected += 1
-                event = decode(data, kind, version)
+                event = fast_decode(data) if versions.get(kind) == version else decode(data, kind, version)
                 etype = type(event)
                 if etype is checkpoint:
                     digest = state.digest()
@@ -86,7 +99,10 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
         except InvariantViolation as e:
             raise ReplayDivergenceError(f"{reader.path}: seq {expected - 1}: cannot be applied ({e})", expected - 1) from None
         events = expected - 1
-        status = h.status if until_ns is None or events == reader.count() else "partial"
+        whole = events == reader.count()
+        if whole and h.status == "complete":
+            _check_against_header(reader.path, h, events, head.hex(), state)
+        status = h.status if until_ns is None or whole else "partial"
         summary = summarize(
             state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=status, events=events,
             head_hash=head.hex(),

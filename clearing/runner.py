@@ -67,7 +67,8 @@ def run_scenario(scenario: Scenario, seed: int, out: Path, batch_size: int = 10_
             log.finish("failed", error=f"{type(e).__name__}: {e}")
         raise
     digest = state.digest()
-    log.finish("complete", state_digest=digest)
+    with _signals_held():
+        log.finish("complete", state_digest=digest)
     return summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
         events=log.count, head_hash=log.head_hash.hex(),

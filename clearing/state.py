@@ -163,33 +163,45 @@ def _insurance_fund_deposited(state: ClearingState, e: ev.InsuranceFundDeposited
         state.insurance_fund_min = state.insurance_fund
 
 
+def _check_price(state: ClearingState, e: ev.IndexPriceUpdated | ev.OraclePricePublished | ev.MarkPriceUpdated) -> None:
+    # Inline checks: these are the most frequent events, and message formatting is costly.
+    if not (e.price_ticks > 0 and 0 <= e.market < len(state.markets)):
+        raise InvariantViolation(f"{type(e).__name__}: price {e.price_ticks} ticks on market {e.market}")
+
+
+def _market(state: ClearingState, market: int) -> None:
+    if not 0 <= market < len(state.markets):
+        raise InvariantViolation(f"unknown market {market}")
+
+
 def _index_price_updated(state: ClearingState, e: ev.IndexPriceUpdated) -> None:
-    _require(e.price_ticks > 0, f"index price {e.price_ticks} ticks")
+    _check_price(state, e)
     state.index_ticks[e.market] = e.price_ticks
 
 
 def _oracle_price_published(state: ClearingState, e: ev.OraclePricePublished) -> None:
-    _require(e.price_ticks > 0, f"oracle price {e.price_ticks} ticks")
+    _check_price(state, e)
     state.published_ticks[e.market] = e.price_ticks
     state.published_ns[e.market] = e.ts_ns
 
 
 def _oracle_price_delivered(state: ClearingState, e: ev.OraclePriceDelivered) -> None:
+    _check_price(state, e)  # type: ignore[arg-type]
     state.oracle_ticks[e.market] = e.price_ticks
     state.oracle_source_ns[e.market] = e.ts_source_ns
 
 
 def _mark_price_updated(state: ClearingState, e: ev.MarkPriceUpdated) -> None:
-    _require(e.price_ticks > 0, f"mark price {e.price_ticks} ticks")
+    _check_price(state, e)
     state.mark_ticks[e.market] = e.price_ticks
 
 
 def _move_position(state: ClearingState, account: int, market: int, lots: int, value: int) -> None:
     # `lots` and `value` are signed (buy > 0). The share of cost basis a reduction removes
     # rounds toward zero; it only splits equity between wallet and unrealised PnL.
-    old = int(state.position[account, market])
+    old = state.position.item(account, market)
     new = old + lots
-    cost = int(state.entry_cost[account, market])
+    cost = state.entry_cost.item(account, market)
     if old == 0 or (old > 0) == (lots > 0):
         cost += value
     elif new == 0 or (new > 0) == (old > 0):
@@ -202,20 +214,28 @@ def _move_position(state: ClearingState, account: int, market: int, lots: int, v
 
 
 def _trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
-    _account(state, e.buyer)
-    _account(state, e.seller)
-    _require(e.lots > 0 and e.price_ticks > 0 and e.buyer != e.seller, f"bad trade {e}")
-    _require(e.buyer_fee >= 0 and e.seller_fee >= 0, f"negative fee in trade {e}")
-    value = e.lots * e.price_ticks * int(state.unit_value[e.market])
-    state.cash[e.buyer] -= value + e.buyer_fee
-    state.cash[e.seller] += value - e.seller_fee
+    buyer, seller, market, lots = e.buyer, e.seller, e.market, e.lots
+    n = len(state.cash)
+    if not 0 <= buyer < n:
+        raise InvariantViolation(f"unknown account {buyer}")
+    if not 0 <= seller < n:
+        raise InvariantViolation(f"unknown account {seller}")
+    if not (lots > 0 and e.price_ticks > 0 and buyer != seller and 0 <= market < len(state.markets)):
+        raise InvariantViolation(f"bad trade {e}")
+    if not (e.buyer_fee >= 0 and e.seller_fee >= 0):
+        raise InvariantViolation(f"negative fee in trade {e}")
+    value = lots * e.price_ticks * state.markets[market].unit_value
+    cash = state.cash
+    cash[buyer] = cash.item(buyer) - value - e.buyer_fee
+    cash[seller] = cash.item(seller) + value - e.seller_fee
     state.fee_pool += e.buyer_fee + e.seller_fee
-    _move_position(state, e.buyer, e.market, e.lots, value)
-    _move_position(state, e.seller, e.market, -e.lots, -value)
+    _move_position(state, buyer, market, lots, value)
+    _move_position(state, seller, market, -lots, -value)
 
 
 def _margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
     _account(state, e.account)
+    _market(state, e.market)
     _require(not state.liquidating[e.account], f"account {e.account} is already being liquidated")
     state.liquidating[e.account] = True
     state.breaches += 1
@@ -223,6 +243,7 @@ def _margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
 
 def _liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> None:
     _account(state, e.account)
+    _market(state, e.market)
     _require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
     state.liquidating[e.account] = False
 
@@ -253,6 +274,7 @@ def _bad_debt_recorded(state: ClearingState, e: ev.BadDebtRecorded) -> None:
 
 def _liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> None:
     _account(state, e.account)
+    _market(state, e.market)
     _require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
     state.liquidating[e.account] = False
     state.liquidations += 1

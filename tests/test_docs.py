@@ -21,7 +21,7 @@ def headings(path):
 def test_every_event_kind_is_documented_with_its_fields(kind):
     text = (DOCS / "events.md").read_text()
     assert kind in headings(DOCS / "events.md"), f"docs/events.md has no section for {kind}"
-    section = text.split(f"`{kind}`", 1)[1].split("\n## ", 1)[0]
+    section = re.split(rf"^#+\s+`{kind}`", text, flags=re.MULTILINE)[1].split("\n## ", 1)[0]
     for field in ev.KINDS[kind].__struct_fields__:
         if field not in ("ts_ns", "causes"):
             assert f"`{field}`" in section, f"docs/events.md: {kind} does not document field {field}"

@@ -66,7 +66,8 @@ def _check_header(reader: EventLogReader) -> None:
         raise VerificationError(f"{where}: unknown status {h.status!r}")
 
 
-def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int) -> None:
+def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int) -> bool:
+    # Returns whether the row is the run's final checkpoint.
     seq, ts_ns, kind, version, causes, payload, _ = row
     where = f"{reader.path}: seq {seq}"
     try:
@@ -79,6 +80,7 @@ def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, 
         raise VerificationError(f"{where}: time goes backwards ({ts_ns} < {previous_ts})", seq)
     if any(not 1 <= c < seq for c in event.causes):
         raise VerificationError(f"{where}: causes {event.causes} name events that are not earlier", seq)
+    return isinstance(event, ev.CheckpointRecorded) and event.final
 
 
 def verify_log(path: Path | str) -> VerifyReport:
@@ -95,6 +97,7 @@ def verify_log(path: Path | str) -> VerifyReport:
         head = schema.genesis_hash(h.run_id, h.scenario_hash, h.seed)
         expected_seq = 1
         last_ts = 0
+        final_seq = 0
         try:
             for row in reader.conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"):
                 seq = row[0]
@@ -106,12 +109,17 @@ def verify_log(path: Path | str) -> VerifyReport:
                     raise VerificationError(
                         f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq
                     )
-                _check_row(reader, row, last_ts)
+                if _check_row(reader, row, last_ts):
+                    final_seq = seq
                 last_ts = row[1]
                 expected_seq += 1
         except sqlite3.DatabaseError as e:
             raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} ({e})", expected_seq) from None
         count = expected_seq - 1
+        if h.status == "complete" and final_seq != count:
+            raise VerificationError(f"{reader.path}: status complete, but the log does not end with the final checkpoint", count)
+        if h.status == "incomplete" and final_seq:
+            raise VerificationError(f"{reader.path}: status incomplete, but seq {final_seq} is the final checkpoint", final_seq)
         if h.status != "incomplete":
             if h.events != count:
                 raise VerificationError(f"{reader.path}: header says {h.events} events, log has {count} (truncated?)", count + 1)

@@ -49,6 +49,10 @@ class Sink(Protocol):
 
 def causes_text(causes: tuple[int, ...]) -> str:
     """Return `causes` as the JSON array stored in the `causes` column."""
+    if not causes:
+        return "[]"
+    if len(causes) == 1:
+        return f"[{causes[0]}]"
     return "[" + ",".join(map(str, causes)) + "]"
 
 

@@ -160,3 +160,39 @@ def test_newer_schema_and_tampered_logs_through_the_entry_point(log, tmp_path):
     for command in ("verify", "replay", "events"):
         result = clearing(command, str(newer))
         assert result.returncode == 2 and "upgrade clearing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_overwrite_refuses_to_replace_a_file_that_is_not_a_log(tmp_path, capsys):
+    precious = tmp_path / "thesis.sqlite"
+    precious.write_text("not a log")
+    assert main(["run", CRASH, "--out", str(precious), "--overwrite", *SMALL]) == 2
+    assert "not a SQLite database" in capsys.readouterr().err
+    assert precious.read_text() == "not a log"
+
+
+def test_csv_booleans_read_like_the_payload(log, capsys):
+    assert main(["events", str(log), "--kind", "trade_executed", "--format", "csv"]) == 0
+    values = {row["liquidation"] for row in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert values == {"true", "false"}
+
+
+def test_an_internal_error_is_one_line_exit_3(log, monkeypatch, capsys):
+    def broken(path):
+        raise TypeError("simulated bug")
+
+    monkeypatch.setattr("clearing.cli.verify_log", broken)
+    assert main(["verify", str(log)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "TypeError: simulated bug" in err
+
+
+def test_replay_checks_a_complete_log_against_its_header(log, tmp_path, capsys):
+    cut = tmp_path / "cut.sqlite"
+    cut.write_bytes(log.read_bytes())
+    conn = sqlite3.connect(cut)
+    conn.execute("DROP TRIGGER events_append_only_delete")
+    conn.execute("DELETE FROM events WHERE seq > (SELECT max(seq) - 3 FROM events)")
+    conn.commit()
+    conn.close()
+    assert main(["replay", str(cut)]) == 1
+    assert "the header records" in capsys.readouterr().err

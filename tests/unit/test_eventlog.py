@@ -35,6 +35,7 @@ def write_log(path, n=25, batch_size=10, finish=True):
     for i in range(1, n):
         bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
     if finish:
+        bus.emit(ev.CheckpointRecorded(ts_ns=n * 10, digest=bus.state.digest(), final=True))
         log.finish("complete", state_digest=bus.state.digest())
     return log, bus
 
@@ -43,7 +44,7 @@ def test_rows_are_hash_chained_from_the_header(tmp_path):
     path = tmp_path / "a.sqlite"
     log, _ = write_log(path)
     report = verify_log(path)
-    assert report.events == 25 and report.status == "complete" and report.head_hash == log.head_hash.hex()
+    assert report.events == 26 and report.status == "complete" and report.head_hash == log.head_hash.hex()
     h = header_for(small_scenario(), 3)
     assert h.run_id == run_id_for(h.scenario_hash, 3)
     assert genesis_hash(h.run_id, h.scenario_hash, 3) != genesis_hash(h.run_id, h.scenario_hash, 4)
