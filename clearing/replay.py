@@ -14,7 +14,7 @@ from pathlib import Path
 from clearing import events as ev
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.invariants import violations
-from clearing.log.reader import EventLogReader, RunHeader
+from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import chain_hash, genesis_hash
 from clearing.margin import equity, maintenance_margin, notional
 from clearing.state import ClearingState, apply
@@ -74,7 +74,7 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
         expected = 1
         checkpoints = 0
         try:
-            for seq, _ts, kind, version, _causes, payload, row_hash in reader.rows(until_ns=until_ns):
+            for seq, kind, version, payload, row_hash in reader.rows(until_ns=until_ns, columns=REPLAY_COLUMNS):
                 data = payload.encode()
                 head = chain_hash(head, seq, version, data)
                 if head != row_hash or seq != expected:

@@ -12,6 +12,11 @@ from clearing.log.writer import Sink
 from clearing.state import ClearingState, apply
 
 
+_encode = ev.ENCODER.encode
+_decode = ev.DECODER.decode
+_META = {t: (kind, ev.VERSIONS[kind]) for t, kind in ev.KIND_OF.items()}
+
+
 class EventBus:
     """Owns the state of one run and the sink its events go to."""
 
@@ -21,8 +26,8 @@ class EventBus:
 
     def emit(self, event: ev.Event) -> int:
         """Validate, apply and append one event; return its seq."""
-        payload = ev.ENCODER.encode(event)
-        checked: ev.Event = ev.DECODER.decode(payload)
+        payload = _encode(event)
+        checked: ev.Event = _decode(payload)
         apply(self.state, checked)
-        kind = ev.KIND_OF[type(checked)]
-        return self.sink.append(kind, ev.VERSIONS[kind], checked.ts_ns, checked.causes, payload)
+        kind, version = _META[type(checked)]
+        return self.sink.append(kind, version, checked.ts_ns, checked.causes, payload)
