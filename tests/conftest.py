@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from clearing.log import schema
 from clearing.scenario import Scenario, load_scenario
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,3 +43,16 @@ def small_scenario(**overrides: object) -> Scenario:
 @pytest.fixture
 def scenario() -> Scenario:
     return small_scenario()
+
+
+@contextmanager
+def tampering(path: Path) -> Iterator[sqlite3.Connection]:
+    """Open a log as an attacker would: triggers dropped, edits made, triggers put back."""
+    conn = sqlite3.connect(path)
+    for name in schema.TRIGGER_NAMES:
+        conn.execute(f"DROP TRIGGER {name}")
+    yield conn
+    for sql in schema.TRIGGERS_SQL:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()

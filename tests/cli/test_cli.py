@@ -11,7 +11,7 @@ import pytest
 
 from clearing.cli import main, parse_time
 from clearing.errors import ConfigError
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, tampering
 
 SMALL = ["--set", "population.accounts=300", "--set", "duration_s=1500", "--set", "population.entry_window_s=200",
          "--set", "price.shocks.0.start_s=600", "--set", "price.shocks.1.start_s=900",
@@ -77,16 +77,9 @@ def test_verify_reports_intact_and_tampered(log, tmp_path, capsys):
     assert "intact" in capsys.readouterr().out
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(log.read_bytes())
-    conn = sqlite3.connect(bad)
-    conn.execute("DROP TRIGGER events_append_only_update")
-    conn.execute(
-        "UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10)"
-    )
-    seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10").fetchone()[0]
-    conn.execute(
-        "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events\n    BEGIN SELECT RAISE(ABORT, 'event log is append-only'); END"
-    )
-    conn.commit()
+    with tampering(bad) as conn:
+        seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10").fetchone()[0]
+        conn.execute("UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = ?", (seq,))
     assert main(["verify", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("clearing: verification failed:") and f"seq {seq}:" in err and "\n" not in err
@@ -189,10 +182,7 @@ def test_an_internal_error_is_one_line_exit_3(log, monkeypatch, capsys):
 def test_replay_checks_a_complete_log_against_its_header(log, tmp_path, capsys):
     cut = tmp_path / "cut.sqlite"
     cut.write_bytes(log.read_bytes())
-    conn = sqlite3.connect(cut)
-    conn.execute("DROP TRIGGER events_append_only_delete")
-    conn.execute("DELETE FROM events WHERE seq > (SELECT max(seq) - 3 FROM events)")
-    conn.commit()
-    conn.close()
+    with tampering(cut) as conn:
+        conn.execute("DELETE FROM events WHERE seq > (SELECT max(seq) - 3 FROM events)")
     assert main(["replay", str(cut)]) == 1
     assert "the header records" in capsys.readouterr().err

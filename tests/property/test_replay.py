@@ -1,7 +1,6 @@
 """Replay equals live; the same seed gives the same bytes; another seed does not."""
 
 import json
-import sqlite3
 
 import pytest
 
@@ -11,7 +10,7 @@ from clearing.log import schema
 from clearing.log.verify import verify_log
 from clearing.replay import fold
 from clearing.runner import run_in_memory, run_scenario
-from tests.conftest import small_scenario
+from tests.conftest import small_scenario, tampering
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +63,20 @@ def test_replay_detects_a_checkpoint_that_does_not_match(logged_run, tmp_path):
     _scenario, path, _live = logged_run
     forged = tmp_path / "forged.sqlite"
     forged.write_bytes(path.read_bytes())
-    conn = sqlite3.connect(forged)
-    conn.execute("DROP TRIGGER events_append_only_update")
-    header = conn.execute("SELECT run_id, scenario_hash, seed FROM runs").fetchone()
-    head = schema.genesis_hash(*header)
-    first = conn.execute("SELECT min(seq) FROM events WHERE kind = 'checkpoint_recorded'").fetchone()[0]
-    rows = conn.execute("SELECT seq, version, payload FROM events ORDER BY seq").fetchall()
-    for seq, version, payload in rows:
-        if seq == first:
-            data = json.loads(payload)
-            data["digest"] = "f" * 64
-            payload = json.dumps(data, separators=(",", ":"))
-            conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload, seq))
-        head = schema.chain_hash(head, seq, version, payload.encode())
-        conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (head, seq))
-    conn.execute("DROP TRIGGER runs_finished_immutable")
-    conn.execute("UPDATE runs SET head_hash = ?", (head.hex(),))
-    conn.execute(schema.TRIGGERS_SQL[0])
-    conn.execute(schema.TRIGGERS_SQL[3])
-    conn.commit()
-    conn.close()
+    with tampering(forged) as conn:
+        header = conn.execute("SELECT run_id, scenario_hash, seed FROM runs").fetchone()
+        head = schema.genesis_hash(*header)
+        first = conn.execute("SELECT min(seq) FROM events WHERE kind = 'checkpoint_recorded'").fetchone()[0]
+        rows = conn.execute("SELECT seq, version, payload FROM events ORDER BY seq").fetchall()
+        for seq, version, payload in rows:
+            if seq == first:
+                data = json.loads(payload)
+                data["digest"] = "f" * 64
+                payload = json.dumps(data, separators=(",", ":"))
+                conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload, seq))
+            head = schema.chain_hash(head, seq, version, payload.encode())
+            conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (head, seq))
+        conn.execute("UPDATE runs SET head_hash = ?", (head.hex(),))
     verify_log(forged)  # the chain is intact: only replay can tell the state is wrong
     with pytest.raises(ReplayDivergenceError, match=f"seq {first}"):
         fold(forged)

@@ -11,7 +11,7 @@ from clearing.log.writer import RunHeaderData
 from clearing.runner import header_for
 from clearing.sim.bus import EventBus
 from clearing.state import ClearingState
-from tests.conftest import small_scenario
+from tests.conftest import small_scenario, tampering
 
 
 def write_log(path, n=25, batch_size=10, finish=True):
@@ -110,12 +110,13 @@ def test_verify_names_the_first_tampered_seq(tmp_path):
     write_log(path)
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER events_append_only_update")
-    conn.execute("UPDATE events SET payload = replace(payload, '\"price_ticks\":107', '\"price_ticks\":7') WHERE seq = 8")
     conn.commit()
-    with pytest.raises(VerificationError, match="trigger"):
+    with pytest.raises(VerificationError, match="trigger events_append_only_update is missing"):
         verify_log(path)
     conn.execute(schema.TRIGGERS_SQL[0])
     conn.commit()
+    with tampering(path) as conn:
+        conn.execute("UPDATE events SET payload = replace(payload, '\"price_ticks\":107', '\"price_ticks\":7') WHERE seq = 8")
     with pytest.raises(VerificationError, match="seq 8: hash chain broken") as info:
         verify_log(path)
     assert info.value.seq == 8
@@ -124,22 +125,14 @@ def test_verify_names_the_first_tampered_seq(tmp_path):
 def test_verify_finds_a_deleted_row_and_an_edited_header(tmp_path):
     path = tmp_path / "a.sqlite"
     write_log(path)
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER events_append_only_delete")
-    conn.execute("DELETE FROM events WHERE seq = 12")
-    conn.execute(schema.TRIGGERS_SQL[1])
-    conn.commit()
+    with tampering(path) as conn:
+        conn.execute("DELETE FROM events WHERE seq = 12")
     with pytest.raises(VerificationError, match="seq 12 is missing"):
         verify_log(path)
     other = tmp_path / "b.sqlite"
     write_log(other)
-    conn = sqlite3.connect(other)
-    conn.execute("DROP TRIGGER runs_header_immutable")
-    conn.execute("DROP TRIGGER runs_finished_immutable")
-    conn.execute("UPDATE runs SET scenario_json = replace(scenario_json, '600', '601')")
-    conn.execute(schema.TRIGGERS_SQL[2])
-    conn.execute(schema.TRIGGERS_SQL[3])
-    conn.commit()
+    with tampering(other) as conn:
+        conn.execute("UPDATE runs SET scenario_json = replace(scenario_json, '600', '601')")
     with pytest.raises(VerificationError, match="scenario_json does not match"):
         verify_log(other)
 
