@@ -109,7 +109,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         with EventLogReader(args.log) as reader:
             until = parse_time(args.until, _epoch(reader))
     result = fold(args.log, until)
-    _print_summary(result.summary, args.json, {"checkpoints_verified": result.checkpoints})
+    _print_summary(result.summary, args.json, {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped})
     return 0
 
 

@@ -16,6 +16,10 @@ import msgspec
 
 ROLE_TRADER = "trader"
 ROLE_LIQUIDITY_PROVIDER = "liquidity_provider"
+ROLE_MARKET_MAKER = "market_maker"
+ROLE_NOISE_TRADER = "noise_trader"
+ROLE_ARBITRAGEUR = "arbitrageur"
+ORDER_TYPES = ("limit", "market", "ioc", "post_only")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
@@ -27,8 +31,12 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
 
 class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
-    """A perpetual market opened, with the unit conventions every amount on it uses."""
+    """A perpetual market opened, with the unit conventions every amount on it uses.
 
+    v2 adds `maker_fee_ppm`.
+    """
+
+    VERSION: ClassVar[int] = 2
     market: int
     symbol: str
     tick_size: str
@@ -38,6 +46,7 @@ class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
     maintenance_margin_ppm: int
     liquidation_fee_ppm: int
     taker_fee_ppm: int
+    maker_fee_ppm: int
 
 
 class AccountsOpened(Event, frozen=True, kw_only=True, tag="accounts_opened"):
@@ -87,15 +96,80 @@ class OraclePriceDelivered(Event, frozen=True, kw_only=True, tag="oracle_price_d
 
 
 class MarkPriceUpdated(Event, frozen=True, kw_only=True, tag="mark_price_updated"):
-    """The mark price that margin and liquidation use changed."""
+    """The mark price that margin and liquidation use changed.
 
+    v2 adds `method` and `index_ticks` (the oracle price the mark was derived from).
+    """
+
+    VERSION: ClassVar[int] = 2
     market: int
     price_ticks: int
+    index_ticks: int
+    method: str
+
+
+class OrderPlaced(Event, frozen=True, kw_only=True, tag="order_placed"):
+    """An order arrived at the matching engine (price 0 for a market order)."""
+
+    order_id: int
+    account: int
+    market: int
+    side: int
+    lots: int
+    price_ticks: int
+    order_type: str
+    reduce_only: bool
+    liquidation: bool
+
+
+class OrderRejected(Event, frozen=True, kw_only=True, tag="order_rejected"):
+    """An order was refused before matching; nothing changed but the record."""
+
+    order_id: int
+    account: int
+    market: int
+    reason: str
+
+
+class OrderRested(Event, frozen=True, kw_only=True, tag="order_rested"):
+    """The unfilled part of a limit order joined the book at the back of its level."""
+
+    order_id: int
+    lots: int
+
+
+class OrderCancelled(Event, frozen=True, kw_only=True, tag="order_cancelled"):
+    """An order (resting or incoming) left the book unfilled for `lots`, for `reason`."""
+
+    order_id: int
+    lots: int
+    reason: str
+
+
+class QuotesReplaced(Event, frozen=True, kw_only=True, tag="quotes_replaced"):
+    """A market maker cancelled its quotes on a market and posted a new ladder.
+
+    The new orders get ids first_order_id, first_order_id + 1, ... bids first (best
+    first), then asks. `reference_ticks` and `volatility_ppm` record the maker's inputs.
+    """
+
+    account: int
+    market: int
+    first_order_id: int
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+    reference_ticks: int
+    volatility_ppm: int
 
 
 class TradeExecuted(Event, frozen=True, kw_only=True, tag="trade_executed"):
-    """`lots` changed hands from seller to buyer at `price_ticks`; fees go to the fee pool."""
+    """`lots` changed hands from seller to buyer at `price_ticks`; fees go to the fee pool.
 
+    v2 adds the orders: `maker_order` (0 when the backstop took the other side),
+    `taker_order` and `taker_side` (+1 buy, -1 sell; 0 in upcast v1 rows).
+    """
+
+    VERSION: ClassVar[int] = 2
     market: int
     buyer: int
     seller: int
@@ -104,6 +178,9 @@ class TradeExecuted(Event, frozen=True, kw_only=True, tag="trade_executed"):
     buyer_fee: int
     seller_fee: int
     liquidation: bool
+    maker_order: int
+    taker_order: int
+    taker_side: int
 
 
 class MarginBreached(Event, frozen=True, kw_only=True, tag="margin_breached"):
@@ -160,10 +237,48 @@ class LiquidationCompleted(Event, frozen=True, kw_only=True, tag="liquidation_co
     bad_debt: int
 
 
-class CheckpointRecorded(Event, frozen=True, kw_only=True, tag="checkpoint_recorded"):
-    """A digest of the full state after every earlier event, for replay to check."""
+class PremiumSampled(Event, frozen=True, kw_only=True, tag="premium_sampled"):
+    """A funding premium sample: [max(0, impact bid - index) - max(0, index - impact ask)] / index."""
 
+    market: int
+    premium_ppb: int
+    impact_bid_ticks: int
+    impact_ask_ticks: int
+    index_ticks: int
+
+
+class FundingRateSet(Event, frozen=True, kw_only=True, tag="funding_rate_set"):
+    """The funding rate of the interval that ends now, from the averaged premium."""
+
+    market: int
+    rate_ppb: int
+    average_premium_ppb: int
+    samples: int
+    mark_ticks: int
+
+
+class FundingPaid(Event, frozen=True, kw_only=True, tag="funding_paid"):
+    """Funding moved between accounts (amount > 0 received, < 0 paid) via the clearing ledger.
+
+    One settlement may span several events; the last has `final` set, and after it the
+    clearing ledger is exactly zero.
+    """
+
+    market: int
+    accounts: tuple[int, ...]
+    amounts: tuple[int, ...]
+    final: bool
+
+
+class CheckpointRecorded(Event, frozen=True, kw_only=True, tag="checkpoint_recorded"):
+    """A digest of the full state after every earlier event, for replay to check.
+
+    v2 adds `digest_version`: replay compares only digests of its own version.
+    """
+
+    VERSION: ClassVar[int] = 2
     digest: str
+    digest_version: int
     final: bool
 
 
@@ -176,6 +291,11 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OraclePricePublished,
     OraclePriceDelivered,
     MarkPriceUpdated,
+    OrderPlaced,
+    OrderRejected,
+    OrderRested,
+    OrderCancelled,
+    QuotesReplaced,
     TradeExecuted,
     MarginBreached,
     LiquidationCancelled,
@@ -183,6 +303,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     InsuranceFundPaid,
     BadDebtRecorded,
     LiquidationCompleted,
+    PremiumSampled,
+    FundingRateSet,
+    FundingPaid,
     CheckpointRecorded,
 )
 
@@ -195,6 +318,11 @@ AnyEvent = (
     | OraclePricePublished
     | OraclePriceDelivered
     | MarkPriceUpdated
+    | OrderPlaced
+    | OrderRejected
+    | OrderRested
+    | OrderCancelled
+    | QuotesReplaced
     | TradeExecuted
     | MarginBreached
     | LiquidationCancelled
@@ -202,6 +330,9 @@ AnyEvent = (
     | InsuranceFundPaid
     | BadDebtRecorded
     | LiquidationCompleted
+    | PremiumSampled
+    | FundingRateSet
+    | FundingPaid
     | CheckpointRecorded
 )
 
@@ -216,9 +347,33 @@ KINDS: dict[str, type[Event]] = {kind_of(t): t for t in EVENT_TYPES}
 KIND_OF: dict[type[Event], str] = {t: k for k, t in KINDS.items()}
 VERSIONS: dict[str, int] = {kind: t.VERSION for kind, t in KINDS.items()}
 
+def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 markets charged makers nothing."""
+    return {**payload, "maker_fee_ppm": 0}
+
+
+def upcast_trade_executed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 trades named no orders: maker and taker order 0, taker side 0 (unknown)."""
+    return {**payload, "maker_order": 0, "taker_order": 0, "taker_side": 0}
+
+
+def upcast_mark_price_updated_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 marks were the delivered oracle price itself."""
+    return {**payload, "index_ticks": payload["price_ticks"], "method": "oracle"}
+
+
+def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 digests covered the issue-2 state layout (digest version 1)."""
+    return {**payload, "digest_version": 1}
+
+
 # Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
-# None yet: every kind is at version 1.
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("market_listed", 1): upcast_market_listed_v1_v2,
+    ("trade_executed", 1): upcast_trade_executed_v1_v2,
+    ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
+    ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
+}
 
 ENCODER = msgspec.json.Encoder()
 DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AnyEvent)

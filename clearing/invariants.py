@@ -1,7 +1,8 @@
 """Conservation laws a state must satisfy after every event, compared exactly.
 
-1. sum(cash) + insurance fund + fee pool - bad debt == deposits: money is neither made nor
-   lost; bad debt is the hole a bankrupt account left, written off so its balance is 0.
+1. sum(cash) + insurance fund + fee pool + funding clearing - bad debt == deposits: money is
+   neither made nor lost; bad debt is the hole a bankrupt account left, written off so its
+   balance is 0; the funding clearing ledger is non-zero only inside a settlement.
 2. Per market, long lots == short lots.
 3. The insurance fund is never negative.
 """
@@ -15,10 +16,10 @@ def violations(state: ClearingState) -> list[str]:
     """Return the conservation laws `state` breaks (empty when all hold)."""
     problems: list[str] = []
     total = int(state.cash.sum(dtype=object)) if state.n_accounts else 0
-    if total + state.insurance_fund + state.fee_pool - state.bad_debt != state.deposits:
+    if total + state.insurance_fund + state.fee_pool + state.funding_clearing - state.bad_debt != state.deposits:
         problems.append(
-            f"money: cash {total} + insurance {state.insurance_fund} + fees {state.fee_pool} "
-            f"- bad debt {state.bad_debt} != deposits {state.deposits}"
+            f"money: cash {total} + insurance {state.insurance_fund} + fees {state.fee_pool} + funding clearing "
+            f"{state.funding_clearing} - bad debt {state.bad_debt} != deposits {state.deposits}"
         )
     for market in range(state.n_markets):
         column = state.position[:, market]

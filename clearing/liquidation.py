@@ -1,9 +1,10 @@
 """Liquidation: the fill price of a close-out and how its result is settled.
 
-Pure integer arithmetic. The whole position is closed against the backstop liquidity at
-the mark moved by slippage and size impact; a positive remainder pays the liquidation fee
-to the insurance fund, a negative one (bankruptcy) is covered by the insurance fund as far
-as it can, and the rest is bad debt.
+Pure integer arithmetic. A position is closed into the book down to a bound price (the
+mark moved by slippage and size impact), and whatever the book cannot take goes to the
+backstop at that bound. A positive remainder pays the liquidation fee to the insurance
+fund; a negative one (bankruptcy) is covered by the fund as far as it can, and the rest
+is bad debt.
 """
 
 from __future__ import annotations
@@ -33,8 +34,28 @@ def fill_price_ticks(position_lots: int, mark_ticks: int, slip_ppm: int) -> int:
     return int(mul_div_ceil(mark_ticks, PPM + slip_ppm, PPM))
 
 
+class Settlement(NamedTuple):
+    """How the balance left after a close-out is settled (quote minor units)."""
+
+    fee: int
+    insurance_paid: int
+    bad_debt: int
+
+
+def settle(balance: int, notional: int, fee_ppm: int, insurance_fund: int) -> Settlement:
+    """Return the settlement of an account whose position was closed, leaving `balance`.
+
+    If balance >= 0: fee = min(ceil(notional x fee_ppm / 10^6), balance) to the fund.
+    If balance < 0: the fund pays min(fund, -balance); the remainder is bad debt.
+    """
+    if balance >= 0:
+        return Settlement(min(int(mul_div_ceil(notional, fee_ppm, PPM)), balance), 0, 0)
+    paid = min(insurance_fund, -balance)
+    return Settlement(0, paid, -balance - paid)
+
+
 class CloseOut(NamedTuple):
-    """The settled outcome of closing one position (amounts in quote minor units)."""
+    """The settled outcome of closing one position against the backstop."""
 
     lots: int
     price_ticks: int
@@ -42,6 +63,18 @@ class CloseOut(NamedTuple):
     fee: int
     insurance_paid: int
     bad_debt: int
+
+
+def backstop_price_ticks(
+    position_lots: int, mark_ticks: int, unit_value: int, base_slippage_ppm: int, impact_depth_minor: int, max_slippage_ppm: int
+) -> int:
+    """Return the price the backstop takes a whole position over at (also the IOC limit).
+
+    fill_price_ticks(position, mark, slippage_ppm(|position| x mark x unit_value, ...)).
+    """
+    notional_at_mark = abs(position_lots) * mark_ticks * unit_value
+    slip = slippage_ppm(notional_at_mark, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
+    return fill_price_ticks(position_lots, mark_ticks, slip)
 
 
 def close_out(
@@ -55,21 +88,14 @@ def close_out(
     impact_depth_minor: int,
     max_slippage_ppm: int,
 ) -> CloseOut:
-    """Return how closing the whole position settles.
+    """Return how closing the whole position against the backstop settles.
 
-    balance = cash + position x fill x unit_value (the account after the close).
-    If balance >= 0: fee = min(ceil(notional x fee_ppm / 10^6), balance) to the fund.
-    If balance < 0: the fund pays min(fund, -balance); the remainder is bad debt.
+    The fill is `backstop_price_ticks`; balance = cash + position x fill x unit_value,
+    settled by `settle`.
     """
     if position_lots == 0:
         raise ValueError("expected an open position, was flat")
-    notional_at_mark = abs(position_lots) * mark_ticks * unit_value
-    slip = slippage_ppm(notional_at_mark, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
-    price = fill_price_ticks(position_lots, mark_ticks, slip)
+    price = backstop_price_ticks(position_lots, mark_ticks, unit_value, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
     notional = abs(position_lots) * price * unit_value
-    balance = cash + position_lots * price * unit_value
-    if balance >= 0:
-        fee = min(int(mul_div_ceil(notional, fee_ppm, PPM)), balance)
-        return CloseOut(position_lots, price, notional, fee, 0, 0)
-    paid = min(insurance_fund, -balance)
-    return CloseOut(position_lots, price, notional, 0, paid, -balance - paid)
+    outcome = settle(cash + position_lots * price * unit_value, notional, fee_ppm, insurance_fund)
+    return CloseOut(position_lots, price, notional, *outcome)

@@ -21,6 +21,7 @@ class Population(NamedTuple):
     side: Int64Array  # +1 long, -1 short
     lots: Int64Array
     leverage: Int64Array
+    exit_ns: Int64Array  # -1: held to the end
 
 
 def draw_population(
@@ -34,13 +35,16 @@ def draw_population(
     leverage_weights: Sequence[float],
     entry_window_ns: int,
     reference_lot_value_minor: int,
+    holding_mean_ns: int = 0,
 ) -> Population:
     """Draw the population.
 
     Entry times are uniform on [0, entry_window_ns]; side is long with probability
     `long_fraction`; notional is lognormal with the given median and log-sd, capped at
     `notional_max_minor`, and turned into at least one lot at the reference lot value;
-    leverage is drawn from the choices with the (normalised) weights.
+    leverage is drawn from the choices with the (normalised) weights; with a positive
+    `holding_mean_ns`, each trader closes after an exponential holding time of that mean
+    (exit = entry + ceil(holding)), otherwise it holds to the end (exit -1).
     """
     if entry_window_ns:
         entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64))
@@ -53,4 +57,8 @@ def draw_population(
     lots = np.maximum(1, np.floor(notional / reference_lot_value_minor)).astype(np.int64)
     weights = np.asarray(leverage_weights, dtype=np.float64)
     leverage = rng.choice(np.asarray(leverage_choices, np.int64), size=accounts, p=weights / weights.sum())
-    return Population(entry, side, lots, leverage.astype(np.int64))
+    if holding_mean_ns > 0:
+        exit_ns = entry + np.ceil(rng.exponential(holding_mean_ns, accounts)).astype(np.int64)
+    else:
+        exit_ns = np.full(accounts, -1, np.int64)
+    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns)

@@ -37,6 +37,8 @@ class MarketConfig(_Section):
     maintenance_margin_rate: Rate = Decimal("0.005")
     liquidation_fee_rate: Rate = Decimal("0.0125")
     taker_fee_rate: Rate = Decimal("0.0005")
+    maker_fee_rate: Rate = Decimal("0.0002")
+    self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
@@ -46,7 +48,7 @@ class MarketConfig(_Section):
                 f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
                 f"minor units (1e-{self.quote_decimals}); raise quote_decimals or the sizes"
             )
-        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate"):
+        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate"):
             to_ppm(getattr(self, name), name)
         return self
 
@@ -70,23 +72,107 @@ class PriceShock(_Section):
 
 
 class PriceConfig(_Section):
-    """The exogenous index: geometric Brownian motion with scripted shocks."""
+    """The exogenous index: a historical tape, or GBM / jump diffusion with scripted shocks.
 
-    model: Literal["gbm"] = "gbm"
+    Tapes: `file` names a data file (found through the data directory); `kind` "bars"
+    (Binance klines or ts,open,high,low,close,volume, expanded by a Brownian bridge) or
+    "trades" (ts_us,side,price,amount; last trade price). `start` (UTC) is where the run's
+    time 0 falls in the tape; default: the scenario epoch.
+    """
+
+    model: Literal["gbm", "jump", "tape"] = "gbm"
     initial: PositiveDecimal = Decimal(60000)
     volatility: float = Field(default=0.6, ge=0, le=20, description="annualised")
     drift: float = Field(default=0.0, ge=-50, le=50, description="annualised")
     step_ms: int = Field(default=1000, ge=1)
     shocks: tuple[PriceShock, ...] = ()
+    jump_intensity_per_day: float = Field(default=0.0, ge=0, le=10_000)
+    jump_mean: float = Field(default=0.0, ge=-1, le=1, description="mean log jump size")
+    jump_stdev: float = Field(default=0.0, ge=0, le=2, description="stdev of log jump size")
+    file: str = ""
+    kind: Literal["bars", "trades"] = "bars"
+    start: datetime | None = None
+
+    @model_validator(mode="after")
+    def _tape_named(self) -> PriceConfig:
+        if self.model == "tape" and not self.file:
+            raise ValueError("model 'tape' needs price.file, a data file name")
+        if self.model != "tape" and self.file:
+            raise ValueError(f"price.file is only read by model 'tape', not {self.model!r}")
+        return self
 
 
 class OracleConfig(_Section):
     """A push oracle: publish on deviation or heartbeat, visible after a latency."""
 
+    source: Literal["index", "mid", "last"] = "index"
     observe_interval_ms: int = Field(default=1000, ge=1)
     deviation: Rate = Decimal("0.005")
     heartbeat_s: float = Field(default=3600, gt=0)
     latency_ms: int = Field(default=0, ge=0)
+
+
+class MarkConfig(_Section):
+    """How the mark price is made from the oracle price and the book."""
+
+    method: Literal["oracle", "binance_median", "ema_basis"] = "oracle"
+    interval_ms: int = Field(default=1000, ge=1)
+    basis_window_s: float = Field(default=300, gt=0)
+
+
+class FundingConfig(_Section):
+    """Binance-style funding: premium samples, interest plus clamp, periodic payments."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=28_800, gt=0)
+    sample_s: float = Field(default=60, gt=0)
+    impact_notional: PositiveDecimal = Decimal(4000)
+    interest_rate: Annotated[Decimal, Field(ge=-1, lt=1)] = Decimal("0.0001")
+    clamp: Rate = Decimal("0.0005")
+    cap: Rate = Decimal("0.003")
+
+
+class MarketMakersConfig(_Section):
+    """Market makers quoting ladders that widen and thin out as volatility rises."""
+
+    count: int = Field(default=4, ge=0, le=1000)
+    anchor: Literal["index", "oracle", "last"] = "index"
+    refresh_ms: int = Field(default=1000, ge=1)
+    levels: int = Field(default=10, ge=1, le=200)
+    half_spread_bps: float = Field(default=2.0, ge=0)
+    level_spacing_bps: float = Field(default=5.0, gt=0)
+    level_notional: PositiveDecimal = Decimal(250_000)
+    calm_volatility: float = Field(default=0.5, gt=0)
+    spread_stress: float = Field(default=1.0, ge=0)
+    depth_stress: float = Field(default=2.0, ge=0)
+    volatility_halflife_s: float = Field(default=60, gt=0)
+    inventory_limit: PositiveDecimal = Field(default=Decimal(20_000_000), description="notional at the initial price")
+    skew_bps: float = Field(default=10.0, ge=0)
+    collateral: PositiveDecimal = Decimal(500_000_000)
+    depth_profile: str = Field(default="", description="data file: Binance bookDepth CSV")
+    depth_scale: float = Field(default=1.0, gt=0)
+
+
+class NoiseTakersConfig(_Section):
+    """Poisson market-order flow."""
+
+    count: int = Field(default=2, ge=0, le=1000)
+    rate_per_s: float = Field(default=0.5, gt=0)
+    median_notional: PositiveDecimal = Decimal(2000)
+    sigma: float = Field(default=1.0, ge=0, le=5)
+    buy_fraction: float = Field(default=0.5, ge=0, le=1)
+    collateral: PositiveDecimal = Decimal(100_000_000)
+
+
+class ArbitrageursConfig(_Section):
+    """Traders who push the perpetual back toward the index within a capital limit."""
+
+    count: int = Field(default=1, ge=0, le=1000)
+    interval_ms: int = Field(default=1000, ge=1)
+    threshold_bps: float = Field(default=10.0, ge=0)
+    max_order_notional: PositiveDecimal = Decimal(1_000_000)
+    max_position_notional: PositiveDecimal = Decimal(20_000_000)
+    collateral: PositiveDecimal = Decimal(100_000_000)
 
 
 class PopulationConfig(_Section):
@@ -100,7 +186,7 @@ class PopulationConfig(_Section):
     leverage: tuple[Annotated[int, Field(ge=1)], ...] = (2, 5, 10, 20, 50)
     leverage_weights: tuple[Annotated[float, Field(gt=0)], ...] = (0.2, 0.3, 0.3, 0.15, 0.05)
     entry_window_s: float = Field(default=1800, ge=0)
-    spread_bps: int = Field(default=2, ge=0, le=10_000)
+    holding_mean_s: float = Field(default=0, ge=0, description="0: hold to the end")
 
     @model_validator(mode="after")
     def _weights_match(self) -> PopulationConfig:
@@ -144,6 +230,11 @@ class Scenario(_Section):
     market: MarketConfig = MarketConfig()
     price: PriceConfig = PriceConfig()
     oracle: OracleConfig = OracleConfig()
+    mark: MarkConfig = MarkConfig()
+    funding: FundingConfig = FundingConfig()
+    market_makers: MarketMakersConfig = MarketMakersConfig()
+    noise_takers: NoiseTakersConfig = NoiseTakersConfig()
+    arbitrageurs: ArbitrageursConfig = ArbitrageursConfig()
     population: PopulationConfig = PopulationConfig()
     liquidity_provider: LiquidityProviderConfig = LiquidityProviderConfig()
     liquidation: LiquidationConfig = LiquidationConfig()
@@ -168,6 +259,10 @@ class Scenario(_Section):
                 )
         for name, amount in (
             ("price.initial", self.price.initial),
+            ("funding.impact_notional", self.funding.impact_notional),
+            ("market_makers.collateral", self.market_makers.collateral),
+            ("noise_takers.collateral", self.noise_takers.collateral),
+            ("arbitrageurs.collateral", self.arbitrageurs.collateral),
             ("population.notional_max", self.population.notional_max),
             ("liquidity_provider.collateral", self.liquidity_provider.collateral),
             ("insurance_fund.initial", self.insurance_fund.initial),

@@ -2,8 +2,10 @@
 
 Each liquidator is one SimPy process, so the number of liquidators and the service time
 bound how fast a liquidation storm clears and make the backlog visible. At its turn an
-account is re-checked at the current mark: a recovered account is released, otherwise
-`clearing.liquidation.close_out` decides the fill and the settlement.
+account is re-checked at the current mark: a recovered account is released. Otherwise its
+resting orders on the market are cancelled and its position goes into the book as an IOC order limited at the backstop price, the backstop
+takes over whatever the book could not fill at that price, and the balance left is
+settled by `clearing.liquidation.settle` (fee, insurance fund, bad debt).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any, NamedTuple
 import simpy
 
 from clearing import events as ev
-from clearing.liquidation import close_out
+from clearing.liquidation import backstop_price_ticks, settle
 from clearing.margin import below_maintenance
-from clearing.sim.bus import EventBus
+from clearing.sim.exchange import Exchange
 
 
 class LiquidationParams(NamedTuple):
@@ -30,7 +32,7 @@ class LiquidationParams(NamedTuple):
 
 def liquidator_process(
     env: simpy.Environment,
-    bus: EventBus,
+    exchange: Exchange,
     queue: simpy.Store,
     liquidity_provider: int,
     service_ns: int,
@@ -41,13 +43,14 @@ def liquidator_process(
         account, market, breach_seq = yield queue.get()
         if service_ns:
             yield env.timeout(service_ns)
-        settle(bus, env.now, account, market, breach_seq, liquidity_provider, params)
+        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params)
 
 
-def settle(
-    bus: EventBus, now_ns: int, account: int, market: int, breach_seq: int, liquidity_provider: int, params: LiquidationParams
+def liquidate(
+    exchange: Exchange, now_ns: int, account: int, market: int, breach_seq: int, liquidity_provider: int, params: LiquidationParams
 ) -> None:
     """Release a recovered account, or close its position and settle the result, by events."""
+    bus = exchange.bus
     s = bus.state
     mark = int(s.mark_ticks[market])
     unit_value = int(s.unit_value[market])
@@ -55,24 +58,37 @@ def settle(
     if not below_maintenance(s.cash[account : account + 1], held, mark, unit_value, int(s.maintenance_margin_ppm[market]))[0]:
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="recovered"))
         return
+    for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
+        exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
     lots = int(held[0])
-    plan = close_out(int(s.cash[account]), lots, mark, unit_value, params.fee_ppm, s.insurance_fund, *params[1:])
-    buyer, seller = (liquidity_provider, account) if lots > 0 else (account, liquidity_provider)
-    trade = bus.emit(
-        ev.TradeExecuted(
-            ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=abs(lots),
-            price_ticks=plan.price_ticks, buyer_fee=0, seller_fee=0, liquidation=True,
-        )
-    )  # fmt: skip
-    if plan.fee:
-        bus.emit(ev.LiquidationFeeCharged(ts_ns=now_ns, causes=(trade,), account=account, amount=plan.fee))
-    if plan.insurance_paid:
-        bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=(trade,), account=account, amount=plan.insurance_paid))
-    if plan.bad_debt:
-        bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=(trade,), account=account, amount=plan.bad_debt))
+    side = -1 if lots > 0 else 1
+    bound = backstop_price_ticks(lots, mark, unit_value, *params[1:])
+    outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", bound, liquidation=True, causes=(breach_seq,))
+    trades = list(outcome.trade_seqs)
+    notional = outcome.value
+    if outcome.remaining:
+        buyer, seller = (liquidity_provider, account) if side < 0 else (account, liquidity_provider)
+        trades.append(
+            bus.emit(
+                ev.TradeExecuted(
+                    ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=outcome.remaining,
+                    price_ticks=bound, buyer_fee=0, seller_fee=0, liquidation=True, maker_order=0, taker_order=0,
+                    taker_side=side,
+                )
+            )
+        )  # fmt: skip
+        notional += outcome.remaining * bound * unit_value
+    result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund)
+    cause = (trades[-1],)
+    if result.fee:
+        bus.emit(ev.LiquidationFeeCharged(ts_ns=now_ns, causes=cause, account=account, amount=result.fee))
+    if result.insurance_paid:
+        bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=cause, account=account, amount=result.insurance_paid))
+    if result.bad_debt:
+        bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=result.bad_debt))
     bus.emit(
         ev.LiquidationCompleted(
-            ts_ns=now_ns, causes=(trade,), account=account, market=market, lots=lots, notional=plan.notional,
-            fee=plan.fee, insurance_paid=plan.insurance_paid, bad_debt=plan.bad_debt,
+            ts_ns=now_ns, causes=tuple(trades), account=account, market=market, lots=lots, notional=notional,
+            fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=result.bad_debt,
         )
     )  # fmt: skip

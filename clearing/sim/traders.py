@@ -1,8 +1,8 @@
-"""Trader entries: each trader deposits margin and opens its position at its entry time.
+"""The leveraged population: each trader deposits margin, opens by market order, later closes.
 
-The liquidity provider takes the other side at the current mark (the index before the
-first oracle delivery) plus half the spread against the trader. Collateral is the
-initial margin notional / leverage plus the taker fee, both rounded up.
+At its entry time a trader deposits notional / leverage (at the current mark, the index
+before the first mark) plus the taker fee, both rounded up, and sends a market order; at
+its exit time, if it still holds a position, a reduce-only market order closes it.
 """
 
 from __future__ import annotations
@@ -10,52 +10,42 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from clearing import events as ev
 from clearing.population import Population
-from clearing.sim.bus import EventBus
-from clearing.units import PPM, div_ceil, mul_div_ceil, mul_div_floor
+from clearing.sim.exchange import Exchange
+from clearing.units import PPM, div_ceil, mul_div_ceil
+
+ENTER, EXIT = 0, 1
 
 
-def trader_entry_process(
-    env: simpy.Environment,
-    bus: EventBus,
-    market: int,
-    population: Population,
-    first_account: int,
-    liquidity_provider: int,
-    half_spread_ppm: int,
-    taker_fee_ppm: int,
+def trader_process(
+    env: simpy.Environment, exchange: Exchange, market: int, population: Population, first_account: int
 ) -> Generator[simpy.Event, Any, None]:
-    """Open every trader's position at its entry time, in entry order."""
-    s = bus.state
-    unit_value = int(s.unit_value[market])
-    for i, (entry_ns, side, lots, leverage) in enumerate(
-        zip(
-            population.entry_ns.tolist(),
-            population.side.tolist(),
-            population.lots.tolist(),
-            population.leverage.tolist(),
-            strict=True,
-        )
-    ):
-        if entry_ns > env.now:
-            yield env.timeout(entry_ns - env.now)
-        reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
-        if side > 0:
-            price = int(mul_div_ceil(reference, PPM + half_spread_ppm, PPM))
-        else:
-            price = max(1, int(mul_div_floor(reference, PPM - half_spread_ppm, PPM)))
-        notional = lots * price * unit_value
-        fee = int(mul_div_ceil(notional, taker_fee_ppm, PPM))
+    """Run every trader's entry and exit in time order (ties: entries first, then by account)."""
+    s = exchange.bus.state
+    spec = s.markets[market]
+    n = len(population.entry_ns)
+    times = np.concatenate([population.entry_ns, population.exit_ns])
+    actions = np.concatenate([np.full(n, ENTER), np.full(n, EXIT)])
+    who = np.concatenate([np.arange(n), np.arange(n)])
+    keep = times >= 0  # exit -1: held to the end
+    order = np.lexsort((who[keep], actions[keep], times[keep]))
+    schedule = zip(times[keep][order].tolist(), actions[keep][order].tolist(), who[keep][order].tolist(), strict=True)
+    side, lots, leverage = population.side.tolist(), population.lots.tolist(), population.leverage.tolist()
+    for at, action, i in schedule:
+        if at > env.now:
+            yield env.timeout(at - env.now)
         account = first_account + i
-        deposit = bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=div_ceil(notional, leverage) + fee))
-        buyer, seller = (account, liquidity_provider) if side > 0 else (liquidity_provider, account)
-        bus.emit(
-            ev.TradeExecuted(
-                ts_ns=env.now, causes=(deposit,), market=market, buyer=buyer, seller=seller, lots=lots,
-                price_ticks=price, buyer_fee=fee if side > 0 else 0, seller_fee=0 if side > 0 else fee,
-                liquidation=False,
-            )
-        )  # fmt: skip
+        if action == EXIT:
+            held = s.position.item(account, market)
+            if held and not s.liquidating[account]:
+                exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
+            continue
+        reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+        notional = lots[i] * reference * spec.unit_value
+        margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
+        deposit = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
+        exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposit,))

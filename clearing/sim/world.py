@@ -1,17 +1,25 @@
 """All wiring of a run: builds the SimPy environment, state, bus and processes.
 
 Nothing here reads globals: two worlds can run side by side in one interpreter. The
-world opens the market and the accounts with events at time 0, starts the processes,
-runs to the scenario's end and records the final checkpoint.
+world lists the market and opens the accounts with events at time 0 (traders first, then
+the backstop liquidity provider, market makers, noise takers and arbitrageurs), starts the
+processes, runs to the scenario's end and records the final checkpoint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import simpy
 
 from clearing import events as ev
+from clearing import tapes
+from clearing.agents.arbitrageur import ArbitrageParams
+from clearing.agents.market_maker import MakerParams
+from clearing.agents.noise import NoiseParams
 from clearing.errors import InvariantViolation
 from clearing.invariants import violations
 from clearing.log.writer import Sink
@@ -20,16 +28,23 @@ from clearing.prices import gbm_path
 from clearing.rng import generator
 from clearing.scenario import Scenario
 from clearing.sim.bus import EventBus
+from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
+from clearing.sim.exchange import Exchange
+from clearing.sim.funding_clock import FundingParams, funding_process
 from clearing.sim.liquidator import LiquidationParams, liquidator_process
 from clearing.sim.margin_monitor import MarginMonitor
-from clearing.sim.oracle_feed import oracle_process
+from clearing.sim.mark_clock import MarkParams, mark_process
+from clearing.sim.market_maker import market_maker_process
+from clearing.sim.oracle_feed import OracleParams, oracle_process
 from clearing.sim.price_feed import index_feed_process
-from clearing.sim.traders import trader_entry_process
-from clearing.state import ClearingState
-from clearing.units import to_ppm
+from clearing.sim.takers import arbitrageur_process, noise_taker_process
+from clearing.sim.traders import trader_process
+from clearing.state import DIGEST_VERSION, ClearingState
+from clearing.units import NS_PER_MS, to_ppm
 
 MARKET = 0
+PPB_PER_RATE = 10**9
 
 
 @dataclass
@@ -54,16 +69,41 @@ class World:
         """
         end = self.scenario.duration_ns
         self.env.run(until=end)
-        self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.state.digest(), final=True))
+        self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.state.digest(), digest_version=DIGEST_VERSION, final=True))
         problems = violations(self.state)
         if problems:
             raise InvariantViolation("; ".join(problems))
         return self.state
 
 
-def build_world(scenario: Scenario, seed: int, sink: Sink) -> World:
+def index_path(scenario: Scenario, seed: int, inputs: dict[str, Path]) -> tuple[np.ndarray, int]:
+    """Return (ticks at every step from 0 to the end, step_ns) of the exogenous index."""
+    sc, p = scenario, scenario.price
+    step_ns = sc.ms_ns(p.step_ms)
+    n_steps = sc.duration_ns // step_ns
+    shocks = [(sc.seconds_ns(k.start_s), sc.seconds_ns(k.duration_s), k.change) for k in p.shocks]
+    rng = generator(seed, "index")
+    if p.model == "gbm":
+        return gbm_path(rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, shocks), step_ns
+    if p.model == "jump":
+        path = tapes.jump_diffusion_path(
+            rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, p.jump_intensity_per_day, p.jump_mean,
+            p.jump_stdev, shocks,
+        )  # fmt: skip
+        return path, step_ns
+    start = p.start or sc.epoch
+    start_ms = round(start.timestamp() * 1000)
+    if p.kind == "trades":
+        trades = tapes.read_trades(inputs[p.file], sc.market.tick_size)
+        return tapes.trades_path(trades, start_ms * 1000, step_ns, n_steps, sc.price_ticks(p.initial)), step_ns
+    bars = tapes.read_bars(inputs[p.file], sc.market.tick_size)
+    return tapes.bridge_path(rng, bars, start_ms, step_ns, n_steps), step_ns
+
+
+def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Path] | None = None) -> World:
     """Open the market and accounts, and start every process of the run."""
     sc = scenario
+    inputs = inputs or {}
     env = simpy.Environment(initial_time=0)
     bus = EventBus(ClearingState(), sink)
     m = sc.market
@@ -73,48 +113,28 @@ def build_world(scenario: Scenario, seed: int, sink: Sink) -> World:
             quote_decimals=m.quote_decimals, unit_value=m.unit_value,
             maintenance_margin_ppm=to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate"),
             liquidation_fee_ppm=to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"),
-            taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"),
+            taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"), maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
         )
     )  # fmt: skip
-    traders = sc.population.accounts
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=ev.ROLE_TRADER))
-    provider = traders
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=provider, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER))
-    bus.emit(ev.Deposited(ts_ns=0, account=provider, amount=sc.quote_minor(sc.liquidity_provider.collateral)))
-    if sc.insurance_fund.initial > 0:
-        bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=sc.quote_minor(sc.insurance_fund.initial)))
-
-    step_ns = sc.ms_ns(sc.price.step_ms)
-    initial = sc.price_ticks(sc.price.initial)
-    shocks = [(sc.seconds_ns(k.start_s), sc.seconds_ns(k.duration_s), k.change) for k in sc.price.shocks]
-    path = gbm_path(
-        generator(seed, "index"), initial, sc.duration_ns // step_ns, step_ns, sc.price.volatility, sc.price.drift, shocks
-    )
-    index_seq: dict[int, int] = {}
-    env.process(index_feed_process(env, bus, MARKET, path, step_ns, index_seq))
+    path, step_ns = index_path(sc, seed, inputs)
+    initial = int(path[0])
+    accounts = _open_accounts(sc, bus)
+    latest = Latest()
+    exchange = Exchange(bus, m.self_trade_prevention)
+    env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
 
     queue = simpy.Store(env)
     monitor = MarginMonitor(env, bus, queue)
     o = sc.oracle
-    env.process(
-        oracle_process(
-            env, bus, MARKET, sc.ms_ns(o.observe_interval_ms), to_ppm(o.deviation, "oracle.deviation"),
-            sc.seconds_ns(o.heartbeat_s), sc.ms_ns(o.latency_ms), index_seq, monitor.on_mark,
-        )
+    oracle = OracleParams(
+        o.source, sc.ms_ns(o.observe_interval_ms), to_ppm(o.deviation, "oracle.deviation"), sc.seconds_ns(o.heartbeat_s),
+        sc.ms_ns(o.latency_ms), sc.mark.method == "oracle",
     )  # fmt: skip
-
-    p = sc.population
-    population = draw_population(
-        generator(seed, "population"), traders, p.long_fraction, sc.quote_minor(p.notional_median),
-        p.notional_sigma, sc.quote_minor(p.notional_max), p.leverage, p.leverage_weights,
-        sc.seconds_ns(p.entry_window_s), initial * m.unit_value,
-    )  # fmt: skip
-    env.process(
-        trader_entry_process(
-            env, bus, MARKET, population, 0, provider, p.spread_bps * 50,
-            to_ppm(m.taker_fee_rate, "taker_fee_rate"),
-        )
-    )  # fmt: skip
+    env.process(oracle_process(env, bus, MARKET, oracle, latest, monitor.on_mark))
+    if sc.mark.method != "oracle":
+        mark = MarkParams(sc.mark.method, sc.ms_ns(sc.mark.interval_ms), sc.seconds_ns(sc.mark.basis_window_s), sc.seconds_ns(sc.funding.interval_s))
+        env.process(mark_process(env, bus, MARKET, mark, latest, monitor.on_mark))
+    _start_agents(sc, seed, env, exchange, latest, accounts, initial, inputs)
 
     q = sc.liquidation
     params = LiquidationParams(
@@ -122,8 +142,97 @@ def build_world(scenario: Scenario, seed: int, sink: Sink) -> World:
         to_ppm(q.max_slippage, "max_slippage"),
     )  # fmt: skip
     for _ in range(q.liquidators):
-        env.process(
-            liquidator_process(env, bus, queue, provider, sc.ms_ns(q.service_time_ms), params)
+        env.process(liquidator_process(env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params))
+    f = sc.funding
+    if f.enabled:
+        funding = FundingParams(
+            sc.seconds_ns(f.sample_s), sc.seconds_ns(f.interval_s), sc.quote_minor(f.impact_notional),
+            _ppb(f.interest_rate), _ppb(f.clamp), _ppb(f.cap),
         )  # fmt: skip
+        env.process(funding_process(env, bus, MARKET, funding))
     env.process(checkpoint_process(env, bus, sc.seconds_ns(sc.checkpoint_interval_s)))
     return World(sc, seed, env, bus)
+
+
+def _ppb(rate: Any) -> int:
+    return int(rate * PPB_PER_RATE)
+
+
+def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
+    # Accounts in a fixed order; each group opened by one event and funded by deposits.
+    groups = [
+        (ev.ROLE_TRADER, sc.population.accounts, None),
+        (ev.ROLE_LIQUIDITY_PROVIDER, 1, sc.liquidity_provider.collateral),
+        (ev.ROLE_MARKET_MAKER, sc.market_makers.count, sc.market_makers.collateral),
+        (ev.ROLE_NOISE_TRADER, sc.noise_takers.count, sc.noise_takers.collateral),
+        (ev.ROLE_ARBITRAGEUR, sc.arbitrageurs.count, sc.arbitrageurs.collateral),
+    ]
+    accounts: dict[str, list[int]] = {}
+    first = 0
+    for role, count, collateral in groups:
+        accounts[role] = list(range(first, first + count))
+        if count:
+            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role))
+        for account in accounts[role] if collateral is not None else ():
+            bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
+        first += count
+    if sc.insurance_fund.initial > 0:
+        bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=sc.quote_minor(sc.insurance_fund.initial)))
+    return accounts
+
+
+def _start_agents(
+    sc: Scenario,
+    seed: int,
+    env: simpy.Environment,
+    exchange: Exchange,
+    latest: Latest,
+    accounts: dict[str, list[int]],
+    initial: int,
+    inputs: dict[str, Path],
+) -> None:
+    bus = exchange.bus
+    unit_value = sc.market.unit_value
+    mm = sc.market_makers
+    maker = MakerParams(
+        mm.levels, mm.half_spread_bps, mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility,
+        mm.spread_stress, mm.depth_stress, sc.seconds_ns(mm.volatility_halflife_s),
+        max(1, sc.quote_minor(mm.inventory_limit) // (initial * unit_value)), mm.skew_bps,
+    )  # fmt: skip
+    depth_at = None
+    if mm.depth_profile:
+        profile = tapes.read_depth_profile(inputs[mm.depth_profile])
+        epoch_ms = round(sc.epoch.timestamp() * 1000)
+        scale = 10**sc.market.quote_decimals
+
+        def depth_at(now_ns: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+            bid, ask = tapes.depth_at(profile, epoch_ms + now_ns // NS_PER_MS)
+            return tuple((bid * scale).tolist()), tuple((ask * scale).tolist())
+
+    refresh = sc.ms_ns(mm.refresh_ms)
+    for i, account in enumerate(accounts[ev.ROLE_MARKET_MAKER]):
+        quoting = market_maker_process(
+            env, bus, MARKET, account, maker, refresh, mm.anchor, latest, depth_at, mm.depth_scale / max(1, mm.count)
+        )
+        # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
+        env.process(_delayed(env, refresh * i // mm.count, quoting) if i else quoting)
+    n = sc.noise_takers
+    noise = NoiseParams(n.rate_per_s, sc.quote_minor(n.median_notional), n.sigma, n.buy_fraction)
+    for i, account in enumerate(accounts[ev.ROLE_NOISE_TRADER]):
+        env.process(noise_taker_process(env, exchange, MARKET, account, noise, generator(seed, f"noise/{i}")))
+    a = sc.arbitrageurs
+    arb = ArbitrageParams(a.threshold_bps, sc.quote_minor(a.max_order_notional), sc.quote_minor(a.max_position_notional))
+    for account in accounts[ev.ROLE_ARBITRAGEUR]:
+        env.process(arbitrageur_process(env, exchange, MARKET, account, arb, sc.ms_ns(a.interval_ms), latest))
+    p = sc.population
+    population = draw_population(
+        generator(seed, "population"), p.accounts, p.long_fraction, sc.quote_minor(p.notional_median),
+        p.notional_sigma, sc.quote_minor(p.notional_max), p.leverage, p.leverage_weights,
+        sc.seconds_ns(p.entry_window_s), initial * unit_value, sc.seconds_ns(p.holding_mean_s),
+    )  # fmt: skip
+    env.process(trader_process(env, exchange, MARKET, population, accounts[ev.ROLE_TRADER][0]))
+
+
+def _delayed(env: simpy.Environment, delay_ns: int, process: Any) -> Any:
+    yield env.timeout(delay_ns)
+    yield env.process(process)

@@ -47,7 +47,7 @@ def test_replay_prints_the_same_summary_as_the_run(log, tmp_path, capsys):
     live = json.loads(capsys.readouterr().out)
     assert main(["replay", str(out), "--json"]) == 0
     replayed = json.loads(capsys.readouterr().out)
-    assert {k: v for k, v in replayed.items() if k != "checkpoints_verified"} == {k: v for k, v in live.items() if k != "log"}
+    assert {k: v for k, v in replayed.items() if not k.startswith("checkpoints_")} == {k: v for k, v in live.items() if k != "log"}
     assert replayed["checkpoints_verified"] == 5
 
 
@@ -98,7 +98,8 @@ def test_events_export_jsonl_and_csv(log, capsys):
     assert all(int(r["ts_ns"]) >= 600 * 10**9 for r in table)
     assert main(["events", str(log), "--kind", "market_listed,accounts_opened", "--format", "csv"]) == 0
     mixed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["kind"] for r in mixed] == ["market_listed", "accounts_opened", "accounts_opened"]
+    assert [r["kind"] for r in mixed][:3] == ["market_listed", "accounts_opened", "accounts_opened"]
+    assert {r["kind"] for r in mixed} == {"market_listed", "accounts_opened"}
 
 
 def test_parse_time_forms():

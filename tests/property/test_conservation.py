@@ -1,8 +1,10 @@
 """Exact conservation through the core, driven by a hypothesis state machine.
 
-Deposits, trades, price moves, liquidations (with fees, insurance payouts and bad debt)
-go through the same bus, `apply` and `settle` the simulator uses; after every step the
-conservation laws must hold with ==, and the in-memory chain must replay to the same state.
+Deposits, orders of every type against a live book, market-maker ladders, cancels, price
+moves, liquidations (into the book, then the backstop; with fees, insurance payouts and
+bad debt) and funding settlements go through the same bus, `apply`, `Exchange` and
+`liquidate` the simulator uses. After every step the conservation laws hold with ==, the
+book is well formed, and replaying the rows rebuilds the same state.
 """
 
 import numpy as np
@@ -11,41 +13,44 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from clearing import events as ev
+from clearing.agents.market_maker import MakerParams, clip_to_book, ladder
+from clearing.book import BUY, SELL, best_of_others
+from clearing.funding import payments
 from clearing.invariants import violations
 from clearing.log.writer import MemorySink
 from clearing.margin import below_maintenance, equity, maintenance_margin, notional
 from clearing.sim.bus import EventBus
-from clearing.sim.liquidator import LiquidationParams, settle
+from clearing.sim.exchange import Exchange
+from clearing.sim.liquidator import LiquidationParams, liquidate
 from clearing.state import ClearingState, apply
 
 TRADERS = 5
 PROVIDER = TRADERS
-accounts = st.integers(0, TRADERS)
+MAKER = TRADERS + 1
+accounts = st.integers(0, TRADERS + 1)
 amounts = st.integers(1, 10**9)
+MAKER_PARAMS = MakerParams(4, 5.0, 20.0, 200_000, 0.5, 1.0, 2.0, 10**10, 1000, 10.0)
 
 
 class ClearingMachine(RuleBasedStateMachine):
-    @initialize(mmr=st.integers(1_000, 200_000), fee=st.integers(0, 50_000), unit_value=st.sampled_from([1, 7, 100]))
-    def open_market(self, mmr, fee, unit_value):
+    @initialize(
+        mmr=st.integers(1_000, 200_000),
+        fee=st.integers(0, 50_000),
+        unit_value=st.sampled_from([1, 7, 100]),
+        stp=st.sampled_from(["expire_maker", "expire_taker", "expire_both"]),
+    )
+    def open_market(self, mmr, fee, unit_value, stp):
         self.sink = MemorySink()
         self.bus = EventBus(ClearingState(), self.sink)
+        self.exchange = Exchange(self.bus, stp)
         self.now = 0
         self.params = LiquidationParams(fee, 1_000, 10**9, 250_000)
-        self.emit(
-            ev.MarketListed,
-            market=0,
-            symbol="X",
-            tick_size="1",
-            lot_size="1",
-            quote_decimals=0,
-            unit_value=unit_value,
-            maintenance_margin_ppm=mmr,
-            liquidation_fee_ppm=fee,
-            taker_fee_ppm=0,
-        )
+        self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
+                  maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200)  # fmt: skip
         self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=ev.ROLE_TRADER)
         self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
-        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000)
+        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
+        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000, index_ticks=1000, method="oracle")
 
     def emit(self, kind, **fields):
         return self.bus.emit(kind(ts_ns=self.now, **fields))
@@ -63,34 +68,48 @@ class ClearingMachine(RuleBasedStateMachine):
         self.emit(ev.InsuranceFundDeposited, amount=amount)
 
     @rule(
-        buyer=accounts,
-        seller=accounts,
-        lots=st.integers(1, 10_000),
-        price=st.integers(1, 5_000),
-        buyer_fee=st.integers(0, 1_000),
-        seller_fee=st.integers(0, 1_000),
+        account=st.integers(0, TRADERS - 1),
+        side=st.sampled_from([BUY, SELL]),
+        lots=st.integers(1, 500),
+        price=st.integers(900, 1100),
+        order_type=st.sampled_from(["limit", "market", "ioc", "post_only"]),
+        reduce_only=st.booleans(),
     )
-    def trade(self, buyer, seller, lots, price, buyer_fee, seller_fee):
-        if buyer == seller:
-            return
-        self.emit(
-            ev.TradeExecuted,
-            market=0,
-            buyer=buyer,
-            seller=seller,
-            lots=lots,
-            price_ticks=price,
-            buyer_fee=buyer_fee,
-            seller_fee=seller_fee,
-            liquidation=False,
+    def place_order(self, account, side, lots, price, order_type, reduce_only):
+        outcome = self.exchange.submit(
+            self.now, account, 0, side, lots, order_type, 0 if order_type == "market" else price, reduce_only=reduce_only
         )
+        event(f"{order_type}: {'rejected ' + outcome.rejected if outcome.rejected else 'filled' if outcome.filled else 'unfilled'}")
+
+    @rule(reference=st.integers(950, 1050), inventory=st.integers(-2000, 2000))
+    def requote(self, reference, inventory):
+        s = self.state
+        bids, asks = ladder(reference, 1e-9, inventory, MAKER_PARAMS, s.markets[0].unit_value)
+        book = s.books[0]
+        bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, MAKER), best_of_others(book, SELL, MAKER))
+        self.emit(ev.QuotesReplaced, account=MAKER, market=0, first_order_id=s.next_order_id, bids=bids, asks=asks,
+                  reference_ticks=reference, volatility_ppm=0)  # fmt: skip
+
+    @precondition(lambda self: bool(self.state.books[0].orders))
+    @rule(pick=st.integers(0, 10**6))
+    def cancel_resting(self, pick):
+        ids = sorted(self.state.books[0].orders)
+        self.exchange.cancel(self.now, ids[pick % len(ids)])
 
     @rule(price=st.integers(1, 5_000), dt=st.integers(0, 10**9))
-    def move_price(self, price, dt):
+    def move_mark(self, price, dt):
         self.now += dt
-        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=price)
+        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=price, index_ticks=price, method="oracle")
 
-    @precondition(lambda self: bool(self.state.n_accounts))
+    @rule(rate=st.integers(-3_000_000, 3_000_000))
+    def settle_funding(self, rate):
+        s = self.state
+        held, paid = payments(s.position[:, 0], int(s.mark_ticks[0]), int(s.unit_value[0]), rate)
+        assert int(paid.sum()) == 0
+        for start in range(0, held.size, 2):
+            self.emit(ev.FundingPaid, market=0, accounts=tuple(held[start : start + 2].tolist()),
+                      amounts=tuple(paid[start : start + 2].tolist()), final=start + 2 >= held.size)  # fmt: skip
+
     @rule()
     def liquidate_breached(self):
         s = self.state
@@ -100,15 +119,9 @@ class ClearingMachine(RuleBasedStateMachine):
         equities = equity(s.cash, position, mark, uv)
         requirements = maintenance_margin(notional(position, mark, uv), mmr)
         for account in np.flatnonzero(below).tolist():
-            breach = self.emit(
-                ev.MarginBreached,
-                account=account,
-                market=0,
-                mark_ticks=mark,
-                equity=int(equities[account]),
-                requirement=int(requirements[account]),
-            )
-            settle(self.bus, self.now, account, 0, breach, PROVIDER, self.params)
+            breach = self.emit(ev.MarginBreached, account=account, market=0, mark_ticks=mark,
+                               equity=int(equities[account]), requirement=int(requirements[account]))  # fmt: skip
+            liquidate(self.exchange, self.now, account, 0, breach, PROVIDER, self.params)
             event("liquidated with bad debt" if s.bad_debt else "liquidated")
             assert s.position[account, 0] == 0, "a liquidated account is flat"
             assert s.cash[account] >= 0, "a liquidated account owes nothing"
@@ -119,8 +132,19 @@ class ClearingMachine(RuleBasedStateMachine):
             assert violations(self.state) == []
 
     @invariant()
+    def the_book_is_well_formed(self):
+        if not hasattr(self, "bus"):
+            return
+        book = self.state.books[0]
+        bid, ask = book.best_bid(), book.best_ask()
+        assert not (bid and ask) or bid < ask
+        resting = [o for side in (BUY, SELL) for o in book.walk(side)]
+        assert sorted(o.order_id for o in resting) == sorted(book.orders)
+        assert all(o.lots > 0 for o in resting) and not self.state.incoming
+
+    @invariant()
     def replay_of_the_rows_rebuilds_the_state(self):
-        if not hasattr(self, "bus") or len(self.sink.rows) % 7:
+        if not hasattr(self, "bus") or len(self.sink.rows) % 5:
             return
         replayed = ClearingState()
         for _seq, _ts, kind, version, _c, payload, _h in self.sink.rows:

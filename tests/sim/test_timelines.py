@@ -16,7 +16,9 @@ def run(**overrides):
         population__long_fraction=1.0, population__leverage=[50], population__leverage_weights=[1.0],
         price__volatility=0.0, price__initial="100", price__shocks=[{"start_s": 5, "duration_s": 10, "change": -0.1}],
         oracle__heartbeat_s=12, oracle__latency_ms=500, oracle__deviation="0.02",
-        liquidation__service_time_ms=250, liquidation__liquidators=1,
+        liquidation__service_time_ms=250, liquidation__liquidators=1, population__holding_mean_s=0,
+        market_makers__count=1, market_makers__refresh_ms=10_000, noise_takers__count=0, arbitrageurs__count=0,
+        funding__enabled=False,
     )  # fmt: skip
     scenario = small_scenario(**{**settings, **overrides})
     _summary, sink = run_in_memory(scenario, 1)
@@ -53,19 +55,22 @@ def test_delivery_follows_publication_by_the_latency_and_sets_the_mark(rows):
 
 
 def test_breach_on_the_first_bad_mark_then_liquidation_after_service_time(rows):
-    timeline = [
-        (kind, ts)
-        for _s, kind, ts, _p, _c in rows
-        if kind not in ("index_price_updated", "oracle_price_published", "oracle_price_delivered", "mark_price_updated")
-    ]
+    # One maker quotes from time 0; the trader's market order lifts its ask; the breach
+    # comes with the first mark below maintenance, the liquidation 250 ms later as an IOC
+    # into the (stale) maker bid, which fills it above the mark: a fee, no shortfall.
+    quiet = ("index_price_updated", "oracle_price_published", "oracle_price_delivered", "mark_price_updated", "quotes_replaced")
+    timeline = [(kind, ts) for _s, kind, ts, _p, _c in rows if kind not in quiet]
     assert timeline == [
         ("market_listed", 0), ("accounts_opened", 0), ("accounts_opened", 0), ("deposited", 0),
-        ("insurance_fund_deposited", 0), ("deposited", 0), ("trade_executed", 0),
+        ("accounts_opened", 0), ("deposited", 0), ("insurance_fund_deposited", 0),
+        ("deposited", 0), ("order_placed", 0), ("trade_executed", 0),
         ("margin_breached", 7_500_000_000),
-        ("trade_executed", 7_750_000_000), ("insurance_fund_paid", 7_750_000_000),
-        ("liquidation_completed", 7_750_000_000),
+        ("order_placed", 7_750_000_000), ("trade_executed", 7_750_000_000),
+        ("liquidation_fee_charged", 7_750_000_000), ("liquidation_completed", 7_750_000_000),
         ("checkpoint_recorded", 40 * S),
     ]  # fmt: skip
+    fills = [(p["price_ticks"], p["liquidation"], p["taker_side"]) for _s, kind, _ts, p, _c in rows if kind == "trade_executed"]
+    assert fills == [(1001, False, 1), (999, True, -1)]
 
 
 def test_causes_link_price_move_to_liquidation(rows):
@@ -78,7 +83,7 @@ def test_causes_link_price_move_to_liquidation(rows):
         seq = by_seq[seq][1][0]
     chain.append(by_seq[seq][0])
     assert chain == [
-        "liquidation_completed", "trade_executed", "margin_breached", "mark_price_updated",
+        "liquidation_completed", "trade_executed", "order_placed", "margin_breached", "mark_price_updated",
         "oracle_price_delivered", "oracle_price_published", "index_price_updated",
     ]  # fmt: skip
 

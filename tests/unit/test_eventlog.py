@@ -10,7 +10,7 @@ from clearing.log.verify import run_id_for
 from clearing.log.writer import RunHeaderData
 from clearing.runner import header_for
 from clearing.sim.bus import EventBus
-from clearing.state import ClearingState
+from clearing.state import DIGEST_VERSION, ClearingState
 from tests.conftest import small_scenario, tampering
 
 
@@ -30,12 +30,13 @@ def write_log(path, n=25, batch_size=10, finish=True):
             maintenance_margin_ppm=5000,
             liquidation_fee_ppm=0,
             taker_fee_ppm=0,
+            maker_fee_ppm=0,
         )
     )
     for i in range(1, n):
         bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
     if finish:
-        bus.emit(ev.CheckpointRecorded(ts_ns=n * 10, digest=bus.state.digest(), final=True))
+        bus.emit(ev.CheckpointRecorded(ts_ns=n * 10, digest=bus.state.digest(), digest_version=DIGEST_VERSION, final=True))
         log.finish("complete", state_digest=bus.state.digest())
     return log, bus
 

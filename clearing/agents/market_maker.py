@@ -1,0 +1,119 @@
+"""Market-maker policy: a quote ladder around a reference price that thins out under stress.
+
+The maker tracks an exponentially weighted variance of its reference price's log returns.
+Stress is how far the resulting annualised volatility exceeds a calm reference level;
+under stress the half-spread widens and the size per level shrinks, so liquidity
+withdraws in a crash. Inventory skews the ladder against the position, and at the
+inventory limit the maker quotes only the side that reduces it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+SECONDS_PER_YEAR = 365 * 86_400
+BPS = 10_000
+
+
+class MakerParams(NamedTuple):
+    """Ladder shape and stress response (bps of the reference price; notional in quote minor units)."""
+
+    levels: int
+    half_spread_bps: float
+    level_spacing_bps: float
+    level_notional_minor: int
+    calm_volatility: float  # annualised, where stress starts
+    spread_stress: float  # half-spread multiplier per unit of stress
+    depth_stress: float  # size divisor per unit of stress
+    halflife_ns: int
+    inventory_limit_lots: int
+    skew_bps: float  # reference shift at the inventory limit
+
+
+def updated_variance(variance: float, previous_ticks: int, reference_ticks: int, dt_ns: int, halflife_ns: int) -> float:
+    """Return the EWMA of squared log returns per second after one observation.
+
+    v' = v + a (r^2 / dt - v), r = ln(reference / previous), dt in seconds, a = 1 - 2^(-dt / halflife).
+    """
+    if previous_ticks <= 0 or dt_ns <= 0:
+        return variance
+    r = math.log(reference_ticks / previous_ticks)
+    dt = dt_ns / 1e9
+    weight = 1.0 - math.pow(2.0, -dt_ns / halflife_ns)
+    return variance + weight * (r * r / dt - variance)
+
+
+def stress(variance: float, calm_volatility: float) -> float:
+    """Return max(0, annualised volatility / calm_volatility - 1)."""
+    volatility = math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR)
+    return max(0.0, volatility / calm_volatility - 1.0) if calm_volatility > 0 else 0.0
+
+
+def ladder(
+    reference_ticks: int,
+    variance: float,
+    inventory_lots: int,
+    params: MakerParams,
+    unit_value: int,
+    level_notionals_minor: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """Return (bids, asks) as ((price_ticks, lots), ...) best first.
+
+    half = half_spread x (1 + spread_stress x s); level k sits at half + k x spacing bps
+    from the skewed centre, centre = reference x (1 - skew x inventory / limit); bids round
+    down and asks up, one tick apart at least. Size of level k: its notional (per side from
+    `level_notionals_minor` = (bid notionals, ask notionals) if given, else level_notional)
+    / (1 + depth_stress x s), in whole lots rounded down, at least one.
+    At the inventory limit only the reducing side is quoted.
+    """
+    s = stress(variance, params.calm_volatility)
+    half = params.half_spread_bps * (1.0 + params.spread_stress * s)
+    shrink = 1.0 + params.depth_stress * s
+    limit = max(params.inventory_limit_lots, 1)
+    centre = reference_ticks * (1.0 - params.skew_bps / BPS * max(-1.0, min(1.0, inventory_lots / limit)))
+    bids: list[tuple[int, int]] = []
+    asks: list[tuple[int, int]] = []
+    for k in range(params.levels):
+        distance = (half + k * params.level_spacing_bps) / BPS
+        bid_notional, ask_notional = (
+            (level_notionals_minor[0][k], level_notionals_minor[1][k]) if level_notionals_minor else (params.level_notional_minor,) * 2
+        )
+        bid = min(math.floor(centre * (1.0 - distance)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
+        ask = max(math.ceil(centre * (1.0 + distance)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
+        if bid > 0 and inventory_lots < limit:
+            bids.append((bid, max(1, int(bid_notional / shrink // (bid * unit_value)))))
+        if inventory_lots > -limit:
+            asks.append((ask, max(1, int(ask_notional / shrink // (ask * unit_value)))))
+    return tuple(bids), tuple(asks)
+
+
+def clip_to_book(
+    bids: tuple[tuple[int, int], ...], asks: tuple[tuple[int, int], ...], best_other_bid: int, best_other_ask: int
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """Drop levels that would cross other makers' quotes (post-only semantics)."""
+    if best_other_ask:
+        bids = tuple(level for level in bids if level[0] < best_other_ask)
+    if best_other_bid:
+        asks = tuple(level for level in asks if level[0] > best_other_bid)
+    return bids, asks
+
+
+def profile_notionals(
+    cumulative_minor: tuple[float, ...], params: MakerParams, share: float
+) -> tuple[int, ...]:
+    """Spread a side's cumulative depth profile over the ladder's levels.
+
+    `cumulative_minor[j]` is the notional within (j + 1) % of mid (j = 0..4). Level k at
+    distance half + k x spacing bps falls in bucket j = ceil(distance / 100 bps) - 1
+    (clipped to 0..4); it gets the bucket's increment divided by the number of levels in
+    the bucket, times `share` (this maker's share of the venue's depth).
+    """
+    buckets = [min(len(cumulative_minor) - 1, max(0, math.ceil((params.half_spread_bps + k * params.level_spacing_bps) / 100) - 1))
+               for k in range(params.levels)]  # fmt: skip
+    out = []
+    for bucket in buckets:
+        below = cumulative_minor[bucket - 1] if bucket else 0.0
+        increment = max(0.0, cumulative_minor[bucket] - below)
+        out.append(int(increment / buckets.count(bucket) * share))
+    return tuple(out)

@@ -1,0 +1,165 @@
+"""Reducers of accounts and money: listings, deposits, trades, liquidation settlement.
+
+Ledger convention (see docs/decisions/0002): `cash` is wallet balance minus the cost of
+open positions; a trade moves lots x price x unit_value from buyer to seller exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clearing import events as ev
+from clearing.book import Book
+from clearing.errors import InvariantViolation
+from clearing.reducers import orders
+from clearing.reducers.checks import account, market, require
+
+if TYPE_CHECKING:
+    from clearing.state import ClearingState
+
+ROLE_CODES = {ev.ROLE_TRADER: 0, ev.ROLE_LIQUIDITY_PROVIDER: 1, ev.ROLE_MARKET_MAKER: 2, ev.ROLE_NOISE_TRADER: 3, ev.ROLE_ARBITRAGEUR: 4}
+
+_MARKET_ARRAYS = (
+    "index_ticks", "oracle_ticks", "oracle_source_ns", "published_ticks", "published_ns", "mark_ticks",
+    "last_trade_ticks", "funding_rate_ppb", "premium_weighted_sum", "premium_weight", "premium_samples",
+)  # fmt: skip
+
+
+def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
+    """Add a market column to every per-market array and an empty book."""
+    require(e.market == state.n_markets, f"market {e.market} listed out of order")
+    require(e.unit_value > 0, f"market {e.market} unit value must be positive")
+    state.markets.append(e)
+    state.books.append(Book())
+    state.unit_value = np.append(state.unit_value, np.int64(e.unit_value))
+    state.maintenance_margin_ppm = np.append(state.maintenance_margin_ppm, np.int64(e.maintenance_margin_ppm))
+    for name in _MARKET_ARRAYS:
+        setattr(state, name, np.append(getattr(state, name), np.int64(0)))
+    column = np.zeros((state.n_accounts, 1), np.int64)
+    state.position = np.hstack([state.position, column])
+    state.entry_cost = np.hstack([state.entry_cost, column])
+
+
+def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
+    """Append `count` empty accounts of one role."""
+    require(e.first_account == state.n_accounts, f"accounts opened from {e.first_account}, expected {state.n_accounts}")
+    require(e.count > 0 and e.role in ROLE_CODES, f"bad accounts_opened count {e.count} or role {e.role!r}")
+    n = e.count
+    state.role = np.concatenate([state.role, np.full(n, ROLE_CODES[e.role], np.int8)])
+    state.cash = np.concatenate([state.cash, np.zeros(n, np.int64)])
+    state.liquidating = np.concatenate([state.liquidating, np.zeros(n, np.bool_)])
+    block = np.zeros((n, state.n_markets), np.int64)
+    state.position = np.vstack([state.position, block])
+    state.entry_cost = np.vstack([state.entry_cost, block])
+
+
+def deposited(state: ClearingState, e: ev.Deposited) -> None:
+    """Credit outside money to an account."""
+    account(state, e.account)
+    require(e.amount > 0, f"deposit of {e.amount} into account {e.account}")
+    state.cash[e.account] += e.amount
+    state.deposits += e.amount
+
+
+def insurance_fund_deposited(state: ClearingState, e: ev.InsuranceFundDeposited) -> None:
+    """Credit outside money to the insurance fund."""
+    require(e.amount > 0, f"insurance fund deposit of {e.amount}")
+    state.insurance_fund += e.amount
+    state.deposits += e.amount
+    if state.insurance_paid == 0:
+        state.insurance_fund_min = state.insurance_fund
+
+
+def _move_position(state: ClearingState, account_id: int, market_id: int, lots: int, value: int) -> None:
+    # `lots` and `value` are signed (buy > 0). The share of cost basis a reduction removes
+    # rounds toward zero; it only splits equity between wallet and unrealised PnL.
+    old = state.position.item(account_id, market_id)
+    new = old + lots
+    cost = state.entry_cost.item(account_id, market_id)
+    if old == 0 or (old > 0) == (lots > 0):
+        cost += value
+    elif new == 0 or (new > 0) == (old > 0):
+        removed = abs(cost) * abs(old - new) // abs(old)
+        cost -= removed if cost > 0 else -removed
+    else:
+        cost = new * (value // lots)
+    state.position[account_id, market_id] = new
+    state.entry_cost[account_id, market_id] = cost if new != 0 else 0
+
+
+def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
+    """Move value and fees between buyer and seller; update positions, orders and last price."""
+    buyer, seller, market_id, lots = e.buyer, e.seller, e.market, e.lots
+    n = len(state.cash)
+    if not (0 <= buyer < n and 0 <= seller < n):
+        raise InvariantViolation(f"unknown account in trade {e}")
+    if not (lots > 0 and e.price_ticks > 0 and buyer != seller and 0 <= market_id < len(state.markets)):
+        raise InvariantViolation(f"bad trade {e}")
+    if not (e.buyer_fee >= 0 and e.seller_fee >= 0):
+        raise InvariantViolation(f"negative fee in trade {e}")
+    if e.maker_order or e.taker_order:
+        orders.fill(state, e)
+    value = lots * e.price_ticks * state.markets[market_id].unit_value
+    cash = state.cash
+    cash[buyer] = cash.item(buyer) - value - e.buyer_fee
+    cash[seller] = cash.item(seller) + value - e.seller_fee
+    state.fee_pool += e.buyer_fee + e.seller_fee
+    _move_position(state, buyer, market_id, lots, value)
+    _move_position(state, seller, market_id, -lots, -value)
+    state.last_trade_ticks[market_id] = e.price_ticks
+
+
+def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
+    """Mark the account as queued for liquidation."""
+    account(state, e.account)
+    market(state, e.market)
+    require(not state.liquidating[e.account], f"account {e.account} is already being liquidated")
+    state.liquidating[e.account] = True
+    state.breaches += 1
+
+
+def liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> None:
+    """Release a queued account."""
+    account(state, e.account)
+    market(state, e.market)
+    require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
+    state.liquidating[e.account] = False
+
+
+def liquidation_fee_charged(state: ClearingState, e: ev.LiquidationFeeCharged) -> None:
+    """Move the liquidation fee from the account to the insurance fund."""
+    account(state, e.account)
+    require(0 < e.amount <= state.cash[e.account], f"fee {e.amount} exceeds balance of account {e.account}")
+    state.cash[e.account] -= e.amount
+    state.insurance_fund += e.amount
+
+
+def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
+    """Cover part of a bankrupt account's shortfall from the fund."""
+    account(state, e.account)
+    require(0 < e.amount <= state.insurance_fund, f"insurance payout {e.amount} exceeds the fund")
+    require(e.amount <= -state.cash[e.account], f"insurance payout {e.amount} exceeds the shortfall")
+    state.insurance_fund -= e.amount
+    state.insurance_paid += e.amount
+    state.cash[e.account] += e.amount
+    state.insurance_fund_min = min(state.insurance_fund_min, state.insurance_fund)
+
+
+def bad_debt_recorded(state: ClearingState, e: ev.BadDebtRecorded) -> None:
+    """Write off the uncovered shortfall: the account's balance returns to zero."""
+    account(state, e.account)
+    require(0 < e.amount <= -state.cash[e.account], f"bad debt {e.amount} exceeds the shortfall")
+    state.cash[e.account] += e.amount
+    state.bad_debt += e.amount
+
+
+def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> None:
+    """Close the liquidation episode and count it."""
+    account(state, e.account)
+    market(state, e.market)
+    require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
+    state.liquidating[e.account] = False
+    state.liquidations += 1
+    state.liquidated_notional += e.notional

@@ -1,0 +1,142 @@
+"""Reducers of orders and books: placement, resting, cancels, quote ladders, fills.
+
+An incoming order lives in `state.incoming` from `order_placed` until it is filled,
+rests (`order_rested` moves it into the book) or expires (`order_cancelled`). Resting
+orders live only in `state.books`. Order ids are consecutive and consumed by
+`order_placed`, `order_rejected` and `quotes_replaced`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from clearing import events as ev
+from clearing.book import BUY, SELL, RestingOrder
+from clearing.errors import InvariantViolation
+from clearing.reducers.checks import account, market, require
+
+if TYPE_CHECKING:
+    from clearing.state import ClearingState
+
+
+class IncomingOrder:
+    """An order being matched: `lots` is what is still unfilled."""
+
+    __slots__ = ("account", "liquidation", "lots", "market", "order_type", "price", "reduce_only", "side")
+
+    def __init__(self, e: ev.OrderPlaced) -> None:
+        self.account = e.account
+        self.market = e.market
+        self.side = e.side
+        self.price = e.price_ticks
+        self.lots = e.lots
+        self.order_type = e.order_type
+        self.reduce_only = e.reduce_only
+        self.liquidation = e.liquidation
+
+    def canonical(self) -> tuple[int, int, int, int, int, str, bool, bool]:
+        """Return the order's fields in a fixed order, for the state digest."""
+        return (self.account, self.market, self.side, self.price, self.lots, self.order_type, self.reduce_only, self.liquidation)
+
+
+def order_placed(state: ClearingState, e: ev.OrderPlaced) -> None:
+    """Register an incoming order under the next order id."""
+    account(state, e.account)
+    market(state, e.market)
+    require(e.order_id == state.next_order_id, f"order id {e.order_id}, expected {state.next_order_id}")
+    require(e.side in (BUY, SELL) and e.lots > 0 and e.order_type in ev.ORDER_TYPES, f"bad order {e}")
+    require((e.price_ticks == 0) == (e.order_type == "market") and e.price_ticks >= 0, f"bad order price {e}")
+    state.next_order_id += 1
+    state.incoming[e.order_id] = IncomingOrder(e)
+
+
+def order_rejected(state: ClearingState, e: ev.OrderRejected) -> None:
+    """Consume the order id of a refused order; nothing else changes."""
+    account(state, e.account)
+    market(state, e.market)
+    require(e.order_id == state.next_order_id, f"order id {e.order_id}, expected {state.next_order_id}")
+    state.next_order_id += 1
+    state.rejections += 1
+
+
+def order_rested(state: ClearingState, e: ev.OrderRested) -> None:
+    """Move the unfilled part of an incoming limit order into its book."""
+    o = state.incoming.get(e.order_id)
+    require(o is not None and o.lots == e.lots, f"order {e.order_id} cannot rest {e.lots} lots")
+    assert o is not None
+    require(o.order_type in ("limit", "post_only"), f"order {e.order_id} ({o.order_type}) cannot rest")
+    book = state.books[o.market]
+    opposite = book.best_ask() if o.side == BUY else book.best_bid()
+    require(not opposite or (o.price < opposite if o.side == BUY else o.price > opposite), f"order {e.order_id} would cross")
+    del state.incoming[e.order_id]
+    book.add(RestingOrder(e.order_id, o.account, o.side, o.price, o.lots))
+
+
+def order_cancelled(state: ClearingState, e: ev.OrderCancelled) -> None:
+    """Take an incoming or resting order away unfilled."""
+    o = state.incoming.pop(e.order_id, None)
+    if o is not None:
+        require(o.lots == e.lots, f"order {e.order_id} has {o.lots} lots left, cancel says {e.lots}")
+        return
+    for book in state.books:
+        resting = book.orders.get(e.order_id)
+        if resting is not None:
+            require(resting.lots == e.lots, f"order {e.order_id} has {resting.lots} lots left, cancel says {e.lots}")
+            book.remove(e.order_id)
+            return
+    raise InvariantViolation(f"order {e.order_id} is not open")
+
+
+def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
+    """Cancel a maker's quotes on one market and rest its new ladder."""
+    account(state, e.account)
+    market(state, e.market)
+    require(e.first_order_id == state.next_order_id, f"order id {e.first_order_id}, expected {state.next_order_id}")
+    book = state.books[e.market]
+    key = (e.account, e.market)
+    for order_id in state.quotes.get(key, ()):
+        if order_id in book.orders:
+            book.remove(order_id)
+    bid_prices = [p for p, _ in e.bids]
+    ask_prices = [p for p, _ in e.asks]
+    require(
+        all(p > 0 and q > 0 for p, q in (*e.bids, *e.asks))
+        and bid_prices == sorted(set(bid_prices), reverse=True)
+        and ask_prices == sorted(set(ask_prices)),
+        f"malformed quote ladder {e}",
+    )
+    best_ask, best_bid = book.best_ask(), book.best_bid()
+    require(not (bid_prices and best_ask and bid_prices[0] >= best_ask), f"bids of account {e.account} cross the book")
+    require(not (ask_prices and best_bid and ask_prices[0] <= best_bid), f"asks of account {e.account} cross the book")
+    require(not (bid_prices and ask_prices and bid_prices[0] >= ask_prices[0]), f"quotes of account {e.account} cross")
+    order_id = e.first_order_id
+    ids = []
+    for side, ladder in ((BUY, e.bids), (SELL, e.asks)):
+        for price, lots in ladder:
+            book.add(RestingOrder(order_id, e.account, side, price, lots))
+            ids.append(order_id)
+            order_id += 1
+    state.next_order_id = order_id
+    state.quotes[key] = tuple(ids)
+
+
+def fill(state: ClearingState, e: ev.TradeExecuted) -> None:
+    """Apply a trade to the orders it names: the resting maker and the incoming taker."""
+    taker_account = e.buyer if e.taker_side == BUY else e.seller
+    maker_account = e.seller if e.taker_side == BUY else e.buyer
+    require(e.taker_side in (BUY, SELL), f"trade {e} names orders but no taker side")
+    if e.maker_order:
+        book = state.books[e.market]
+        maker = book.orders.get(e.maker_order)
+        require(
+            maker is not None and maker.account == maker_account and maker.side == -e.taker_side and maker.price == e.price_ticks,
+            f"trade {e} does not match resting order {e.maker_order}",
+        )
+        book.fill(e.maker_order, e.lots)
+    if e.taker_order:
+        taker = state.incoming.get(e.taker_order)
+        require(taker is not None and taker.account == taker_account and e.lots <= taker.lots, f"trade {e} overfills its taker")
+        assert taker is not None
+        taker.lots -= e.lots
+        if taker.lots == 0:
+            del state.incoming[e.taker_order]

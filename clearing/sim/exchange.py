@@ -1,0 +1,116 @@
+"""The matching engine's shell: turns an order into events, one pure `match` call each.
+
+`Exchange.submit` checks reduce-only and post-only, emits `order_placed`, asks
+`clearing.book.match` what happens, and emits the self-trade cancels and fills in that
+order, then the rest of the order: resting (limit, post-only) or expired (market, IOC).
+Fees: the taker pays taker_fee on each fill's notional (none on liquidation orders, which
+pay the liquidation fee instead), the maker pays maker_fee; both round up.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from clearing import events as ev
+from clearing.book import BUY, crosses, match
+from clearing.book import Fill as BookFill
+from clearing.sim.bus import EventBus
+from clearing.units import PPM, mul_div_ceil
+
+
+class OrderOutcome(NamedTuple):
+    """What became of one order (value in quote minor units; seqs of its events)."""
+
+    order_id: int
+    filled: int
+    remaining: int
+    value: int
+    trade_seqs: tuple[int, ...]
+    rejected: str
+
+
+class Exchange:
+    """Order entry for every market of one run."""
+
+    def __init__(self, bus: EventBus, self_trade_prevention: str) -> None:
+        self.bus = bus
+        self.stp = self_trade_prevention
+
+    def submit(
+        self,
+        now_ns: int,
+        account: int,
+        market: int,
+        side: int,
+        lots: int,
+        order_type: str,
+        price_ticks: int = 0,
+        *,
+        reduce_only: bool = False,
+        liquidation: bool = False,
+        causes: tuple[int, ...] = (),
+    ) -> OrderOutcome:
+        """Place one order and run it through the book; return its outcome."""
+        s = self.bus.state
+        emit = self.bus.emit
+        order_id = s.next_order_id
+        book = s.books[market]
+        reason = ""
+        if reduce_only:
+            held = s.position.item(account, market)
+            if held == 0 or (held > 0) == (side > 0):
+                reason = "would_increase"
+            lots = min(lots, abs(held))
+        if order_type == "post_only":
+            opposite = book.best_ask() if side == BUY else book.best_bid()
+            if opposite and crosses(side, price_ticks, opposite):
+                reason = "would_take"
+        if reason:
+            emit(ev.OrderRejected(ts_ns=now_ns, causes=causes, order_id=order_id, account=account, market=market, reason=reason))
+            return OrderOutcome(order_id, 0, lots, 0, (), reason)
+        placed = emit(
+            ev.OrderPlaced(
+                ts_ns=now_ns, causes=causes, order_id=order_id, account=account, market=market, side=side, lots=lots,
+                price_ticks=price_ticks, order_type=order_type, reduce_only=reduce_only, liquidation=liquidation,
+            )
+        )  # fmt: skip
+        limit = None if order_type == "market" else price_ticks
+        result = match(book, account, side, lots, limit, self.stp)
+        market_spec = s.markets[market]
+        taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
+        trades: list[int] = []
+        value = 0
+        for step in result.steps:
+            if not isinstance(step, BookFill):
+                emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=step.maker_order, lots=step.lots, reason="self_trade"))
+                continue
+            notional = step.lots * step.price * market_spec.unit_value
+            fee_taker = int(mul_div_ceil(notional, taker_fee, PPM))
+            fee_maker = int(mul_div_ceil(notional, market_spec.maker_fee_ppm, PPM))
+            buyer, seller = (account, step.maker_account) if side == BUY else (step.maker_account, account)
+            trades.append(
+                emit(
+                    ev.TradeExecuted(
+                        ts_ns=now_ns, causes=(placed,), market=market, buyer=buyer, seller=seller, lots=step.lots,
+                        price_ticks=step.price, buyer_fee=fee_taker if side == BUY else fee_maker,
+                        seller_fee=fee_maker if side == BUY else fee_taker, liquidation=liquidation,
+                        maker_order=step.maker_order, taker_order=order_id, taker_side=side,
+                    )
+                )
+            )  # fmt: skip
+            value += notional
+        if result.remaining:
+            if order_type in ("limit", "post_only") and not result.taker_expired:
+                emit(ev.OrderRested(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining))
+            else:
+                why = "self_trade" if result.taker_expired else ("no_liquidity" if order_type == "market" else "ioc_remainder")
+                emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining, reason=why))
+        return OrderOutcome(order_id, result.filled, result.remaining, value, tuple(trades), "")
+
+    def cancel(self, now_ns: int, order_id: int, reason: str = "user", causes: tuple[int, ...] = ()) -> int:
+        """Cancel a resting order for all its remaining lots; return the event's seq."""
+        for book in self.bus.state.books:
+            order = book.orders.get(order_id)
+            if order is not None:
+                return self.bus.emit(ev.OrderCancelled(ts_ns=now_ns, causes=causes, order_id=order_id, lots=order.lots, reason=reason))
+        raise ValueError(f"expected a resting order, was {order_id}")

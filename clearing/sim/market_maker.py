@@ -1,0 +1,65 @@
+"""Market makers: each refreshes its quote ladder on a cadence, as one event per refresh."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from clearing import events as ev
+from clearing.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, updated_variance
+from clearing.book import BUY, SELL, best_of_others
+from clearing.sim.bus import EventBus
+from clearing.sim.causes import Latest
+
+SECONDS_PER_YEAR = 365 * 86_400
+DepthAt = Callable[[int], tuple[tuple[float, ...], tuple[float, ...]]]
+
+
+def market_maker_process(
+    env: simpy.Environment,
+    bus: EventBus,
+    market: int,
+    account: int,
+    params: MakerParams,
+    refresh_ns: int,
+    anchor: str,
+    latest: Latest,
+    depth_at: DepthAt | None = None,
+    depth_share: float = 1.0,
+) -> Generator[simpy.Event, Any, None]:
+    """Quote around the anchor price ("index", "oracle" or "last") every `refresh_ns`."""
+    s = bus.state
+    unit_value = s.markets[market].unit_value
+    variance = params.calm_volatility**2 / SECONDS_PER_YEAR
+    previous, previous_ns = 0, 0
+    while True:
+        reference = _reference(s, market, anchor)
+        if reference > 0:
+            variance = updated_variance(variance, previous, reference, env.now - previous_ns, params.halflife_ns)
+            previous, previous_ns = reference, env.now
+            notionals = None
+            if depth_at is not None:
+                bid_depth, ask_depth = depth_at(env.now)
+                notionals = (profile_notionals(bid_depth, params, depth_share), profile_notionals(ask_depth, params, depth_share))
+            bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals)
+            book = s.books[market]
+            bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
+            latest.quotes[market] = bus.emit(
+                ev.QuotesReplaced(
+                    ts_ns=env.now, causes=latest.of(anchor if anchor != "oracle" else "index", market), account=account,
+                    market=market, first_order_id=s.next_order_id, bids=bids, asks=asks, reference_ticks=reference,
+                    volatility_ppm=round(math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR) * 1e6),
+                )
+            )  # fmt: skip
+        yield env.timeout(refresh_ns)
+
+
+def _reference(s: Any, market: int, anchor: str) -> int:
+    if anchor == "last" and s.last_trade_ticks[market]:
+        return int(s.last_trade_ticks[market])
+    if anchor == "oracle" and s.oracle_ticks[market]:
+        return int(s.oracle_ticks[market])
+    return int(s.index_ticks[market])

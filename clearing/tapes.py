@@ -1,0 +1,555 @@
+"""Market-data tapes: OHLCV bars, trades and order-book depth read from CSV, and price paths built from them.
+
+Pure core: reads the files it is given and returns int64 tick arrays; imports only the
+stdlib and numpy. Random draws come from a generator passed in; prices that come out of a
+transcendental function use `math.exp`, never numpy's SIMD kernels. Bad input is a one-line
+`DataError("path:line: ...")`; bad arguments are a `ValueError`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from clearing.errors import DataError
+from clearing.units import NS_PER_MS, NS_PER_S, Int64Array
+
+SECONDS_PER_YEAR = 365 * 86_400
+NS_PER_DAY = 86_400 * NS_PER_S
+DEPTH_LEVELS = 5
+# Parkinson's estimator: the volatility over one bar is about range / (2 sqrt(ln 2)).
+PARKINSON = 0.6005612043932249  # 1 / (2 sqrt(ln 2)), written out so no libm is involved
+_MICROSECONDS_FROM = 10**14  # open times at or above this are microseconds (2025 Binance spot dumps)
+_DECIMAL = Context(prec=60)
+_SIMPLE_HEADER = ("open", "high", "low", "close", "volume")
+
+Float64Array = npt.NDArray[np.float64]
+
+
+class Bars(NamedTuple):
+    """Fixed-interval OHLCV bars: prices in int64 ticks, times in epoch milliseconds (UTC, bar open).
+
+    Shapes are (n,). `interval_ms` is the bar length; `gaps` counts the bars missing between
+    the first and the last (a 60 s file with 00:00 and 00:03 has gaps == 2).
+    """
+
+    open_ms: Int64Array
+    open: Int64Array
+    high: Int64Array
+    low: Int64Array
+    close: Int64Array
+    volume: Float64Array
+    interval_ms: int
+    gaps: int
+
+
+class Trades(NamedTuple):
+    """Trades in file order: `ts_us` epoch microseconds, `side` +1 taker buy / -1 taker sell, `price` ticks."""
+
+    ts_us: Int64Array
+    side: npt.NDArray[np.int8]
+    price: Int64Array
+    amount: Float64Array
+
+
+class DepthProfile(NamedTuple):
+    """Cumulative order-book notional (quote currency) within 1..5 % of mid, one row per snapshot.
+
+    `ts_ms` (n,) epoch milliseconds; `bid_notional[:, j]` and `ask_notional[:, j]` (n, 5) hold
+    the notional within (j + 1) % of mid, non-decreasing in j.
+    """
+
+    ts_ms: Int64Array
+    bid_notional: Float64Array
+    ask_notional: Float64Array
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    # Yields (line number, stripped fields), skipping blank lines; any read failure is one line.
+    line = 0
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                line = reader.line_num
+                if fields and any(x.strip() for x in fields):
+                    yield line, [x.strip() for x in fields]
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:{line + 1}: not UTF-8 text") from None
+    except csv.Error as e:
+        raise DataError(f"{path}:{line + 1}: {e}") from None
+
+
+class _TickParser:
+    # Decimal string -> ticks, round half to even; cached because tapes repeat prices a lot.
+    def __init__(self, path: Path, tick_size: Decimal) -> None:
+        if not tick_size.is_finite() or tick_size <= 0:
+            raise ValueError(f"expected a tick size > 0, was {tick_size}")
+        self.path, self.tick, self.cache = path, tick_size, dict[str, int]()
+
+    def __call__(self, text: str, line: int, what: str) -> int:
+        ticks = self.cache.get(text)
+        if ticks is not None:
+            return ticks
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise DataError(f"{self.path}:{line}: {what} {text!r} is not a number") from None
+        if not value.is_finite() or value <= 0:
+            raise DataError(f"{self.path}:{line}: {what} {text!r} is not a positive price")
+        ticks = int(_DECIMAL.divide(value, self.tick).to_integral_value(ROUND_HALF_EVEN))
+        if ticks <= 0:
+            raise DataError(f"{self.path}:{line}: {what} {text} rounds to 0 ticks of {self.tick}")
+        self.cache[text] = ticks
+        return ticks
+
+
+def _integer(path: Path, line: int, text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataError(f"{path}:{line}: {what} {text!r} is not a whole number") from None
+
+
+def _amount(path: Path, line: int, text: str, what: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{path}:{line}: {what} {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise DataError(f"{path}:{line}: {what} {text!r} must be finite and {'> 0' if positive else '>= 0'}")
+    return value
+
+
+def _check_bar_header(path: Path, fields: list[str]) -> None:
+    names = tuple(x.lower() for x in fields[1:6])
+    if names != _SIMPLE_HEADER:
+        raise DataError(f"{path}:1: expected columns ts,open,high,low,close,volume (or Binance's 12), was {','.join(fields)}")
+
+
+def read_bars(path: str | Path, tick_size: Decimal) -> Bars:
+    """Read fixed-interval OHLCV bars from a CSV file.
+
+    Two layouts, told apart by the column count, each with or without a header row:
+    `ts,open,high,low,close,volume` (ts = epoch ms of the bar open) and Binance's 12-column
+    kline dump (open_time, open, high, low, close, volume, close_time, ...). A Binance
+    open_time >= 10^14 is taken as microseconds (2025 spot dumps) and must be whole ms.
+    Prices become ticks: price / tick_size rounded half to even to the nearest integer.
+    The interval is the smallest step between consecutive open times (Binance: close_time
+    - open_time + 1 when there is one bar); every step must be a whole number of intervals.
+
+    Raises:
+        DataError: unreadable file, malformed field, no bars, open times not strictly
+            increasing or off the interval grid, a price <= 0 or below half a tick,
+            high < max(open, close) or low > min(open, close); "path:line: ...".
+        ValueError: tick_size <= 0.
+    """
+    path = Path(path)
+    to_ticks = _TickParser(path, tick_size)
+    columns = 0
+    times: list[int] = []
+    prices: list[tuple[int, int, int, int]] = []
+    volumes: list[float] = []
+    lines: list[int] = []
+    close_span = 0
+    for line, fields in _rows(path):
+        if not columns:
+            columns = len(fields)
+            if columns not in (6, 12):
+                raise DataError(f"{path}:{line}: expected 6 or 12 columns, was {columns}")
+            if not fields[0].lstrip("-").isdigit():
+                _check_bar_header(path, fields)
+                continue
+        if len(fields) != columns:
+            raise DataError(f"{path}:{line}: expected {columns} columns, was {len(fields)}")
+        ts = _integer(path, line, fields[0], "open time")
+        if columns == 12:
+            close_time = _integer(path, line, fields[6], "close time")
+            if ts >= _MICROSECONDS_FROM:
+                if ts % 1000:
+                    raise DataError(f"{path}:{line}: open time {ts} us is not a whole millisecond")
+                ts, close_time = ts // 1000, close_time // 1000
+            close_span = close_time - ts + 1
+        o, h, low, c = (to_ticks(fields[i], line, name) for i, name in enumerate(("open", "high", "low", "close"), 1))
+        decimals = [Decimal(x) for x in fields[1:5]]
+        if decimals[1] < max(decimals[0], decimals[3]):
+            raise DataError(f"{path}:{line}: high {fields[2]} is below max(open {fields[1]}, close {fields[4]})")
+        if decimals[2] > min(decimals[0], decimals[3]):
+            raise DataError(f"{path}:{line}: low {fields[3]} is above min(open {fields[1]}, close {fields[4]})")
+        if times and ts <= times[-1]:
+            raise DataError(f"{path}:{line}: open time {ts} is not after the previous {times[-1]}")
+        times.append(ts)
+        prices.append((o, h, low, c))
+        volumes.append(_amount(path, line, fields[5], "volume", positive=False))
+        lines.append(line)
+    if not times:
+        raise DataError(f"{path}: no bars")
+    open_ms = np.array(times, dtype=np.int64)
+    steps = np.diff(open_ms)
+    interval = int(steps.min()) if len(steps) else close_span
+    if interval <= 0:
+        raise DataError(f"{path}: cannot infer the bar interval from a single bar; give at least two")
+    off_grid = np.flatnonzero(steps % interval)
+    if len(off_grid):
+        i = int(off_grid[0]) + 1
+        raise DataError(
+            f"{path}:{lines[i]}: open time {times[i]} is not a whole number of {interval} ms intervals after the previous"
+        )
+    table = np.array(prices, dtype=np.int64).reshape(-1, 4)
+    return Bars(
+        open_ms, table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy(),
+        np.array(volumes, dtype=np.float64), interval, int((steps // interval - 1).sum()),
+    )  # fmt: skip
+
+
+def bars_window(bars: Bars, start_ms: int, end_ms: int) -> Bars:
+    """Return the bars whose open time t satisfies start_ms <= t < end_ms (copies; gaps recounted)."""
+    keep = (bars.open_ms >= start_ms) & (bars.open_ms < end_ms)
+    open_ms = bars.open_ms[keep]
+    gaps = int((np.diff(open_ms) // bars.interval_ms - 1).sum()) if len(open_ms) else 0
+    return Bars(
+        open_ms, bars.open[keep], bars.high[keep], bars.low[keep], bars.close[keep], bars.volume[keep], bars.interval_ms, gaps
+    )
+
+
+def _side(path: Path, line: int, text: str) -> int:
+    side = {"buy": 1, "sell": -1}.get(text.lower())
+    if side is None:
+        raise DataError(f"{path}:{line}: side {text!r} is not buy or sell")
+    return side
+
+
+def read_trades(path: str | Path, tick_size: Decimal) -> Trades:
+    """Read trades from `ts_us,side,price,amount` (header required) or Binance's aggTrades dump.
+
+    `ts_us` is epoch microseconds, `side` the taker side (buy/sell), `amount` base units > 0.
+    Binance aggTrades (agg_trade_id, price, quantity, first_trade_id, last_trade_id,
+    transact_time, is_buyer_maker; header optional) maps transact_time ms -> us (values
+    >= 10^14 are taken as us already) and is_buyer_maker true -> sell. Prices become ticks,
+    rounded half to even. Timestamps must not decrease; equal ones keep file order.
+
+    Raises:
+        DataError: unreadable file, missing header, malformed field, price <= 0 or below half
+            a tick, amount <= 0, or a timestamp before the previous one; "path:line: ...".
+        ValueError: tick_size <= 0.
+    """
+    path = Path(path)
+    to_ticks = _TickParser(path, tick_size)
+    columns = 0
+    ts_us: list[int] = []
+    sides: list[int] = []
+    prices: list[int] = []
+    amounts: list[float] = []
+    for line, fields in _rows(path):
+        if not columns:
+            columns = len(fields)
+            if columns == 4 and [x.lower() for x in fields] != ["ts_us", "side", "price", "amount"]:
+                raise DataError(f"{path}:{line}: expected the header ts_us,side,price,amount, was {','.join(fields)}")
+            if columns not in (4, 7):
+                raise DataError(f"{path}:{line}: expected 4 columns (ts_us,side,price,amount) or Binance's 7, was {columns}")
+            if columns == 4 or not fields[0].isdigit():
+                continue
+        if len(fields) != columns:
+            raise DataError(f"{path}:{line}: expected {columns} columns, was {len(fields)}")
+        if columns == 4:
+            ts, side, price, amount = _integer(path, line, fields[0], "ts_us"), _side(path, line, fields[1]), fields[2], fields[3]
+        else:
+            ts = _integer(path, line, fields[5], "transact_time")
+            ts = ts if ts >= _MICROSECONDS_FROM else ts * 1000
+            maker = fields[6].lower()
+            if maker not in ("true", "false"):
+                raise DataError(f"{path}:{line}: is_buyer_maker {fields[6]!r} is not true or false")
+            side, price, amount = (-1 if maker == "true" else 1), fields[1], fields[2]
+        if ts_us and ts < ts_us[-1]:
+            raise DataError(f"{path}:{line}: timestamp {ts} is before the previous {ts_us[-1]}")
+        ts_us.append(ts)
+        sides.append(side)
+        prices.append(to_ticks(price, line, "price"))
+        amounts.append(_amount(path, line, amount, "amount", positive=True))
+    if not ts_us:
+        raise DataError(f"{path}: no trades")
+    return Trades(
+        np.array(ts_us, dtype=np.int64), np.array(sides, dtype=np.int8),
+        np.array(prices, dtype=np.int64), np.array(amounts, dtype=np.float64),
+    )  # fmt: skip
+
+
+def _step_times_ns(start_ns: int, step_ns: int, n_steps: int) -> Int64Array:
+    if n_steps < 0 or step_ns <= 0:
+        raise ValueError(f"expected n_steps >= 0 and step_ns > 0, was {n_steps}, {step_ns}")
+    return start_ns + np.arange(n_steps + 1, dtype=np.int64) * step_ns
+
+
+def trades_path(trades: Trades, start_us: int, step_ns: int, n_steps: int, initial_ticks: int) -> Int64Array:
+    """Return n_steps + 1 prices in ticks: the last trade at or before start + k x step_ns.
+
+    Step k is at start_us x 1000 + k x step_ns nanoseconds. Among trades with the same
+    timestamp the last in file order wins; before the first trade the price is initial_ticks.
+    Shape (n_steps + 1,), int64; no rounding (trade prices are already ticks).
+    """
+    times = _step_times_ns(start_us * 1000, step_ns, n_steps)
+    last = np.searchsorted(trades.ts_us * 1000, times, side="right") - 1
+    return np.where(last >= 0, trades.price[np.maximum(last, 0)], np.int64(initial_ticks)).astype(np.int64)
+
+
+def _bar_anchors(
+    rng: np.random.Generator, bars: Bars, bar: Int64Array, first: Int64Array, count: Int64Array
+) -> tuple[Int64Array, Int64Array]:
+    # Global indices and values of each covered bar's open, extremes (at random interior
+    # points, in order O->L->H->C up / O->H->L->C down) and close. One draw pair per bar.
+    o, h, low, c = bars.open[bar], bars.high[bar], bars.low[bar], bars.close[bar]
+    up = c >= o
+    first_extreme, second_extreme = np.where(up, low, h), np.where(up, h, low)
+    interior = np.maximum(count - 2, 0)
+    need1, need2 = (first_extreme != o) & (interior > 0), (second_extreme != c) & (interior > 0)
+    both = need1 & need2 & (interior >= 2)
+    need2 &= ~(need1 & ~both)  # one interior point: the first extreme keeps it
+    draws = rng.random((len(bar), 2))
+    p = np.minimum((draws[:, 0] * interior).astype(np.int64), np.maximum(interior - 1, 0))
+    q = np.minimum((draws[:, 1] * (interior - 1)).astype(np.int64), np.maximum(interior - 2, 0))
+    q = q + (q >= p)
+    tau1 = np.where(both, np.minimum(p, q), p) + 1
+    tau2 = np.where(both, np.maximum(p, q), p) + 1
+    index = [first, (first + count - 1)[count >= 2], (first + tau1)[need1], (first + tau2)[need2]]
+    value = [o, c[count >= 2], first_extreme[need1], second_extreme[need2]]
+    return np.concatenate(index), np.concatenate(value)
+
+
+def _fold(ticks: Int64Array, low: Int64Array, high: Int64Array) -> Int64Array:
+    # Reflect into [low + 1, high - 1] ([low, high] when the range is under 2 ticks): a
+    # triangle wave in exact integers, so no run of points piles up on a bound as with a clip.
+    wide = high - low >= 2
+    bottom, width = low + wide, (high - wide) - (low + wide)
+    period = np.maximum(2 * width, 1)
+    offset = np.mod(ticks - bottom, period)
+    folded: Int64Array = bottom + np.where(offset > width, period - offset, offset)
+    return folded
+
+
+def bridge_path(rng: np.random.Generator, bars: Bars, start_ms: int, step_ns: int, n_steps: int) -> Int64Array:
+    """Return n_steps + 1 prices in ticks at start_ms x 10^6 + k x step_ns ns, bridged through the bars.
+
+    The grid points inside a bar (open <= t < open + interval) are pinned: the first to the
+    open, the last to the close, and the high and the low each to one interior point drawn
+    uniformly at random (a uniformly random pair of distinct interior points, in the order
+    open -> low -> high -> close when close >= open, open -> high -> low -> close otherwise).
+    An extreme equal to the open (first) or the close (second) is pinned there instead.
+    Between consecutive pins (i, a) and (j, b) the price is the Brownian bridge
+        P_k = a + (k - i)/(j - i) (b - a) + (W_k - W_i) - (k - i)/(j - i) (W_j - W_i),
+    W the cumulative sum of N(0, s^2) steps with s = (high - low) / (2 sqrt(ln 2)) x
+    sqrt(step_ns / interval) (Parkinson's range volatility spread over the bar). Unpinned
+    points are rounded half to even to ticks, then reflected into [lo, hi] = [low + 1,
+    high - 1] ([low, high] when high - low < 2 ticks): x -> lo + (m if m <= w else 2w - m),
+    m = (x - lo) mod 2w, w = hi - lo. (A clip would pile points up on the bound.) So the
+    high and the low are hit once each, at their pins, and wherever the open or close
+    equals them. A bar with fewer than four grid points keeps the open, then the close,
+    then the first extreme. Points before the first bar hold its open; points after a bar
+    ends and before the next begins (after the last, or in a gap) hold that bar's close.
+    Draws: standard_normal(n_steps + 1), then random((number of bars hit, 2)).
+    Arithmetic only (+ - x / and correctly rounded sqrt), so paths agree across CPUs.
+
+    Raises:
+        ValueError: no bars, step_ns <= 0 or n_steps < 0.
+    """
+    if not len(bars.open_ms):
+        raise ValueError("expected at least one bar, was none")
+    times = _step_times_ns(start_ms * NS_PER_MS, step_ns, n_steps)
+    n = len(times)
+    opens_ns = bars.open_ms * NS_PER_MS
+    bar = np.searchsorted(opens_ns, times, side="right") - 1
+    held = np.maximum(bar, 0)
+    inside = (bar >= 0) & (times < opens_ns[held] + bars.interval_ms * NS_PER_MS)
+    z = rng.standard_normal(n)
+    points = np.flatnonzero(inside)
+    run_start = np.flatnonzero(np.r_[True, bar[points][1:] != bar[points][:-1]]) if len(points) else points
+    count = np.diff(np.r_[run_start, len(points)]).astype(np.int64)
+    covered = bar[points[run_start]]
+    index, value = _bar_anchors(rng, bars, covered, points[run_start], count)
+    outside = np.flatnonzero(~inside)
+    index = np.concatenate([index, outside])
+    value = np.concatenate([value, np.where(bar[outside] >= 0, bars.close[held[outside]], bars.open[0])])
+    order = np.argsort(index, kind="stable")
+    index, value = index[order], value[order]
+
+    high, low = bars.high[held], bars.low[held]
+    scale = PARKINSON * math.sqrt(step_ns / (bars.interval_ms * NS_PER_MS))
+    walk = np.cumsum(np.where(inside, z * ((high - low) * scale), 0.0))
+    path = np.empty(n, dtype=np.int64)
+    free = np.ones(n, dtype=bool)
+    free[index] = False
+    k = np.flatnonzero(free)
+    if len(k):
+        seg = np.searchsorted(index, k, side="right") - 1
+        i, j = index[seg], index[seg + 1]
+        a, b = value[seg].astype(np.float64), value[seg + 1].astype(np.float64)
+        frac = (k - i) / (j - i)
+        bridged = np.rint(a + frac * (b - a) + (walk[k] - walk[i]) - frac * (walk[j] - walk[i])).astype(np.int64)
+        path[k] = _fold(bridged, low[k], high[k])
+    path[index] = value
+    return path
+
+
+def _add_shocks(increments: Float64Array, step_ns: int, shocks: Sequence[tuple[int, int, float]]) -> None:
+    # The rule of clearing.prices.gbm_path, operation for operation (so results match bit
+    # for bit): log(1 + change) spread evenly over the steps that start inside the window.
+    starts = np.arange(len(increments), dtype=np.int64) * step_ns
+    for start_ns, duration_ns, change in shocks:
+        inside = (starts >= start_ns) & (starts < start_ns + duration_ns)
+        count = int(inside.sum())
+        if count:
+            increments[inside] += math.log1p(change) / count
+
+
+def _ticks_from_log_path(initial_ticks: int, increments: Float64Array) -> Int64Array:
+    log_path = np.concatenate([[0.0], np.cumsum(increments)])
+    ticks = np.fromiter((round(initial_ticks * math.exp(x)) for x in log_path), np.int64, len(log_path))
+    return np.maximum(ticks, 1)
+
+
+def jump_diffusion_path(
+    rng: np.random.Generator,
+    initial_ticks: int,
+    n_steps: int,
+    step_ns: int,
+    volatility: float,
+    drift: float,
+    jump_intensity_per_day: float,
+    jump_mean: float,
+    jump_stdev: float,
+    shocks: Sequence[tuple[int, int, float]] = (),
+) -> Int64Array:
+    """Return n_steps + 1 prices in ticks at times 0, step_ns, ..., n_steps x step_ns (Merton jump diffusion).
+
+    log S_{k+1} - log S_k = (drift - volatility^2 / 2 - lambda kappa) dt + volatility sqrt(dt) Z_k
+    + sum_{i <= N_k} Y_i, with dt in years (365 days), Z_k standard normal, N_k Poisson with
+    mean jump_intensity_per_day x step_ns / 1 day, jump sizes Y_i ~ N(jump_mean, jump_stdev^2)
+    in log space (sampled as N_k jump_mean + sqrt(N_k) jump_stdev Z'_k), lambda = intensity
+    x 365 per year and kappa = exp(jump_mean + jump_stdev^2 / 2) - 1, so drift stays the
+    expected rate of return. Shocks and rounding as clearing.prices.gbm_path: nearest tick
+    (half to even), never below one tick. Draws standard_normal(n), poisson(n),
+    standard_normal(n) in that order; with intensity 0 the path equals gbm_path's.
+
+    Raises:
+        ValueError: n_steps < 0, step_ns <= 0, initial_ticks <= 0, or a negative
+            volatility, intensity or jump_stdev.
+    """
+    if n_steps < 0 or step_ns <= 0 or initial_ticks <= 0:
+        raise ValueError(f"expected n_steps >= 0, step_ns > 0, initial > 0, was {n_steps}, {step_ns}, {initial_ticks}")
+    if volatility < 0 or jump_intensity_per_day < 0 or jump_stdev < 0:
+        raise ValueError(
+            f"expected volatility, jump intensity and jump stdev >= 0, was {volatility}, {jump_intensity_per_day}, {jump_stdev}"
+        )
+    dt = step_ns / NS_PER_S / SECONDS_PER_YEAR
+    compensator = jump_intensity_per_day * 365 * (math.exp(jump_mean + 0.5 * jump_stdev**2) - 1.0)
+    increments = (drift - 0.5 * volatility**2 - compensator) * dt + volatility * math.sqrt(dt) * rng.standard_normal(n_steps)
+    jumps = rng.poisson(jump_intensity_per_day * step_ns / NS_PER_DAY, n_steps)
+    increments += jumps * jump_mean + np.sqrt(jumps) * jump_stdev * rng.standard_normal(n_steps)
+    _add_shocks(increments, step_ns, shocks)
+    return _ticks_from_log_path(initial_ticks, increments)
+
+
+def _utc_ms(path: Path, line: int, text: str) -> int:
+    try:
+        when = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise DataError(f"{path}:{line}: timestamp {text!r} is not YYYY-MM-DD HH:MM:SS") from None
+    return calendar.timegm(when.timetuple()) * 1000
+
+
+def _close_snapshot(path: Path, row: Float64Array, previous: Float64Array | None, lines: list[int], ts_text: str) -> None:
+    # Missing levels are NaN here; fill them from the previous snapshot (in place), then
+    # require non-decreasing cumulative notional on each side.
+    missing = np.isnan(row)
+    if missing.any():
+        if previous is None:
+            raise DataError(
+                f"{path}:{min(x for x in lines if x)}: the first snapshot ({ts_text}) lacks percentages {_percentages(missing)}"
+            )
+        row[missing] = previous[missing]
+    for side in (0, DEPTH_LEVELS):
+        drops = np.flatnonzero(np.diff(row[side : side + DEPTH_LEVELS]) < 0)
+        if len(drops):
+            column = side + int(drops[0]) + 1
+            line = lines[column] or min(x for x in lines if x)
+            raise DataError(
+                f"{path}:{line}: snapshot {ts_text}: cumulative notional decreases with distance from mid "
+                f"(within {int(drops[0]) + 2}% less than within {int(drops[0]) + 1}%)"
+            )
+
+
+def _percentages(missing: npt.NDArray[np.bool_]) -> str:
+    labels = [-(j + 1) for j in range(DEPTH_LEVELS)] + [j + 1 for j in range(DEPTH_LEVELS)]
+    return ",".join(str(p) for p, m in zip(labels, missing, strict=True) if m)
+
+
+def read_depth_profile(path: str | Path) -> DepthProfile:
+    """Read Binance's `bookDepth` CSV into cumulative notional per snapshot.
+
+    Columns timestamp (UTC, YYYY-MM-DD HH:MM:SS), percentage (-5..-1 bid, 1..5 ask), depth,
+    notional (cumulative quote within |percentage| % of mid), weighted_avg_price; header
+    required. Consecutive rows with one timestamp form a snapshot; timestamps strictly
+    increase between snapshots. A percentage a snapshot lacks is copied from the previous
+    snapshot (the first must be complete). After filling, each side must be non-decreasing
+    in distance. Units: ms, quote currency; values kept as float64, unrounded.
+
+    Raises:
+        DataError: unreadable file, wrong header, malformed field, an unknown or repeated
+            percentage, timestamps out of order, an incomplete first snapshot, or a
+            cumulative value that decreases with distance; "path:line: ...".
+    """
+    path = Path(path)
+    header = True
+    times: list[int] = []
+    rows: list[Float64Array] = []
+    lines = [0] * (2 * DEPTH_LEVELS)
+    ts_text = ""
+    for line, fields in _rows(path):
+        if header:
+            if [x.lower() for x in fields[:4]] != ["timestamp", "percentage", "depth", "notional"]:
+                raise DataError(f"{path}:{line}: expected the header timestamp,percentage,depth,notional,weighted_avg_price")
+            header = False
+            continue
+        if len(fields) != 5:
+            raise DataError(f"{path}:{line}: expected 5 columns, was {len(fields)}")
+        if fields[0] != ts_text:
+            ts = _utc_ms(path, line, fields[0])
+            if times and ts <= times[-1]:
+                raise DataError(f"{path}:{line}: timestamp {fields[0]} is not after the previous snapshot")
+            if rows:
+                _close_snapshot(path, rows[-1], rows[-2] if len(rows) > 1 else None, lines, ts_text)
+            times.append(ts)
+            rows.append(np.full(2 * DEPTH_LEVELS, np.nan))
+            lines, ts_text = [0] * (2 * DEPTH_LEVELS), fields[0]
+        percentage = _integer(path, line, fields[1], "percentage")
+        if not 1 <= abs(percentage) <= DEPTH_LEVELS:
+            raise DataError(f"{path}:{line}: percentage {percentage} is not in -5..-1 or 1..5")
+        column = abs(percentage) - 1 + (DEPTH_LEVELS if percentage > 0 else 0)
+        if lines[column]:
+            raise DataError(f"{path}:{line}: percentage {percentage} appears twice in snapshot {ts_text}")
+        rows[-1][column] = _amount(path, line, fields[3], "notional", positive=False)
+        lines[column] = line
+    if not rows:
+        raise DataError(f"{path}: no depth snapshots")
+    _close_snapshot(path, rows[-1], rows[-2] if len(rows) > 1 else None, lines, ts_text)
+    table = np.array(rows)
+    return DepthProfile(np.array(times, dtype=np.int64), table[:, :DEPTH_LEVELS].copy(), table[:, DEPTH_LEVELS:].copy())
+
+
+def depth_at(profile: DepthProfile, ts_ms: int) -> tuple[Float64Array, Float64Array]:
+    """Return (bid (5,), ask (5,)) cumulative notional of the latest snapshot at or before ts_ms.
+
+    Before the first snapshot the first one is used. Copies; quote currency, float64.
+    """
+    i = max(int(np.searchsorted(profile.ts_ms, ts_ms, side="right")) - 1, 0)
+    return profile.bid_notional[i].copy(), profile.ask_notional[i].copy()
