@@ -23,6 +23,7 @@ import structlog
 
 from clearing import __version__
 from clearing import events as ev
+from clearing.data_cli import add_data_commands
 from clearing.errors import ClearingError, ConfigError
 from clearing.log.reader import EventLogReader
 from clearing.log.verify import verify_log
@@ -91,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(f"{out}{suffix}").unlink(missing_ok=True)
     log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
     try:
-        summary = run_scenario(scenario, args.seed, out)
+        summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir)
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
         return 130
@@ -109,7 +110,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         with EventLogReader(args.log) as reader:
             until = parse_time(args.until, _epoch(reader))
     result = fold(args.log, until)
-    _print_summary(result.summary, args.json, {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped})
+    checks = {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped}
+    _print_summary(result.summary, args.json, checks)
     return 0
 
 
@@ -173,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="clearing", description="Event-sourced clearing and liquidation simulator.")
     parser.add_argument("--version", action="version", version=f"clearing {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "--data-dir", help="where scenarios' data files are looked for first (then $CLEARING_DATA_DIR, then ./data)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario into a new event log")
@@ -202,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--until", metavar="TIME")
     events.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     events.set_defaults(func=cmd_events)
+    add_data_commands(sub)
     return parser
 
 

@@ -347,6 +347,7 @@ KINDS: dict[str, type[Event]] = {kind_of(t): t for t in EVENT_TYPES}
 KIND_OF: dict[type[Event], str] = {t: k for k, t in KINDS.items()}
 VERSIONS: dict[str, int] = {kind: t.VERSION for kind, t in KINDS.items()}
 
+
 def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 markets charged makers nothing."""
     return {**payload, "maker_fee_ppm": 0}

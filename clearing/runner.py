@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clearing import __version__
+from clearing.inputs import input_hashes, resolve_inputs
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import EventLog, MemorySink, RunHeaderData
@@ -32,8 +33,11 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def header_for(scenario: Scenario, seed: int) -> RunHeaderData:
-    """Return the run header of (scenario, seed): a pure function of both."""
+def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = None) -> RunHeaderData:
+    """Return the run header of (scenario, seed, input files): a pure function of them.
+
+    `inputs_json` maps each input file's name to its SHA-256.
+    """
     scenario_hash = scenario.hash()
     return RunHeaderData(
         run_id=run_id_for(scenario_hash, seed),
@@ -43,20 +47,26 @@ def header_for(scenario: Scenario, seed: int) -> RunHeaderData:
         scenario_hash=scenario_hash,
         seed=seed,
         epoch_utc=scenario.epoch.isoformat().replace("+00:00", "Z"),
-        inputs_json=json.dumps({}, sort_keys=True),
+        inputs_json=json.dumps(input_hashes(inputs or {}), sort_keys=True),
     )
 
 
-def run_scenario(scenario: Scenario, seed: int, out: Path, batch_size: int = 10_000) -> RunSummary:
+def run_scenario(
+    scenario: Scenario, seed: int, out: Path, batch_size: int = 10_000, data_dir: str | Path | None = None
+) -> RunSummary:
     """Run `scenario` with `seed`, writing the log to `out` (which must not exist).
+
+    Input files are found through `data_dir`, then CLEARING_DATA_DIR, then ./data, before
+    anything is written.
 
     The log's status is `complete` on success, `failed` (with the error) when the run
     raised, and stays `incomplete` when it was interrupted (KeyboardInterrupt, SIGTERM).
     """
-    header = header_for(scenario, seed)
+    inputs = resolve_inputs(scenario, data_dir)
+    header = header_for(scenario, seed, inputs)
     log = EventLog(out, header, batch_size=batch_size)
     try:
-        world = build_world(scenario, seed, log)
+        world = build_world(scenario, seed, log, inputs)
         state = world.run()
     except (KeyboardInterrupt, SystemExit):
         with _signals_held():
@@ -75,11 +85,12 @@ def run_scenario(scenario: Scenario, seed: int, out: Path, batch_size: int = 10_
     )  # fmt: skip
 
 
-def run_in_memory(scenario: Scenario, seed: int) -> tuple[RunSummary, MemorySink]:
+def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> tuple[RunSummary, MemorySink]:
     """Run without a file (tests, quick studies); rows and hash chain are as on disk."""
-    header = header_for(scenario, seed)
+    inputs = resolve_inputs(scenario, data_dir)
+    header = header_for(scenario, seed, inputs)
     sink = MemorySink(genesis_hash(header.run_id, header.scenario_hash, seed))
-    state = build_world(scenario, seed, sink).run()
+    state = build_world(scenario, seed, sink, inputs).run()
     summary = summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
         events=len(sink.rows), head_hash=sink.head_hash.hex(),

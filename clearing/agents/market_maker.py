@@ -76,9 +76,10 @@ def ladder(
     asks: list[tuple[int, int]] = []
     for k in range(params.levels):
         distance = (half + k * params.level_spacing_bps) / BPS
-        bid_notional, ask_notional = (
-            (level_notionals_minor[0][k], level_notionals_minor[1][k]) if level_notionals_minor else (params.level_notional_minor,) * 2
-        )
+        if level_notionals_minor:
+            bid_notional, ask_notional = level_notionals_minor[0][k], level_notionals_minor[1][k]
+        else:
+            bid_notional = ask_notional = params.level_notional_minor
         bid = min(math.floor(centre * (1.0 - distance)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
         ask = max(math.ceil(centre * (1.0 + distance)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
         if bid > 0 and inventory_lots < limit:
@@ -99,9 +100,7 @@ def clip_to_book(
     return bids, asks
 
 
-def profile_notionals(
-    cumulative_minor: tuple[float, ...], params: MakerParams, share: float
-) -> tuple[int, ...]:
+def profile_notionals(cumulative_minor: tuple[float, ...], params: MakerParams, share: float) -> tuple[int, ...]:
     """Spread a side's cumulative depth profile over the ladder's levels.
 
     `cumulative_minor[j]` is the notional within (j + 1) % of mid (j = 0..4). Level k at
@@ -109,8 +108,9 @@ def profile_notionals(
     (clipped to 0..4); it gets the bucket's increment divided by the number of levels in
     the bucket, times `share` (this maker's share of the venue's depth).
     """
-    buckets = [min(len(cumulative_minor) - 1, max(0, math.ceil((params.half_spread_bps + k * params.level_spacing_bps) / 100) - 1))
-               for k in range(params.levels)]  # fmt: skip
+    last = len(cumulative_minor) - 1
+    distances = [params.half_spread_bps + k * params.level_spacing_bps for k in range(params.levels)]
+    buckets = [min(last, max(0, math.ceil(d / 100) - 1)) for d in distances]
     out = []
     for bucket in buckets:
         below = cumulative_minor[bucket - 1] if bucket else 0.0

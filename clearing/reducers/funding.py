@@ -30,7 +30,8 @@ def premium_sampled(state: ClearingState, e: ev.PremiumSampled) -> None:
 def funding_rate_set(state: ClearingState, e: ev.FundingRateSet) -> None:
     """Fix the interval's rate and start a new premium average."""
     market(state, e.market)
-    require(e.samples == state.premium_samples[e.market], f"funding rate from {e.samples} samples, state has {state.premium_samples[e.market]}")
+    samples = int(state.premium_samples[e.market])
+    require(e.samples == samples, f"funding rate from {e.samples} samples, state has {samples}")
     state.funding_rate_ppb[e.market] = e.rate_ppb
     state.premium_samples[e.market] = 0
     state.premium_weighted_sum[e.market] = 0

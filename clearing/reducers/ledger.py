@@ -19,7 +19,13 @@ from clearing.reducers.checks import account, market, require
 if TYPE_CHECKING:
     from clearing.state import ClearingState
 
-ROLE_CODES = {ev.ROLE_TRADER: 0, ev.ROLE_LIQUIDITY_PROVIDER: 1, ev.ROLE_MARKET_MAKER: 2, ev.ROLE_NOISE_TRADER: 3, ev.ROLE_ARBITRAGEUR: 4}
+ROLE_CODES = {
+    ev.ROLE_TRADER: 0,
+    ev.ROLE_LIQUIDITY_PROVIDER: 1,
+    ev.ROLE_MARKET_MAKER: 2,
+    ev.ROLE_NOISE_TRADER: 3,
+    ev.ROLE_ARBITRAGEUR: 4,
+}
 
 _MARKET_ARRAYS = (
     "index_ticks", "oracle_ticks", "oracle_source_ns", "published_ticks", "published_ns", "mark_ticks",

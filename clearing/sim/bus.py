@@ -11,7 +11,6 @@ from clearing import events as ev
 from clearing.log.writer import Sink
 from clearing.state import ClearingState, apply
 
-
 _encode = ev.ENCODER.encode
 _decode = ev.DECODER.decode
 _META = {t: (kind, ev.VERSIONS[kind]) for t, kind in ev.KIND_OF.items()}

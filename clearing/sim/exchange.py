@@ -82,7 +82,11 @@ class Exchange:
         value = 0
         for step in result.steps:
             if not isinstance(step, BookFill):
-                emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=step.maker_order, lots=step.lots, reason="self_trade"))
+                emit(
+                    ev.OrderCancelled(
+                        ts_ns=now_ns, causes=(placed,), order_id=step.maker_order, lots=step.lots, reason="self_trade"
+                    )
+                )
                 continue
             notional = step.lots * step.price * market_spec.unit_value
             fee_taker = int(mul_div_ceil(notional, taker_fee, PPM))
@@ -112,5 +116,7 @@ class Exchange:
         for book in self.bus.state.books:
             order = book.orders.get(order_id)
             if order is not None:
-                return self.bus.emit(ev.OrderCancelled(ts_ns=now_ns, causes=causes, order_id=order_id, lots=order.lots, reason=reason))
+                return self.bus.emit(
+                    ev.OrderCancelled(ts_ns=now_ns, causes=causes, order_id=order_id, lots=order.lots, reason=reason)
+                )
         raise ValueError(f"expected a resting order, was {order_id}")

@@ -26,7 +26,9 @@ class FundingParams(NamedTuple):
     cap_ppb: int
 
 
-def funding_process(env: simpy.Environment, bus: EventBus, market: int, params: FundingParams) -> Generator[simpy.Event, Any, None]:
+def funding_process(
+    env: simpy.Environment, bus: EventBus, market: int, params: FundingParams
+) -> Generator[simpy.Event, Any, None]:
     """Sample every `sample_ns`; at every multiple of `interval_ns`, set the rate and pay it."""
     s = bus.state
     unit_value = s.markets[market].unit_value

@@ -3,9 +3,10 @@
 Each liquidator is one SimPy process, so the number of liquidators and the service time
 bound how fast a liquidation storm clears and make the backlog visible. At its turn an
 account is re-checked at the current mark: a recovered account is released. Otherwise its
-resting orders on the market are cancelled and its position goes into the book as an IOC order limited at the backstop price, the backstop
-takes over whatever the book could not fill at that price, and the balance left is
-settled by `clearing.liquidation.settle` (fee, insurance fund, bad debt).
+resting orders on the market are cancelled, its position goes into the book as an IOC
+order limited at the backstop price, the backstop takes over whatever the book could not
+fill at that price, and the balance left is settled by `clearing.liquidation.settle`
+(fee, insurance fund, bad debt).
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def liquidator_process(
 
 
 def liquidate(
-    exchange: Exchange, now_ns: int, account: int, market: int, breach_seq: int, liquidity_provider: int, params: LiquidationParams
+    exchange: Exchange,
+    now_ns: int,
+    account: int,
+    market: int,
+    breach_seq: int,
+    liquidity_provider: int,
+    params: LiquidationParams,
 ) -> None:
     """Release a recovered account, or close its position and settle the result, by events."""
     bus = exchange.bus

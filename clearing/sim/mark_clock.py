@@ -55,6 +55,8 @@ def mark_process(
         if price != s.mark_ticks[market]:
             causes = tuple(sorted({*latest.of("oracle", market), *latest.of("mid", market)}))
             seq = bus.emit(
-                ev.MarkPriceUpdated(ts_ns=env.now, causes=causes, market=market, price_ticks=price, index_ticks=index, method=params.method)
+                ev.MarkPriceUpdated(
+                    ts_ns=env.now, causes=causes, market=market, price_ticks=price, index_ticks=index, method=params.method
+                )
             )
             on_mark(market, seq)

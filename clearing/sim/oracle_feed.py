@@ -89,6 +89,8 @@ def _deliver(
     latest.oracle[market] = delivered
     if params.sets_mark:
         mark = bus.emit(
-            ev.MarkPriceUpdated(ts_ns=env.now, causes=(delivered,), market=market, price_ticks=price, index_ticks=price, method="oracle")
+            ev.MarkPriceUpdated(
+                ts_ns=env.now, causes=(delivered,), market=market, price_ticks=price, index_ticks=price, method="oracle"
+            )
         )
         on_mark(market, mark)

@@ -24,7 +24,7 @@ from clearing.errors import InvariantViolation
 from clearing.invariants import violations
 from clearing.log.writer import Sink
 from clearing.population import draw_population
-from clearing.prices import gbm_path
+from clearing.prices import gbm_path, jump_diffusion_path
 from clearing.rng import generator
 from clearing.scenario import Scenario
 from clearing.sim.bus import EventBus
@@ -86,7 +86,7 @@ def index_path(scenario: Scenario, seed: int, inputs: dict[str, Path]) -> tuple[
     if p.model == "gbm":
         return gbm_path(rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, shocks), step_ns
     if p.model == "jump":
-        path = tapes.jump_diffusion_path(
+        path = jump_diffusion_path(
             rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, p.jump_intensity_per_day, p.jump_mean,
             p.jump_stdev, shocks,
         )  # fmt: skip
@@ -132,7 +132,12 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     )  # fmt: skip
     env.process(oracle_process(env, bus, MARKET, oracle, latest, monitor.on_mark))
     if sc.mark.method != "oracle":
-        mark = MarkParams(sc.mark.method, sc.ms_ns(sc.mark.interval_ms), sc.seconds_ns(sc.mark.basis_window_s), sc.seconds_ns(sc.funding.interval_s))
+        mark = MarkParams(
+            sc.mark.method,
+            sc.ms_ns(sc.mark.interval_ms),
+            sc.seconds_ns(sc.mark.basis_window_s),
+            sc.seconds_ns(sc.funding.interval_s),
+        )
         env.process(mark_process(env, bus, MARKET, mark, latest, monitor.on_mark))
     _start_agents(sc, seed, env, exchange, latest, accounts, initial, inputs)
 
@@ -142,7 +147,9 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         to_ppm(q.max_slippage, "max_slippage"),
     )  # fmt: skip
     for _ in range(q.liquidators):
-        env.process(liquidator_process(env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params))
+        env.process(
+            liquidator_process(env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params)
+        )
     f = sc.funding
     if f.enabled:
         funding = FundingParams(

@@ -47,7 +47,9 @@ def test_replay_prints_the_same_summary_as_the_run(log, tmp_path, capsys):
     live = json.loads(capsys.readouterr().out)
     assert main(["replay", str(out), "--json"]) == 0
     replayed = json.loads(capsys.readouterr().out)
-    assert {k: v for k, v in replayed.items() if not k.startswith("checkpoints_")} == {k: v for k, v in live.items() if k != "log"}
+    assert {k: v for k, v in replayed.items() if not k.startswith("checkpoints_")} == {
+        k: v for k, v in live.items() if k != "log"
+    }
     assert replayed["checkpoints_verified"] == 5
 
 

@@ -79,7 +79,9 @@ class ClearingMachine(RuleBasedStateMachine):
         outcome = self.exchange.submit(
             self.now, account, 0, side, lots, order_type, 0 if order_type == "market" else price, reduce_only=reduce_only
         )
-        event(f"{order_type}: {'rejected ' + outcome.rejected if outcome.rejected else 'filled' if outcome.filled else 'unfilled'}")
+        event(
+            f"{order_type}: {'rejected ' + outcome.rejected if outcome.rejected else 'filled' if outcome.filled else 'unfilled'}"
+        )
 
     @rule(reference=st.integers(950, 1050), inventory=st.integers(-2000, 2000))
     def requote(self, reference, inventory):

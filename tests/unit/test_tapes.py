@@ -12,13 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing.errors import DataError
-from clearing.prices import gbm_path
+from clearing.prices import gbm_path, jump_diffusion_path
 from clearing.tapes import (
     Bars,
     bars_window,
     bridge_path,
     depth_at,
-    jump_diffusion_path,
     read_bars,
     read_depth_profile,
     read_trades,

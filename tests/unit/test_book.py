@@ -1,0 +1,98 @@
+"""Price-time priority, partial fills, self-trade prevention, impact prices."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clearing.book import BUY, SELL, Book, Fill, RestingOrder, SelfTradeCancel, best_of_others, impact_price, match
+
+
+def book_with(*orders):
+    book = Book()
+    for order_id, account, side, price, lots in orders:
+        book.add(RestingOrder(order_id, account, side, price, lots))
+    return book
+
+
+def test_price_then_time_priority():
+    book = book_with((1, 10, SELL, 101, 5), (2, 11, SELL, 100, 5), (3, 12, SELL, 100, 5), (4, 13, SELL, 102, 5))
+    result = match(book, 99, BUY, 12, None)
+    assert result.steps == (Fill(2, 11, 100, 5), Fill(3, 12, 100, 5), Fill(1, 10, 101, 2))
+    assert (result.filled, result.remaining, result.taker_expired) == (12, 0, False)
+
+
+def test_limit_price_bounds_the_walk_and_leaves_a_remainder():
+    book = book_with((1, 10, BUY, 100, 3), (2, 11, BUY, 99, 3), (3, 12, BUY, 98, 3))
+    result = match(book, 99, SELL, 10, 99)
+    assert [s.price for s in result.steps] == [100, 99]
+    assert (result.filled, result.remaining) == (6, 4)
+
+
+def test_match_does_not_change_the_book():
+    book = book_with((1, 10, SELL, 100, 5))
+    before = book.canonical()
+    match(book, 99, BUY, 3, None)
+    assert book.canonical() == before
+
+
+@pytest.mark.parametrize(
+    ("mode", "steps", "remaining", "expired"),
+    [
+        ("expire_maker", (Fill(1, 10, 100, 2), SelfTradeCancel(2, 3), Fill(3, 11, 101, 4)), 0, False),
+        ("expire_taker", (Fill(1, 10, 100, 2),), 4, True),
+        ("expire_both", (Fill(1, 10, 100, 2), SelfTradeCancel(2, 3)), 4, True),
+    ],
+)
+def test_self_trade_prevention_modes(mode, steps, remaining, expired):
+    book = book_with((1, 10, SELL, 100, 2), (2, 7, SELL, 100, 3), (3, 11, SELL, 101, 9))
+    result = match(book, 7, BUY, 6, None, mode)
+    assert (result.steps, result.remaining, result.taker_expired) == (steps, remaining, expired)
+
+
+def test_fill_and_remove_keep_levels_consistent():
+    book = book_with((1, 10, BUY, 100, 5), (2, 11, BUY, 100, 5), (3, 12, SELL, 105, 1))
+    book.fill(1, 5)
+    assert book.best_bid() == 100 and [o.order_id for o in book.walk(BUY)] == [2]
+    book.remove(2)
+    assert book.best_bid() == 0 and book.mid() == 0 and book.bid_levels == {}
+    with pytest.raises(ValueError, match="at most 1 lots"):
+        book.fill(3, 2)
+
+
+def test_levels_and_best_of_others():
+    book = book_with((1, 10, BUY, 100, 5), (2, 11, BUY, 100, 2), (3, 10, BUY, 99, 1), (4, 12, SELL, 103, 4))
+    assert book.levels(BUY, 5) == [(100, 7), (99, 1)]
+    assert book.mid() == 101
+    assert best_of_others(book, BUY, 10) == 100 and best_of_others(book, SELL, 12) == 0
+
+
+def test_impact_price_averages_and_rounds_against_the_taker():
+    book = book_with((1, 10, SELL, 100, 1), (2, 11, SELL, 103, 10))
+    # 400 units of notional at unit value 1: 1 lot at 100, 3 lots at 103 -> 409 / 4 = 102.25 -> 103 (buy)
+    assert impact_price(book, BUY, 400, 1) == 103
+    bids = book_with((1, 10, BUY, 100, 1), (2, 11, BUY, 97, 10))
+    assert impact_price(bids, SELL, 390, 1) == 97  # 100 + 3 x 97 = 391 / 4 = 97.75 -> 97 (sell)
+    assert impact_price(bids, SELL, 10**9, 1) == 0  # too thin
+
+
+orders = st.lists(
+    st.tuples(st.integers(1, 4), st.sampled_from([BUY, SELL]), st.integers(90, 110), st.integers(1, 20)), max_size=30
+)
+
+
+@given(orders, st.integers(1, 4), st.sampled_from([BUY, SELL]), st.integers(1, 200), st.one_of(st.none(), st.integers(85, 115)))
+def test_match_never_overfills_and_respects_the_limit(resting, account, side, lots, limit):
+    book = Book()
+    for i, (owner, s, price, size) in enumerate(resting, start=1):
+        opposite = book.best_ask() if s == BUY else book.best_bid()
+        if opposite and (price >= opposite if s == BUY else price <= opposite):
+            continue  # a resting book never crosses
+        book.add(RestingOrder(i, owner, s, price, size))
+    result = match(book, account, side, lots, limit)
+    fills = [s for s in result.steps if isinstance(s, Fill)]
+    assert result.filled + result.remaining == lots and sum(f.lots for f in fills) == result.filled
+    assert all(f.maker_account != account for f in fills)
+    if limit is not None:
+        assert all((f.price <= limit) if side == BUY else (f.price >= limit) for f in fills)
+    prices = [f.price for f in fills]
+    assert prices == sorted(prices, reverse=side == SELL)
