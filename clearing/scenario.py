@@ -39,6 +39,7 @@ class MarketConfig(_Section):
     taker_fee_rate: Rate = Decimal("0.0005")
     maker_fee_rate: Rate = Decimal("0.0002")
     self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
+    market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
@@ -48,7 +49,7 @@ class MarketConfig(_Section):
                 f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
                 f"minor units (1e-{self.quote_decimals}); raise quote_decimals or the sizes"
             )
-        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate"):
+        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band"):
             to_ppm(getattr(self, name), name)
         return self
 

@@ -80,13 +80,22 @@ def ladder(
             bid_notional, ask_notional = level_notionals_minor[0][k], level_notionals_minor[1][k]
         else:
             bid_notional = ask_notional = params.level_notional_minor
-        bid = min(math.floor(centre * (1.0 - distance)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
-        ask = max(math.ceil(centre * (1.0 + distance)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
+        bid = min(_floor(centre * (1.0 - distance)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
+        ask = max(_ceil(centre * (1.0 + distance)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
         if bid > 0 and inventory_lots < limit:
             bids.append((bid, max(1, int(bid_notional / shrink // (bid * unit_value)))))
         if inventory_lots > -limit:
             asks.append((ask, max(1, int(ask_notional / shrink // (ask * unit_value)))))
     return tuple(bids), tuple(asks)
+
+
+def _floor(x: float) -> int:
+    # Tolerates the last-bit error of float arithmetic: 100000 x 1.0012 is 100120.00000000001.
+    return math.floor(x * (1.0 + 1e-12))
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(x * (1.0 - 1e-12))
 
 
 def clip_to_book(

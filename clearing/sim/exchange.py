@@ -3,6 +3,8 @@
 `Exchange.submit` checks reduce-only and post-only, emits `order_placed`, asks
 `clearing.book.match` what happens, and emits the self-trade cancels and fills in that
 order, then the rest of the order: resting (limit, post-only) or expired (market, IOC).
+Market orders fill only within `market_band` of the mark (price protection); what is
+left expires as "price_band" (or "no_liquidity" when the other side is empty).
 Fees: the taker pays taker_fee on each fill's notional (none on liquidation orders, which
 pay the liquidation fee instead), the maker pays maker_fee; both round up.
 """
@@ -15,7 +17,7 @@ from clearing import events as ev
 from clearing.book import BUY, crosses, match
 from clearing.book import Fill as BookFill
 from clearing.sim.bus import EventBus
-from clearing.units import PPM, mul_div_ceil
+from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
 
 class OrderOutcome(NamedTuple):
@@ -32,9 +34,10 @@ class OrderOutcome(NamedTuple):
 class Exchange:
     """Order entry for every market of one run."""
 
-    def __init__(self, bus: EventBus, self_trade_prevention: str) -> None:
+    def __init__(self, bus: EventBus, self_trade_prevention: str, market_band_ppm: int = 50_000) -> None:
         self.bus = bus
         self.stp = self_trade_prevention
+        self.band_ppm = market_band_ppm
 
     def submit(
         self,
@@ -74,7 +77,7 @@ class Exchange:
                 price_ticks=price_ticks, order_type=order_type, reduce_only=reduce_only, liquidation=liquidation,
             )
         )  # fmt: skip
-        limit = None if order_type == "market" else price_ticks
+        limit = self._market_limit(market, side) if order_type == "market" else price_ticks
         result = match(book, account, side, lots, limit, self.stp)
         market_spec = s.markets[market]
         taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
@@ -107,9 +110,22 @@ class Exchange:
             if order_type in ("limit", "post_only") and not result.taker_expired:
                 emit(ev.OrderRested(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining))
             else:
-                why = "self_trade" if result.taker_expired else ("no_liquidity" if order_type == "market" else "ioc_remainder")
+                why = "self_trade" if result.taker_expired else "ioc_remainder"
+                if order_type == "market":
+                    why = "no_liquidity" if not (book.best_ask() if side == BUY else book.best_bid()) else "price_band"
                 emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining, reason=why))
         return OrderOutcome(order_id, result.filled, result.remaining, value, tuple(trades), "")
+
+    def _market_limit(self, market: int, side: int) -> int | None:
+        # Price protection: a market order fills only within the band around the mark (the
+        # index before the first mark), as venues' percent-price filters do.
+        s = self.bus.state
+        reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+        if not reference:
+            return None
+        if side == BUY:
+            return int(mul_div_floor(reference, PPM + self.band_ppm, PPM))
+        return max(1, int(mul_div_ceil(reference, PPM - self.band_ppm, PPM)))
 
     def cancel(self, now_ns: int, order_id: int, reason: str = "user", causes: tuple[int, ...] = ()) -> int:
         """Cancel a resting order for all its remaining lots; return the event's seq."""

@@ -3,10 +3,10 @@
 Each liquidator is one SimPy process, so the number of liquidators and the service time
 bound how fast a liquidation storm clears and make the backlog visible. At its turn an
 account is re-checked at the current mark: a recovered account is released. Otherwise its
-resting orders on the market are cancelled, its position goes into the book as an IOC
-order limited at the backstop price, the backstop takes over whatever the book could not
-fill at that price, and the balance left is settled by `clearing.liquidation.settle`
-(fee, insurance fund, bad debt).
+resting orders on the market are cancelled and its position goes into the book as an IOC
+order limited at mark -/+ max_slippage; the backstop takes over whatever the book could
+not fill, at the mark moved by slippage and size impact (`backstop_price_ticks`), and the
+balance left is settled by `clearing.liquidation.settle` (fee, insurance fund, bad debt).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import simpy
 
 from clearing import events as ev
-from clearing.liquidation import backstop_price_ticks, settle
+from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
 from clearing.margin import below_maintenance
 from clearing.sim.exchange import Exchange
 
@@ -69,8 +69,9 @@ def liquidate(
         exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
     lots = int(held[0])
     side = -1 if lots > 0 else 1
-    bound = backstop_price_ticks(lots, mark, unit_value, *params[1:])
-    outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", bound, liquidation=True, causes=(breach_seq,))
+    limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
+    outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
+    bound = backstop_price_ticks(outcome.remaining * (1 if lots > 0 else -1), mark, unit_value, *params[1:])
     trades = list(outcome.trade_seqs)
     notional = outcome.value
     if outcome.remaining:

@@ -1,0 +1,165 @@
+"""The market in motion: impact, funding, mark methods, oracle sources, depth calibration, exchange rules."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from clearing import events as ev
+from clearing.log.writer import MemorySink
+from clearing.runner import run_in_memory
+from clearing.scenario import load_scenario
+from clearing.sim.bus import EventBus
+from clearing.sim.exchange import Exchange
+from clearing.state import ClearingState
+from tests.conftest import SCENARIOS, small_scenario
+
+S = 10**9
+
+
+def rows_of(sink, *kinds):
+    return [(seq, ts, json.loads(payload)) for seq, ts, kind, _v, _c, payload, _h in sink.rows if not kinds or kind in kinds]
+
+
+@pytest.fixture(scope="module")
+def crash():
+    return run_in_memory(small_scenario(funding__interval_s=600, funding__sample_s=30), 7)
+
+
+def test_liquidation_flow_pushes_trades_below_the_index(crash):
+    _summary, sink = crash
+    index = 0
+    below = 0
+    for _seq, _ts, kind, _v, _c, payload, _h in sink.rows:
+        data = json.loads(payload)
+        if kind == "index_price_updated":
+            index = data["price_ticks"]
+        elif kind == "trade_executed" and data["liquidation"]:
+            assert data["maker_order"], "the book, not the backstop, takes these liquidations"
+            below += data["price_ticks"] < index * 0.998
+    assert below > 10
+
+
+def test_funding_settles_every_interval_exactly_zero_sum(crash):
+    _summary, sink = crash
+    rates = rows_of(sink, "funding_rate_set")
+    assert [ts for _s, ts, _p in rates] == [600 * S, 1200 * S, 1800 * S]
+    assert all(p["samples"] == 20 for _s, _ts, p in rates)
+    paid = rows_of(sink, "funding_paid")
+    for _s, ts, _p in rates:
+        amounts = [a for _seq, t, p in paid if t == ts for a in p["amounts"]]
+        assert amounts and sum(amounts) == 0
+
+
+def test_premium_samples_carry_their_inputs(crash):
+    _summary, sink = crash
+    samples = rows_of(sink, "premium_sampled")
+    assert samples and all(p["impact_bid_ticks"] <= p["impact_ask_ticks"] for _s, _t, p in samples if p["impact_bid_ticks"])
+
+
+@pytest.mark.parametrize("method", ["binance_median", "ema_basis"])
+def test_mark_methods_blend_the_oracle_with_the_book(method):
+    _summary, sink = run_in_memory(small_scenario(duration_s=600, mark__method=method, mark__interval_ms=1000), 3)
+    marks = rows_of(sink, "mark_price_updated")
+    assert marks and all(p["method"] == method for _s, _t, p in marks)
+    assert any(p["price_ticks"] != p["index_ticks"] for _s, _t, p in marks)
+    assert not rows_of(sink, "mark_price_updated") or rows_of(sink, "oracle_price_delivered")
+
+
+def test_an_oracle_on_the_perp_itself_follows_the_book():
+    _summary, sink = run_in_memory(small_scenario(duration_s=300, oracle__source="mid"), 3)
+    published = rows_of(sink, "oracle_price_published")
+    first_quote = rows_of(sink, "quotes_replaced")[0][0]
+    assert published and all(seq > first_quote for seq, _t, _p in published)
+
+
+def test_makers_anchored_to_last_trade_keep_the_impact():
+    by_index, _ = run_in_memory(small_scenario(duration_s=1500, market_makers__anchor="index"), 5)
+    by_last, _ = run_in_memory(small_scenario(duration_s=1500, market_makers__anchor="last"), 5)
+    assert by_index.head_hash != by_last.head_hash
+
+
+def write_depth(path):
+    lines = ["timestamp,percentage,depth,notional,weighted_avg_price"]
+    for stamp, scale in (("2024-03-01 00:00:00", 1.0), ("2024-03-01 00:05:00", 0.1)):
+        for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5):
+            lines.append(f"{stamp},{pct},1.0,{abs(pct) * 10_000_000 * scale},60000")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_depth_profile_sets_and_thins_the_makers_ladders(tmp_path):
+    write_depth(tmp_path / "depth.csv")
+    scenario = small_scenario(
+        duration_s=600, market_makers__depth_profile="depth.csv", market_makers__count=2, market_makers__half_spread_bps=50.0,
+        market_makers__level_spacing_bps=50.0, market_makers__levels=2, price__volatility=0.0, price__shocks=[],
+    )  # fmt: skip
+    _summary, sink = run_in_memory(scenario, 1, data_dir=tmp_path)
+    quotes = rows_of(sink, "quotes_replaced")
+    early = next(p for _s, ts, p in quotes if ts < 300 * S)
+    late = next(p for _s, ts, p in quotes if ts > 300 * S)
+    # Levels at 50 and 100 bps share the first 1 % bucket: 10M / 2 levels / 2 makers = 2.5M each.
+    notional = [q * price * 100 // 10**6 for price, q in early["bids"]]
+    assert all(2_400_000 < n <= 2_500_000 for n in notional)
+    assert sum(q for _p, q in late["bids"]) < sum(q for _p, q in early["bids"]) / 5
+
+
+def test_missing_data_file_names_every_place_searched(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLEARING_DATA_DIR", raising=False)
+    from clearing.errors import DataError
+
+    scenario = small_scenario(market_makers__depth_profile="nowhere.csv")
+    with pytest.raises(DataError, match=r"nowhere.csv.*not found.*data"):
+        run_in_memory(scenario, 1)
+
+
+def exchange_with_book():
+    bus = EventBus(ClearingState(), MemorySink())
+    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
+                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=1000, maker_fee_ppm=0))  # fmt: skip
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=ev.ROLE_TRADER))
+    exchange = Exchange(bus, "expire_maker")
+    exchange.submit(0, 1, 0, -1, 5, "limit", 101)
+    exchange.submit(0, 1, 0, 1, 5, "limit", 99)
+    return exchange, bus
+
+
+def test_order_types_do_what_their_names_say():
+    exchange, bus = exchange_with_book()
+    assert exchange.submit(0, 0, 0, 1, 2, "post_only", 101).rejected == "would_take"
+    assert exchange.submit(0, 0, 0, 1, 2, "post_only", 100).remaining == 2  # rests at 100
+    ioc = exchange.submit(0, 0, 0, 1, 9, "ioc", 101)
+    assert (ioc.filled, ioc.remaining) == (5, 4)
+    assert bus.state.books[0].best_ask() == 0 and bus.state.books[0].best_bid() == 100
+    assert exchange.submit(0, 2, 0, 1, 1, "market").remaining == 1  # no liquidity left
+    assert exchange.submit(0, 2, 0, 1, 1, "market", reduce_only=True).rejected == "would_increase"
+    closing = exchange.submit(0, 0, 0, -1, 50, "market", reduce_only=True)  # holds +5: trimmed to 5
+    assert closing.filled == 5 and bus.state.position[0, 0] == 0
+    reasons = [json.loads(p)["reason"] for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "order_cancelled"]
+    # The reduce-only sell first expired account 0's own resting bid (self-trade prevention).
+    assert reasons == ["ioc_remainder", "no_liquidity", "self_trade"]
+
+
+def test_taker_pays_the_taker_fee_rounded_up():
+    exchange, bus = exchange_with_book()
+    exchange.submit(0, 0, 0, 1, 3, "market")
+    trade = next(json.loads(p) for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "trade_executed")
+    assert (trade["buyer_fee"], trade["seller_fee"]) == (1, 0)  # ceil(303 x 0.1 %) = 1
+    assert bus.state.fee_pool == 1
+
+
+@pytest.mark.skipif(
+    not (Path(os.environ.get("CLEARING_DATA_DIR", "/nonexistent")) / "btcusdt_1m_2020-03-12.csv").exists(),
+    reason="needs CLEARING_DATA_DIR with btcusdt_1m_2020-03-12.csv",
+)
+def test_black_thursday_tape_window_runs_inside_the_real_bars():
+    scenario = load_scenario(
+        SCENARIOS / "btcusdt-2020-03-12-1000.toml",
+        ["duration_s=600", "population.accounts=500", "population.entry_window_s=60"],
+    )
+    summary, sink = run_in_memory(scenario, 2)
+    index = [p["price_ticks"] for _s, _t, p in rows_of(sink, "index_price_updated")]
+    # 10:00-10:10 UTC in the file: first open 7,358.51; lowest low 7,329.03; highest high 7,368.50.
+    assert index[0] == 735_851 and min(index) >= 732_903 and max(index) <= 736_850
+    assert summary.events > 1000
