@@ -24,7 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -p no:randomly -q
+	CLEARING_DATA_DIR=$${CLEARING_DATA_DIR:-$(abspath ../shared/data/crashdays)} \
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -q
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy

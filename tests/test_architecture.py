@@ -7,19 +7,11 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "clearing"
 CORE = [
-    "units",
-    "rng",
-    "events",
-    "state",
-    "margin",
-    "oracle",
-    "prices",
-    "liquidation",
-    "population",
-    "invariants",
-    "scenario",
-    "errors",
-]
+    "units", "rng", "events", "state", "margin", "oracle", "prices", "liquidation", "population", "invariants",
+    "scenario", "errors", "book", "funding", "mark", "tapes",
+    "agents/market_maker", "agents/noise", "agents/arbitrageur",
+    "reducers/checks", "reducers/ledger", "reducers/orders", "reducers/prices", "reducers/funding",
+]  # fmt: skip
 FORBIDDEN = {"simpy", "sqlite3", "sqlite_utils", "structlog"}
 
 

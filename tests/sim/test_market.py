@@ -82,9 +82,11 @@ def test_makers_anchored_to_last_trade_keep_the_impact():
 
 def write_depth(path):
     lines = ["timestamp,percentage,depth,notional,weighted_avg_price"]
-    for stamp, scale in (("2024-03-01 00:00:00", 1.0), ("2024-03-01 00:05:00", 0.1)):
-        for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5):
-            lines.append(f"{stamp},{pct},1.0,{abs(pct) * 10_000_000 * scale},60000")
+    lines += [
+        f"{stamp},{pct},1.0,{abs(pct) * 10_000_000 * scale},60000"
+        for stamp, scale in (("2024-03-01 00:00:00", 1.0), ("2024-03-01 00:05:00", 0.1))
+        for pct in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
