@@ -157,8 +157,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _csv_value(value: Any) -> Any:
-    # Booleans as in the JSON payload (true/false), not Python's True/False.
-    return json.dumps(value) if isinstance(value, bool) else value
+    # Booleans and lists as in the JSON payload (true/false, [..]), not Python's repr.
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, bool | list | dict) else value
 
 
 def _iso(epoch: datetime, ts_ns: int) -> str:

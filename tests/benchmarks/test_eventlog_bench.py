@@ -37,7 +37,7 @@ from clearing.log import schema
 from clearing.log.writer import EventLog, RunHeaderData
 from clearing.replay import fold
 from clearing.sim.bus import EventBus
-from clearing.state import ClearingState, apply
+from clearing.state import DIGEST_VERSION, ClearingState, apply
 
 N_EVENTS = 200_000
 BATCH = 10_000  # rows per transaction, on both sides of the emit comparison
@@ -77,6 +77,7 @@ def _setup_events() -> list[ev.Event]:
         ev.MarketListed(
             ts_ns=0, market=0, symbol="BTCUSDT-PERP", tick_size="0.1", lot_size="0.001", quote_decimals=6,
             unit_value=UNIT_VALUE, maintenance_margin_ppm=5_000, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
+            maker_fee_ppm=0,
         ),
         ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=ev.ROLE_TRADER),
         ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER),
@@ -99,7 +100,7 @@ def make_events(n: int, seed: int = 0) -> list[ev.Event]:
         seq = len(events) + 1  # the seq emit will give this event
         e: ev.Event
         if seq % CHECKPOINT_EVERY == 0:
-            e = ev.CheckpointRecorded(ts_ns=ts, digest=state.digest(), final=False)
+            e = ev.CheckpointRecorded(ts_ns=ts, digest=state.digest(), digest_version=DIGEST_VERSION, final=False)
         else:
             ts += rng.randrange(1_000_000, 50_000_000)
             r = rng.random()
@@ -107,7 +108,8 @@ def make_events(n: int, seed: int = 0) -> list[ev.Event]:
                 price = max(1, price + rng.randint(-300, 300))
                 e, last_index = ev.IndexPriceUpdated(ts_ns=ts, market=0, price_ticks=price), seq
             elif r < 0.7:
-                e, last_mark = ev.MarkPriceUpdated(ts_ns=ts, causes=(last_index,), market=0, price_ticks=price), seq
+                e = ev.MarkPriceUpdated(ts_ns=ts, causes=(last_index,), market=0, price_ticks=price, index_ticks=price, method="oracle")
+                last_mark = seq
             else:
                 lots = rng.randint(1, 500)
                 fee = lots * price * UNIT_VALUE * TAKER_FEE_PPM // 1_000_000
@@ -117,6 +119,7 @@ def make_events(n: int, seed: int = 0) -> list[ev.Event]:
                     ts_ns=ts, causes=(last_mark,), market=0, buyer=trader if buy else provider,
                     seller=provider if buy else trader, lots=lots, price_ticks=price,
                     buyer_fee=fee if buy else 0, seller_fee=0 if buy else fee, liquidation=False,
+                    maker_order=0, taker_order=0, taker_side=1 if buy else -1,
                 )  # fmt: skip
         apply(state, e)
         events.append(e)
