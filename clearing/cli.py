@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -249,13 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clearing: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`clearing events ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug: one line unless -v asks for the traceback
         if args.verbose:
             raise
         print(f"clearing: internal error (please report; -v shows the traceback): {type(e).__name__}: {e}", file=sys.stderr)
         return 3
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
