@@ -147,8 +147,8 @@ def cmd_events(args: argparse.Namespace) -> int:
         if len(kinds) == 1:
             fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kinds[0]]) if f.name not in ("ts_ns", "causes")]
             writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
-            for seq, ts, _kind, _version, causes, payload, _hash in reader.rows(**bounds):
-                data = json.loads(payload)
+            for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
+                data = ev.to_builtins(ev.decode(payload, kind, version))  # upcast: old logs read as the current version
                 writer.writerow([seq, ts, _iso(epoch, ts), causes, *(_csv_value(data[f]) for f in fields)])
         else:
             writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])

@@ -68,7 +68,7 @@ class CloseOut(NamedTuple):
 def backstop_price_ticks(
     position_lots: int, mark_ticks: int, unit_value: int, base_slippage_ppm: int, impact_depth_minor: int, max_slippage_ppm: int
 ) -> int:
-    """Return the price the backstop takes a whole position over at (also the IOC limit).
+    """Return the price the backstop takes a position (or the part the book left) over at.
 
     fill_price_ticks(position, mark, slippage_ppm(|position| x mark x unit_value, ...)).
     """

@@ -2,7 +2,8 @@
 
 - "oracle": the delivered oracle price itself (dYdX, Drift style).
 - "binance_median": median(P1, P2, last) with P1 = index x (1 + F x t_left / interval),
-  P2 = index + moving average of (mid - index), last = last trade (venues.md 1.2).
+  P2 = index + moving average of (mid - index), last = last trade (venues.md 1.2);
+  with no trade yet, floor((P1 + P2) / 2).
 - "ema_basis": index + an exponential moving average of (mid - index).
 Here "index" is the oracle price the exchange sees. Integer ticks, rounded down.
 """
@@ -16,7 +17,7 @@ PPB = 1_000_000_000
 def median_mark(
     index_ticks: int, funding_rate_ppb: int, ns_to_funding: int, interval_ns: int, basis_average_ticks: int, last_ticks: int
 ) -> int:
-    """Return median(P1, P2, last); with no trade yet, the lower middle of (P1, P2).
+    """Return median(P1, P2, last); with no trade yet, floor((P1 + P2) / 2).
 
     P1 = index + floor(index x F x t_left / (10^9 x interval)); P2 = index + basis average.
     """

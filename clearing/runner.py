@@ -39,15 +39,16 @@ def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = N
     `inputs_json` maps each input file's name to its SHA-256.
     """
     scenario_hash = scenario.hash()
+    inputs_json = json.dumps(input_hashes(inputs or {}), sort_keys=True)
     return RunHeaderData(
-        run_id=run_id_for(scenario_hash, seed),
+        run_id=run_id_for(scenario_hash, seed, inputs_json),
         clearing_version=__version__,
         scenario_name=scenario.name,
         scenario_json=scenario.canonical_json(),
         scenario_hash=scenario_hash,
         seed=seed,
         epoch_utc=scenario.epoch.isoformat().replace("+00:00", "Z"),
-        inputs_json=json.dumps(input_hashes(inputs or {}), sort_keys=True),
+        inputs_json=inputs_json,
     )
 
 

@@ -94,6 +94,13 @@ class PriceConfig(_Section):
     kind: Literal["bars", "trades"] = "bars"
     start: datetime | None = None
 
+    @field_validator("start")
+    @classmethod
+    def _start_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.utcoffset() is None or value.utcoffset().total_seconds() != 0):  # type: ignore[union-attr]
+            raise ValueError("must be a UTC time, e.g. 2020-03-12T10:00:00Z")
+        return value
+
     @model_validator(mode="after")
     def _tape_named(self) -> PriceConfig:
         if self.model == "tape" and not self.file:
@@ -131,6 +138,12 @@ class FundingConfig(_Section):
     interest_rate: Annotated[Decimal, Field(ge=-1, lt=1)] = Decimal("0.0001")
     clamp: Rate = Decimal("0.0005")
     cap: Rate = Decimal("0.003")
+
+    @model_validator(mode="after")
+    def _exact_rates(self) -> FundingConfig:
+        for name in ("interest_rate", "clamp", "cap"):
+            to_units(getattr(self, name), Decimal("1e-9"), f"funding.{name}")
+        return self
 
 
 class MarketMakersConfig(_Section):
@@ -262,8 +275,15 @@ class Scenario(_Section):
             ("price.initial", self.price.initial),
             ("funding.impact_notional", self.funding.impact_notional),
             ("market_makers.collateral", self.market_makers.collateral),
+            ("market_makers.level_notional", self.market_makers.level_notional),
+            ("market_makers.inventory_limit", self.market_makers.inventory_limit),
             ("noise_takers.collateral", self.noise_takers.collateral),
+            ("noise_takers.median_notional", self.noise_takers.median_notional),
             ("arbitrageurs.collateral", self.arbitrageurs.collateral),
+            ("arbitrageurs.max_order_notional", self.arbitrageurs.max_order_notional),
+            ("arbitrageurs.max_position_notional", self.arbitrageurs.max_position_notional),
+            ("liquidation.impact_depth", self.liquidation.impact_depth),
+            ("population.notional_median", self.population.notional_median),
             ("population.notional_max", self.population.notional_max),
             ("liquidity_provider.collateral", self.liquidity_provider.collateral),
             ("insurance_fund.initial", self.insurance_fund.initial),
@@ -277,6 +297,9 @@ class Scenario(_Section):
             self.population.accounts * self.population.notional_max
             + self.liquidity_provider.collateral
             + self.insurance_fund.initial
+            + self.market_makers.count * self.market_makers.collateral
+            + self.noise_takers.count * self.noise_takers.collateral
+            + self.arbitrageurs.count * self.arbitrageurs.collateral
         ) / m.minor_unit
         if total >= INT64_MAX // 4:
             raise ValueError("amounts too large for exact int64 accounting: lower quote_decimals or notional_max")
@@ -394,7 +417,7 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
         where = str(path)
         if parsed:
             loc = ".".join(str(p) for p in e.errors()[0]["loc"])
-            hits = [t for (keys, _), t in parsed if loc.startswith(".".join(keys))]
+            hits = [t for (keys, _), t in parsed if loc.startswith(".".join(keys)) or ".".join(keys).startswith(loc)]
             if hits:
                 where = f"{path} with --set {hits[-1]}"
         raise ConfigError(_format_error(where, e)) from None

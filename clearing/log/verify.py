@@ -33,9 +33,13 @@ class VerifyReport:
     last_ts_ns: int
 
 
-def run_id_for(scenario_hash: str, seed: int) -> str:
-    """Return the run id: a pure function of the scenario and seed, so reruns match."""
-    return hashlib.sha256(f"{scenario_hash}|{seed}".encode()).hexdigest()[:16]
+def run_id_for(scenario_hash: str, seed: int, inputs_json: str = "{}") -> str:
+    """Return the run id: a pure function of the scenario, seed and input data, so reruns match.
+
+    Runs without input files hash only the scenario and seed (as logs before input files did).
+    """
+    key = f"{scenario_hash}|{seed}" + (f"|{inputs_json}" if inputs_json != "{}" else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _normalise(sql: str) -> str:
@@ -60,8 +64,8 @@ def _check_header(reader: EventLogReader) -> None:
         raise VerificationError(f"{where}: schema_version {h.schema_version} does not match the file's")
     if hashlib.sha256(h.scenario_json.encode()).hexdigest() != h.scenario_hash:
         raise VerificationError(f"{where}: scenario_json does not match scenario_hash (edited scenario)")
-    if run_id_for(h.scenario_hash, h.seed) != h.run_id:
-        raise VerificationError(f"{where}: run_id does not match scenario and seed")
+    if run_id_for(h.scenario_hash, h.seed, h.inputs_json) != h.run_id:
+        raise VerificationError(f"{where}: run_id does not match scenario, seed and input data")
     if h.status not in schema.STATUSES:
         raise VerificationError(f"{where}: unknown status {h.status!r}")
 

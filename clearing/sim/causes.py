@@ -14,6 +14,7 @@ class Latest:
 
     def of(self, source: str, market: int) -> tuple[int, ...]:
         """Return the causes of an observation of `source` ("index", "mid", "last" or "oracle")."""
+        # "mid" is made by both the quotes and the trades that ate into them.
         if source == "index":
             seqs = [self.index.get(market, 0)]
         elif source == "oracle":

@@ -17,6 +17,7 @@ from clearing import events as ev
 from clearing.book import BUY, crosses, match
 from clearing.book import Fill as BookFill
 from clearing.sim.bus import EventBus
+from clearing.sim.causes import Latest
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
 
@@ -34,10 +35,13 @@ class OrderOutcome(NamedTuple):
 class Exchange:
     """Order entry for every market of one run."""
 
-    def __init__(self, bus: EventBus, self_trade_prevention: str, market_band_ppm: int = 50_000) -> None:
+    def __init__(
+        self, bus: EventBus, self_trade_prevention: str, market_band_ppm: int = 50_000, latest: Latest | None = None
+    ) -> None:
         self.bus = bus
         self.stp = self_trade_prevention
         self.band_ppm = market_band_ppm
+        self.latest = latest or Latest()
 
     def submit(
         self,
@@ -106,13 +110,18 @@ class Exchange:
                 )
             )  # fmt: skip
             value += notional
+        if trades:
+            self.latest.trade[market] = trades[-1]
         if result.remaining:
             if order_type in ("limit", "post_only") and not result.taker_expired:
                 emit(ev.OrderRested(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining))
             else:
-                why = "self_trade" if result.taker_expired else "ioc_remainder"
-                if order_type == "market":
+                if result.taker_expired:
+                    why = "self_trade"
+                elif order_type == "market":
                     why = "no_liquidity" if not (book.best_ask() if side == BUY else book.best_bid()) else "price_band"
+                else:
+                    why = "ioc_remainder"
                 emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining, reason=why))
         return OrderOutcome(order_id, result.filled, result.remaining, value, tuple(trades), "")
 

@@ -86,6 +86,7 @@ def liquidate(
             )
         )  # fmt: skip
         notional += outcome.remaining * bound * unit_value
+        exchange.latest.trade[market] = trades[-1]
     result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund)
     cause = (trades[-1],)
     if result.fee:

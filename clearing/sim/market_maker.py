@@ -49,7 +49,7 @@ def market_maker_process(
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
             latest.quotes[market] = bus.emit(
                 ev.QuotesReplaced(
-                    ts_ns=env.now, causes=latest.of(anchor if anchor != "oracle" else "index", market), account=account,
+                    ts_ns=env.now, causes=latest.of(anchor, market), account=account,
                     market=market, first_order_id=s.next_order_id, bids=bids, asks=asks, reference_ticks=reference,
                     volatility_ppm=round(math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR) * 1e6),
                 )

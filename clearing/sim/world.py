@@ -9,6 +9,7 @@ processes, runs to the scenario's end and records the final checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,9 @@ from clearing.sim.price_feed import index_feed_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import trader_process
 from clearing.state import DIGEST_VERSION, ClearingState
-from clearing.units import NS_PER_MS, to_ppm
+from clearing.units import NS_PER_MS, to_ppm, to_units
 
 MARKET = 0
-PPB_PER_RATE = 10**9
 
 
 @dataclass
@@ -120,7 +120,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     initial = int(path[0])
     accounts = _open_accounts(sc, bus)
     latest = Latest()
-    exchange = Exchange(bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"))
+    exchange = Exchange(bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest)
     env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
 
     queue = simpy.Store(env)
@@ -162,7 +162,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
 
 
 def _ppb(rate: Any) -> int:
-    return int(rate * PPB_PER_RATE)
+    return to_units(rate, Decimal("1e-9"), "funding rate")
 
 
 def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:

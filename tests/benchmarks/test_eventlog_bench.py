@@ -108,7 +108,9 @@ def make_events(n: int, seed: int = 0) -> list[ev.Event]:
                 price = max(1, price + rng.randint(-300, 300))
                 e, last_index = ev.IndexPriceUpdated(ts_ns=ts, market=0, price_ticks=price), seq
             elif r < 0.7:
-                e = ev.MarkPriceUpdated(ts_ns=ts, causes=(last_index,), market=0, price_ticks=price, index_ticks=price, method="oracle")
+                e = ev.MarkPriceUpdated(
+                    ts_ns=ts, causes=(last_index,), market=0, price_ticks=price, index_ticks=price, method="oracle"
+                )
                 last_mark = seq
             else:
                 lots = rng.randint(1, 500)

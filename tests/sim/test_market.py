@@ -165,3 +165,10 @@ def test_black_thursday_tape_window_runs_inside_the_real_bars():
     # 10:00-10:10 UTC in the file: first open 7,358.51; lowest low 7,329.03; highest high 7,368.50.
     assert index[0] == 735_851 and min(index) >= 732_903 and max(index) <= 736_850
     assert summary.events > 1000
+
+
+def test_an_oracle_on_the_last_trade_cites_that_trade():
+    _summary, sink = run_in_memory(small_scenario(duration_s=300, oracle__source="last"), 3)
+    kinds = {seq: kind for seq, _ts, kind, _v, _c, _p, _h in sink.rows}
+    published = [json.loads(c) for _s, _t, kind, _v, c, _p, _h in sink.rows if kind == "oracle_price_published"]
+    assert published and all(causes and kinds[causes[0]] == "trade_executed" for causes in published)

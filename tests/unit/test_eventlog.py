@@ -49,6 +49,7 @@ def test_rows_are_hash_chained_from_the_header(tmp_path):
     h = header_for(small_scenario(), 3)
     assert h.run_id == run_id_for(h.scenario_hash, 3)
     assert genesis_hash(h.run_id, h.scenario_hash, 3) != genesis_hash(h.run_id, h.scenario_hash, 4)
+    assert run_id_for(h.scenario_hash, 3, '{"tape.csv": "ab"}') != h.run_id  # input data is part of the run
 
 
 def test_the_log_is_append_only(tmp_path):

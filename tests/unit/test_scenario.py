@@ -59,6 +59,9 @@ def test_override_values_are_toml_values_or_strings():
         ("duration_s = 60\n[population]\nleverage = [2, 3]\nleverage_weights = [1]\n", "leverage_weights has 1 values"),
         ("duration_s = 60\nepoch = 2024-01-01T00:00:00+02:00\n", "epoch must be a UTC time"),
         ("duration_s = 60\n[price]\ninitial = '60000.05'\n", "price.initial 60000.05 is not a whole number of 0.1"),
+        ("duration_s = 60\n[price]\nstart = 2020-03-12T10:00:00\n", "price.start: must be a UTC time"),
+        ("duration_s = 60\n[funding]\nclamp = '0.0000000001'\n", "funding.clamp 1E-10 is not a whole number of 1E-9"),
+        ("duration_s = 60\n[market_makers]\nlevel_notional = '0.0000001'\n", "market_makers.level_notional"),
     ],
 )
 def test_bad_scenarios_give_one_line_naming_file_and_key(tmp_path, text, message):
