@@ -77,22 +77,83 @@ class IndexPriceUpdated(Event, frozen=True, kw_only=True, tag="index_price_updat
     price_ticks: int
 
 
-class OraclePricePublished(Event, frozen=True, kw_only=True, tag="oracle_price_published"):
-    """The oracle published a price it observed at `ts_source_ns`."""
+class OracleSourceListed(Event, frozen=True, kw_only=True, tag="oracle_source_listed"):
+    """An oracle source (a venue, node or publisher) feeding a market's oracle, with its weight."""
 
     market: int
+    source: int
+    name: str
+    weight: int
+
+
+class OracleObserved(Event, frozen=True, kw_only=True, tag="oracle_observed"):
+    """A source's reading reached the oracle (at `ts_ns`); it was taken at `ts_source_ns`.
+
+    `status` is the simulator's ground truth about the source ("ok", "frozen": repeating a
+    stale value, "dislocated": offset from the reference); the oracle cannot see it.
+    """
+
+    market: int
+    source: int
     price_ticks: int
+    confidence_ticks: int
     ts_source_ns: int
+    status: str
+
+
+class OracleRoundFailed(Event, frozen=True, kw_only=True, tag="oracle_round_failed"):
+    """An aggregation round produced no price (too few live sources after the outlier cut)."""
+
+    market: int
+    reason: str
+    live_sources: int
+
+
+class OraclePricePublished(Event, frozen=True, kw_only=True, tag="oracle_price_published"):
+    """The oracle published an aggregate price; its oldest input was taken at `ts_source_ns`.
+
+    v2 adds `confidence_ticks` and `sources_used`.
+    """
+
+    VERSION: ClassVar[int] = 2
+    market: int
+    price_ticks: int
+    confidence_ticks: int
+    ts_source_ns: int
+    sources_used: int
     reason: str
 
 
 class OraclePriceDelivered(Event, frozen=True, kw_only=True, tag="oracle_price_delivered"):
-    """A published oracle price became visible to the exchange (at `ts_ns`)."""
+    """A published oracle price became visible to the exchange (at `ts_ns`).
 
+    v2 adds `confidence_ticks`.
+    """
+
+    VERSION: ClassVar[int] = 2
     market: int
     price_ticks: int
+    confidence_ticks: int
     ts_source_ns: int
     ts_published_ns: int
+
+
+class OracleGuardChecked(Event, frozen=True, kw_only=True, tag="oracle_guard_checked"):
+    """A guard decided whether an action may use the oracle price now.
+
+    `action` is "liquidation" or "mark"; `reason` "ok" or the guard that refused
+    ("stale", "confidence", "divergence"); `age_ns` = now - the price's observation time;
+    `confidence_ppm` and `divergence_ppm` (|mark - oracle| / oracle) are what was compared.
+    """
+
+    market: int
+    action: str
+    account: int
+    allowed: bool
+    reason: str
+    age_ns: int
+    confidence_ppm: int
+    divergence_ppm: int
 
 
 class MarkPriceUpdated(Event, frozen=True, kw_only=True, tag="mark_price_updated"):
@@ -288,8 +349,12 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Deposited,
     InsuranceFundDeposited,
     IndexPriceUpdated,
+    OracleSourceListed,
+    OracleObserved,
+    OracleRoundFailed,
     OraclePricePublished,
     OraclePriceDelivered,
+    OracleGuardChecked,
     MarkPriceUpdated,
     OrderPlaced,
     OrderRejected,
@@ -315,8 +380,12 @@ AnyEvent = (
     | Deposited
     | InsuranceFundDeposited
     | IndexPriceUpdated
+    | OracleSourceListed
+    | OracleObserved
+    | OracleRoundFailed
     | OraclePricePublished
     | OraclePriceDelivered
+    | OracleGuardChecked
     | MarkPriceUpdated
     | OrderPlaced
     | OrderRejected
@@ -353,6 +422,16 @@ def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "maker_fee_ppm": 0}
 
 
+def upcast_oracle_price_published_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 oracles had one source and no confidence."""
+    return {**payload, "confidence_ticks": 0, "sources_used": 1}
+
+
+def upcast_oracle_price_delivered_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 deliveries carried no confidence."""
+    return {**payload, "confidence_ticks": 0}
+
+
 def upcast_trade_executed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 trades named no orders: maker and taker order 0, taker side 0 (unknown)."""
     return {**payload, "maker_order": 0, "taker_order": 0, "taker_side": 0}
@@ -371,6 +450,8 @@ def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
 # Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("market_listed", 1): upcast_market_listed_v1_v2,
+    ("oracle_price_published", 1): upcast_oracle_price_published_v1_v2,
+    ("oracle_price_delivered", 1): upcast_oracle_price_delivered_v1_v2,
     ("trade_executed", 1): upcast_trade_executed_v1_v2,
     ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
     ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,

@@ -110,14 +110,76 @@ class PriceConfig(_Section):
         return self
 
 
-class OracleConfig(_Section):
-    """A push oracle: publish on deviation or heartbeat, visible after a latency."""
+class OracleWindow(_Section):
+    """A time window of a source's failure; `offset` (a fraction) is for dislocations only."""
 
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    offset: float = Field(default=0.0, gt=-1, le=10)
+
+
+class OracleSourceConfig(_Section):
+    """One source feeding the oracle: what it watches, how often, how late, how it fails."""
+
+    name: str = Field(min_length=1, max_length=60)
+    reference: Literal["index", "mid", "last"] = "index"
+    weight: int = Field(default=1, ge=1, le=1000)
+    interval_ms: int = Field(default=1000, ge=1)
+    delay_ms: int = Field(default=0, ge=0)
+    noise_bps: float = Field(default=0.0, ge=0, le=10_000)
+    confidence_bps: float = Field(default=0.0, ge=0, le=10_000)
+    outages: tuple[OracleWindow, ...] = ()
+    outage_rate_per_hour: float = Field(default=0.0, ge=0, le=3600)
+    outage_mean_s: float = Field(default=60.0, gt=0)
+    frozen: tuple[OracleWindow, ...] = ()
+    dislocations: tuple[OracleWindow, ...] = ()
+
+
+class OracleGuardsConfig(_Section):
+    """Checks before an action uses the oracle price (0 turns a guard off)."""
+
+    liquidation_max_age_s: float = Field(default=0.0, ge=0)
+    max_confidence: Rate = Decimal(0)
+    max_mark_divergence: Rate = Decimal(0)
+
+
+class OracleConfig(_Section):
+    """The oracle: sources, aggregation, publication policy, delivery latency and guards.
+
+    With no `sources`, one noiseless source watches `source` every `observe_interval_ms`.
+    """
+
+    policy: Literal["push", "pull", "cadence"] = "push"
     source: Literal["index", "mid", "last"] = "index"
+    sources: tuple[OracleSourceConfig, ...] = ()
+    aggregation: Literal["median", "weighted_median", "pyth"] = "median"
+    min_sources: int = Field(default=1, ge=1)
+    outlier_cut: Rate = Decimal(0)
+    source_max_age_s: float = Field(default=60.0, gt=0)
     observe_interval_ms: int = Field(default=1000, ge=1)
     deviation: Rate = Decimal("0.005")
     heartbeat_s: float = Field(default=3600, gt=0)
+    cadence_ms: int = Field(default=3000, ge=1)
+    inclusion_delay_ms: int = Field(default=0, ge=0)
     latency_ms: int = Field(default=0, ge=0)
+    latency_model: Literal["fixed", "uniform", "lognormal", "load"] = "fixed"
+    latency_max_ms: int = Field(default=0, ge=0)
+    latency_sigma: float = Field(default=0.0, ge=0, le=5)
+    latency_per_liquidation_ms: float = Field(default=0.0, ge=0)
+    latency_window_s: float = Field(default=60.0, gt=0)
+    pull_interval_ms: int = Field(default=1000, ge=1)
+    max_age_s: float = Field(default=60.0, gt=0)
+    guards: OracleGuardsConfig = OracleGuardsConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OracleConfig:
+        if len({s.name for s in self.sources}) != len(self.sources):
+            raise ValueError("oracle.sources need distinct names")
+        if self.min_sources > max(1, len(self.sources)):
+            raise ValueError(f"min_sources {self.min_sources} exceeds the {max(1, len(self.sources))} source(s)")
+        if self.latency_model == "uniform" and self.latency_max_ms < self.latency_ms:
+            raise ValueError("latency_model 'uniform' needs latency_max_ms >= latency_ms")
+        return self
 
 
 class MarkConfig(_Section):
@@ -390,6 +452,44 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any, text: str)
         node[last] = value
 
 
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+def preset_names() -> list[str]:
+    """Return the names of the presets shipped with clearing ("oracle/chainlink-push", ...)."""
+    return sorted(str(p.relative_to(PRESETS).with_suffix("")) for p in PRESETS.rglob("*.toml"))
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Return `base` updated by `top`: tables merge key by key, any other value is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    # `include = ["oracle/chainlink-push", "../mine.toml"]`: presets by name, files relative
+    # to the including file; later includes override earlier ones, the file itself all.
+    names = data.pop("include", [])
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: include: expected a list of preset names or file paths")
+    merged: dict[str, Any] = {}
+    for name in names:
+        file = (path.parent / name) if name.endswith(".toml") else PRESETS / f"{name}.toml"
+        if not file.is_file():
+            raise ConfigError(f"{path}: include {name!r}: no such preset or file (presets: {', '.join(preset_names())})")
+        if file.resolve() in chain:
+            raise ConfigError(f"{path}: include {name!r}: includes itself")
+        try:
+            included = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{file}: invalid TOML: {e}") from None
+        merged = merge(merged, _with_includes(included, file, (*chain, file.resolve())))
+    return merge(merged, data)
+
+
 def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
@@ -407,6 +507,7 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    data = _with_includes(data, path, ())
     data.setdefault("name", path.stem)
     parsed = [(parse_override(o), o) for o in overrides]
     for (keys, value), text_ in parsed:

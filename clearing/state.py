@@ -43,6 +43,9 @@ class ClearingState:
         index_ticks, oracle_ticks, mark_ticks, last_trade_ticks: (M,) int64 current prices.
         oracle_source_ns: (M,) int64 observation time of the visible oracle price.
         published_ticks, published_ns: (M,) int64 the oracle's last publication.
+        oracle_confidence_ticks: (M,) int64 the confidence of the visible oracle price.
+        oracle_sources: per market, its listed sources; observations: per market and source,
+            the latest reading that reached the oracle (None before the first).
         funding_rate_ppb: (M,) int64 the last funding rate, parts per 10^9.
         premium_samples, premium_weighted_sum, premium_weight: (M,) int64 the running
             time-weighted premium average of the current funding interval.
@@ -55,6 +58,8 @@ class ClearingState:
         self.books: list[Book] = []
         self.incoming: dict[int, orders.IncomingOrder] = {}
         self.quotes: dict[tuple[int, int], tuple[int, ...]] = {}
+        self.oracle_sources: list[list[ev.OracleSourceListed]] = []
+        self.observations: list[list[prices.Observation | None]] = []
         self.next_order_id = 1
         self.unit_value: Int64Array = np.zeros(0, np.int64)
         self.maintenance_margin_ppm: Int64Array = np.zeros(0, np.int64)
@@ -77,6 +82,8 @@ class ClearingState:
         self.liquidations = 0
         self.liquidated_notional = 0
         self.rejections = 0
+        self.oracle_failures = 0
+        self.guard_blocks = 0
         self.events_applied = 0
         self.now_ns = 0
 
@@ -92,6 +99,10 @@ class ClearingState:
     premium_weighted_sum: Int64Array
     premium_weight: Int64Array
     premium_samples: Int64Array
+    oracle_confidence_ticks: Int64Array
+    oracle_published_ns: Int64Array
+    published_source_ns: Int64Array
+    published_confidence_ticks: Int64Array
 
     @property
     def n_accounts(self) -> int:
@@ -117,6 +128,8 @@ class ClearingState:
         h.update(msgspec.json.encode([book.canonical() for book in self.books]))
         h.update(msgspec.json.encode(sorted((k, o.canonical()) for k, o in self.incoming.items())))
         h.update(msgspec.json.encode(sorted(self.quotes.items())))
+        h.update(msgspec.json.encode(self.oracle_sources))
+        h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
         return h.hexdigest()
 
 
@@ -125,6 +138,7 @@ _ARRAY_FIELDS = ("unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role"
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
+    "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",
 )  # fmt: skip
 
@@ -148,8 +162,12 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.Deposited: ledger.deposited,
     ev.InsuranceFundDeposited: ledger.insurance_fund_deposited,
     ev.IndexPriceUpdated: prices.index_price_updated,
+    ev.OracleSourceListed: prices.oracle_source_listed,
+    ev.OracleObserved: prices.oracle_observed,
+    ev.OracleRoundFailed: prices.oracle_round_failed,
     ev.OraclePricePublished: prices.oracle_price_published,
     ev.OraclePriceDelivered: prices.oracle_price_delivered,
+    ev.OracleGuardChecked: prices.oracle_guard_checked,
     ev.MarkPriceUpdated: prices.mark_price_updated,
     ev.OrderPlaced: orders.order_placed,
     ev.OrderRejected: orders.order_rejected,

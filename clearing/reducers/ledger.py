@@ -30,6 +30,7 @@ ROLE_CODES = {
 _MARKET_ARRAYS = (
     "index_ticks", "oracle_ticks", "oracle_source_ns", "published_ticks", "published_ns", "mark_ticks",
     "last_trade_ticks", "funding_rate_ppb", "premium_weighted_sum", "premium_weight", "premium_samples",
+    "oracle_confidence_ticks", "oracle_published_ns", "published_source_ns", "published_confidence_ticks",
 )  # fmt: skip
 
 
@@ -39,6 +40,8 @@ def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
     require(e.unit_value > 0, f"market {e.market} unit value must be positive")
     state.markets.append(e)
     state.books.append(Book())
+    state.oracle_sources.append([])
+    state.observations.append([])
     state.unit_value = np.append(state.unit_value, np.int64(e.unit_value))
     state.maintenance_margin_ppm = np.append(state.maintenance_margin_ppm, np.int64(e.maintenance_margin_ppm))
     for name in _MARKET_ARRAYS:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from clearing import events as ev
 from clearing.errors import InvariantViolation
+from clearing.reducers.checks import market, require
 
 if TYPE_CHECKING:
     from clearing.state import ClearingState
@@ -23,11 +24,59 @@ def index_price_updated(state: ClearingState, e: ev.IndexPriceUpdated) -> None:
     state.index_ticks[e.market] = e.price_ticks
 
 
+class Observation:
+    """A source's latest reading as the oracle holds it."""
+
+    __slots__ = ("arrived_ns", "confidence", "price", "source_ns", "status")
+
+    def __init__(self, e: ev.OracleObserved) -> None:
+        self.price = e.price_ticks
+        self.confidence = e.confidence_ticks
+        self.source_ns = e.ts_source_ns
+        self.arrived_ns = e.ts_ns
+        self.status = e.status
+
+    def canonical(self) -> tuple[int, int, int, int, str]:
+        """Return the fields in a fixed order, for the state digest."""
+        return (self.price, self.confidence, self.source_ns, self.arrived_ns, self.status)
+
+
+def oracle_source_listed(state: ClearingState, e: ev.OracleSourceListed) -> None:
+    """Register the next source of a market's oracle."""
+    market(state, e.market)
+    sources = state.oracle_sources[e.market]
+    require(e.source == len(sources) and e.weight > 0, f"oracle source {e.source} ({e.name}) listed out of order or weightless")
+    sources.append(e)
+    state.observations[e.market].append(None)
+
+
+def oracle_observed(state: ClearingState, e: ev.OracleObserved) -> None:
+    """Hold a source's latest reading (replacing its previous one)."""
+    market(state, e.market)
+    require(0 <= e.source < len(state.oracle_sources[e.market]), f"unknown oracle source {e.source}")
+    require(e.price_ticks > 0 and e.confidence_ticks >= 0 and e.ts_source_ns <= e.ts_ns, f"bad observation {e}")
+    state.observations[e.market][e.source] = Observation(e)
+
+
+def oracle_round_failed(state: ClearingState, e: ev.OracleRoundFailed) -> None:
+    """Count a round that produced no price."""
+    market(state, e.market)
+    state.oracle_failures += 1
+
+
+def oracle_guard_checked(state: ClearingState, e: ev.OracleGuardChecked) -> None:
+    """Count a refusal by an oracle guard."""
+    market(state, e.market)
+    state.guard_blocks += not e.allowed
+
+
 def oracle_price_published(state: ClearingState, e: ev.OraclePricePublished) -> None:
     """Record the oracle's last publication (price and time)."""
     _check_price(state, e)
     state.published_ticks[e.market] = e.price_ticks
     state.published_ns[e.market] = e.ts_ns
+    state.published_source_ns[e.market] = e.ts_source_ns
+    state.published_confidence_ticks[e.market] = e.confidence_ticks
 
 
 def oracle_price_delivered(state: ClearingState, e: ev.OraclePriceDelivered) -> None:
@@ -35,6 +84,8 @@ def oracle_price_delivered(state: ClearingState, e: ev.OraclePriceDelivered) -> 
     _check_price(state, e)
     state.oracle_ticks[e.market] = e.price_ticks
     state.oracle_source_ns[e.market] = e.ts_source_ns
+    state.oracle_confidence_ticks[e.market] = e.confidence_ticks
+    state.oracle_published_ns[e.market] = e.ts_published_ns
 
 
 def mark_price_updated(state: ClearingState, e: ev.MarkPriceUpdated) -> None:

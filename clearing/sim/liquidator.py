@@ -11,7 +11,7 @@ balance left is settled by `clearing.liquidation.settle` (fee, insurance fund, b
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
 import simpy
@@ -20,6 +20,8 @@ from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
 from clearing.margin import below_maintenance
 from clearing.sim.exchange import Exchange
+
+Guard = Callable[[int, tuple[int, ...]], bool]
 
 
 class LiquidationParams(NamedTuple):
@@ -38,13 +40,14 @@ def liquidator_process(
     liquidity_provider: int,
     service_ns: int,
     params: LiquidationParams,
+    guard: Guard | None = None,
 ) -> Generator[simpy.Event, Any, None]:
     """Serve the liquidation queue forever."""
     while True:
         account, market, breach_seq = yield queue.get()
         if service_ns:
             yield env.timeout(service_ns)
-        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params)
+        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard)
 
 
 def liquidate(
@@ -55,10 +58,16 @@ def liquidate(
     breach_seq: int,
     liquidity_provider: int,
     params: LiquidationParams,
+    guard: Guard | None = None,
 ) -> None:
-    """Release a recovered account, or close its position and settle the result, by events."""
+    """Release an account the oracle guards protect or that has recovered; else close and settle it."""
     bus = exchange.bus
     s = bus.state
+    if guard is not None and not guard(account, (breach_seq,)):
+        bus.emit(
+            ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="oracle_guard")
+        )
+        return
     mark = int(s.mark_ticks[market])
     unit_value = int(s.unit_value[market])
     held = s.position[account : account + 1, market]

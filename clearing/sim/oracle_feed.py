@@ -1,96 +1,327 @@
-"""The push oracle: observes its source on a cadence, publishes by rule, delivers after latency.
+"""The oracle: sources on their own cadences, an aggregator, a publication policy, delivery.
 
-The source is the external index, or the perpetual's own book ("mid") or last trade
-("last"). Publication follows `clearing.oracle.publication_reason`; each publication
-becomes visible `latency_ns` later as an `oracle_price_delivered`. With the "oracle" mark
-method the delivery also sets the mark price and triggers the margin check.
+Each source samples its reference (the external index, the perpetual's book mid or last
+trade) every interval, with its own noise, and its reading reaches the oracle `delay`
+later as an `oracle_observed`; in an outage it sends nothing, while frozen it repeats its
+last value, and in a dislocation it is off by a fraction. Every aggregation round takes
+the live readings (not older than `source_max_age`), cuts outliers, needs `min_sources`,
+and aggregates (`clearing.oracle.aggregate`). Then, by policy:
+
+- push: publish when `publication_reason` says so (deviation or heartbeat), visible after
+  the inclusion delay plus the delivery latency;
+- cadence: publish every round, visible after the delivery latency;
+- pull: publish every round off-chain; the exchange pulls the freshest publication when
+  it acts (every `pull_interval`, and before each liquidation), refusing one older than
+  `max_age`.
+
+A delivery sets the oracle price the exchange sees; with the "oracle" mark method it also
+sets the mark (unless the confidence guard refuses it) and triggers the margin check.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
+import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.oracle import publication_reason
+from clearing.oracle import aggregate, in_windows, inliers, publication_reason, sample_latency_ns
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.units import PPM
+
+Window = tuple[int, int]
+
+
+class SourceSpec(NamedTuple):
+    """One source (times in ns, noise and confidence in ppm of the price)."""
+
+    name: str
+    reference: str
+    weight: int
+    interval_ns: int
+    delay_ns: int
+    noise_ppm: float
+    confidence_ppm: float
+    outages: tuple[Window, ...]
+    frozen: tuple[Window, ...]
+    dislocations: tuple[tuple[int, int, float], ...]
 
 
 class OracleParams(NamedTuple):
-    """What the oracle watches and how it publishes (times in ns, deviation in ppm)."""
+    """Aggregation, policy, latency and guards (times in ns, rates in ppm)."""
 
-    source: str
-    interval_ns: int
+    policy: str
+    aggregation: str
+    min_sources: int
+    outlier_cut_ppm: int
+    source_max_age_ns: int
+    observe_interval_ns: int
     deviation_ppm: int
     heartbeat_ns: int
+    cadence_ns: int
+    inclusion_delay_ns: int
+    latency_model: str
     latency_ns: int
+    latency_max_ns: int
+    latency_sigma: float
+    latency_per_liquidation_ns: int
+    latency_window_ns: int
+    pull_interval_ns: int
+    max_age_ns: int
     sets_mark: bool
+    max_confidence_ppm: int
+    liquidation_max_age_ns: int
+    max_divergence_ppm: int
 
 
-def observe(state: Any, market: int, source: str) -> int:
-    """Return the price the oracle sees now (0 when its source has none yet)."""
-    if source == "mid":
-        return state.books[market].mid() or int(state.last_trade_ticks[market])
-    if source == "last":
+def observe(state: Any, market: int, reference: str) -> int:
+    """Return the price a source watching `reference` sees now (0 when there is none yet)."""
+    if reference == "mid":
+        return int(state.books[market].mid() or state.last_trade_ticks[market])
+    if reference == "last":
         return int(state.last_trade_ticks[market])
     return int(state.index_ticks[market])
 
 
-def oracle_process(
-    env: simpy.Environment,
-    bus: EventBus,
-    market: int,
-    params: OracleParams,
-    latest: Latest,
-    on_mark: Callable[[int, int], None],
-) -> Generator[simpy.Event, Any, None]:
-    """Observe every interval; publish when the rule says so; deliver after the latency."""
-    state = bus.state
-    while True:
-        price = observe(state, market, params.source)
-        if price > 0:
-            reason = publication_reason(
-                int(state.published_ticks[market]), int(state.published_ns[market]), price, env.now,
-                params.deviation_ppm, params.heartbeat_ns,
-            )  # fmt: skip
-            if reason is not None:
-                published = bus.emit(
-                    ev.OraclePricePublished(
-                        ts_ns=env.now, causes=latest.of(params.source, market), market=market, price_ticks=price,
-                        ts_source_ns=env.now, reason=reason,
-                    )
-                )  # fmt: skip
-                env.process(_deliver(env, bus, market, price, env.now, published, params, latest, on_mark))
-        yield env.timeout(params.interval_ns)
+class Oracle:
+    """One market's oracle: its sources, rounds, deliveries, pulls and guards."""
 
+    def __init__(
+        self,
+        env: simpy.Environment,
+        bus: EventBus,
+        market: int,
+        params: OracleParams,
+        sources: list[SourceSpec],
+        latest: Latest,
+        on_mark: Callable[[int, int], None],
+        latency_rng: np.random.Generator,
+    ) -> None:
+        self.env, self.bus, self.market, self.params = env, bus, market, params
+        self.sources = sources
+        self.latest = latest
+        self.on_mark = on_mark
+        self.latency_rng = latency_rng
+        self.observation_seqs = [0] * len(sources)
+        self.breach_history: deque[tuple[int, int]] = deque()
+        self.published_seq = 0
 
-def _deliver(
-    env: simpy.Environment,
-    bus: EventBus,
-    market: int,
-    price: int,
-    published_ns: int,
-    published_seq: int,
-    params: OracleParams,
-    latest: Latest,
-    on_mark: Callable[[int, int], None],
-) -> Generator[simpy.Event, Any, None]:
-    if params.latency_ns:
-        yield env.timeout(params.latency_ns)
-    delivered = bus.emit(
-        ev.OraclePriceDelivered(
-            ts_ns=env.now, causes=(published_seq,), market=market, price_ticks=price,
-            ts_source_ns=published_ns, ts_published_ns=published_ns,
-        )
-    )  # fmt: skip
-    latest.oracle[market] = delivered
-    if params.sets_mark:
-        mark = bus.emit(
-            ev.MarkPriceUpdated(
-                ts_ns=env.now, causes=(delivered,), market=market, price_ticks=price, index_ticks=price, method="oracle"
+    def start(self, source_rngs: list[np.random.Generator]) -> None:
+        """List the sources and start every process (sources first, so a round sees same-instant readings)."""
+        for i, spec in enumerate(self.sources):
+            self.bus.emit(
+                ev.OracleSourceListed(ts_ns=self.env.now, market=self.market, source=i, name=spec.name, weight=spec.weight)
             )
+        for i, (spec, rng) in enumerate(zip(self.sources, source_rngs, strict=True)):
+            self.env.process(self._source(i, spec, rng))
+        self.env.process(self._rounds())
+        if self.params.policy == "pull":
+            self.env.process(self._pulls())
+
+    # Sources -------------------------------------------------------------------------
+
+    def _source(self, index: int, spec: SourceSpec, rng: np.random.Generator) -> Generator[simpy.Event, Any, None]:
+        env, s = self.env, self.bus.state
+        last = 0
+        while True:
+            now = env.now
+            noise = float(rng.standard_normal())  # drawn every sample: outages do not shift the stream
+            reference = observe(s, self.market, spec.reference)
+            if reference > 0 and not in_windows(spec.outages, now):
+                status = "ok"
+                if last and in_windows(spec.frozen, now):
+                    price, status = last, "frozen"
+                else:
+                    offset = next((o for start, end, o in spec.dislocations if start <= now < end), 0.0)
+                    price = max(1, round(reference * (1.0 + offset) * (1.0 + spec.noise_ppm / PPM * noise)))
+                    status = "dislocated" if offset else "ok"
+                    last = price
+                confidence = -(-round(price * spec.confidence_ppm) // PPM)
+                causes = self.latest.of(spec.reference, self.market)
+                if spec.delay_ns:
+                    env.process(self._arrive(index, price, confidence, now, status, causes, spec.delay_ns))
+                else:
+                    self._observed(index, price, confidence, now, status, causes)
+            yield env.timeout(spec.interval_ns)
+
+    def _arrive(
+        self, index: int, price: int, confidence: int, taken_ns: int, status: str, causes: tuple[int, ...], delay_ns: int
+    ) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(delay_ns)
+        self._observed(index, price, confidence, taken_ns, status, causes)
+
+    def _observed(self, index: int, price: int, confidence: int, taken_ns: int, status: str, causes: tuple[int, ...]) -> None:
+        previous = self.bus.state.observations[self.market][index]
+        if previous is not None and previous.source_ns > taken_ns:
+            return  # overtaken by a later reading of the same source
+        self.observation_seqs[index] = self.bus.emit(
+            ev.OracleObserved(
+                ts_ns=self.env.now, causes=causes, market=self.market, source=index, price_ticks=price,
+                confidence_ticks=confidence, ts_source_ns=taken_ns, status=status,
+            )
+        )  # fmt: skip
+
+    # Rounds and publication ----------------------------------------------------------
+
+    def _rounds(self) -> Generator[simpy.Event, Any, None]:
+        p = self.params
+        interval = p.observe_interval_ns if p.policy == "push" else p.cadence_ns
+        while True:
+            self._round()
+            yield self.env.timeout(interval)
+
+    def _round(self) -> None:
+        p, s, now = self.params, self.bus.state, self.env.now
+        live = [
+            (i, o)
+            for i, o in enumerate(s.observations[self.market])
+            if o is not None and now - o.source_ns <= p.source_max_age_ns
+        ]
+        if not live and not any(s.observations[self.market]):
+            return  # nothing has ever been observed: the oracle has not started
+        keep = inliers([o.price for _, o in live], p.outlier_cut_ppm)
+        used = [(i, o) for (i, o), k in zip(live, keep, strict=True) if k]
+        if len(used) < p.min_sources:
+            reason = "too_few_sources" if len(live) < p.min_sources else "outliers"
+            self.bus.emit(ev.OracleRoundFailed(ts_ns=now, market=self.market, reason=reason, live_sources=len(live)))
+            return
+        price, confidence = aggregate(
+            p.aggregation, [o.price for _, o in used], [o.confidence for _, o in used], [self.sources[i].weight for i, _ in used]
         )
-        on_mark(market, mark)
+        if price <= 0:
+            return
+        if p.policy == "push":
+            reason = publication_reason(
+                int(s.published_ticks[self.market]), int(s.published_ns[self.market]), price, now, p.deviation_ppm, p.heartbeat_ns
+            )
+            if reason is None:
+                return
+        else:
+            reason = p.policy
+        source_ns = min(o.source_ns for _, o in used)
+        self.published_seq = self.bus.emit(
+            ev.OraclePricePublished(
+                ts_ns=now, causes=tuple(sorted(self.observation_seqs[i] for i, _ in used)), market=self.market,
+                price_ticks=price, confidence_ticks=confidence, ts_source_ns=source_ns, sources_used=len(used), reason=reason,
+            )
+        )  # fmt: skip
+        if p.policy != "pull":
+            delay = (p.inclusion_delay_ns if p.policy == "push" else 0) + self._latency()
+            self.env.process(self._deliver_later(self.published_seq, price, confidence, source_ns, now, delay))
+
+    def _latency(self) -> int:
+        p, s, now = self.params, self.bus.state, self.env.now
+        recent = 0
+        if p.latency_model == "load":
+            self.breach_history.append((now, s.breaches))
+            while self.breach_history[0][0] < now - p.latency_window_ns:
+                self.breach_history.popleft()
+            recent = s.breaches - self.breach_history[0][1]
+        return sample_latency_ns(
+            self.latency_rng,
+            p.latency_model,
+            p.latency_ns,
+            p.latency_max_ns,
+            p.latency_sigma,
+            p.latency_per_liquidation_ns,
+            recent,
+        )
+
+    # Delivery, pulls, guards ---------------------------------------------------------
+
+    def _deliver_later(
+        self, published_seq: int, price: int, confidence: int, source_ns: int, published_ns: int, delay_ns: int
+    ) -> Generator[simpy.Event, Any, None]:
+        if delay_ns:
+            yield self.env.timeout(delay_ns)
+        self._deliver(published_seq, price, confidence, source_ns, published_ns)
+
+    def _deliver(self, published_seq: int, price: int, confidence: int, source_ns: int, published_ns: int) -> None:
+        s = self.bus.state
+        if s.oracle_ticks[self.market] and published_ns < s.oracle_published_ns[self.market]:
+            return  # a later publication is already visible: this one is superseded
+        delivered = self.bus.emit(
+            ev.OraclePriceDelivered(
+                ts_ns=self.env.now, causes=(published_seq,), market=self.market, price_ticks=price,
+                confidence_ticks=confidence, ts_source_ns=source_ns, ts_published_ns=published_ns,
+            )
+        )  # fmt: skip
+        self.latest.oracle[self.market] = delivered
+        if self.params.sets_mark and self._confidence_allows(delivered, price, confidence, source_ns):
+            mark = self.bus.emit(
+                ev.MarkPriceUpdated(
+                    ts_ns=self.env.now, causes=(delivered,), market=self.market, price_ticks=price, index_ticks=price,
+                    method="oracle",
+                )
+            )  # fmt: skip
+            self.on_mark(self.market, mark)
+
+    def _confidence_allows(self, delivered: int, price: int, confidence: int, source_ns: int) -> bool:
+        cap = self.params.max_confidence_ppm
+        if not cap:
+            return True
+        ratio = confidence * PPM // price
+        allowed = ratio <= cap
+        self.bus.emit(
+            ev.OracleGuardChecked(
+                ts_ns=self.env.now, causes=(delivered,), market=self.market, action="mark", account=-1, allowed=allowed,
+                reason="ok" if allowed else "confidence", age_ns=self.env.now - source_ns, confidence_ppm=ratio,
+                divergence_ppm=0,
+            )
+        )  # fmt: skip
+        return allowed
+
+    def _pulls(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield self.env.timeout(self.params.pull_interval_ns)
+            self.pull()
+
+    def pull(self) -> None:
+        """Bring the freshest publication on chain if it is newer than the visible one and fresh enough."""
+        s, m, now = self.bus.state, self.market, self.env.now
+        published_ns = int(s.published_ns[m])
+        if not s.published_ticks[m] or (s.oracle_ticks[m] and published_ns <= s.oracle_published_ns[m]):
+            return
+        age = now - int(s.published_source_ns[m])
+        if age > self.params.max_age_ns:
+            self.bus.emit(
+                ev.OracleGuardChecked(
+                    ts_ns=now, causes=(self.published_seq,), market=m, action="pull", account=-1, allowed=False,
+                    reason="stale", age_ns=age, confidence_ppm=0, divergence_ppm=0,
+                )
+            )  # fmt: skip
+            return
+        self._deliver(
+            self.published_seq,
+            int(s.published_ticks[m]),
+            int(s.published_confidence_ticks[m]),
+            int(s.published_source_ns[m]),
+            published_ns,
+        )
+
+    def liquidation_allowed(self, account: int, causes: tuple[int, ...]) -> bool:
+        """Pull (for pull oracles), then apply the liquidation guards; record the decision when any is set."""
+        p, s, m, now = self.params, self.bus.state, self.market, self.env.now
+        if p.policy == "pull":
+            self.pull()
+        if not (p.liquidation_max_age_ns or p.max_divergence_ppm):
+            return True
+        oracle = int(s.oracle_ticks[m])
+        age = now - int(s.oracle_source_ns[m])
+        divergence = abs(int(s.mark_ticks[m]) - oracle) * PPM // oracle if oracle else 0
+        reason = "ok"
+        if p.liquidation_max_age_ns and age > p.liquidation_max_age_ns:
+            reason = "stale"
+        elif p.max_divergence_ppm and divergence > p.max_divergence_ppm:
+            reason = "divergence"
+        self.bus.emit(
+            ev.OracleGuardChecked(
+                ts_ns=now, causes=causes, market=m, action="liquidation", account=account, allowed=reason == "ok",
+                reason=reason, age_ns=age, confidence_ppm=0, divergence_ppm=divergence,
+            )
+        )  # fmt: skip
+        return reason == "ok"

@@ -24,6 +24,7 @@ from clearing.agents.noise import NoiseParams
 from clearing.errors import InvariantViolation
 from clearing.invariants import violations
 from clearing.log.writer import Sink
+from clearing.oracle import random_outages
 from clearing.population import draw_population
 from clearing.prices import gbm_path, jump_diffusion_path
 from clearing.rng import generator
@@ -37,7 +38,7 @@ from clearing.sim.liquidator import LiquidationParams, liquidator_process
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import MarkParams, mark_process
 from clearing.sim.market_maker import market_maker_process
-from clearing.sim.oracle_feed import OracleParams, oracle_process
+from clearing.sim.oracle_feed import Oracle, OracleParams, SourceSpec
 from clearing.sim.price_feed import index_feed_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import trader_process
@@ -125,12 +126,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
 
     queue = simpy.Store(env)
     monitor = MarginMonitor(env, bus, queue)
-    o = sc.oracle
-    oracle = OracleParams(
-        o.source, sc.ms_ns(o.observe_interval_ms), to_ppm(o.deviation, "oracle.deviation"), sc.seconds_ns(o.heartbeat_s),
-        sc.ms_ns(o.latency_ms), sc.mark.method == "oracle",
-    )  # fmt: skip
-    env.process(oracle_process(env, bus, MARKET, oracle, latest, monitor.on_mark))
+    oracle = Oracle(
+        env, bus, MARKET, _oracle_params(sc), _source_specs(sc, seed), latest, monitor.on_mark, generator(seed, "oracle/latency")
+    )
+    oracle.start([generator(seed, f"oracle/source/{i}") for i in range(len(oracle.sources))])
     if sc.mark.method != "oracle":
         mark = MarkParams(
             sc.mark.method,
@@ -148,8 +147,11 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     )  # fmt: skip
     for _ in range(q.liquidators):
         env.process(
-            liquidator_process(env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params)
-        )
+            liquidator_process(
+                env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params,
+                oracle.liquidation_allowed,
+            )
+        )  # fmt: skip
     f = sc.funding
     if f.enabled:
         funding = FundingParams(
@@ -159,6 +161,47 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         env.process(funding_process(env, bus, MARKET, funding))
     env.process(checkpoint_process(env, bus, sc.seconds_ns(sc.checkpoint_interval_s)))
     return World(sc, seed, env, bus)
+
+
+def _oracle_params(sc: Scenario) -> OracleParams:
+    o = sc.oracle
+    return OracleParams(
+        policy=o.policy, aggregation=o.aggregation, min_sources=o.min_sources,
+        outlier_cut_ppm=to_ppm(o.outlier_cut, "oracle.outlier_cut"), source_max_age_ns=sc.seconds_ns(o.source_max_age_s),
+        observe_interval_ns=sc.ms_ns(o.observe_interval_ms), deviation_ppm=to_ppm(o.deviation, "oracle.deviation"),
+        heartbeat_ns=sc.seconds_ns(o.heartbeat_s), cadence_ns=sc.ms_ns(o.cadence_ms),
+        inclusion_delay_ns=sc.ms_ns(o.inclusion_delay_ms), latency_model=o.latency_model, latency_ns=sc.ms_ns(o.latency_ms),
+        latency_max_ns=sc.ms_ns(o.latency_max_ms), latency_sigma=o.latency_sigma,
+        latency_per_liquidation_ns=round(o.latency_per_liquidation_ms * NS_PER_MS),
+        latency_window_ns=sc.seconds_ns(o.latency_window_s), pull_interval_ns=sc.ms_ns(o.pull_interval_ms),
+        max_age_ns=sc.seconds_ns(o.max_age_s), sets_mark=sc.mark.method == "oracle",
+        max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),
+        liquidation_max_age_ns=sc.seconds_ns(o.guards.liquidation_max_age_s),
+        max_divergence_ppm=to_ppm(o.guards.max_mark_divergence, "oracle.guards.max_mark_divergence"),
+    )  # fmt: skip
+
+
+def _window(sc: Scenario, w: Any) -> tuple[int, int]:
+    return (sc.seconds_ns(w.start_s), sc.seconds_ns(w.start_s + w.duration_s))
+
+
+def _source_specs(sc: Scenario, seed: int) -> list[SourceSpec]:
+    o = sc.oracle
+    if not o.sources:
+        return [SourceSpec(o.source, o.source, 1, sc.ms_ns(o.observe_interval_ms), 0, 0.0, 0.0, (), (), ())]
+    specs = []
+    for i, src in enumerate(o.sources):
+        outages = [_window(sc, w) for w in src.outages]
+        rng = generator(seed, f"oracle/outages/{i}")
+        outages += random_outages(rng, src.outage_rate_per_hour, src.outage_mean_s, sc.duration_ns)
+        specs.append(
+            SourceSpec(
+                src.name, src.reference, src.weight, sc.ms_ns(src.interval_ms), sc.ms_ns(src.delay_ms), src.noise_bps * 100,
+                src.confidence_bps * 100, tuple(outages), tuple(_window(sc, w) for w in src.frozen),
+                tuple((*_window(sc, w), w.offset) for w in src.dislocations),
+            )
+        )  # fmt: skip
+    return specs
 
 
 def _ppb(rate: Any) -> int:

@@ -169,6 +169,8 @@ def test_black_thursday_tape_window_runs_inside_the_real_bars():
 
 def test_an_oracle_on_the_last_trade_cites_that_trade():
     _summary, sink = run_in_memory(small_scenario(duration_s=300, oracle__source="last"), 3)
-    kinds = {seq: kind for seq, _ts, kind, _v, _c, _p, _h in sink.rows}
+    kinds = {seq: (kind, json.loads(c)) for seq, _ts, kind, _v, c, _p, _h in sink.rows}
     published = [json.loads(c) for _s, _t, kind, _v, c, _p, _h in sink.rows if kind == "oracle_price_published"]
-    assert published and all(causes and kinds[causes[0]] == "trade_executed" for causes in published)
+    # publication <- the source's observation <- the trade it saw
+    assert published and all(kinds[causes[0]][0] == "oracle_observed" for causes in published)
+    assert all(kinds[kinds[causes[0]][1][0]][0] == "trade_executed" for causes in published)

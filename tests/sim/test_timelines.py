@@ -58,11 +58,14 @@ def test_breach_on_the_first_bad_mark_then_liquidation_after_service_time(rows):
     # One maker quotes from time 0; the trader's market order lifts its ask; the breach
     # comes with the first mark below maintenance, the liquidation 250 ms later as an IOC
     # into the (stale) maker bid, which fills it above the mark: a fee, no shortfall.
-    quiet = ("index_price_updated", "oracle_price_published", "oracle_price_delivered", "mark_price_updated", "quotes_replaced")
+    quiet = (
+        "index_price_updated", "oracle_observed", "oracle_price_published", "oracle_price_delivered", "mark_price_updated",
+        "quotes_replaced",
+    )  # fmt: skip
     timeline = [(kind, ts) for _s, kind, ts, _p, _c in rows if kind not in quiet]
     assert timeline == [
         ("market_listed", 0), ("accounts_opened", 0), ("accounts_opened", 0), ("deposited", 0),
-        ("accounts_opened", 0), ("deposited", 0), ("insurance_fund_deposited", 0),
+        ("accounts_opened", 0), ("deposited", 0), ("insurance_fund_deposited", 0), ("oracle_source_listed", 0),
         ("deposited", 0), ("order_placed", 0), ("trade_executed", 0),
         ("margin_breached", 7_500_000_000),
         ("order_placed", 7_750_000_000), ("trade_executed", 7_750_000_000),
@@ -84,7 +87,7 @@ def test_causes_link_price_move_to_liquidation(rows):
     chain.append(by_seq[seq][0])
     assert chain == [
         "liquidation_completed", "trade_executed", "order_placed", "margin_breached", "mark_price_updated",
-        "oracle_price_delivered", "oracle_price_published", "index_price_updated",
+        "oracle_price_delivered", "oracle_price_published", "oracle_observed", "index_price_updated",
     ]  # fmt: skip
 
 
