@@ -4,7 +4,8 @@
    neither made nor lost; bad debt is the hole a bankrupt account left, written off so its
    balance is 0; the funding clearing ledger is non-zero only inside a settlement.
 2. Per market, long lots == short lots.
-3. The insurance fund is never negative.
+3. Per collateral asset, the accounts' holdings equal the deposits (assets only move between accounts).
+4. The insurance fund is never negative.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def violations(state: ClearingState) -> list[str]:
         shorts = int(-column[column < 0].sum())
         if longs != shorts:
             problems.append(f"market {market}: long lots {longs} != short lots {shorts}")
+    for asset, listed in enumerate(state.assets):
+        held = int(state.collateral[:, asset].sum(dtype=object)) if state.n_accounts else 0
+        if held != state.asset_deposits[asset]:
+            problems.append(f"collateral {listed.symbol}: accounts hold {held}, deposits were {state.asset_deposits[asset]}")
     if state.insurance_fund < 0:
         problems.append(f"insurance fund is negative: {state.insurance_fund}")
     return problems

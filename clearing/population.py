@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from clearing.units import Int64Array
 
@@ -22,6 +23,7 @@ class Population(NamedTuple):
     lots: Int64Array
     leverage: Int64Array
     exit_ns: Int64Array  # -1: held to the end
+    collateral: npt.NDArray[np.bool_]  # posts its margin in the collateral asset
 
 
 def draw_population(
@@ -36,6 +38,7 @@ def draw_population(
     entry_window_ns: int,
     reference_lot_value_minor: int,
     holding_mean_ns: int = 0,
+    collateral_fraction: float = 0.0,
 ) -> Population:
     """Draw the population.
 
@@ -44,7 +47,8 @@ def draw_population(
     `notional_max_minor`, and turned into at least one lot at the reference lot value;
     leverage is drawn from the choices with the (normalised) weights; with a positive
     `holding_mean_ns`, each trader closes after an exponential holding time of that mean
-    (exit = entry + ceil(holding)), otherwise it holds to the end (exit -1).
+    (exit = entry + ceil(holding)), otherwise it holds to the end (exit -1). With a positive
+    `collateral_fraction`, that share of traders posts its margin in the collateral asset.
     """
     if entry_window_ns:
         entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64))
@@ -61,4 +65,5 @@ def draw_population(
         exit_ns = entry + np.ceil(rng.exponential(holding_mean_ns, accounts)).astype(np.int64)
     else:
         exit_ns = np.full(accounts, -1, np.int64)
-    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns)
+    collateral = rng.random(accounts) < collateral_fraction if collateral_fraction > 0 else np.zeros(accounts, np.bool_)
+    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns, collateral)

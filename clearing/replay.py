@@ -38,7 +38,7 @@ class ReplayResult:
 def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
     one = state.position[e.account : e.account + 1, e.market]
     uv = int(state.unit_value[e.market])
-    eq = int(equity(state.cash[e.account : e.account + 1], one, e.mark_ticks, uv)[0])
+    eq = int(equity(state.margin_cash(slice(e.account, e.account + 1)), one, e.mark_ticks, uv)[0])
     req = int(maintenance_margin(notional(one, e.mark_ticks, uv), int(state.maintenance_margin_ppm[e.market]))[0])
     if (eq, req) != (e.equity, e.requirement) or not eq < req:
         raise ReplayDivergenceError(

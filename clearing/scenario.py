@@ -182,6 +182,30 @@ class OracleConfig(_Section):
         return self
 
 
+class CollateralOracleConfig(_Section):
+    """The collateral asset's own oracle: push (deviation or heartbeat) or fixed cadence."""
+
+    policy: Literal["push", "cadence"] = "cadence"
+    observe_interval_ms: int = Field(default=1000, ge=1)
+    deviation: Rate = Decimal("0.005")
+    heartbeat_s: float = Field(default=3600, gt=0)
+    cadence_ms: int = Field(default=1000, ge=1)
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class CollateralConfig(_Section):
+    """A collateral asset: its venue price path (GBM with shocks), its oracle and its haircut."""
+
+    asset: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
+    decimals: int = Field(default=6, ge=0, le=18)
+    haircut: Rate = Decimal(0)
+    price: PositiveDecimal = Decimal(1)
+    volatility: float = Field(default=0.0, ge=0, le=20)
+    step_ms: int = Field(default=1000, ge=1)
+    shocks: tuple[PriceShock, ...] = ()
+    oracle: CollateralOracleConfig = CollateralOracleConfig()
+
+
 class MarkConfig(_Section):
     """How the mark price is made from the oracle price and the book."""
 
@@ -263,6 +287,8 @@ class PopulationConfig(_Section):
     leverage_weights: tuple[Annotated[float, Field(gt=0)], ...] = (0.2, 0.3, 0.3, 0.15, 0.05)
     entry_window_s: float = Field(default=1800, ge=0)
     holding_mean_s: float = Field(default=0, ge=0, description="0: hold to the end")
+    collateral_asset: str = Field(default="", description="asset some traders post margin in")
+    collateral_fraction: float = Field(default=0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _weights_match(self) -> PopulationConfig:
@@ -315,6 +341,7 @@ class Scenario(_Section):
     liquidity_provider: LiquidityProviderConfig = LiquidityProviderConfig()
     liquidation: LiquidationConfig = LiquidationConfig()
     insurance_fund: InsuranceFundConfig = InsuranceFundConfig()
+    collateral: tuple[CollateralConfig, ...] = ()
 
     @field_validator("epoch")
     @classmethod
@@ -326,6 +353,16 @@ class Scenario(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         m = self.market
+        assets = [c.asset for c in self.collateral]
+        if len(set(assets)) != len(assets):
+            raise ValueError("collateral assets need distinct names")
+        if self.population.collateral_asset and self.population.collateral_asset not in assets:
+            raise ValueError(f"population.collateral_asset {self.population.collateral_asset!r} is not a listed collateral asset")
+        if self.population.collateral_fraction and not self.population.collateral_asset:
+            raise ValueError("population.collateral_fraction needs population.collateral_asset")
+        for c in self.collateral:
+            to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
+            to_ppm(c.haircut, f"collateral {c.asset} haircut")
         mmr = to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate")
         for leverage in self.population.leverage:
             if leverage * mmr >= 1_000_000:

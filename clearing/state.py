@@ -21,7 +21,8 @@ import numpy as np
 from clearing import events as ev
 from clearing.book import Book
 from clearing.errors import InvariantViolation
-from clearing.reducers import funding, ledger, orders, prices
+from clearing.margin import margin_cash
+from clearing.reducers import collateral, funding, ledger, orders, prices
 from clearing.reducers.ledger import ROLE_CODES
 from clearing.units import Int64Array
 
@@ -51,6 +52,8 @@ class ClearingState:
             time-weighted premium average of the current funding interval.
         books: one `Book` per market; incoming: orders being matched, by id;
         quotes: each market maker's resting quote ids, by (account, market).
+        assets, collateral: (N, A) int64 collateral asset minor units per account; asset_*
+            (A,) the assets' decimals, haircuts, deposits, venue and oracle prices.
     """
 
     def __init__(self) -> None:
@@ -69,6 +72,10 @@ class ClearingState:
         self.cash: Int64Array = np.zeros(0, np.int64)
         self.position: Int64Array = np.zeros((0, 0), np.int64)
         self.entry_cost: Int64Array = np.zeros((0, 0), np.int64)
+        self.assets: list[ev.CollateralListed] = []
+        self.collateral: Int64Array = np.zeros((0, 0), np.int64)
+        for name in collateral.ASSET_ARRAYS:
+            setattr(self, name, np.zeros(0, np.int64))
         self.liquidating = np.zeros(0, np.bool_)
         self.deposits = 0
         self.insurance_fund = 0
@@ -103,6 +110,14 @@ class ClearingState:
     oracle_published_ns: Int64Array
     published_source_ns: Int64Array
     published_confidence_ticks: Int64Array
+    asset_decimals: Int64Array
+    asset_haircut_ppm: Int64Array
+    asset_deposits: Int64Array
+    asset_venue_ticks: Int64Array
+    asset_oracle_ticks: Int64Array
+    asset_oracle_source_ns: Int64Array
+    asset_published_ticks: Int64Array
+    asset_published_ns: Int64Array
 
     @property
     def n_accounts(self) -> int:
@@ -114,11 +129,19 @@ class ClearingState:
         """Return the number of listed markets."""
         return len(self.markets)
 
+    def margin_cash(self, rows: slice = slice(None)) -> Int64Array:
+        """Return cash plus collateral value (oracle price less haircut) of `rows`: what backs margin."""
+        return margin_cash(
+            self.cash[rows], self.collateral[rows], self.asset_oracle_ticks, self.asset_decimals, self.asset_haircut_ppm
+        )
+
     def digest(self) -> str:
         """Return the SHA-256 hex digest of the full state, in a fixed canonical order."""
         h = hashlib.sha256(f"clearing-state/{DIGEST_VERSION};".encode())
         for market in self.markets:
             h.update(ev.encode(market))
+        for asset in self.assets:
+            h.update(ev.encode(asset))
         for name in _ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
@@ -134,7 +157,10 @@ class ClearingState:
 
 
 _MARKET_ARRAYS = ledger._MARKET_ARRAYS
-_ARRAY_FIELDS = ("unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating")
+_ARRAY_FIELDS = (
+    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating",
+    *collateral.ASSET_ARRAYS, "collateral",
+)  # fmt: skip
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
@@ -181,6 +207,12 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.InsuranceFundPaid: ledger.insurance_fund_paid,
     ev.BadDebtRecorded: ledger.bad_debt_recorded,
     ev.LiquidationCompleted: ledger.liquidation_completed,
+    ev.CollateralListed: collateral.collateral_listed,
+    ev.CollateralDeposited: collateral.collateral_deposited,
+    ev.CollateralPriceUpdated: collateral.collateral_price_updated,
+    ev.CollateralPricePublished: collateral.collateral_price_published,
+    ev.CollateralPriceDelivered: collateral.collateral_price_delivered,
+    ev.CollateralSeized: collateral.collateral_seized,
     ev.PremiumSampled: funding.premium_sampled,
     ev.FundingRateSet: funding.funding_rate_set,
     ev.FundingPaid: funding.funding_paid,

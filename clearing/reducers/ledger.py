@@ -62,6 +62,7 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     block = np.zeros((n, state.n_markets), np.int64)
     state.position = np.vstack([state.position, block])
     state.entry_cost = np.vstack([state.entry_cost, block])
+    state.collateral = np.vstack([state.collateral, np.zeros((n, len(state.assets)), np.int64)])
 
 
 def deposited(state: ClearingState, e: ev.Deposited) -> None:

@@ -18,7 +18,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
-from clearing.margin import below_maintenance
+from clearing.margin import below_maintenance, collateral_value
 from clearing.sim.exchange import Exchange
 
 Guard = Callable[[int, tuple[int, ...]], bool]
@@ -71,7 +71,8 @@ def liquidate(
     mark = int(s.mark_ticks[market])
     unit_value = int(s.unit_value[market])
     held = s.position[account : account + 1, market]
-    if not below_maintenance(s.cash[account : account + 1], held, mark, unit_value, int(s.maintenance_margin_ppm[market]))[0]:
+    backing = s.margin_cash(slice(account, account + 1))
+    if not below_maintenance(backing, held, mark, unit_value, int(s.maintenance_margin_ppm[market]))[0]:
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="recovered"))
         return
     for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
@@ -96,6 +97,8 @@ def liquidate(
         )  # fmt: skip
         notional += outcome.remaining * bound * unit_value
         exchange.latest.trade[market] = trades[-1]
+    if s.cash.item(account) < 0:
+        _seize_collateral(bus, now_ns, account, liquidity_provider, (trades[-1],))
     result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund)
     cause = (trades[-1],)
     if result.fee:
@@ -110,3 +113,22 @@ def liquidate(
             fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=result.bad_debt,
         )
     )  # fmt: skip
+
+
+def _seize_collateral(bus: Any, now_ns: int, account: int, buyer: int, causes: tuple[int, ...]) -> None:
+    # A bankrupt-in-cash account's collateral goes to the backstop at the oracle price less
+    # the haircut, which brings quote into the account before the settlement.
+    s = bus.state
+    for asset in range(len(s.assets)):
+        amount = s.collateral.item(account, asset)
+        if amount:
+            one = s.collateral[account : account + 1, asset : asset + 1]
+            value = int(
+                collateral_value(one, s.asset_oracle_ticks[asset : asset + 1], s.asset_decimals[asset : asset + 1],
+                                 s.asset_haircut_ppm[asset : asset + 1])[0]
+            )  # fmt: skip
+            bus.emit(
+                ev.CollateralSeized(
+                    ts_ns=now_ns, causes=causes, account=account, asset=asset, amount=amount, value=value, buyer=buyer
+                )
+            )

@@ -25,6 +25,12 @@ class MarginMonitor:
         self.bus = bus
         self.queue = queue
 
+    def on_collateral(self, asset: int, price_seq: int) -> None:
+        """Re-check every market when a collateral price changes; `price_seq` is the cause."""
+        for market in range(self.bus.state.n_markets):
+            if self.bus.state.mark_ticks[market]:
+                self.on_mark(market, price_seq)
+
     def on_mark(self, market: int, mark_seq: int) -> None:
         """Run the check for `market` at its current mark; `mark_seq` is the cause."""
         s = self.bus.state
@@ -32,13 +38,14 @@ class MarginMonitor:
         unit_value = int(s.unit_value[market])
         rate = int(s.maintenance_margin_ppm[market])
         column = s.position[:, market]
-        breached = below_maintenance(s.cash, column, mark, unit_value, rate) & (s.role == TRADER) & ~s.liquidating
+        backing = s.margin_cash()
+        breached = below_maintenance(backing, column, mark, unit_value, rate) & (s.role == TRADER) & ~s.liquidating
         for account in np.flatnonzero(breached).tolist():
             one = column[account : account + 1]
             seq = self.bus.emit(
                 ev.MarginBreached(
                     ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,
-                    equity=int(equity(s.cash[account : account + 1], one, mark, unit_value)[0]),
+                    equity=int(equity(backing[account : account + 1], one, mark, unit_value)[0]),
                     requirement=int(maintenance_margin(notional(one, mark, unit_value), rate)[0]),
                 )
             )  # fmt: skip

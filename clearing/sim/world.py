@@ -32,6 +32,7 @@ from clearing.scenario import Scenario
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
+from clearing.sim.collateral_feed import CollateralOracleParams, collateral_oracle_process, collateral_price_process
 from clearing.sim.exchange import Exchange
 from clearing.sim.funding_clock import FundingParams, funding_process
 from clearing.sim.liquidator import LiquidationParams, liquidator_process
@@ -117,6 +118,12 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
             taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"), maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
         )
     )  # fmt: skip
+    for asset, c in enumerate(sc.collateral):
+        bus.emit(
+            ev.CollateralListed(
+                ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=to_ppm(c.haircut, "haircut")
+            )
+        )
     path, step_ns = index_path(sc, seed, inputs)
     initial = int(path[0])
     accounts = _open_accounts(sc, bus)
@@ -130,6 +137,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         env, bus, MARKET, _oracle_params(sc), _source_specs(sc, seed), latest, monitor.on_mark, generator(seed, "oracle/latency")
     )
     oracle.start([generator(seed, f"oracle/source/{i}") for i in range(len(oracle.sources))])
+    _start_collateral(sc, seed, env, bus, monitor)
     if sc.mark.method != "oracle":
         mark = MarkParams(
             sc.mark.method,
@@ -202,6 +210,24 @@ def _source_specs(sc: Scenario, seed: int) -> list[SourceSpec]:
             )
         )  # fmt: skip
     return specs
+
+
+def _start_collateral(sc: Scenario, seed: int, env: simpy.Environment, bus: EventBus, monitor: MarginMonitor) -> None:
+    latest: dict[int, int] = {}
+    for asset, c in enumerate(sc.collateral):
+        step_ns = sc.ms_ns(c.step_ms)
+        shocks = [(sc.seconds_ns(k.start_s), sc.seconds_ns(k.duration_s), k.change) for k in c.shocks]
+        price = to_units(c.price, sc.market.minor_unit, "collateral price")
+        path = gbm_path(
+            generator(seed, f"collateral/{c.asset}"), price, sc.duration_ns // step_ns, step_ns, c.volatility, 0.0, shocks
+        )
+        env.process(collateral_price_process(env, bus, asset, path, step_ns, latest))
+        o = c.oracle
+        params = CollateralOracleParams(
+            o.policy, sc.ms_ns(o.observe_interval_ms if o.policy == "push" else o.cadence_ms), to_ppm(o.deviation, "deviation"),
+            sc.seconds_ns(o.heartbeat_s), sc.ms_ns(o.latency_ms),
+        )  # fmt: skip
+        env.process(collateral_oracle_process(env, bus, asset, params, latest, monitor.on_collateral))
 
 
 def _ppb(rate: Any) -> int:
@@ -278,9 +304,10 @@ def _start_agents(
     population = draw_population(
         generator(seed, "population"), p.accounts, p.long_fraction, sc.quote_minor(p.notional_median),
         p.notional_sigma, sc.quote_minor(p.notional_max), p.leverage, p.leverage_weights,
-        sc.seconds_ns(p.entry_window_s), initial * unit_value, sc.seconds_ns(p.holding_mean_s),
+        sc.seconds_ns(p.entry_window_s), initial * unit_value, sc.seconds_ns(p.holding_mean_s), p.collateral_fraction,
     )  # fmt: skip
-    env.process(trader_process(env, exchange, MARKET, population, accounts[ev.ROLE_TRADER][0]))
+    asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
+    env.process(trader_process(env, exchange, MARKET, population, accounts[ev.ROLE_TRADER][0], asset))
 
 
 def _delayed(env: simpy.Environment, delay_ns: int, process: Any) -> Any:

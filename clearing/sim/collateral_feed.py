@@ -1,0 +1,86 @@
+"""Collateral assets: each one's venue price path and its own oracle (push or cadence).
+
+A delivery sets the price margin uses for the asset and re-checks every account, so a
+depeg of a collateral asset can liquidate accounts whose positions did not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, NamedTuple
+
+import simpy
+
+from clearing import events as ev
+from clearing.oracle import publication_reason
+from clearing.sim.bus import EventBus
+from clearing.units import Int64Array
+
+
+class CollateralOracleParams(NamedTuple):
+    """Policy and times (ns) of a collateral asset's oracle; deviation in ppm."""
+
+    policy: str
+    interval_ns: int
+    deviation_ppm: int
+    heartbeat_ns: int
+    latency_ns: int
+
+
+def collateral_price_process(
+    env: simpy.Environment, bus: EventBus, asset: int, path_ticks: Int64Array, step_ns: int, latest: dict[int, int]
+) -> Generator[simpy.Event, Any, None]:
+    """Emit `collateral_price_updated` at each step whose venue price differs from the last."""
+    previous = 0
+    for step, price in enumerate(path_ticks.tolist()):
+        delay = step * step_ns - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        if price != previous:
+            latest[asset] = bus.emit(ev.CollateralPriceUpdated(ts_ns=env.now, asset=asset, price_ticks=price))
+            previous = price
+
+
+def collateral_oracle_process(
+    env: simpy.Environment,
+    bus: EventBus,
+    asset: int,
+    params: CollateralOracleParams,
+    latest: dict[int, int],
+    on_price: Callable[[int, int], None],
+) -> Generator[simpy.Event, Any, None]:
+    """Read the venue price every interval; publish by policy; deliver after the latency."""
+    s = bus.state
+    while True:
+        price = int(s.asset_venue_ticks[asset])
+        if price > 0:
+            reason: str | None = params.policy
+            if params.policy == "push":
+                reason = publication_reason(
+                    int(s.asset_published_ticks[asset]), int(s.asset_published_ns[asset]), price, env.now,
+                    params.deviation_ppm, params.heartbeat_ns,
+                )  # fmt: skip
+            if reason is not None:
+                causes = (latest[asset],) if asset in latest else ()
+                published = bus.emit(
+                    ev.CollateralPricePublished(
+                        ts_ns=env.now, causes=causes, asset=asset, price_ticks=price, ts_source_ns=env.now, reason=reason
+                    )
+                )
+                env.process(_deliver(env, bus, asset, price, env.now, published, params.latency_ns, on_price))
+        yield env.timeout(params.interval_ns)
+
+
+def _deliver(
+    env: simpy.Environment, bus: EventBus, asset: int, price: int, published_ns: int, published: int, latency_ns: int,
+    on_price: Callable[[int, int], None],
+) -> Generator[simpy.Event, Any, None]:  # fmt: skip
+    if latency_ns:
+        yield env.timeout(latency_ns)
+    seq = bus.emit(
+        ev.CollateralPriceDelivered(
+            ts_ns=env.now, causes=(published,), asset=asset, price_ticks=price, ts_source_ns=published_ns,
+            ts_published_ns=published_ns,
+        )
+    )  # fmt: skip
+    on_price(asset, seq)
