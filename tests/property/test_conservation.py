@@ -51,6 +51,8 @@ class ClearingMachine(RuleBasedStateMachine):
         self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
         self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
         self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000, index_ticks=1000, method="oracle")
+        self.emit(ev.CollateralListed, asset=0, symbol="USDE", decimals=2, haircut_ppm=20_000)
+        self.emit(ev.CollateralPriceDelivered, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0)
 
     def emit(self, kind, **fields):
         return self.bus.emit(kind(ts_ns=self.now, **fields))
@@ -62,6 +64,14 @@ class ClearingMachine(RuleBasedStateMachine):
     @rule(account=accounts, amount=amounts)
     def deposit(self, account, amount):
         self.emit(ev.Deposited, account=account, amount=amount)
+
+    @rule(account=accounts, amount=amounts)
+    def deposit_collateral(self, account, amount):
+        self.emit(ev.CollateralDeposited, account=account, asset=0, amount=amount)
+
+    @rule(price=st.integers(1, 200))
+    def reprice_collateral(self, price):
+        self.emit(ev.CollateralPriceDelivered, asset=0, price_ticks=price, ts_source_ns=self.now, ts_published_ns=self.now)
 
     @rule(amount=amounts)
     def seed_insurance_fund(self, amount):
@@ -117,16 +127,25 @@ class ClearingMachine(RuleBasedStateMachine):
         s = self.state
         mark, uv, mmr = int(s.mark_ticks[0]), int(s.unit_value[0]), int(s.maintenance_margin_ppm[0])
         position = s.position[:, 0]
-        below = below_maintenance(s.cash, position, mark, uv, mmr) & (s.role == 0)
-        equities = equity(s.cash, position, mark, uv)
+        backing = s.margin_cash()
+        below = below_maintenance(backing, position, mark, uv, mmr) & (s.role == 0)
+        equities = equity(backing, position, mark, uv)
         requirements = maintenance_margin(notional(position, mark, uv), mmr)
         for account in np.flatnonzero(below).tolist():
             breach = self.emit(ev.MarginBreached, account=account, market=0, mark_ticks=mark,
                                equity=int(equities[account]), requirement=int(requirements[account]))  # fmt: skip
+            debt_before = s.bad_debt
             liquidate(self.exchange, self.now, account, 0, breach, PROVIDER, self.params)
             event("liquidated with bad debt" if s.bad_debt else "liquidated")
             assert s.position[account, 0] == 0, "a liquidated account is flat"
             assert s.cash[account] >= 0, "a liquidated account owes nothing"
+            if s.bad_debt > debt_before:
+                assert s.collateral[account, 0] == 0, "collateral is used before bad debt"
+
+    @invariant()
+    def collateral_is_conserved(self):
+        if hasattr(self, "bus"):
+            assert int(self.state.collateral[:, 0].sum()) == int(self.state.asset_deposits[0])
 
     @invariant()
     def money_and_lots_are_conserved(self):
