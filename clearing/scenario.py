@@ -544,11 +544,15 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    parsed = [(parse_override(o), o) for o in overrides]
+    for (keys, value), text_ in parsed:  # `--set include=...` picks presets before they are merged
+        if keys == ["include"]:
+            apply_override(data, keys, value, text_)
     data = _with_includes(data, path, ())
     data.setdefault("name", path.stem)
-    parsed = [(parse_override(o), o) for o in overrides]
     for (keys, value), text_ in parsed:
-        apply_override(data, keys, value, text_)
+        if keys != ["include"]:
+            apply_override(data, keys, value, text_)
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:

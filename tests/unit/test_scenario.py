@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 
 from clearing.errors import ConfigError
@@ -78,3 +80,25 @@ def test_missing_scenario_file_is_named():
 def test_scenario_hash_changes_with_any_value():
     assert load_scenario(CRASH).hash() != load_scenario(CRASH, ["oracle.latency_ms=2001"]).hash()
     assert load_scenario(CRASH).hash() == load_scenario(CRASH).hash()
+
+
+def test_presets_are_included_and_overridden(tmp_path):
+    path = write(tmp_path, 'include = ["oracle/chainlink-push"]\nduration_s = 60\n[oracle]\nheartbeat_s = 60\n')
+    scenario = load_scenario(path, ["oracle.latency_ms=250"])
+    assert scenario.oracle.policy == "push" and scenario.oracle.deviation == Decimal("0.005")
+    assert scenario.oracle.heartbeat_s == 60 and scenario.oracle.latency_ms == 250  # the file, then --set, win
+    assert len(scenario.oracle.sources) == 5
+    swapped = load_scenario(path, ["include=oracle/validator-median-3s"])
+    assert swapped.oracle.policy == "cadence" and swapped.oracle.cadence_ms == 3000
+
+
+def test_an_unknown_preset_lists_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match=r"include 'oracle/nope'.*oracle/chainlink-push"):
+        load_scenario(write(tmp_path, 'include = ["oracle/nope"]\nduration_s = 60\n'))
+
+
+def test_preset_files_are_valid_scenarios_on_their_own():
+    from clearing.scenario import preset_names
+
+    for name in preset_names():
+        assert load_scenario(CRASH, [f"include={name}"]).oracle.sources
