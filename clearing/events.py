@@ -141,7 +141,7 @@ class OraclePriceDelivered(Event, frozen=True, kw_only=True, tag="oracle_price_d
 class OracleGuardChecked(Event, frozen=True, kw_only=True, tag="oracle_guard_checked"):
     """A guard decided whether an action may use the oracle price now.
 
-    `action` is "liquidation" or "mark"; `reason` "ok" or the guard that refused
+    `action` is "liquidation", "mark" or "pull"; `reason` "ok" or the guard that refused
     ("stale", "confidence", "divergence"); `age_ns` = now - the price's observation time;
     `confidence_ppm` and `divergence_ppm` (|mark - oracle| / oracle) are what was compared.
     """

@@ -165,7 +165,7 @@ class OracleConfig(_Section):
     latency_model: Literal["fixed", "uniform", "lognormal", "load"] = "fixed"
     latency_max_ms: int = Field(default=0, ge=0)
     latency_sigma: float = Field(default=0.0, ge=0, le=5)
-    latency_per_liquidation_ms: float = Field(default=0.0, ge=0)
+    latency_per_breach_ms: float = Field(default=0.0, ge=0)
     latency_window_s: float = Field(default=60.0, gt=0)
     pull_interval_ms: int = Field(default=1000, ge=1)
     max_age_s: float = Field(default=60.0, gt=0)

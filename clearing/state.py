@@ -29,7 +29,7 @@ from clearing.units import Int64Array
 __all__ = ["DIGEST_VERSION", "ROLE_CODES", "ClearingState", "apply"]
 
 # Bump when the digest covers different state; checkpoints of another version are not compared.
-DIGEST_VERSION = 2
+DIGEST_VERSION = 3
 
 
 class ClearingState:
@@ -45,6 +45,9 @@ class ClearingState:
         oracle_source_ns: (M,) int64 observation time of the visible oracle price.
         published_ticks, published_ns: (M,) int64 the oracle's last publication.
         oracle_confidence_ticks: (M,) int64 the confidence of the visible oracle price.
+        oracle_published_ns: (M,) int64 publication time of the visible oracle price.
+        published_source_ns, published_confidence_ticks: (M,) int64 observation time and
+            confidence of the oracle's last publication (what a pull would deliver).
         oracle_sources: per market, its listed sources; observations: per market and source,
             the latest reading that reached the oracle (None before the first).
         funding_rate_ppb: (M,) int64 the last funding rate, parts per 10^9.

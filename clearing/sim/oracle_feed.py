@@ -7,6 +7,9 @@ last value, and in a dislocation it is off by a fraction. Every aggregation roun
 the live readings (not older than `source_max_age`), cuts outliers, needs `min_sources`,
 and aggregates (`clearing.oracle.aggregate`). Then, by policy:
 
+Latency model "load" adds a delay per margin breach in the trailing window, sampled at
+every round.
+
 - push: publish when `publication_reason` says so (deviation or heartbeat), visible after
   the inclusion delay plus the delivery latency;
 - cadence: publish every round, visible after the delivery latency;
@@ -68,7 +71,7 @@ class OracleParams(NamedTuple):
     latency_ns: int
     latency_max_ns: int
     latency_sigma: float
-    latency_per_liquidation_ns: int
+    latency_per_breach_ns: int
     latency_window_ns: int
     pull_interval_ns: int
     max_age_ns: int
@@ -176,6 +179,10 @@ class Oracle:
 
     def _round(self) -> None:
         p, s, now = self.params, self.bus.state, self.env.now
+        if p.latency_model == "load":  # the margin breaches of the trailing window: the storm's load
+            self.breach_history.append((now, s.breaches))
+            while self.breach_history[0][0] < now - p.latency_window_ns:
+                self.breach_history.popleft()
         live = [
             (i, o)
             for i, o in enumerate(s.observations[self.market])
@@ -214,20 +221,15 @@ class Oracle:
             self.env.process(self._deliver_later(self.published_seq, price, confidence, source_ns, now, delay))
 
     def _latency(self) -> int:
-        p, s, now = self.params, self.bus.state, self.env.now
-        recent = 0
-        if p.latency_model == "load":
-            self.breach_history.append((now, s.breaches))
-            while self.breach_history[0][0] < now - p.latency_window_ns:
-                self.breach_history.popleft()
-            recent = s.breaches - self.breach_history[0][1]
+        p, s = self.params, self.bus.state
+        recent = s.breaches - self.breach_history[0][1] if self.breach_history else 0
         return sample_latency_ns(
             self.latency_rng,
             p.latency_model,
             p.latency_ns,
             p.latency_max_ns,
             p.latency_sigma,
-            p.latency_per_liquidation_ns,
+            p.latency_per_breach_ns,
             recent,
         )
 

@@ -180,7 +180,7 @@ def _oracle_params(sc: Scenario) -> OracleParams:
         heartbeat_ns=sc.seconds_ns(o.heartbeat_s), cadence_ns=sc.ms_ns(o.cadence_ms),
         inclusion_delay_ns=sc.ms_ns(o.inclusion_delay_ms), latency_model=o.latency_model, latency_ns=sc.ms_ns(o.latency_ms),
         latency_max_ns=sc.ms_ns(o.latency_max_ms), latency_sigma=o.latency_sigma,
-        latency_per_liquidation_ns=round(o.latency_per_liquidation_ms * NS_PER_MS),
+        latency_per_breach_ns=round(o.latency_per_breach_ms * NS_PER_MS),
         latency_window_ns=sc.seconds_ns(o.latency_window_s), pull_interval_ns=sc.ms_ns(o.pull_interval_ms),
         max_age_ns=sc.seconds_ns(o.max_age_s), sets_mark=sc.mark.method == "oracle",
         max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),

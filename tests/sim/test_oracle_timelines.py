@@ -157,3 +157,15 @@ def test_latency_models_and_random_outages_are_seeded():
     outages = random_outages(np.random.default_rng(2), 6.0, 30.0, 3600 * S)
     assert outages == random_outages(np.random.default_rng(2), 6.0, 30.0, 3600 * S)
     assert 1 <= len(outages) <= 20 and all(start < end for start, end in outages)
+
+
+def test_load_latency_grows_with_the_liquidation_storm():
+    # Every delivery's lag is the base plus 100 ms per margin breach of the last minute.
+    rows = run(
+        population__accounts=40, population__leverage=[50, 100], population__leverage_weights=[1.0, 1.0],
+        oracle__policy="cadence", oracle__cadence_ms=1000, oracle__latency_model="load", oracle__latency_ms=200,
+        oracle__latency_per_breach_ms=100.0,
+    )  # fmt: skip
+    lags = [ts - p["ts_published_ns"] for ts, p in of(rows, "oracle_price_delivered")]
+    assert lags[0] == 200_000_000 and max(lags) > 200_000_000
+    assert all((lag - 200_000_000) % 100_000_000 == 0 for lag in lags)
