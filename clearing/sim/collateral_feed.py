@@ -14,6 +14,7 @@ import simpy
 from clearing import events as ev
 from clearing.oracle import publication_reason
 from clearing.sim.bus import EventBus
+from clearing.sim.price_feed import path_process
 from clearing.units import Int64Array
 
 
@@ -30,15 +31,13 @@ class CollateralOracleParams(NamedTuple):
 def collateral_price_process(
     env: simpy.Environment, bus: EventBus, asset: int, path_ticks: Int64Array, step_ns: int, latest: dict[int, int]
 ) -> Generator[simpy.Event, Any, None]:
-    """Emit `collateral_price_updated` at each step whose venue price differs from the last."""
-    previous = 0
-    for step, price in enumerate(path_ticks.tolist()):
-        delay = step * step_ns - env.now
-        if delay > 0:
-            yield env.timeout(delay)
-        if price != previous:
-            latest[asset] = bus.emit(ev.CollateralPriceUpdated(ts_ns=env.now, asset=asset, price_ticks=price))
-            previous = price
+    """Emit `collateral_price_updated` for the asset's venue path; record each seq in `latest`."""
+
+    def emit_price(price: int) -> int:
+        latest[asset] = bus.emit(ev.CollateralPriceUpdated(ts_ns=env.now, asset=asset, price_ticks=price))
+        return latest[asset]
+
+    return path_process(env, path_ticks, step_ns, emit_price)
 
 
 def collateral_oracle_process(
