@@ -10,7 +10,7 @@ CORE = [
     "units", "rng", "events", "state", "margin", "oracle", "prices", "liquidation", "population", "invariants",
     "scenario", "errors", "book", "funding", "mark", "tapes",
     "agents/market_maker", "agents/noise", "agents/arbitrageur",
-    "reducers/checks", "reducers/ledger", "reducers/orders", "reducers/prices", "reducers/funding",
+    "reducers/checks", "reducers/ledger", "reducers/orders", "reducers/prices", "reducers/funding", "reducers/collateral",
 ]  # fmt: skip
 FORBIDDEN = {"simpy", "sqlite3", "sqlite_utils", "structlog"}
 

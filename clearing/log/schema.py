@@ -102,7 +102,7 @@ def alias_sql(alias: str, kind: str) -> str:
     if kind == "oracle_price_delivered":
         return (
             f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, market, price_ticks, "
-            f"ts_source_ns, ts_published_ns, ts_ns - ts_source_ns AS lag_ns, causes FROM {kind}"
+            f"confidence_ticks, ts_source_ns, ts_published_ns, ts_ns - ts_source_ns AS lag_ns, causes FROM {kind}"
         )
     return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT * FROM {kind}"
 

@@ -93,7 +93,7 @@ def test_pull_refuses_a_stale_publication():
     )  # fmt: skip
     refusals = [(ts, p["reason"]) for ts, p in of(rows, "oracle_guard_checked") if p["action"] == "pull"]
     assert refusals and all(reason == "stale" for _t, reason in refusals)
-    assert min(t for t, _r in refusals) == 22 * S  # the last reading, taken at 19.6 s, is older than 2 s
+    assert min(t for t, _r in refusals) == 22 * S  # the last reading, taken at 19 s, is more than 2 s old
 
 
 def test_median_ignores_one_dislocated_source_and_weighted_median_follows_the_heavy_one():
