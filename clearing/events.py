@@ -33,10 +33,12 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
     """A perpetual market opened, with the unit conventions every amount on it uses.
 
-    v2 adds `maker_fee_ppm`.
+    v2 adds `maker_fee_ppm`; v3 the maintenance brackets: `bracket_floors` (notional floors,
+    quote minor units, the first 0) and `bracket_rates_ppm` (`maintenance_margin_ppm` is the
+    first bracket's rate).
     """
 
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     market: int
     symbol: str
     tick_size: str
@@ -47,6 +49,8 @@ class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
     liquidation_fee_ppm: int
     taker_fee_ppm: int
     maker_fee_ppm: int
+    bracket_floors: tuple[int, ...]
+    bracket_rates_ppm: tuple[int, ...]
 
 
 class AccountsOpened(Event, frozen=True, kw_only=True, tag="accounts_opened"):
@@ -493,6 +497,11 @@ def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "maker_fee_ppm": 0}
 
 
+def upcast_market_listed_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 markets had one maintenance rate for every notional."""
+    return {**payload, "bracket_floors": [0], "bracket_rates_ppm": [payload["maintenance_margin_ppm"]]}
+
+
 def upcast_oracle_price_published_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 oracles had one source and no confidence."""
     return {**payload, "confidence_ticks": 0, "sources_used": 1}
@@ -521,6 +530,7 @@ def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
 # Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("market_listed", 1): upcast_market_listed_v1_v2,
+    ("market_listed", 2): upcast_market_listed_v2_v3,
     ("oracle_price_published", 1): upcast_oracle_price_published_v1_v2,
     ("oracle_price_delivered", 1): upcast_oracle_price_delivered_v1_v2,
     ("trade_executed", 1): upcast_trade_executed_v1_v2,

@@ -6,6 +6,9 @@ Pure functions over int64 arrays of shape (N,): no state, no I/O. Requirements r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -20,14 +23,70 @@ def notional(position_lots: Int64Array, price_ticks: int, unit_value: int) -> In
     return np.abs(position_lots) * (price_ticks * unit_value)
 
 
-def maintenance_margin(notional_minor: Int64Array, rate_ppm: int) -> Int64Array:
-    """Return ceil(notional x rate_ppm / 10^6) in quote minor units, shape (N,).
+def maintenance_margin(notional_minor: Int64Array, rate_ppm: int | Int64Array) -> Int64Array:
+    """Return ceil(notional x rate_ppm / 10^6) in quote minor units, shape (N,); the rate may be per row.
 
     Rounds up, against the account. Computed as q*rate + ceil(r*rate/10^6) with
     notional = q*10^6 + r, so no intermediate exceeds the notional itself.
     """
     q, r = np.divmod(notional_minor, PPM)
     return q * rate_ppm - ((-r * rate_ppm) // PPM)
+
+
+class Brackets(NamedTuple):
+    """Tiered maintenance margin of one market, shape (K,) each, floors ascending from 0.
+
+    floors: notional floor of each bracket, quote minor units; rates_ppm: its maintenance
+    rate; cums: its maintenance amount, from `bracket_cums`.
+    """
+
+    floors: Int64Array
+    rates_ppm: Int64Array
+    cums: Int64Array
+
+    @classmethod
+    def flat(cls, rate_ppm: int) -> Brackets:
+        """Return a single bracket: one rate for every notional."""
+        return cls(np.zeros(1, np.int64), np.full(1, rate_ppm, np.int64), np.zeros(1, np.int64))
+
+    @classmethod
+    def of(cls, floors_minor: Sequence[int], rates_ppm: Sequence[int]) -> Brackets:
+        """Return the brackets with their maintenance amounts computed by `bracket_cums`."""
+        floors = np.asarray(floors_minor, np.int64)
+        rates = np.asarray(rates_ppm, np.int64)
+        return cls(floors, rates, bracket_cums(floors, rates))
+
+
+def bracket_cums(floors_minor: Int64Array, rates_ppm: Int64Array) -> Int64Array:
+    """Return Binance's maintenance amounts: cum_1 = 0, cum_n = floor_n x (rate_n - rate_{n-1}) + cum_{n-1}.
+
+    The tax-bracket construction that makes the requirement continuous across bracket edges
+    (venues.md 1.3). Exact in quote minor units.
+
+    Raises:
+        ValueError: floors do not start at 0 and ascend, rates decrease, or a cum is not whole.
+    """
+    if len(floors_minor) == 0 or floors_minor[0] != 0 or (np.diff(floors_minor) <= 0).any() or (np.diff(rates_ppm) < 0).any():
+        raise ValueError(f"expected floors ascending from 0 and rates not decreasing, was {floors_minor}, {rates_ppm}")
+    cums = [0]
+    for n in range(1, len(floors_minor)):
+        step, rest = divmod(int(floors_minor[n]) * (int(rates_ppm[n]) - int(rates_ppm[n - 1])), PPM)
+        if rest:
+            raise ValueError(f"bracket floor {int(floors_minor[n])} x rate step is not a whole number of minor units")
+        cums.append(cums[-1] + step)
+    return np.asarray(cums, np.int64)
+
+
+def maintenance_amounts(notional_minor: Int64Array, brackets: Brackets) -> Int64Array:
+    """Return MM = ceil(notional x rate_b / 10^6) - cum_b, b the bracket of each notional, shape (N,).
+
+    Bracket b holds notionals in (floor_b, floor_{b+1}] (Binance's caps are inclusive);
+    rounds up, against the account. With one bracket this is `maintenance_margin`.
+    """
+    if len(brackets.floors) == 1:
+        return maintenance_margin(notional_minor, int(brackets.rates_ppm[0]))
+    b = np.maximum(np.searchsorted(brackets.floors, notional_minor, side="left") - 1, 0)
+    return maintenance_margin(notional_minor, brackets.rates_ppm[b]) - brackets.cums[b]
 
 
 def equity(cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_value: int) -> Int64Array:
@@ -40,14 +99,14 @@ def equity(cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_v
 
 
 def below_maintenance(
-    cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_value: int, rate_ppm: int
+    cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_value: int, brackets: Brackets
 ) -> npt.NDArray[np.bool_]:
-    """Return the mask of accounts with a position whose equity < maintenance margin.
+    """Return the mask of accounts with a position whose equity < maintenance amount.
 
-    Isolated margin on one market: `cash` is the account's isolated wallet. Shape (N,).
+    `cash` is what backs the position (see `margin_cash`). Shape (N,).
     """
     value = position_lots * (price_ticks * unit_value)
-    requirement = maintenance_margin(np.abs(value), rate_ppm)
+    requirement = maintenance_amounts(np.abs(value), brackets)
     return (position_lots != 0) & (cash + value < requirement)  # type: ignore[no-any-return]
 
 

@@ -17,7 +17,7 @@ from clearing.errors import InvariantViolation, ReplayDivergenceError, Verificat
 from clearing.invariants import violations
 from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import chain_hash, genesis_hash
-from clearing.margin import equity, maintenance_margin, notional
+from clearing.margin import equity, maintenance_amounts, notional
 from clearing.state import DIGEST_VERSION, ClearingState, apply
 from clearing.summary import RunSummary, summarize
 
@@ -39,7 +39,7 @@ def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
     one = state.position[e.account : e.account + 1, e.market]
     uv = int(state.unit_value[e.market])
     eq = int(equity(state.margin_cash(slice(e.account, e.account + 1)), one, e.mark_ticks, uv)[0])
-    req = int(maintenance_margin(notional(one, e.mark_ticks, uv), int(state.maintenance_margin_ppm[e.market]))[0])
+    req = int(maintenance_amounts(notional(one, e.mark_ticks, uv), state.brackets[e.market])[0])
     if (eq, req) != (e.equity, e.requirement) or not eq < req:
         raise ReplayDivergenceError(
             f"seq {seq}: margin breach of account {e.account} recomputes to equity {eq}, requirement {req}; "

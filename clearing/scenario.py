@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clearing.errors import ConfigError
+from clearing.margin import Brackets
 from clearing.units import INT64_MAX, NS_PER_MS, NS_PER_S, to_ppm, to_units
 
 PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -40,6 +41,9 @@ class MarketConfig(_Section):
     maker_fee_rate: Rate = Decimal("0.0002")
     self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
     market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
+    maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
+        default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
+    )
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
@@ -51,7 +55,19 @@ class MarketConfig(_Section):
             )
         for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band"):
             to_ppm(getattr(self, name), name)
+        if self.maintenance_brackets:
+            if self.maintenance_brackets[0][1] != self.maintenance_margin_rate:
+                raise ValueError("maintenance_brackets must start at maintenance_margin_rate (the first bracket's rate)")
+            floors, rates = self.bracket_units()
+            Brackets.of(floors, rates)  # floors from 0 and ascending, rates not decreasing, whole amounts
         return self
+
+    def bracket_units(self) -> tuple[list[int], list[int]]:
+        """Return (floors in quote minor units, rates in ppm) of the maintenance brackets."""
+        if not self.maintenance_brackets:
+            return [0], [to_ppm(self.maintenance_margin_rate, "maintenance_margin_rate")]
+        floors = [to_units(f, self.minor_unit, "maintenance bracket floor") for f, _ in self.maintenance_brackets]
+        return floors, [to_ppm(r, "maintenance bracket rate") for _, r in self.maintenance_brackets]
 
     @property
     def unit_value(self) -> int:

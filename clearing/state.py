@@ -21,7 +21,7 @@ import numpy as np
 from clearing import events as ev
 from clearing.book import Book
 from clearing.errors import InvariantViolation
-from clearing.margin import margin_cash
+from clearing.margin import Brackets, margin_cash
 from clearing.reducers import collateral, funding, ledger, orders, prices
 from clearing.reducers.ledger import ROLE_CODES
 from clearing.units import Int64Array
@@ -61,6 +61,7 @@ class ClearingState:
 
     def __init__(self) -> None:
         self.markets: list[ev.MarketListed] = []
+        self.brackets: list[Brackets] = []
         self.books: list[Book] = []
         self.incoming: dict[int, orders.IncomingOrder] = {}
         self.quotes: dict[tuple[int, int], tuple[int, ...]] = {}

@@ -13,6 +13,7 @@ import numpy as np
 from clearing import events as ev
 from clearing.book import Book
 from clearing.errors import InvariantViolation
+from clearing.margin import Brackets
 from clearing.reducers import orders
 from clearing.reducers.checks import account, market, require
 
@@ -38,7 +39,16 @@ def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
     """Add a market column to every per-market array and an empty book."""
     require(e.market == state.n_markets, f"market {e.market} listed out of order")
     require(e.unit_value > 0, f"market {e.market} unit value must be positive")
+    require(
+        len(e.bracket_floors) == len(e.bracket_rates_ppm) > 0 and e.bracket_rates_ppm[0] == e.maintenance_margin_ppm,
+        f"market {e.market} brackets do not start at its maintenance rate",
+    )
+    try:
+        brackets = Brackets.of(e.bracket_floors, e.bracket_rates_ppm)
+    except ValueError as error:
+        raise InvariantViolation(f"market {e.market}: {error}") from None
     state.markets.append(e)
+    state.brackets.append(brackets)
     state.books.append(Book())
     state.oracle_sources.append([])
     state.observations.append([])

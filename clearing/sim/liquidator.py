@@ -72,7 +72,7 @@ def liquidate(
     unit_value = int(s.unit_value[market])
     held = s.position[account : account + 1, market]
     backing = s.margin_cash(slice(account, account + 1))
-    if not below_maintenance(backing, held, mark, unit_value, int(s.maintenance_margin_ppm[market]))[0]:
+    if not below_maintenance(backing, held, mark, unit_value, s.brackets[market])[0]:
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="recovered"))
         return
     for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:

@@ -10,7 +10,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.margin import below_maintenance, equity, maintenance_margin, notional
+from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
 from clearing.state import ROLE_CODES
 
@@ -36,17 +36,17 @@ class MarginMonitor:
         s = self.bus.state
         mark = int(s.mark_ticks[market])
         unit_value = int(s.unit_value[market])
-        rate = int(s.maintenance_margin_ppm[market])
+        brackets = s.brackets[market]
         column = s.position[:, market]
         backing = s.margin_cash()
-        breached = below_maintenance(backing, column, mark, unit_value, rate) & (s.role == TRADER) & ~s.liquidating
+        breached = below_maintenance(backing, column, mark, unit_value, brackets) & (s.role == TRADER) & ~s.liquidating
         for account in np.flatnonzero(breached).tolist():
             one = column[account : account + 1]
             seq = self.bus.emit(
                 ev.MarginBreached(
                     ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,
                     equity=int(equity(backing[account : account + 1], one, mark, unit_value)[0]),
-                    requirement=int(maintenance_margin(notional(one, mark, unit_value), rate)[0]),
+                    requirement=int(maintenance_amounts(notional(one, mark, unit_value), brackets)[0]),
                 )
             )  # fmt: skip
             self.queue.put((account, market, seq))

@@ -109,6 +109,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     env = simpy.Environment(initial_time=0)
     bus = EventBus(ClearingState(), sink)
     m = sc.market
+    floors, rates = m.bracket_units()
     bus.emit(
         ev.MarketListed(
             ts_ns=0, market=MARKET, symbol=m.symbol, tick_size=str(m.tick_size), lot_size=str(m.lot_size),
@@ -116,6 +117,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
             maintenance_margin_ppm=to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate"),
             liquidation_fee_ppm=to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"),
             taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"), maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
+            bracket_floors=tuple(floors), bracket_rates_ppm=tuple(rates),
         )
     )  # fmt: skip
     for asset, c in enumerate(sc.collateral):

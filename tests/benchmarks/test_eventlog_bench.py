@@ -77,7 +77,7 @@ def _setup_events() -> list[ev.Event]:
         ev.MarketListed(
             ts_ns=0, market=0, symbol="BTCUSDT-PERP", tick_size="0.1", lot_size="0.001", quote_decimals=6,
             unit_value=UNIT_VALUE, maintenance_margin_ppm=5_000, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
-            maker_fee_ppm=0,
+            maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(5_000,),
         ),
         ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=ev.ROLE_TRADER),
         ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER),

@@ -49,7 +49,8 @@ def order_stream(n: int) -> list[tuple[int, int, int, int, str]]:
 def fresh_exchange() -> Exchange:
     bus = EventBus(ClearingState(), MemorySink())
     bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0))  # fmt: skip
+                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
+                             bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
     bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=100, role=ev.ROLE_TRADER))
     return Exchange(bus, "expire_maker")
 

@@ -18,7 +18,7 @@ from clearing.book import BUY, SELL, best_of_others
 from clearing.funding import payments
 from clearing.invariants import violations
 from clearing.log.writer import MemorySink
-from clearing.margin import below_maintenance, equity, maintenance_margin, notional
+from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import LiquidationParams, liquidate
@@ -46,7 +46,8 @@ class ClearingMachine(RuleBasedStateMachine):
         self.now = 0
         self.params = LiquidationParams(fee, 1_000, 10**9, 250_000)
         self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
-                  maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200)  # fmt: skip
+                  maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
+                  bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr))  # fmt: skip
         self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=ev.ROLE_TRADER)
         self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
         self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
@@ -125,12 +126,12 @@ class ClearingMachine(RuleBasedStateMachine):
     @rule()
     def liquidate_breached(self):
         s = self.state
-        mark, uv, mmr = int(s.mark_ticks[0]), int(s.unit_value[0]), int(s.maintenance_margin_ppm[0])
+        mark, uv, brackets = int(s.mark_ticks[0]), int(s.unit_value[0]), s.brackets[0]
         position = s.position[:, 0]
         backing = s.margin_cash()
-        below = below_maintenance(backing, position, mark, uv, mmr) & (s.role == 0)
+        below = below_maintenance(backing, position, mark, uv, brackets) & (s.role == 0)
         equities = equity(backing, position, mark, uv)
-        requirements = maintenance_margin(notional(position, mark, uv), mmr)
+        requirements = maintenance_amounts(notional(position, mark, uv), brackets)
         for account in np.flatnonzero(below).tolist():
             breach = self.emit(ev.MarginBreached, account=account, market=0, mark_ticks=mark,
                                equity=int(equities[account]), requirement=int(requirements[account]))  # fmt: skip

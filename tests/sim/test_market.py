@@ -119,7 +119,8 @@ def test_missing_data_file_names_every_place_searched(tmp_path, monkeypatch):
 def exchange_with_book():
     bus = EventBus(ClearingState(), MemorySink())
     bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=1000, maker_fee_ppm=0))  # fmt: skip
+                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=1000, maker_fee_ppm=0,
+                             bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
     bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=ev.ROLE_TRADER))
     exchange = Exchange(bus, "expire_maker")
     exchange.submit(0, 1, 0, -1, 5, "limit", 101)

@@ -28,6 +28,8 @@ def write_log(path, n=25, batch_size=10, finish=True):
             quote_decimals=0,
             unit_value=1,
             maintenance_margin_ppm=5000,
+            bracket_floors=(0,),
+            bracket_rates_ppm=(5000,),
             liquidation_fee_ppm=0,
             taker_fee_ppm=0,
             maker_fee_ppm=0,

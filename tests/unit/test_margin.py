@@ -1,6 +1,10 @@
 import numpy as np
+import pytest
 
-from clearing.margin import below_maintenance, equity, maintenance_margin, notional
+from clearing.margin import Brackets, below_maintenance, bracket_cums, equity, maintenance_amounts, maintenance_margin, notional
+
+FIVE = Brackets.flat(50_000)  # one bracket at 5 %
+USDT = 10**6  # minor units per USDT
 
 
 def a(*values):
@@ -34,12 +38,54 @@ def test_below_maintenance_boundary_is_strict_and_ignores_flat_accounts():
     cash = a(-90, -90, 5)
     position = a(1, 1, 0)
     # At 95: equity 5, requirement ceil(95 * 5 %) = 5 -> not below; at 94: 4 < 5 -> below.
-    assert below_maintenance(cash, position, 95, 1, 50_000).tolist() == [False, False, False]
-    assert below_maintenance(cash, position, 94, 1, 50_000).tolist() == [True, True, False]
+    assert below_maintenance(cash, position, 95, 1, FIVE).tolist() == [False, False, False]
+    assert below_maintenance(cash, position, 94, 1, FIVE).tolist() == [True, True, False]
 
 
 def test_below_maintenance_for_a_short():
     # Short 1 lot sold at 100 with 10 margin: cash = 110. Requirement 5 % of notional.
     cash, position = a(110), a(-1)
-    assert not below_maintenance(cash, position, 104, 1, 50_000)[0]  # equity 6 >= ceil(5.2) = 6
-    assert below_maintenance(cash, position, 105, 1, 50_000)[0]  # equity 5 < ceil(5.25) = 6
+    assert not below_maintenance(cash, position, 104, 1, FIVE)[0]  # equity 6 >= ceil(5.2) = 6
+    assert below_maintenance(cash, position, 105, 1, FIVE)[0]  # equity 5 < ceil(5.25) = 6
+
+
+# Binance BTCUSDT brackets (venues.md 1.3, 2021 snapshot): floors and rates as published.
+BINANCE_FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000, 200_000_000, 300_000_000]
+BINANCE_RATES_PPM = [4_000, 5_000, 10_000, 25_000, 50_000, 100_000, 125_000, 150_000, 250_000, 500_000]
+BINANCE_CUMS = [0, 50, 1_300, 16_300, 266_300, 1_266_300, 2_516_300, 5_016_300, 25_016_300, 100_016_300]
+
+
+def binance():
+    return Brackets.of([f * USDT for f in BINANCE_FLOORS], BINANCE_RATES_PPM)
+
+
+def test_binance_maintenance_amounts_follow_the_published_table():
+    assert (bracket_cums(np.array(BINANCE_FLOORS) * USDT, np.array(BINANCE_RATES_PPM)) == np.array(BINANCE_CUMS) * USDT).all()
+
+
+def test_binance_requirement_is_continuous_at_every_bracket_edge():
+    brackets = binance()
+    for floor, rate, cum in zip(BINANCE_FLOORS[1:], BINANCE_RATES_PPM[1:], BINANCE_CUMS[1:], strict=True):
+        edge = floor * USDT
+        below, at, above = maintenance_amounts(a(edge - 1, edge, edge + 1), brackets).tolist()
+        assert below <= at <= above and above - below <= 1
+        assert (
+            maintenance_amounts(a(edge + 10**6 * USDT // 100), brackets)[0]
+            == -(-(edge + 10**4 * USDT) * rate // 10**6) - cum * USDT
+        )
+
+
+def test_a_one_million_usdt_position_uses_the_third_bracket():
+    # 1,000,000 USDT is the cap of bracket 3 (1 %, cum 1,300): 10,000 - 1,300 = 8,700 USDT.
+    assert maintenance_amounts(a(1_000_000 * USDT), binance()).tolist() == [8_700 * USDT]
+    # 2,000,000 USDT: bracket 4 (2.5 %, cum 16,300): 50,000 - 16,300 = 33,700 USDT.
+    assert maintenance_amounts(a(2_000_000 * USDT), binance()).tolist() == [33_700 * USDT]
+
+
+def test_brackets_must_be_well_formed():
+    with pytest.raises(ValueError, match="ascending from 0"):
+        Brackets.of([10, 20], [1, 2])
+    with pytest.raises(ValueError, match="not decreasing"):
+        Brackets.of([0, 20], [5, 1])
+    with pytest.raises(ValueError, match="whole number"):
+        Brackets.of([0, 3], [0, 1])

@@ -102,3 +102,17 @@ def test_preset_files_are_valid_scenarios_on_their_own():
 
     for name in preset_names():
         assert load_scenario(CRASH, [f"include={name}"]).oracle.sources
+
+
+def test_maintenance_brackets_validate_and_convert(tmp_path):
+    text = (
+        "duration_s = 60\n[market]\nmaintenance_margin_rate = '0.004'\n"
+        "maintenance_brackets = [[0, '0.004'], [50000, '0.005'], [250000, '0.01']]\n"
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.market.bracket_units() == ([0, 50_000 * 10**6, 250_000 * 10**6], [4000, 5000, 10_000])
+    bad = text.replace("[0, '0.004'], ", "[0, '0.003'], ")
+    with pytest.raises(ConfigError, match="must start at maintenance_margin_rate"):
+        load_scenario(write(tmp_path, bad))
+    with pytest.raises(ConfigError, match="ascending from 0"):
+        load_scenario(write(tmp_path, text.replace("[250000, '0.01']", "[20000, '0.01']")))
