@@ -175,3 +175,18 @@ def test_an_oracle_on_the_last_trade_cites_that_trade():
     # publication <- the source's observation <- the trade it saw
     assert published and all(kinds[causes[0]][0] == "oracle_observed" for causes in published)
     assert all(kinds[kinds[causes[0]][1][0]][0] == "trade_executed" for causes in published)
+
+
+def test_steeper_brackets_liquidate_large_positions_sooner():
+    # 10x traders, an 8 % fall: 2 % of notional is left, above a flat 0.5 % but below the
+    # 3.4 % a 200,000 USDT position needs under the steep brackets (5 % - 3,150 / 200,000).
+    mild = {
+        "duration_s": 1500, "price__volatility": 0.0, "population__leverage": [10], "population__leverage_weights": [1.0],
+        "price__shocks": [{"start_s": 600, "duration_s": 300, "change": -0.08}], "population__holding_mean_s": 0,
+    }  # fmt: skip
+    flat, _ = run_in_memory(small_scenario(**mild), 5)
+    steep = small_scenario(**mild, market__maintenance_brackets=[["0", "0.005"], ["10000", "0.02"], ["100000", "0.05"]])
+    tiered, sink = run_in_memory(steep, 5)
+    assert flat.margin_breaches == 0 < tiered.margin_breaches
+    listed = rows_of(sink, "market_listed")[0][2]
+    assert listed["bracket_rates_ppm"] == [5000, 20000, 50000]
