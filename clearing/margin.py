@@ -132,3 +132,48 @@ def margin_cash(state_cash: Int64Array, collateral: Int64Array, prices_ticks: In
     if collateral.shape[1] == 0:
         return state_cash
     return state_cash + collateral_value(collateral, prices_ticks, decimals, haircut_ppm)
+
+
+def bankruptcy_price(backing: Int64Array, position_lots: Int64Array, unit_value: int) -> Int64Array:
+    """Return the price (ticks) at which closing each position leaves exactly nothing, shape (N,).
+
+    backing + position x P x unit_value = 0, so P = -backing / (position x unit_value),
+    rounded so that a close at it never needs the insurance fund: up for a long (sold),
+    down for a short (bought back); at least one tick. BitMEX's example (venues.md 2.4): a
+    long of 1 at 100.00 with 1.00 margin goes bankrupt at 99.00. 0 for a flat account.
+    """
+    denominator = position_lots * unit_value
+    flat = denominator == 0
+    safe = np.where(flat, 1, denominator)
+    price = np.where(position_lots > 0, -((backing) // safe), (-backing) // safe)
+    return np.where(flat, 0, np.maximum(price, 1))  # type: ignore[no-any-return]
+
+
+def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value: int, brackets: Brackets) -> Int64Array:
+    """Return the highest (long) / lowest (short) price in ticks at which each position is below maintenance.
+
+    Binance's isolated formula (venues.md 1.4) in this ledger's terms, backing = wallet -
+    side x |q| x entry: LP = (backing + cum_b) / (|q| x unit_value x (rate_b - side)), with
+    the bracket b of the notional at LP; when the bracket at LP differs from the one
+    assumed, it is recomputed with that bracket (Binance's fixed point). The exact LP is
+    the price where equity = requirement; the tick returned is the first one strictly
+    beyond it, where the monitor liquidates. 0 for a flat account or a long that cannot
+    be liquidated at any positive price.
+    """
+    out = np.zeros(position_lots.shape[0], np.int64)
+    for i in np.flatnonzero(position_lots).tolist():
+        q, side = int(position_lots[i]), 1 if position_lots[i] > 0 else -1
+        b = len(brackets.floors) - 1
+        for _ in range(len(brackets.floors) + 1):
+            rate, cum = int(brackets.rates_ppm[b]), int(brackets.cums[b])
+            numerator = (int(backing[i]) + cum) * PPM
+            denominator = abs(q) * unit_value * (rate - side * PPM)
+            exact_floor = numerator // denominator
+            price = exact_floor - 1 if side > 0 and numerator % denominator == 0 else exact_floor
+            price = price if side > 0 else exact_floor + 1
+            at = int(np.searchsorted(brackets.floors, abs(q) * max(price, 1) * unit_value, side="left")) - 1
+            if max(at, 0) == b:
+                break
+            b = max(at, 0)
+        out[i] = max(price, 0)
+    return out

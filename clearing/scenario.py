@@ -329,6 +329,7 @@ class LiquidationConfig(_Section):
     slippage: Rate = Decimal("0.001")
     impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
     max_slippage: Rate = Decimal("0.25")
+    execution: Literal["book", "bankruptcy"] = "book"
 
 
 class InsuranceFundConfig(_Section):

@@ -4,9 +4,11 @@ Each liquidator is one SimPy process, so the number of liquidators and the servi
 bound how fast a liquidation storm clears and make the backlog visible. At its turn an
 account is re-checked at the current mark: a recovered account is released. Otherwise its
 resting orders on the market are cancelled and its position goes into the book as an IOC
-order limited at mark -/+ max_slippage; the backstop takes over whatever the book could
-not fill, at the mark moved by slippage and size impact (`backstop_price_ticks`), and the
-balance left is settled by `clearing.liquidation.settle` (fee, insurance fund, bad debt).
+order limited at mark -/+ max_slippage (execution "book") or at the account's bankruptcy
+price (execution "bankruptcy", as Binance and BitMEX: no book fill ever needs the fund).
+The backstop takes over whatever the book could not fill, at the mark moved by slippage
+and size impact (`backstop_price_ticks`), and the balance left is settled by
+`clearing.liquidation.settle` (fee, insurance fund, bad debt).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
-from clearing.margin import below_maintenance, collateral_value
+from clearing.margin import bankruptcy_price, below_maintenance, collateral_value
 from clearing.sim.exchange import Exchange
 
 Guard = Callable[[int, tuple[int, ...]], bool]
@@ -31,6 +33,7 @@ class LiquidationParams(NamedTuple):
     slippage_ppm: int
     impact_depth_minor: int
     max_slippage_ppm: int
+    execution: str = "book"  # IOC limit: "book" mark -/+ max slippage, "bankruptcy" the bankruptcy price
 
 
 def liquidator_process(
@@ -79,9 +82,15 @@ def liquidate(
         exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
     lots = int(held[0])
     side = -1 if lots > 0 else 1
-    limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
+    if params.execution == "bankruptcy":
+        limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
+    else:
+        limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
     outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
-    bound = backstop_price_ticks(outcome.remaining * (1 if lots > 0 else -1), mark, unit_value, *params[1:])
+    bound = backstop_price_ticks(
+        outcome.remaining * (1 if lots > 0 else -1), mark, unit_value, params.slippage_ppm, params.impact_depth_minor,
+        params.max_slippage_ppm,
+    )  # fmt: skip
     trades = list(outcome.trade_seqs)
     notional = outcome.value
     if outcome.remaining:

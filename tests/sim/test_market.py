@@ -190,3 +190,22 @@ def test_steeper_brackets_liquidate_large_positions_sooner():
     assert flat.margin_breaches == 0 < tiered.margin_breaches
     listed = rows_of(sink, "market_listed")[0][2]
     assert listed["bracket_rates_ppm"] == [5000, 20000, 50000]
+
+
+def book_only_shortfalls(execution):
+    _summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution=execution), 7)
+    trades = {seq: json.loads(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
+    shortfalls = []
+    for _seq, _t, kind, _v, causes, payload, _h in sink.rows:
+        if kind == "liquidation_completed" and all(trades[c]["maker_order"] for c in json.loads(causes)):
+            done = json.loads(payload)
+            shortfalls.append(done["insurance_paid"] + done["bad_debt"])
+    return shortfalls
+
+
+def test_bankruptcy_bounded_liquidations_never_need_the_fund_for_book_fills():
+    # Filled wholly in the book at or better than bankruptcy, a liquidation leaves no shortfall;
+    # bounded only by mark - max slippage, book fills can land past bankruptcy and draw the fund.
+    bounded = book_only_shortfalls("bankruptcy")
+    assert bounded and not any(bounded)
+    assert any(book_only_shortfalls("book"))

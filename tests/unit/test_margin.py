@@ -1,7 +1,19 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from clearing.margin import Brackets, below_maintenance, bracket_cums, equity, maintenance_amounts, maintenance_margin, notional
+from clearing.margin import (
+    Brackets,
+    bankruptcy_price,
+    below_maintenance,
+    bracket_cums,
+    equity,
+    liquidation_price,
+    maintenance_amounts,
+    maintenance_margin,
+    notional,
+)
 
 FIVE = Brackets.flat(50_000)  # one bracket at 5 %
 USDT = 10**6  # minor units per USDT
@@ -89,3 +101,50 @@ def test_brackets_must_be_well_formed():
         Brackets.of([0, 20], [5, 1])
     with pytest.raises(ValueError, match="whole number"):
         Brackets.of([0, 3], [0, 1])
+
+
+def test_bitmex_bankruptcy_price_of_the_worked_example():
+    # BitMEX (venues.md 2.4, TV-M2): long 1 @ 100.00 with 1.00 of margin -> bankrupt at 99.00.
+    # Cents as ticks, one contract as a lot: cash = 1.00 - 100.00 = -99.00.
+    assert bankruptcy_price(a(-9900), a(1), 1).tolist() == [9900]
+    # The short twin: sold 1 @ 100.00 with 1.00 of margin -> cash 101.00, bankrupt at 101.00.
+    assert bankruptcy_price(a(10100), a(-1), 1).tolist() == [10100]
+    assert bankruptcy_price(a(50), a(0), 1).tolist() == [0]
+
+
+@given(st.integers(-(10**12), 10**12), st.integers(-(10**6), 10**6).filter(bool), st.sampled_from([1, 7, 100]))
+def test_closing_at_the_bankruptcy_price_never_needs_the_fund(backing, lots, unit_value):
+    price = int(bankruptcy_price(a(backing), a(lots), unit_value)[0])
+    assert backing + lots * price * unit_value >= 0 or price == 1
+    worse = price - 1 if lots > 0 else price + 1
+    if worse >= 1:
+        assert backing + lots * worse * unit_value < 0
+
+
+def test_binance_style_liquidation_price_of_a_10x_long():
+    # Long 1 BTC at 10,000 USDT with a 1,000 USDT wallet, MMR 0.4 %: LP = (1000 - 10000) / (0.004 - 1)
+    # = 9,036.14 USDT. Tick 0.1 USDT, lot 0.001 BTC, 6 decimals: unit value 100.
+    backing = 1_000 * USDT - 1_000 * 100_000 * 100
+    flat = Brackets.flat(4_000)
+    assert liquidation_price(a(backing), a(1_000), 100, flat).tolist() == [90_361]
+
+
+@given(
+    st.integers(1, 10**6),
+    st.sampled_from([1, -1]),
+    st.integers(2, 120),
+    st.integers(50_000, 300_000),
+)
+def test_liquidation_price_is_the_edge_of_maintenance_with_bracket_switches(lots, side, leverage, entry):
+    # Binance BTCUSDT brackets, entry in ticks of 0.1 USDT, unit value 100 (micro-USDT).
+    brackets = binance()
+    notional = lots * entry * 100
+    backing = notional // leverage - side * notional
+    position = a(side * lots)
+    price = int(liquidation_price(a(backing), position, 100, brackets)[0])
+    if price <= 0:
+        return  # a long that no positive price liquidates
+    assert below_maintenance(a(backing), position, price, 100, brackets)[0]
+    healthy = price + 1 if side > 0 else price - 1
+    if healthy >= 1:
+        assert not below_maintenance(a(backing), position, healthy, 100, brackets)[0]
