@@ -302,6 +302,33 @@ class LiquidationCompleted(Event, frozen=True, kw_only=True, tag="liquidation_co
     bad_debt: int
 
 
+class PositionDeleveraged(Event, frozen=True, kw_only=True, tag="position_deleveraged"):
+    """Auto-deleveraging: `lots` of the liquidated account closed against a counterparty at the bankruptcy price.
+
+    Moves like a trade from seller to buyer, without fees; `account` is the liquidated one.
+    """
+
+    market: int
+    account: int
+    buyer: int
+    seller: int
+    lots: int
+    price_ticks: int
+
+
+class LossSocialised(Event, frozen=True, kw_only=True, tag="loss_socialised"):
+    """What the insurance fund could not cover of `account`'s shortfall, charged to open positions.
+
+    Each of `accounts` pays its amount (quote minor units) to `account`; the amounts sum
+    to at most the account's shortfall.
+    """
+
+    market: int
+    account: int
+    accounts: tuple[int, ...]
+    amounts: tuple[int, ...]
+
+
 class CollateralListed(Event, frozen=True, kw_only=True, tag="collateral_listed"):
     """A collateral asset accounts can deposit; its value counts at the oracle price less the haircut.
 
@@ -431,6 +458,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     InsuranceFundPaid,
     BadDebtRecorded,
     LiquidationCompleted,
+    PositionDeleveraged,
+    LossSocialised,
     CollateralListed,
     CollateralDeposited,
     CollateralPriceUpdated,
@@ -468,6 +497,8 @@ AnyEvent = (
     | InsuranceFundPaid
     | BadDebtRecorded
     | LiquidationCompleted
+    | PositionDeleveraged
+    | LossSocialised
     | CollateralListed
     | CollateralDeposited
     | CollateralPriceUpdated

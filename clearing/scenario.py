@@ -330,6 +330,8 @@ class LiquidationConfig(_Section):
     impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
     max_slippage: Rate = Decimal("0.25")
     execution: Literal["book", "bankruptcy"] = "book"
+    after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
+    adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
 
 
 class InsuranceFundConfig(_Section):

@@ -92,6 +92,9 @@ class ClearingState:
         self.breaches = 0
         self.liquidations = 0
         self.liquidated_notional = 0
+        self.adl_events = 0
+        self.adl_notional = 0
+        self.socialised_loss = 0
         self.rejections = 0
         self.oracle_failures = 0
         self.guard_blocks = 0
@@ -168,6 +171,7 @@ _ARRAY_FIELDS = (
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
+    "adl_events", "adl_notional", "socialised_loss",
     "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",
 )  # fmt: skip
@@ -211,6 +215,8 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.InsuranceFundPaid: ledger.insurance_fund_paid,
     ev.BadDebtRecorded: ledger.bad_debt_recorded,
     ev.LiquidationCompleted: ledger.liquidation_completed,
+    ev.PositionDeleveraged: ledger.position_deleveraged,
+    ev.LossSocialised: ledger.loss_socialised,
     ev.CollateralListed: collateral.collateral_listed,
     ev.CollateralDeposited: collateral.collateral_deposited,
     ev.CollateralPriceUpdated: collateral.collateral_price_updated,

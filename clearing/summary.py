@@ -32,6 +32,9 @@ class RunSummary:
     insurance_fund_min: str
     insurance_paid: str
     fee_pool: str
+    adl_events: int
+    adl_notional: str
+    socialised_loss: str
     quote_decimals: int
     state_digest: str
     head_hash: str
@@ -62,6 +65,9 @@ def summarize(
         insurance_fund_min=format_minor(state.insurance_fund_min, decimals),
         insurance_paid=format_minor(state.insurance_paid, decimals),
         fee_pool=format_minor(state.fee_pool, decimals),
+        adl_events=state.adl_events,
+        adl_notional=format_minor(state.adl_notional, decimals),
+        socialised_loss=format_minor(state.socialised_loss, decimals),
         quote_decimals=decimals,
         state_digest=state.digest(),
         head_hash=head_hash,
@@ -71,7 +77,10 @@ def summarize(
 def render_text(summary: RunSummary, quote: str = "") -> str:
     """Return the summary as aligned `key  value` lines for a terminal."""
     unit = f" {quote}" if quote else ""
-    money = {"liquidated_notional", "bad_debt", "insurance_fund_end", "insurance_fund_min", "insurance_paid", "fee_pool"}
+    money = {
+        "liquidated_notional", "bad_debt", "insurance_fund_end", "insurance_fund_min", "insurance_paid", "fee_pool",
+        "adl_notional", "socialised_loss",
+    }  # fmt: skip
     width = max(len(k) for k in summary.as_dict())
     lines = []
     for key, value in summary.as_dict().items():

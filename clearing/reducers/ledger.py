@@ -121,14 +121,48 @@ def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
         raise InvariantViolation(f"negative fee in trade {e}")
     if e.maker_order or e.taker_order:
         orders.fill(state, e)
-    value = lots * e.price_ticks * state.markets[market_id].unit_value
+    _exchange(state, market_id, buyer, seller, lots, e.price_ticks, e.buyer_fee, e.seller_fee)
+    state.last_trade_ticks[market_id] = e.price_ticks
+
+
+def _exchange(state: ClearingState, market_id: int, buyer: int, seller: int, lots: int, price: int, buyer_fee: int,
+              seller_fee: int) -> None:  # fmt: skip
+    value = lots * price * state.markets[market_id].unit_value
     cash = state.cash
-    cash[buyer] = cash.item(buyer) - value - e.buyer_fee
-    cash[seller] = cash.item(seller) + value - e.seller_fee
-    state.fee_pool += e.buyer_fee + e.seller_fee
+    cash[buyer] = cash.item(buyer) - value - buyer_fee
+    cash[seller] = cash.item(seller) + value - seller_fee
+    state.fee_pool += buyer_fee + seller_fee
     _move_position(state, buyer, market_id, lots, value)
     _move_position(state, seller, market_id, -lots, -value)
-    state.last_trade_ticks[market_id] = e.price_ticks
+
+
+def position_deleveraged(state: ClearingState, e: ev.PositionDeleveraged) -> None:
+    """Close part of the liquidated account's position against a counterparty, without fees."""
+    for who in (e.account, e.buyer, e.seller):
+        account(state, who)
+    market(state, e.market)
+    require(
+        e.account in (e.buyer, e.seller) and e.buyer != e.seller and e.lots > 0 and e.price_ticks > 0, f"bad deleveraging {e}"
+    )
+    counterparty_lots = state.position.item(e.seller if e.account == e.buyer else e.buyer, e.market)
+    require(abs(counterparty_lots) >= e.lots, f"deleveraging {e.lots} lots from a position of {counterparty_lots}")
+    _exchange(state, e.market, e.buyer, e.seller, e.lots, e.price_ticks, 0, 0)
+    state.adl_events += 1
+    state.adl_notional += e.lots * e.price_ticks * state.markets[e.market].unit_value
+
+
+def loss_socialised(state: ClearingState, e: ev.LossSocialised) -> None:
+    """Charge the open positions and credit the bankrupt account, exactly."""
+    account(state, e.account)
+    market(state, e.market)
+    require(len(e.accounts) == len(e.amounts) and all(a >= 0 for a in e.amounts), f"bad socialisation {e}")
+    total = sum(e.amounts)
+    require(0 < total <= -state.cash[e.account], f"socialised {total} exceeds the shortfall of account {e.account}")
+    for who, amount in zip(e.accounts, e.amounts, strict=True):
+        account(state, who)
+        state.cash[who] -= amount
+    state.cash[e.account] += total
+    state.socialised_loss += total
 
 
 def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:

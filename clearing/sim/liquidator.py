@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
+import numpy as np
 import simpy
 
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
 from clearing.margin import bankruptcy_price, below_maintenance, collateral_value
 from clearing.sim.exchange import Exchange
+from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
 Guard = Callable[[int, tuple[int, ...]], bool]
 
@@ -34,6 +36,8 @@ class LiquidationParams(NamedTuple):
     impact_depth_minor: int
     max_slippage_ppm: int
     execution: str = "book"  # IOC limit: "book" mark -/+ max slippage, "bankruptcy" the bankruptcy price
+    after_fund: str = "bad_debt"  # what the fund cannot cover: "bad_debt", "adl" or "socialise"
+    adl_ranking: str = "pnl_leverage"
 
 
 def liquidator_process(
@@ -87,24 +91,27 @@ def liquidate(
     else:
         limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
     outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
-    bound = backstop_price_ticks(
-        outcome.remaining * (1 if lots > 0 else -1), mark, unit_value, params.slippage_ppm, params.impact_depth_minor,
-        params.max_slippage_ppm,
-    )  # fmt: skip
     trades = list(outcome.trade_seqs)
     notional = outcome.value
-    if outcome.remaining:
+    remaining = s.position.item(account, market)
+    if remaining and params.after_fund == "adl" and _fund_falls_short(s, account, market, remaining, mark, params):
+        adl = _deleverage(bus, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
+        trades += [seq for seq, _value in adl]
+        notional += sum(value for _seq, value in adl)
+        remaining = s.position.item(account, market)
+    if remaining:
+        bound = _backstop_price(remaining, mark, unit_value, params)
         buyer, seller = (liquidity_provider, account) if side < 0 else (account, liquidity_provider)
         trades.append(
             bus.emit(
                 ev.TradeExecuted(
-                    ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=outcome.remaining,
+                    ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=abs(remaining),
                     price_ticks=bound, buyer_fee=0, seller_fee=0, liquidation=True, maker_order=0, taker_order=0,
                     taker_side=side,
                 )
             )
         )  # fmt: skip
-        notional += outcome.remaining * bound * unit_value
+        notional += abs(remaining) * bound * unit_value
         exchange.latest.trade[market] = trades[-1]
     if s.cash.item(account) < 0:
         _seize_collateral(bus, now_ns, account, liquidity_provider, (trades[-1],))
@@ -114,14 +121,84 @@ def liquidate(
         bus.emit(ev.LiquidationFeeCharged(ts_ns=now_ns, causes=cause, account=account, amount=result.fee))
     if result.insurance_paid:
         bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=cause, account=account, amount=result.insurance_paid))
-    if result.bad_debt:
-        bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=result.bad_debt))
+    bad_debt = result.bad_debt
+    if bad_debt and params.after_fund == "socialise":
+        bad_debt -= _socialise(bus, now_ns, account, market, bad_debt, liquidity_provider, cause)
+    if bad_debt:
+        bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=bad_debt))
     bus.emit(
         ev.LiquidationCompleted(
             ts_ns=now_ns, causes=tuple(trades), account=account, market=market, lots=lots, notional=notional,
-            fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=result.bad_debt,
+            fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=bad_debt,
         )
     )  # fmt: skip
+
+
+def _backstop_price(position: int, mark: int, unit_value: int, params: LiquidationParams) -> int:
+    return backstop_price_ticks(
+        position, mark, unit_value, params.slippage_ppm, params.impact_depth_minor, params.max_slippage_ppm
+    )
+
+
+def _fund_falls_short(s: Any, account: int, market: int, position: int, mark: int, params: LiquidationParams) -> bool:
+    # Would the backstop take-over leave a shortfall larger than the insurance fund?
+    unit_value = int(s.unit_value[market])
+    backing = int(s.margin_cash(slice(account, account + 1))[0])
+    balance = backing + position * _backstop_price(position, mark, unit_value, params) * unit_value
+    return balance < 0 and -balance > s.insurance_fund
+
+
+def _deleverage(
+    bus: Any, now_ns: int, account: int, market: int, position: int, backstop: int, params: LiquidationParams, breach_seq: int
+) -> list[tuple[int, int]]:
+    # Close the position against ranked opposite positions at its bankruptcy price.
+    s = bus.state
+    unit_value = int(s.unit_value[market])
+    price = int(
+        bankruptcy_price(s.margin_cash(slice(account, account + 1)), s.position[account : account + 1, market], unit_value)[0]
+    )
+    column = s.position[:, market]
+    eligible = (np.sign(column) == -np.sign(position)) & ~s.liquidating
+    eligible[[account, backstop]] = False
+    candidates = np.flatnonzero(eligible)
+    order = adl_ranking(
+        params.adl_ranking, candidates, column[candidates], s.entry_cost[candidates, market], s.margin_cash()[candidates],
+        int(s.mark_ticks[market]), unit_value, seed=breach_seq,
+    )  # fmt: skip
+    ranked = candidates[order]
+    sizes = np.abs(column[ranked]).tolist()
+    out = []
+    for counterparty, lots in zip(
+        ranked.tolist(), adl_allocation(abs(position), sizes, params.adl_ranking == "pro_rata"), strict=True
+    ):
+        if lots:
+            buyer, seller = (counterparty, account) if position > 0 else (account, counterparty)
+            seq = bus.emit(
+                ev.PositionDeleveraged(
+                    ts_ns=now_ns, causes=(breach_seq,), market=market, account=account, buyer=buyer, seller=seller,
+                    lots=lots, price_ticks=price,
+                )
+            )  # fmt: skip
+            out.append((seq, lots * price * unit_value))
+    return out
+
+
+def _socialise(bus: Any, now_ns: int, account: int, market: int, loss: int, backstop: int, causes: tuple[int, ...]) -> int:
+    # Charge what is left to every other open position of the market, in proportion to size.
+    s = bus.state
+    column = s.position[:, market]
+    holders = np.flatnonzero(column)
+    holders = holders[holders != account]
+    if holders.size == 0:
+        return 0
+    notionals = (np.abs(column[holders]) * (int(s.mark_ticks[market]) * int(s.unit_value[market]))).tolist()
+    amounts = socialised_amounts(loss, notionals)
+    bus.emit(
+        ev.LossSocialised(
+            ts_ns=now_ns, causes=causes, market=market, account=account, accounts=tuple(holders.tolist()), amounts=tuple(amounts)
+        )
+    )
+    return sum(amounts)
 
 
 def _seize_collateral(bus: Any, now_ns: int, account: int, buyer: int, causes: tuple[int, ...]) -> None:

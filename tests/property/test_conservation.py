@@ -38,13 +38,16 @@ class ClearingMachine(RuleBasedStateMachine):
         fee=st.integers(0, 50_000),
         unit_value=st.sampled_from([1, 7, 100]),
         stp=st.sampled_from(["expire_maker", "expire_taker", "expire_both"]),
+        execution=st.sampled_from(["book", "bankruptcy"]),
+        after_fund=st.sampled_from(["bad_debt", "adl", "socialise"]),
+        ranking=st.sampled_from(["pnl_leverage", "random", "pro_rata"]),
     )
-    def open_market(self, mmr, fee, unit_value, stp):
+    def open_market(self, mmr, fee, unit_value, stp, execution, after_fund, ranking):
         self.sink = MemorySink()
         self.bus = EventBus(ClearingState(), self.sink)
         self.exchange = Exchange(self.bus, stp)
         self.now = 0
-        self.params = LiquidationParams(fee, 1_000, 10**9, 250_000)
+        self.params = LiquidationParams(fee, 1_000, 10**9, 250_000, execution, after_fund, ranking)
         self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
                   maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
                   bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr))  # fmt: skip
@@ -136,8 +139,9 @@ class ClearingMachine(RuleBasedStateMachine):
             breach = self.emit(ev.MarginBreached, account=account, market=0, mark_ticks=mark,
                                equity=int(equities[account]), requirement=int(requirements[account]))  # fmt: skip
             debt_before = s.bad_debt
+            after = self.params.after_fund
             liquidate(self.exchange, self.now, account, 0, breach, PROVIDER, self.params)
-            event("liquidated with bad debt" if s.bad_debt else "liquidated")
+            event(f"liquidated ({after}: adl {s.adl_events}, socialised {s.socialised_loss > 0}, bad debt {s.bad_debt > 0})")
             assert s.position[account, 0] == 0, "a liquidated account is flat"
             assert s.cash[account] >= 0, "a liquidated account owes nothing"
             if s.bad_debt > debt_before:

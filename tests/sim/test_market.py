@@ -209,3 +209,29 @@ def test_bankruptcy_bounded_liquidations_never_need_the_fund_for_book_fills():
     bounded = book_only_shortfalls("bankruptcy")
     assert bounded and not any(bounded)
     assert any(book_only_shortfalls("book"))
+
+
+def waterfall_run(after_fund, ranking="pnl_leverage"):
+    scenario = small_scenario(
+        duration_s=1500, insurance_fund__initial="100", liquidation__execution="bankruptcy",
+        liquidation__after_fund=after_fund, liquidation__adl_ranking=ranking,
+    )  # fmt: skip
+    return run_in_memory(scenario, 7)
+
+
+@pytest.mark.parametrize("ranking", ["pnl_leverage", "random", "pro_rata"])
+def test_adl_closes_what_the_fund_cannot_cover_at_the_bankruptcy_price(ranking):
+    with_debt, _ = waterfall_run("bad_debt")
+    summary, sink = waterfall_run("adl", ranking)
+    assert with_debt.bad_debt != "0.000000" and summary.bad_debt == "0.000000"
+    deleveraged = rows_of(sink, "position_deleveraged")
+    assert deleveraged
+    for _seq, _ts, p in deleveraged:
+        assert p["account"] in (p["buyer"], p["seller"])
+
+
+def test_socialised_loss_charges_the_open_positions_instead_of_bad_debt():
+    summary, sink = waterfall_run("socialise")
+    charges = rows_of(sink, "loss_socialised")
+    assert summary.bad_debt == "0.000000" and charges
+    assert all(sum(p["amounts"]) > 0 and p["account"] not in p["accounts"] for _s, _t, p in charges)

@@ -1,0 +1,100 @@
+"""The loss waterfall after the insurance fund: auto-deleveraging and socialised loss.
+
+Pure functions: who is deleveraged first, how a deleveraged size or a loss is shared out,
+exactly, in integers. The liquidator (`clearing.sim.liquidator`) emits the events.
+
+- ADL (Binance, BitMEX, dYdX, Hyperliquid; venues.md 1.6, 2.5, 3.6, 4.3): what the fund
+  cannot absorb is closed against opposite positions at the bankruptcy price.
+  Rankings: "pnl_leverage" (BitMEX: PnL% x effective leverage when in profit, PnL% /
+  effective leverage when not; highest first), "random" (dYdX: a pseudo-random start
+  over the candidates in account order), "pro_rata" (every candidate in proportion to size).
+- Socialised loss (Drift, venues.md 5.3): what is left is charged to every open position
+  of the market, both sides, in proportion to size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from clearing.units import Int64Array
+
+ADL_RANKINGS = ("pnl_leverage", "random", "pro_rata")
+
+
+def adl_ranking(
+    method: str,
+    accounts: Int64Array,
+    position_lots: Int64Array,
+    entry_cost: Int64Array,
+    backing: Int64Array,
+    mark_ticks: int,
+    unit_value: int,
+    seed: int = 0,
+) -> Int64Array:
+    """Return the candidates' indices in the order they are deleveraged, shape (K,).
+
+    pnl_leverage (BitMEX): value = position x mark x unit_value, PnL% = (value - entry
+    cost) / |entry cost|, effective leverage = |value| / (backing + value); score = PnL% x
+    leverage if PnL% > 0 else PnL% / leverage (an account with no equity left ranks
+    first); highest score first, ties to the lower account. random (dYdX): the candidates
+    in account order, rotated to start at sha256(seed) mod K. pro_rata: account order
+    (sizes are shared by `adl_allocation`).
+    """
+    k = len(accounts)
+    if method == "pro_rata" or k == 0:
+        return np.argsort(accounts, kind="stable")
+    if method == "random":
+        start = int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "big") % k
+        by_account = np.argsort(accounts, kind="stable")
+        return np.roll(by_account, -start)
+    if method != "pnl_leverage":
+        raise ValueError(f"expected an ADL ranking in {ADL_RANKINGS}, was {method!r}")
+    value = position_lots.astype(np.float64) * (mark_ticks * unit_value)
+    pnl = (value - entry_cost) / np.maximum(np.abs(entry_cost), 1)
+    equity = backing + value
+    leverage = np.where(equity > 0, np.abs(value) / np.maximum(equity, 1), np.inf)
+    score = np.where(pnl > 0, pnl * leverage, np.where(np.isinf(leverage), np.inf, pnl / leverage))
+    return np.lexsort((accounts, -score))
+
+
+def adl_allocation(lots: int, sizes: Sequence[int], pro_rata: bool) -> list[int]:
+    """Return how many lots each candidate (in ranked order) gives up; they sum to min(lots, total).
+
+    In order: each gives min(what is left, its size). Pro rata: floor(lots x size / total),
+    then one more lot each to the largest remainders (ties to the earlier candidate).
+    """
+    total = sum(sizes)
+    lots = min(lots, total)
+    if not pro_rata:
+        out = []
+        left = lots
+        for size in sizes:
+            take = min(left, size)
+            out.append(take)
+            left -= take
+        return out
+    shares = [lots * s // total for s in sizes] if total else [0] * len(sizes)
+    remainders = [lots * s % total for s in sizes] if total else [0] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda i: -remainders[i])[: lots - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def socialised_amounts(loss: int, notionals: Sequence[int]) -> list[int]:
+    """Return what each open position is charged to cover `loss`; the charges sum to exactly `loss`.
+
+    floor(loss x notional / total), then one more minor unit each to the largest
+    remainders (ties to the earlier position): in proportion to size, rounded so that the
+    total is exact.
+    """
+    total = sum(notionals)
+    if loss <= 0 or total <= 0:
+        return [0] * len(notionals)
+    shares = [loss * n // total for n in notionals]
+    remainders = [loss * n % total for n in notionals]
+    for i in sorted(range(len(notionals)), key=lambda i: -remainders[i])[: loss - sum(shares)]:
+        shares[i] += 1
+    return shares

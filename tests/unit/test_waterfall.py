@@ -1,0 +1,59 @@
+"""ADL rankings and exact sharing of deleveraged sizes and socialised losses."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
+
+
+def a(*values):
+    return np.array(values, dtype=np.int64)
+
+
+def test_bitmex_ranking_puts_profitable_high_leverage_first():
+    # Three shorts against a liquidated long, mark 90 (unit value 1). Entry cost is signed (-q x entry).
+    # A: short 10 from 100, equity 200: PnL% = 100 / 1000 = 0.1, leverage 900 / 200 = 4.5 -> 0.45
+    # B: short 10 from 100, equity 2000: PnL% = 0.1, leverage 0.45                        -> 0.045
+    # C: short 10 from 80, equity 500: PnL% = -100 / 800 = -0.125, leverage 1.8           -> -0.069
+    accounts = a(7, 3, 5)
+    positions = a(-10, -10, -10)
+    entry = a(-1000, -1000, -800)
+    backing = a(200 + 900, 2000 + 900, 500 + 900)  # equity = backing + position x mark
+    order = adl_ranking("pnl_leverage", accounts, positions, entry, backing, 90, 1)
+    assert accounts[order].tolist() == [7, 3, 5]
+
+
+def test_an_account_with_no_equity_left_ranks_first_and_ties_go_to_the_lower_account():
+    accounts = a(9, 4, 2)
+    order = adl_ranking("pnl_leverage", accounts, a(-10, -10, -10), a(-1000, -1000, -1000), a(900, 1900, 1900), 90, 1)
+    assert accounts[order].tolist() == [9, 2, 4]
+
+
+def test_random_ranking_is_a_seeded_rotation_of_account_order():
+    accounts = a(5, 1, 3, 8)
+    first = adl_ranking("random", accounts, a(-1, -1, -1, -1), a(0, 0, 0, 0), a(0, 0, 0, 0), 1, 1, seed=42)
+    again = adl_ranking("random", accounts, a(-1, -1, -1, -1), a(0, 0, 0, 0), a(0, 0, 0, 0), 1, 1, seed=42)
+    assert first.tolist() == again.tolist()
+    rotated = accounts[first].tolist()
+    start = rotated.index(1)
+    assert rotated[start:] + rotated[:start] == [1, 3, 5, 8]
+
+
+def test_allocation_in_order_and_pro_rata():
+    assert adl_allocation(25, [10, 10, 10], pro_rata=False) == [10, 10, 5]
+    assert adl_allocation(25, [10, 10, 10], pro_rata=True) == [9, 8, 8]
+    assert adl_allocation(99, [3, 4], pro_rata=False) == [3, 4]  # not more than there is
+
+
+@given(st.integers(0, 10**6), st.lists(st.integers(1, 10**5), min_size=1, max_size=30), st.booleans())
+def test_allocations_never_exceed_a_position_and_sum_exactly(lots, sizes, pro_rata):
+    out = adl_allocation(lots, sizes, pro_rata)
+    assert sum(out) == min(lots, sum(sizes)) and all(0 <= o <= s for o, s in zip(out, sizes, strict=True))
+
+
+@given(st.integers(0, 10**12), st.lists(st.integers(0, 10**9), min_size=1, max_size=30))
+def test_socialised_charges_sum_to_exactly_the_loss(loss, notionals):
+    out = socialised_amounts(loss, notionals)
+    assert all(x >= 0 for x in out)
+    assert sum(out) == (loss if sum(notionals) else 0)
