@@ -12,9 +12,21 @@ import simpy
 from clearing import events as ev
 from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
-from clearing.state import ROLE_CODES
+from clearing.state import ROLE_CODES, ClearingState
+from clearing.units import Int64Array
 
 TRADER = ROLE_CODES[ev.ROLE_TRADER]
+
+
+def breached_accounts(s: ClearingState, market: int, backing: Int64Array) -> Int64Array:
+    """Return the traders below maintenance on `market` at its mark and not yet queued, ascending.
+
+    One vectorised pass over every account: `below_maintenance` with the market's brackets.
+    """
+    below = below_maintenance(
+        backing, s.position[:, market], int(s.mark_ticks[market]), int(s.unit_value[market]), s.brackets[market]
+    )
+    return np.flatnonzero(below & (s.role == TRADER) & ~s.liquidating)
 
 
 class MarginMonitor:
@@ -39,8 +51,7 @@ class MarginMonitor:
         brackets = s.brackets[market]
         column = s.position[:, market]
         backing = s.margin_cash()
-        breached = below_maintenance(backing, column, mark, unit_value, brackets) & (s.role == TRADER) & ~s.liquidating
-        for account in np.flatnonzero(breached).tolist():
+        for account in breached_accounts(s, market, backing).tolist():
             one = column[account : account + 1]
             seq = self.bus.emit(
                 ev.MarginBreached(
