@@ -331,6 +331,8 @@ class LiquidationConfig(_Section):
     max_slippage: Rate = Decimal("0.25")
     execution: Literal["book", "bankruptcy"] = "book"
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
+    priority: Literal["fifo", "worst_health", "largest"] = "fifo"
+    detection_latency_ms: int = Field(default=0, ge=0)
     adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
 
 

@@ -81,6 +81,7 @@ class ClearingState:
         for name in collateral.ASSET_ARRAYS:
             setattr(self, name, np.zeros(0, np.int64))
         self.liquidating = np.zeros(0, np.bool_)
+        self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
         self.insurance_fund = 0
         self.insurance_fund_min = 0  # lowest balance after the first payout (or the seed)
@@ -92,6 +93,9 @@ class ClearingState:
         self.breaches = 0
         self.liquidations = 0
         self.liquidated_notional = 0
+        self.backlog = 0
+        self.max_backlog = 0
+        self.max_queue_wait_ns = 0
         self.adl_events = 0
         self.adl_notional = 0
         self.socialised_loss = 0
@@ -165,13 +169,13 @@ class ClearingState:
 
 _MARKET_ARRAYS = ledger._MARKET_ARRAYS
 _ARRAY_FIELDS = (
-    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating",
+    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating", "breach_ns",
     *collateral.ASSET_ARRAYS, "collateral",
 )  # fmt: skip
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
-    "adl_events", "adl_notional", "socialised_loss",
+    "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
     "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",
 )  # fmt: skip

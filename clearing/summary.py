@@ -32,6 +32,8 @@ class RunSummary:
     insurance_fund_min: str
     insurance_paid: str
     fee_pool: str
+    max_liquidation_backlog: int
+    max_queue_wait_s: float
     adl_events: int
     adl_notional: str
     socialised_loss: str
@@ -65,6 +67,8 @@ def summarize(
         insurance_fund_min=format_minor(state.insurance_fund_min, decimals),
         insurance_paid=format_minor(state.insurance_paid, decimals),
         fee_pool=format_minor(state.fee_pool, decimals),
+        max_liquidation_backlog=state.max_backlog,
+        max_queue_wait_s=state.max_queue_wait_ns / NS_PER_S,
         adl_events=state.adl_events,
         adl_notional=format_minor(state.adl_notional, decimals),
         socialised_loss=format_minor(state.socialised_loss, decimals),

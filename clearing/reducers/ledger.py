@@ -69,6 +69,7 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     state.role = np.concatenate([state.role, np.full(n, ROLE_CODES[e.role], np.int8)])
     state.cash = np.concatenate([state.cash, np.zeros(n, np.int64)])
     state.liquidating = np.concatenate([state.liquidating, np.zeros(n, np.bool_)])
+    state.breach_ns = np.concatenate([state.breach_ns, np.zeros(n, np.int64)])
     block = np.zeros((n, state.n_markets), np.int64)
     state.position = np.vstack([state.position, block])
     state.entry_cost = np.vstack([state.entry_cost, block])
@@ -172,6 +173,9 @@ def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
     require(not state.liquidating[e.account], f"account {e.account} is already being liquidated")
     state.liquidating[e.account] = True
     state.breaches += 1
+    state.breach_ns[e.account] = e.ts_ns
+    state.backlog += 1
+    state.max_backlog = max(state.max_backlog, state.backlog)
 
 
 def liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> None:
@@ -179,7 +183,13 @@ def liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> N
     account(state, e.account)
     market(state, e.market)
     require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
-    state.liquidating[e.account] = False
+    _leave_queue(state, e.account, e.ts_ns)
+
+
+def _leave_queue(state: ClearingState, account_id: int, now_ns: int) -> None:
+    state.liquidating[account_id] = False
+    state.backlog -= 1
+    state.max_queue_wait_ns = max(state.max_queue_wait_ns, now_ns - state.breach_ns.item(account_id))
 
 
 def liquidation_fee_charged(state: ClearingState, e: ev.LiquidationFeeCharged) -> None:
@@ -214,6 +224,6 @@ def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> N
     account(state, e.account)
     market(state, e.market)
     require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
-    state.liquidating[e.account] = False
+    _leave_queue(state, e.account, e.ts_ns)
     state.liquidations += 1
     state.liquidated_notional += e.notional

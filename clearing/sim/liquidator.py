@@ -43,7 +43,7 @@ class LiquidationParams(NamedTuple):
 def liquidator_process(
     env: simpy.Environment,
     exchange: Exchange,
-    queue: simpy.Store,
+    queue: simpy.PriorityStore,
     liquidity_provider: int,
     service_ns: int,
     params: LiquidationParams,
@@ -51,7 +51,8 @@ def liquidator_process(
 ) -> Generator[simpy.Event, Any, None]:
     """Serve the liquidation queue forever."""
     while True:
-        account, market, breach_seq = yield queue.get()
+        item = yield queue.get()
+        account, market, breach_seq = item.item
         if service_ns:
             yield env.timeout(service_ns)
         liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard)

@@ -6,6 +6,8 @@ Accounts found below maintenance (traders only, not already queued) get a
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import simpy
 
@@ -16,6 +18,19 @@ from clearing.state import ROLE_CODES, ClearingState
 from clearing.units import Int64Array
 
 TRADER = ROLE_CODES[ev.ROLE_TRADER]
+
+
+PRIORITIES = ("fifo", "worst_health", "largest")
+
+
+def queue_priority(priority: str, equity_minor: int, requirement_minor: int, notional_minor: int, seq: int) -> tuple[int, int]:
+    """Return the queue key (lowest first): "fifo" by breach, "worst_health" by equity / requirement
+    (in ppm, lowest first), "largest" by notional (largest first); ties by breach order."""
+    if priority == "worst_health":
+        return (equity_minor * 1_000_000 // max(requirement_minor, 1), seq)
+    if priority == "largest":
+        return (-notional_minor, seq)
+    return (seq, seq)
 
 
 def breached_accounts(s: ClearingState, market: int, backing: Int64Array) -> Int64Array:
@@ -32,10 +47,14 @@ def breached_accounts(s: ClearingState, market: int, backing: Int64Array) -> Int
 class MarginMonitor:
     """Checks every trader on a market when its mark moves; feeds the liquidation queue."""
 
-    def __init__(self, env: simpy.Environment, bus: EventBus, queue: simpy.Store) -> None:
+    def __init__(
+        self, env: simpy.Environment, bus: EventBus, queue: simpy.PriorityStore, priority: str = "fifo", detection_ns: int = 0
+    ) -> None:
         self.env = env
         self.bus = bus
         self.queue = queue
+        self.priority = priority
+        self.detection_ns = detection_ns
 
     def on_collateral(self, asset: int, price_seq: int) -> None:
         """Re-check every market when a collateral price changes; `price_seq` is the cause."""
@@ -53,11 +72,23 @@ class MarginMonitor:
         backing = s.margin_cash()
         for account in breached_accounts(s, market, backing).tolist():
             one = column[account : account + 1]
+            size = int(notional(one, mark, unit_value)[0])
+            account_equity = int(equity(backing[account : account + 1], one, mark, unit_value)[0])
+            requirement = int(maintenance_amounts(notional(one, mark, unit_value), brackets)[0])
             seq = self.bus.emit(
                 ev.MarginBreached(
                     ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,
-                    equity=int(equity(backing[account : account + 1], one, mark, unit_value)[0]),
-                    requirement=int(maintenance_amounts(notional(one, mark, unit_value), brackets)[0]),
+                    equity=account_equity, requirement=requirement,
                 )
             )  # fmt: skip
-            self.queue.put((account, market, seq))
+            item = simpy.PriorityItem(
+                queue_priority(self.priority, account_equity, requirement, size, seq), (account, market, seq)
+            )
+            if self.detection_ns:
+                self.env.process(self._detect_later(item))
+            else:
+                self.queue.put(item)
+
+    def _detect_later(self, item: simpy.PriorityItem) -> Any:
+        yield self.env.timeout(self.detection_ns)
+        yield self.queue.put(item)

@@ -133,8 +133,8 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     exchange = Exchange(bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest)
     env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
 
-    queue = simpy.Store(env)
-    monitor = MarginMonitor(env, bus, queue)
+    queue = simpy.PriorityStore(env)
+    monitor = MarginMonitor(env, bus, queue, sc.liquidation.priority, sc.ms_ns(sc.liquidation.detection_latency_ms))
     oracle = Oracle(
         env, bus, MARKET, _oracle_params(sc), _source_specs(sc, seed), latest, monitor.on_mark, generator(seed, "oracle/latency")
     )

@@ -235,3 +235,29 @@ def test_socialised_loss_charges_the_open_positions_instead_of_bad_debt():
     charges = rows_of(sink, "loss_socialised")
     assert summary.bad_debt == "0.000000" and charges
     assert all(sum(p["amounts"]) > 0 and p["account"] not in p["accounts"] for _s, _t, p in charges)
+
+
+def test_queue_priority_and_detection_latency():
+    from clearing.sim.margin_monitor import queue_priority
+
+    assert queue_priority("fifo", 10, 100, 5, 7) < queue_priority("fifo", 0, 100, 5, 8)
+    assert queue_priority("worst_health", 10, 100, 5, 9) < queue_priority("worst_health", 50, 100, 5, 1)
+    assert queue_priority("largest", 0, 1, 900, 9) < queue_priority("largest", 0, 1, 100, 1)
+
+    scenario = small_scenario(
+        duration_s=1500, liquidation__priority="largest", liquidation__liquidators=1, liquidation__service_time_ms=1000,
+        liquidation__detection_latency_ms=300,
+    )  # fmt: skip
+    summary, sink = run_in_memory(scenario, 7)
+    breaches = {seq: (ts, p) for seq, ts, p in rows_of(sink, "margin_breached")}
+    taken = []
+    for _seq, ts, kind, _v, causes, payload, _h in sink.rows:
+        cause = json.loads(causes)
+        if kind in ("order_placed", "liquidation_cancelled") and cause and cause[0] in breaches:
+            if kind == "order_placed" and not json.loads(payload)["liquidation"]:
+                continue
+            breach_ts, breach = breaches[cause[0]]
+            assert ts >= breach_ts + 1_300_000_000  # detection 300 ms + service 1 s at least
+            taken.append((breach_ts, breach["requirement"]))
+    assert summary.max_liquidation_backlog > 10 and summary.max_queue_wait_s > 10
+    assert taken
