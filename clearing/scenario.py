@@ -41,6 +41,7 @@ class MarketConfig(_Section):
     maker_fee_rate: Rate = Decimal("0.0002")
     self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
     market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
+    initial_margin_rate: Rate = Field(default=Decimal(0), description="0: no initial margin check on orders")
     maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
         default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
     )
@@ -53,8 +54,13 @@ class MarketConfig(_Section):
                 f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
                 f"minor units (1e-{self.quote_decimals}); raise quote_decimals or the sizes"
             )
-        for name in ("maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band"):
+        for name in (
+            "maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band",
+            "initial_margin_rate",
+        ):  # fmt: skip
             to_ppm(getattr(self, name), name)
+        if self.initial_margin_rate and self.initial_margin_rate < self.maintenance_margin_rate:
+            raise ValueError("initial_margin_rate must be at least maintenance_margin_rate")
         if self.maintenance_brackets:
             if self.maintenance_brackets[0][1] != self.maintenance_margin_rate:
                 raise ValueError("maintenance_brackets must start at maintenance_margin_rate (the first bracket's rate)")

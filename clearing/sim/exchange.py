@@ -3,7 +3,9 @@
 `Exchange.submit` checks reduce-only and post-only, emits `order_placed`, asks
 `clearing.book.match` what happens, and emits the self-trade cancels and fills in that
 order, then the rest of the order: resting (limit, post-only) or expired (market, IOC).
-Market orders fill only within `market_band` of the mark (price protection); what is
+With an initial margin rate, a trader's order that would grow its position is rejected
+("insufficient_margin") unless its equity covers the initial margin of the position the
+order would leave, at the mark. Market orders fill only within `market_band` of the mark (price protection); what is
 left expires as "price_band" (or "no_liquidity" when the other side is empty).
 Fees: the taker pays taker_fee on each fill's notional (none on liquidation orders, which
 pay the liquidation fee instead), the maker pays maker_fee; both round up.
@@ -18,7 +20,10 @@ from clearing.book import BUY, crosses, match
 from clearing.book import Fill as BookFill
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.state import ROLE_CODES
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
+
+TRADER = ROLE_CODES[ev.ROLE_TRADER]
 
 
 class OrderOutcome(NamedTuple):
@@ -36,12 +41,18 @@ class Exchange:
     """Order entry for every market of one run."""
 
     def __init__(
-        self, bus: EventBus, self_trade_prevention: str, market_band_ppm: int = 50_000, latest: Latest | None = None
+        self,
+        bus: EventBus,
+        self_trade_prevention: str,
+        market_band_ppm: int = 50_000,
+        latest: Latest | None = None,
+        initial_margin_ppm: int = 0,
     ) -> None:
         self.bus = bus
         self.stp = self_trade_prevention
         self.band_ppm = market_band_ppm
         self.latest = latest or Latest()
+        self.initial_margin_ppm = initial_margin_ppm
 
     def submit(
         self,
@@ -68,6 +79,8 @@ class Exchange:
             if held == 0 or (held > 0) == (side > 0):
                 reason = "would_increase"
             lots = min(lots, abs(held))
+        if not reason and self.initial_margin_ppm and not (reduce_only or liquidation) and s.role[account] == TRADER:
+            reason = self._initial_margin_check(account, market, side * lots)
         if order_type == "post_only":
             opposite = book.best_ask() if side == BUY else book.best_bid()
             if opposite and crosses(side, price_ticks, opposite):
@@ -124,6 +137,19 @@ class Exchange:
                     why = "ioc_remainder"
                 emit(ev.OrderCancelled(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining, reason=why))
         return OrderOutcome(order_id, result.filled, result.remaining, value, tuple(trades), "")
+
+    def _initial_margin_check(self, account: int, market: int, lots: int) -> str:
+        # Equity at the mark (the index before the first) must cover the initial margin of
+        # the position the order would leave: ceil(|position + order| x price x unit value x IMR).
+        s = self.bus.state
+        price = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+        unit_value = s.markets[market].unit_value
+        held = s.position.item(account, market)
+        equity = int(s.margin_cash(slice(account, account + 1))[0]) + held * price * unit_value
+        after = abs(held + lots) * price * unit_value
+        if abs(held + lots) > abs(held) and equity < int(mul_div_ceil(after, self.initial_margin_ppm, PPM)):
+            return "insufficient_margin"
+        return ""
 
     def _market_limit(self, market: int, side: int) -> int | None:
         # Price protection: a market order fills only within the band around the mark (the

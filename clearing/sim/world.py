@@ -130,7 +130,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     initial = int(path[0])
     accounts = _open_accounts(sc, bus)
     latest = Latest()
-    exchange = Exchange(bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest)
+    exchange = Exchange(
+        bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest,
+        to_ppm(m.initial_margin_rate, "initial_margin_rate"),
+    )  # fmt: skip
     env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
 
     queue = simpy.PriorityStore(env)

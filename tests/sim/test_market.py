@@ -261,3 +261,15 @@ def test_queue_priority_and_detection_latency():
             taken.append((breach_ts, breach["requirement"]))
     assert summary.max_liquidation_backlog > 10 and summary.max_queue_wait_s > 10
     assert taken
+
+
+def test_orders_that_breach_initial_margin_are_rejected_with_the_reason():
+    # Initial margin 2 % (50x at most): traders at 100x are refused, traders at 10x are not.
+    base = {"duration_s": 300, "market__initial_margin_rate": "0.02", "population__leverage_weights": [1.0]}
+    _summary, refused = run_in_memory(small_scenario(**base, population__leverage=[100]), 3)
+    rejected = rows_of(refused, "order_rejected")
+    assert rejected and {p["reason"] for _s, _t, p in rejected} == {"insufficient_margin"}
+    traders = {p["account"] for _s, _t, p in rows_of(refused, "deposited") if p["account"] < 600}
+    assert {p["account"] for _s, _t, p in rejected} == traders
+    _summary, accepted = run_in_memory(small_scenario(**base, population__leverage=[10]), 3)
+    assert not rows_of(accepted, "order_rejected")
