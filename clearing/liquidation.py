@@ -99,3 +99,33 @@ def close_out(
     notional = abs(position_lots) * price * unit_value
     outcome = settle(cash + position_lots * price * unit_value, notional, fee_ppm, insurance_fund)
     return CloseOut(position_lots, price, notional, *outcome)
+
+
+def fillable_price(
+    position_lots: int,
+    oracle_ticks: int,
+    unit_value: int,
+    total_net_collateral: int,
+    total_maintenance: int,
+    position_maintenance: int,
+    bankruptcy_adjustment_ppm: int = 1_000_000,
+    spread_to_maintenance_ppm: int = 1_500_000,
+) -> int:
+    """Return dYdX v4's fillable price in ticks: the limit of a liquidation order (venues.md 3.4).
+
+    ABR = clamp(BA x (1 - TNC / TMMR), 0, 1); spread = ABR x SMMR x PMMR (quote minor units);
+    fillable = (PNNV - spread) / PS with PNNV the signed position value at the oracle and PS
+    the signed size; a long sells at or below the oracle, a short buys at or above it.
+    Rounded as dYdX does: up for a sell, down for a buy; at least one tick.
+    """
+    if position_lots == 0 or total_maintenance <= 0:
+        raise ValueError(f"expected a position and a maintenance requirement, was {position_lots}, {total_maintenance}")
+    scale = PPM * PPM * total_maintenance
+    rating = bankruptcy_adjustment_ppm * (total_maintenance - total_net_collateral) * PPM  # ABR x scale, unclamped
+    rating = max(0, min(rating, scale))
+    spread_scaled = rating * spread_to_maintenance_ppm * position_maintenance  # spread x scale x 10^6
+    denominator = scale * PPM * position_lots * unit_value
+    numerator = position_lots * oracle_ticks * unit_value * scale * PPM - spread_scaled
+    if position_lots > 0:
+        return max(1, -((-numerator) // denominator))
+    return max(1, numerator // denominator)

@@ -335,7 +335,7 @@ class LiquidationConfig(_Section):
     slippage: Rate = Decimal("0.001")
     impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
     max_slippage: Rate = Decimal("0.25")
-    execution: Literal["book", "bankruptcy"] = "book"
+    execution: Literal["book", "bankruptcy", "fillable"] = "book"
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
     detection_latency_ms: int = Field(default=0, ge=0)

@@ -20,8 +20,8 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.liquidation import backstop_price_ticks, fill_price_ticks, settle
-from clearing.margin import bankruptcy_price, below_maintenance, collateral_value
+from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, settle
+from clearing.margin import bankruptcy_price, below_maintenance, collateral_value, equity, maintenance_amounts, notional
 from clearing.sim.exchange import Exchange
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
@@ -89,6 +89,8 @@ def liquidate(
     side = -1 if lots > 0 else 1
     if params.execution == "bankruptcy":
         limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
+    elif params.execution == "fillable":
+        limit = _fillable_limit(s, account, market, held, mark, unit_value)
     else:
         limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
     outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
@@ -133,6 +135,16 @@ def liquidate(
             fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=bad_debt,
         )
     )  # fmt: skip
+
+
+def _fillable_limit(s: Any, account: int, market: int, held: Any, mark: int, unit_value: int) -> int:
+    # dYdX v4: the limit moves from the oracle (account exactly at maintenance) toward 1.5 x
+    # the position's maintenance margin below it (account bankrupt), in one isolated position.
+    oracle = int(s.oracle_ticks[market]) or mark
+    backing = s.margin_cash(slice(account, account + 1))
+    tnc = int(equity(backing, held, oracle, unit_value)[0])
+    requirement = int(maintenance_amounts(notional(held, oracle, unit_value), s.brackets[market])[0])
+    return fillable_price(int(held[0]), oracle, unit_value, tnc, max(requirement, 1), max(requirement, 1))
 
 
 def _backstop_price(position: int, mark: int, unit_value: int, params: LiquidationParams) -> int:

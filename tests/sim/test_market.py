@@ -273,3 +273,9 @@ def test_orders_that_breach_initial_margin_are_rejected_with_the_reason():
     assert {p["account"] for _s, _t, p in rejected} == traders
     _summary, accepted = run_in_memory(small_scenario(**base, population__leverage=[10]), 3)
     assert not rows_of(accepted, "order_rejected")
+
+
+def test_dydx_fillable_execution_runs_and_conserves():
+    summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution="fillable"), 7)
+    placed = [p for _s, _t, p in rows_of(sink, "order_placed") if p["liquidation"]]
+    assert placed and summary.liquidations > 0

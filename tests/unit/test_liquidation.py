@@ -1,6 +1,6 @@
 import pytest
 
-from clearing.liquidation import close_out, fill_price_ticks, slippage_ppm
+from clearing.liquidation import close_out, fill_price_ticks, fillable_price, slippage_ppm
 
 
 def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
@@ -46,3 +46,19 @@ def test_slippage_grows_with_size_and_is_capped():
 def test_close_out_refuses_a_flat_account():
     with pytest.raises(ValueError, match="flat"):
         close_out(0, 0, 100, 1, 0, 0, 0, 1, 1)
+
+
+def test_dydx_fillable_price_moves_from_oracle_to_the_full_spread():
+    # dYdX v4 GetFillablePrice (venues.md 3.4), BA = 1, SMMR = 1.5: a 1 BTC long at oracle
+    # 50,000 with maintenance 1,500 (ticks of 1 USDT, unit value 1).
+    assert fillable_price(1, 50_000, 1, 1_500, 1_500, 1_500) == 50_000  # exactly at maintenance: the oracle
+    assert fillable_price(1, 50_000, 1, 1_000, 1_500, 1_500) == 49_250  # ABR 1/3: spread 750
+    assert fillable_price(1, 50_000, 1, -500, 1_500, 1_500) == 47_750  # bankrupt: the full 1.5 x 1,500
+    assert fillable_price(-1, 50_000, 1, 1_000, 1_500, 1_500) == 50_750  # a short buys above the oracle
+
+
+def test_fillable_price_rounds_as_dydx():
+    # A long sells: rounded up; a short buys back: rounded down.
+    assert fillable_price(3, 100, 1, 0, 10, 10) == 95  # (300 - 15) / 3 = 95 exactly
+    assert fillable_price(3, 100, 1, 5, 10, 10) == 98  # (300 - 7.5) / 3 = 97.5 -> 98
+    assert fillable_price(-3, 100, 1, 5, 10, 10) == 102  # (-300 - 7.5) / -3 = 102.5 -> 102
