@@ -59,17 +59,19 @@ class MarketConfig(_Section):
             "initial_margin_rate",
         ):  # fmt: skip
             to_ppm(getattr(self, name), name)
-        if self.initial_margin_rate and self.initial_margin_rate < self.maintenance_margin_rate:
+        if self.initial_margin_rate and to_ppm(self.initial_margin_rate, "initial") < self.bracket_units()[1][0]:
             raise ValueError("initial_margin_rate must be at least maintenance_margin_rate")
         if self.maintenance_brackets:
-            if self.maintenance_brackets[0][1] != self.maintenance_margin_rate:
-                raise ValueError("maintenance_brackets must start at maintenance_margin_rate (the first bracket's rate)")
             floors, rates = self.bracket_units()
             Brackets.of(floors, rates)  # floors from 0 and ascending, rates not decreasing, whole amounts
         return self
 
     def bracket_units(self) -> tuple[list[int], list[int]]:
-        """Return (floors in quote minor units, rates in ppm) of the maintenance brackets."""
+        """Return (floors in quote minor units, rates in ppm) of the maintenance brackets.
+
+        With brackets, their first rate is the market's maintenance rate (and
+        `maintenance_margin_rate` is not used); without, one bracket at that rate.
+        """
         if not self.maintenance_brackets:
             return [0], [to_ppm(self.maintenance_margin_rate, "maintenance_margin_rate")]
         floors = [to_units(f, self.minor_unit, "maintenance bracket floor") for f, _ in self.maintenance_brackets]
@@ -390,12 +392,12 @@ class Scenario(_Section):
         for c in self.collateral:
             to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
             to_ppm(c.haircut, f"collateral {c.asset} haircut")
-        mmr = to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate")
+        mmr = m.bracket_units()[1][0]
         for leverage in self.population.leverage:
             if leverage * mmr >= 1_000_000:
                 raise ValueError(
                     f"population.leverage {leverage}x leaves no room above maintenance margin "
-                    f"{m.maintenance_margin_rate}; use leverage below {Decimal(1) / m.maintenance_margin_rate:.0f}x"
+                    f"{Decimal(mmr) / 1_000_000}; use leverage below {Decimal(1_000_000) / mmr:.0f}x"
                 )
         for name, amount in (
             ("price.initial", self.price.initial),

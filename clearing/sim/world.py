@@ -114,7 +114,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         ev.MarketListed(
             ts_ns=0, market=MARKET, symbol=m.symbol, tick_size=str(m.tick_size), lot_size=str(m.lot_size),
             quote_decimals=m.quote_decimals, unit_value=m.unit_value,
-            maintenance_margin_ppm=to_ppm(m.maintenance_margin_rate, "maintenance_margin_rate"),
+            maintenance_margin_ppm=rates[0],
             liquidation_fee_ppm=to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"),
             taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"), maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
             bracket_floors=tuple(floors), bracket_rates_ppm=tuple(rates),

@@ -111,8 +111,7 @@ def test_maintenance_brackets_validate_and_convert(tmp_path):
     )
     scenario = load_scenario(write(tmp_path, text))
     assert scenario.market.bracket_units() == ([0, 50_000 * 10**6, 250_000 * 10**6], [4000, 5000, 10_000])
-    bad = text.replace("[0, '0.004'], ", "[0, '0.003'], ")
-    with pytest.raises(ConfigError, match="must start at maintenance_margin_rate"):
-        load_scenario(write(tmp_path, bad))
+    derived = load_scenario(write(tmp_path, text.replace("[0, '0.004'], ", "[0, '0.003'], ")))
+    assert derived.market.bracket_units()[1][0] == 3000  # the first bracket's rate governs
     with pytest.raises(ConfigError, match="ascending from 0"):
         load_scenario(write(tmp_path, text.replace("[250000, '0.01']", "[20000, '0.01']")))
