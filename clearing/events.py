@@ -276,6 +276,18 @@ class LiquidationFeeCharged(Event, frozen=True, kw_only=True, tag="liquidation_f
     amount: int
 
 
+class InsuranceFundConfigured(Event, frozen=True, kw_only=True, tag="insurance_fund_configured"):
+    """The insurance fund's payout caps (quote minor units; 0: no cap).
+
+    At most `max_per_event` per liquidation and `max_per_period` within any window of
+    `period_ns` (dYdX caps insurance lost per subaccount per block; Drift per market).
+    """
+
+    max_per_event: int
+    max_per_period: int
+    period_ns: int
+
+
 class InsuranceFundPaid(Event, frozen=True, kw_only=True, tag="insurance_fund_paid"):
     """The insurance fund covered part or all of a bankrupt account's shortfall."""
 
@@ -455,6 +467,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MarginBreached,
     LiquidationCancelled,
     LiquidationFeeCharged,
+    InsuranceFundConfigured,
     InsuranceFundPaid,
     BadDebtRecorded,
     LiquidationCompleted,
@@ -494,6 +507,7 @@ AnyEvent = (
     | MarginBreached
     | LiquidationCancelled
     | LiquidationFeeCharged
+    | InsuranceFundConfigured
     | InsuranceFundPaid
     | BadDebtRecorded
     | LiquidationCompleted

@@ -42,15 +42,16 @@ class Settlement(NamedTuple):
     bad_debt: int
 
 
-def settle(balance: int, notional: int, fee_ppm: int, insurance_fund: int) -> Settlement:
+def settle(balance: int, notional: int, fee_ppm: int, insurance_fund: int, fund_cap: int | None = None) -> Settlement:
     """Return the settlement of an account whose position was closed, leaving `balance`.
 
     If balance >= 0: fee = min(ceil(notional x fee_ppm / 10^6), balance) to the fund.
-    If balance < 0: the fund pays min(fund, -balance); the remainder is bad debt.
+    If balance < 0: the fund pays min(fund, -balance, fund_cap); the remainder is bad debt
+    (or goes on down the waterfall). `fund_cap` is what the fund's caps still allow.
     """
     if balance >= 0:
         return Settlement(min(int(mul_div_ceil(notional, fee_ppm, PPM)), balance), 0, 0)
-    paid = min(insurance_fund, -balance)
+    paid = min(insurance_fund, -balance, insurance_fund if fund_cap is None else fund_cap)
     return Settlement(0, paid, -balance - paid)
 
 

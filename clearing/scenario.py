@@ -345,9 +345,12 @@ class LiquidationConfig(_Section):
 
 
 class InsuranceFundConfig(_Section):
-    """The insurance fund's starting balance."""
+    """The insurance fund's starting balance and payout caps (0: no cap)."""
 
     initial: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(1_000_000)
+    max_per_event: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    max_per_period: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+    period_s: float = Field(default=3600, gt=0)
 
 
 class Scenario(_Section):

@@ -12,6 +12,7 @@ common price, since long and short lots cancel) the conserved quantity.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +86,10 @@ class ClearingState:
         self.deposits = 0
         self.insurance_fund = 0
         self.insurance_fund_min = 0  # lowest balance after the first payout (or the seed)
+        self.fund_max_per_event = 0  # payout caps, 0: none
+        self.fund_max_per_period = 0
+        self.fund_period_ns = 0
+        self.fund_window: deque[tuple[int, int]] = deque()  # (time, amount) of payouts in the last period
         self.fee_pool = 0
         self.funding_clearing = 0
         self.funding_volume = 0
@@ -140,6 +145,16 @@ class ClearingState:
         """Return the number of listed markets."""
         return len(self.markets)
 
+    def fund_payable(self, now_ns: int) -> int:
+        """Return the most the insurance fund may pay now under its caps (its balance when uncapped)."""
+        payable = self.insurance_fund
+        if self.fund_max_per_event:
+            payable = min(payable, self.fund_max_per_event)
+        if self.fund_max_per_period:
+            recent = sum(a for t, a in self.fund_window if t > now_ns - self.fund_period_ns)
+            payable = min(payable, self.fund_max_per_period - recent)
+        return max(payable, 0)
+
     def margin_cash(self, rows: slice = slice(None)) -> Int64Array:
         """Return cash plus collateral value (oracle price less haircut) of `rows`: what backs margin."""
         return margin_cash(
@@ -163,6 +178,7 @@ class ClearingState:
         h.update(msgspec.json.encode(sorted((k, o.canonical()) for k, o in self.incoming.items())))
         h.update(msgspec.json.encode(sorted(self.quotes.items())))
         h.update(msgspec.json.encode(self.oracle_sources))
+        h.update(msgspec.json.encode(list(self.fund_window)))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
         return h.hexdigest()
 
@@ -176,6 +192,7 @@ _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
     "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
+    "fund_max_per_event", "fund_max_per_period", "fund_period_ns",
     "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",
 )  # fmt: skip
@@ -216,6 +233,7 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.MarginBreached: ledger.margin_breached,
     ev.LiquidationCancelled: ledger.liquidation_cancelled,
     ev.LiquidationFeeCharged: ledger.liquidation_fee_charged,
+    ev.InsuranceFundConfigured: ledger.insurance_fund_configured,
     ev.InsuranceFundPaid: ledger.insurance_fund_paid,
     ev.BadDebtRecorded: ledger.bad_debt_recorded,
     ev.LiquidationCompleted: ledger.liquidation_completed,

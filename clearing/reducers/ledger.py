@@ -200,10 +200,24 @@ def liquidation_fee_charged(state: ClearingState, e: ev.LiquidationFeeCharged) -
     state.insurance_fund += e.amount
 
 
+def insurance_fund_configured(state: ClearingState, e: ev.InsuranceFundConfigured) -> None:
+    """Set the fund's payout caps."""
+    require(min(e.max_per_event, e.max_per_period, e.period_ns) >= 0, f"bad insurance fund caps {e}")
+    require(not e.max_per_period or e.period_ns > 0, "a per-period cap needs a period")
+    state.fund_max_per_event = e.max_per_event
+    state.fund_max_per_period = e.max_per_period
+    state.fund_period_ns = e.period_ns
+
+
 def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
-    """Cover part of a bankrupt account's shortfall from the fund."""
+    """Cover part of a bankrupt account's shortfall from the fund, within its caps."""
     account(state, e.account)
     require(0 < e.amount <= state.insurance_fund, f"insurance payout {e.amount} exceeds the fund")
+    require(e.amount <= state.fund_payable(e.ts_ns), f"insurance payout {e.amount} exceeds the fund's caps")
+    if state.fund_max_per_period:
+        while state.fund_window and state.fund_window[0][0] <= e.ts_ns - state.fund_period_ns:
+            state.fund_window.popleft()
+        state.fund_window.append((e.ts_ns, e.amount))
     require(e.amount <= -state.cash[e.account], f"insurance payout {e.amount} exceeds the shortfall")
     state.insurance_fund -= e.amount
     state.insurance_paid += e.amount

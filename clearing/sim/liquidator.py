@@ -118,7 +118,7 @@ def liquidate(
         exchange.latest.trade[market] = trades[-1]
     if s.cash.item(account) < 0:
         _seize_collateral(bus, now_ns, account, liquidity_provider, (trades[-1],))
-    result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund)
+    result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund, s.fund_payable(now_ns))
     cause = (trades[-1],)
     if result.fee:
         bus.emit(ev.LiquidationFeeCharged(ts_ns=now_ns, causes=cause, account=account, amount=result.fee))

@@ -257,8 +257,16 @@ def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
         for account in accounts[role] if collateral is not None else ():
             bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
         first += count
-    if sc.insurance_fund.initial > 0:
-        bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=sc.quote_minor(sc.insurance_fund.initial)))
+    f = sc.insurance_fund
+    if f.initial > 0:
+        bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=sc.quote_minor(f.initial)))
+    if f.max_per_event or f.max_per_period:
+        bus.emit(
+            ev.InsuranceFundConfigured(
+                ts_ns=0, max_per_event=sc.quote_minor(f.max_per_event), max_per_period=sc.quote_minor(f.max_per_period),
+                period_ns=sc.seconds_ns(f.period_s),
+            )
+        )  # fmt: skip
     return accounts
 
 

@@ -41,8 +41,9 @@ class ClearingMachine(RuleBasedStateMachine):
         execution=st.sampled_from(["book", "bankruptcy"]),
         after_fund=st.sampled_from(["bad_debt", "adl", "socialise"]),
         ranking=st.sampled_from(["pnl_leverage", "random", "pro_rata"]),
+        caps=st.tuples(st.integers(0, 10**6), st.integers(0, 10**7)),
     )
-    def open_market(self, mmr, fee, unit_value, stp, execution, after_fund, ranking):
+    def open_market(self, mmr, fee, unit_value, stp, execution, after_fund, ranking, caps):
         self.sink = MemorySink()
         self.bus = EventBus(ClearingState(), self.sink)
         self.exchange = Exchange(self.bus, stp)
@@ -55,6 +56,7 @@ class ClearingMachine(RuleBasedStateMachine):
         self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
         self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
         self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000, index_ticks=1000, method="oracle")
+        self.emit(ev.InsuranceFundConfigured, max_per_event=caps[0], max_per_period=caps[1], period_ns=10**9)
         self.emit(ev.CollateralListed, asset=0, symbol="USDE", decimals=2, haircut_ppm=20_000)
         self.emit(ev.CollateralPriceDelivered, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,16 @@ def test_dydx_fillable_execution_runs_and_conserves():
     summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution="fillable"), 7)
     placed = [p for _s, _t, p in rows_of(sink, "order_placed") if p["liquidation"]]
     assert placed and summary.liquidations > 0
+
+
+def test_insurance_fund_caps_per_event_and_per_period():
+    capped = small_scenario(
+        duration_s=1500, insurance_fund__max_per_event="10", insurance_fund__max_per_period="200", insurance_fund__period_s=600
+    )
+    summary, sink = run_in_memory(capped, 7)
+    paid = [(ts, p["amount"]) for _s, ts, p in rows_of(sink, "insurance_fund_paid")]
+    assert paid and all(amount <= 10 * 10**6 for _t, amount in paid)
+    for ts, _amount in paid:
+        assert sum(a for t, a in paid if ts - 600 * S < t <= ts) <= 200 * 10**6
+    uncapped, _ = run_in_memory(small_scenario(duration_s=1500), 7)
+    assert Decimal(summary.bad_debt) > Decimal(uncapped.bad_debt)
