@@ -9,6 +9,7 @@ is bad debt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
@@ -130,3 +131,47 @@ def fillable_price(
     if position_lots > 0:
         return max(1, -((-numerator) // denominator))
     return max(1, numerator // denominator)
+
+
+PARTIAL_POLICIES = ("none", "fraction", "restore")
+
+
+def partial_lots(
+    policy: str,
+    position_lots: int,
+    backing: int,
+    mark_ticks: int,
+    unit_value: int,
+    requirement_of: Callable[[int], int],
+    fraction_ppm: int = PPM,
+    min_notional: int = 0,
+    in_cooldown: bool = False,
+) -> int:
+    """Return how many lots (absolute) this liquidation closes.
+
+    "none", a position of at most `min_notional` at the mark, or an account still in its
+    cooldown after a partial liquidation: all of it. "fraction": ceil(|q| x fraction), at
+    least one lot (Hyperliquid: 20 % above 100,000 USDC, then a 30 s cooldown).
+    "restore": just enough that, closed at the mark, the rest meets maintenance:
+    |q| - (the largest size s with requirement_of(s) <= equity), all of it when the
+    equity is not positive. `requirement_of(size)` is the maintenance amount of a
+    position of `size` lots at the mark.
+    """
+    size = abs(position_lots)
+    if policy == "none" or in_cooldown or size * mark_ticks * unit_value <= min_notional:
+        return size
+    if policy == "fraction":
+        return min(size, max(1, -((-size * fraction_ppm) // PPM)))
+    if policy != "restore":
+        raise ValueError(f"expected a partial policy in {PARTIAL_POLICIES}, was {policy!r}")
+    equity = backing + position_lots * mark_ticks * unit_value
+    if equity <= 0:
+        return size
+    low, high = 0, size  # the largest size whose requirement the equity covers, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        if requirement_of(middle) <= equity:
+            low = middle
+        else:
+            high = middle - 1
+    return max(1, size - low)

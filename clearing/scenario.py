@@ -340,6 +340,10 @@ class LiquidationConfig(_Section):
     execution: Literal["book", "bankruptcy", "fillable"] = "book"
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
+    partial: Literal["none", "fraction", "restore"] = "none"
+    partial_fraction: Rate = Decimal("0.2")
+    partial_min_notional: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    cooldown_s: float = Field(default=0.0, ge=0)
     detection_latency_ms: int = Field(default=0, ge=0)
     adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
 

@@ -83,6 +83,7 @@ class ClearingState:
             setattr(self, name, np.zeros(0, np.int64))
         self.liquidating = np.zeros(0, np.bool_)
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
+        self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
         self.insurance_fund = 0
         self.insurance_fund_min = 0  # lowest balance after the first payout (or the seed)
@@ -185,8 +186,8 @@ class ClearingState:
 
 _MARKET_ARRAYS = ledger._MARKET_ARRAYS
 _ARRAY_FIELDS = (
-    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating", "breach_ns",
-    *collateral.ASSET_ARRAYS, "collateral",
+    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating",
+    "breach_ns", "last_partial_ns", *collateral.ASSET_ARRAYS, "collateral",
 )  # fmt: skip
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",

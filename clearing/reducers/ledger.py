@@ -70,6 +70,7 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     state.cash = np.concatenate([state.cash, np.zeros(n, np.int64)])
     state.liquidating = np.concatenate([state.liquidating, np.zeros(n, np.bool_)])
     state.breach_ns = np.concatenate([state.breach_ns, np.zeros(n, np.int64)])
+    state.last_partial_ns = np.concatenate([state.last_partial_ns, np.zeros(n, np.int64)])
     block = np.zeros((n, state.n_markets), np.int64)
     state.position = np.vstack([state.position, block])
     state.entry_cost = np.vstack([state.entry_cost, block])
@@ -239,5 +240,7 @@ def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> N
     market(state, e.market)
     require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
     _leave_queue(state, e.account, e.ts_ns)
+    if state.position.item(e.account, e.market):
+        state.last_partial_ns[e.account] = e.ts_ns  # a partial liquidation starts the cooldown
     state.liquidations += 1
     state.liquidated_notional += e.notional

@@ -20,7 +20,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, settle
+from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
 from clearing.margin import bankruptcy_price, below_maintenance, collateral_value, equity, maintenance_amounts, notional
 from clearing.sim.exchange import Exchange
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
@@ -38,6 +38,10 @@ class LiquidationParams(NamedTuple):
     execution: str = "book"  # IOC limit: "book" mark -/+ max slippage, "bankruptcy" the bankruptcy price
     after_fund: str = "bad_debt"  # what the fund cannot cover: "bad_debt", "adl" or "socialise"
     adl_ranking: str = "pnl_leverage"
+    partial: str = "none"  # how much one liquidation closes: "none" (all), "fraction", "restore"
+    partial_fraction_ppm: int = 1_000_000
+    partial_min_notional: int = 0
+    cooldown_ns: int = 0
 
 
 def liquidator_process(
@@ -85,8 +89,16 @@ def liquidate(
         return
     for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
         exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
-    lots = int(held[0])
-    side = -1 if lots > 0 else 1
+    held_lots = int(held[0])
+    side = -1 if held_lots > 0 else 1
+    brackets = s.brackets[market]
+    cooling = bool(params.cooldown_ns) and now_ns - s.last_partial_ns.item(account) < params.cooldown_ns
+    closing = partial_lots(
+        params.partial, held_lots, int(backing[0]), mark, unit_value,
+        lambda size: int(maintenance_amounts(np.array([size * mark * unit_value], np.int64), brackets)[0]),
+        params.partial_fraction_ppm, params.partial_min_notional, in_cooldown=cooling and s.last_partial_ns.item(account) > 0,
+    )  # fmt: skip
+    lots = closing if held_lots > 0 else -closing
     if params.execution == "bankruptcy":
         limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
     elif params.execution == "fillable":
@@ -96,7 +108,7 @@ def liquidate(
     outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
     trades = list(outcome.trade_seqs)
     notional = outcome.value
-    remaining = s.position.item(account, market)
+    remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
     if remaining and params.after_fund == "adl" and _fund_falls_short(s, account, market, remaining, mark, params):
         adl = _deleverage(bus, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
         trades += [seq for seq, _value in adl]
@@ -116,6 +128,14 @@ def liquidate(
         )  # fmt: skip
         notional += abs(remaining) * bound * unit_value
         exchange.latest.trade[market] = trades[-1]
+    if s.position.item(account, market):  # a partial liquidation: the rest stays open, nothing to settle yet
+        bus.emit(
+            ev.LiquidationCompleted(
+                ts_ns=now_ns, causes=tuple(trades), account=account, market=market, lots=lots, notional=notional,
+                fee=0, insurance_paid=0, bad_debt=0,
+            )
+        )  # fmt: skip
+        return
     if s.cash.item(account) < 0:
         _seize_collateral(bus, now_ns, account, liquidity_provider, (trades[-1],))
     result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund, s.fund_payable(now_ns))

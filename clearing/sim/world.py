@@ -156,7 +156,8 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     q = sc.liquidation
     params = LiquidationParams(
         to_ppm(m.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
-        to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking,
+        to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
+        to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
     )  # fmt: skip
     for _ in range(q.liquidators):
         env.process(

@@ -293,3 +293,14 @@ def test_insurance_fund_caps_per_event_and_per_period():
         assert sum(a for t, a in paid if ts - 600 * S < t <= ts) <= 200 * 10**6
     uncapped, _ = run_in_memory(small_scenario(duration_s=1500), 7)
     assert Decimal(summary.bad_debt) > Decimal(uncapped.bad_debt)
+
+
+@pytest.mark.parametrize("policy", ["fraction", "restore"])
+def test_partial_liquidations_leave_the_rest_open_then_the_cooldown_closes_it(policy):
+    scenario = small_scenario(duration_s=1500, liquidation__partial=policy, liquidation__cooldown_s=60)
+    summary, sink = run_in_memory(scenario, 7)
+    completed = [p for _s, _t, p in rows_of(sink, "liquidation_completed")]
+    partial = [p for p in completed if p["fee"] == 0 and p["insurance_paid"] == 0 and p["bad_debt"] == 0]
+    accounts = [p["account"] for p in completed]
+    assert partial and len(accounts) > len(set(accounts))  # some accounts were liquidated more than once
+    assert summary.liquidations == len(completed)

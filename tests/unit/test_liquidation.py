@@ -1,6 +1,6 @@
 import pytest
 
-from clearing.liquidation import close_out, fill_price_ticks, fillable_price, slippage_ppm
+from clearing.liquidation import close_out, fill_price_ticks, fillable_price, partial_lots, slippage_ppm
 
 
 def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
@@ -62,3 +62,19 @@ def test_fillable_price_rounds_as_dydx():
     assert fillable_price(3, 100, 1, 0, 10, 10) == 95  # (300 - 15) / 3 = 95 exactly
     assert fillable_price(3, 100, 1, 5, 10, 10) == 98  # (300 - 7.5) / 3 = 97.5 -> 98
     assert fillable_price(-3, 100, 1, 5, 10, 10) == 102  # (-300 - 7.5) / -3 = 102.5 -> 102
+
+
+def five_percent(size):
+    return -(-size * 100 * 50_000 // 1_000_000)  # maintenance of `size` lots at mark 100, 5 %
+
+
+def test_partial_policies():
+    # A long of 100 lots at mark 100 (unit value 1) with 300 of equity; maintenance 5 % = 5 a lot.
+    backing = 300 - 100 * 100
+    assert partial_lots("none", 100, backing, 100, 1, five_percent) == 100
+    assert partial_lots("restore", 100, backing, 100, 1, five_percent) == 40  # 60 lots need 300: close 40
+    assert partial_lots("restore", 100, -10_000, 100, 1, five_percent) == 100  # no equity left: all of it
+    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000) == 20  # Hyperliquid's 20 %
+    assert partial_lots("fraction", 3, backing, 100, 1, five_percent, 200_000) == 1  # at least one lot
+    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000, in_cooldown=True) == 100
+    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000, min_notional=10_000) == 100
