@@ -146,6 +146,7 @@ def partial_lots(
     fraction_ppm: int = PPM,
     min_notional: int = 0,
     in_cooldown: bool = False,
+    max_notional: int = 0,
 ) -> int:
     """Return how many lots (absolute) this liquidation closes.
 
@@ -155,9 +156,27 @@ def partial_lots(
     "restore": just enough that, closed at the mark, the rest meets maintenance:
     |q| - (the largest size s with requirement_of(s) <= equity), all of it when the
     equity is not positive. `requirement_of(size)` is the maintenance amount of a
-    position of `size` lots at the mark.
+    position of `size` lots at the mark. A positive `max_notional` caps the result at
+    max(1, floor(max_notional / (mark x unit_value))) lots (dYdX's per-block notional cap).
     """
     size = abs(position_lots)
+    cap = max(1, max_notional // (mark_ticks * unit_value)) if max_notional > 0 else size
+    return min(cap, _policy_lots(policy, size, position_lots, backing, mark_ticks, unit_value, requirement_of,
+                                 fraction_ppm, min_notional, in_cooldown))  # fmt: skip
+
+
+def _policy_lots(
+    policy: str,
+    size: int,
+    position_lots: int,
+    backing: int,
+    mark_ticks: int,
+    unit_value: int,
+    requirement_of: Callable[[int], int],
+    fraction_ppm: int,
+    min_notional: int,
+    in_cooldown: bool,
+) -> int:
     if policy == "none" or in_cooldown or size * mark_ticks * unit_value <= min_notional:
         return size
     if policy == "fraction":

@@ -344,6 +344,9 @@ class LiquidationConfig(_Section):
     partial_fraction: Rate = Decimal("0.2")
     partial_min_notional: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     cooldown_s: float = Field(default=0.0, ge=0)
+    block_ms: int = Field(default=1000, ge=1)
+    max_per_block: int = Field(default=0, ge=0, description="0: no cap")
+    max_notional_per_block: Annotated[Decimal, Field(ge=0)] = Field(default=Decimal(0), description="per account; 0: no cap")
     detection_latency_ms: int = Field(default=0, ge=0)
     adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
 
@@ -418,6 +421,8 @@ class Scenario(_Section):
             ("arbitrageurs.max_order_notional", self.arbitrageurs.max_order_notional),
             ("arbitrageurs.max_position_notional", self.arbitrageurs.max_position_notional),
             ("liquidation.impact_depth", self.liquidation.impact_depth),
+            ("liquidation.partial_min_notional", self.liquidation.partial_min_notional),
+            ("liquidation.max_notional_per_block", self.liquidation.max_notional_per_block),
             ("population.notional_median", self.population.notional_median),
             ("population.notional_max", self.population.notional_max),
             ("liquidity_provider.collateral", self.liquidity_provider.collateral),

@@ -42,6 +42,32 @@ class LiquidationParams(NamedTuple):
     partial_fraction_ppm: int = 1_000_000
     partial_min_notional: int = 0
     cooldown_ns: int = 0
+    max_notional_per_block: int = 0  # per account and block; 0: no cap
+
+
+class BlockBudget:
+    """How many liquidations the current block still allows, shared by every liquidator.
+
+    Blocks are consecutive windows of `block_ns` from time 0 (dYdX: at most 50 per block).
+    """
+
+    def __init__(self, block_ns: int, max_per_block: int) -> None:
+        self.block_ns = block_ns
+        self.max_per_block = max_per_block
+        self.block = -1
+        self.used = 0
+
+    def take(self, now_ns: int) -> int:
+        """Take one slot now and return 0, or return how long to wait for the next block."""
+        if not self.max_per_block:
+            return 0
+        block = now_ns // self.block_ns
+        if block != self.block:
+            self.block, self.used = block, 0
+        if self.used < self.max_per_block:
+            self.used += 1
+            return 0
+        return (block + 1) * self.block_ns - now_ns
 
 
 def liquidator_process(
@@ -52,13 +78,16 @@ def liquidator_process(
     service_ns: int,
     params: LiquidationParams,
     guard: Guard | None = None,
+    budget: BlockBudget | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """Serve the liquidation queue forever."""
+    """Serve the liquidation queue forever (waiting for the next block when this one is full)."""
     while True:
         item = yield queue.get()
         account, market, breach_seq = item.item
         if service_ns:
             yield env.timeout(service_ns)
+        while budget is not None and (wait := budget.take(env.now)):
+            yield env.timeout(wait)
         liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard)
 
 
@@ -97,6 +126,7 @@ def liquidate(
         params.partial, held_lots, int(backing[0]), mark, unit_value,
         lambda size: int(maintenance_amounts(np.array([size * mark * unit_value], np.int64), brackets)[0]),
         params.partial_fraction_ppm, params.partial_min_notional, in_cooldown=cooling and s.last_partial_ns.item(account) > 0,
+        max_notional=params.max_notional_per_block,
     )  # fmt: skip
     lots = closing if held_lots > 0 else -closing
     if params.execution == "bankruptcy":

@@ -35,7 +35,7 @@ from clearing.sim.checkpointer import checkpoint_process
 from clearing.sim.collateral_feed import CollateralOracleParams, collateral_oracle_process, collateral_price_process
 from clearing.sim.exchange import Exchange
 from clearing.sim.funding_clock import FundingParams, funding_process
-from clearing.sim.liquidator import LiquidationParams, liquidator_process
+from clearing.sim.liquidator import BlockBudget, LiquidationParams, liquidator_process
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import MarkParams, mark_process
 from clearing.sim.market_maker import market_maker_process
@@ -158,12 +158,14 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         to_ppm(m.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
         to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
         to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
+        sc.quote_minor(q.max_notional_per_block),
     )  # fmt: skip
+    budget = BlockBudget(sc.ms_ns(q.block_ms), q.max_per_block)
     for _ in range(q.liquidators):
         env.process(
             liquidator_process(
                 env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params,
-                oracle.liquidation_allowed,
+                oracle.liquidation_allowed, budget,
             )
         )  # fmt: skip
     f = sc.funding

@@ -304,3 +304,22 @@ def test_partial_liquidations_leave_the_rest_open_then_the_cooldown_closes_it(po
     accounts = [p["account"] for p in completed]
     assert partial and len(accounts) > len(set(accounts))  # some accounts were liquidated more than once
     assert summary.liquidations == len(completed)
+
+
+def test_per_block_caps_on_count_and_notional():
+    scenario = small_scenario(
+        duration_s=1500, liquidation__liquidators=8, liquidation__max_per_block=3, liquidation__block_ms=1000,
+        liquidation__max_notional_per_block="20000",
+    )  # fmt: skip
+    summary, sink = run_in_memory(scenario, 7)
+    starts = [ts // S for _s, ts, p in rows_of(sink, "order_placed") if p["liquidation"]]
+    starts += [ts // S for _s, ts, _p in rows_of(sink, "liquidation_cancelled")]
+    assert starts and max(starts.count(block) for block in set(starts)) <= 3
+    marks = {}
+    for _seq, ts, kind, _v, _c, payload, _h in sink.rows:
+        if kind == "mark_price_updated":
+            marks["now"] = json.loads(payload)["price_ticks"]
+        elif kind == "order_placed" and json.loads(payload)["liquidation"]:
+            lots = json.loads(payload)["lots"]
+            assert lots <= max(1, 20_000 * 10**6 // (marks["now"] * 100))
+    assert summary.liquidations > 0
