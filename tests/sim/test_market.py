@@ -316,7 +316,7 @@ def test_per_block_caps_on_count_and_notional():
     starts += [ts // S for _s, ts, _p in rows_of(sink, "liquidation_cancelled")]
     assert starts and max(starts.count(block) for block in set(starts)) <= 3
     marks = {}
-    for _seq, ts, kind, _v, _c, payload, _h in sink.rows:
+    for _seq, _ts, kind, _v, _c, payload, _h in sink.rows:
         if kind == "mark_price_updated":
             marks["now"] = json.loads(payload)["price_ticks"]
         elif kind == "order_placed" and json.loads(payload)["liquidation"]:
