@@ -337,7 +337,8 @@ class LiquidationConfig(_Section):
     slippage: Rate = Decimal("0.001")
     impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
     max_slippage: Rate = Decimal("0.25")
-    execution: Literal["book", "bankruptcy", "fillable"] = "book"
+    execution: Literal["book", "bankruptcy", "fillable", "vault"] = "book"
+    vault_threshold: Rate = Decimal("0.6667")
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
     partial: Literal["none", "fraction", "restore"] = "none"

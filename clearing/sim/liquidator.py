@@ -43,6 +43,7 @@ class LiquidationParams(NamedTuple):
     partial_min_notional: int = 0
     cooldown_ns: int = 0
     max_notional_per_block: int = 0  # per account and block; 0: no cap
+    vault_threshold_ppm: int = 666_667  # execution "vault": take-over below this share of maintenance
 
 
 class BlockBudget:
@@ -129,23 +130,38 @@ def liquidate(
         max_notional=params.max_notional_per_block,
     )  # fmt: skip
     lots = closing if held_lots > 0 else -closing
-    if params.execution == "bankruptcy":
-        limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
-    elif params.execution == "fillable":
-        limit = _fillable_limit(s, account, market, held, mark, unit_value)
+    takeover = params.execution == "vault" and _below_vault_threshold(s, account, market, held, mark, unit_value, params)
+    if takeover:  # the backstop vault takes the whole position over at the bankruptcy price
+        lots = held_lots
+        trades: list[int] = []
+        notional = 0
     else:
-        limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
-    outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
-    trades = list(outcome.trade_seqs)
-    notional = outcome.value
+        if params.execution == "bankruptcy":
+            limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
+        elif params.execution == "fillable":
+            limit = _fillable_limit(s, account, market, held, mark, unit_value)
+        else:
+            limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
+        outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
+        trades = list(outcome.trade_seqs)
+        notional = outcome.value
     remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
-    if remaining and params.after_fund == "adl" and _fund_falls_short(s, account, market, remaining, mark, params):
+    if (
+        remaining
+        and not takeover
+        and params.after_fund == "adl"
+        and _fund_falls_short(s, account, market, remaining, mark, params)
+    ):
         adl = _deleverage(bus, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
         trades += [seq for seq, _value in adl]
         notional += sum(value for _seq, value in adl)
         remaining = s.position.item(account, market)
     if remaining:
-        bound = _backstop_price(remaining, mark, unit_value, params)
+        if takeover:
+            backing = s.margin_cash(slice(account, account + 1))
+            bound = int(bankruptcy_price(backing, s.position[account : account + 1, market], unit_value)[0])
+        else:
+            bound = _backstop_price(remaining, mark, unit_value, params)
         buyer, seller = (liquidity_provider, account) if side < 0 else (account, liquidity_provider)
         trades.append(
             bus.emit(
@@ -195,6 +211,15 @@ def _fillable_limit(s: Any, account: int, market: int, held: Any, mark: int, uni
     tnc = int(equity(backing, held, oracle, unit_value)[0])
     requirement = int(maintenance_amounts(notional(held, oracle, unit_value), s.brackets[market])[0])
     return fillable_price(int(held[0]), oracle, unit_value, tnc, max(requirement, 1), max(requirement, 1))
+
+
+def _below_vault_threshold(
+    s: Any, account: int, market: int, held: Any, mark: int, unit_value: int, params: LiquidationParams
+) -> bool:
+    # Hyperliquid: below 2/3 of maintenance the liquidator vault takes the position over.
+    account_equity = int(equity(s.margin_cash(slice(account, account + 1)), held, mark, unit_value)[0])
+    requirement = int(maintenance_amounts(notional(held, mark, unit_value), s.brackets[market])[0])
+    return account_equity * 1_000_000 < requirement * params.vault_threshold_ppm
 
 
 def _backstop_price(position: int, mark: int, unit_value: int, params: LiquidationParams) -> int:

@@ -158,7 +158,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         to_ppm(m.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
         to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
         to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
-        sc.quote_minor(q.max_notional_per_block),
+        sc.quote_minor(q.max_notional_per_block), to_ppm(q.vault_threshold, "vault_threshold"),
     )  # fmt: skip
     budget = BlockBudget(sc.ms_ns(q.block_ms), q.max_per_block)
     for _ in range(q.liquidators):

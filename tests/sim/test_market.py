@@ -323,3 +323,17 @@ def test_per_block_caps_on_count_and_notional():
             lots = json.loads(payload)["lots"]
             assert lots <= max(1, 20_000 * 10**6 // (marks["now"] * 100))
     assert summary.liquidations > 0
+
+
+def test_vault_takeovers_leave_nothing_for_the_fund():
+    # Hyperliquid: below 2/3 of maintenance the vault takes the position over at the bankruptcy
+    # price, keeping the margin: the account ends at zero and the fund pays nothing for it.
+    summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution="vault"), 7)
+    trades = {seq: json.loads(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
+    takeovers = 0
+    for _seq, _t, kind, _v, causes, payload, _h in sink.rows:
+        if kind == "liquidation_completed" and all(trades[c]["maker_order"] == 0 for c in json.loads(causes)):
+            done = json.loads(payload)
+            takeovers += 1
+            assert done["insurance_paid"] == 0 and done["bad_debt"] == 0
+    assert takeovers and summary.liquidations > takeovers  # the rest went into the book
