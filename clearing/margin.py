@@ -6,6 +6,7 @@ Pure functions over int64 arrays of shape (N,): no state, no I/O. Requirements r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -177,3 +178,31 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
             b = max(at, 0)
         out[i] = max(price, 0)
     return out
+
+
+def initial_margin_ppm(
+    base_ppm: int,
+    size_lots: Int64Array,
+    open_notional_minor: int = 0,
+    size_premium_ppm: int = 0,
+    oi_lower_cap_minor: int = 0,
+    oi_upper_cap_minor: int = 0,
+) -> Int64Array:
+    """Return the initial margin rate (ppm) for positions of `size_lots`, shape (N,).
+
+    Open-interest scaling (dYdX v4, venues.md 3.1): with the market's open notional OI,
+    rate = min(base + max(0, (OI - lower) / (upper - lower)) x (10^6 - base), 10^6), rounded
+    up; off when upper <= lower. Size premium (Drift, venues.md 5.1): rate = max(rate,
+    0.8 x rate + premium x ceil(sqrt(|size|))), the premium in ppm per square-root lot.
+    """
+    size = np.abs(np.asarray(size_lots, np.int64))
+    rate = base_ppm
+    if oi_upper_cap_minor > oi_lower_cap_minor and open_notional_minor > oi_lower_cap_minor:
+        excess = min(open_notional_minor - oi_lower_cap_minor, oi_upper_cap_minor - oi_lower_cap_minor)
+        span = oi_upper_cap_minor - oi_lower_cap_minor
+        rate = min(PPM, base_ppm + -((-excess * (PPM - base_ppm)) // span))
+    rates = np.full(size.shape, rate, np.int64)
+    if size_premium_ppm:
+        roots = np.array([0 if n == 0 else math.isqrt(int(n) - 1) + 1 for n in size.tolist()], np.int64)
+        rates = np.maximum(rates, -((-rates * 8) // 10) + size_premium_ppm * roots)
+    return np.minimum(rates, PPM)  # type: ignore[no-any-return]

@@ -42,6 +42,9 @@ class MarketConfig(_Section):
     self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
     market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
     initial_margin_rate: Rate = Field(default=Decimal(0), description="0: no initial margin check on orders")
+    size_premium: Rate = Field(default=Decimal(0), description="initial margin added per square-root lot (Drift)")
+    oi_lower_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    oi_upper_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
         default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
     )
@@ -56,7 +59,7 @@ class MarketConfig(_Section):
             )
         for name in (
             "maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band",
-            "initial_margin_rate",
+            "initial_margin_rate", "size_premium",
         ):  # fmt: skip
             to_ppm(getattr(self, name), name)
         if self.initial_margin_rate and to_ppm(self.initial_margin_rate, "initial") < self.bracket_units()[1][0]:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from clearing import events as ev
 from clearing.book import BUY, crosses, match
 from clearing.book import Fill as BookFill
+from clearing.margin import initial_margin_ppm
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.state import ROLE_CODES
@@ -47,12 +50,16 @@ class Exchange:
         market_band_ppm: int = 50_000,
         latest: Latest | None = None,
         initial_margin_ppm: int = 0,
+        size_premium_ppm: int = 0,
+        oi_caps_minor: tuple[int, int] = (0, 0),
     ) -> None:
         self.bus = bus
         self.stp = self_trade_prevention
         self.band_ppm = market_band_ppm
         self.latest = latest or Latest()
         self.initial_margin_ppm = initial_margin_ppm
+        self.size_premium_ppm = size_premium_ppm
+        self.oi_caps_minor = oi_caps_minor
 
     def submit(
         self,
@@ -147,7 +154,17 @@ class Exchange:
         held = s.position.item(account, market)
         equity = int(s.margin_cash(slice(account, account + 1))[0]) + held * price * unit_value
         after = abs(held + lots) * price * unit_value
-        if abs(held + lots) > abs(held) and equity < int(mul_div_ceil(after, self.initial_margin_ppm, PPM)):
+        lower, upper = self.oi_caps_minor
+        open_notional = 0
+        if upper > lower:  # the market's open interest (long lots) at the price
+            column = s.position[:, market]
+            open_notional = int(column[column > 0].sum()) * price * unit_value
+        rate = int(
+            initial_margin_ppm(
+                self.initial_margin_ppm, np.array([held + lots]), open_notional, self.size_premium_ppm, lower, upper
+            )[0]
+        )
+        if abs(held + lots) > abs(held) and equity < int(mul_div_ceil(after, rate, PPM)):
             return "insufficient_margin"
         return ""
 

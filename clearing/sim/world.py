@@ -132,7 +132,8 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     latest = Latest()
     exchange = Exchange(
         bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest,
-        to_ppm(m.initial_margin_rate, "initial_margin_rate"),
+        to_ppm(m.initial_margin_rate, "initial_margin_rate"), to_ppm(m.size_premium, "size_premium"),
+        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)),
     )  # fmt: skip
     env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
 

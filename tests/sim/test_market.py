@@ -337,3 +337,13 @@ def test_vault_takeovers_leave_nothing_for_the_fund():
             takeovers += 1
             assert done["insurance_paid"] == 0 and done["bad_debt"] == 0
     assert takeovers and summary.liquidations > takeovers  # the rest went into the book
+
+
+def test_a_size_premium_rejects_the_largest_entries():
+    base = {"duration_s": 300, "market__initial_margin_rate": "0.02", "population__leverage": [20],
+            "population__leverage_weights": [1.0]}  # fmt: skip
+    _summary, plain = run_in_memory(small_scenario(**base), 3)
+    _summary, premium = run_in_memory(small_scenario(**base, market__size_premium="0.005"), 3)
+    assert not rows_of(plain, "order_rejected")
+    rejected = rows_of(premium, "order_rejected")
+    assert rejected and {p["reason"] for _s, _t, p in rejected} == {"insufficient_margin"}

@@ -9,6 +9,7 @@ from clearing.margin import (
     below_maintenance,
     bracket_cums,
     equity,
+    initial_margin_ppm,
     liquidation_price,
     maintenance_amounts,
     maintenance_margin,
@@ -148,3 +149,16 @@ def test_liquidation_price_is_the_edge_of_maintenance_with_bracket_switches(lots
     healthy = price + 1 if side > 0 else price - 1
     if healthy >= 1:
         assert not below_maintenance(a(backing), position, healthy, 100, brackets)[0]
+
+
+def test_dydx_open_interest_scaled_initial_margin():
+    # IMF 5 %; open notional 30M between caps 20M and 50M: 5 % + 1/3 x 95 % = 36.67 % (rounded up).
+    assert initial_margin_ppm(50_000, a(1), 30 * USDT * 10**6, 0, 20 * USDT * 10**6, 50 * USDT * 10**6).tolist() == [366_667]
+    assert initial_margin_ppm(50_000, a(1), 60 * USDT * 10**6, 0, 20 * USDT * 10**6, 50 * USDT * 10**6).tolist() == [1_000_000]
+    assert initial_margin_ppm(50_000, a(1), 10 * USDT * 10**6, 0, 20 * USDT * 10**6, 50 * USDT * 10**6).tolist() == [50_000]
+    assert initial_margin_ppm(50_000, a(1), 10**15).tolist() == [50_000]  # no caps: off
+
+
+def test_drift_size_premium_grows_with_the_square_root_of_size():
+    # max(rate, 0.8 x rate + premium x ceil(sqrt(size))): 5 %, premium 0.1 % per root lot.
+    assert initial_margin_ppm(50_000, a(1, 100, 10_000, 10_001), 0, 1_000).tolist() == [50_000, 50_000, 140_000, 141_000]
