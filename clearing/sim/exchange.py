@@ -88,7 +88,7 @@ class Exchange:
             lots = min(lots, abs(held))
         if not reason and self.initial_margin_ppm and not (reduce_only or liquidation) and s.role[account] == TRADER:
             reason = self._initial_margin_check(account, market, side * lots)
-        if order_type == "post_only":
+        if order_type == "post_only" and not reason:
             opposite = book.best_ask() if side == BUY else book.best_bid()
             if opposite and crosses(side, price_ticks, opposite):
                 reason = "would_take"

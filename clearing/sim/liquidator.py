@@ -150,12 +150,12 @@ def liquidate(
         remaining
         and not takeover
         and params.after_fund == "adl"
-        and _fund_falls_short(s, account, market, remaining, mark, params)
+        and _fund_falls_short(s, account, market, remaining, mark, params, now_ns)
     ):
         adl = _deleverage(bus, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
         trades += [seq for seq, _value in adl]
         notional += sum(value for _seq, value in adl)
-        remaining = s.position.item(account, market)
+        remaining = s.position.item(account, market) - (held_lots - lots)
     if remaining:
         if takeover:
             backing = s.margin_cash(slice(account, account + 1))
@@ -192,7 +192,7 @@ def liquidate(
         bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=cause, account=account, amount=result.insurance_paid))
     bad_debt = result.bad_debt
     if bad_debt and params.after_fund == "socialise":
-        bad_debt -= _socialise(bus, now_ns, account, market, bad_debt, liquidity_provider, cause)
+        bad_debt -= _socialise(bus, now_ns, account, market, bad_debt, cause)
     if bad_debt:
         bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=bad_debt))
     bus.emit(
@@ -228,12 +228,16 @@ def _backstop_price(position: int, mark: int, unit_value: int, params: Liquidati
     )
 
 
-def _fund_falls_short(s: Any, account: int, market: int, position: int, mark: int, params: LiquidationParams) -> bool:
-    # Would the backstop take-over leave a shortfall larger than the insurance fund?
+def _fund_falls_short(
+    s: Any, account: int, market: int, position: int, mark: int, params: LiquidationParams, now_ns: int
+) -> bool:
+    # Would the backstop's take-over of `position` (the part being closed; the rest is valued
+    # at the mark) leave a shortfall larger than what the fund may pay under its caps?
     unit_value = int(s.unit_value[market])
     backing = int(s.margin_cash(slice(account, account + 1))[0])
-    balance = backing + position * _backstop_price(position, mark, unit_value, params) * unit_value
-    return balance < 0 and -balance > s.insurance_fund
+    kept = s.position.item(account, market) - position
+    balance = backing + position * _backstop_price(position, mark, unit_value, params) * unit_value + kept * mark * unit_value
+    return balance < 0 and -balance > s.fund_payable(now_ns)
 
 
 def _deleverage(
@@ -271,8 +275,9 @@ def _deleverage(
     return out
 
 
-def _socialise(bus: Any, now_ns: int, account: int, market: int, loss: int, backstop: int, causes: tuple[int, ...]) -> int:
-    # Charge what is left to every other open position of the market, in proportion to size.
+def _socialise(bus: Any, now_ns: int, account: int, market: int, loss: int, causes: tuple[int, ...]) -> int:
+    # Charge what is left to every other open position of the market, in proportion to size,
+    # the backstop's included: it holds the positions it took over like anyone else (Drift).
     s = bus.state
     column = s.position[:, market]
     holders = np.flatnonzero(column)
