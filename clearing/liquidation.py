@@ -56,17 +56,6 @@ def settle(balance: int, notional: int, fee_ppm: int, insurance_fund: int, fund_
     return Settlement(0, paid, -balance - paid)
 
 
-class CloseOut(NamedTuple):
-    """The settled outcome of closing one position against the backstop."""
-
-    lots: int
-    price_ticks: int
-    notional: int
-    fee: int
-    insurance_paid: int
-    bad_debt: int
-
-
 def backstop_price_ticks(
     position_lots: int, mark_ticks: int, unit_value: int, base_slippage_ppm: int, impact_depth_minor: int, max_slippage_ppm: int
 ) -> int:
@@ -77,30 +66,6 @@ def backstop_price_ticks(
     notional_at_mark = abs(position_lots) * mark_ticks * unit_value
     slip = slippage_ppm(notional_at_mark, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
     return fill_price_ticks(position_lots, mark_ticks, slip)
-
-
-def close_out(
-    cash: int,
-    position_lots: int,
-    mark_ticks: int,
-    unit_value: int,
-    fee_ppm: int,
-    insurance_fund: int,
-    base_slippage_ppm: int,
-    impact_depth_minor: int,
-    max_slippage_ppm: int,
-) -> CloseOut:
-    """Return how closing the whole position against the backstop settles.
-
-    The fill is `backstop_price_ticks`; balance = cash + position x fill x unit_value,
-    settled by `settle`.
-    """
-    if position_lots == 0:
-        raise ValueError("expected an open position, was flat")
-    price = backstop_price_ticks(position_lots, mark_ticks, unit_value, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
-    notional = abs(position_lots) * price * unit_value
-    outcome = settle(cash + position_lots * price * unit_value, notional, fee_ppm, insurance_fund)
-    return CloseOut(position_lots, price, notional, *outcome)
 
 
 def fillable_price(

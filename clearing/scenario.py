@@ -608,10 +608,3 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
             if hits:
                 where = f"{path} with --set {hits[-1]}"
         raise ConfigError(_format_error(where, e)) from None
-
-
-def epoch_ns_to_iso(epoch: datetime, ts_ns: int) -> str:
-    """Return the UTC ISO-8601 time of `ts_ns` after `epoch`, to the microsecond."""
-    from datetime import timedelta
-
-    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat().replace("+00:00", "Z")

@@ -1,6 +1,10 @@
-import pytest
+from clearing.liquidation import Settlement, fill_price_ticks, fillable_price, partial_lots, settle, slippage_ppm
 
-from clearing.liquidation import close_out, fill_price_ticks, fillable_price, partial_lots, slippage_ppm
+
+def _close_long(cash: int, lots: int, mark: int, slip_ppm: int) -> tuple[int, int, int]:
+    """Close a long of `lots` (unit value 1) at the slipped mark: (price, notional, balance left)."""
+    price = fill_price_ticks(lots, mark, slip_ppm)
+    return price, lots * price, cash + lots * price
 
 
 def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
@@ -8,27 +12,33 @@ def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
     # bankruptcy 99.00; filled at 99.25 -> 0.25 to the insurance fund. Units: cents, 1 lot.
     # cash = 1.00 - 100.00 = -99.00. A 0.2512 % slip on a 99.50 mark fills at 99.25 (floor of 99.250056).
     # BitMEX keeps the whole remainder, so the fee rate is set high enough to take it all.
-    plan = close_out(-9900, 1, 9950, 1, 500_000, 10_000, 2512, 10**12, 10**6)
-    assert plan.price_ticks == 9925
-    assert (plan.fee, plan.insurance_paid, plan.bad_debt) == (25, 0, 0)
+    price, notional, balance = _close_long(-9900, 1, 9950, 2512)
+    assert (price, balance) == (9925, 25)
+    assert settle(balance, notional, 500_000, 10_000) == Settlement(fee=25, insurance_paid=0, bad_debt=0)
 
 
 def test_bitmex_tv_m2_fill_below_bankruptcy_draws_the_fund():
     # Trader B, same setup, filled at 98.75 -> the fund pays 0.25 and is left at 0.
-    plan = close_out(-9900, 1, 9950, 1, 500_000, 25, 7537, 10**12, 10**6)
-    assert plan.price_ticks == 9875
-    assert (plan.fee, plan.insurance_paid, plan.bad_debt) == (0, 25, 0)
+    price, notional, balance = _close_long(-9900, 1, 9950, 7537)
+    assert (price, balance) == (9875, -25)
+    assert settle(balance, notional, 500_000, 25) == Settlement(fee=0, insurance_paid=25, bad_debt=0)
 
 
 def test_shortfall_beyond_the_fund_is_bad_debt():
-    plan = close_out(-9900, 1, 9950, 1, 500_000, 10, 7537, 10**12, 10**6)
-    assert (plan.insurance_paid, plan.bad_debt) == (10, 15)
+    _, notional, balance = _close_long(-9900, 1, 9950, 7537)
+    assert settle(balance, notional, 500_000, 10) == Settlement(fee=0, insurance_paid=10, bad_debt=15)
+
+
+def test_fund_cap_limits_what_the_fund_pays():
+    assert settle(-25, 9875, 0, 1_000, fund_cap=5) == Settlement(fee=0, insurance_paid=5, bad_debt=20)
 
 
 def test_fee_is_rate_of_notional_rounded_up_and_capped_by_balance():
     # Long 10 lots at mark 100, cash -900 -> balance 100 after a fill at 100 (no slip).
-    plan = close_out(-900, 10, 100, 1, 12_345, 0, 0, 10**12, 10**6)
-    assert plan.notional == 1000 and plan.fee == 13  # ceil(1000 * 1.2345 %) = ceil(12.345)
+    _, notional, balance = _close_long(-900, 10, 100, 0)
+    assert (notional, balance) == (1000, 100)
+    assert settle(balance, notional, 12_345, 0).fee == 13  # ceil(1000 * 1.2345 %) = ceil(12.345)
+    assert settle(7, notional, 12_345, 0).fee == 7  # never more than the balance left
 
 
 def test_fill_price_rounds_against_the_account():
@@ -41,11 +51,6 @@ def test_slippage_grows_with_size_and_is_capped():
     assert slippage_ppm(0, 1000, 5_000, 250_000) == 1000
     assert slippage_ppm(5_000, 1000, 5_000, 250_000) == 11_000  # one depth moves 1 %
     assert slippage_ppm(10**9, 1000, 5_000, 250_000) == 250_000
-
-
-def test_close_out_refuses_a_flat_account():
-    with pytest.raises(ValueError, match="flat"):
-        close_out(0, 0, 100, 1, 0, 0, 0, 1, 1)
 
 
 def test_dydx_fillable_price_moves_from_oracle_to_the_full_spread():
