@@ -206,3 +206,108 @@ def initial_margin_ppm(
         roots = np.array([0 if n == 0 else math.isqrt(int(n) - 1) + 1 for n in size.tolist()], np.int64)
         rates = np.maximum(rates, -((-rates * 8) // 10) + size_premium_ppm * roots)
     return np.minimum(rates, PPM)  # type: ignore[no-any-return]
+
+
+class SpanScenarios(NamedTuple):
+    """A SPAN risk array's scenarios over M markets, shape (S, M) and (S,).
+
+    moves_thirds: each market's price move in thirds of its price scan range (PSR),
+    +3 = the full range up; weights_pct: the fraction of that move's loss that counts
+    (100, or the cover fraction of an extreme move); vol: the volatility move in units
+    of the volatility scan range, which does not change a linear future's value and is
+    kept so the table reads as CME's.
+    """
+
+    moves_thirds: Int64Array
+    weights_pct: Int64Array
+    vol: Int64Array
+
+
+def span_scenarios(markets: int, extreme_multiple: int = 2, extreme_cover_pct: int = 35) -> SpanScenarios:
+    """Return CME SPAN's 16 scenarios (venues.md 6.1), every market moving together.
+
+    Scenarios 1-14: price 0, +-1/3, +-2/3, +-1 PSR, each with volatility up and down, at
+    100 %; 15-16: +-`extreme_multiple` PSR at `extreme_cover_pct` %.
+    """
+    if markets < 1 or extreme_multiple < 1 or not 0 <= extreme_cover_pct <= 100:
+        raise ValueError(
+            f"expected markets >= 1, multiple >= 1, cover in [0, 100], was {markets}, {extreme_multiple}, {extreme_cover_pct}"
+        )
+    moves = [move for move in (0, 1, -1, 2, -2, 3, -3) for _ in (1, -1)] + [3 * extreme_multiple, -3 * extreme_multiple]
+    weights = [100] * 14 + [extreme_cover_pct] * 2
+    vol = [v for _ in range(7) for v in (1, -1)] + [0, 0]
+    return SpanScenarios(
+        np.repeat(np.array(moves, np.int64)[:, None], markets, axis=1), np.array(weights, np.int64), np.array(vol, np.int64)
+    )
+
+
+def _market_losses(values: Int64Array, coefficient: Int64Array, denominator: int) -> Int64Array:
+    """Return ceil(-value x coefficient / denominator) per market, shape (N, M).
+
+    A loss rounds up and a gain toward zero: against the account. Exact in int64 while
+    |value| fits and |coefficient| x denominator < 2**63 (the split of `mul_div_ceil`).
+    """
+    q, r = np.divmod(-values, denominator)
+    return q * coefficient + (-((-r * coefficient) // denominator))  # type: ignore[no-any-return]
+
+
+def span_requirement(
+    values: Int64Array,
+    scan_range_ppm: Int64Array,
+    scenarios: SpanScenarios,
+    inter_commodity_credit_ppm: int = 0,
+) -> Int64Array:
+    """Return the SPAN-style scanning-risk requirement of each account, quote minor units, shape (N,).
+
+    `values` (N, M): each position's signed value q x price x unit_value; `scan_range_ppm`
+    (M,): each market's PSR as a fraction of value. A scenario's loss on market m is
+    ceil(-value_m x PSR_m x move_m / 3 x weight), rounded up per market. With
+    standalone_m = max(0, max_s loss_m(s)) and joint = max(0, max_s sum_m loss_m(s)):
+    requirement = sum_m standalone_m - floor(credit x (sum_m standalone_m - joint)).
+    Credit 0 margins each market alone (no offsets); credit 10^6 nets the whole
+    portfolio under the scenarios' joint moves (the inter-commodity spread credit).
+    """
+    values = np.asarray(values, np.int64)
+    if values.ndim != 2 or values.shape[1] != len(scan_range_ppm) or scenarios.moves_thirds.shape[1] != values.shape[1]:
+        raise ValueError(f"expected values (N, M) matching {len(scan_range_ppm)} scan ranges and scenarios, was {values.shape}")
+    if not 0 <= inter_commodity_credit_ppm <= PPM:
+        raise ValueError(f"expected an inter-commodity credit in [0, 10^6] ppm, was {inter_commodity_credit_ppm}")
+    denominator = 3 * 100 * PPM
+    standalone = np.zeros(values.shape, np.int64)
+    joint = np.zeros(values.shape[0], np.int64)
+    for moves, weight in zip(scenarios.moves_thirds, scenarios.weights_pct, strict=True):
+        coefficient = np.asarray(scan_range_ppm, np.int64) * moves * weight
+        per_market = _market_losses(values, coefficient, denominator)
+        np.maximum(standalone, per_market, out=standalone)
+        np.maximum(joint, per_market.sum(axis=1), out=joint)
+    total = standalone.sum(axis=1)
+    return total - mul_div_floor(total - joint, inter_commodity_credit_ppm, PPM)  # type: ignore[no-any-return]
+
+
+def historical_returns_ppm(prices_ticks: Int64Array, horizon: int = 1) -> Int64Array:
+    """Return the `horizon`-step relative returns of a price history, ppm, shape (T - horizon, M).
+
+    r_t = floor((p_{t+h} - p_t) x 10^6 / p_t), overlapping windows; `prices_ticks` (T, M) > 0.
+    """
+    prices = np.asarray(prices_ticks, np.int64)
+    if prices.ndim != 2 or prices.shape[0] <= horizon or horizon < 1 or (prices <= 0).any():
+        raise ValueError(f"expected positive prices (T, M) with T > horizon >= 1, was {prices.shape}, horizon {horizon}")
+    return ((prices[horizon:] - prices[:-horizon]) * PPM) // prices[:-horizon]  # type: ignore[no-any-return]
+
+
+def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, tail: int) -> Int64Array:
+    """Return the historical-simulation expected shortfall of each portfolio, quote minor units, shape (N,).
+
+    Scenario t's loss = sum_m ceil(-value_m x r_{t,m} / 10^6) (rounded up per market);
+    ES = max(0, ceil(mean of the `tail` largest losses)). `returns_ppm` (T, M) is the
+    rolling window (LCH PAIRS: the 6 worst of 2,500; venues.md 6.3).
+    """
+    values = np.asarray(values, np.int64)
+    returns = np.asarray(returns_ppm, np.int64)
+    if values.ndim != 2 or returns.ndim != 2 or values.shape[1] != returns.shape[1] or not 1 <= tail <= returns.shape[0]:
+        raise ValueError(
+            f"expected values (N, M), returns (T, M) and 1 <= tail <= T, was {values.shape}, {returns.shape}, {tail}"
+        )
+    losses = np.stack([_market_losses(values, row, PPM).sum(axis=1) for row in returns], axis=1)
+    worst = -np.partition(-losses, tail - 1, axis=1)[:, :tail]
+    return np.maximum(0, -((-worst.sum(axis=1)) // tail))  # type: ignore[no-any-return]
