@@ -273,11 +273,14 @@ def span_requirement(
     if not 0 <= inter_commodity_credit_ppm <= PPM:
         raise ValueError(f"expected an inter-commodity credit in [0, 10^6] ppm, was {inter_commodity_credit_ppm}")
     denominator = 3 * 100 * PPM
+    q, r = np.divmod(-values, denominator)  # the split of `_market_losses`, shared by every scenario
     standalone = np.zeros(values.shape, np.int64)
     joint = np.zeros(values.shape[0], np.int64)
-    for moves, weight in zip(scenarios.moves_thirds, scenarios.weights_pct, strict=True):
-        coefficient = np.asarray(scan_range_ppm, np.int64) * moves * weight
-        per_market = _market_losses(values, coefficient, denominator)
+    # Scenarios that differ only in volatility move a future's value alike: scan each once.
+    rows = np.unique(np.column_stack([scenarios.moves_thirds, scenarios.weights_pct]), axis=0)
+    for row in rows:
+        coefficient = np.asarray(scan_range_ppm, np.int64) * row[:-1] * row[-1]
+        per_market = q * coefficient + (-((-r * coefficient) // denominator))
         np.maximum(standalone, per_market, out=standalone)
         np.maximum(joint, per_market.sum(axis=1), out=joint)
     total = standalone.sum(axis=1)

@@ -71,3 +71,15 @@ def test_margin_check_of_a_million_accounts(benchmark: BenchmarkFixture) -> None
     )  # fmt: skip
     benchmark.pedantic(breached_accounts, args=(s, 0, backing), rounds=5, iterations=1)
     assert ratio <= 3.0, f"the monitor takes {ratio:.2f}x the bare expression (target 3x)"
+
+
+def test_span_requirement_of_a_million_two_market_portfolios(benchmark: BenchmarkFixture) -> None:
+    """SPAN's 16 scenarios over 10^6 accounts holding two markets, with a 70 % credit."""
+    from clearing.margin import span_requirement, span_scenarios
+
+    rng = np.random.default_rng(2)
+    values = rng.integers(-(10**12), 10**12, (N, 2))
+    psr = np.array([100_000, 150_000], np.int64)
+    scenarios = span_scenarios(2)
+    requirement = benchmark(span_requirement, values, psr, scenarios, 700_000)
+    assert requirement.shape == (N,) and (requirement >= 0).all()
