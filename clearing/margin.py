@@ -241,13 +241,14 @@ def span_scenarios(markets: int, extreme_multiple: int = 2, extreme_cover_pct: i
     )
 
 
-def _market_losses(values: Int64Array, coefficient: Int64Array, denominator: int) -> Int64Array:
+def _market_losses(split: tuple[Int64Array, Int64Array], coefficient: Int64Array, denominator: int) -> Int64Array:
     """Return ceil(-value x coefficient / denominator) per market, shape (N, M).
 
-    A loss rounds up and a gain toward zero: against the account. Exact in int64 while
-    |value| fits and |coefficient| x denominator < 2**63 (the split of `mul_div_ceil`).
+    `split` is np.divmod(-values, denominator), shared across scenarios (the split of
+    `mul_div_ceil`). A loss rounds up and a gain toward zero: against the account. Exact in
+    int64 while |value| fits and |coefficient| x denominator < 2**63.
     """
-    q, r = np.divmod(-values, denominator)
+    q, r = split
     return q * coefficient + (-((-r * coefficient) // denominator))  # type: ignore[no-any-return]
 
 
@@ -273,14 +274,14 @@ def span_requirement(
     if not 0 <= inter_commodity_credit_ppm <= PPM:
         raise ValueError(f"expected an inter-commodity credit in [0, 10^6] ppm, was {inter_commodity_credit_ppm}")
     denominator = 3 * 100 * PPM
-    q, r = np.divmod(-values, denominator)  # the split of `_market_losses`, shared by every scenario
+    split = np.divmod(-values, denominator)
     standalone = np.zeros(values.shape, np.int64)
     joint = np.zeros(values.shape[0], np.int64)
     # Scenarios that differ only in volatility move a future's value alike: scan each once.
     rows = np.unique(np.column_stack([scenarios.moves_thirds, scenarios.weights_pct]), axis=0)
     for row in rows:
         coefficient = np.asarray(scan_range_ppm, np.int64) * row[:-1] * row[-1]
-        per_market = q * coefficient + (-((-r * coefficient) // denominator))
+        per_market = _market_losses(split, coefficient, denominator)
         np.maximum(standalone, per_market, out=standalone)
         np.maximum(joint, per_market.sum(axis=1), out=joint)
     total = standalone.sum(axis=1)
@@ -311,6 +312,7 @@ def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, 
         raise ValueError(
             f"expected values (N, M), returns (T, M) and 1 <= tail <= T, was {values.shape}, {returns.shape}, {tail}"
         )
-    losses = np.stack([_market_losses(values, row, PPM).sum(axis=1) for row in returns], axis=1)
+    split = np.divmod(-values, PPM)
+    losses = np.stack([_market_losses(split, row, PPM).sum(axis=1) for row in returns], axis=1)
     worst = -np.partition(-losses, tail - 1, axis=1)[:, :tail]
     return np.maximum(0, -((-worst.sum(axis=1)) // tail))  # type: ignore[no-any-return]
