@@ -271,6 +271,9 @@ def span_requirement(
     values = np.asarray(values, np.int64)
     if values.ndim != 2 or values.shape[1] != len(scan_range_ppm) or scenarios.moves_thirds.shape[1] != values.shape[1]:
         raise ValueError(f"expected values (N, M) matching {len(scan_range_ppm)} scan ranges and scenarios, was {values.shape}")
+    scan_range_ppm = np.asarray(scan_range_ppm, np.int64)
+    if (scan_range_ppm < 0).any() or (scenarios.weights_pct < 0).any():
+        raise ValueError(f"expected scan ranges and scenario weights >= 0, was {scan_range_ppm.tolist()}")
     if not 0 <= inter_commodity_credit_ppm <= PPM:
         raise ValueError(f"expected an inter-commodity credit in [0, 10^6] ppm, was {inter_commodity_credit_ppm}")
     denominator = 3 * 100 * PPM
@@ -280,7 +283,7 @@ def span_requirement(
     # Scenarios that differ only in volatility move a future's value alike: scan each once.
     rows = np.unique(np.column_stack([scenarios.moves_thirds, scenarios.weights_pct]), axis=0)
     for row in rows:
-        coefficient = np.asarray(scan_range_ppm, np.int64) * row[:-1] * row[-1]
+        coefficient = scan_range_ppm * row[:-1] * row[-1]
         per_market = _market_losses(split, coefficient, denominator)
         np.maximum(standalone, per_market, out=standalone)
         np.maximum(joint, per_market.sum(axis=1), out=joint)

@@ -54,6 +54,8 @@ def test_span_inter_commodity_credit_nets_a_hedge():
 def test_span_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="scan ranges"):
         span_requirement(np.zeros((2, 2), np.int64), np.array([1], np.int64), span_scenarios(2))
+    with pytest.raises(ValueError, match="scan ranges and scenario weights"):
+        span_requirement(np.zeros((1, 1), np.int64), np.array([-1], np.int64), span_scenarios(1))
     with pytest.raises(ValueError, match="credit"):
         span_requirement(np.zeros((1, 1), np.int64), np.array([1], np.int64), span_scenarios(1), 2_000_000)
 
