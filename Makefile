@@ -30,6 +30,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/python -m ruff check clearing tests
+	$(BIN)/python -m mypy clearing
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks replays/*.sqlite replays/*.sqlite-*

@@ -59,7 +59,7 @@ def payments(position_lots: Int64Array, mark_ticks: int, unit_value: int, rate_p
     value = np.abs(lots) * (mark_ticks * unit_value)
     pays = (lots > 0) if rate_ppb > 0 else (lots < 0)
     paid = mul_div_ceil(value[pays], abs(rate_ppb), PPB)
-    total = int(paid.sum())
+    total = int(np.sum(paid))
     receivers = value[~pays].tolist()
     pool = sum(receivers)
     if pool == 0:

@@ -31,7 +31,7 @@ def maintenance_margin(notional_minor: Int64Array, rate_ppm: int | Int64Array) -
     notional = q*10^6 + r, so no intermediate exceeds the notional itself.
     """
     q, r = np.divmod(notional_minor, PPM)
-    return q * rate_ppm - ((-r * rate_ppm) // PPM)
+    return q * rate_ppm - ((-r * rate_ppm) // PPM)  # type: ignore[return-value]  # numpy stubs: int64 // int as float
 
 
 class Brackets(NamedTuple):

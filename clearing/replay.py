@@ -87,15 +87,15 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
                 event = fast_decode(data) if versions.get(kind) == version else decode(data, kind, version)
                 etype = type(event)
                 if etype is checkpoint:
-                    final_comparable = event.digest_version == DIGEST_VERSION  # type: ignore[attr-defined]
+                    final_comparable = event.digest_version == DIGEST_VERSION  # type: ignore[union-attr]
                 if etype is checkpoint and not final_comparable:
                     skipped += 1
                 elif etype is checkpoint:
                     digest = state.digest()
-                    if digest != event.digest:  # type: ignore[attr-defined]
+                    if digest != event.digest:  # type: ignore[union-attr]
                         raise ReplayDivergenceError(
                             f"{reader.path}: seq {seq}: replayed state digest {digest[:16]}… differs from the "
-                            f"checkpoint's {event.digest[:16]}…",  # type: ignore[attr-defined]
+                            f"checkpoint's {event.digest[:16]}…",  # type: ignore[union-attr]
                             seq,
                         )
                     checkpoints += 1

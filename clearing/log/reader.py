@@ -98,7 +98,8 @@ class EventLogReader:
         if len(rows) != 1:
             raise EventLogError(f"{self.path}: expected one run header, found {len(rows)}")
         values: dict[str, Any] = dict(zip(names, rows[0], strict=True))
-        return RunHeader(**{k: values.get(k) for k in RunHeader.__dataclass_fields__})
+        fields: dict[str, Any] = {k: values.get(k) for k in RunHeader.__dataclass_fields__}
+        return RunHeader(**fields)
 
     def __enter__(self) -> EventLogReader:
         return self

@@ -117,7 +117,7 @@ class EventLog:
                 db.execute(schema.view_sql(kind))
             for alias, kind in schema.VIEW_ALIASES.items():
                 db.execute(schema.alias_sql(alias, kind))
-            db["runs"].insert(
+            db.table("runs").insert(
                 {
                     "run_id": header.run_id,
                     "schema_version": schema.SCHEMA_VERSION,

@@ -9,10 +9,11 @@ import simpy
 
 from clearing import events as ev
 from clearing.sim.bus import EventBus
+from clearing.sim.clock import Clock
 from clearing.state import DIGEST_VERSION
 
 
-def checkpoint_process(env: simpy.Environment, bus: EventBus, interval_ns: int) -> Generator[simpy.Event, Any, None]:
+def checkpoint_process(env: Clock, bus: EventBus, interval_ns: int) -> Generator[simpy.Event, Any, None]:
     """Emit `checkpoint_recorded` every `interval_ns` (the final one is the world's)."""
     while True:
         yield env.timeout(interval_ns)

@@ -14,6 +14,7 @@ import simpy
 from clearing import events as ev
 from clearing.oracle import publication_reason
 from clearing.sim.bus import EventBus
+from clearing.sim.clock import Clock
 from clearing.sim.price_feed import path_process
 from clearing.units import Int64Array
 
@@ -29,7 +30,7 @@ class CollateralOracleParams(NamedTuple):
 
 
 def collateral_price_process(
-    env: simpy.Environment, bus: EventBus, asset: int, path_ticks: Int64Array, step_ns: int, latest: dict[int, int]
+    env: Clock, bus: EventBus, asset: int, path_ticks: Int64Array, step_ns: int, latest: dict[int, int]
 ) -> Generator[simpy.Event, Any, None]:
     """Emit `collateral_price_updated` for the asset's venue path; record each seq in `latest`."""
 
@@ -41,7 +42,7 @@ def collateral_price_process(
 
 
 def collateral_oracle_process(
-    env: simpy.Environment,
+    env: Clock,
     bus: EventBus,
     asset: int,
     params: CollateralOracleParams,
@@ -71,7 +72,7 @@ def collateral_oracle_process(
 
 
 def _deliver(
-    env: simpy.Environment, bus: EventBus, asset: int, price: int, published_ns: int, published: int, latency_ns: int,
+    env: Clock, bus: EventBus, asset: int, price: int, published_ns: int, published: int, latency_ns: int,
     on_price: Callable[[int, int], None],
 ) -> Generator[simpy.Event, Any, None]:  # fmt: skip
     if latency_ns:

@@ -11,6 +11,7 @@ from clearing import events as ev
 from clearing.book import BUY, SELL, impact_price
 from clearing.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
 from clearing.sim.bus import EventBus
+from clearing.sim.clock import Clock
 
 CHUNK = 4096  # accounts per funding_paid event
 
@@ -26,9 +27,7 @@ class FundingParams(NamedTuple):
     cap_ppb: int
 
 
-def funding_process(
-    env: simpy.Environment, bus: EventBus, market: int, params: FundingParams
-) -> Generator[simpy.Event, Any, None]:
+def funding_process(env: Clock, bus: EventBus, market: int, params: FundingParams) -> Generator[simpy.Event, Any, None]:
     """Sample every `sample_ns`; at every multiple of `interval_ns`, set the rate and pay it."""
     s = bus.state
     unit_value = s.markets[market].unit_value

@@ -22,6 +22,7 @@ import simpy
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
 from clearing.margin import bankruptcy_price, below_maintenance, collateral_value, equity, maintenance_amounts, notional
+from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
@@ -72,7 +73,7 @@ class BlockBudget:
 
 
 def liquidator_process(
-    env: simpy.Environment,
+    env: Clock,
     exchange: Exchange,
     queue: simpy.PriorityStore,
     liquidity_provider: int,

@@ -14,6 +14,7 @@ import simpy
 from clearing import events as ev
 from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
+from clearing.sim.clock import Clock
 from clearing.state import ROLE_CODES, ClearingState
 from clearing.units import Int64Array
 
@@ -48,7 +49,7 @@ class MarginMonitor:
     """Checks every trader on a market when its mark moves; feeds the liquidation queue."""
 
     def __init__(
-        self, env: simpy.Environment, bus: EventBus, queue: simpy.PriorityStore, priority: str = "fifo", detection_ns: int = 0
+        self, env: Clock, bus: EventBus, queue: simpy.PriorityStore, priority: str = "fifo", detection_ns: int = 0
     ) -> None:
         self.env = env
         self.bus = bus

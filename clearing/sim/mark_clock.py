@@ -12,6 +12,7 @@ from clearing import events as ev
 from clearing.mark import ema_step, median_mark
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.sim.clock import Clock
 
 
 class MarkParams(NamedTuple):
@@ -24,7 +25,7 @@ class MarkParams(NamedTuple):
 
 
 def mark_process(
-    env: simpy.Environment, bus: EventBus, market: int, params: MarkParams, latest: Latest, on_mark: Callable[[int, int], None]
+    env: Clock, bus: EventBus, market: int, params: MarkParams, latest: Latest, on_mark: Callable[[int, int], None]
 ) -> Generator[simpy.Event, Any, None]:
     """Recompute the mark every interval; emit and check margin when it changes.
 

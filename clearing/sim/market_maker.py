@@ -13,13 +13,14 @@ from clearing.agents.market_maker import MakerParams, clip_to_book, ladder, prof
 from clearing.book import BUY, SELL, best_of_others
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.sim.clock import Clock
 
 SECONDS_PER_YEAR = 365 * 86_400
 DepthAt = Callable[[int], tuple[tuple[float, ...], tuple[float, ...]]]
 
 
 def market_maker_process(
-    env: simpy.Environment,
+    env: Clock,
     bus: EventBus,
     market: int,
     account: int,

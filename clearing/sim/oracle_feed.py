@@ -34,6 +34,7 @@ from clearing import events as ev
 from clearing.oracle import aggregate, in_windows, inliers, publication_reason, sample_latency_ns
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.sim.clock import Clock
 from clearing.units import PPM
 
 Window = tuple[int, int]
@@ -95,7 +96,7 @@ class Oracle:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Clock,
         bus: EventBus,
         market: int,
         params: OracleParams,
@@ -202,11 +203,12 @@ class Oracle:
         if price <= 0:
             return
         if p.policy == "push":
-            reason = publication_reason(
+            why = publication_reason(
                 int(s.published_ticks[self.market]), int(s.published_ns[self.market]), price, now, p.deviation_ppm, p.heartbeat_ns
             )
-            if reason is None:
+            if why is None:
                 return
+            reason = why
         else:
             reason = p.policy
         source_ns = min(o.source_ns for _, o in used)

@@ -13,11 +13,12 @@ import simpy
 
 from clearing import events as ev
 from clearing.sim.bus import EventBus
+from clearing.sim.clock import Clock
 from clearing.units import Int64Array
 
 
 def path_process(
-    env: simpy.Environment, path_ticks: Int64Array, step_ns: int, emit_price: Callable[[int], int]
+    env: Clock, path_ticks: Int64Array, step_ns: int, emit_price: Callable[[int], int]
 ) -> Generator[simpy.Event, Any, None]:
     """Call `emit_price(price)` at each step whose price differs from the last one."""
     previous = 0
@@ -31,7 +32,7 @@ def path_process(
 
 
 def index_feed_process(
-    env: simpy.Environment, bus: EventBus, market: int, path_ticks: Int64Array, step_ns: int, last_seq: dict[int, int]
+    env: Clock, bus: EventBus, market: int, path_ticks: Int64Array, step_ns: int, last_seq: dict[int, int]
 ) -> Generator[simpy.Event, Any, None]:
     """Emit `index_price_updated` for the market's index path; record each seq in `last_seq`."""
 

@@ -12,11 +12,12 @@ from clearing.agents.arbitrageur import ArbitrageParams, arbitrage_order
 from clearing.agents.noise import NoiseParams, next_order
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
+from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 
 
 def noise_taker_process(
-    env: simpy.Environment, exchange: Exchange, market: int, account: int, params: NoiseParams, rng: np.random.Generator
+    env: Clock, exchange: Exchange, market: int, account: int, params: NoiseParams, rng: np.random.Generator
 ) -> Generator[simpy.Event, Any, None]:
     """Send market orders at Poisson times, sized at the current mark (index before the first)."""
     s = exchange.bus.state
@@ -31,7 +32,7 @@ def noise_taker_process(
 
 
 def arbitrageur_process(
-    env: simpy.Environment,
+    env: Clock,
     exchange: Exchange,
     market: int,
     account: int,

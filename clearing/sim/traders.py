@@ -15,6 +15,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.population import Population
+from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.units import PPM, div_ceil, mul_div_ceil
 
@@ -22,7 +23,7 @@ ENTER, EXIT = 0, 1
 
 
 def trader_process(
-    env: simpy.Environment, exchange: Exchange, market: int, population: Population, first_account: int, asset: int = -1
+    env: Clock, exchange: Exchange, market: int, population: Population, first_account: int, asset: int = -1
 ) -> Generator[simpy.Event, Any, None]:
     """Run every trader's entry and exit in time order (ties: entries first, then by account)."""
     s = exchange.bus.state

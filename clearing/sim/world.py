@@ -32,6 +32,7 @@ from clearing.scenario import Scenario
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
+from clearing.sim.clock import Clock
 from clearing.sim.collateral_feed import CollateralOracleParams, collateral_oracle_process, collateral_price_process
 from clearing.sim.exchange import Exchange
 from clearing.sim.funding_clock import FundingParams, funding_process
@@ -55,7 +56,7 @@ class World:
 
     scenario: Scenario
     seed: int
-    env: simpy.Environment
+    env: Clock
     bus: EventBus
 
     @property
@@ -106,7 +107,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     """Open the market and accounts, and start every process of the run."""
     sc = scenario
     inputs = inputs or {}
-    env = simpy.Environment(initial_time=0)
+    env = Clock(initial_time=0)
     bus = EventBus(ClearingState(), sink)
     m = sc.market
     floors, rates = m.bracket_units()
@@ -221,7 +222,7 @@ def _source_specs(sc: Scenario, seed: int) -> list[SourceSpec]:
     return specs
 
 
-def _start_collateral(sc: Scenario, seed: int, env: simpy.Environment, bus: EventBus, monitor: MarginMonitor) -> None:
+def _start_collateral(sc: Scenario, seed: int, env: Clock, bus: EventBus, monitor: MarginMonitor) -> None:
     latest: dict[int, int] = {}
     for asset, c in enumerate(sc.collateral):
         step_ns = sc.ms_ns(c.step_ms)
@@ -258,8 +259,9 @@ def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
         accounts[role] = list(range(first, first + count))
         if count:
             bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role))
-        for account in accounts[role] if collateral is not None else ():
-            bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
+        if collateral is not None:
+            for account in accounts[role]:
+                bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
         first += count
     f = sc.insurance_fund
     if f.initial > 0:
@@ -277,7 +279,7 @@ def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
 def _start_agents(
     sc: Scenario,
     seed: int,
-    env: simpy.Environment,
+    env: Clock,
     exchange: Exchange,
     latest: Latest,
     accounts: dict[str, list[int]],
@@ -327,6 +329,6 @@ def _start_agents(
     env.process(trader_process(env, exchange, MARKET, population, accounts[ev.ROLE_TRADER][0], asset))
 
 
-def _delayed(env: simpy.Environment, delay_ns: int, process: Any) -> Any:
+def _delayed(env: Clock, delay_ns: int, process: Any) -> Any:
     yield env.timeout(delay_ns)
     yield env.process(process)
