@@ -30,7 +30,7 @@ from clearing.units import Int64Array
 __all__ = ["DIGEST_VERSION", "ROLE_CODES", "ClearingState", "apply"]
 
 # Bump when the digest covers different state; checkpoints of another version are not compared.
-DIGEST_VERSION = 3
+DIGEST_VERSION = 4
 
 
 class ClearingState:
@@ -102,6 +102,10 @@ class ClearingState:
         self.backlog = 0
         self.max_backlog = 0
         self.max_queue_wait_ns = 0
+        self.liquidation_fills_book = 0  # liquidation fills by stage: the book, then the backstop
+        self.liquidated_notional_book = 0
+        self.liquidation_fills_backstop = 0
+        self.liquidated_notional_backstop = 0
         self.adl_events = 0
         self.adl_notional = 0
         self.socialised_loss = 0
@@ -192,6 +196,7 @@ _ARRAY_FIELDS = (
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
+    "liquidation_fills_book", "liquidated_notional_book", "liquidation_fills_backstop", "liquidated_notional_backstop",
     "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
     "fund_max_per_event", "fund_max_per_period", "fund_period_ns",
     "oracle_failures", "guard_blocks",

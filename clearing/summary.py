@@ -27,6 +27,10 @@ class RunSummary:
     margin_breaches: int
     liquidations: int
     liquidated_notional: str
+    liquidation_fills_book: int
+    liquidated_notional_book: str
+    liquidation_fills_backstop: int
+    liquidated_notional_backstop: str
     bad_debt: str
     insurance_fund_end: str
     insurance_fund_min: str
@@ -62,6 +66,10 @@ def summarize(
         margin_breaches=state.breaches,
         liquidations=state.liquidations,
         liquidated_notional=format_minor(state.liquidated_notional, decimals),
+        liquidation_fills_book=state.liquidation_fills_book,
+        liquidated_notional_book=format_minor(state.liquidated_notional_book, decimals),
+        liquidation_fills_backstop=state.liquidation_fills_backstop,
+        liquidated_notional_backstop=format_minor(state.liquidated_notional_backstop, decimals),
         bad_debt=format_minor(state.bad_debt, decimals),
         insurance_fund_end=format_minor(state.insurance_fund, decimals),
         insurance_fund_min=format_minor(state.insurance_fund_min, decimals),
@@ -82,7 +90,8 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     """Return the summary as aligned `key  value` lines for a terminal."""
     unit = f" {quote}" if quote else ""
     money = {
-        "liquidated_notional", "bad_debt", "insurance_fund_end", "insurance_fund_min", "insurance_paid", "fee_pool",
+        "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "bad_debt", "insurance_fund_end",
+        "insurance_fund_min", "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
     width = max(len(k) for k in summary.as_dict())

@@ -123,12 +123,19 @@ def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
         raise InvariantViolation(f"negative fee in trade {e}")
     if e.maker_order or e.taker_order:
         orders.fill(state, e)
-    _exchange(state, market_id, buyer, seller, lots, e.price_ticks, e.buyer_fee, e.seller_fee)
+    value = _exchange(state, market_id, buyer, seller, lots, e.price_ticks, e.buyer_fee, e.seller_fee)
     state.last_trade_ticks[market_id] = e.price_ticks
+    if e.liquidation and e.maker_order:
+        state.liquidation_fills_book += 1
+        state.liquidated_notional_book += value
+    elif e.liquidation:  # no maker order: the backstop took the other side
+        state.liquidation_fills_backstop += 1
+        state.liquidated_notional_backstop += value
 
 
 def _exchange(state: ClearingState, market_id: int, buyer: int, seller: int, lots: int, price: int, buyer_fee: int,
-              seller_fee: int) -> None:  # fmt: skip
+              seller_fee: int) -> int:  # fmt: skip
+    """Move `lots` at `price` from seller to buyer with their fees; return the value moved."""
     value = lots * price * state.markets[market_id].unit_value
     cash = state.cash
     cash[buyer] = cash.item(buyer) - value - buyer_fee
@@ -136,6 +143,7 @@ def _exchange(state: ClearingState, market_id: int, buyer: int, seller: int, lot
     state.fee_pool += buyer_fee + seller_fee
     _move_position(state, buyer, market_id, lots, value)
     _move_position(state, seller, market_id, -lots, -value)
+    return value
 
 
 def position_deleveraged(state: ClearingState, e: ev.PositionDeleveraged) -> None:

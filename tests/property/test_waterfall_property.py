@@ -85,6 +85,8 @@ def test_liquidations_conserve_money_under_every_waterfall(
             liquidate(exchange, 2 + round_, account, 0, breach, BACKSTOP, params)
             assert violations(s) == []
     assert violations(s) == []
+    # Every closed lot went through exactly one stage: the book, ADL or the backstop.
+    assert s.liquidated_notional_book + s.adl_notional + s.liquidated_notional_backstop == s.liquidated_notional
     event(
         f"liquidations {min(s.liquidations, 3)}+, adl {s.adl_events > 0}, socialised {s.socialised_loss > 0}, bad debt {s.bad_debt > 0}"
     )

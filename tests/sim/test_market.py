@@ -337,6 +337,10 @@ def test_vault_takeovers_leave_nothing_for_the_fund():
             takeovers += 1
             assert done["insurance_paid"] == 0 and done["bad_debt"] == 0
     assert takeovers and summary.liquidations > takeovers  # the rest went into the book
+    # The summary counts the same fills by stage as the log shows them.
+    liquidation_fills = [t for t in trades.values() if t["liquidation"]]
+    assert summary.liquidation_fills_backstop == sum(t["maker_order"] == 0 for t in liquidation_fills) >= takeovers
+    assert summary.liquidation_fills_book == sum(t["maker_order"] != 0 for t in liquidation_fills) > 0
 
 
 def test_a_size_premium_rejects_the_largest_entries():
