@@ -106,6 +106,9 @@ class ClearingState:
         self.liquidated_notional_book = 0
         self.liquidation_fills_backstop = 0
         self.liquidated_notional_backstop = 0
+        self.oracle_lagged_liquidations = 0  # liquidations with a delivered oracle price, and its age then
+        self.oracle_lag_sum_ns = 0
+        self.oracle_lag_max_ns = 0
         self.adl_events = 0
         self.adl_notional = 0
         self.socialised_loss = 0
@@ -197,6 +200,7 @@ _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
     "liquidation_fills_book", "liquidated_notional_book", "liquidation_fills_backstop", "liquidated_notional_backstop",
+    "oracle_lagged_liquidations", "oracle_lag_sum_ns", "oracle_lag_max_ns",
     "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
     "fund_max_per_event", "fund_max_per_period", "fund_period_ns",
     "oracle_failures", "guard_blocks",

@@ -38,6 +38,8 @@ class RunSummary:
     fee_pool: str
     max_liquidation_backlog: int
     max_queue_wait_s: float
+    oracle_lag_at_liquidation_mean_s: float
+    oracle_lag_at_liquidation_max_s: float
     adl_events: int
     adl_notional: str
     socialised_loss: str
@@ -77,6 +79,8 @@ def summarize(
         fee_pool=format_minor(state.fee_pool, decimals),
         max_liquidation_backlog=state.max_backlog,
         max_queue_wait_s=state.max_queue_wait_ns / NS_PER_S,
+        oracle_lag_at_liquidation_mean_s=state.oracle_lag_sum_ns / max(state.oracle_lagged_liquidations, 1) / NS_PER_S,
+        oracle_lag_at_liquidation_max_s=state.oracle_lag_max_ns / NS_PER_S,
         adl_events=state.adl_events,
         adl_notional=format_minor(state.adl_notional, decimals),
         socialised_loss=format_minor(state.socialised_loss, decimals),

@@ -252,3 +252,8 @@ def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> N
         state.last_partial_ns[e.account] = e.ts_ns  # a partial liquidation starts the cooldown
     state.liquidations += 1
     state.liquidated_notional += e.notional
+    if state.oracle_ticks.item(e.market) > 0:  # the age of the oracle price the exchange saw
+        lag = e.ts_ns - state.oracle_source_ns.item(e.market)
+        state.oracle_lagged_liquidations += 1
+        state.oracle_lag_sum_ns += lag
+        state.oracle_lag_max_ns = max(state.oracle_lag_max_ns, lag)
