@@ -19,6 +19,8 @@ ROLE_LIQUIDITY_PROVIDER = "liquidity_provider"
 ROLE_MARKET_MAKER = "market_maker"
 ROLE_NOISE_TRADER = "noise_trader"
 ROLE_ARBITRAGEUR = "arbitrageur"
+ROLE_INSURANCE_FUND = "insurance_fund"
+MARGIN_MODES = ("isolated", "cross", "portfolio")
 ORDER_TYPES = ("limit", "market", "ioc", "post_only")
 
 
@@ -54,11 +56,18 @@ class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
 
 
 class AccountsOpened(Event, frozen=True, kw_only=True, tag="accounts_opened"):
-    """Accounts first_account .. first_account+count-1 opened empty, all with one role."""
+    """Accounts first_account .. first_account+count-1 opened empty, all with one role and margin mode.
 
+    v2 adds `margin_mode` (one of `MARGIN_MODES`): "isolated" accounts hold one market,
+    "cross" ones share their collateral across markets, "portfolio" ones are margined on
+    the scenario risk of the whole portfolio.
+    """
+
+    VERSION: ClassVar[int] = 2
     first_account: int
     count: int
     role: str
+    margin_mode: str = "cross"
 
 
 class Deposited(Event, frozen=True, kw_only=True, tag="deposited"):
@@ -295,6 +304,17 @@ class InsuranceFundPaid(Event, frozen=True, kw_only=True, tag="insurance_fund_pa
     amount: int
 
 
+class InsuranceFundSwept(Event, frozen=True, kw_only=True, tag="insurance_fund_swept"):
+    """The fund's trading account moved its realised balance into the insurance fund.
+
+    `amount` is signed: a gain (> 0) tops the fund up, a loss (< 0) is paid from it. The
+    fund's account takes over liquidated positions (execution "fund") and unwinds them.
+    """
+
+    account: int
+    amount: int
+
+
 class BadDebtRecorded(Event, frozen=True, kw_only=True, tag="bad_debt_recorded"):
     """A shortfall nobody covered was written off; the account's balance is reset to 0."""
 
@@ -469,6 +489,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     LiquidationFeeCharged,
     InsuranceFundConfigured,
     InsuranceFundPaid,
+    InsuranceFundSwept,
     BadDebtRecorded,
     LiquidationCompleted,
     PositionDeleveraged,
@@ -509,6 +530,7 @@ AnyEvent = (
     | LiquidationFeeCharged
     | InsuranceFundConfigured
     | InsuranceFundPaid
+    | InsuranceFundSwept
     | BadDebtRecorded
     | LiquidationCompleted
     | PositionDeleveraged
@@ -535,6 +557,11 @@ def kind_of(event_type: type[Event]) -> str:
 KINDS: dict[str, type[Event]] = {kind_of(t): t for t in EVENT_TYPES}
 KIND_OF: dict[type[Event], str] = {t: k for k, t in KINDS.items()}
 VERSIONS: dict[str, int] = {kind: t.VERSION for kind, t in KINDS.items()}
+
+
+def upcast_accounts_opened_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 traders each held one isolated position; every other account was cross."""
+    return {**payload, "margin_mode": "isolated" if payload["role"] == ROLE_TRADER else "cross"}
 
 
 def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
@@ -574,6 +601,7 @@ def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
 
 # Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("accounts_opened", 1): upcast_accounts_opened_v1_v2,
     ("market_listed", 1): upcast_market_listed_v1_v2,
     ("market_listed", 2): upcast_market_listed_v2_v3,
     ("oracle_price_published", 1): upcast_oracle_price_published_v1_v2,

@@ -319,3 +319,56 @@ def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, 
     losses = np.stack([_market_losses(split, row, PPM).sum(axis=1) for row in returns], axis=1)
     worst = -np.partition(-losses, tail - 1, axis=1)[:, :tail]
     return np.maximum(0, -((-worst.sum(axis=1)) // tail))  # type: ignore[no-any-return]
+
+
+class PortfolioParams(NamedTuple):
+    """How portfolio-margined accounts are margined (see `account_requirements`).
+
+    method: "span" (`span_requirement` with `scan_range_ppm` (M,), `scenarios` and
+    `credit_ppm`) or "es" (`expected_shortfall_requirement` over the return window, the
+    mean of its `es_tail` worst losses).
+    """
+
+    method: str
+    scan_range_ppm: Int64Array
+    scenarios: SpanScenarios
+    credit_ppm: int = 0
+    es_tail: int = 1
+
+
+def position_values(position_lots: Int64Array, prices_ticks: Int64Array, unit_values: Int64Array) -> Int64Array:
+    """Return each position's signed value q x price x unit_value, quote minor units, shape (N, M)."""
+    return position_lots * (np.asarray(prices_ticks, np.int64) * np.asarray(unit_values, np.int64))  # type: ignore[no-any-return]
+
+
+def account_requirements(
+    values: Int64Array,
+    portfolio: npt.NDArray[np.bool_],
+    brackets: Sequence[Brackets],
+    params: PortfolioParams | None = None,
+    returns_ppm: Int64Array | None = None,
+) -> Int64Array:
+    """Return each account's maintenance requirement, quote minor units, shape (N,).
+
+    `values` (N, M) are the signed position values at the mark (`position_values`).
+    Isolated and cross accounts (`portfolio` False): sum over markets m of
+    `maintenance_amounts(|value_m|, brackets[m])`; an isolated account holds one market,
+    so this is its position's requirement. Portfolio accounts: `span_requirement` of the
+    row, or with method "es" `expected_shortfall_requirement` over `returns_ppm` (T, M);
+    until the window holds `es_tail` returns, the maintenance sum stands in.
+    """
+    values = np.asarray(values, np.int64)
+    out = np.zeros(values.shape[0], np.int64)
+    for m, market_brackets in enumerate(brackets):
+        out += maintenance_amounts(np.abs(values[:, m]), market_brackets)
+    if params is None or not portfolio.any():
+        return out
+    rows = np.flatnonzero(portfolio)
+    if params.method == "span":
+        out[rows] = span_requirement(values[rows], params.scan_range_ppm, params.scenarios, params.credit_ppm)
+    elif params.method == "es":
+        if returns_ppm is not None and returns_ppm.shape[0] >= params.es_tail:
+            out[rows] = expected_shortfall_requirement(values[rows], returns_ppm, params.es_tail)
+    else:
+        raise ValueError(f"expected a portfolio method 'span' or 'es', was {params.method!r}")
+    return out

@@ -24,6 +24,7 @@ class Population(NamedTuple):
     leverage: Int64Array
     exit_ns: Int64Array  # -1: held to the end
     collateral: npt.NDArray[np.bool_]  # posts its margin in the collateral asset
+    notional: npt.NDArray[np.float64]  # the drawn notional, quote minor units (lots is it at the reference lot value)
 
 
 def draw_population(
@@ -66,4 +67,12 @@ def draw_population(
     else:
         exit_ns = np.full(accounts, -1, np.int64)
     collateral = rng.random(accounts) < collateral_fraction if collateral_fraction > 0 else np.zeros(accounts, np.bool_)
-    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns, collateral)
+    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns, collateral, notional)
+
+
+def leg_lots(notional_minor: npt.NDArray[np.float64], multiple: float, lot_value_minor: int) -> Int64Array:
+    """Return each trader's lots on a market: max(1, floor(|multiple| x notional / lot value)), shape (N,).
+
+    With multiple 1 and the reference lot value this is `Population.lots`.
+    """
+    return np.maximum(1, np.floor(abs(multiple) * notional_minor / lot_value_minor)).astype(np.int64)  # type: ignore[no-any-return]

@@ -48,6 +48,7 @@ class MarketConfig(_Section):
     maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
         default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
     )
+    scan_range: Rate = Field(default=Decimal("0.1"), description="portfolio margin: SPAN price scan range, a fraction")
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
@@ -59,7 +60,7 @@ class MarketConfig(_Section):
             )
         for name in (
             "maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band",
-            "initial_margin_rate", "size_premium",
+            "initial_margin_rate", "size_premium", "scan_range",
         ):  # fmt: skip
             to_ppm(getattr(self, name), name)
         if self.initial_margin_rate and to_ppm(self.initial_margin_rate, "initial") < self.bracket_units()[1][0]:
@@ -135,6 +136,16 @@ class PriceConfig(_Section):
         if self.model != "tape" and self.file:
             raise ValueError(f"price.file is only read by model 'tape', not {self.model!r}")
         return self
+
+
+class ListedMarketConfig(MarketConfig):
+    """Another market listed beside the primary `market`: its own terms and its own index path.
+
+    It quotes in the same currency (same `quote_decimals`); its oracle, mark, funding and
+    agents follow the scenario's sections, each with its own random streams.
+    """
+
+    price: PriceConfig = PriceConfig()
 
 
 class OracleWindow(_Section):
@@ -316,11 +327,17 @@ class PopulationConfig(_Section):
     holding_mean_s: float = Field(default=0, ge=0, description="0: hold to the end")
     collateral_asset: str = Field(default="", description="asset some traders post margin in")
     collateral_fraction: float = Field(default=0.0, ge=0, le=1)
+    margin_mode: Literal["isolated", "cross", "portfolio"] = "isolated"
+    legs: tuple[Annotated[float, Field(ge=-100, le=100)], ...] = Field(
+        default=(1.0,), description="position on each market (primary first) as a multiple of the drawn notional"
+    )
 
     @model_validator(mode="after")
     def _weights_match(self) -> PopulationConfig:
         if not self.leverage:
             raise ValueError("leverage needs at least one value")
+        if not any(self.legs):
+            raise ValueError("legs needs at least one non-zero multiple")
         if len(self.leverage_weights) != len(self.leverage):
             raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
         return self
@@ -340,8 +357,13 @@ class LiquidationConfig(_Section):
     slippage: Rate = Decimal("0.001")
     impact_depth: PositiveDecimal = Field(default=Decimal(5_000_000), description="notional moving the fill 1 %")
     max_slippage: Rate = Decimal("0.25")
-    execution: Literal["book", "bankruptcy", "fillable", "vault"] = "book"
+    execution: Literal["book", "bankruptcy", "fillable", "vault", "fund"] = "book"
     vault_threshold: Rate = Decimal("0.6667")
+    fund_limit: Annotated[Decimal, Field(gt=0, le=100)] = Field(
+        default=Decimal(1), description="execution fund: the most net notional the fund holds, per unit of its equity"
+    )
+    fund_offload_interval_ms: int = Field(default=1000, ge=1)
+    fund_offload_notional: PositiveDecimal = Decimal(100_000)
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
     partial: Literal["none", "fraction", "restore"] = "none"
@@ -353,6 +375,28 @@ class LiquidationConfig(_Section):
     max_notional_per_block: Annotated[Decimal, Field(ge=0)] = Field(default=Decimal(0), description="per account; 0: no cap")
     detection_latency_ms: int = Field(default=0, ge=0)
     adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
+
+
+class PortfolioConfig(_Section):
+    """How portfolio-margined accounts are margined: SPAN scenarios or historical expected shortfall."""
+
+    method: Literal["span", "es"] = "span"
+    inter_commodity_credit: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)
+    extreme_multiple: int = Field(default=2, ge=1, le=10)
+    extreme_cover: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.35")
+    es_window: int = Field(default=2500, ge=2, le=1_000_000, description="returns in the rolling window")
+    es_step_s: float = Field(default=60, gt=0, description="sampling interval of the marks")
+    es_horizon: int = Field(default=1, ge=1, le=10_000, description="return horizon, in samples")
+    es_tail: int = Field(default=6, ge=1, description="worst returns averaged")
+
+    @model_validator(mode="after")
+    def _tail_fits(self) -> PortfolioConfig:
+        if self.es_tail > self.es_window:
+            raise ValueError(f"es_tail {self.es_tail} exceeds es_window {self.es_window}")
+        if self.extreme_cover * 100 != int(self.extreme_cover * 100):
+            raise ValueError("extreme_cover must be a whole percentage")
+        to_ppm(self.inter_commodity_credit, "inter_commodity_credit")
+        return self
 
 
 class InsuranceFundConfig(_Section):
@@ -385,6 +429,8 @@ class Scenario(_Section):
     liquidation: LiquidationConfig = LiquidationConfig()
     insurance_fund: InsuranceFundConfig = InsuranceFundConfig()
     collateral: tuple[CollateralConfig, ...] = ()
+    markets: tuple[ListedMarketConfig, ...] = ()
+    portfolio: PortfolioConfig = PortfolioConfig()
 
     @field_validator("epoch")
     @classmethod
@@ -403,10 +449,19 @@ class Scenario(_Section):
             raise ValueError(f"population.collateral_asset {self.population.collateral_asset!r} is not a listed collateral asset")
         if self.population.collateral_fraction and not self.population.collateral_asset:
             raise ValueError("population.collateral_fraction needs population.collateral_asset")
+        symbols = [m.symbol for m, _ in self.listed()]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("markets need distinct symbols")
+        for i, extra in enumerate(self.markets):
+            if extra.quote_decimals != m.quote_decimals:
+                raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
+            to_units(extra.price.initial, extra.tick_size, f"markets.{i}.price.initial")
+        if len(self.population.legs) > len(symbols):
+            raise ValueError(f"population.legs has {len(self.population.legs)} multiples for {len(symbols)} market(s)")
         for c in self.collateral:
             to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
             to_ppm(c.haircut, f"collateral {c.asset} haircut")
-        mmr = m.bracket_units()[1][0]
+        mmr = max(market.bracket_units()[1][0] for market, _ in self.listed())
         for leverage in self.population.leverage:
             if leverage * mmr >= 1_000_000:
                 raise ValueError(
@@ -427,6 +482,7 @@ class Scenario(_Section):
             ("liquidation.impact_depth", self.liquidation.impact_depth),
             ("liquidation.partial_min_notional", self.liquidation.partial_min_notional),
             ("liquidation.max_notional_per_block", self.liquidation.max_notional_per_block),
+            ("liquidation.fund_offload_notional", self.liquidation.fund_offload_notional),
             ("population.notional_median", self.population.notional_median),
             ("population.notional_max", self.population.notional_max),
             ("liquidity_provider.collateral", self.liquidity_provider.collateral),
@@ -450,6 +506,10 @@ class Scenario(_Section):
         return self
 
     # Derived integer units -------------------------------------------------------------
+
+    def listed(self) -> list[tuple[MarketConfig, PriceConfig]]:
+        """Return every market with its index path: the primary `market` (number 0), then `markets`."""
+        return [(self.market, self.price), *((extra, extra.price) for extra in self.markets)]
 
     @property
     def duration_ns(self) -> int:

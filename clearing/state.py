@@ -24,20 +24,20 @@ from clearing.book import Book
 from clearing.errors import InvariantViolation
 from clearing.margin import Brackets, margin_cash
 from clearing.reducers import collateral, funding, ledger, orders, prices
-from clearing.reducers.ledger import ROLE_CODES
+from clearing.reducers.ledger import MODE_CODES, ROLE_CODES
 from clearing.units import Int64Array
 
-__all__ = ["DIGEST_VERSION", "ROLE_CODES", "ClearingState", "apply"]
+__all__ = ["DIGEST_VERSION", "MODE_CODES", "ROLE_CODES", "ClearingState", "apply"]
 
 # Bump when the digest covers different state; checkpoints of another version are not compared.
-DIGEST_VERSION = 4
+DIGEST_VERSION = 5
 
 
 class ClearingState:
     """Everything a run knows at one instant; mutated only by `apply`.
 
     Attributes (N accounts, M markets):
-        role: (N,) int8, see `ROLE_CODES`.
+        role: (N,) int8, see `ROLE_CODES`; margin_mode: (N,) int8, see `MODE_CODES`.
         cash: (N,) int64 quote minor units, wallet balance minus open-position cost.
         position: (N, M) int64 lots, signed (long > 0).
         entry_cost: (N, M) int64 quote minor units, signed cost of the open position.
@@ -74,6 +74,7 @@ class ClearingState:
         for name in _MARKET_ARRAYS:
             setattr(self, name, np.zeros(0, np.int64))
         self.role = np.zeros(0, np.int8)
+        self.margin_mode = np.zeros(0, np.int8)
         self.cash: Int64Array = np.zeros(0, np.int64)
         self.position: Int64Array = np.zeros((0, 0), np.int64)
         self.entry_cost: Int64Array = np.zeros((0, 0), np.int64)
@@ -106,6 +107,9 @@ class ClearingState:
         self.liquidated_notional_book = 0
         self.liquidation_fills_backstop = 0
         self.liquidated_notional_backstop = 0
+        self.liquidation_fills_fund = 0  # liquidated positions the insurance fund took over
+        self.liquidated_notional_fund = 0
+        self.fund_swept = 0  # the fund account's realised trading result, swept into the fund
         self.oracle_lagged_liquidations = 0  # liquidations with a delivered oracle price, and its age then
         self.oracle_lag_sum_ns = 0
         self.oracle_lag_max_ns = 0
@@ -163,7 +167,7 @@ class ClearingState:
             payable = min(payable, self.fund_max_per_period - recent)
         return max(payable, 0)
 
-    def margin_cash(self, rows: slice = slice(None)) -> Int64Array:
+    def margin_cash(self, rows: slice | Int64Array = slice(None)) -> Int64Array:
         """Return cash plus collateral value (oracle price less haircut) of `rows`: what backs margin."""
         return margin_cash(
             self.cash[rows], self.collateral[rows], self.asset_oracle_ticks, self.asset_decimals, self.asset_haircut_ppm
@@ -193,13 +197,14 @@ class ClearingState:
 
 _MARKET_ARRAYS = ledger._MARKET_ARRAYS
 _ARRAY_FIELDS = (
-    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "cash", "position", "entry_cost", "liquidating",
-    "breach_ns", "last_partial_ns", *collateral.ASSET_ARRAYS, "collateral",
+    "unit_value", "maintenance_margin_ppm", *_MARKET_ARRAYS, "role", "margin_mode", "cash", "position", "entry_cost",
+    "liquidating", "breach_ns", "last_partial_ns", *collateral.ASSET_ARRAYS, "collateral",
 )  # fmt: skip
 _SCALAR_FIELDS = (
     "deposits", "insurance_fund", "insurance_fund_min", "fee_pool", "funding_clearing", "funding_volume",
     "bad_debt", "insurance_paid", "breaches", "liquidations", "liquidated_notional", "rejections",
     "liquidation_fills_book", "liquidated_notional_book", "liquidation_fills_backstop", "liquidated_notional_backstop",
+    "liquidation_fills_fund", "liquidated_notional_fund", "fund_swept",
     "oracle_lagged_liquidations", "oracle_lag_sum_ns", "oracle_lag_max_ns",
     "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
     "fund_max_per_event", "fund_max_per_period", "fund_period_ns",
@@ -245,6 +250,7 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.LiquidationFeeCharged: ledger.liquidation_fee_charged,
     ev.InsuranceFundConfigured: ledger.insurance_fund_configured,
     ev.InsuranceFundPaid: ledger.insurance_fund_paid,
+    ev.InsuranceFundSwept: ledger.insurance_fund_swept,
     ev.BadDebtRecorded: ledger.bad_debt_recorded,
     ev.LiquidationCompleted: ledger.liquidation_completed,
     ev.PositionDeleveraged: ledger.position_deleveraged,

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from clearing.state import ClearingState
+import numpy as np
+
+from clearing.events import ROLE_INSURANCE_FUND
+from clearing.state import ROLE_CODES, ClearingState
 from clearing.units import NS_PER_S, format_minor
 
 
@@ -31,8 +34,12 @@ class RunSummary:
     liquidated_notional_book: str
     liquidation_fills_backstop: int
     liquidated_notional_backstop: str
+    liquidation_fills_fund: int
+    liquidated_notional_fund: str
     bad_debt: str
     insurance_fund_end: str
+    insurance_fund_equity: str
+    insurance_fund_swept: str
     insurance_fund_min: str
     insurance_paid: str
     fee_pool: str
@@ -50,6 +57,19 @@ class RunSummary:
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
         return asdict(self)
+
+
+def fund_equity(state: ClearingState) -> int:
+    """Return the insurance fund plus the equity of its trading account at the marks (the index before them).
+
+    Execution "fund" lets the fund hold liquidated positions; this values them. Without a
+    fund account it is the fund's balance.
+    """
+    total = state.insurance_fund
+    prices = np.where(state.mark_ticks > 0, state.mark_ticks, state.index_ticks)
+    for account in np.flatnonzero(state.role == ROLE_CODES[ROLE_INSURANCE_FUND]).tolist():
+        total += state.cash.item(account) + int((state.position[account] * prices * state.unit_value).sum())
+    return total
 
 
 def summarize(
@@ -72,8 +92,12 @@ def summarize(
         liquidated_notional_book=format_minor(state.liquidated_notional_book, decimals),
         liquidation_fills_backstop=state.liquidation_fills_backstop,
         liquidated_notional_backstop=format_minor(state.liquidated_notional_backstop, decimals),
+        liquidation_fills_fund=state.liquidation_fills_fund,
+        liquidated_notional_fund=format_minor(state.liquidated_notional_fund, decimals),
         bad_debt=format_minor(state.bad_debt, decimals),
         insurance_fund_end=format_minor(state.insurance_fund, decimals),
+        insurance_fund_equity=format_minor(fund_equity(state), decimals),
+        insurance_fund_swept=format_minor(state.fund_swept, decimals),
         insurance_fund_min=format_minor(state.insurance_fund_min, decimals),
         insurance_paid=format_minor(state.insurance_paid, decimals),
         fee_pool=format_minor(state.fee_pool, decimals),
@@ -94,8 +118,9 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     """Return the summary as aligned `key  value` lines for a terminal."""
     unit = f" {quote}" if quote else ""
     money = {
-        "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "bad_debt", "insurance_fund_end",
-        "insurance_fund_min", "insurance_paid", "fee_pool",
+        "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "liquidated_notional_fund",
+        "bad_debt", "insurance_fund_end", "insurance_fund_equity", "insurance_fund_swept", "insurance_fund_min",
+        "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
     width = max(len(k) for k in summary.as_dict())

@@ -26,7 +26,10 @@ ROLE_CODES = {
     ev.ROLE_MARKET_MAKER: 2,
     ev.ROLE_NOISE_TRADER: 3,
     ev.ROLE_ARBITRAGEUR: 4,
+    ev.ROLE_INSURANCE_FUND: 5,
 }
+FUND = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
+MODE_CODES = {mode: code for code, mode in enumerate(ev.MARGIN_MODES)}
 
 _MARKET_ARRAYS = (
     "index_ticks", "oracle_ticks", "oracle_source_ns", "published_ticks", "published_ns", "mark_ticks",
@@ -64,9 +67,13 @@ def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
 def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     """Append `count` empty accounts of one role."""
     require(e.first_account == state.n_accounts, f"accounts opened from {e.first_account}, expected {state.n_accounts}")
-    require(e.count > 0 and e.role in ROLE_CODES, f"bad accounts_opened count {e.count} or role {e.role!r}")
+    require(
+        e.count > 0 and e.role in ROLE_CODES and e.margin_mode in MODE_CODES,
+        f"bad accounts_opened count {e.count}, role {e.role!r} or margin mode {e.margin_mode!r}",
+    )
     n = e.count
     state.role = np.concatenate([state.role, np.full(n, ROLE_CODES[e.role], np.int8)])
+    state.margin_mode = np.concatenate([state.margin_mode, np.full(n, MODE_CODES[e.margin_mode], np.int8)])
     state.cash = np.concatenate([state.cash, np.zeros(n, np.int64)])
     state.liquidating = np.concatenate([state.liquidating, np.zeros(n, np.bool_)])
     state.breach_ns = np.concatenate([state.breach_ns, np.zeros(n, np.int64)])
@@ -128,6 +135,9 @@ def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
     if e.liquidation and e.maker_order:
         state.liquidation_fills_book += 1
         state.liquidated_notional_book += value
+    elif e.liquidation and FUND in (state.role.item(buyer), state.role.item(seller)):  # the fund took it over
+        state.liquidation_fills_fund += 1
+        state.liquidated_notional_fund += value
     elif e.liquidation:  # no maker order: the backstop took the other side
         state.liquidation_fills_backstop += 1
         state.liquidated_notional_backstop += value
@@ -231,6 +241,17 @@ def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
     state.insurance_fund -= e.amount
     state.insurance_paid += e.amount
     state.cash[e.account] += e.amount
+    state.insurance_fund_min = min(state.insurance_fund_min, state.insurance_fund)
+
+
+def insurance_fund_swept(state: ClearingState, e: ev.InsuranceFundSwept) -> None:
+    """Move the fund account's realised balance (signed) into the insurance fund."""
+    account(state, e.account)
+    require(state.role.item(e.account) == FUND, f"account {e.account} is not the insurance fund's")
+    require(e.amount != 0 and state.insurance_fund + e.amount >= 0, f"sweep of {e.amount} would leave the fund negative")
+    state.cash[e.account] -= e.amount
+    state.insurance_fund += e.amount
+    state.fund_swept += e.amount
     state.insurance_fund_min = min(state.insurance_fund_min, state.insurance_fund)
 
 

@@ -4,9 +4,12 @@
 `clearing.book.match` what happens, and emits the self-trade cancels and fills in that
 order, then the rest of the order: resting (limit, post-only) or expired (market, IOC).
 With an initial margin rate, a trader's order that would grow its position is rejected
-("insufficient_margin") unless its equity covers the initial margin of the position the
-order would leave, at the mark. Market orders fill only within `market_band` of the mark (price protection); what is
-left expires as "price_band" (or "no_liquidity" when the other side is empty).
+("insufficient_margin") unless its equity (across its markets) covers the initial margin
+of the positions the order would leave, at the marks. An isolated account holds one
+market: an order that would open a second is rejected ("isolated_market"). Market orders
+fill only within the market's price band around the mark (price protection); what is
+left expires as "price_band" (or "no_liquidity" when the other side is empty). Each
+market has its own terms (`MarketTerms`: self-trade prevention, band, initial margin).
 Fees: the taker pays taker_fee on each fill's notional (none on liquidation orders, which
 pay the liquidation fee instead), the maker pays maker_fee; both round up.
 """
@@ -23,10 +26,22 @@ from clearing.book import Fill as BookFill
 from clearing.margin import initial_margin_ppm
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
-from clearing.state import ROLE_CODES
+from clearing.state import MODE_CODES, ROLE_CODES, ClearingState
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
 TRADER = ROLE_CODES[ev.ROLE_TRADER]
+ISOLATED = MODE_CODES["isolated"]
+
+
+class MarketTerms(NamedTuple):
+    """A market's order-entry terms: self-trade prevention, the market-order price band (ppm),
+    initial margin base rate and size premium (ppm), open-interest caps (minor units)."""
+
+    self_trade_prevention: str = "expire_maker"
+    band_ppm: int = 50_000
+    initial_margin_ppm: int = 0
+    size_premium_ppm: int = 0
+    oi_caps_minor: tuple[int, int] = (0, 0)
 
 
 class OrderOutcome(NamedTuple):
@@ -54,12 +69,19 @@ class Exchange:
         oi_caps_minor: tuple[int, int] = (0, 0),
     ) -> None:
         self.bus = bus
-        self.stp = self_trade_prevention
-        self.band_ppm = market_band_ppm
         self.latest = latest or Latest()
-        self.initial_margin_ppm = initial_margin_ppm
-        self.size_premium_ppm = size_premium_ppm
-        self.oi_caps_minor = oi_caps_minor
+        self.default_terms = MarketTerms(
+            self_trade_prevention, market_band_ppm, initial_margin_ppm, size_premium_ppm, oi_caps_minor
+        )
+        self.terms: dict[int, MarketTerms] = {}
+
+    def set_terms(self, market: int, terms: MarketTerms) -> None:
+        """Give `market` its own terms (others keep the constructor's)."""
+        self.terms[market] = terms
+
+    def terms_of(self, market: int) -> MarketTerms:
+        """Return the order-entry terms of `market`."""
+        return self.terms.get(market, self.default_terms)
 
     def submit(
         self,
@@ -86,8 +108,11 @@ class Exchange:
             if held == 0 or (held > 0) == (side > 0):
                 reason = "would_increase"
             lots = min(lots, abs(held))
-        if not reason and self.initial_margin_ppm and not (reduce_only or liquidation) and s.role[account] == TRADER:
-            reason = self._initial_margin_check(account, market, side * lots)
+        if not reason and not (reduce_only or liquidation) and s.role[account] == TRADER:
+            if s.margin_mode[account] == ISOLATED and _holds_other(s, account, market):
+                reason = "isolated_market"
+            elif self.terms_of(market).initial_margin_ppm:
+                reason = self._initial_margin_check(account, market, side * lots)
         if order_type == "post_only" and not reason:
             opposite = book.best_ask() if side == BUY else book.best_bid()
             if opposite and crosses(side, price_ticks, opposite):
@@ -102,7 +127,7 @@ class Exchange:
             )
         )  # fmt: skip
         limit = self._market_limit(market, side) if order_type == "market" else price_ticks
-        result = match(book, account, side, lots, limit, self.stp)
+        result = match(book, account, side, lots, limit, self.terms_of(market).self_trade_prevention)
         market_spec = s.markets[market]
         taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
         trades: list[int] = []
@@ -146,27 +171,37 @@ class Exchange:
         return OrderOutcome(order_id, result.filled, result.remaining, value, tuple(trades), "")
 
     def _initial_margin_check(self, account: int, market: int, lots: int) -> str:
-        # Equity at the mark (the index before the first) must cover the initial margin of
-        # the position the order would leave: ceil(|position + order| x price x unit value x IMR).
+        # Equity at the marks (the index before the first) must cover the initial margin of
+        # the positions the order would leave: the sum over markets of
+        # ceil(|position| x price x unit value x IMR), the order's market with the order.
         s = self.bus.state
-        price = int(s.mark_ticks[market]) or int(s.index_ticks[market])
-        unit_value = s.markets[market].unit_value
         held = s.position.item(account, market)
-        equity = int(s.margin_cash(slice(account, account + 1))[0]) + held * price * unit_value
-        after = abs(held + lots) * price * unit_value
-        lower, upper = self.oi_caps_minor
-        open_notional = 0
-        if upper > lower:  # the market's open interest (long lots) at the price
-            column = s.position[:, market]
-            open_notional = int(column[column > 0].sum()) * price * unit_value
-        rate = int(
-            initial_margin_ppm(
-                self.initial_margin_ppm, np.array([held + lots]), open_notional, self.size_premium_ppm, lower, upper
-            )[0]
-        )
-        if abs(held + lots) > abs(held) and equity < int(mul_div_ceil(after, rate, PPM)):
-            return "insufficient_margin"
-        return ""
+        if abs(held + lots) <= abs(held):
+            return ""
+        equity = int(s.margin_cash(slice(account, account + 1))[0])
+        requirement = 0
+        for m in range(s.n_markets):
+            position = s.position.item(account, m)
+            if not (position or m == market):
+                continue
+            price = int(s.mark_ticks[m]) or int(s.index_ticks[m])
+            unit_value = s.markets[m].unit_value
+            equity += position * price * unit_value
+            after = position + lots if m == market else position
+            terms = self.terms_of(m)
+            lower, upper = terms.oi_caps_minor
+            open_notional = 0
+            if upper > lower:  # the market's open interest (long lots) at the price
+                column = s.position[:, m]
+                open_notional = int(column[column > 0].sum()) * price * unit_value
+            rate = int(
+                initial_margin_ppm(
+                    terms.initial_margin_ppm or s.markets[m].maintenance_margin_ppm, np.array([after]), open_notional,
+                    terms.size_premium_ppm, lower, upper,
+                )[0]
+            )  # fmt: skip
+            requirement += int(mul_div_ceil(abs(after) * price * unit_value, rate, PPM))
+        return "insufficient_margin" if equity < requirement else ""
 
     def _market_limit(self, market: int, side: int) -> int | None:
         # Price protection: a market order fills only within the band around the mark (the
@@ -175,9 +210,10 @@ class Exchange:
         reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
         if not reference:
             return None
+        band = self.terms_of(market).band_ppm
         if side == BUY:
-            return int(mul_div_floor(reference, PPM + self.band_ppm, PPM))
-        return max(1, int(mul_div_ceil(reference, PPM - self.band_ppm, PPM)))
+            return int(mul_div_floor(reference, PPM + band, PPM))
+        return max(1, int(mul_div_ceil(reference, PPM - band, PPM)))
 
     def cancel(self, now_ns: int, order_id: int, reason: str = "user", causes: tuple[int, ...] = ()) -> int:
         """Cancel a resting order for all its remaining lots; return the event's seq."""
@@ -188,3 +224,9 @@ class Exchange:
                     ev.OrderCancelled(ts_ns=now_ns, causes=causes, order_id=order_id, lots=order.lots, reason=reason)
                 )
         raise ValueError(f"expected a resting order, was {order_id}")
+
+
+def _holds_other(s: ClearingState, account: int, market: int) -> bool:
+    # Whether the account holds a position on a market other than `market`.
+    position = s.position[account]
+    return any(position.item(m) for m in range(len(position)) if m != market)

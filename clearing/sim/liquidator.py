@@ -5,15 +5,20 @@ bound how fast a liquidation storm clears and make the backlog visible. At its t
 account is re-checked at the current mark: a recovered account is released. Otherwise its
 resting orders on the market are cancelled and its position goes into the book as an IOC
 order limited at mark -/+ max_slippage (execution "book") or at the account's bankruptcy
-price (execution "bankruptcy", as Binance and BitMEX: no book fill ever needs the fund).
-The backstop takes over whatever the book could not fill, at the mark moved by slippage
-and size impact (`backstop_price_ticks`), and the balance left is settled by
-`clearing.liquidation.settle` (fee, insurance fund, bad debt).
+price (execution "bankruptcy", as Binance and BitMEX: no book fill ever needs the fund),
+or at dYdX's fillable price (execution "fillable"). Execution "vault" (Hyperliquid) lets
+the backstop take the whole position over at the bankruptcy price below a deeper
+threshold; execution "fund" (Binance) sends the IOC at the bankruptcy price and lets the
+insurance fund's account take over the rest at that price, within its notional limit,
+then unwind it (`FundDesk`, `offload_process`). The backstop takes over whatever is
+still left, at the mark moved by slippage and size impact (`backstop_price_ticks`), and
+the balance left is settled by `clearing.liquidation.settle` (fee, insurance fund, bad
+debt). Health is the account's, across its markets (`clearing.sim.risk.Risk`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,12 +26,16 @@ import simpy
 
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
-from clearing.margin import bankruptcy_price, below_maintenance, collateral_value, equity, maintenance_amounts, notional
+from clearing.margin import bankruptcy_price, collateral_value, equity, maintenance_amounts, notional, position_values
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
+from clearing.sim.risk import Risk
+from clearing.state import ROLE_CODES
+from clearing.units import PPM
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
 Guard = Callable[[int, tuple[int, ...]], bool]
+FUND = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
 
 
 class LiquidationParams(NamedTuple):
@@ -36,7 +45,7 @@ class LiquidationParams(NamedTuple):
     slippage_ppm: int
     impact_depth_minor: int
     max_slippage_ppm: int
-    execution: str = "book"  # IOC limit: "book" mark -/+ max slippage, "bankruptcy" the bankruptcy price
+    execution: str = "book"  # "book", "bankruptcy", "fillable", "vault" or "fund" (see the module doc)
     after_fund: str = "bad_debt"  # what the fund cannot cover: "bad_debt", "adl" or "socialise"
     adl_ranking: str = "pnl_leverage"
     partial: str = "none"  # how much one liquidation closes: "none" (all), "fraction", "restore"
@@ -72,6 +81,70 @@ class BlockBudget:
         return (block + 1) * self.block_ns - now_ns
 
 
+class FundDesk:
+    """The insurance fund's trading account (execution "fund", Binance's liquidation clearance).
+
+    The fund takes over at the bankruptcy price what the book did not fill, as long as its
+    net notional at the mark stays within `limit_ppm` of its equity (the fund plus its
+    account's equity; Binance: 100 %); `offload_process` unwinds what it holds into the
+    book and sweeps the realised result into the fund.
+    """
+
+    def __init__(self, account: int, limit_ppm: int = PPM) -> None:
+        self.account = account
+        self.limit_ppm = limit_ppm
+
+    def equity(self, risk: Risk) -> int:
+        """Return the fund's equity: its balance plus its account's equity at the marks."""
+        s = risk.bus.state
+        return s.insurance_fund + int(risk.measure(np.array([self.account]))[0][0])
+
+    def room_lots(self, risk: Risk, market: int, lots: int) -> int:
+        """Return how many lots of a position of `lots` (signed, as the liquidated account held it) the fund may take over."""
+        s = risk.bus.state
+        prices = risk.prices()
+        lot_value = int(prices[market]) * int(s.unit_value[market])
+        held = s.position.item(self.account, market)
+        offsetting = min(abs(held), abs(lots)) if held and (held > 0) != (lots > 0) else 0
+        used = int(np.abs(position_values(s.position[self.account : self.account + 1], prices, s.unit_value)).sum())
+        room = max(0, self.equity(risk) * self.limit_ppm // PPM - used)
+        return offsetting + room // max(lot_value, 1)
+
+
+def offload_process(
+    env: Clock, exchange: Exchange, fund: FundDesk, interval_ns: int, notional_minor: int, max_slippage_ppm: int,
+    risk: Risk,
+) -> Generator[simpy.Event, Any, None]:  # fmt: skip
+    """Run `offload` every interval, forever."""
+    while True:
+        yield env.timeout(interval_ns)
+        offload(exchange, env.now, fund, notional_minor, max_slippage_ppm, risk)
+
+
+def offload(exchange: Exchange, now_ns: int, fund: FundDesk, notional_minor: int, max_slippage_ppm: int, risk: Risk) -> None:
+    """Sell down (buy back) up to `notional_minor` of each position the fund holds, then sweep.
+
+    An IOC order limited at the mark -/+ `max_slippage_ppm`, paying the taker fee like any
+    order; then the account's realised balance (wallet: cash plus the open positions' cost)
+    is swept into the fund, a loss no larger than the fund.
+    """
+    bus = exchange.bus
+    s = bus.state
+    prices = risk.prices()
+    for market in range(s.n_markets):
+        held = s.position.item(fund.account, market)
+        if not held or not prices[market]:
+            continue
+        lot_value = int(prices[market]) * int(s.unit_value[market])
+        lots = min(abs(held), max(1, notional_minor // lot_value))
+        limit = fill_price_ticks(held, int(prices[market]), max_slippage_ppm)
+        exchange.submit(now_ns, fund.account, market, -1 if held > 0 else 1, lots, "ioc", limit, reduce_only=True)
+    wallet = s.cash.item(fund.account) + int(s.entry_cost[fund.account].sum())
+    amount = max(wallet, -s.insurance_fund)
+    if amount:
+        bus.emit(ev.InsuranceFundSwept(ts_ns=now_ns, account=fund.account, amount=amount))
+
+
 def liquidator_process(
     env: Clock,
     exchange: Exchange,
@@ -79,10 +152,15 @@ def liquidator_process(
     liquidity_provider: int,
     service_ns: int,
     params: LiquidationParams,
-    guard: Guard | None = None,
+    guard: Guard | Sequence[Guard] | None = None,
     budget: BlockBudget | None = None,
+    risk: Risk | None = None,
+    fund: FundDesk | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """Serve the liquidation queue forever (waiting for the next block when this one is full)."""
+    """Serve the liquidation queue forever (waiting for the next block when this one is full).
+
+    `guard` is one oracle guard, or one per market (the breach market's is asked).
+    """
     while True:
         item = yield queue.get()
         account, market, breach_seq = item.item
@@ -90,7 +168,8 @@ def liquidator_process(
             yield env.timeout(service_ns)
         while budget is not None and (wait := budget.take(env.now)):
             yield env.timeout(wait)
-        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard)
+        check = guard[market] if isinstance(guard, Sequence) else guard
+        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, check, risk, fund)
 
 
 def liquidate(
@@ -102,83 +181,46 @@ def liquidate(
     liquidity_provider: int,
     params: LiquidationParams,
     guard: Guard | None = None,
+    risk: Risk | None = None,
+    fund: FundDesk | None = None,
 ) -> None:
-    """Release an account the oracle guards protect or that has recovered; else close and settle it."""
+    """Release an account the oracle guards protect or that has recovered; else close and settle it.
+
+    An account with one position closes it by the partial policy; an account with positions
+    on several markets (cross or portfolio) closes all of them, largest notional first, and
+    settles once. `LiquidationCompleted` then names the first market closed, its lots, and
+    the notional of every market closed.
+    """
     bus = exchange.bus
     s = bus.state
+    risk = risk or Risk(bus)
     if guard is not None and not guard(account, (breach_seq,)):
         bus.emit(
             ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="oracle_guard")
         )
         return
-    mark = int(s.mark_ticks[market])
-    unit_value = int(s.unit_value[market])
-    held = s.position[account : account + 1, market]
-    backing = s.margin_cash(slice(account, account + 1))
-    if not below_maintenance(backing, held, mark, unit_value, s.brackets[market])[0]:
+    if not risk.below(account):
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="recovered"))
         return
-    for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
-        exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
-    held_lots = int(held[0])
-    side = -1 if held_lots > 0 else 1
-    brackets = s.brackets[market]
-    cooling = bool(params.cooldown_ns) and now_ns - s.last_partial_ns.item(account) < params.cooldown_ns
-    closing = partial_lots(
-        params.partial, held_lots, int(backing[0]), mark, unit_value,
-        lambda size: int(maintenance_amounts(np.array([size * mark * unit_value], np.int64), brackets)[0]),
-        params.partial_fraction_ppm, params.partial_min_notional, in_cooldown=cooling and s.last_partial_ns.item(account) > 0,
-        max_notional=params.max_notional_per_block,
-    )  # fmt: skip
-    lots = closing if held_lots > 0 else -closing
-    takeover = params.execution == "vault" and _below_vault_threshold(s, account, market, held, mark, unit_value, params)
-    if takeover:  # the backstop vault takes the whole position over at the bankruptcy price
-        lots = held_lots
-        trades: list[int] = []
-        notional = 0
+    prices = risk.prices()
+    held = [m for m in range(s.n_markets) if s.position.item(account, m)]
+    held.sort(key=lambda m: (-abs(s.position.item(account, m)) * int(prices[m]) * int(s.unit_value[m]), m))
+    if len(held) == 1:
+        plan = [(held[0], _partial(s, risk, now_ns, account, held[0], int(prices[held[0]]), params))]
     else:
-        if params.execution == "bankruptcy":
-            limit = int(bankruptcy_price(s.margin_cash(slice(account, account + 1)), held, unit_value)[0])
-        elif params.execution == "fillable":
-            limit = _fillable_limit(s, account, market, held, mark, unit_value)
-        else:
-            limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
-        outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
-        trades = list(outcome.trade_seqs)
-        notional = outcome.value
-    remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
-    if (
-        remaining
-        and not takeover
-        and params.after_fund == "adl"
-        and _fund_falls_short(s, account, market, remaining, mark, params, now_ns)
-    ):
-        adl = _deleverage(bus, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
-        trades += [seq for seq, _value in adl]
-        notional += sum(value for _seq, value in adl)
-        remaining = s.position.item(account, market) - (held_lots - lots)
-    if remaining:
-        if takeover:
-            backing = s.margin_cash(slice(account, account + 1))
-            bound = int(bankruptcy_price(backing, s.position[account : account + 1, market], unit_value)[0])
-        else:
-            bound = _backstop_price(remaining, mark, unit_value, params)
-        buyer, seller = (liquidity_provider, account) if side < 0 else (account, liquidity_provider)
-        trades.append(
-            bus.emit(
-                ev.TradeExecuted(
-                    ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=abs(remaining),
-                    price_ticks=bound, buyer_fee=0, seller_fee=0, liquidation=True, maker_order=0, taker_order=0,
-                    taker_side=side,
-                )
-            )
-        )  # fmt: skip
-        notional += abs(remaining) * bound * unit_value
-        exchange.latest.trade[market] = trades[-1]
-    if s.position.item(account, market):  # a partial liquidation: the rest stays open, nothing to settle yet
+        plan = [(m, s.position.item(account, m)) for m in held]
+    trades: list[int] = []
+    notional = 0
+    for m, lots in plan:
+        closed_trades, closed_notional = _close(exchange, now_ns, account, m, lots, breach_seq, liquidity_provider, params,
+                                                risk, fund)  # fmt: skip
+        trades += closed_trades
+        notional += closed_notional
+    first, lots = plan[0]
+    if s.position[account].any():  # a partial liquidation: the rest stays open, nothing to settle yet
         bus.emit(
             ev.LiquidationCompleted(
-                ts_ns=now_ns, causes=tuple(trades), account=account, market=market, lots=lots, notional=notional,
+                ts_ns=now_ns, causes=tuple(trades), account=account, market=first, lots=lots, notional=notional,
                 fee=0, insurance_paid=0, bad_debt=0,
             )
         )  # fmt: skip
@@ -193,34 +235,136 @@ def liquidate(
         bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=cause, account=account, amount=result.insurance_paid))
     bad_debt = result.bad_debt
     if bad_debt and params.after_fund == "socialise":
-        bad_debt -= _socialise(bus, now_ns, account, market, bad_debt, cause)
+        bad_debt -= _socialise(bus, now_ns, account, first, bad_debt, cause)
     if bad_debt:
         bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=bad_debt))
     bus.emit(
         ev.LiquidationCompleted(
-            ts_ns=now_ns, causes=tuple(trades), account=account, market=market, lots=lots, notional=notional,
+            ts_ns=now_ns, causes=tuple(trades), account=account, market=first, lots=lots, notional=notional,
             fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=bad_debt,
         )
     )  # fmt: skip
 
 
-def _fillable_limit(s: Any, account: int, market: int, held: Any, mark: int, unit_value: int) -> int:
+def _partial(s: Any, risk: Risk, now_ns: int, account: int, market: int, mark: int, params: LiquidationParams) -> int:
+    # How much of the one position this liquidation closes (signed, as held), by the partial policy.
+    held_lots = s.position.item(account, market)
+    unit_value = int(s.unit_value[market])
+    sign = 1 if held_lots > 0 else -1
+    last = s.last_partial_ns.item(account)
+    closing = partial_lots(
+        params.partial, held_lots, risk.backing(account, market), mark, unit_value,
+        lambda size: risk.requirement_of(account, market, sign * size), params.partial_fraction_ppm,
+        params.partial_min_notional, in_cooldown=bool(params.cooldown_ns) and last > 0 and now_ns - last < params.cooldown_ns,
+        max_notional=params.max_notional_per_block,
+    )  # fmt: skip
+    return sign * closing
+
+
+def _close(
+    exchange: Exchange,
+    now_ns: int,
+    account: int,
+    market: int,
+    lots: int,
+    breach_seq: int,
+    liquidity_provider: int,
+    params: LiquidationParams,
+    risk: Risk,
+    fund: FundDesk | None,
+) -> tuple[list[int], int]:
+    # Close `lots` (signed, as held) of the account's position on `market` by the execution
+    # mode, then ADL, the fund or the backstop for what is left; return (trade seqs, notional).
+    bus = exchange.bus
+    s = bus.state
+    mark = int(risk.prices()[market])
+    unit_value = int(s.unit_value[market])
+    for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
+        exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
+    held_lots = s.position.item(account, market)
+    held = s.position[account : account + 1, market]
+    side = -1 if held_lots > 0 else 1
+    takeover = params.execution == "vault" and _below_vault_threshold(risk, account, params)
+    trades: list[int] = []
+    notional = 0
+    if takeover:  # the backstop vault takes the whole position over at the bankruptcy price
+        lots = held_lots
+    else:
+        if params.execution in ("bankruptcy", "fund"):
+            limit = _bankruptcy(risk, account, market)
+        elif params.execution == "fillable":
+            limit = _fillable_limit(s, risk, account, market, held, mark, unit_value)
+        else:
+            limit = fill_price_ticks(lots, mark, params.max_slippage_ppm)
+        outcome = exchange.submit(now_ns, account, market, side, abs(lots), "ioc", limit, liquidation=True, causes=(breach_seq,))
+        trades = list(outcome.trade_seqs)
+        notional = outcome.value
+    remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
+    if remaining and params.execution == "fund" and fund is not None:
+        taken = min(abs(remaining), fund.room_lots(risk, market, remaining))
+        if taken:
+            price = _bankruptcy(risk, account, market)
+            buyer, seller = (fund.account, account) if side < 0 else (account, fund.account)
+            trades.append(
+                bus.emit(
+                    ev.TradeExecuted(
+                        ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=taken,
+                        price_ticks=price, buyer_fee=0, seller_fee=0, liquidation=True, maker_order=0, taker_order=0,
+                        taker_side=side,
+                    )
+                )
+            )  # fmt: skip
+            notional += taken * price * unit_value
+            exchange.latest.trade[market] = trades[-1]
+            remaining = s.position.item(account, market) - (held_lots - lots)
+    if (
+        remaining
+        and not takeover
+        and params.after_fund == "adl"
+        and (params.execution == "fund" or _fund_falls_short(s, risk, account, market, remaining, mark, params, now_ns))
+    ):
+        adl = _deleverage(bus, risk, now_ns, account, market, remaining, liquidity_provider, params, breach_seq)
+        trades += [seq for seq, _value in adl]
+        notional += sum(value for _seq, value in adl)
+        remaining = s.position.item(account, market) - (held_lots - lots)
+    if remaining:
+        bound = _bankruptcy(risk, account, market) if takeover else _backstop_price(remaining, mark, unit_value, params)
+        buyer, seller = (liquidity_provider, account) if side < 0 else (account, liquidity_provider)
+        trades.append(
+            bus.emit(
+                ev.TradeExecuted(
+                    ts_ns=now_ns, causes=(breach_seq,), market=market, buyer=buyer, seller=seller, lots=abs(remaining),
+                    price_ticks=bound, buyer_fee=0, seller_fee=0, liquidation=True, maker_order=0, taker_order=0,
+                    taker_side=side,
+                )
+            )
+        )  # fmt: skip
+        notional += abs(remaining) * bound * unit_value
+        exchange.latest.trade[market] = trades[-1]
+    return trades, notional
+
+
+def _bankruptcy(risk: Risk, account: int, market: int) -> int:
+    # The bankruptcy price of the account's position on `market`, its other positions at their marks.
+    s = risk.bus.state
+    backing = np.array([risk.backing(account, market)], np.int64)
+    return int(bankruptcy_price(backing, s.position[account : account + 1, market], int(s.unit_value[market]))[0])
+
+
+def _fillable_limit(s: Any, risk: Risk, account: int, market: int, held: Any, mark: int, unit_value: int) -> int:
     # dYdX v4: the limit moves from the oracle (account exactly at maintenance) toward 1.5 x
     # the position's maintenance margin below it (account bankrupt), in one isolated position.
     oracle = int(s.oracle_ticks[market]) or mark
-    backing = s.margin_cash(slice(account, account + 1))
+    backing = np.array([risk.backing(account, market)], np.int64)
     tnc = int(equity(backing, held, oracle, unit_value)[0])
     requirement = int(maintenance_amounts(notional(held, oracle, unit_value), s.brackets[market])[0])
     return fillable_price(int(held[0]), oracle, unit_value, tnc, max(requirement, 1), max(requirement, 1))
 
 
-def _below_vault_threshold(
-    s: Any, account: int, market: int, held: Any, mark: int, unit_value: int, params: LiquidationParams
-) -> bool:
+def _below_vault_threshold(risk: Risk, account: int, params: LiquidationParams) -> bool:
     # Hyperliquid: below 2/3 of maintenance the liquidator vault takes the position over.
-    account_equity = int(equity(s.margin_cash(slice(account, account + 1)), held, mark, unit_value)[0])
-    requirement = int(maintenance_amounts(notional(held, mark, unit_value), s.brackets[market])[0])
-    return account_equity * 1_000_000 < requirement * params.vault_threshold_ppm
+    account_equity, requirement = risk.measure(np.array([account]))
+    return int(account_equity[0]) * 1_000_000 < int(requirement[0]) * params.vault_threshold_ppm
 
 
 def _backstop_price(position: int, mark: int, unit_value: int, params: LiquidationParams) -> int:
@@ -230,28 +374,38 @@ def _backstop_price(position: int, mark: int, unit_value: int, params: Liquidati
 
 
 def _fund_falls_short(
-    s: Any, account: int, market: int, position: int, mark: int, params: LiquidationParams, now_ns: int
+    s: Any, risk: Risk, account: int, market: int, position: int, mark: int, params: LiquidationParams, now_ns: int
 ) -> bool:
-    # Would the backstop's take-over of `position` (the part being closed; the rest is valued
-    # at the mark) leave a shortfall larger than what the fund may pay under its caps?
+    # Would the backstop's take-over of `position` (the part being closed; the rest and the
+    # other markets are valued at the mark) leave a shortfall larger than the fund may pay?
     unit_value = int(s.unit_value[market])
-    backing = int(s.margin_cash(slice(account, account + 1))[0])
     kept = s.position.item(account, market) - position
-    balance = backing + position * _backstop_price(position, mark, unit_value, params) * unit_value + kept * mark * unit_value
+    balance = (
+        risk.backing(account, market)
+        + position * _backstop_price(position, mark, unit_value, params) * unit_value
+        + kept * mark * unit_value
+    )
     return balance < 0 and -balance > s.fund_payable(now_ns)
 
 
 def _deleverage(
-    bus: Any, now_ns: int, account: int, market: int, position: int, backstop: int, params: LiquidationParams, breach_seq: int
+    bus: Any,
+    risk: Risk,
+    now_ns: int,
+    account: int,
+    market: int,
+    position: int,
+    backstop: int,
+    params: LiquidationParams,
+    breach_seq: int,
 ) -> list[tuple[int, int]]:
-    # Close the position against ranked opposite positions at its bankruptcy price.
+    # Close the position against ranked opposite positions at its bankruptcy price; the
+    # backstop and the insurance fund's account are never deleveraged.
     s = bus.state
     unit_value = int(s.unit_value[market])
-    price = int(
-        bankruptcy_price(s.margin_cash(slice(account, account + 1)), s.position[account : account + 1, market], unit_value)[0]
-    )
+    price = _bankruptcy(risk, account, market)
     column = s.position[:, market]
-    eligible = (np.sign(column) == -np.sign(position)) & ~s.liquidating
+    eligible = (np.sign(column) == -np.sign(position)) & ~s.liquidating & (s.role != FUND)
     eligible[[account, backstop]] = False
     candidates = np.flatnonzero(eligible)
     order = adl_ranking(

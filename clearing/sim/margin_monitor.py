@@ -1,7 +1,10 @@
 """The margin monitor: one vectorised maintenance check per mark-price update.
 
 Accounts found below maintenance (traders only, not already queued) get a
-`margin_breached` event each and join the liquidation queue in account order.
+`margin_breached` event each and join the liquidation queue in account order. With one
+market and no portfolio-margined account, the check is `breached_accounts` over every
+account; otherwise `Risk.breached` checks the accounts exposed to the market, each on
+its whole portfolio (all its markets, under its margin mode).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
+from clearing.margin import below_maintenance
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
+from clearing.sim.risk import Risk
 from clearing.state import ROLE_CODES, ClearingState
 from clearing.units import Int64Array
 
@@ -49,10 +53,17 @@ class MarginMonitor:
     """Checks every trader on a market when its mark moves; feeds the liquidation queue."""
 
     def __init__(
-        self, env: Clock, bus: EventBus, queue: simpy.PriorityStore, priority: str = "fifo", detection_ns: int = 0
+        self,
+        env: Clock,
+        bus: EventBus,
+        queue: simpy.PriorityStore,
+        priority: str = "fifo",
+        detection_ns: int = 0,
+        risk: Risk | None = None,
     ) -> None:
         self.env = env
         self.bus = bus
+        self.risk = risk or Risk(bus)
         self.queue = queue
         self.priority = priority
         self.detection_ns = detection_ns
@@ -67,15 +78,15 @@ class MarginMonitor:
         """Run the check for `market` at its current mark; `mark_seq` is the cause."""
         s = self.bus.state
         mark = int(s.mark_ticks[market])
-        unit_value = int(s.unit_value[market])
-        brackets = s.brackets[market]
-        column = s.position[:, market]
-        backing = s.margin_cash()
-        for account in breached_accounts(s, market, backing).tolist():
-            one = column[account : account + 1]
-            size = int(notional(one, mark, unit_value)[0])
-            account_equity = int(equity(backing[account : account + 1], one, mark, unit_value)[0])
-            requirement = int(maintenance_amounts(notional(one, mark, unit_value), brackets)[0])
+        single = self.risk.single_market()
+        breached = breached_accounts(s, market, s.margin_cash()) if single else self.risk.breached(market)
+        if breached.size == 0:
+            return
+        equities, requirements = self.risk.measure(breached)
+        sizes = np.abs(s.position[breached] * (self.risk.prices() * s.unit_value)).sum(axis=1)
+        for account, account_equity, requirement, size in zip(
+            breached.tolist(), equities.tolist(), requirements.tolist(), sizes.tolist(), strict=True
+        ):
             seq = self.bus.emit(
                 ev.MarginBreached(
                     ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,

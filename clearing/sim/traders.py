@@ -1,14 +1,17 @@
 """The leveraged population: each trader deposits margin, opens by market order, later closes.
 
-At its entry time a trader deposits notional / leverage (at the current mark, the index
-before the first mark) plus the taker fee, both rounded up, and sends a market order; at
-its exit time, if it still holds a position, a reduce-only market order closes it.
+A trader holds one leg per market its scenario gives a non-zero multiple (`population.legs`).
+At its entry time it deposits, for each leg, notional / leverage (at the current mark, the
+index before the first mark) plus the taker fee, both rounded up, and sends a market order
+per leg; at its exit time, each leg it still holds is closed by a reduce-only market order.
+An isolated trader keeps each leg in its own account (a subaccount, funded with that leg's
+margin); a cross or portfolio trader keeps every leg in one account, funded with the sum.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Generator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import simpy
@@ -17,17 +20,25 @@ from clearing import events as ev
 from clearing.population import Population
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
-from clearing.units import PPM, div_ceil, mul_div_ceil
+from clearing.units import PPM, Int64Array, div_ceil, mul_div_ceil
 
 ENTER, EXIT = 0, 1
 
 
+class Leg(NamedTuple):
+    """One leg of every trader: its market, each trader's lots and side (shape (N,)), and first account."""
+
+    market: int
+    lots: Int64Array
+    side: Int64Array
+    first_account: int
+
+
 def trader_process(
-    env: Clock, exchange: Exchange, market: int, population: Population, first_account: int, asset: int = -1
+    env: Clock, exchange: Exchange, legs: Sequence[Leg], population: Population, asset: int = -1
 ) -> Generator[simpy.Event, Any, None]:
     """Run every trader's entry and exit in time order (ties: entries first, then by account)."""
     s = exchange.bus.state
-    spec = s.markets[market]
     n = len(population.entry_ns)
     times = np.concatenate([population.entry_ns, population.exit_ns])
     actions = np.concatenate([np.full(n, ENTER), np.full(n, EXIT)])
@@ -35,27 +46,37 @@ def trader_process(
     keep = times >= 0  # exit -1: held to the end
     order = np.lexsort((who[keep], actions[keep], times[keep]))
     schedule = zip(times[keep][order].tolist(), actions[keep][order].tolist(), who[keep][order].tolist(), strict=True)
-    side, lots, leverage = population.side.tolist(), population.lots.tolist(), population.leverage.tolist()
+    leverage = population.leverage.tolist()
     uses_collateral = population.collateral.tolist()
+    plans = [(leg.market, leg.lots.tolist(), leg.side.tolist(), leg.first_account) for leg in legs]
     for at, action, i in schedule:
         if at > env.now:
             yield env.timeout(at - env.now)
-        account = first_account + i
         if action == EXIT:
-            held = s.position.item(account, market)
-            if held and not s.liquidating[account]:
-                exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
+            for market, _lots, _side, first in plans:
+                account = first + i
+                held = s.position.item(account, market)
+                if held and not s.liquidating[account]:
+                    exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
             continue
-        reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
-        notional = lots[i] * reference * spec.unit_value
-        margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
-        if asset >= 0 and uses_collateral[i]:
-            deposit = exchange.bus.emit(
-                ev.CollateralDeposited(ts_ns=env.now, account=account, asset=asset, amount=collateral_for(s, asset, margin))
-            )
-        else:
-            deposit = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
-        exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposit,))
+        margins: dict[int, int] = {}
+        for market, lots, _side, first in plans:
+            spec = s.markets[market]
+            reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+            notional = lots[i] * reference * spec.unit_value
+            margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
+            margins[first + i] = margins.get(first + i, 0) + margin
+        deposits = {}
+        for account, margin in margins.items():
+            if asset >= 0 and uses_collateral[i]:
+                amount = collateral_for(s, asset, margin)
+                deposit = ev.CollateralDeposited(ts_ns=env.now, account=account, asset=asset, amount=amount)
+                deposits[account] = exchange.bus.emit(deposit)
+            else:
+                deposits[account] = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
+        for market, lots, side, first in plans:
+            account = first + i
+            exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
 
 
 def collateral_for(s: Any, asset: int, margin_minor: int) -> int:

@@ -24,30 +24,30 @@ from clearing.agents.noise import NoiseParams
 from clearing.errors import InvariantViolation
 from clearing.invariants import violations
 from clearing.log.writer import Sink
+from clearing.margin import PortfolioParams, span_scenarios
 from clearing.oracle import random_outages
-from clearing.population import draw_population
+from clearing.population import draw_population, leg_lots
 from clearing.prices import gbm_path, jump_diffusion_path
 from clearing.rng import generator
-from clearing.scenario import Scenario
+from clearing.scenario import MarketConfig, Scenario
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
 from clearing.sim.clock import Clock
 from clearing.sim.collateral_feed import CollateralOracleParams, collateral_oracle_process, collateral_price_process
-from clearing.sim.exchange import Exchange
+from clearing.sim.exchange import Exchange, MarketTerms
 from clearing.sim.funding_clock import FundingParams, funding_process
-from clearing.sim.liquidator import BlockBudget, LiquidationParams, liquidator_process
+from clearing.sim.liquidator import BlockBudget, FundDesk, LiquidationParams, liquidator_process, offload_process
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import MarkParams, mark_process
 from clearing.sim.market_maker import market_maker_process
 from clearing.sim.oracle_feed import Oracle, OracleParams, SourceSpec
 from clearing.sim.price_feed import index_feed_process
+from clearing.sim.risk import ReturnWindow, Risk
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
-from clearing.sim.traders import trader_process
+from clearing.sim.traders import Leg, trader_process
 from clearing.state import DIGEST_VERSION, ClearingState
 from clearing.units import NS_PER_MS, to_ppm, to_units
-
-MARKET = 0
 
 
 @dataclass
@@ -79,95 +79,112 @@ class World:
         return self.state
 
 
-def index_path(scenario: Scenario, seed: int, inputs: dict[str, Path]) -> tuple[np.ndarray, int]:
-    """Return (ticks at every step from 0 to the end, step_ns) of the exogenous index."""
-    sc, p = scenario, scenario.price
+def index_path(scenario: Scenario, seed: int, inputs: dict[str, Path], market: int = 0) -> tuple[np.ndarray, int]:
+    """Return (ticks at every step from 0 to the end, step_ns) of a market's exogenous index."""
+    sc = scenario
+    m, p = sc.listed()[market]
     step_ns = sc.ms_ns(p.step_ms)
     n_steps = sc.duration_ns // step_ns
     shocks = [(sc.seconds_ns(k.start_s), sc.seconds_ns(k.duration_s), k.change) for k in p.shocks]
-    rng = generator(seed, "index")
+    rng = generator(seed, "index" if market == 0 else f"index/{market}")
+    initial = to_units(p.initial, m.tick_size, "price")
     if p.model == "gbm":
-        return gbm_path(rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, shocks), step_ns
+        return gbm_path(rng, initial, n_steps, step_ns, p.volatility, p.drift, shocks), step_ns
     if p.model == "jump":
         path = jump_diffusion_path(
-            rng, sc.price_ticks(p.initial), n_steps, step_ns, p.volatility, p.drift, p.jump_intensity_per_day, p.jump_mean,
-            p.jump_stdev, shocks,
+            rng, initial, n_steps, step_ns, p.volatility, p.drift, p.jump_intensity_per_day, p.jump_mean, p.jump_stdev, shocks,
         )  # fmt: skip
         return path, step_ns
     start = p.start or sc.epoch
     start_ms = round(start.timestamp() * 1000)
     if p.kind == "trades":
-        trades = tapes.read_trades(inputs[p.file], sc.market.tick_size)
-        return tapes.trades_path(trades, start_ms * 1000, step_ns, n_steps, sc.price_ticks(p.initial)), step_ns
-    bars = tapes.read_bars(inputs[p.file], sc.market.tick_size)
+        trades = tapes.read_trades(inputs[p.file], m.tick_size)
+        return tapes.trades_path(trades, start_ms * 1000, step_ns, n_steps, initial), step_ns
+    bars = tapes.read_bars(inputs[p.file], m.tick_size)
     return tapes.bridge_path(rng, bars, start_ms, step_ns, n_steps), step_ns
 
 
+def _stream(market: int, name: str) -> str:
+    # Random stream names: the primary market keeps the one-market names, so adding
+    # markets never changes market 0's draws.
+    return name if market == 0 else f"market/{market}/{name}"
+
+
 def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Path] | None = None) -> World:
-    """Open the market and accounts, and start every process of the run."""
+    """Open the markets and accounts, and start every process of the run."""
     sc = scenario
     inputs = inputs or {}
     env = Clock(initial_time=0)
     bus = EventBus(ClearingState(), sink)
-    m = sc.market
-    floors, rates = m.bracket_units()
-    bus.emit(
-        ev.MarketListed(
-            ts_ns=0, market=MARKET, symbol=m.symbol, tick_size=str(m.tick_size), lot_size=str(m.lot_size),
-            quote_decimals=m.quote_decimals, unit_value=m.unit_value,
-            maintenance_margin_ppm=rates[0],
-            liquidation_fee_ppm=to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"),
-            taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"), maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
-            bracket_floors=tuple(floors), bracket_rates_ppm=tuple(rates),
-        )
-    )  # fmt: skip
+    listed = sc.listed()
+    for market, (m, _) in enumerate(listed):
+        floors, rates = m.bracket_units()
+        bus.emit(
+            ev.MarketListed(
+                ts_ns=0, market=market, symbol=m.symbol, tick_size=str(m.tick_size), lot_size=str(m.lot_size),
+                quote_decimals=m.quote_decimals, unit_value=m.unit_value, maintenance_margin_ppm=rates[0],
+                liquidation_fee_ppm=to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"),
+                taker_fee_ppm=to_ppm(m.taker_fee_rate, "taker_fee_rate"),
+                maker_fee_ppm=to_ppm(m.maker_fee_rate, "maker_fee_rate"),
+                bracket_floors=tuple(floors), bracket_rates_ppm=tuple(rates),
+            )
+        )  # fmt: skip
     for asset, c in enumerate(sc.collateral):
         bus.emit(
             ev.CollateralListed(
                 ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=to_ppm(c.haircut, "haircut")
             )
         )
-    path, step_ns = index_path(sc, seed, inputs)
-    initial = int(path[0])
+    paths = [index_path(sc, seed, inputs, market) for market in range(len(listed))]
     accounts = _open_accounts(sc, bus)
     latest = Latest()
-    exchange = Exchange(
-        bus, m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"), latest,
-        to_ppm(m.initial_margin_rate, "initial_margin_rate"), to_ppm(m.size_premium, "size_premium"),
-        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)),
-    )  # fmt: skip
-    env.process(index_feed_process(env, bus, MARKET, path, step_ns, latest.index))
-
+    exchange = Exchange(bus, sc.market.self_trade_prevention, latest=latest)
+    for market, (m, _) in enumerate(listed):
+        exchange.set_terms(market, _terms(sc, m))
+    risk = _risk(sc, env, bus)
     queue = simpy.PriorityStore(env)
-    monitor = MarginMonitor(env, bus, queue, sc.liquidation.priority, sc.ms_ns(sc.liquidation.detection_latency_ms))
-    oracle = Oracle(
-        env, bus, MARKET, _oracle_params(sc), _source_specs(sc, seed), latest, monitor.on_mark, generator(seed, "oracle/latency")
-    )
-    oracle.start([generator(seed, f"oracle/source/{i}") for i in range(len(oracle.sources))])
+    monitor = MarginMonitor(env, bus, queue, sc.liquidation.priority, sc.ms_ns(sc.liquidation.detection_latency_ms), risk)
+    guards = []
+    for market, (path, step_ns) in enumerate(paths):
+        env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
+        oracle = Oracle(
+            env, bus, market, _oracle_params(sc), _source_specs(sc, seed, market), latest, monitor.on_mark,
+            generator(seed, _stream(market, "oracle/latency")),
+        )  # fmt: skip
+        oracle.start([generator(seed, _stream(market, f"oracle/source/{i}")) for i in range(len(oracle.sources))])
+        guards.append(oracle.liquidation_allowed)
     _start_collateral(sc, seed, env, bus, monitor)
     if sc.mark.method != "oracle":
         mark = MarkParams(
-            sc.mark.method,
-            sc.ms_ns(sc.mark.interval_ms),
-            sc.seconds_ns(sc.mark.basis_window_s),
+            sc.mark.method, sc.ms_ns(sc.mark.interval_ms), sc.seconds_ns(sc.mark.basis_window_s),
             sc.seconds_ns(sc.funding.interval_s),
-        )
-        env.process(mark_process(env, bus, MARKET, mark, latest, monitor.on_mark))
-    _start_agents(sc, seed, env, exchange, latest, accounts, initial, inputs)
+        )  # fmt: skip
+        for market in range(len(listed)):
+            env.process(mark_process(env, bus, market, mark, latest, monitor.on_mark))
+    _start_agents(sc, seed, env, exchange, latest, accounts, [int(path[0]) for path, _ in paths], inputs)
 
     q = sc.liquidation
     params = LiquidationParams(
-        to_ppm(m.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
+        to_ppm(sc.market.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
         to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
         to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
         sc.quote_minor(q.max_notional_per_block), to_ppm(q.vault_threshold, "vault_threshold"),
     )  # fmt: skip
+    fund = None
+    if q.execution == "fund":
+        fund = FundDesk(accounts[ev.ROLE_INSURANCE_FUND][0], to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"))
+        env.process(
+            offload_process(
+                env, exchange, fund, sc.ms_ns(q.fund_offload_interval_ms), sc.quote_minor(q.fund_offload_notional),
+                params.max_slippage_ppm, risk,
+            )
+        )  # fmt: skip
     budget = BlockBudget(sc.ms_ns(q.block_ms), q.max_per_block)
     for _ in range(q.liquidators):
         env.process(
             liquidator_process(
-                env, exchange, queue, accounts["liquidity_provider"][0], sc.ms_ns(q.service_time_ms), params,
-                oracle.liquidation_allowed, budget,
+                env, exchange, queue, accounts[ev.ROLE_LIQUIDITY_PROVIDER][0], sc.ms_ns(q.service_time_ms), params,
+                guards, budget, risk, fund,
             )
         )  # fmt: skip
     f = sc.funding
@@ -176,9 +193,32 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
             sc.seconds_ns(f.sample_s), sc.seconds_ns(f.interval_s), sc.quote_minor(f.impact_notional),
             _ppb(f.interest_rate), _ppb(f.clamp), _ppb(f.cap),
         )  # fmt: skip
-        env.process(funding_process(env, bus, MARKET, funding))
+        for market in range(len(listed)):
+            env.process(funding_process(env, bus, market, funding))
     env.process(checkpoint_process(env, bus, sc.seconds_ns(sc.checkpoint_interval_s)))
     return World(sc, seed, env, bus)
+
+
+def _terms(sc: Scenario, m: MarketConfig) -> MarketTerms:
+    return MarketTerms(
+        m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"),
+        to_ppm(m.initial_margin_rate, "initial_margin_rate"), to_ppm(m.size_premium, "size_premium"),
+        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)),
+    )  # fmt: skip
+
+
+def _risk(sc: Scenario, env: Clock, bus: EventBus) -> Risk:
+    p = sc.portfolio
+    scan = np.array([to_ppm(m.scan_range, "scan_range") for m, _ in sc.listed()], np.int64)
+    params = PortfolioParams(
+        p.method, scan, span_scenarios(len(scan), p.extreme_multiple, int(p.extreme_cover * 100)),
+        to_ppm(p.inter_commodity_credit, "inter_commodity_credit"), p.es_tail,
+    )  # fmt: skip
+    window = None
+    if p.method == "es" and sc.population.margin_mode == "portfolio":
+        window = ReturnWindow(p.es_window, p.es_horizon)
+        env.process(window.process(env, bus.state, sc.seconds_ns(p.es_step_s)))
+    return Risk(bus, params, window)
 
 
 def _oracle_params(sc: Scenario) -> OracleParams:
@@ -203,14 +243,14 @@ def _window(sc: Scenario, w: Any) -> tuple[int, int]:
     return (sc.seconds_ns(w.start_s), sc.seconds_ns(w.start_s + w.duration_s))
 
 
-def _source_specs(sc: Scenario, seed: int) -> list[SourceSpec]:
+def _source_specs(sc: Scenario, seed: int, market: int = 0) -> list[SourceSpec]:
     o = sc.oracle
     if not o.sources:
         return [SourceSpec(o.source, o.source, 1, sc.ms_ns(o.observe_interval_ms), 0, 0.0, 0.0, (), (), ())]
     specs = []
     for i, src in enumerate(o.sources):
         outages = [_window(sc, w) for w in src.outages]
-        rng = generator(seed, f"oracle/outages/{i}")
+        rng = generator(seed, _stream(market, f"oracle/outages/{i}"))
         outages += random_outages(rng, src.outage_rate_per_hour, src.outage_mean_s, sc.duration_ns)
         specs.append(
             SourceSpec(
@@ -244,21 +284,31 @@ def _ppb(rate: Any) -> int:
     return to_units(rate, Decimal("1e-9"), "funding rate")
 
 
+def _trader_legs(sc: Scenario) -> list[tuple[int, float]]:
+    # (market, multiple) of every non-zero leg, primary market first.
+    return [(market, multiple) for market, multiple in enumerate(sc.population.legs) if multiple]
+
+
 def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
     # Accounts in a fixed order; each group opened by one event and funded by deposits.
+    # Isolated traders hold one account per leg (leg-major); agents have their own
+    # accounts on every market (market-major); the insurance fund's account comes last.
+    p, n_markets = sc.population, len(sc.listed())
+    traders = p.accounts * (len(_trader_legs(sc)) if p.margin_mode == "isolated" else 1)
     groups = [
-        (ev.ROLE_TRADER, sc.population.accounts, None),
-        (ev.ROLE_LIQUIDITY_PROVIDER, 1, sc.liquidity_provider.collateral),
-        (ev.ROLE_MARKET_MAKER, sc.market_makers.count, sc.market_makers.collateral),
-        (ev.ROLE_NOISE_TRADER, sc.noise_takers.count, sc.noise_takers.collateral),
-        (ev.ROLE_ARBITRAGEUR, sc.arbitrageurs.count, sc.arbitrageurs.collateral),
+        (ev.ROLE_TRADER, traders, None, p.margin_mode),
+        (ev.ROLE_LIQUIDITY_PROVIDER, 1, sc.liquidity_provider.collateral, "cross"),
+        (ev.ROLE_MARKET_MAKER, sc.market_makers.count * n_markets, sc.market_makers.collateral, "cross"),
+        (ev.ROLE_NOISE_TRADER, sc.noise_takers.count * n_markets, sc.noise_takers.collateral, "cross"),
+        (ev.ROLE_ARBITRAGEUR, sc.arbitrageurs.count * n_markets, sc.arbitrageurs.collateral, "cross"),
+        (ev.ROLE_INSURANCE_FUND, int(sc.liquidation.execution == "fund"), None, "cross"),
     ]
     accounts: dict[str, list[int]] = {}
     first = 0
-    for role, count, collateral in groups:
+    for role, count, collateral, mode in groups:
         accounts[role] = list(range(first, first + count))
         if count:
-            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role))
+            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role, margin_mode=mode))
         if collateral is not None:
             for account in accounts[role]:
                 bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
@@ -283,17 +333,11 @@ def _start_agents(
     exchange: Exchange,
     latest: Latest,
     accounts: dict[str, list[int]],
-    initial: int,
+    initials: list[int],
     inputs: dict[str, Path],
 ) -> None:
     bus = exchange.bus
-    unit_value = sc.market.unit_value
-    mm = sc.market_makers
-    maker = MakerParams(
-        mm.levels, mm.half_spread_bps, mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility,
-        mm.spread_stress, mm.depth_stress, sc.seconds_ns(mm.volatility_halflife_s),
-        max(1, sc.quote_minor(mm.inventory_limit) // (initial * unit_value)), mm.skew_bps,
-    )  # fmt: skip
+    mm, n, a = sc.market_makers, sc.noise_takers, sc.arbitrageurs
     depth_at = None
     if mm.depth_profile:
         profile = tapes.read_depth_profile(inputs[mm.depth_profile])
@@ -305,28 +349,42 @@ def _start_agents(
             return tuple((bid * scale).tolist()), tuple((ask * scale).tolist())
 
     refresh = sc.ms_ns(mm.refresh_ms)
-    for i, account in enumerate(accounts[ev.ROLE_MARKET_MAKER]):
-        quoting = market_maker_process(
-            env, bus, MARKET, account, maker, refresh, mm.anchor, latest, depth_at, mm.depth_scale / max(1, mm.count)
-        )
-        # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
-        env.process(_delayed(env, refresh * i // mm.count, quoting) if i else quoting)
-    n = sc.noise_takers
     noise = NoiseParams(n.rate_per_s, sc.quote_minor(n.median_notional), n.sigma, n.buy_fraction)
-    for i, account in enumerate(accounts[ev.ROLE_NOISE_TRADER]):
-        env.process(noise_taker_process(env, exchange, MARKET, account, noise, generator(seed, f"noise/{i}")))
-    a = sc.arbitrageurs
     arb = ArbitrageParams(a.threshold_bps, sc.quote_minor(a.max_order_notional), sc.quote_minor(a.max_position_notional))
-    for account in accounts[ev.ROLE_ARBITRAGEUR]:
-        env.process(arbitrageur_process(env, exchange, MARKET, account, arb, sc.ms_ns(a.interval_ms), latest))
+    for market, (m, _) in enumerate(sc.listed()):
+        unit_value, initial = m.unit_value, initials[market]
+        maker = MakerParams(
+            mm.levels, mm.half_spread_bps, mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility,
+            mm.spread_stress, mm.depth_stress, sc.seconds_ns(mm.volatility_halflife_s),
+            max(1, sc.quote_minor(mm.inventory_limit) // (initial * unit_value)), mm.skew_bps,
+        )  # fmt: skip
+        makers = accounts[ev.ROLE_MARKET_MAKER][market * mm.count : (market + 1) * mm.count]
+        for i, account in enumerate(makers):
+            quoting = market_maker_process(
+                env, bus, market, account, maker, refresh, mm.anchor, latest, depth_at, mm.depth_scale / max(1, mm.count)
+            )
+            # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
+            env.process(_delayed(env, refresh * i // mm.count, quoting) if i else quoting)
+        for i, account in enumerate(accounts[ev.ROLE_NOISE_TRADER][market * n.count : (market + 1) * n.count]):
+            rng = generator(seed, _stream(market, f"noise/{i}"))
+            env.process(noise_taker_process(env, exchange, market, account, noise, rng))
+        for account in accounts[ev.ROLE_ARBITRAGEUR][market * a.count : (market + 1) * a.count]:
+            env.process(arbitrageur_process(env, exchange, market, account, arb, sc.ms_ns(a.interval_ms), latest))
     p = sc.population
+    lot_values = [initials[market] * m.unit_value for market, (m, _) in enumerate(sc.listed())]
     population = draw_population(
         generator(seed, "population"), p.accounts, p.long_fraction, sc.quote_minor(p.notional_median),
         p.notional_sigma, sc.quote_minor(p.notional_max), p.leverage, p.leverage_weights,
-        sc.seconds_ns(p.entry_window_s), initial * unit_value, sc.seconds_ns(p.holding_mean_s), p.collateral_fraction,
+        sc.seconds_ns(p.entry_window_s), lot_values[0], sc.seconds_ns(p.holding_mean_s), p.collateral_fraction,
     )  # fmt: skip
+    first = accounts[ev.ROLE_TRADER][0]
+    legs = []
+    for j, (market, multiple) in enumerate(_trader_legs(sc)):
+        lots = leg_lots(population.notional, multiple, lot_values[market])
+        side = population.side if multiple > 0 else -population.side
+        legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode == "isolated" else 0)))
     asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
-    env.process(trader_process(env, exchange, MARKET, population, accounts[ev.ROLE_TRADER][0], asset))
+    env.process(trader_process(env, exchange, legs, population, asset))
 
 
 def _delayed(env: Clock, delay_ns: int, process: Any) -> Any:

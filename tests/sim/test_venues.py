@@ -42,7 +42,7 @@ def test_venue_presets_set_their_documented_mechanisms(tmp_path):
         return load_scenario(path)
 
     binance = load("venue/binance-usdm")
-    assert len(binance.market.maintenance_brackets) == 10 and binance.liquidation.execution == "bankruptcy"
+    assert len(binance.market.maintenance_brackets) == 10 and binance.liquidation.execution == "fund"
     assert binance.mark.method == "binance_median" and binance.liquidation.after_fund == "adl"
     assert load("venue/bitmex").mark.method == "ema_basis"
     dydx = load("venue/dydx-v4")

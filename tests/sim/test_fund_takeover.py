@@ -1,0 +1,92 @@
+"""Execution "fund": the insurance fund takes over what the book left at the bankruptcy price (Binance).
+
+venues.md 1.5: the position is closed at the bankruptcy price and taken over by the fund,
+which offloads it to the market slowly; the fund's net notional is checked against 100 %
+of its size, and what is beyond goes to ADL.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from clearing import events as ev
+from clearing.invariants import violations
+from clearing.log.writer import MemorySink
+from clearing.runner import run_in_memory
+from clearing.sim.bus import EventBus
+from clearing.sim.liquidator import FundDesk
+from clearing.sim.risk import Risk
+from clearing.state import ROLE_CODES, ClearingState, apply
+from clearing.summary import fund_equity
+from tests.conftest import small_scenario
+
+FUND_ROLE = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
+
+
+@pytest.fixture(scope="module")
+def run():
+    scenario = small_scenario(
+        liquidation__execution="fund", liquidation__after_fund="adl", insurance_fund__initial="250000",
+        liquidation__fund_offload_notional="20000",
+    )  # fmt: skip
+    return run_in_memory(scenario, 3)
+
+
+def test_the_fund_takes_over_at_the_bankruptcy_price_within_its_limit(run):
+    summary, sink = run
+    assert summary.liquidation_fills_fund > 0
+    state = ClearingState()
+    checked = 0
+    for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
+        event = ev.decode(payload, kind, version)
+        takeover = isinstance(event, ev.TradeExecuted) and event.liquidation and not event.maker_order
+        fund = np.flatnonzero(state.role == FUND_ROLE).tolist() if takeover else []
+        if fund and fund[0] in (event.buyer, event.seller):
+            limit = fund_equity(state)  # 100 % of the fund, its positions at the marks, before the take-over
+            apply(state, event)
+            held = np.abs(state.position[fund[0]] * state.mark_ticks * state.unit_value).sum()
+            assert held <= limit
+            checked += 1
+        else:
+            apply(state, event)
+    assert checked == summary.liquidation_fills_fund
+    assert violations(state) == []
+    assert state.digest() == summary.state_digest
+
+
+def test_every_closed_lot_has_exactly_one_stage(run):
+    summary, _sink = run
+    stages = [summary.liquidated_notional_book, summary.liquidated_notional_backstop, summary.liquidated_notional_fund,
+              summary.adl_notional]  # fmt: skip
+    assert sum(round(float(x) * 10**6) for x in stages) == round(float(summary.liquidated_notional) * 10**6)
+    assert float(summary.adl_notional) > 0  # beyond the fund's limit: ADL
+
+
+def test_the_fund_unwinds_into_the_book_and_sweeps_its_result(run):
+    summary, sink = run
+    rows = [(kind, json.loads(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
+    swept = [p["amount"] for kind, p in rows if kind == "insurance_fund_swept"]
+    assert swept and round(float(summary.insurance_fund_swept) * 10**6) == sum(swept)
+    fund = next(p["first_account"] for kind, p in rows if kind == "accounts_opened" and p["role"] == "insurance_fund")
+    sells = [p for kind, p in rows if kind == "order_placed" and p["account"] == fund]
+    assert sells and all(p["reduce_only"] and p["order_type"] == "ioc" for p in sells)
+
+
+def test_room_is_the_fund_equity_less_what_it_holds_plus_what_offsets():
+    bus = EventBus(ClearingState(), MemorySink())
+    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
+                             maintenance_margin_ppm=5_000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
+                             bracket_floors=(0,), bracket_rates_ppm=(5_000,)))  # fmt: skip
+    bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=ev.ROLE_TRADER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=ev.ROLE_INSURANCE_FUND))
+    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=10**6))
+    bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
+    desk, risk = FundDesk(1, 1_000_000), Risk(bus)
+    assert desk.room_lots(risk, 0, 5) == 1_000  # 100,000 of equity at 100 a lot
+    bus.emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=1, seller=0, lots=400, price_ticks=100, buyer_fee=0, seller_fee=0,
+                              liquidation=True, maker_order=0, taker_order=0, taker_side=-1))  # fmt: skip
+    assert desk.room_lots(risk, 0, 5) == 600  # a long of 40,000 uses 40 % of the limit
+    assert desk.room_lots(risk, 0, -5) == 5 + 600  # taking over a short offsets the long first
+    assert FundDesk(1, 500_000).room_lots(risk, 0, 5) == 100  # a 50 % limit: 50,000 - 40,000
