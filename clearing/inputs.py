@@ -15,8 +15,9 @@ from clearing.scenario import Scenario
 def input_names(scenario: Scenario) -> list[str]:
     """Return the data file names the scenario reads, in a fixed order."""
     names = []
-    if scenario.price.model == "tape":
-        names.append(scenario.price.file)
+    for _market, price in scenario.listed():
+        if price.model == "tape" and price.file not in names:
+            names.append(price.file)
     if scenario.market_makers.depth_profile:
         names.append(scenario.market_makers.depth_profile)
     return names

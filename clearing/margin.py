@@ -315,10 +315,19 @@ def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, 
         raise ValueError(
             f"expected values (N, M), returns (T, M) and 1 <= tail <= T, was {values.shape}, {returns.shape}, {tail}"
         )
-    split = np.divmod(-values, PPM)
-    losses = np.stack([_market_losses(split, row, PPM).sum(axis=1) for row in returns], axis=1)
-    worst = -np.partition(-losses, tail - 1, axis=1)[:, :tail]
-    return np.maximum(0, -((-worst.sum(axis=1)) // tail))  # type: ignore[no-any-return]
+    out = np.zeros(values.shape[0], np.int64)
+    for start in range(0, values.shape[0], _ES_ROWS):  # rows in chunks: memory (rows x T) stays bounded
+        q, r = np.divmod(-values[start : start + _ES_ROWS], PPM)
+        losses = np.zeros((q.shape[0], returns.shape[0]), np.int64)
+        for m in range(values.shape[1]):  # _market_losses, one market at a time over every scenario
+            rate = returns[:, m][None, :]
+            losses += q[:, m : m + 1] * rate - ((-r[:, m : m + 1] * rate) // PPM)
+        worst = -np.partition(-losses, tail - 1, axis=1)[:, :tail]
+        out[start : start + _ES_ROWS] = np.maximum(0, -((-worst.sum(axis=1)) // tail))
+    return out
+
+
+_ES_ROWS = 4096
 
 
 class PortfolioParams(NamedTuple):

@@ -385,7 +385,7 @@ class PortfolioConfig(_Section):
     extreme_multiple: int = Field(default=2, ge=1, le=10)
     extreme_cover: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.35")
     es_window: int = Field(default=2500, ge=2, le=1_000_000, description="returns in the rolling window")
-    es_step_s: float = Field(default=60, gt=0, description="sampling interval of the marks")
+    es_step_s: float = Field(default=60, ge=0.001, description="sampling interval of the marks")
     es_horizon: int = Field(default=1, ge=1, le=10_000, description="return horizon, in samples")
     es_tail: int = Field(default=6, ge=1, description="worst returns averaged")
 

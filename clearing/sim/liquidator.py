@@ -26,12 +26,12 @@ import simpy
 
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
-from clearing.margin import bankruptcy_price, collateral_value, equity, maintenance_amounts, notional, position_values
+from clearing.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.risk import Risk
 from clearing.state import ROLE_CODES
-from clearing.units import PPM
+from clearing.units import PPM, mul_div_ceil
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
 Guard = Callable[[int, tuple[int, ...]], bool]
@@ -39,9 +39,11 @@ FUND = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
 
 
 class LiquidationParams(NamedTuple):
-    """Fee and slippage parameters of the close-out (ppm and quote minor units)."""
+    """Slippage and policy parameters of the close-out (ppm and quote minor units).
 
-    fee_ppm: int
+    The liquidation fee is each market's own (`market_listed.liquidation_fee_ppm`).
+    """
+
     slippage_ppm: int
     impact_depth_minor: int
     max_slippage_ppm: int
@@ -99,16 +101,29 @@ class FundDesk:
         s = risk.bus.state
         return s.insurance_fund + int(risk.measure(np.array([self.account]))[0][0])
 
-    def room_lots(self, risk: Risk, market: int, lots: int) -> int:
-        """Return how many lots of a position of `lots` (signed, as the liquidated account held it) the fund may take over."""
+    def room_lots(self, risk: Risk, market: int, lots: int, price_ticks: int) -> int:
+        """Return how many lots of a position of `lots` (signed, as held) the fund may take over at `price_ticks`.
+
+        After taking n lots its net notional, the sum over markets of abs(position) x mark,
+        must stay within limit x its equity, and the equity counts the take-over's loss
+        against the mark: n <= (limit x equity - used) / (lot value + limit x loss per lot).
+        Lots that offset a position the fund holds on the market come first and are free.
+        """
         s = risk.bus.state
         prices = risk.prices()
-        lot_value = int(prices[market]) * int(s.unit_value[market])
+        unit_value = int(s.unit_value[market])
+        lot_value = int(prices[market]) * unit_value
         held = s.position.item(self.account, market)
         offsetting = min(abs(held), abs(lots)) if held and (held > 0) != (lots > 0) else 0
         used = int(np.abs(position_values(s.position[self.account : self.account + 1], prices, s.unit_value)).sum())
-        room = max(0, self.equity(risk) * self.limit_ppm // PPM - used)
-        return offsetting + room // max(lot_value, 1)
+        loss = (price_ticks - int(prices[market])) * unit_value * (1 if lots > 0 else -1)  # per lot, at the mark
+        equity = self.equity(risk) - offsetting * loss
+        used -= offsetting * lot_value
+        room = equity * self.limit_ppm - used * PPM
+        per_lot = lot_value * PPM + self.limit_ppm * loss
+        if room <= 0 or per_lot <= 0:
+            return offsetting + (abs(lots) - offsetting if room > 0 else 0)
+        return offsetting + room // per_lot
 
 
 def offload_process(
@@ -168,8 +183,7 @@ def liquidator_process(
             yield env.timeout(service_ns)
         while budget is not None and (wait := budget.take(env.now)):
             yield env.timeout(wait)
-        check = guard[market] if isinstance(guard, Sequence) else guard
-        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, check, risk, fund)
+        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard, risk, fund)
 
 
 def liquidate(
@@ -180,11 +194,14 @@ def liquidate(
     breach_seq: int,
     liquidity_provider: int,
     params: LiquidationParams,
-    guard: Guard | None = None,
+    guard: Guard | Sequence[Guard] | None = None,
     risk: Risk | None = None,
     fund: FundDesk | None = None,
 ) -> None:
     """Release an account the oracle guards protect or that has recovered; else close and settle it.
+
+    `guard` is one oracle guard, or one per market: then every market the account holds
+    must allow the liquidation (the breach market's first).
 
     An account with one position closes it by the partial policy; an account with positions
     on several markets (cross or portfolio) closes all of them, largest notional first, and
@@ -194,7 +211,7 @@ def liquidate(
     bus = exchange.bus
     s = bus.state
     risk = risk or Risk(bus)
-    if guard is not None and not guard(account, (breach_seq,)):
+    if not _guards_allow(s, guard, account, market, breach_seq):
         bus.emit(
             ev.LiquidationCancelled(ts_ns=now_ns, causes=(breach_seq,), account=account, market=market, reason="oracle_guard")
         )
@@ -211,11 +228,13 @@ def liquidate(
         plan = [(m, s.position.item(account, m)) for m in held]
     trades: list[int] = []
     notional = 0
+    closed: list[tuple[int, int]] = []  # (market, notional) of every market closed
     for m, lots in plan:
         closed_trades, closed_notional = _close(exchange, now_ns, account, m, lots, breach_seq, liquidity_provider, params,
                                                 risk, fund)  # fmt: skip
         trades += closed_trades
         notional += closed_notional
+        closed.append((m, closed_notional))
     first, lots = plan[0]
     if s.position[account].any():  # a partial liquidation: the rest stays open, nothing to settle yet
         bus.emit(
@@ -227,15 +246,19 @@ def liquidate(
         return
     if s.cash.item(account) < 0:
         _seize_collateral(bus, now_ns, account, liquidity_provider, (trades[-1],))
-    result = settle(s.cash.item(account), notional, params.fee_ppm, s.insurance_fund, s.fund_payable(now_ns))
+    # The fee is each market's liquidation fee rate on its closed notional, rounded up per market.
+    fee_due = sum(int(mul_div_ceil(value, s.markets[m].liquidation_fee_ppm, PPM)) for m, value in closed)
+    result = settle(s.cash.item(account), fee_due, PPM, s.insurance_fund, s.fund_payable(now_ns))
     cause = (trades[-1],)
     if result.fee:
         bus.emit(ev.LiquidationFeeCharged(ts_ns=now_ns, causes=cause, account=account, amount=result.fee))
     if result.insurance_paid:
         bus.emit(ev.InsuranceFundPaid(ts_ns=now_ns, causes=cause, account=account, amount=result.insurance_paid))
     bad_debt = result.bad_debt
-    if bad_debt and params.after_fund == "socialise":
-        bad_debt -= _socialise(bus, now_ns, account, first, bad_debt, cause)
+    if bad_debt and params.after_fund == "socialise":  # shared by the markets closed, by their notional
+        shares = socialised_amounts(bad_debt, [max(value, 0) for _m, value in closed]) if len(closed) > 1 else [bad_debt]
+        bad_debt -= sum(_socialise(bus, now_ns, account, m, share, cause) for (m, _v), share in zip(closed, shares, strict=True)
+                        if share)  # fmt: skip
     if bad_debt:
         bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=cause, account=account, amount=bad_debt))
     bus.emit(
@@ -244,6 +267,16 @@ def liquidate(
             fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=bad_debt,
         )
     )  # fmt: skip
+
+
+def _guards_allow(s: Any, guard: Guard | Sequence[Guard] | None, account: int, market: int, breach_seq: int) -> bool:
+    # One guard, or the guard of every market the account holds, the breach market's first.
+    if guard is None:
+        return True
+    if not isinstance(guard, Sequence):
+        return guard(account, (breach_seq,))
+    held = [m for m in range(s.n_markets) if m != market and s.position.item(account, m)]
+    return all(guard[m](account, (breach_seq,)) for m in [market, *held])
 
 
 def _partial(s: Any, risk: Risk, now_ns: int, account: int, market: int, mark: int, params: LiquidationParams) -> int:
@@ -301,9 +334,9 @@ def _close(
         notional = outcome.value
     remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
     if remaining and params.execution == "fund" and fund is not None:
-        taken = min(abs(remaining), fund.room_lots(risk, market, remaining))
+        price = _bankruptcy(risk, account, market)
+        taken = min(abs(remaining), fund.room_lots(risk, market, remaining, price))
         if taken:
-            price = _bankruptcy(risk, account, market)
             buyer, seller = (fund.account, account) if side < 0 else (account, fund.account)
             trades.append(
                 bus.emit(
@@ -353,12 +386,15 @@ def _bankruptcy(risk: Risk, account: int, market: int) -> int:
 
 def _fillable_limit(s: Any, risk: Risk, account: int, market: int, held: Any, mark: int, unit_value: int) -> int:
     # dYdX v4: the limit moves from the oracle (account exactly at maintenance) toward 1.5 x
-    # the position's maintenance margin below it (account bankrupt), in one isolated position.
+    # the position's maintenance margin below it (account bankrupt). TNC and TMMR are the
+    # account's, PMMR the position's, all with this market at its oracle price.
     oracle = int(s.oracle_ticks[market]) or mark
-    backing = np.array([risk.backing(account, market)], np.int64)
-    tnc = int(equity(backing, held, oracle, unit_value)[0])
-    requirement = int(maintenance_amounts(notional(held, oracle, unit_value), s.brackets[market])[0])
-    return fillable_price(int(held[0]), oracle, unit_value, tnc, max(requirement, 1), max(requirement, 1))
+    equity, requirement = risk.measure(np.array([account]))
+    value_shift = int(held[0]) * (oracle - mark) * unit_value  # this market at the oracle, not the mark
+    tnc = int(equity[0]) + value_shift
+    position = int(maintenance_amounts(notional(held, oracle, unit_value), s.brackets[market])[0])
+    total = int(requirement[0]) - int(maintenance_amounts(notional(held, mark, unit_value), s.brackets[market])[0]) + position
+    return fillable_price(int(held[0]), oracle, unit_value, tnc, max(total, 1), max(position, 1))
 
 
 def _below_vault_threshold(risk: Risk, account: int, params: LiquidationParams) -> bool:

@@ -19,10 +19,11 @@ from clearing.margin import below_maintenance
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.risk import Risk
-from clearing.state import ROLE_CODES, ClearingState
+from clearing.state import MODE_CODES, ROLE_CODES, ClearingState
 from clearing.units import Int64Array
 
 TRADER = ROLE_CODES[ev.ROLE_TRADER]
+PORTFOLIO = MODE_CODES["portfolio"]
 
 
 PRIORITIES = ("fifo", "worst_health", "largest")
@@ -80,6 +81,26 @@ class MarginMonitor:
         mark = int(s.mark_ticks[market])
         single = self.risk.single_market()
         breached = breached_accounts(s, market, s.margin_cash()) if single else self.risk.breached(market)
+        self._enqueue(breached, market, mark, mark_seq)
+
+    def on_entry(self, accounts: list[int], market: int, cause_seq: int) -> None:
+        """Check portfolio-margined `accounts` right after their entry orders filled; `cause_seq` is the last fill.
+
+        A portfolio requirement (the scan-range loss of a concentrated book) can exceed the
+        margin a trader deposits; such an account is queued at once rather than at the next
+        mark update. Other modes enter within their initial margin and are not re-checked.
+        """
+        s = self.bus.state
+        rows = np.array(sorted(set(accounts)), np.int64)
+        rows = rows[(s.margin_mode[rows] == PORTFOLIO) & (s.role[rows] == TRADER) & ~s.liquidating[rows]]
+        rows = rows[s.position[rows].any(axis=1)]
+        if rows.size:
+            equity, requirement = self.risk.measure(rows)
+            self._enqueue(rows[equity < requirement], market, int(s.mark_ticks[market]), cause_seq)
+
+    def _enqueue(self, breached: Any, market: int, mark: int, cause_seq: int) -> None:
+        # One margin_breached per account, in account order, each put on the queue.
+        s = self.bus.state
         if breached.size == 0:
             return
         equities, requirements = self.risk.measure(breached)
@@ -89,7 +110,7 @@ class MarginMonitor:
         ):
             seq = self.bus.emit(
                 ev.MarginBreached(
-                    ts_ns=self.env.now, causes=(mark_seq,), account=account, market=market, mark_ticks=mark,
+                    ts_ns=self.env.now, causes=(cause_seq,), account=account, market=market, mark_ticks=mark,
                     equity=account_equity, requirement=requirement,
                 )
             )  # fmt: skip

@@ -16,7 +16,13 @@ import numpy.typing as npt
 import simpy
 
 from clearing import events as ev
-from clearing.margin import PortfolioParams, account_requirements, historical_returns_ppm, position_values
+from clearing.margin import (
+    PortfolioParams,
+    account_requirements,
+    historical_returns_ppm,
+    maintenance_amounts,
+    position_values,
+)
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.state import MODE_CODES, ROLE_CODES, ClearingState
@@ -118,7 +124,24 @@ class Risk:
         return int(self.measure(np.array([account]), positions)[1][0])
 
     def backing(self, account: int, market: int) -> int:
-        """Return what backs the account's position on `market`: margin cash plus its other positions' value."""
+        """Return what backs the account's position on `market`: its share of the equity, less the position's value.
+
+        One position: the margin cash. Several: the account's equity at the marks is
+        allocated to its positions in proportion to their maintenance amounts (dYdX v4
+        allocates total net collateral by maintenance share, venues.md 3.4; by notional when
+        no position needs maintenance), floor(equity x share), so each position has its
+        own bankruptcy price and a deficit is shared out instead of landing on one leg.
+        """
         s = self.bus.state
-        values = position_values(s.position[account : account + 1], self.prices(), s.unit_value)[0]
-        return int(s.margin_cash(slice(account, account + 1))[0]) + int(values.sum()) - int(values[market])
+        row = s.position[account : account + 1]
+        values = position_values(row, self.prices(), s.unit_value)[0]
+        cash = int(s.margin_cash(slice(account, account + 1))[0])
+        held = np.flatnonzero(values)
+        if held.size <= 1:
+            return cash + int(values.sum()) - int(values[market])
+        weights = [int(maintenance_amounts(np.abs(values[m : m + 1]), s.brackets[m])[0]) for m in held.tolist()]
+        if not sum(weights):
+            weights = np.abs(values[held]).tolist()
+        share = weights[held.tolist().index(market)] if market in held.tolist() else 0
+        equity = cash + int(values.sum())
+        return equity * share // max(sum(weights), 1) - int(values[market])

@@ -10,7 +10,7 @@ margin); a cross or portfolio trader keeps every leg in one account, funded with
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,9 +35,18 @@ class Leg(NamedTuple):
 
 
 def trader_process(
-    env: Clock, exchange: Exchange, legs: Sequence[Leg], population: Population, asset: int = -1
+    env: Clock,
+    exchange: Exchange,
+    legs: Sequence[Leg],
+    population: Population,
+    asset: int = -1,
+    after_entry: Callable[[list[int], int, int], None] | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """Run every trader's entry and exit in time order (ties: entries first, then by account)."""
+    """Run every trader's entry and exit in time order (ties: entries first, then by account).
+
+    `after_entry(accounts, market, last_fill_seq)` is called once a trader's entry orders
+    filled (the margin monitor's `on_entry`).
+    """
     s = exchange.bus.state
     n = len(population.entry_ns)
     times = np.concatenate([population.entry_ns, population.exit_ns])
@@ -74,9 +83,12 @@ def trader_process(
                 deposits[account] = exchange.bus.emit(deposit)
             else:
                 deposits[account] = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
+        fills: list[int] = []
         for market, lots, side, first in plans:
             account = first + i
-            exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
+            fills += exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],)).trade_seqs
+        if after_entry is not None and fills:
+            after_entry(list(deposits), plans[0][0], fills[-1])
 
 
 def collateral_for(s: Any, asset: int, margin_minor: int) -> int:

@@ -161,11 +161,11 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         )  # fmt: skip
         for market in range(len(listed)):
             env.process(mark_process(env, bus, market, mark, latest, monitor.on_mark))
-    _start_agents(sc, seed, env, exchange, latest, accounts, [int(path[0]) for path, _ in paths], inputs)
+    _start_agents(sc, seed, env, exchange, latest, accounts, [int(path[0]) for path, _ in paths], inputs, monitor)
 
     q = sc.liquidation
     params = LiquidationParams(
-        to_ppm(sc.market.liquidation_fee_rate, "fee"), to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
+        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
         to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
         to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
         sc.quote_minor(q.max_notional_per_block), to_ppm(q.vault_threshold, "vault_threshold"),
@@ -335,6 +335,7 @@ def _start_agents(
     accounts: dict[str, list[int]],
     initials: list[int],
     inputs: dict[str, Path],
+    monitor: MarginMonitor,
 ) -> None:
     bus = exchange.bus
     mm, n, a = sc.market_makers, sc.noise_takers, sc.arbitrageurs
@@ -384,7 +385,8 @@ def _start_agents(
         side = population.side if multiple > 0 else -population.side
         legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode == "isolated" else 0)))
     asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
-    env.process(trader_process(env, exchange, legs, population, asset))
+    after_entry = monitor.on_entry if p.margin_mode == "portfolio" else None
+    env.process(trader_process(env, exchange, legs, population, asset, after_entry))
 
 
 def _delayed(env: Clock, delay_ns: int, process: Any) -> Any:

@@ -48,7 +48,7 @@ class ClearingMachine(RuleBasedStateMachine):
         self.bus = EventBus(ClearingState(), self.sink)
         self.exchange = Exchange(self.bus, stp)
         self.now = 0
-        self.params = LiquidationParams(fee, 1_000, 10**9, 250_000, execution, after_fund, ranking)
+        self.params = LiquidationParams(1_000, 10**9, 250_000, execution, after_fund, ranking)
         self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
                   maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
                   bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr))  # fmt: skip

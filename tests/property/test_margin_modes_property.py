@@ -85,7 +85,7 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
     risk = Risk(bus, portfolio, window)
     seqs = [emit(ev.MarkPriceUpdated(ts_ns=1, market=m, price_ticks=p, index_ticks=p, method="oracle"))
             for m, p in enumerate(marks)]  # fmt: skip
-    params = LiquidationParams(10_000, 1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none")
+    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none")
     desk = FundDesk(FUND, limit)
     s = bus.state
     for round_ in range(2):

@@ -71,7 +71,7 @@ def test_liquidations_conserve_money_under_every_waterfall(
                                asks=asks, reference_ticks=100, volatility_ppm=0))  # fmt: skip
     mark = max(1, 100 + crash)
     seq = emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=mark, index_ticks=mark, method="oracle"))
-    params = LiquidationParams(10_000, 1_000, 10**6, 250_000, execution, after_fund, ranking, partial, 500_000, 0, 0, 0, 666_667)
+    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, ranking, partial, 500_000, 0, 0, 0, 666_667)
     s = bus.state
     for round_ in range(3):  # partial liquidations leave a rest for the next round
         backing = s.margin_cash()

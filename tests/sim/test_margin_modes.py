@@ -134,3 +134,83 @@ def test_portfolio_expected_shortfall_runs_and_conserves():
     for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
         apply(state, ev.decode(payload, kind, version))
     assert violations(state) == [] and state.digest() == summary.state_digest
+
+
+def _two_market_account(fee_ppm=(0, 0), mmr=5_000):
+    bus = EventBus(ClearingState(), MemorySink())
+    for market, unit_value in ((0, 100), (1, 1)):
+        bus.emit(ev.MarketListed(ts_ns=0, market=market, symbol=f"M{market}", tick_size="1", lot_size="1", quote_decimals=0,
+                                 unit_value=unit_value, maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee_ppm[market],
+                                 taker_fee_ppm=0, maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(mmr,)))  # fmt: skip
+        bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=market, price_ticks=100, index_ticks=100, method="oracle"))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=ev.ROLE_TRADER, margin_mode="cross"))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=ev.ROLE_INSURANCE_FUND))
+    bus.emit(ev.Deposited(ts_ns=0, account=1, amount=10**9))
+    bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
+    return bus
+
+
+def _trade(bus, market, buyer, seller, lots, price):
+    bus.emit(ev.TradeExecuted(ts_ns=0, market=market, buyer=buyer, seller=seller, lots=lots, price_ticks=price, buyer_fee=0,
+                              seller_fee=0, liquidation=False, maker_order=0, taker_order=0, taker_side=1))  # fmt: skip
+
+
+def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
+    # Long 2 X (lot value 100 x price) and short 10 Y; X falls 20 %: equity 2,000 - 4,000 = -2,000.
+    # Shared by maintenance (80 : 5), X's bankruptcy price is 89.4, rounded up to 90 against the
+    # account, which covers the whole deficit; Y, closed next, goes at 100. Never at 1 tick, as a
+    # deficit left to the last leg alone would.
+    from clearing.sim.liquidator import FundDesk, LiquidationParams, liquidate
+    from clearing.sim.risk import Risk
+
+    bus = _two_market_account()
+    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=2_000))
+    _trade(bus, 0, 0, 1, 2, 100)
+    _trade(bus, 1, 1, 0, 10, 100)
+    bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=80, index_ticks=80, method="oracle"))
+    breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=80, equity=-2_000, requirement=85))
+    params = LiquidationParams(1_000, 10**12, 250_000, execution="fund")
+    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, Risk(bus), FundDesk(2, 1_000_000))
+    s = bus.state
+    assert not s.position[0].any() and violations(s) == []
+    assert s.position[2].tolist() == [2, -10]  # the fund holds both legs
+    assert s.entry_cost[2].tolist() == [2 * 90 * 100, -10 * 100]
+    assert s.last_trade_ticks.tolist() == [90, 100]
+
+
+def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
+    from clearing.sim.liquidator import LiquidationParams, liquidate
+    from clearing.sim.risk import Risk
+
+    bus = _two_market_account(fee_ppm=(10_000, 50_000), mmr=50_000)
+    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=1_300))
+    _trade(bus, 0, 0, 1, 1, 100)  # long 1 X: 10,000
+    _trade(bus, 1, 0, 1, 10, 100)  # long 10 Y: 1,000
+    bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=90, index_ticks=90, method="oracle"))
+    breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=90, equity=300, requirement=500))
+    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, LiquidationParams(0, 10**12, 250_000), None, Risk(bus))
+    s = bus.state
+    # Equity 300 under 450 + 50. Closed by the backstop at the marks: X 9,000 at 1 % = 90, Y 1,000 at 5 % = 50.
+    assert s.insurance_fund == 100_000 + 90 + 50 and violations(s) == []
+
+
+def test_a_tape_on_another_market_is_an_input():
+    from clearing.inputs import input_names
+
+    scenario = two_markets("cross", [1.0, -1.0], 10, -0.1)
+    eth = scenario.markets[0].model_copy(update={"price": scenario.markets[0].price.model_copy(
+        update={"model": "tape", "file": "ethusdt_1m.csv"})})  # fmt: skip
+    assert input_names(scenario.model_copy(update={"markets": (eth,)})) == ["ethusdt_1m.csv"]
+
+
+def test_a_portfolio_account_below_its_requirement_at_entry_is_queued_at_once():
+    # 20x on a concentrated book: 5 % of margin against a 10 % scan range, with no price move.
+    scenario = two_markets("portfolio", [1.0, 1.0], 20, 0.0, price__shocks=[], oracle__heartbeat_s=3600,
+                           oracle__deviation="0.5")  # fmt: skip
+    _summary, sink = run_in_memory(scenario, 5)
+    rows = [(ts, kind, json.loads(p)) for _s, ts, kind, _v, _c, p, _h in sink.rows]
+    entries = {p["account"]: ts for ts, kind, p in rows if kind == "deposited" and p["account"] < ACCOUNTS}
+    breaches = [(ts, p["account"]) for ts, kind, p in rows if kind == "margin_breached"]
+    assert len(breaches) == ACCOUNTS
+    assert all(ts == entries[account] for ts, account in breaches)  # at entry, not at a later mark
