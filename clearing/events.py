@@ -258,16 +258,46 @@ class TradeExecuted(Event, frozen=True, kw_only=True, tag="trade_executed"):
 
 
 class MarginBreached(Event, frozen=True, kw_only=True, tag="margin_breached"):
-    """An account's equity fell below maintenance margin; it enters the liquidation queue.
+    """An account's equity fell below its requirement; it enters the liquidation queue.
 
-    `equity` and `requirement` are audit copies: replay recomputes and compares them.
+    `equity`, `requirement` and `liquidation_price_ticks` are audit copies: replay
+    recomputes and compares them. v2 adds `liquidation_price_ticks`: the price of `market`
+    at which the account reaches its requirement, the others held (`clearing.margin.
+    liquidation_price` of its cross backing; 0 for a portfolio account, or none).
     """
 
+    VERSION: ClassVar[int] = 2
     account: int
     market: int
     mark_ticks: int
     equity: int
     requirement: int
+    liquidation_price_ticks: int = 0
+
+
+class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio_margin_configured"):
+    """How portfolio-margined accounts are margined (see `clearing.margin.account_requirements`).
+
+    `method` "span": CME's 16 scenarios over each market's `scan_range_ppm`, the extreme
+    moves at `extreme_multiple` ranges counting `extreme_cover_pct` %, and the
+    inter-commodity credit; "es": the mean of the `es_tail` worst losses over the last
+    `es_window` returns of `es_horizon` samples (`return_window_sampled`).
+    """
+
+    method: str
+    scan_range_ppm: tuple[int, ...]
+    inter_commodity_credit_ppm: int
+    extreme_multiple: int
+    extreme_cover_pct: int
+    es_window: int
+    es_horizon: int
+    es_tail: int
+
+
+class ReturnWindowSampled(Event, frozen=True, kw_only=True, tag="return_window_sampled"):
+    """Every market's mark, sampled into the rolling window expected-shortfall margin scans."""
+
+    prices_ticks: tuple[int, ...]
 
 
 class LiquidationCancelled(Event, frozen=True, kw_only=True, tag="liquidation_cancelled"):
@@ -485,6 +515,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     QuotesReplaced,
     TradeExecuted,
     MarginBreached,
+    PortfolioMarginConfigured,
+    ReturnWindowSampled,
     LiquidationCancelled,
     LiquidationFeeCharged,
     InsuranceFundConfigured,
@@ -526,6 +558,8 @@ AnyEvent = (
     | QuotesReplaced
     | TradeExecuted
     | MarginBreached
+    | PortfolioMarginConfigured
+    | ReturnWindowSampled
     | LiquidationCancelled
     | LiquidationFeeCharged
     | InsuranceFundConfigured
@@ -594,6 +628,11 @@ def upcast_mark_price_updated_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "index_ticks": payload["price_ticks"], "method": "oracle"}
 
 
+def upcast_margin_breached_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 breaches carried no liquidation price (0: none)."""
+    return {**payload, "liquidation_price_ticks": 0}
+
+
 def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 digests covered the issue-2 state layout (digest version 1)."""
     return {**payload, "digest_version": 1}
@@ -609,6 +648,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("trade_executed", 1): upcast_trade_executed_v1_v2,
     ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
     ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
+    ("margin_breached", 1): upcast_margin_breached_v1_v2,
 }
 
 ENCODER = msgspec.json.Encoder()

@@ -381,3 +381,21 @@ def account_requirements(
     else:
         raise ValueError(f"expected a portfolio method 'span' or 'es', was {params.method!r}")
     return out
+
+
+def cross_backing(margin_cash_minor: Int64Array, values: Int64Array, brackets: Sequence[Brackets], market: int) -> Int64Array:
+    """Return what backs each account's position on `market` in a cross account, shape (N,).
+
+    Binance's cross liquidation price (venues.md 1.4) puts WB - TMM1 + UPNL1 over the
+    position: the wallet, plus the other positions' unrealised PnL, less their maintenance.
+    In this ledger (cash = wallet - positions' cost) that is margin cash + sum over the
+    other markets k of (value_k - maintenance_k), so `liquidation_price(cross_backing(...),
+    position, ...)` is the cross liquidation price with the other marks held. Isolated
+    (no other position): the margin cash.
+    """
+    values = np.asarray(values, np.int64)
+    out = np.asarray(margin_cash_minor, np.int64).copy()
+    for k, market_brackets in enumerate(brackets):
+        if k != market:
+            out += values[:, k] - maintenance_amounts(np.abs(values[:, k]), market_brackets)
+    return out

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from clearing import events as ev
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.invariants import violations
 from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import chain_hash, genesis_hash
-from clearing.margin import equity, maintenance_amounts, notional
+from clearing.risk import account_risk, breach_liquidation_price
 from clearing.state import DIGEST_VERSION, ClearingState, apply
 from clearing.summary import RunSummary, summarize
 
@@ -36,14 +38,15 @@ class ReplayResult:
 
 
 def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
-    one = state.position[e.account : e.account + 1, e.market]
-    uv = int(state.unit_value[e.market])
-    eq = int(equity(state.margin_cash(slice(e.account, e.account + 1)), one, e.mark_ticks, uv)[0])
-    req = int(maintenance_amounts(notional(one, e.mark_ticks, uv), state.brackets[e.market])[0])
-    if (eq, req) != (e.equity, e.requirement) or not eq < req:
+    # The monitor's computation (`clearing.risk`), redone on the state as it was at the breach.
+    rows = np.array([e.account])
+    equity, requirement = account_risk(state, rows)
+    eq, req = int(equity[0]), int(requirement[0])
+    lp = breach_liquidation_price(state, e.account, e.market) if e.liquidation_price_ticks else 0
+    if (eq, req, lp) != (e.equity, e.requirement, e.liquidation_price_ticks) or not eq < req:
         raise ReplayDivergenceError(
-            f"seq {seq}: margin breach of account {e.account} recomputes to equity {eq}, requirement {req}; "
-            f"the log says {e.equity}, {e.requirement}",
+            f"seq {seq}: margin breach of account {e.account} recomputes to equity {eq}, requirement {req}, "
+            f"liquidation price {lp}; the log says {e.equity}, {e.requirement}, {e.liquidation_price_ticks}",
             seq,
         )
 

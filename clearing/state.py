@@ -22,8 +22,8 @@ import numpy as np
 from clearing import events as ev
 from clearing.book import Book
 from clearing.errors import InvariantViolation
-from clearing.margin import Brackets, margin_cash
-from clearing.reducers import collateral, funding, ledger, orders, prices
+from clearing.margin import Brackets, PortfolioParams, historical_returns_ppm, margin_cash
+from clearing.reducers import collateral, funding, ledger, margin, orders, prices
 from clearing.reducers.ledger import MODE_CODES, ROLE_CODES
 from clearing.units import Int64Array
 
@@ -38,6 +38,8 @@ class ClearingState:
 
     Attributes (N accounts, M markets):
         role: (N,) int8, see `ROLE_CODES`; margin_mode: (N,) int8, see `MODE_CODES`.
+        portfolio_config, portfolio: how portfolio accounts are margined (None: not set);
+        return_samples: the marks sampled into the expected-shortfall window.
         cash: (N,) int64 quote minor units, wallet balance minus open-position cost.
         position: (N, M) int64 lots, signed (long > 0).
         entry_cost: (N, M) int64 quote minor units, signed cost of the open position.
@@ -78,6 +80,10 @@ class ClearingState:
         self.cash: Int64Array = np.zeros(0, np.int64)
         self.position: Int64Array = np.zeros((0, 0), np.int64)
         self.entry_cost: Int64Array = np.zeros((0, 0), np.int64)
+        self.portfolio_config: ev.PortfolioMarginConfigured | None = None
+        self.portfolio: PortfolioParams | None = None
+        self.return_samples: deque[tuple[int, ...]] = deque()
+        self.returns_cache: Int64Array | None = None
         self.assets: list[ev.CollateralListed] = []
         self.collateral: Int64Array = np.zeros((0, 0), np.int64)
         for name in collateral.ASSET_ARRAYS:
@@ -167,6 +173,15 @@ class ClearingState:
             payable = min(payable, self.fund_max_per_period - recent)
         return max(payable, 0)
 
+    def window_returns(self) -> Int64Array | None:
+        """Return the return window's returns (T, M) in ppm over `es_horizon` samples, or None before the first."""
+        config = self.portfolio_config
+        if config is None or len(self.return_samples) <= config.es_horizon:
+            return None
+        if self.returns_cache is None:
+            self.returns_cache = historical_returns_ppm(np.array(self.return_samples, np.int64), config.es_horizon)
+        return self.returns_cache
+
     def margin_cash(self, rows: slice | Int64Array = slice(None)) -> Int64Array:
         """Return cash plus collateral value (oracle price less haircut) of `rows`: what backs margin."""
         return margin_cash(
@@ -180,6 +195,9 @@ class ClearingState:
             h.update(ev.encode(market))
         for asset in self.assets:
             h.update(ev.encode(asset))
+        if self.portfolio_config is not None:
+            h.update(ev.encode(self.portfolio_config))
+            h.update(msgspec.json.encode(list(self.return_samples)))
         for name in _ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
@@ -246,6 +264,8 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.QuotesReplaced: orders.quotes_replaced,
     ev.TradeExecuted: ledger.trade_executed,
     ev.MarginBreached: ledger.margin_breached,
+    ev.PortfolioMarginConfigured: margin.portfolio_margin_configured,
+    ev.ReturnWindowSampled: margin.return_window_sampled,
     ev.LiquidationCancelled: ledger.liquidation_cancelled,
     ev.LiquidationFeeCharged: ledger.liquidation_fee_charged,
     ev.InsuranceFundConfigured: ledger.insurance_fund_configured,

@@ -55,8 +55,9 @@ def adl_ranking(
     value = position_lots.astype(np.float64) * (mark_ticks * unit_value)
     pnl = (value - entry_cost) / np.maximum(np.abs(entry_cost), 1)
     equity = backing + value
-    leverage = np.where(equity > 0, np.abs(value) / np.maximum(equity, 1), np.inf)
-    score = np.where(pnl > 0, pnl * leverage, np.where(np.isinf(leverage), np.inf, pnl / leverage))
+    broke = equity <= 0  # no equity left: infinite leverage, ranked first
+    leverage = np.abs(value) / np.where(broke, 1, equity)
+    score = np.where(broke, np.inf, np.where(pnl > 0, pnl * leverage, pnl / np.maximum(leverage, 1e-300)))
     return np.lexsort((accounts, -score))
 
 

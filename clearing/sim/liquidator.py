@@ -436,7 +436,9 @@ def _deleverage(
     breach_seq: int,
 ) -> list[tuple[int, int]]:
     # Close the position against ranked opposite positions at its bankruptcy price; the
-    # backstop and the insurance fund's account are never deleveraged.
+    # backstop and the insurance fund's account are never deleveraged, nor is an account
+    # that closing its whole position at that price would leave with negative equity (it
+    # is itself for liquidation, and ADL would leave it owing).
     s = bus.state
     unit_value = int(s.unit_value[market])
     price = _bankruptcy(risk, account, market)
@@ -444,6 +446,13 @@ def _deleverage(
     eligible = (np.sign(column) == -np.sign(position)) & ~s.liquidating & (s.role != FUND)
     eligible[[account, backstop]] = False
     candidates = np.flatnonzero(eligible)
+    prices = risk.prices()
+    at_price = (
+        s.margin_cash(candidates)
+        + position_values(s.position[candidates], prices, s.unit_value).sum(axis=1)
+        + column[candidates] * (price - int(prices[market])) * unit_value
+    )
+    candidates = candidates[at_price >= 0]
     order = adl_ranking(
         params.adl_ranking, candidates, column[candidates], s.entry_cost[candidates, market], s.margin_cash()[candidates],
         int(s.mark_ticks[market]), unit_value, seed=breach_seq,

@@ -16,6 +16,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.margin import below_maintenance
+from clearing.risk import breach_liquidation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.risk import Risk
@@ -112,6 +113,7 @@ class MarginMonitor:
                 ev.MarginBreached(
                     ts_ns=self.env.now, causes=(cause_seq,), account=account, market=market, mark_ticks=mark,
                     equity=account_equity, requirement=requirement,
+                    liquidation_price_ticks=breach_liquidation_price(s, account, market),
                 )
             )  # fmt: skip
             item = simpy.PriorityItem(

@@ -24,7 +24,6 @@ from clearing.agents.noise import NoiseParams
 from clearing.errors import InvariantViolation
 from clearing.invariants import violations
 from clearing.log.writer import Sink
-from clearing.margin import PortfolioParams, span_scenarios
 from clearing.oracle import random_outages
 from clearing.population import draw_population, leg_lots
 from clearing.prices import gbm_path, jump_diffusion_path
@@ -43,7 +42,7 @@ from clearing.sim.mark_clock import MarkParams, mark_process
 from clearing.sim.market_maker import market_maker_process
 from clearing.sim.oracle_feed import Oracle, OracleParams, SourceSpec
 from clearing.sim.price_feed import index_feed_process
-from clearing.sim.risk import ReturnWindow, Risk
+from clearing.sim.risk import Risk, return_window_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import Leg, trader_process
 from clearing.state import DIGEST_VERSION, ClearingState
@@ -141,7 +140,8 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     exchange = Exchange(bus, sc.market.self_trade_prevention, latest=latest)
     for market, (m, _) in enumerate(listed):
         exchange.set_terms(market, _terms(sc, m))
-    risk = _risk(sc, env, bus)
+    _portfolio(sc, env, bus)
+    risk = Risk(bus)
     queue = simpy.PriorityStore(env)
     monitor = MarginMonitor(env, bus, queue, sc.liquidation.priority, sc.ms_ns(sc.liquidation.detection_latency_ms), risk)
     guards = []
@@ -207,18 +207,21 @@ def _terms(sc: Scenario, m: MarketConfig) -> MarketTerms:
     )  # fmt: skip
 
 
-def _risk(sc: Scenario, env: Clock, bus: EventBus) -> Risk:
+def _portfolio(sc: Scenario, env: Clock, bus: EventBus) -> None:
+    # Portfolio margin's parameters are state (an event), and so is its return window.
     p = sc.portfolio
-    scan = np.array([to_ppm(m.scan_range, "scan_range") for m, _ in sc.listed()], np.int64)
-    params = PortfolioParams(
-        p.method, scan, span_scenarios(len(scan), p.extreme_multiple, int(p.extreme_cover * 100)),
-        to_ppm(p.inter_commodity_credit, "inter_commodity_credit"), p.es_tail,
+    if sc.population.margin_mode != "portfolio":
+        return
+    bus.emit(
+        ev.PortfolioMarginConfigured(
+            ts_ns=0, method=p.method, scan_range_ppm=tuple(to_ppm(m.scan_range, "scan_range") for m, _ in sc.listed()),
+            inter_commodity_credit_ppm=to_ppm(p.inter_commodity_credit, "inter_commodity_credit"),
+            extreme_multiple=p.extreme_multiple, extreme_cover_pct=int(p.extreme_cover * 100), es_window=p.es_window,
+            es_horizon=p.es_horizon, es_tail=p.es_tail,
+        )
     )  # fmt: skip
-    window = None
-    if p.method == "es" and sc.population.margin_mode == "portfolio":
-        window = ReturnWindow(p.es_window, p.es_horizon)
-        env.process(window.process(env, bus.state, sc.seconds_ns(p.es_step_s)))
-    return Risk(bus, params, window)
+    if p.method == "es":
+        env.process(return_window_process(env, bus, sc.seconds_ns(p.es_step_s)))
 
 
 def _oracle_params(sc: Scenario) -> OracleParams:

@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from clearing import events as ev
 from clearing.invariants import violations
 from clearing.log.writer import MemorySink
-from clearing.margin import PortfolioParams, span_scenarios
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import FundDesk, LiquidationParams, liquidate, offload
-from clearing.sim.risk import ReturnWindow, Risk
+from clearing.sim.risk import Risk
 from clearing.state import ClearingState
 
 TRADERS = 10
@@ -78,11 +77,12 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
             asks = tuple((p, depth) for p in range(101 + max(move, 0), 140 + max(move, 0), 5))
             emit(ev.QuotesReplaced(ts_ns=0, account=MAKER, market=market, first_order_id=bus.state.next_order_id,
                                    bids=bids, asks=asks, reference_ticks=100, volatility_ppm=0))  # fmt: skip
-    window = ReturnWindow(4)
+    emit(ev.PortfolioMarginConfigured(ts_ns=0, method=method, scan_range_ppm=(100_000, 150_000),
+                                      inter_commodity_credit_ppm=credit, extreme_multiple=2, extreme_cover_pct=35,
+                                      es_window=4, es_horizon=1, es_tail=2))  # fmt: skip
     for step in range(5):  # a short history for expected shortfall: the marks drifting to their new level
-        window.sample(np.array([100 + (m - 100) * step // 4 for m in marks], np.int64))
-    portfolio = PortfolioParams(method, np.array([100_000, 150_000], np.int64), span_scenarios(2), credit, 2)
-    risk = Risk(bus, portfolio, window)
+        emit(ev.ReturnWindowSampled(ts_ns=0, prices_ticks=tuple(100 + (m - 100) * step // 4 for m in marks)))
+    risk = Risk(bus)
     seqs = [emit(ev.MarkPriceUpdated(ts_ns=1, market=m, price_ticks=p, index_ticks=p, method="oracle"))
             for m, p in enumerate(marks)]  # fmt: skip
     params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none")

@@ -214,3 +214,47 @@ def test_a_portfolio_account_below_its_requirement_at_entry_is_queued_at_once():
     breaches = [(ts, p["account"]) for ts, kind, p in rows if kind == "margin_breached"]
     assert len(breaches) == ACCOUNTS
     assert all(ts == entries[account] for ts, account in breaches)  # at entry, not at a later mark
+
+
+@pytest.mark.parametrize("method", ["span", "es"])
+def test_a_portfolio_log_replays_with_its_breaches_audited(tmp_path, method):
+    from clearing.replay import fold
+    from clearing.runner import run_scenario
+
+    scenario = two_markets(
+        "portfolio", [1.0, 1.0], 5 if method == "span" else 20, -0.12, portfolio__method=method, portfolio__es_step_s=10,
+        portfolio__es_window=30,
+        portfolio__es_tail=2,
+    )  # fmt: skip
+    summary = run_scenario(scenario, 5, tmp_path / "run.sqlite")
+    result = fold(tmp_path / "run.sqlite")
+    assert summary.margin_breaches > 0 and result.summary.state_digest == summary.state_digest
+    assert result.checkpoints > 0
+
+
+def test_a_cross_breach_records_its_liquidation_price():
+    # The monitor's liquidation price is Binance's cross formula: at that price of the
+    # breached market (the others held) the account is below its requirement, one tick
+    # better it is not.
+    from clearing.risk import account_risk, breach_liquidation_price
+
+    summary, sink = run_in_memory(two_markets("cross", [1.0, 0.5], 20, -0.1), 5)
+    rows = [(seq, json.loads(p)) for seq, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached"]
+    assert rows and all(p["liquidation_price_ticks"] > 0 for _seq, p in rows)
+    state = ClearingState()
+    checked = 0
+    for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
+        if checked < 20 and kind == "margin_breached":
+            p = json.loads(payload)
+            account, market, lp = p["account"], p["market"], p["liquidation_price_ticks"]
+            assert breach_liquidation_price(state, account, market) == lp
+            side = 1 if state.position[account, market] > 0 else -1
+            for price, below in ((lp, True), (lp + side, False)):
+                what_if = state.mark_ticks.copy()
+                state.mark_ticks[market] = price
+                equity, requirement = account_risk(state, np.array([account]))
+                state.mark_ticks[:] = what_if
+                assert bool(equity[0] < requirement[0]) is below
+            checked += 1
+        apply(state, ev.decode(payload, kind, version))
+    assert checked == min(20, len(rows)) and summary.liquidations > 0

@@ -162,3 +162,21 @@ def test_dydx_open_interest_scaled_initial_margin():
 def test_drift_size_premium_grows_with_the_square_root_of_size():
     # max(rate, 0.8 x rate + premium x ceil(sqrt(size))): 5 %, premium 0.1 % per root lot.
     assert initial_margin_ppm(50_000, a(1, 100, 10_000, 10_001), 0, 1_000).tolist() == [50_000, 50_000, 140_000, 141_000]
+
+
+def test_cross_liquidation_price_is_binances_cross_formula():
+    # venues.md 1.4: LP = (WB - TMM1 + UPNL1 + cum - side x |q| x EP) / (|q| x MMR - side x |q|).
+    # Wallet 10,000, long 1 at 50,000 (tick 0.01 USDT: unit value 1 minor unit of 0.01), another
+    # market's contract with +500 unrealised PnL and 200 maintenance, 0.4 %: LP = 39,859.43.
+    from clearing.margin import Brackets, cross_backing, liquidation_price
+
+    cents = 100
+    other = Brackets.flat(20_000)  # 2 % of the other position's 10,000 value = 200
+    this = Brackets.flat(4_000)
+    # Ledger cash = wallet - this position's cost - the other's cost (9,500: it is worth 10,000).
+    cash = np.array([(10_000 - 50_000 - 9_500) * cents], np.int64)
+    values = np.array([[50_000 * cents, 10_000 * cents]], np.int64)  # this at its entry price, the other at its mark
+    backing = cross_backing(cash, values, [this, other], 0)
+    assert backing.tolist() == [(10_000 - 50_000 + 500 - 200) * cents]
+    # Exactly 39,859.4378...: the highest cent below it, where the account is under maintenance.
+    assert liquidation_price(backing, np.array([1]), 1, this).tolist() == [3_985_943]

@@ -1,0 +1,46 @@
+"""Reducers of the margin parameters: portfolio-margin configuration and the return window."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clearing import events as ev
+from clearing.margin import PortfolioParams, span_scenarios
+from clearing.reducers.checks import require
+
+if TYPE_CHECKING:
+    from clearing.state import ClearingState
+
+PORTFOLIO_METHODS = ("span", "es")
+
+
+def portfolio_margin_configured(state: ClearingState, e: ev.PortfolioMarginConfigured) -> None:
+    """Set how portfolio accounts are margined, and start an empty return window."""
+    require(state.portfolio_config is None, "portfolio margin is configured once")
+    require(e.method in PORTFOLIO_METHODS, f"unknown portfolio method {e.method!r}")
+    require(len(e.scan_range_ppm) == state.n_markets, f"{len(e.scan_range_ppm)} scan ranges for {state.n_markets} markets")
+    require(
+        all(0 <= r < 1_000_000 for r in e.scan_range_ppm) and 0 <= e.inter_commodity_credit_ppm <= 1_000_000,
+        f"bad scan ranges or credit in {e}",
+    )
+    require(
+        e.extreme_multiple >= 1 and 0 <= e.extreme_cover_pct <= 100 and e.es_horizon >= 1 and 1 <= e.es_tail <= e.es_window,
+        f"bad portfolio parameters {e}",
+    )
+    state.portfolio_config = e
+    state.portfolio = PortfolioParams(
+        e.method, np.array(e.scan_range_ppm, np.int64), span_scenarios(state.n_markets, e.extreme_multiple, e.extreme_cover_pct),
+        e.inter_commodity_credit_ppm, e.es_tail,
+    )  # fmt: skip
+    state.return_samples = deque(maxlen=e.es_window + e.es_horizon)
+
+
+def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> None:
+    """Append one row of marks to the return window (the oldest drops out when full)."""
+    require(state.portfolio_config is not None, "a return window needs portfolio margin configured")
+    require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, f"bad return window sample {e}")
+    state.return_samples.append(e.prices_ticks)
+    state.returns_cache = None
