@@ -122,6 +122,7 @@ class ClearingState:
         self.adl_events = 0
         self.adl_notional = 0
         self.socialised_loss = 0
+        self.socialisations = 0
         self.rejections = 0
         self.oracle_failures = 0
         self.guard_blocks = 0
@@ -224,7 +225,7 @@ _SCALAR_FIELDS = (
     "liquidation_fills_book", "liquidated_notional_book", "liquidation_fills_backstop", "liquidated_notional_backstop",
     "liquidation_fills_fund", "liquidated_notional_fund", "fund_swept",
     "oracle_lagged_liquidations", "oracle_lag_sum_ns", "oracle_lag_max_ns",
-    "adl_events", "adl_notional", "socialised_loss", "backlog", "max_backlog", "max_queue_wait_ns",
+    "adl_events", "adl_notional", "socialised_loss", "socialisations", "backlog", "max_backlog", "max_queue_wait_ns",
     "fund_max_per_event", "fund_max_per_period", "fund_period_ns",
     "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",

@@ -50,6 +50,7 @@ class RunSummary:
     adl_events: int
     adl_notional: str
     socialised_loss: str
+    socialisations: int
     quote_decimals: int
     state_digest: str
     head_hash: str
@@ -108,6 +109,7 @@ def summarize(
         adl_events=state.adl_events,
         adl_notional=format_minor(state.adl_notional, decimals),
         socialised_loss=format_minor(state.socialised_loss, decimals),
+        socialisations=state.socialisations,
         quote_decimals=decimals,
         state_digest=state.digest(),
         head_hash=head_hash,

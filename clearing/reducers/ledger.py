@@ -183,6 +183,7 @@ def loss_socialised(state: ClearingState, e: ev.LossSocialised) -> None:
         state.cash[who] -= amount
     state.cash[e.account] += total
     state.socialised_loss += total
+    state.socialisations += 1
 
 
 def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
