@@ -8,9 +8,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "clearing"
 CORE = [
     "units", "rng", "events", "state", "margin", "oracle", "prices", "liquidation", "population", "invariants",
-    "scenario", "errors", "book", "funding", "mark", "tapes",
+    "scenario", "errors", "book", "funding", "mark", "tapes", "risk",
     "agents/market_maker", "agents/noise", "agents/arbitrageur",
     "reducers/checks", "reducers/ledger", "reducers/orders", "reducers/prices", "reducers/funding", "reducers/collateral",
+    "reducers/margin",
 ]  # fmt: skip
 FORBIDDEN = {"simpy", "sqlite3", "sqlite_utils", "structlog"}
 
