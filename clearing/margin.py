@@ -156,28 +156,60 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
     Binance's isolated formula (venues.md 1.4) in this ledger's terms, backing = wallet -
     side x |q| x entry: LP = (backing + cum_b) / (|q| x unit_value x (rate_b - side)), with
     the bracket b of the notional at LP; when the bracket at LP differs from the one
-    assumed, it is recomputed with that bracket (Binance's fixed point). The exact LP is
-    the price where equity = requirement; the tick returned is the first one strictly
-    beyond it, where the monitor liquidates. 0 for a flat account or a long that cannot
-    be liquidated at any positive price.
+    assumed, it is recomputed with that bracket (Binance's fixed point), starting from the
+    highest. The exact LP is the price where equity = requirement; the tick returned is the
+    first one strictly beyond it, where the monitor liquidates: a long is below maintenance
+    exactly when the mark <= LP, a short when the mark >= LP. 0 for a flat account or a
+    long that cannot be liquidated at any positive price. Vectorised over the accounts
+    (int64; rows whose intermediate products could overflow are done in Python integers).
     """
-    out = np.zeros(position_lots.shape[0], np.int64)
-    for i in np.flatnonzero(position_lots).tolist():
-        q, side = int(position_lots[i]), 1 if position_lots[i] > 0 else -1
-        b = len(brackets.floors) - 1
-        for _ in range(len(brackets.floors) + 1):
-            rate, cum = int(brackets.rates_ppm[b]), int(brackets.cums[b])
-            numerator = (int(backing[i]) + cum) * PPM
-            denominator = abs(q) * unit_value * (rate - side * PPM)
-            exact_floor = numerator // denominator
-            price = exact_floor - 1 if side > 0 and numerator % denominator == 0 else exact_floor
-            price = price if side > 0 else exact_floor + 1
-            at = int(np.searchsorted(brackets.floors, abs(q) * max(price, 1) * unit_value, side="left")) - 1
-            if max(at, 0) == b:
-                break
-            b = max(at, 0)
-        out[i] = max(price, 0)
+    backing = np.asarray(backing, np.int64)
+    position = np.asarray(position_lots, np.int64)
+    out = np.zeros(position.shape[0], np.int64)
+    rows = np.flatnonzero(position)
+    if rows.size == 0:
+        return out
+    k = len(brackets.floors)
+    size, back = np.abs(position[rows]), backing[rows]
+    side = np.where(position[rows] > 0, 1, -1)
+    # int64 is exact while |backing + cum| x 10^6 and |q| x unit value x 2 x 10^6 stay below 2^63.
+    safe = (np.abs(back) + int(brackets.cums[-1]) < 9 * 10**12) & (size * unit_value < 4 * 10**12)
+    bracket = np.full(rows.size, k - 1, np.int64)
+    price = np.zeros(rows.size, np.int64)
+    open_ = safe.copy()
+    for _ in range(k + 1):
+        if not open_.any():
+            break
+        i = np.flatnonzero(open_)
+        numerator = (back[i] + brackets.cums[bracket[i]]) * PPM
+        denominator = size[i] * unit_value * (brackets.rates_ppm[bracket[i]] - side[i] * PPM)
+        floor, rest = np.divmod(numerator, denominator)
+        long_ = side[i] > 0
+        price[i] = np.where(long_, np.where(rest == 0, floor - 1, floor), floor + 1)
+        at = np.maximum(np.searchsorted(brackets.floors, size[i] * np.maximum(price[i], 1) * unit_value, side="left") - 1, 0)
+        settled = at == bracket[i]
+        bracket[i] = at
+        open_[i[settled]] = False
+    out[rows] = np.maximum(price, 0)
+    for j in np.flatnonzero(~safe).tolist():  # the rare huge rows, in exact Python integers
+        out[rows[j]] = _liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, brackets)
     return out
+
+
+def _liquidation_price_exact(backing: int, q: int, unit_value: int, brackets: Brackets) -> int:
+    side = 1 if q > 0 else -1
+    b = len(brackets.floors) - 1
+    price = 0
+    for _ in range(len(brackets.floors) + 1):
+        numerator = (backing + int(brackets.cums[b])) * PPM
+        denominator = abs(q) * unit_value * (int(brackets.rates_ppm[b]) - side * PPM)
+        floor, rest = divmod(numerator, denominator)
+        price = (floor - 1 if rest == 0 else floor) if side > 0 else floor + 1
+        at = max(int(np.searchsorted(brackets.floors, abs(q) * max(price, 1) * unit_value, side="left")) - 1, 0)
+        if at == b:
+            break
+        b = at
+    return max(price, 0)
 
 
 def initial_margin_ppm(

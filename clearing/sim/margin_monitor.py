@@ -2,9 +2,11 @@
 
 Accounts found below maintenance (traders only, not already queued) get a
 `margin_breached` event each and join the liquidation queue in account order. With one
-market and no portfolio-margined account, the check is `breached_accounts` over every
-account; otherwise `Risk.breached` checks the accounts exposed to the market, each on
-its whole portfolio (all its markets, under its margin mode).
+market and no portfolio-margined account, the check compares the mark with each trader's
+liquidation price (`TriggerCache`: exactly `breached_accounts`, but the prices are only
+recomputed for the accounts whose backing or position changed since the last check);
+otherwise `Risk.breached` checks the accounts exposed to the market, each on its whole
+portfolio (all its markets, under its margin mode).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.margin import below_maintenance
+from clearing.margin import below_maintenance, liquidation_price
 from clearing.risk import breach_liquidation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
@@ -51,6 +53,55 @@ def breached_accounts(s: ClearingState, market: int, backing: Int64Array) -> Int
     return np.flatnonzero(below & (s.role == TRADER) & ~s.liquidating)
 
 
+class TriggerCache:
+    """Each trader's liquidation price on one market, recomputed only where its inputs changed.
+
+    A long is below maintenance exactly when the mark <= its liquidation price, a short when
+    the mark >= it (`clearing.margin.liquidation_price`), so `breached` returns what
+    `breached_accounts` would, without recomputing a million requirements at every mark:
+    it compares the backing and the position with the last check's and recomputes the
+    prices of the rows that differ (a collateral price change shows as a backing change).
+    """
+
+    def __init__(self, market: int) -> None:
+        self.market = market
+        self.backing: Int64Array = np.zeros(0, np.int64)
+        self.position: Int64Array = np.zeros(0, np.int64)
+        self.long_trigger: Int64Array = np.zeros(0, np.int64)
+        self.short_trigger: Int64Array = np.zeros(0, np.int64)
+        self.trader = np.zeros(0, np.bool_)
+        self.highest_long = 0
+        self.lowest_short = 0
+
+    def breached(self, s: ClearingState, backing: Int64Array) -> Int64Array:
+        """Return the traders below maintenance at the market's mark, not yet queued, ascending."""
+        column = s.position[:, self.market]
+        if self.position.shape[0] != column.shape[0]:  # accounts were opened: start over
+            self.backing, self.position = backing.copy(), column.copy()
+            self.long_trigger = np.zeros(column.shape[0], np.int64)  # longs: breached at or below
+            self.short_trigger = np.full(column.shape[0], np.iinfo(np.int64).max)  # shorts: at or above
+            self.trader = s.role == TRADER
+            changed = np.flatnonzero(column)
+        else:
+            changed = np.flatnonzero((backing != self.backing) | (column != self.position))
+            self.backing[changed] = backing[changed]
+            self.position[changed] = column[changed]
+        if changed.size:
+            market = self.market
+            held = column[changed]
+            trigger = liquidation_price(backing[changed], held, int(s.unit_value[market]), s.brackets[market])
+            trader = self.trader[changed]
+            self.long_trigger[changed] = np.where((held > 0) & trader, trigger, 0)
+            self.short_trigger[changed] = np.where((held < 0) & trader, trigger, np.iinfo(np.int64).max)
+            self.highest_long = int(self.long_trigger.max())
+            self.lowest_short = int(self.short_trigger.min())
+        mark = int(s.mark_ticks[self.market])
+        if self.lowest_short > mark > self.highest_long:  # nobody's price is crossed
+            return np.zeros(0, np.int64)
+        rows = np.flatnonzero((self.long_trigger >= mark) | (self.short_trigger <= mark))
+        return rows[~s.liquidating[rows]]  # type: ignore[no-any-return]
+
+
 class MarginMonitor:
     """Checks every trader on a market when its mark moves; feeds the liquidation queue."""
 
@@ -69,6 +120,7 @@ class MarginMonitor:
         self.queue = queue
         self.priority = priority
         self.detection_ns = detection_ns
+        self.triggers: dict[int, TriggerCache] = {}
 
     def on_collateral(self, asset: int, price_seq: int) -> None:
         """Re-check every market when a collateral price changes; `price_seq` is the cause."""
@@ -80,8 +132,10 @@ class MarginMonitor:
         """Run the check for `market` at its current mark; `mark_seq` is the cause."""
         s = self.bus.state
         mark = int(s.mark_ticks[market])
-        single = self.risk.single_market()
-        breached = breached_accounts(s, market, s.margin_cash()) if single else self.risk.breached(market)
+        if self.risk.single_market():
+            breached = self.triggers.setdefault(market, TriggerCache(market)).breached(s, s.margin_cash())
+        else:
+            breached = self.risk.breached(market)
         self._enqueue(breached, market, mark, mark_seq)
 
     def on_entry(self, accounts: list[int], market: int, cause_seq: int) -> None:

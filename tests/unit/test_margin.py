@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing.margin import (
@@ -180,3 +180,20 @@ def test_cross_liquidation_price_is_binances_cross_formula():
     assert backing.tolist() == [(10_000 - 50_000 + 500 - 200) * cents]
     # Exactly 39,859.4378...: the highest cent below it, where the account is under maintenance.
     assert liquidation_price(backing, np.array([1]), 1, this).tolist() == [3_985_943]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(-(10**13), 10**13), st.integers(-(10**7), 10**7)), min_size=1, max_size=30),
+    unit_value=st.sampled_from([1, 100, 10_000]),
+)
+def test_the_vectorised_liquidation_price_is_the_exact_fixed_point(rows, unit_value):
+    # Every row, int64 or not, equals the fixed point computed in Python integers.
+    from clearing.margin import _liquidation_price_exact
+
+    brackets = binance()
+    backing = np.array([b for b, _ in rows], np.int64)
+    position = np.array([q for _, q in rows], np.int64)
+    got = liquidation_price(backing, position, unit_value, brackets).tolist()
+    want = [_liquidation_price_exact(b, q, unit_value, brackets) if q else 0 for b, q in rows]
+    assert got == want

@@ -1,0 +1,74 @@
+"""The monitor's cached liquidation-price check finds exactly the accounts the full check finds.
+
+Random traders under Binance's ten brackets, then random steps: the mark moves, some cash
+changes (funding, deposits), some positions change, a collateral price moves. After every
+step `TriggerCache.breached` must equal `breached_accounts`, the full vectorised check.
+"""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearing import events as ev
+from clearing.log.writer import MemorySink
+from clearing.sim.bus import EventBus
+from clearing.sim.margin_monitor import TriggerCache, breached_accounts
+from clearing.state import ClearingState
+
+FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000]
+RATES = [4_000, 5_000, 10_000, 25_000, 50_000, 100_000]
+N = 25
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("mark"), st.integers(1, 400)),
+        st.tuples(st.just("deposit"), st.integers(0, N - 1), st.integers(1, 50_000)),
+        st.tuples(st.just("trade"), st.integers(0, N - 1), st.integers(-300, 300), st.integers(50, 200)),
+        st.tuples(st.just("collateral"), st.integers(1, 300)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(book=st.lists(st.tuples(st.integers(-500, 500), st.integers(0, 40_000), st.integers(0, 2_000)), min_size=N,
+                     max_size=N), walk=steps)  # fmt: skip
+def test_the_cached_check_equals_the_full_check(book, walk):
+    bus = EventBus(ClearingState(), MemorySink())
+    emit = bus.emit
+    emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
+                         maintenance_margin_ppm=RATES[0], liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
+                         bracket_floors=tuple(FLOORS), bracket_rates_ppm=tuple(RATES)))  # fmt: skip
+    emit(ev.CollateralListed(ts_ns=0, asset=0, symbol="USDE", decimals=0, haircut_ppm=20_000))
+    emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=ev.ROLE_TRADER))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=N, count=1, role=ev.ROLE_MARKET_MAKER))
+    emit(ev.Deposited(ts_ns=0, account=N, amount=10**12))
+    s = bus.state
+
+    def trade(account, lots, price):
+        if lots:
+            buyer, seller = (account, N) if lots > 0 else (N, account)
+            emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=price,
+                                  buyer_fee=0, seller_fee=0, liquidation=False, maker_order=0, taker_order=0,
+                                  taker_side=1))  # fmt: skip
+
+    for account, (lots, cash, collateral) in enumerate(book):
+        if cash:
+            emit(ev.Deposited(ts_ns=0, account=account, amount=cash))
+        if collateral:
+            emit(ev.CollateralDeposited(ts_ns=0, account=account, asset=0, amount=collateral))
+        trade(account, lots, 100)
+    emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
+    cache = TriggerCache(0)
+    for step in [("mark", 100), *walk]:
+        if step[0] == "mark":
+            emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=step[1], index_ticks=step[1], method="oracle"))
+        elif step[0] == "deposit":
+            emit(ev.Deposited(ts_ns=0, account=step[1], amount=step[2]))
+        elif step[0] == "trade":
+            trade(step[1], step[2], step[3])
+        else:
+            emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=step[1], ts_source_ns=0, ts_published_ns=0))
+        backing = s.margin_cash()
+        assert cache.breached(s, backing).tolist() == breached_accounts(s, 0, backing).tolist()
