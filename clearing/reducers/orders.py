@@ -8,6 +8,7 @@ orders live only in `state.books`. Order ids are consecutive and consumed by
 
 from __future__ import annotations
 
+from operator import gt, lt
 from typing import TYPE_CHECKING
 
 from clearing import events as ev
@@ -79,7 +80,7 @@ def order_cancelled(state: ClearingState, e: ev.OrderCancelled) -> None:
         require(o.lots == e.lots, f"order {e.order_id} has {o.lots} lots left, cancel says {e.lots}")
         return
     for book in state.books:
-        resting = book.orders.get(e.order_id)
+        resting = book.get(e.order_id)
         if resting is not None:
             require(resting.lots == e.lots, f"order {e.order_id} has {resting.lots} lots left, cancel says {e.lots}")
             book.remove(e.order_id)
@@ -94,30 +95,36 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
     require(e.first_order_id == state.next_order_id, f"order id {e.first_order_id}, expected {state.next_order_id}")
     book = state.books[e.market]
     key = (e.account, e.market)
-    for order_id in state.quotes.get(key, ()):
-        if order_id in book.orders:
-            book.remove(order_id)
-    bid_prices = [p for p, _ in e.bids]
-    ask_prices = [p for p, _ in e.asks]
+    previous = state.quotes.get(key)
+    if previous:
+        if previous[-1] - previous[0] + 1 == len(previous):  # always so: one ladder's consecutive ids
+            book.remove_range(previous[0], previous[-1] + 1)
+        else:
+            for order_id in previous:
+                book.remove_range(order_id, order_id + 1)
+    bid_prices, bid_lots = _columns(e.bids)
+    ask_prices, ask_lots = _columns(e.asks)
     require(
-        all(p > 0 and q > 0 for p, q in (*e.bids, *e.asks))
-        and bid_prices == sorted(set(bid_prices), reverse=True)
-        and ask_prices == sorted(set(ask_prices)),
+        min(min(bid_prices, default=1), min(bid_lots, default=1), min(ask_prices, default=1), min(ask_lots, default=1)) > 0
+        and all(map(gt, bid_prices, bid_prices[1:]))
+        and all(map(lt, ask_prices, ask_prices[1:])),
         f"malformed quote ladder {e}",
     )
     best_ask, best_bid = book.best_ask(), book.best_bid()
     require(not (bid_prices and best_ask and bid_prices[0] >= best_ask), f"bids of account {e.account} cross the book")
     require(not (ask_prices and best_bid and ask_prices[0] <= best_bid), f"asks of account {e.account} cross the book")
     require(not (bid_prices and ask_prices and bid_prices[0] >= ask_prices[0]), f"quotes of account {e.account} cross")
-    order_id = e.first_order_id
-    ids = []
-    for side, ladder in ((BUY, e.bids), (SELL, e.asks)):
-        for price, lots in ladder:
-            book.add(RestingOrder(order_id, e.account, side, price, lots))
-            ids.append(order_id)
-            order_id += 1
-    state.next_order_id = order_id
-    state.quotes[key] = tuple(ids)
+    end = book.add_ladder(e.account, e.first_order_id, bid_prices, bid_lots, ask_prices, ask_lots)
+    state.next_order_id = end
+    state.quotes[key] = tuple(range(e.first_order_id, end))
+
+
+def _columns(levels: tuple[tuple[int, int], ...]) -> tuple[list[int], list[int]]:
+    # ((price, lots), ...) -> ([price, ...], [lots, ...])
+    if not levels:
+        return [], []
+    prices, lots = zip(*levels, strict=True)
+    return list(prices), list(lots)
 
 
 def fill(state: ClearingState, e: ev.TradeExecuted) -> None:
@@ -126,13 +133,10 @@ def fill(state: ClearingState, e: ev.TradeExecuted) -> None:
     maker_account = e.seller if e.taker_side == BUY else e.buyer
     require(e.taker_side in (BUY, SELL), f"trade {e} names orders but no taker side")
     if e.maker_order:
-        book = state.books[e.market]
-        maker = book.orders.get(e.maker_order)
         require(
-            maker is not None and maker.account == maker_account and maker.side == -e.taker_side and maker.price == e.price_ticks,
+            state.books[e.market].fill_maker(e.maker_order, e.lots, maker_account, -e.taker_side, e.price_ticks),
             f"trade {e} does not match resting order {e.maker_order}",
         )
-        book.fill(e.maker_order, e.lots)
     if e.taker_order:
         taker = state.incoming.get(e.taker_order)
         require(taker is not None and taker.account == taker_account and e.lots <= taker.lots, f"trade {e} overfills its taker")

@@ -218,7 +218,7 @@ class Exchange:
     def cancel(self, now_ns: int, order_id: int, reason: str = "user", causes: tuple[int, ...] = ()) -> int:
         """Cancel a resting order for all its remaining lots; return the event's seq."""
         for book in self.bus.state.books:
-            order = book.orders.get(order_id)
+            order = book.get(order_id)
             if order is not None:
                 return self.bus.emit(
                     ev.OrderCancelled(ts_ns=now_ns, causes=causes, order_id=order_id, lots=order.lots, reason=reason)

@@ -96,3 +96,104 @@ def test_match_never_overfills_and_respects_the_limit(resting, account, side, lo
         assert all((f.price <= limit) if side == BUY else (f.price >= limit) for f in fills)
     prices = [f.price for f in fills]
     assert prices == sorted(prices, reverse=side == SELL)
+
+
+class ReferenceBook:
+    """The book as a plain list of orders in arrival order: the specification `Book` must match."""
+
+    def __init__(self):
+        self.orders = []  # [order_id, account, side, price, lots], arrival order
+
+    def add(self, order_id, account, side, price, lots):
+        self.orders.append([order_id, account, side, price, lots])
+
+    def walk(self, side):
+        mine = [o for o in self.orders if o[2] == side]  # sorted() is stable: arrival order within a price
+        return sorted(mine, key=lambda o: -o[3] if side == BUY else o[3])
+
+    def find(self, order_id):
+        return next((o for o in self.orders if o[0] == order_id), None)
+
+    def remove(self, order_id):
+        self.orders.remove(self.find(order_id))
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(1, 4), st.sampled_from([BUY, SELL]), st.integers(90, 110), st.integers(1, 5)),
+        st.tuples(
+            st.just("ladder"),
+            st.integers(1, 4),
+            st.lists(st.integers(1, 6), max_size=5),
+            st.lists(st.integers(1, 6), max_size=5),
+            st.integers(95, 105),
+        ),
+        st.tuples(st.just("fill"), st.integers(0, 60), st.integers(1, 6)),
+        st.tuples(st.just("remove"), st.integers(0, 60)),
+        st.tuples(st.just("remove_range"), st.integers(0, 60), st.integers(0, 12)),
+    ),
+    max_size=40,
+)
+
+
+@given(operations)
+def test_book_with_ladders_matches_the_reference(ops):
+    # Single orders and ladder blocks interleave in one price-time priority; every reader
+    # agrees with the list model, whatever fills, removals and range removals happen.
+    book, ref, next_id = Book(), ReferenceBook(), 1
+    for op in ops:
+        if op[0] == "add":
+            _, account, side, price, lots = op
+            book.add(RestingOrder(next_id, account, side, price, lots))
+            ref.add(next_id, account, side, price, lots)
+            next_id += 1
+        elif op[0] == "ladder":
+            _, account, bid_steps, ask_steps, centre = op
+            bids = [centre - sum(bid_steps[: k + 1]) for k in range(len(bid_steps))]
+            asks = [centre + sum(ask_steps[: k + 1]) for k in range(len(ask_steps))]
+            bid_lots, ask_lots = [1 + p % 3 for p in bids], [1 + p % 4 for p in asks]
+            end = book.add_ladder(account, next_id, list(bids), list(bid_lots), list(asks), list(ask_lots))
+            for side, prices, lots in ((BUY, bids, bid_lots), (SELL, asks, ask_lots)):
+                for price, size in zip(prices, lots, strict=True):
+                    ref.add(next_id, account, side, price, size)
+                    next_id += 1
+            assert end == next_id
+        elif op[0] == "fill":
+            _, order_id, lots = op
+            o = ref.find(order_id)
+            if o is None:
+                assert book.get(order_id) is None
+                assert not book.fill_maker(order_id, lots, 1, BUY, 100)
+            elif lots > o[4]:
+                with pytest.raises(ValueError, match="at most"):
+                    book.fill_maker(order_id, lots, o[1], o[2], o[3])
+            else:
+                assert not book.fill_maker(order_id, lots, o[1] + 1, o[2], o[3])
+                assert book.fill_maker(order_id, lots, o[1], o[2], o[3])
+                o[4] -= lots
+                if o[4] == 0:
+                    ref.remove(order_id)
+        elif op[0] == "remove":
+            o = ref.find(op[1])
+            if o is None:
+                with pytest.raises(KeyError):
+                    book.remove(op[1])
+            else:
+                assert book.remove(op[1]).lots == o[4]
+                ref.remove(op[1])
+        else:
+            _, first, count = op
+            book.remove_range(first, first + count)
+            for order_id in range(first, first + count):
+                if ref.find(order_id) is not None:
+                    ref.remove(order_id)
+        expected = tuple((o[2], o[3], o[0], o[1], o[4]) for side in (BUY, SELL) for o in ref.walk(side))
+        assert book.canonical() == expected
+        assert list(book.orders) == [o[0] for o in ref.orders]
+        bids, asks = ref.walk(BUY), ref.walk(SELL)
+        assert (book.best_bid(), book.best_ask()) == (bids[0][3] if bids else 0, asks[0][3] if asks else 0)
+        for side in (BUY, SELL):
+            for account in range(1, 5):
+                others = [o for o in ref.walk(side) if o[1] != account]
+                assert best_of_others(book, side, account) == (others[0][3] if others else 0)
+                assert [o.order_id for o in book.orders_of(account)] == [o[0] for o in ref.orders if o[1] == account]
