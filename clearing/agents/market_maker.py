@@ -9,7 +9,9 @@ inventory limit the maker quotes only the side that reduces it.
 
 from __future__ import annotations
 
+import functools
 import math
+from operator import gt, lt
 from typing import NamedTuple
 
 SECONDS_PER_YEAR = 365 * 86_400
@@ -72,39 +74,75 @@ def ladder(
     shrink = 1.0 + params.depth_stress * s
     limit = max(params.inventory_limit_lots, 1)
     centre = reference_ticks * (1.0 - params.skew_bps / BPS * max(-1.0, min(1.0, inventory_lots / limit)))
-    bids: list[tuple[int, int]] = []
-    asks: list[tuple[int, int]] = []
-    for k in range(params.levels):
-        distance = (half + k * params.level_spacing_bps) / BPS
-        if level_notionals_minor:
-            bid_notional, ask_notional = level_notionals_minor[0][k], level_notionals_minor[1][k]
-        else:
-            bid_notional = ask_notional = params.level_notional_minor
-        bid = min(_floor(centre * (1.0 - distance)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
-        ask = max(_ceil(centre * (1.0 + distance)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
-        if bid > 0 and inventory_lots < limit:
-            bids.append((bid, max(1, int(bid_notional / shrink // (bid * unit_value)))))
-        if inventory_lots > -limit:
-            asks.append((ask, max(1, int(ask_notional / shrink // (ask * unit_value)))))
-    return tuple(bids), tuple(asks)
+    distances = [(half + offset) / BPS for offset in _offsets(params.levels, params.level_spacing_bps)]
+    bids: tuple[tuple[int, int], ...] = ()
+    asks: tuple[tuple[int, int], ...] = ()
+    if not distances:
+        return bids, asks
+    floor, ceil, up = math.floor, math.ceil, _UP
+    if inventory_lots < limit:
+        prices = _monotonic([floor(centre * (1.0 - d) * up) for d in distances], reference_ticks - 1, -1)
+        if prices[-1] <= 0:
+            prices = [p for p in prices if p > 0]
+        notionals = level_notionals_minor[0] if level_notionals_minor else None
+        bids = tuple(zip(prices, _sizes(prices, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
+    if inventory_lots > -limit:
+        prices = _monotonic([ceil(centre * (1.0 + d) * _DOWN) for d in distances], reference_ticks + 1, 1)
+        notionals = level_notionals_minor[1] if level_notionals_minor else None
+        asks = tuple(zip(prices, _sizes(prices, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
+    return bids, asks
 
 
-def _floor(x: float) -> int:
-    # Tolerates the last-bit error of float arithmetic: 100000 x 1.0012 is 100120.00000000001.
-    return math.floor(x * (1.0 + 1e-12))
+@functools.cache
+def _offsets(levels: int, spacing_bps: float) -> tuple[float, ...]:
+    # k x spacing for each level k, in bps.
+    return tuple(k * spacing_bps for k in range(levels))
 
 
-def _ceil(x: float) -> int:
-    return math.ceil(x * (1.0 - 1e-12))
+# Tolerates the last-bit error of float arithmetic: 100000 x 1.0012 is 100120.00000000001.
+_UP = 1.0 + 1e-12
+_DOWN = 1.0 - 1e-12
+
+
+def _monotonic(prices: list[int], bound: int, direction: int) -> list[int]:
+    # Bids (direction -1) at most bound and strictly descending, asks (+1) at least bound
+    # and strictly ascending: each level at least one tick beyond the one before.
+    if direction < 0:
+        if prices[0] <= bound and all(map(gt, prices, prices[1:])):
+            return prices
+        previous = bound + 1
+        for i, price in enumerate(prices):
+            previous = prices[i] = min(price, previous - 1)
+    else:
+        if prices[0] >= bound and all(map(lt, prices, prices[1:])):
+            return prices
+        previous = bound - 1
+        for i, price in enumerate(prices):
+            previous = prices[i] = max(price, previous + 1)
+    return prices
+
+
+def _sizes(prices: list[int], notionals: tuple[int, ...] | None, notional: int, shrink: float, unit_value: int) -> list[int]:
+    # Whole lots of each level's notional (`notionals`, else `notional` for all) / shrink at
+    # its price, rounded down, at least one. With prices > 0 and no negative quotient
+    # possible, `or 1` is max(1, ...).
+    if notionals is None:
+        scaled = notional / shrink
+        if scaled >= 0 and unit_value > 0:
+            return [int(scaled // (p * unit_value)) or 1 for p in prices]
+        return [max(1, int(scaled // (p * unit_value))) for p in prices]
+    if shrink > 0 and unit_value > 0 and min(notionals, default=0) >= 0:
+        return [int(n / shrink // (p * unit_value)) or 1 for p, n in zip(prices, notionals, strict=False)]
+    return [max(1, int(n / shrink // (p * unit_value))) for p, n in zip(prices, notionals, strict=False)]
 
 
 def clip_to_book(
     bids: tuple[tuple[int, int], ...], asks: tuple[tuple[int, int], ...], best_other_bid: int, best_other_ask: int
 ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
     """Drop levels that would cross other makers' quotes (post-only semantics)."""
-    if best_other_ask:
+    if best_other_ask and bids and bids[0][0] >= best_other_ask:  # else nothing to drop (bids descend)
         bids = tuple(level for level in bids if level[0] < best_other_ask)
-    if best_other_bid:
+    if best_other_bid and asks and asks[0][0] <= best_other_bid:
         asks = tuple(level for level in asks if level[0] > best_other_bid)
     return bids, asks
 

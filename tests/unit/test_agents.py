@@ -82,3 +82,57 @@ def test_population_exits_follow_entries():
     assert (p.exit_ns > p.entry_ns).all() and (np.diff(p.entry_ns) >= 0).all()
     held = draw_population(np.random.default_rng(0), 10, 0.6, 5_000, 1.0, 10**6, (2,), (1.0,), 0, 100)
     assert (held.exit_ns == -1).all() and (held.entry_ns == 0).all()
+
+
+def reference_ladder(reference_ticks, variance, inventory_lots, params, unit_value, level_notionals_minor=None):
+    # The ladder as first written, level by level: `ladder` must give exactly the same levels.
+    import math
+
+    s = stress(variance, params.calm_volatility)
+    half = params.half_spread_bps * (1.0 + params.spread_stress * s)
+    shrink = 1.0 + params.depth_stress * s
+    limit = max(params.inventory_limit_lots, 1)
+    centre = reference_ticks * (1.0 - params.skew_bps / 10_000 * max(-1.0, min(1.0, inventory_lots / limit)))
+    bids, asks = [], []
+    for k in range(params.levels):
+        distance = (half + k * params.level_spacing_bps) / 10_000
+        if level_notionals_minor:
+            bid_notional, ask_notional = level_notionals_minor[0][k], level_notionals_minor[1][k]
+        else:
+            bid_notional = ask_notional = params.level_notional_minor
+        bid = min(math.floor(centre * (1.0 - distance) * (1.0 + 1e-12)), (bids[-1][0] - 1) if bids else reference_ticks - 1)
+        ask = max(math.ceil(centre * (1.0 + distance) * (1.0 - 1e-12)), (asks[-1][0] + 1) if asks else reference_ticks + 1)
+        if bid > 0 and inventory_lots < limit:
+            bids.append((bid, max(1, int(bid_notional / shrink // (bid * unit_value)))))
+        if inventory_lots > -limit:
+            asks.append((ask, max(1, int(ask_notional / shrink // (ask * unit_value)))))
+    return tuple(bids), tuple(asks)
+
+
+def test_ladder_equals_the_level_by_level_reference():
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        levels = int(rng.choice([0, 1, 3, 20]))
+        params = MakerParams(
+            levels, float(rng.choice([0.0, 1.0, 50.0])), float(rng.choice([0.0, 0.01, 5.0, 3000.0])),
+            int(rng.choice([0, 1, 150_000_000])), 0.6, float(rng.random() * 3), float(rng.choice([3.0, -0.5])),
+            10**9, int(rng.choice([1, 100, 5_000_000])), float(rng.choice([0.0, 20.0, 500.0])),
+        )  # fmt: skip
+        reference = int(rng.choice([1, 3, 100, 736_850, int(rng.integers(1, 10**7))]))
+        variance = float(rng.choice([0.0, 1e-9, 1e-5])) * float(rng.random())
+        inventory = int(rng.choice([0, 5, -5, 5_000_000, -5_000_000, int(rng.integers(-(10**7), 10**7))]))
+        unit_value = int(rng.choice([1, 10]))
+        notionals = None
+        if levels and rng.random() < 0.3:
+            notionals = tuple(tuple(int(x) for x in rng.integers(-5, 10**9, levels)) for _ in range(2))
+        try:
+            expected = reference_ladder(reference, variance, inventory, params, unit_value, notionals)
+        except ZeroDivisionError:
+            continue
+        got = ladder(reference, variance, inventory, params, unit_value, notionals)
+        assert got == expected
+        best_bid, best_ask = int(rng.integers(0, 10**7)), int(rng.integers(0, 10**7))
+        assert clip_to_book(*got, best_bid, best_ask) == (
+            tuple(level for level in got[0] if not best_ask or level[0] < best_ask),
+            tuple(level for level in got[1] if not best_bid or level[0] > best_bid),
+        )
