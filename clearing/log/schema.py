@@ -112,12 +112,9 @@ def genesis_hash(run_id: str, scenario_hash: str, seed: int) -> bytes:
     return hashlib.sha256(f"clearing-log/{SCHEMA_VERSION}|{run_id}|{scenario_hash}|{seed}".encode()).digest()
 
 
-_ROW_HEADER = struct.Struct(">QH")
+ROW_HEADER = struct.Struct(">QH")  # seq, version
 
 
 def chain_hash(previous: bytes, seq: int, version: int, payload: bytes) -> bytes:
     """Return hash_n = sha256(hash_{n-1} || seq:u64 || version:u16 || payload)."""
-    h = hashlib.sha256(previous)
-    h.update(_ROW_HEADER.pack(seq, version))
-    h.update(payload)
-    return h.digest()
+    return hashlib.sha256(previous + ROW_HEADER.pack(seq, version) + payload).digest()

@@ -102,16 +102,17 @@ class Exchange:
         emit = self.bus.emit
         order_id = s.next_order_id
         book = s.books[market]
+        terms = self.terms.get(market, self.default_terms)
         reason = ""
         if reduce_only:
             held = s.position.item(account, market)
             if held == 0 or (held > 0) == (side > 0):
                 reason = "would_increase"
             lots = min(lots, abs(held))
-        if not reason and not (reduce_only or liquidation) and s.role[account] == TRADER:
-            if s.margin_mode[account] == ISOLATED and _holds_other(s, account, market):
+        if not reason and not (reduce_only or liquidation) and s.role.item(account) == TRADER:
+            if s.margin_mode.item(account) == ISOLATED and _holds_other(s, account, market):
                 reason = "isolated_market"
-            elif self.terms_of(market).initial_margin_ppm:
+            elif terms.initial_margin_ppm:
                 reason = self._initial_margin_check(account, market, side * lots)
         if order_type == "post_only" and not reason:
             opposite = book.best_ask() if side == BUY else book.best_bid()
@@ -127,9 +128,10 @@ class Exchange:
             )
         )  # fmt: skip
         limit = self._market_limit(market, side) if order_type == "market" else price_ticks
-        result = match(book, account, side, lots, limit, self.terms_of(market).self_trade_prevention)
+        result = match(book, account, side, lots, limit, terms.self_trade_prevention)
         market_spec = s.markets[market]
         taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
+        maker_fee, unit_value = market_spec.maker_fee_ppm, market_spec.unit_value
         trades: list[int] = []
         value = 0
         for step in result.steps:
@@ -140,9 +142,9 @@ class Exchange:
                     )
                 )
                 continue
-            notional = step.lots * step.price * market_spec.unit_value
-            fee_taker = int(mul_div_ceil(notional, taker_fee, PPM))
-            fee_maker = int(mul_div_ceil(notional, market_spec.maker_fee_ppm, PPM))
+            notional = step.lots * step.price * unit_value
+            fee_taker = -(-notional * taker_fee // PPM)  # ceil, exact on Python ints (= mul_div_ceil)
+            fee_maker = -(-notional * maker_fee // PPM)
             buyer, seller = (account, step.maker_account) if side == BUY else (step.maker_account, account)
             trades.append(
                 emit(
