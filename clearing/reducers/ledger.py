@@ -15,7 +15,7 @@ from clearing.book import Book
 from clearing.errors import InvariantViolation
 from clearing.margin import Brackets
 from clearing.reducers import orders
-from clearing.reducers.checks import account, market, require
+from clearing.reducers.checks import account, market
 
 if TYPE_CHECKING:
     from clearing.state import ClearingState
@@ -40,12 +40,12 @@ _MARKET_ARRAYS = (
 
 def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
     """Add a market column to every per-market array and an empty book."""
-    require(e.market == state.n_markets, f"market {e.market} listed out of order")
-    require(e.unit_value > 0, f"market {e.market} unit value must be positive")
-    require(
-        len(e.bracket_floors) == len(e.bracket_rates_ppm) > 0 and e.bracket_rates_ppm[0] == e.maintenance_margin_ppm,
-        f"market {e.market} brackets do not start at its maintenance rate",
-    )
+    if not (e.market == state.n_markets):
+        raise InvariantViolation(f"market {e.market} listed out of order")
+    if not (e.unit_value > 0):
+        raise InvariantViolation(f"market {e.market} unit value must be positive")
+    if not (len(e.bracket_floors) == len(e.bracket_rates_ppm) > 0 and e.bracket_rates_ppm[0] == e.maintenance_margin_ppm):
+        raise InvariantViolation(f"market {e.market} brackets do not start at its maintenance rate")
     try:
         brackets = Brackets.of(e.bracket_floors, e.bracket_rates_ppm)
     except ValueError as error:
@@ -66,11 +66,10 @@ def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
 
 def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     """Append `count` empty accounts of one role."""
-    require(e.first_account == state.n_accounts, f"accounts opened from {e.first_account}, expected {state.n_accounts}")
-    require(
-        e.count > 0 and e.role in ROLE_CODES and e.margin_mode in MODE_CODES,
-        f"bad accounts_opened count {e.count}, role {e.role!r} or margin mode {e.margin_mode!r}",
-    )
+    if not (e.first_account == state.n_accounts):
+        raise InvariantViolation(f"accounts opened from {e.first_account}, expected {state.n_accounts}")
+    if not (e.count > 0 and e.role in ROLE_CODES and e.margin_mode in MODE_CODES):
+        raise InvariantViolation(f"bad accounts_opened count {e.count}, role {e.role!r} or margin mode {e.margin_mode!r}")
     n = e.count
     state.role = np.concatenate([state.role, np.full(n, ROLE_CODES[e.role], np.int8)])
     state.margin_mode = np.concatenate([state.margin_mode, np.full(n, MODE_CODES[e.margin_mode], np.int8)])
@@ -87,14 +86,16 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
 def deposited(state: ClearingState, e: ev.Deposited) -> None:
     """Credit outside money to an account."""
     account(state, e.account)
-    require(e.amount > 0, f"deposit of {e.amount} into account {e.account}")
+    if not (e.amount > 0):
+        raise InvariantViolation(f"deposit of {e.amount} into account {e.account}")
     state.cash[e.account] += e.amount
     state.deposits += e.amount
 
 
 def insurance_fund_deposited(state: ClearingState, e: ev.InsuranceFundDeposited) -> None:
     """Credit outside money to the insurance fund."""
-    require(e.amount > 0, f"insurance fund deposit of {e.amount}")
+    if not (e.amount > 0):
+        raise InvariantViolation(f"insurance fund deposit of {e.amount}")
     state.insurance_fund += e.amount
     state.deposits += e.amount
     if state.insurance_paid == 0:
@@ -161,11 +162,11 @@ def position_deleveraged(state: ClearingState, e: ev.PositionDeleveraged) -> Non
     for who in (e.account, e.buyer, e.seller):
         account(state, who)
     market(state, e.market)
-    require(
-        e.account in (e.buyer, e.seller) and e.buyer != e.seller and e.lots > 0 and e.price_ticks > 0, f"bad deleveraging {e}"
-    )
+    if not (e.account in (e.buyer, e.seller) and e.buyer != e.seller and e.lots > 0 and e.price_ticks > 0):
+        raise InvariantViolation(f"bad deleveraging {e}")
     counterparty_lots = state.position.item(e.seller if e.account == e.buyer else e.buyer, e.market)
-    require(abs(counterparty_lots) >= e.lots, f"deleveraging {e.lots} lots from a position of {counterparty_lots}")
+    if not (abs(counterparty_lots) >= e.lots):
+        raise InvariantViolation(f"deleveraging {e.lots} lots from a position of {counterparty_lots}")
     _exchange(state, e.market, e.buyer, e.seller, e.lots, e.price_ticks, 0, 0)
     state.adl_events += 1
     state.adl_notional += e.lots * e.price_ticks * state.markets[e.market].unit_value
@@ -175,9 +176,11 @@ def loss_socialised(state: ClearingState, e: ev.LossSocialised) -> None:
     """Charge the open positions and credit the bankrupt account, exactly."""
     account(state, e.account)
     market(state, e.market)
-    require(len(e.accounts) == len(e.amounts) and all(a >= 0 for a in e.amounts), f"bad socialisation {e}")
+    if not (len(e.accounts) == len(e.amounts) and all(a >= 0 for a in e.amounts)):
+        raise InvariantViolation(f"bad socialisation {e}")
     total = sum(e.amounts)
-    require(0 < total <= -state.cash[e.account], f"socialised {total} exceeds the shortfall of account {e.account}")
+    if not (0 < total <= -state.cash[e.account]):
+        raise InvariantViolation(f"socialised {total} exceeds the shortfall of account {e.account}")
     for who, amount in zip(e.accounts, e.amounts, strict=True):
         account(state, who)
         state.cash[who] -= amount
@@ -190,7 +193,8 @@ def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
     """Mark the account as queued for liquidation."""
     account(state, e.account)
     market(state, e.market)
-    require(not state.liquidating[e.account], f"account {e.account} is already being liquidated")
+    if state.liquidating[e.account]:
+        raise InvariantViolation(f"account {e.account} is already being liquidated")
     state.liquidating[e.account] = True
     state.breaches += 1
     state.breach_ns[e.account] = e.ts_ns
@@ -202,7 +206,8 @@ def liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> N
     """Release a queued account."""
     account(state, e.account)
     market(state, e.market)
-    require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
+    if not (bool(state.liquidating[e.account])):
+        raise InvariantViolation(f"account {e.account} is not being liquidated")
     _leave_queue(state, e.account, e.ts_ns)
 
 
@@ -215,15 +220,18 @@ def _leave_queue(state: ClearingState, account_id: int, now_ns: int) -> None:
 def liquidation_fee_charged(state: ClearingState, e: ev.LiquidationFeeCharged) -> None:
     """Move the liquidation fee from the account to the insurance fund."""
     account(state, e.account)
-    require(0 < e.amount <= state.cash[e.account], f"fee {e.amount} exceeds balance of account {e.account}")
+    if not (0 < e.amount <= state.cash[e.account]):
+        raise InvariantViolation(f"fee {e.amount} exceeds balance of account {e.account}")
     state.cash[e.account] -= e.amount
     state.insurance_fund += e.amount
 
 
 def insurance_fund_configured(state: ClearingState, e: ev.InsuranceFundConfigured) -> None:
     """Set the fund's payout caps."""
-    require(min(e.max_per_event, e.max_per_period, e.period_ns) >= 0, f"bad insurance fund caps {e}")
-    require(not e.max_per_period or e.period_ns > 0, "a per-period cap needs a period")
+    if not (min(e.max_per_event, e.max_per_period, e.period_ns) >= 0):
+        raise InvariantViolation(f"bad insurance fund caps {e}")
+    if not (not e.max_per_period or e.period_ns > 0):
+        raise InvariantViolation("a per-period cap needs a period")
     state.fund_max_per_event = e.max_per_event
     state.fund_max_per_period = e.max_per_period
     state.fund_period_ns = e.period_ns
@@ -232,13 +240,16 @@ def insurance_fund_configured(state: ClearingState, e: ev.InsuranceFundConfigure
 def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
     """Cover part of a bankrupt account's shortfall from the fund, within its caps."""
     account(state, e.account)
-    require(0 < e.amount <= state.insurance_fund, f"insurance payout {e.amount} exceeds the fund")
-    require(e.amount <= state.fund_payable(e.ts_ns), f"insurance payout {e.amount} exceeds the fund's caps")
+    if not (0 < e.amount <= state.insurance_fund):
+        raise InvariantViolation(f"insurance payout {e.amount} exceeds the fund")
+    if not (e.amount <= state.fund_payable(e.ts_ns)):
+        raise InvariantViolation(f"insurance payout {e.amount} exceeds the fund's caps")
     if state.fund_max_per_period:
         while state.fund_window and state.fund_window[0][0] <= e.ts_ns - state.fund_period_ns:
             state.fund_window.popleft()
         state.fund_window.append((e.ts_ns, e.amount))
-    require(e.amount <= -state.cash[e.account], f"insurance payout {e.amount} exceeds the shortfall")
+    if not (e.amount <= -state.cash[e.account]):
+        raise InvariantViolation(f"insurance payout {e.amount} exceeds the shortfall")
     state.insurance_fund -= e.amount
     state.insurance_paid += e.amount
     state.cash[e.account] += e.amount
@@ -248,8 +259,10 @@ def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
 def insurance_fund_swept(state: ClearingState, e: ev.InsuranceFundSwept) -> None:
     """Move the fund account's realised balance (signed) into the insurance fund."""
     account(state, e.account)
-    require(state.role.item(e.account) == FUND, f"account {e.account} is not the insurance fund's")
-    require(e.amount != 0 and state.insurance_fund + e.amount >= 0, f"sweep of {e.amount} would leave the fund negative")
+    if not (state.role.item(e.account) == FUND):
+        raise InvariantViolation(f"account {e.account} is not the insurance fund's")
+    if not (e.amount != 0 and state.insurance_fund + e.amount >= 0):
+        raise InvariantViolation(f"sweep of {e.amount} would leave the fund negative")
     state.cash[e.account] -= e.amount
     state.insurance_fund += e.amount
     state.fund_swept += e.amount
@@ -259,7 +272,8 @@ def insurance_fund_swept(state: ClearingState, e: ev.InsuranceFundSwept) -> None
 def bad_debt_recorded(state: ClearingState, e: ev.BadDebtRecorded) -> None:
     """Write off the uncovered shortfall: the account's balance returns to zero."""
     account(state, e.account)
-    require(0 < e.amount <= -state.cash[e.account], f"bad debt {e.amount} exceeds the shortfall")
+    if not (0 < e.amount <= -state.cash[e.account]):
+        raise InvariantViolation(f"bad debt {e.amount} exceeds the shortfall")
     state.cash[e.account] += e.amount
     state.bad_debt += e.amount
 
@@ -268,7 +282,8 @@ def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> N
     """Close the liquidation episode and count it."""
     account(state, e.account)
     market(state, e.market)
-    require(bool(state.liquidating[e.account]), f"account {e.account} is not being liquidated")
+    if not (bool(state.liquidating[e.account])):
+        raise InvariantViolation(f"account {e.account} is not being liquidated")
     _leave_queue(state, e.account, e.ts_ns)
     if state.position.item(e.account, e.market):
         state.last_partial_ns[e.account] = e.ts_ns  # a partial liquidation starts the cooldown
