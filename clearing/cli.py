@@ -13,7 +13,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -80,6 +81,34 @@ def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = N
             print(f"{key}: {value}")
 
 
+@contextmanager
+def _progress(mode: str, name: str) -> Iterator[Callable[[int, int], None] | None]:
+    # A rich progress bar on stderr (simulated time done, ETA), started at the first update so
+    # that an input error comes alone; "auto" shows it on a terminal.
+    if mode == "never" or (mode == "auto" and not sys.stderr.isatty()):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
+    )  # fmt: skip
+    task = bar.add_task(name, total=1.0, sim="")
+
+    def update(now_ns: int, end_ns: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=now_ns / end_ns, sim=f"{now_ns // NS_PER_S:,} / {end_ns // NS_PER_S:,} sim s")
+
+    try:
+        yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario into a new log and print its summary."""
     from clearing.runner import run_scenario
@@ -93,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(f"{out}{suffix}").unlink(missing_ok=True)
     log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
     try:
-        summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir)
+        with _progress(args.progress, scenario.name) as progress:
+            summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir, progress=progress)
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
         return 130
@@ -188,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario value (repeatable)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing log at the output path")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="a progress bar on stderr: on a terminal (auto), always or never",
+    )  # fmt: skip
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="rebuild the state from a log and check its checkpoints")

@@ -169,29 +169,26 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
     rows = np.flatnonzero(position)
     if rows.size == 0:
         return out
-    k = len(brackets.floors)
     size, back = np.abs(position[rows]), backing[rows]
     side = np.where(position[rows] > 0, 1, -1)
+    # The bracket: the highest whose LP, in float64, falls in it (Binance's fixed point from
+    # the top); then the exact integer LP in that bracket, kept if its bracket agrees.
+    rates, cums = brackets.rates_ppm.astype(np.float64), brackets.cums.astype(np.float64)
+    lp = (back[:, None] + cums[None, :]) / (size[:, None] * unit_value * (rates[None, :] / PPM - side[:, None]))
+    at = np.searchsorted(brackets.floors, size[:, None] * np.maximum(lp, 1.0) * unit_value, side="left") - 1
+    consistent = np.maximum(at, 0) == np.arange(len(brackets.floors))[None, :]
+    bracket = np.where(consistent.any(axis=1), len(brackets.floors) - 1 - np.argmax(consistent[:, ::-1], axis=1), 0)
+    cum = brackets.cums[bracket]
     # int64 is exact while |backing + cum| x 10^6 and |q| x unit value x 2 x 10^6 stay below 2^63.
-    safe = (np.abs(back) + int(brackets.cums[-1]) < 9 * 10**12) & (size * unit_value < 4 * 10**12)
-    bracket = np.full(rows.size, k - 1, np.int64)
-    price = np.zeros(rows.size, np.int64)
-    open_ = safe.copy()
-    for _ in range(k + 1):
-        if not open_.any():
-            break
-        i = np.flatnonzero(open_)
-        numerator = (back[i] + brackets.cums[bracket[i]]) * PPM
-        denominator = size[i] * unit_value * (brackets.rates_ppm[bracket[i]] - side[i] * PPM)
-        floor, rest = np.divmod(numerator, denominator)
-        long_ = side[i] > 0
-        price[i] = np.where(long_, np.where(rest == 0, floor - 1, floor), floor + 1)
-        at = np.maximum(np.searchsorted(brackets.floors, size[i] * np.maximum(price[i], 1) * unit_value, side="left") - 1, 0)
-        settled = at == bracket[i]
-        bracket[i] = at
-        open_[i[settled]] = False
-    out[rows] = np.maximum(price, 0)
-    for j in np.flatnonzero(~safe).tolist():  # the rare huge rows, in exact Python integers
+    safe = (np.abs(back) + cum < 9 * 10**12) & (size * unit_value < 4 * 10**12)
+    numerator = np.where(safe, back + cum, 0) * PPM
+    denominator = np.where(safe, size * unit_value, 1) * (brackets.rates_ppm[bracket] - side * PPM)
+    floor, rest = np.divmod(numerator, denominator)
+    price = np.where(side > 0, np.where(rest == 0, floor - 1, floor), floor + 1)
+    agrees = np.maximum(np.searchsorted(brackets.floors, size * np.maximum(price, 1) * unit_value, side="left") - 1, 0)
+    exact = safe & (agrees == bracket)
+    out[rows[exact]] = np.maximum(price[exact], 0)
+    for j in np.flatnonzero(~exact).tolist():  # huge rows, or a float bracket off at an edge: Python integers
         out[rows[j]] = _liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, brackets)
     return out
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from clearing import __version__
-from clearing.inputs import input_hashes, resolve_inputs
+from clearing.inputs import input_hashes, price_sources, resolve_inputs
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import EventLog, MemorySink, RunHeaderData
@@ -53,12 +53,17 @@ def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = N
 
 
 def run_scenario(
-    scenario: Scenario, seed: int, out: Path, batch_size: int = 10_000, data_dir: str | Path | None = None
+    scenario: Scenario,
+    seed: int,
+    out: Path,
+    batch_size: int = 10_000,
+    data_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Run `scenario` with `seed`, writing the log to `out` (which must not exist).
 
     Input files are found through `data_dir`, then CLEARING_DATA_DIR, then ./data, before
-    anything is written.
+    anything is written. `progress(now_ns, end_ns)` is called as the run goes.
 
     The log's status is `complete` on success, `failed` (with the error) when the run
     raised, and stays `incomplete` when it was interrupted (KeyboardInterrupt, SIGTERM).
@@ -68,7 +73,7 @@ def run_scenario(
     log = EventLog(out, header, batch_size=batch_size)
     try:
         world = build_world(scenario, seed, log, inputs)
-        state = world.run()
+        state = world.run(progress)
     except (KeyboardInterrupt, SystemExit):
         with _signals_held():
             log.finish("incomplete")
@@ -82,7 +87,7 @@ def run_scenario(
         log.finish("complete", state_digest=digest)
     return summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=log.count, head_hash=log.head_hash.hex(),
+        events=log.count, head_hash=log.head_hash.hex(), price_source="; ".join(price_sources(scenario, inputs)),
     )  # fmt: skip
 
 
@@ -94,6 +99,6 @@ def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = N
     state = build_world(scenario, seed, sink, inputs).run()
     summary = summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=len(sink.rows), head_hash=sink.head_hash.hex(),
+        events=len(sink.rows), head_hash=sink.head_hash.hex(), price_source="; ".join(price_sources(scenario, inputs)),
     )  # fmt: skip
     return summary, sink

@@ -100,13 +100,18 @@ class PriceShock(_Section):
     change: float = Field(gt=-1, le=10)
 
 
+HourlyBar = tuple[str, PositiveDecimal, PositiveDecimal, PositiveDecimal, PositiveDecimal]
+
+
 class PriceConfig(_Section):
     """The exogenous index: a historical tape, or GBM / jump diffusion with scripted shocks.
 
-    Tapes: `file` names a data file (found through the data directory); `kind` "bars"
-    (Binance klines or ts,open,high,low,close,volume, expanded by a Brownian bridge) or
-    "trades" (ts_us,side,price,amount; last trade price). `start` (UTC) is where the run's
-    time 0 falls in the tape; default: the scenario epoch.
+    Tapes: `file` names a data file, or a list of consecutive ones (found through the data
+    directory); `kind` "bars" (Binance klines or ts,open,high,low,close,volume, expanded by a
+    Brownian bridge) or "trades" (ts_us,side,price,amount; last trade price). `start` (UTC)
+    is where the run's time 0 falls in the tape; default: the scenario epoch. `hourly`
+    writes an hourly open/high/low/close path into the scenario itself (its source named in
+    `hourly_source`): the bars used when a `file` is not in the data directory, or alone.
     """
 
     model: Literal["gbm", "jump", "tape"] = "gbm"
@@ -118,9 +123,11 @@ class PriceConfig(_Section):
     jump_intensity_per_day: float = Field(default=0.0, ge=0, le=10_000)
     jump_mean: float = Field(default=0.0, ge=-1, le=1, description="mean log jump size")
     jump_stdev: float = Field(default=0.0, ge=0, le=2, description="stdev of log jump size")
-    file: str = ""
+    file: str | tuple[str, ...] = ""
     kind: Literal["bars", "trades"] = "bars"
     start: datetime | None = None
+    hourly: tuple[HourlyBar, ...] = ()
+    hourly_source: str = ""
 
     @field_validator("start")
     @classmethod
@@ -129,12 +136,41 @@ class PriceConfig(_Section):
             raise ValueError("must be a UTC time, e.g. 2020-03-12T10:00:00Z")
         return value
 
+    @field_validator("file")
+    @classmethod
+    def _files(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(value, tuple) and (not value or not all(value)):
+            raise ValueError("a list of files needs at least one name, none empty")
+        return value
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Return the tape's data files in order (none for a generated path or an hourly path alone)."""
+        return (self.file,) if isinstance(self.file, str) and self.file else tuple(self.file or ())
+
     @model_validator(mode="after")
     def _tape_named(self) -> PriceConfig:
-        if self.model == "tape" and not self.file:
-            raise ValueError("model 'tape' needs price.file, a data file name")
-        if self.model != "tape" and self.file:
-            raise ValueError(f"price.file is only read by model 'tape', not {self.model!r}")
+        if self.model == "tape" and not (self.files or self.hourly):
+            raise ValueError("model 'tape' needs price.file, a data file name, or price.hourly")
+        if self.model != "tape" and (self.files or self.hourly):
+            raise ValueError(f"price.file and price.hourly are only read by model 'tape', not {self.model!r}")
+        if self.hourly and self.kind != "bars":
+            raise ValueError("price.hourly is a path of bars: it needs kind 'bars'")
+        if self.hourly and not self.hourly_source:
+            raise ValueError("price.hourly needs price.hourly_source: where its numbers come from")
+        previous = None
+        for i, (when, o, h, low, c) in enumerate(self.hourly):
+            try:
+                at = datetime.fromisoformat(when)
+            except ValueError:
+                raise ValueError(f"price.hourly.{i}: {when!r} is not an ISO time like 2020-03-12T10:00:00Z") from None
+            if at.utcoffset() is None or at.utcoffset().total_seconds() != 0 or at.minute or at.second or at.microsecond:  # type: ignore[union-attr]
+                raise ValueError(f"price.hourly.{i}: {when!r} is not the start of an hour in UTC")
+            if previous is not None and (at - previous).total_seconds() != 3600:
+                raise ValueError(f"price.hourly.{i}: {when} does not follow the previous hour")
+            if h < max(o, c) or low > min(o, c):
+                raise ValueError(f"price.hourly.{i}: high {h} / low {low} do not contain open {o} and close {c}")
+            previous = at
         return self
 
 
@@ -289,6 +325,9 @@ class MarketMakersConfig(_Section):
     collateral: PositiveDecimal = Decimal(500_000_000)
     depth_profile: str = Field(default="", description="data file: Binance bookDepth CSV")
     depth_scale: float = Field(default=1.0, gt=0)
+    depth_sides: Literal["both", "asks"] = Field(
+        default="both", description="'asks': both sides of the book follow the file's ask side"
+    )
 
 
 class NoiseTakersConfig(_Section):
@@ -328,6 +367,9 @@ class PopulationConfig(_Section):
     collateral_asset: str = Field(default="", description="asset some traders post margin in")
     collateral_fraction: float = Field(default=0.0, ge=0, le=1)
     margin_mode: Literal["isolated", "cross", "portfolio"] = "isolated"
+    entry: Literal["book", "backstop"] = Field(
+        default="book", description="'backstop': positions open by a trade with the backstop at the mark, not the book"
+    )
     legs: tuple[Annotated[float, Field(ge=-100, le=100)], ...] = Field(
         default=(1.0,), description="position on each market (primary first) as a multiple of the drawn notional"
     )

@@ -24,6 +24,7 @@ class RunSummary:
     scenario: str
     seed: int
     status: str
+    price_source: str
     events: int
     sim_seconds: float
     accounts: int
@@ -74,15 +75,24 @@ def fund_equity(state: ClearingState) -> int:
 
 
 def summarize(
-    state: ClearingState, *, run_id: str, scenario: str, seed: int, status: str, events: int, head_hash: str
+    state: ClearingState,
+    *,
+    run_id: str,
+    scenario: str,
+    seed: int,
+    status: str,
+    events: int,
+    head_hash: str,
+    price_source: str = "",
 ) -> RunSummary:
-    """Return the summary of `state`."""
+    """Return the summary of `state`; `price_source` says what each market's index was made from."""
     decimals = state.markets[0].quote_decimals if state.markets else 0
     return RunSummary(
         run_id=run_id,
         scenario=scenario,
         seed=seed,
         status=status,
+        price_source=price_source,
         events=events,
         sim_seconds=state.now_ns / NS_PER_S,
         accounts=state.n_accounts,

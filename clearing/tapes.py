@@ -213,6 +213,47 @@ def read_bars(path: str | Path, tick_size: Decimal) -> Bars:
     )  # fmt: skip
 
 
+def concat_bars(parts: list[Bars], names: list[str]) -> Bars:
+    """Return consecutive files' bars as one tape: same interval, each part after the previous.
+
+    Raises:
+        DataError: no parts, different intervals, or a part that does not start after the
+            previous one ends ("name: ...").
+    """
+    if not parts:
+        raise DataError("no bar files")
+    for name, before, part in zip(names[1:], parts, parts[1:], strict=False):
+        if part.interval_ms != before.interval_ms:
+            raise DataError(f"{name}: bars of {part.interval_ms} ms after bars of {before.interval_ms} ms")
+        if part.open_ms[0] <= before.open_ms[-1]:
+            raise DataError(f"{name}: starts at {int(part.open_ms[0])} ms, not after the previous file's last bar")
+    open_ms = np.concatenate([p.open_ms for p in parts])
+    gaps = int((np.diff(open_ms) // parts[0].interval_ms - 1).sum())
+    return Bars(
+        open_ms, np.concatenate([p.open for p in parts]), np.concatenate([p.high for p in parts]),
+        np.concatenate([p.low for p in parts]), np.concatenate([p.close for p in parts]),
+        np.concatenate([p.volume for p in parts]), parts[0].interval_ms, gaps,
+    )  # fmt: skip
+
+
+def hourly_bars(rows: list[tuple[str, Decimal, Decimal, Decimal, Decimal]], tick_size: Decimal) -> Bars:
+    """Return an hourly open/high/low/close path (ISO UTC hour, prices) as bars in ticks.
+
+    Prices round half to even to ticks; volume 0. The times must be consecutive hours
+    (the scenario checks it).
+    """
+    if not rows:
+        raise ValueError("expected at least one hourly bar")
+    open_ms = np.array([round(datetime.fromisoformat(when).timestamp() * 1000) for when, *_ in rows], np.int64)
+    ticks = np.array(
+        [[int((Decimal(x) / tick_size).to_integral_value(ROUND_HALF_EVEN)) for x in row[1:]] for row in rows], np.int64
+    )
+    return Bars(
+        open_ms, ticks[:, 0].copy(), ticks[:, 1].copy(), ticks[:, 2].copy(), ticks[:, 3].copy(),
+        np.zeros(len(rows), np.float64), 3_600_000, 0,
+    )  # fmt: skip
+
+
 def bars_window(bars: Bars, start_ms: int, end_ms: int) -> Bars:
     """Return the bars whose open time t satisfies start_ms <= t < end_ms (copies; gaps recounted)."""
     keep = (bars.open_ms >= start_ms) & (bars.open_ms < end_ms)

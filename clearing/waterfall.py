@@ -33,23 +33,26 @@ def adl_ranking(
     mark_ticks: int,
     unit_value: int,
     seed: int = 0,
+    limit: int | None = None,
 ) -> Int64Array:
-    """Return the candidates' indices in the order they are deleveraged, shape (K,).
+    """Return the candidates' indices in the order they are deleveraged, shape (K,), or its first `limit`.
 
     pnl_leverage (BitMEX): value = position x mark x unit_value, PnL% = (value - entry
     cost) / |entry cost|, effective leverage = |value| / (backing + value); score = PnL% x
     leverage if PnL% > 0 else PnL% / leverage (an account with no equity left ranks
     first); highest score first, ties to the lower account. random (dYdX): the candidates
     in account order, rotated to start at sha256(seed) mod K. pro_rata: account order
-    (sizes are shared by `adl_allocation`).
+    (sizes are shared by `adl_allocation`). With `limit`, only the first `limit` of that
+    order, found without sorting the rest (a liquidation usually needs a handful of the
+    tens of thousands of candidates).
     """
     k = len(accounts)
     if method == "pro_rata" or k == 0:
-        return np.argsort(accounts, kind="stable")
+        return np.argsort(accounts, kind="stable")[:limit]
     if method == "random":
         start = int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "big") % k
         by_account = np.argsort(accounts, kind="stable")
-        return np.roll(by_account, -start)
+        return np.roll(by_account, -start)[:limit]
     if method != "pnl_leverage":
         raise ValueError(f"expected an ADL ranking in {ADL_RANKINGS}, was {method!r}")
     value = position_lots.astype(np.float64) * (mark_ticks * unit_value)
@@ -58,30 +61,33 @@ def adl_ranking(
     broke = equity <= 0  # no equity left: infinite leverage, ranked first
     leverage = np.abs(value) / np.where(broke, 1, equity)
     score = np.where(broke, np.inf, np.where(pnl > 0, pnl * leverage, pnl / np.maximum(leverage, 1e-300)))
+    if limit is not None and limit < k:
+        key = -score
+        bound = np.partition(key, limit - 1)[limit - 1]  # the limit-th smallest key: the prefix is at or below it
+        chosen = np.flatnonzero(key <= bound)
+        return chosen[np.lexsort((accounts[chosen], key[chosen]))][:limit]  # type: ignore[no-any-return]
     return np.lexsort((accounts, -score))
 
 
-def adl_allocation(lots: int, sizes: Sequence[int], pro_rata: bool) -> list[int]:
+def adl_allocation(lots: int, sizes: Sequence[int] | Int64Array, pro_rata: bool) -> list[int]:
     """Return how many lots each candidate (in ranked order) gives up; they sum to min(lots, total).
 
     In order: each gives min(what is left, its size). Pro rata: floor(lots x size / total),
     then one more lot each to the largest remainders (ties to the earlier candidate).
+    Vectorised (int64: lots x size must stay below 2^63).
     """
-    total = sum(sizes)
+    size = np.asarray(sizes, np.int64)
+    total = int(size.sum())
     lots = min(lots, total)
     if not pro_rata:
-        out = []
-        left = lots
-        for size in sizes:
-            take = min(left, size)
-            out.append(take)
-            left -= take
-        return out
-    shares = [lots * s // total for s in sizes] if total else [0] * len(sizes)
-    remainders = [lots * s % total for s in sizes] if total else [0] * len(sizes)
-    for i in sorted(range(len(sizes)), key=lambda i: -remainders[i])[: lots - sum(shares)]:
-        shares[i] += 1
-    return shares
+        before = np.cumsum(size) - size  # what the earlier candidates give, at most
+        return np.clip(lots - before, 0, size).tolist()  # type: ignore[no-any-return]
+    if not total:
+        return [0] * len(size)
+    shares, remainders = np.divmod(lots * size, total)
+    extra = np.argsort(-remainders, kind="stable")[: lots - int(shares.sum())]
+    shares[extra] += 1
+    return shares.tolist()  # type: ignore[no-any-return]
 
 
 def socialised_amounts(loss: int, notionals: Sequence[int]) -> list[int]:

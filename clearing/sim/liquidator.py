@@ -443,35 +443,40 @@ def _deleverage(
     unit_value = int(s.unit_value[market])
     price = _bankruptcy(risk, account, market)
     column = s.position[:, market]
-    eligible = (np.sign(column) == -np.sign(position)) & ~s.liquidating & (s.role != FUND)
-    eligible[[account, backstop]] = False
-    candidates = np.flatnonzero(eligible)
+    candidates = np.flatnonzero(column < 0) if position > 0 else np.flatnonzero(column > 0)
+    candidates = candidates[~s.liquidating[candidates] & (s.role[candidates] != FUND)]
+    candidates = candidates[(candidates != account) & (candidates != backstop)]
     prices = risk.prices()
+    held = column[candidates]
+    backing = s.margin_cash(candidates)
     at_price = (
-        s.margin_cash(candidates)
-        + position_values(s.position[candidates], prices, s.unit_value).sum(axis=1)
-        + column[candidates] * (price - int(prices[market])) * unit_value
-    )
-    candidates = candidates[at_price >= 0]
-    order = adl_ranking(
-        params.adl_ranking, candidates, column[candidates], s.entry_cost[candidates, market], s.margin_cash()[candidates],
-        int(s.mark_ticks[market]), unit_value, seed=breach_seq,
+        backing + position_values(s.position[candidates], prices, s.unit_value).sum(axis=1)
+        + held * (price - int(prices[market])) * unit_value
     )  # fmt: skip
+    keep = at_price >= 0
+    candidates, held, backing = candidates[keep], held[keep], backing[keep]
+    limit = None if params.adl_ranking == "pro_rata" else 64
+    while True:  # rank only as far as the position needs (pro rata shares it among all)
+        order = adl_ranking(
+            params.adl_ranking, candidates, held, s.entry_cost[candidates, market], backing, int(s.mark_ticks[market]),
+            unit_value, seed=breach_seq, limit=limit,
+        )  # fmt: skip
+        if limit is None or len(order) == len(candidates) or int(np.abs(held[order]).sum()) >= abs(position):
+            break
+        limit *= 4
     ranked = candidates[order]
-    sizes = np.abs(column[ranked]).tolist()
+    allocation = np.array(adl_allocation(abs(position), np.abs(held[order]), params.adl_ranking == "pro_rata"), np.int64)
     out = []
-    for counterparty, lots in zip(
-        ranked.tolist(), adl_allocation(abs(position), sizes, params.adl_ranking == "pro_rata"), strict=True
-    ):
-        if lots:
-            buyer, seller = (counterparty, account) if position > 0 else (account, counterparty)
-            seq = bus.emit(
-                ev.PositionDeleveraged(
-                    ts_ns=now_ns, causes=(breach_seq,), market=market, account=account, buyer=buyer, seller=seller,
-                    lots=lots, price_ticks=price,
-                )
-            )  # fmt: skip
-            out.append((seq, lots * price * unit_value))
+    for i in np.flatnonzero(allocation).tolist():
+        counterparty, lots = int(ranked[i]), int(allocation[i])
+        buyer, seller = (counterparty, account) if position > 0 else (account, counterparty)
+        seq = bus.emit(
+            ev.PositionDeleveraged(
+                ts_ns=now_ns, causes=(breach_seq,), market=market, account=account, buyer=buyer, seller=seller,
+                lots=lots, price_ticks=price,
+            )
+        )  # fmt: skip
+        out.append((seq, lots * price * unit_value))
     return out
 
 

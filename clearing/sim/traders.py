@@ -41,11 +41,14 @@ def trader_process(
     population: Population,
     asset: int = -1,
     after_entry: Callable[[list[int], int, int], None] | None = None,
+    counterparty: int = -1,
 ) -> Generator[simpy.Event, Any, None]:
     """Run every trader's entry and exit in time order (ties: entries first, then by account).
 
     `after_entry(accounts, market, last_fill_seq)` is called once a trader's entry orders
-    filled (the margin monitor's `on_entry`).
+    filled (the margin monitor's `on_entry`). With a `counterparty` account (the backstop),
+    entries do not go through the book: each leg is a trade against it at the reference
+    price, with the taker fee (the open interest that stood before the run starts).
     """
     s = exchange.bus.state
     n = len(population.entry_ns)
@@ -86,9 +89,32 @@ def trader_process(
         fills: list[int] = []
         for market, lots, side, first in plans:
             account = first + i
-            fills += exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],)).trade_seqs
+            if counterparty >= 0:
+                fills.append(
+                    _open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account])
+                )
+            else:
+                outcome = exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
+                fills += outcome.trade_seqs
         if after_entry is not None and fills:
             after_entry(list(deposits), plans[0][0], fills[-1])
+
+
+def _open_against(exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int) -> int:
+    # A position opened by a trade with the backstop at the mark (the index before it), the
+    # trader paying the taker fee; no order, no book. Returns the trade's seq.
+    s = exchange.bus.state
+    spec = s.markets[market]
+    price = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+    fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))
+    buyer, seller = (account, counterparty) if lots > 0 else (counterparty, account)
+    return exchange.bus.emit(
+        ev.TradeExecuted(
+            ts_ns=now_ns, causes=(cause,), market=market, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=price,
+            buyer_fee=fee if lots > 0 else 0, seller_fee=0 if lots > 0 else fee, liquidation=False, maker_order=0,
+            taker_order=0, taker_side=1 if lots > 0 else -1,
+        )
+    )  # fmt: skip
 
 
 def collateral_for(s: Any, asset: int, margin_minor: int) -> int:

@@ -1,7 +1,7 @@
 """ADL rankings and exact sharing of deleveraged sizes and socialised losses."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
@@ -57,3 +57,22 @@ def test_socialised_charges_sum_to_exactly_the_loss(loss, notionals):
     out = socialised_amounts(loss, notionals)
     assert all(x >= 0 for x in out)
     assert sum(out) == (loss if sum(notionals) else 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(1, 300),
+    limit=st.integers(1, 40),
+    method=st.sampled_from(["pnl_leverage", "random", "pro_rata"]),
+    seed=st.integers(0, 10**6),
+)
+def test_a_limited_ranking_is_the_prefix_of_the_full_one(size, limit, method, seed):
+    rng = np.random.default_rng(seed)
+    accounts = np.sort(rng.choice(10**6, size, replace=False))
+    position = rng.integers(1, 50, size) * rng.choice([1, 1], size)
+    entry = position * rng.integers(90, 110, size)
+    backing = rng.integers(-2_000, 2_000, size) // rng.choice([1, 100], size)  # ties and broke accounts too
+    full = adl_ranking(method, accounts, position, entry, backing, 100, 1, seed=seed)
+    assert (
+        adl_ranking(method, accounts, position, entry, backing, 100, 1, seed=seed, limit=limit).tolist() == full[:limit].tolist()
+    )
