@@ -195,10 +195,11 @@ class Book:
     def best_of_others(self, side: int, account: int) -> int:
         """Return the best price on `side` among orders not of `account` (0 when none)."""
         best = 0
-        for order in self._singles_walk(side):
-            if order.account != account:
-                best = order.price
-                break
+        if self.bid_prices if side == BUY else self.ask_prices:
+            for order in self._singles_walk(side):
+                if order.account != account:
+                    best = order.price
+                    break
         if side == BUY:
             for d in self.bid_ladders:
                 if d.account != account and d.prices[d.head] > best:

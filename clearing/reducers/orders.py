@@ -114,10 +114,10 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
                 book.remove_range(order_id, order_id + 1)
     bid_prices, bid_lots = _columns(e.bids)
     ask_prices, ask_lots = _columns(e.asks)
+    # Strictly monotonic prices are all positive when the worst bid and the best ask are.
     if not (
-        min(min(bid_prices, default=1), min(bid_lots, default=1), min(ask_prices, default=1), min(ask_lots, default=1)) > 0
-        and all(map(gt, bid_prices, bid_prices[1:]))
-        and all(map(lt, ask_prices, ask_prices[1:]))
+        (not bid_prices or (bid_prices[-1] > 0 and min(bid_lots) > 0 and all(map(gt, bid_prices, bid_prices[1:]))))
+        and (not ask_prices or (ask_prices[0] > 0 and min(ask_lots) > 0 and all(map(lt, ask_prices, ask_prices[1:]))))
     ):
         raise InvariantViolation(f"malformed quote ladder {e}")
     best_ask, best_bid = book.best_ask(), book.best_bid()
@@ -136,7 +136,7 @@ def _columns(levels: tuple[tuple[int, int], ...]) -> tuple[list[int], list[int]]
     # ((price, lots), ...) -> ([price, ...], [lots, ...])
     if not levels:
         return [], []
-    prices, lots = zip(*levels, strict=True)
+    prices, lots = zip(*levels, strict=False)  # decoding made every level a pair
     return list(prices), list(lots)
 
 
