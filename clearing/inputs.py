@@ -29,13 +29,16 @@ def resolve_inputs(scenario: Scenario, data_dir: str | Path | None) -> dict[str,
     """Return {name: path} for every input file found.
 
     A tape whose scenario also writes an hourly path (`price.hourly`) may be missing: its
-    files are left out, and the run bridges the hourly path instead (`price_sources` says
-    which each market used).
+    files are left out, and the run bridges the hourly path instead; so may a depth profile
+    marked `market_makers.depth_optional`, the makers then quoting their own ladder
+    (`data_sources` says which each used).
 
     Raises:
         clearing.errors.DataError: a file is in none of the places searched and has no fallback.
     """
     optional = {name for _m, price in scenario.listed() if price.hourly for name in price.files}
+    if scenario.market_makers.depth_optional:
+        optional.add(scenario.market_makers.depth_profile)
     found: dict[str, Path] = {}
     for name in input_names(scenario):
         try:
@@ -50,8 +53,9 @@ def resolve_inputs(scenario: Scenario, data_dir: str | Path | None) -> dict[str,
     return found
 
 
-def price_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) -> list[str]:
-    """Return, per market, what its index path was made from: the tape's files, its hourly path, or its model."""
+def data_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) -> list[str]:
+    """Return what each market's index path was made from (the tape's files, its hourly path, or
+    its model), and where the book's depth came from when the scenario names a depth file."""
     out = []
     for market, price in scenario.listed():
         if price.model != "tape":
@@ -63,6 +67,9 @@ def price_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) 
             note = f"; {', '.join(missing)} not in the data directory" if missing else ""
             what = f"hourly path in the scenario ({price.hourly_source}){note}"
         out.append(f"{market.symbol}: {what}")
+    depth = scenario.market_makers.depth_profile
+    if depth:
+        out.append(f"book depth: {depth}" if depth in inputs else f"book depth: ladder ({depth} not in the data directory)")
     return out
 
 
@@ -71,8 +78,8 @@ def input_hashes(paths: dict[str, Path]) -> dict[str, str]:
     return {name: file_sha256(path) for name, path in sorted(paths.items())}
 
 
-def price_source_of(scenario_json: str, inputs_json: str) -> str:
-    """Return `price_sources` of a log's header, joined by "; " ("" when its scenario is of an older layout)."""
+def data_sources_of(scenario_json: str, inputs_json: str) -> str:
+    """Return `data_sources` of a log's header, joined by "; " ("" when its scenario is of an older layout)."""
     import json
 
     from pydantic import ValidationError
@@ -81,4 +88,4 @@ def price_source_of(scenario_json: str, inputs_json: str) -> str:
         scenario = Scenario.model_validate_json(scenario_json)
     except ValidationError:
         return ""
-    return "; ".join(price_sources(scenario, json.loads(inputs_json or "{}")))
+    return "; ".join(data_sources(scenario, json.loads(inputs_json or "{}")))

@@ -16,7 +16,7 @@ import numpy as np
 
 from clearing import events as ev
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
-from clearing.inputs import price_source_of
+from clearing.inputs import data_sources_of
 from clearing.invariants import violations
 from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import chain_hash, genesis_hash
@@ -117,6 +117,6 @@ def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
         status = h.status if until_ns is None or whole else "partial"
         summary = summarize(
             state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=status, events=events,
-            head_hash=head.hex(), price_source=price_source_of(h.scenario_json, h.inputs_json),
+            head_hash=head.hex(), data_sources=data_sources_of(h.scenario_json, h.inputs_json),
         )  # fmt: skip
         return ReplayResult(state, h, events, head.hex(), checkpoints, skipped, summary)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clearing import __version__
-from clearing.inputs import input_hashes, price_sources, resolve_inputs
+from clearing.inputs import data_sources, input_hashes, resolve_inputs
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import EventLog, MemorySink, RunHeaderData
@@ -87,7 +87,7 @@ def run_scenario(
         log.finish("complete", state_digest=digest)
     return summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=log.count, head_hash=log.head_hash.hex(), price_source="; ".join(price_sources(scenario, inputs)),
+        events=log.count, head_hash=log.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
     )  # fmt: skip
 
 
@@ -99,6 +99,6 @@ def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = N
     state = build_world(scenario, seed, sink, inputs).run()
     summary = summarize(
         state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=len(sink.rows), head_hash=sink.head_hash.hex(), price_source="; ".join(price_sources(scenario, inputs)),
+        events=len(sink.rows), head_hash=sink.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
     )  # fmt: skip
     return summary, sink

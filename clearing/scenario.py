@@ -325,6 +325,7 @@ class MarketMakersConfig(_Section):
     collateral: PositiveDecimal = Decimal(500_000_000)
     depth_profile: str = Field(default="", description="data file: Binance bookDepth CSV")
     depth_scale: float = Field(default=1.0, gt=0)
+    depth_optional: bool = Field(default=False, description="without the depth file, quote the level_notional ladder")
     depth_sides: Literal["both", "asks"] = Field(
         default="both", description="'asks': both sides of the book follow the file's ask side"
     )

@@ -24,7 +24,7 @@ class RunSummary:
     scenario: str
     seed: int
     status: str
-    price_source: str
+    data_sources: str
     events: int
     sim_seconds: float
     accounts: int
@@ -83,16 +83,16 @@ def summarize(
     status: str,
     events: int,
     head_hash: str,
-    price_source: str = "",
+    data_sources: str = "",
 ) -> RunSummary:
-    """Return the summary of `state`; `price_source` says what each market's index was made from."""
+    """Return the summary of `state`; `data_sources` says what each market's index was made from."""
     decimals = state.markets[0].quote_decimals if state.markets else 0
     return RunSummary(
         run_id=run_id,
         scenario=scenario,
         seed=seed,
         status=status,
-        price_source=price_source,
+        data_sources=data_sources,
         events=events,
         sim_seconds=state.now_ns / NS_PER_S,
         accounts=state.n_accounts,

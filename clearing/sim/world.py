@@ -357,7 +357,7 @@ def _start_agents(
     bus = exchange.bus
     mm, n, a = sc.market_makers, sc.noise_takers, sc.arbitrageurs
     depth_at = None
-    if mm.depth_profile:
+    if mm.depth_profile in inputs:  # a depth file named but missing is allowed only with depth_optional
         profile = tapes.read_depth_profile(inputs[mm.depth_profile])
         epoch_ms = round(sc.epoch.timestamp() * 1000)
         scale = 10**sc.market.quote_decimals
