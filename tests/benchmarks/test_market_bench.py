@@ -1,9 +1,12 @@
-"""Matching throughput next to a bare heapq baseline, and a one-hour tape window at 10^4 accounts.
+"""Matching and quote-refresh throughput next to bare baselines, and a one-hour tape window at 10^4 accounts.
 
 Run with `make bench`. The matching numbers are orders per second through the full order
 path (Exchange.submit: checks, pure match, events encoded, decoded, applied and appended to
 an in-memory sink) and through the pure engine alone (match + the book updates apply makes),
-each beside heapq push/pop of the same number of (price, seq) tuples in the same run.
+each beside heapq push/pop of the same number of (price, seq) tuples in the same run. The
+quote-refresh number is market-maker ladders per second through the bus (six makers of 20
+levels a side re-quoting in turn: `quotes_replaced` encoded, decoded, applied and appended),
+beside building the same ladders' (price, lots) tuples.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing import events as ev
-from clearing.book import BUY, Book, Fill, RestingOrder, match
+from clearing.agents.market_maker import MakerParams, clip_to_book, ladder
+from clearing.book import BUY, SELL, Book, Fill, RestingOrder, best_of_others, match
 from clearing.log.writer import MemorySink
 from clearing.runner import run_in_memory
 from clearing.scenario import load_scenario
@@ -106,6 +110,52 @@ def test_matching_throughput(benchmark: BenchmarkFixture) -> None:
         engine_ratio=round(statistics.median(e / b for e, b in zip(engine, base, strict=True)), 4),
     )
     benchmark.pedantic(submit_all, setup=lambda: ((fresh_exchange(), orders), {}), rounds=3, iterations=1)
+
+
+REFRESHES = 20_000
+MAKER = MakerParams(20, 1.0, 5.0, 150_000_000, 0.6, 1.5, 3.0, 120 * 10**9, 5_000_000, 20.0)
+
+
+def references(n: int) -> list[int]:
+    """A random walk of reference prices around 700,000 ticks, one per refresh."""
+    steps = np.random.default_rng(7).integers(-40, 41, n)
+    return (700_000 + np.cumsum(steps)).tolist()
+
+
+def refresh_all(exchange: Exchange, refs: list[int]) -> None:
+    bus, s = exchange.bus, exchange.bus.state
+    book = s.books[0]
+    for i, reference in enumerate(refs):
+        account = i % 6
+        bids, asks = ladder(reference, 1e-8, 0, MAKER, 1)
+        bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
+        bus.emit(ev.QuotesReplaced(ts_ns=0, account=account, market=0, first_order_id=s.next_order_id, bids=bids, asks=asks,
+                                   reference_ticks=reference, volatility_ppm=0))  # fmt: skip
+
+
+def tuples_all(refs: list[int]) -> None:
+    for reference in refs:
+        bids = tuple((reference - 1 - 35 * k, 20 + k) for k in range(20))
+        asks = tuple((reference + 1 + 35 * k, 20 + k) for k in range(20))
+        del bids, asks
+
+
+@pytest.mark.benchmark(group="matching")
+def test_quote_refresh_throughput(benchmark: BenchmarkFixture) -> None:
+    refs = references(REFRESHES)
+    full, base = [], []
+    for _ in range(REPS):
+        full.append(REFRESHES / timed(lambda: refresh_all(fresh_exchange(), refs)))
+        base.append(REFRESHES / timed(lambda: tuples_all(refs)))
+    benchmark.extra_info.update(
+        refreshes=REFRESHES,
+        refresh_rate=round(statistics.median(full)),
+        tuples_rate=round(statistics.median(base)),
+        ratio=round(statistics.median(f / b for f, b in zip(full, base, strict=True)), 4),
+        ratio_min=round(min(f / b for f, b in zip(full, base, strict=True)), 4),
+        ratio_max=round(max(f / b for f, b in zip(full, base, strict=True)), 4),
+    )
+    benchmark.pedantic(refresh_all, setup=lambda: ((fresh_exchange(), refs), {}), rounds=3, iterations=1)
 
 
 DATA = Path(os.environ.get("CLEARING_DATA_DIR", "/nonexistent"))
