@@ -20,6 +20,7 @@ from clearing.log import schema
 Row = tuple[int, int, str, int, str, str, bytes]
 ROW_COLUMNS = "seq, ts_ns, kind, version, causes, payload, hash"
 REPLAY_COLUMNS = "seq, kind, version, payload, hash"
+CAUSE_COLUMNS = "seq, ts_ns, kind, causes, payload"
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class EventLogReader:
                 raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
             params.extend(kinds)
-        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS):
+        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, CAUSE_COLUMNS):
             raise ValueError(f"expected one of the known column lists, was {columns!r}")
         sql = f"SELECT {columns} FROM events"
         if where:
