@@ -18,6 +18,7 @@ from clearing import events as ev
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
+PAGE_SIZE = 65536  # bytes per page of a log file written by `EventLog`
 STATUSES = ("incomplete", "complete", "failed")
 
 RUNS_SQL = """
