@@ -411,8 +411,12 @@ def match(book: Book, account: int, side: int, lots: int, limit_ticks: int | Non
         raise ValueError(f"expected an STP mode in {STP_MODES}, was {stp!r}")
     steps: list[Fill | SelfTradeCancel] = []
     remaining = lots
+    if remaining == 0:
+        return MatchResult((), 0, 0, False)
+    buy = side == BUY
     for order in book.walk(-side):
-        if remaining == 0 or not crosses(side, limit_ticks, order.price):
+        price = order.price
+        if limit_ticks is not None and (price > limit_ticks if buy else price < limit_ticks):  # not crosses(...)
             break
         if order.account == account:
             if stp != "expire_taker":
@@ -421,8 +425,10 @@ def match(book: Book, account: int, side: int, lots: int, limit_ticks: int | Non
                 continue
             return MatchResult(tuple(steps), lots - remaining, remaining, True)
         size = min(remaining, order.lots)
-        steps.append(Fill(order.order_id, order.account, order.price, size))
+        steps.append(Fill(order.order_id, order.account, price, size))
         remaining -= size
+        if remaining == 0:  # stop without reading the next order
+            break
     return MatchResult(tuple(steps), lots - remaining, remaining, False)
 
 

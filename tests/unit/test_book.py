@@ -118,6 +118,24 @@ class ReferenceBook:
         self.orders.remove(self.find(order_id))
 
 
+def reference_match(ref, account, side, lots, limit, stp):
+    # The matching rule as first written, over the list model.
+    steps, remaining = [], lots
+    for order_id, owner, _, price, size in ref.walk(-side):
+        if remaining == 0 or not (limit is None or (price <= limit if side == BUY else price >= limit)):
+            break
+        if owner == account:
+            if stp != "expire_taker":
+                steps.append(SelfTradeCancel(order_id, size))
+            if stp == "expire_maker":
+                continue
+            return (tuple(steps), lots - remaining, remaining, True)
+        take = min(remaining, size)
+        steps.append(Fill(order_id, owner, price, take))
+        remaining -= take
+    return (tuple(steps), lots - remaining, remaining, False)
+
+
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.integers(1, 4), st.sampled_from([BUY, SELL]), st.integers(90, 110), st.integers(1, 5)),
@@ -187,6 +205,12 @@ def test_book_with_ladders_matches_the_reference(ops):
             for order_id in range(first, first + count):
                 if ref.find(order_id) is not None:
                     ref.remove(order_id)
+        for account, side, lots, limit, stp in (
+            (1, BUY, 7, None, "expire_maker"),
+            (2, SELL, 4, 99, "expire_both"),
+            (3, BUY, 9, 103, "expire_taker"),
+        ):
+            assert match(book, account, side, lots, limit, stp) == reference_match(ref, account, side, lots, limit, stp)
         expected = tuple((o[2], o[3], o[0], o[1], o[4]) for side in (BUY, SELL) for o in ref.walk(side))
         assert book.canonical() == expected
         assert list(book.orders) == [o[0] for o in ref.orders]
