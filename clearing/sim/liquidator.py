@@ -312,7 +312,7 @@ def _close(
     s = bus.state
     mark = int(risk.prices()[market])
     unit_value = int(s.unit_value[market])
-    for order_id in [o.order_id for o in s.books[market].orders.values() if o.account == account]:
+    for order_id in [o.order_id for o in s.books[market].orders_of(account)]:
         exchange.cancel(now_ns, order_id, "liquidation", causes=(breach_seq,))
     held_lots = s.position.item(account, market)
     held = s.position[account : account + 1, market]
