@@ -81,11 +81,12 @@ class TriggerCache:
             self.long_trigger = np.zeros(column.shape[0], np.int64)  # longs: breached at or below
             self.short_trigger = np.full(column.shape[0], np.iinfo(np.int64).max)  # shorts: at or above
             self.trader = s.role == TRADER
-            changed = np.flatnonzero(column)
+            changed = np.flatnonzero((column != 0) & self.trader)
         else:
             changed = np.flatnonzero((backing != self.backing) | (column != self.position))
             self.backing[changed] = backing[changed]
             self.position[changed] = column[changed]
+            changed = changed[self.trader[changed]]  # the house accounts are never checked
         if changed.size:
             market = self.market
             held = column[changed]
