@@ -334,12 +334,7 @@ class Book:
                 left = ladder.lots[i]
                 if not left or ladder.account != account or ladder.prices[i] != price:
                     return False
-                if lots > left:
-                    raise ValueError(f"expected at most {left} lots on order {order_id}, was {lots}")
-                if lots == left:
-                    self._kill(ladder, i)
-                else:
-                    ladder.lots[i] = left - lots
+                self._take(ladder, i, lots, order_id)
                 return True
         return False
 
@@ -357,6 +352,10 @@ class Book:
         i = order_id - ladder.first_id if ladder is not None else 0
         if ladder is None or not ladder.lots[i]:
             raise KeyError(order_id)
+        self._take(ladder, i, lots, order_id)
+
+    def _take(self, ladder: _Ladder, i: int, lots: int, order_id: int) -> None:
+        # Fill `lots` of level i of a ladder: the level goes when nothing is left.
         left = ladder.lots[i]
         if lots > left:
             raise ValueError(f"expected at most {left} lots on order {order_id}, was {lots}")

@@ -204,14 +204,16 @@ def margin_breached(state: ClearingState, e: ev.MarginBreached) -> None:
 
 def liquidation_cancelled(state: ClearingState, e: ev.LiquidationCancelled) -> None:
     """Release a queued account."""
+    _leave_queue(state, e)
+
+
+def _leave_queue(state: ClearingState, e: ev.LiquidationCancelled | ev.LiquidationCompleted) -> None:
+    # The account of a liquidation episode's last event leaves the queue.
     account(state, e.account)
     market(state, e.market)
     if not (bool(state.liquidating[e.account])):
         raise InvariantViolation(f"account {e.account} is not being liquidated")
-    _leave_queue(state, e.account, e.ts_ns)
-
-
-def _leave_queue(state: ClearingState, account_id: int, now_ns: int) -> None:
+    account_id, now_ns = e.account, e.ts_ns
     state.liquidating[account_id] = False
     state.backlog -= 1
     state.max_queue_wait_ns = max(state.max_queue_wait_ns, now_ns - state.breach_ns.item(account_id))
@@ -280,11 +282,7 @@ def bad_debt_recorded(state: ClearingState, e: ev.BadDebtRecorded) -> None:
 
 def liquidation_completed(state: ClearingState, e: ev.LiquidationCompleted) -> None:
     """Close the liquidation episode and count it."""
-    account(state, e.account)
-    market(state, e.market)
-    if not (bool(state.liquidating[e.account])):
-        raise InvariantViolation(f"account {e.account} is not being liquidated")
-    _leave_queue(state, e.account, e.ts_ns)
+    _leave_queue(state, e)
     if state.position.item(e.account, e.market):
         state.last_partial_ns[e.account] = e.ts_ns  # a partial liquidation starts the cooldown
     state.liquidations += 1
