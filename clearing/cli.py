@@ -275,9 +275,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=h.status, events=events,
         head_hash=h.head_hash or "", data_sources=data_sources_of(h.scenario_json, h.inputs_json),
     ).as_dict()  # fmt: skip
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: no such directory {out.parent}")
     partial = out.with_name(out.name + ".partial")
-    shown = render(args.log, partial, summary, args.step_s)
-    partial.replace(out)  # a report half written never looks finished
+    try:
+        shown = render(args.log, partial, summary, args.step_s)
+        partial.replace(out)  # a report half written never looks finished
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write the report ({e.strerror or e})") from None
+    finally:
+        partial.unlink(missing_ok=True)
     headline = {
         key: summary[key]
         for key in ("liquidations", "liquidated_notional", "bad_debt", "adl_events", "adl_notional", "insurance_paid")

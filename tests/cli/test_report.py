@@ -1,0 +1,57 @@
+"""`clearing report`, `clearing cascades` and the run's progress bar, as a user meets them."""
+
+import base64
+import json
+import re
+
+import pytest
+
+from clearing.cli import main
+from tests.cli.test_cli import CRASH, SMALL, clearing
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "small.sqlite"
+    assert main(["run", CRASH, "--seed", "4", "--out", str(path), *SMALL]) == 0
+    return path
+
+
+def test_report_writes_one_self_contained_html_file(log, tmp_path, capsys):
+    capsys.readouterr()
+    out = tmp_path / "r.html"
+    assert main(["report", str(log), "--out", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    page = out.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 6 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from anywhere
+    assert f"<td>{shown['liquidations']}</td>" in page and shown["report"] == str(out)
+    fund = shown["insurance_fund_path"]
+    assert fund["start"] == 250_000.0 and fund["min"] <= fund["end"] and not list(tmp_path.glob("*.partial"))
+
+
+def test_report_agrees_with_replay_and_cascades(log, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["replay", str(log), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert main(["report", str(log), "--out", str(tmp_path / "r.html"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert main(["cascades", str(log), "--json"]) == 0
+    cascades = json.loads(capsys.readouterr().out)
+    assert shown["liquidations"] == replayed["liquidations"] == cascades["totals"]["liquidations"]
+    assert shown["cascades"] == cascades["totals"]
+    # The synthetic crash's mark is the oracle's index price: no liquidation moves it.
+    assert cascades["totals"]["cascade_depth"] == 0 and {x["generation"] for x in cascades["liquidations"]} == {0}
+
+
+def test_report_refuses_a_missing_directory_in_one_line(log):
+    result = clearing("report", str(log), "--out", "/nonexistent/dir/r.html")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such directory" in result.stderr
+
+
+def test_run_shows_a_progress_bar_when_asked(tmp_path):
+    result = clearing("run", CRASH, "--out", str(tmp_path / "p.sqlite"), "--progress", "always", *SMALL)
+    assert result.returncode == 0 and "1,500 / 1,500 sim s" in result.stderr
+    quiet = clearing("run", CRASH, "--out", str(tmp_path / "q.sqlite"), *SMALL)  # not a terminal: no bar
+    assert quiet.returncode == 0 and "sim s" not in quiet.stderr
