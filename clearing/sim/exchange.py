@@ -133,6 +133,7 @@ class Exchange:
         taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
         maker_fee, unit_value = market_spec.maker_fee_ppm, market_spec.unit_value
         trades: list[int] = []
+        makers: list[int] = []
         value = 0
         for step in result.steps:
             if not isinstance(step, BookFill):
@@ -156,9 +157,10 @@ class Exchange:
                     )
                 )
             )  # fmt: skip
+            makers.append(step.maker_account)
             value += notional
         if trades:
-            self.latest.trade[market] = trades[-1]
+            self.latest.traded(market, trades, makers)
         if result.remaining:
             if order_type in ("limit", "post_only") and not result.taker_expired:
                 emit(ev.OrderRested(ts_ns=now_ns, causes=(placed,), order_id=order_id, lots=result.remaining))

@@ -348,7 +348,7 @@ def _close(
                 )
             )  # fmt: skip
             notional += taken * price * unit_value
-            exchange.latest.trade[market] = trades[-1]
+            exchange.latest.traded(market, trades[-1:])
             remaining = s.position.item(account, market) - (held_lots - lots)
     if (
         remaining
@@ -373,7 +373,7 @@ def _close(
             )
         )  # fmt: skip
         notional += abs(remaining) * bound * unit_value
-        exchange.latest.trade[market] = trades[-1]
+        exchange.latest.traded(market, trades[-1:])
     return trades, notional
 
 

@@ -54,7 +54,9 @@ def mark_process(
                 int(s.last_trade_ticks[market]),
             )  # fmt: skip
         if price != s.mark_ticks[market]:
-            causes = tuple(sorted({*latest.of("oracle", market), *latest.of("mid", market)}))
+            # The oracle, the book's mid (its quotes and the fills since), and for the median the last trade.
+            last = latest.of("last", market) if params.method == "binance_median" else ()
+            causes = tuple(sorted({*latest.of("oracle", market), *latest.of("mid", market), *last}))
             seq = bus.emit(
                 ev.MarkPriceUpdated(
                     ts_ns=env.now, causes=causes, market=market, price_ticks=price, index_ticks=index, method=params.method

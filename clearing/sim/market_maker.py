@@ -48,13 +48,14 @@ def market_maker_process(
             bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals)
             book = s.books[market]
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
-            latest.quotes[market] = bus.emit(
+            quoted = bus.emit(
                 ev.QuotesReplaced(
                     ts_ns=env.now, causes=latest.of(anchor, market), account=account,
                     market=market, first_order_id=s.next_order_id, bids=bids, asks=asks, reference_ticks=reference,
                     volatility_ppm=round(math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR) * 1e6),
                 )
             )  # fmt: skip
+            latest.quoted(market, account, quoted)
         yield env.timeout(refresh_ns)
 
 
