@@ -20,8 +20,8 @@ import numpy as np
 from clearing import events as ev
 from clearing.cascades import Cascades, analyse_log
 from clearing.log.reader import REPLAY_COLUMNS, EventLogReader
+from clearing.risk import fund_equity, valuation_prices
 from clearing.state import ClearingState, apply
-from clearing.summary import fund_equity
 from clearing.units import NS_PER_S
 
 
@@ -73,8 +73,7 @@ def _sample(out: Series, s: ClearingState, now_ns: int) -> None:
     out.insurance_fund.append(s.insurance_fund / scale)
     out.fund_equity.append(fund_equity(s) / scale)
     column = s.position[:, 0]
-    price = int(s.mark_ticks[0]) or int(s.index_ticks[0])
-    out.open_interest.append(int(column[column > 0].sum()) * price * int(s.unit_value[0]) / scale)
+    out.open_interest.append(int(column[column > 0].sum()) * int(valuation_prices(s)[0]) * int(s.unit_value[0]) / scale)
     out.backlog.append(s.backlog)
     out.adl_notional.append(s.adl_notional / scale)
     out.liquidations.append(s.liquidations)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from clearing import events as ev
 from clearing.margin import (
     account_requirements,
     cross_backing,
@@ -18,11 +19,12 @@ from clearing.margin import (
     maintenance_amounts,
     position_values,
 )
-from clearing.reducers.ledger import MODE_CODES
+from clearing.reducers.ledger import MODE_CODES, ROLE_CODES
 from clearing.state import ClearingState
 from clearing.units import Int64Array
 
 PORTFOLIO = MODE_CODES["portfolio"]
+FUND = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
 
 
 def valuation_prices(state: ClearingState) -> Int64Array:
@@ -80,3 +82,16 @@ def breach_liquidation_price(state: ClearingState, account: int, market: int) ->
     values = position_values(state.position[rows], valuation_prices(state), state.unit_value)
     backed = cross_backing(state.margin_cash(rows), values, state.brackets, market)
     return int(liquidation_price(backed, state.position[rows, market], int(state.unit_value[market]), state.brackets[market])[0])
+
+
+def fund_equity(state: ClearingState) -> int:
+    """Return the insurance fund plus the equity of its trading account at the valuation prices.
+
+    Execution "fund" lets the fund hold liquidated positions; this values them. Without a
+    fund account it is the fund's balance.
+    """
+    total = state.insurance_fund
+    accounts = np.flatnonzero(state.role == FUND)
+    if accounts.size:
+        total += int(account_risk(state, accounts)[0].sum())
+    return total

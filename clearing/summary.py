@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from clearing.events import ROLE_INSURANCE_FUND
-from clearing.state import ROLE_CODES, ClearingState
+from clearing.risk import fund_equity
+from clearing.state import ClearingState
 from clearing.units import NS_PER_S, format_minor
 
 
@@ -59,19 +57,6 @@ class RunSummary:
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
         return asdict(self)
-
-
-def fund_equity(state: ClearingState) -> int:
-    """Return the insurance fund plus the equity of its trading account at the marks (the index before them).
-
-    Execution "fund" lets the fund hold liquidated positions; this values them. Without a
-    fund account it is the fund's balance.
-    """
-    total = state.insurance_fund
-    prices = np.where(state.mark_ticks > 0, state.mark_ticks, state.index_ticks)
-    for account in np.flatnonzero(state.role == ROLE_CODES[ROLE_INSURANCE_FUND]).tolist():
-        total += state.cash.item(account) + int((state.position[account] * prices * state.unit_value).sum())
-    return total
 
 
 def summarize(

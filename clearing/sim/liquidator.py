@@ -27,6 +27,7 @@ import simpy
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
 from clearing.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
+from clearing.risk import fund_equity
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.risk import Risk
@@ -96,11 +97,6 @@ class FundDesk:
         self.account = account
         self.limit_ppm = limit_ppm
 
-    def equity(self, risk: Risk) -> int:
-        """Return the fund's equity: its balance plus its account's equity at the marks."""
-        s = risk.bus.state
-        return s.insurance_fund + int(risk.measure(np.array([self.account]))[0][0])
-
     def room_lots(self, risk: Risk, market: int, lots: int, price_ticks: int) -> int:
         """Return how many lots of a position of `lots` (signed, as held) the fund may take over at `price_ticks`.
 
@@ -117,7 +113,7 @@ class FundDesk:
         offsetting = min(abs(held), abs(lots)) if held and (held > 0) != (lots > 0) else 0
         used = int(np.abs(position_values(s.position[self.account : self.account + 1], prices, s.unit_value)).sum())
         loss = (price_ticks - int(prices[market])) * unit_value * (1 if lots > 0 else -1)  # per lot, at the mark
-        equity = self.equity(risk) - offsetting * loss
+        equity = fund_equity(s) - offsetting * loss
         used -= offsetting * lot_value
         room = equity * self.limit_ppm - used * PPM
         per_lot = lot_value * PPM + self.limit_ppm * loss

@@ -13,12 +13,12 @@ import pytest
 from clearing import events as ev
 from clearing.invariants import violations
 from clearing.log.writer import MemorySink
+from clearing.risk import fund_equity
 from clearing.runner import run_in_memory
 from clearing.sim.bus import EventBus
 from clearing.sim.liquidator import FundDesk
 from clearing.sim.risk import Risk
 from clearing.state import ROLE_CODES, ClearingState, apply
-from clearing.summary import fund_equity
 from tests.conftest import small_scenario
 
 FUND_ROLE = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
