@@ -60,6 +60,9 @@ class ClearingState:
         quotes: each market maker's resting quote ids, by (account, market).
         assets, collateral: (N, A) int64 collateral asset minor units per account; asset_*
             (A,) the assets' decimals, haircuts, deposits, venue and oracle prices.
+        touched: None, or (while a margin monitor reads it) the rows whose cash, position or
+            collateral changed since it last looked; `TOUCHED_ALL` when a collateral price
+            moved. Bookkeeping for the monitor's cache, not state: not in the digest.
     """
 
     def __init__(self) -> None:
@@ -89,6 +92,7 @@ class ClearingState:
         for name in collateral.ASSET_ARRAYS:
             setattr(self, name, np.zeros(0, np.int64))
         self.liquidating = np.zeros(0, np.bool_)
+        self.touched: list[int] | None = None
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
@@ -182,6 +186,11 @@ class ClearingState:
         if self.returns_cache is None:
             self.returns_cache = historical_returns_ppm(np.array(self.return_samples, np.int64), config.es_horizon)
         return self.returns_cache
+
+    def touch(self, *rows: int) -> None:
+        """Note that the margin inputs of `rows` changed (when a monitor is reading `touched`)."""
+        if self.touched is not None:
+            self.touched.extend(rows)
 
     def margin_cash(self, rows: slice | Int64Array = slice(None)) -> Int64Array:
         """Return cash plus collateral value (oracle price less haircut) of `rows`: what backs margin."""

@@ -17,6 +17,7 @@ from clearing.reducers.checks import account, require
 if TYPE_CHECKING:
     from clearing.state import ClearingState
 
+TOUCHED_ALL = -1  # in `state.touched`: a collateral price moved, every row's backing may differ
 ASSET_ARRAYS = ("asset_decimals", "asset_haircut_ppm", "asset_deposits", "asset_venue_ticks", "asset_oracle_ticks",
                 "asset_oracle_source_ns", "asset_published_ticks", "asset_published_ns")  # fmt: skip
 
@@ -43,6 +44,7 @@ def collateral_deposited(state: ClearingState, e: ev.CollateralDeposited) -> Non
     _asset(state, e.asset)
     require(e.amount > 0, f"collateral deposit of {e.amount}")
     state.collateral[e.account, e.asset] += e.amount
+    state.touch(e.account)
     state.asset_deposits[e.asset] += e.amount
 
 
@@ -66,6 +68,7 @@ def collateral_price_delivered(state: ClearingState, e: ev.CollateralPriceDelive
     _asset(state, e.asset)
     require(e.price_ticks > 0, f"collateral price {e.price_ticks}")
     state.asset_oracle_ticks[e.asset] = e.price_ticks
+    state.touch(TOUCHED_ALL)
     state.asset_oracle_source_ns[e.asset] = e.ts_source_ns
 
 
@@ -79,3 +82,4 @@ def collateral_seized(state: ClearingState, e: ev.CollateralSeized) -> None:
     state.collateral[e.buyer, e.asset] += e.amount
     state.cash[e.account] += e.value
     state.cash[e.buyer] -= e.value
+    state.touch(e.account, e.buyer)

@@ -50,6 +50,7 @@ def funding_paid(state: ClearingState, e: ev.FundingPaid) -> None:
             "funding_paid names an unknown or repeated account",
         )
         state.cash[accounts] += amounts
+        state.touch(*e.accounts)
     state.funding_clearing -= sum(e.amounts)
     state.funding_volume += sum(a for a in e.amounts if a > 0)
     if e.final:

@@ -89,6 +89,7 @@ def deposited(state: ClearingState, e: ev.Deposited) -> None:
     if not (e.amount > 0):
         raise InvariantViolation(f"deposit of {e.amount} into account {e.account}")
     state.cash[e.account] += e.amount
+    state.touch(e.account)
     state.deposits += e.amount
 
 
@@ -116,6 +117,7 @@ def _move_position(state: ClearingState, account_id: int, market_id: int, lots: 
     else:
         cost = new * (value // lots)
     state.position[account_id, market_id] = new
+    state.touch(account_id)
     state.entry_cost[account_id, market_id] = cost if new != 0 else 0
 
 
@@ -185,6 +187,7 @@ def loss_socialised(state: ClearingState, e: ev.LossSocialised) -> None:
         account(state, who)
         state.cash[who] -= amount
     state.cash[e.account] += total
+    state.touch(e.account, *e.accounts)
     state.socialised_loss += total
     state.socialisations += 1
 
@@ -225,6 +228,7 @@ def liquidation_fee_charged(state: ClearingState, e: ev.LiquidationFeeCharged) -
     if not (0 < e.amount <= state.cash[e.account]):
         raise InvariantViolation(f"fee {e.amount} exceeds balance of account {e.account}")
     state.cash[e.account] -= e.amount
+    state.touch(e.account)
     state.insurance_fund += e.amount
 
 
@@ -255,6 +259,7 @@ def insurance_fund_paid(state: ClearingState, e: ev.InsuranceFundPaid) -> None:
     state.insurance_fund -= e.amount
     state.insurance_paid += e.amount
     state.cash[e.account] += e.amount
+    state.touch(e.account)
     state.insurance_fund_min = min(state.insurance_fund_min, state.insurance_fund)
 
 
@@ -266,6 +271,7 @@ def insurance_fund_swept(state: ClearingState, e: ev.InsuranceFundSwept) -> None
     if not (e.amount != 0 and state.insurance_fund + e.amount >= 0):
         raise InvariantViolation(f"sweep of {e.amount} would leave the fund negative")
     state.cash[e.account] -= e.amount
+    state.touch(e.account)
     state.insurance_fund += e.amount
     state.fund_swept += e.amount
     state.insurance_fund_min = min(state.insurance_fund_min, state.insurance_fund)
@@ -277,6 +283,7 @@ def bad_debt_recorded(state: ClearingState, e: ev.BadDebtRecorded) -> None:
     if not (0 < e.amount <= -state.cash[e.account]):
         raise InvariantViolation(f"bad debt {e.amount} exceeds the shortfall")
     state.cash[e.account] += e.amount
+    state.touch(e.account)
     state.bad_debt += e.amount
 
 

@@ -18,6 +18,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.margin import below_maintenance, liquidation_price
+from clearing.reducers.collateral import TOUCHED_ALL
 from clearing.risk import breach_liquidation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
@@ -72,9 +73,14 @@ class TriggerCache:
         self.trader = np.zeros(0, np.bool_)
         self.highest_long = 0
         self.lowest_short = 0
+        self.pending: list[int] = []  # rows touched while another market's cache was checked
 
-    def breached(self, s: ClearingState, backing: Int64Array) -> Int64Array:
-        """Return the traders below maintenance at the market's mark, not yet queued, ascending."""
+    def breached(self, s: ClearingState, backing: Int64Array, touched: list[int] | None = None) -> Int64Array:
+        """Return the traders below maintenance at the market's mark, not yet queued, ascending.
+
+        `touched`: the rows whose backing or position may have changed since the last call
+        (`ClearingState.touched`, `TOUCHED_ALL` for every row); None compares every row.
+        """
         column = s.position[:, self.market]
         if self.position.shape[0] != column.shape[0]:  # accounts were opened: start over
             self.backing, self.position = backing.copy(), column.copy()
@@ -83,7 +89,11 @@ class TriggerCache:
             self.trader = s.role == TRADER
             changed = np.flatnonzero((column != 0) & self.trader)
         else:
-            changed = np.flatnonzero((backing != self.backing) | (column != self.position))
+            if touched is None or TOUCHED_ALL in touched:
+                changed = np.flatnonzero((backing != self.backing) | (column != self.position))
+            else:
+                rows = np.unique(np.array(touched, np.int64))
+                changed = rows[(backing[rows] != self.backing[rows]) | (column[rows] != self.position[rows])]
             self.backing[changed] = backing[changed]
             self.position[changed] = column[changed]
             changed = changed[self.trader[changed]]  # the house accounts are never checked
@@ -134,7 +144,16 @@ class MarginMonitor:
         s = self.bus.state
         mark = int(s.mark_ticks[market])
         if self.risk.single_market():
-            breached = self.triggers.setdefault(market, TriggerCache(market)).breached(s, s.margin_cash())
+            # The rows touched since the last check of any market: this one's cache reads them
+            # with what it missed before, the others keep them for their next check.
+            touched = [TOUCHED_ALL] if s.touched is None else s.touched
+            s.touched = []
+            for other, cache in self.triggers.items():
+                if other != market:
+                    cache.pending.extend(touched)
+            cache = self.triggers.setdefault(market, TriggerCache(market))
+            pending, cache.pending = cache.pending + touched, []
+            breached = cache.breached(s, s.margin_cash(), pending)
         else:
             breached = self.risk.breached(market)
         self._enqueue(breached, market, mark, mark_seq)

@@ -2,7 +2,9 @@
 
 Random traders under Binance's ten brackets, then random steps: the mark moves, some cash
 changes (funding, deposits), some positions change, a collateral price moves. After every
-step `TriggerCache.breached` must equal `breached_accounts`, the full vectorised check.
+step `TriggerCache.breached` must equal `breached_accounts`, the full vectorised check,
+both when it compares every row and when it reads only the rows the reducers touched
+(`ClearingState.touched`, as the margin monitor does).
 """
 
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from clearing import events as ev
 from clearing.log.writer import MemorySink
+from clearing.reducers.collateral import TOUCHED_ALL
 from clearing.sim.bus import EventBus
 from clearing.sim.margin_monitor import TriggerCache, breached_accounts
 from clearing.state import ClearingState
@@ -24,13 +27,14 @@ steps = st.lists(
         st.tuples(st.just("deposit"), st.integers(0, N - 1), st.integers(1, 50_000)),
         st.tuples(st.just("trade"), st.integers(0, N - 1), st.integers(-300, 300), st.integers(50, 200)),
         st.tuples(st.just("collateral"), st.integers(1, 300)),
+        st.tuples(st.just("funding"), st.integers(0, N - 1), st.integers(0, N - 1), st.integers(1, 5_000)),
     ),
     min_size=1,
     max_size=25,
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(book=st.lists(st.tuples(st.integers(-500, 500), st.integers(0, 40_000), st.integers(0, 2_000)), min_size=N,
                      max_size=N), walk=steps)  # fmt: skip
 def test_the_cached_check_equals_the_full_check(book, walk):
@@ -60,7 +64,8 @@ def test_the_cached_check_equals_the_full_check(book, walk):
             emit(ev.CollateralDeposited(ts_ns=0, account=account, asset=0, amount=collateral))
         trade(account, lots, 100)
     emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
-    cache = TriggerCache(0)
+    cache, journaled = TriggerCache(0), TriggerCache(0)
+    s.touched = None
     for step in [("mark", 100), *walk]:
         if step[0] == "mark":
             emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=step[1], index_ticks=step[1], method="oracle"))
@@ -68,7 +73,14 @@ def test_the_cached_check_equals_the_full_check(book, walk):
             emit(ev.Deposited(ts_ns=0, account=step[1], amount=step[2]))
         elif step[0] == "trade":
             trade(step[1], step[2], step[3])
+        elif step[0] == "funding":
+            if step[1] != step[2]:  # one pays the other
+                emit(ev.FundingPaid(ts_ns=0, market=0, accounts=(step[1], step[2]), amounts=(-step[3], step[3]),
+                                    final=True))  # fmt: skip
         else:
             emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=step[1], ts_source_ns=0, ts_published_ns=0))
         backing = s.margin_cash()
-        assert cache.breached(s, backing).tolist() == breached_accounts(s, 0, backing).tolist()
+        expected = breached_accounts(s, 0, backing).tolist()
+        assert cache.breached(s, backing).tolist() == expected
+        touched, s.touched = [TOUCHED_ALL] if s.touched is None else s.touched, []
+        assert journaled.breached(s, backing, touched).tolist() == expected
