@@ -100,18 +100,22 @@ class OracleSourceListed(Event, frozen=True, kw_only=True, tag="oracle_source_li
 
 
 class OracleObserved(Event, frozen=True, kw_only=True, tag="oracle_observed"):
-    """A source's reading reached the oracle (at `ts_ns`); it was taken at `ts_source_ns`.
+    """Readings of one or more sources, taken at `ts_source_ns`, reached the oracle (at `ts_ns`).
 
-    `status` is the simulator's ground truth about the source ("ok", "frozen": repeating a
-    stale value, "dislocated": offset from the reference); the oracle cannot see it.
+    Sources sampled together (the same interval and delay) arrive in one event: `sources`
+    (ascending) and, entry for entry, their `price_ticks`, `confidence_ticks` and
+    `status`. The status is the simulator's ground truth about the source ("ok",
+    "frozen": repeating a stale value, "dislocated": offset from the reference); the
+    oracle cannot see it. v2 (decision 0010): v1 carried one source's reading as scalars.
     """
 
+    VERSION: ClassVar[int] = 2
     market: int
-    source: int
-    price_ticks: int
-    confidence_ticks: int
     ts_source_ns: int
-    status: str
+    sources: tuple[int, ...]
+    price_ticks: tuple[int, ...]
+    confidence_ticks: tuple[int, ...]
+    status: tuple[str, ...]
 
 
 class OracleRoundFailed(Event, frozen=True, kw_only=True, tag="oracle_round_failed"):
@@ -633,6 +637,13 @@ def upcast_margin_breached_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "liquidation_price_ticks": 0}
 
 
+def upcast_oracle_observed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried one source's reading; v2 a batch of them."""
+    fields = ("source", "price_ticks", "confidence_ticks", "status")
+    rest = {k: v for k, v in payload.items() if k not in fields}
+    return {**rest, "sources": [payload["source"]], **{f: [payload[f]] for f in fields[1:]}}
+
+
 def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 digests covered the issue-2 state layout (digest version 1)."""
     return {**payload, "digest_version": 1}
@@ -649,6 +660,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
     ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
     ("margin_breached", 1): upcast_margin_breached_v1_v2,
+    ("oracle_observed", 1): upcast_oracle_observed_v1_v2,
 }
 
 ENCODER = msgspec.json.Encoder()

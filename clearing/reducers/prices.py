@@ -29,12 +29,12 @@ class Observation:
 
     __slots__ = ("arrived_ns", "confidence", "price", "source_ns", "status")
 
-    def __init__(self, e: ev.OracleObserved) -> None:
-        self.price = e.price_ticks
-        self.confidence = e.confidence_ticks
-        self.source_ns = e.ts_source_ns
-        self.arrived_ns = e.ts_ns
-        self.status = e.status
+    def __init__(self, price: int, confidence: int, source_ns: int, arrived_ns: int, status: str) -> None:
+        self.price = price
+        self.confidence = confidence
+        self.source_ns = source_ns
+        self.arrived_ns = arrived_ns
+        self.status = status
 
     def canonical(self) -> tuple[int, int, int, int, str]:
         """Return the fields in a fixed order, for the state digest."""
@@ -51,11 +51,19 @@ def oracle_source_listed(state: ClearingState, e: ev.OracleSourceListed) -> None
 
 
 def oracle_observed(state: ClearingState, e: ev.OracleObserved) -> None:
-    """Hold a source's latest reading (replacing its previous one)."""
+    """Hold each source's latest reading (replacing its previous one)."""
     market(state, e.market)
-    require(0 <= e.source < len(state.oracle_sources[e.market]), f"unknown oracle source {e.source}")
-    require(e.price_ticks > 0 and e.confidence_ticks >= 0 and e.ts_source_ns <= e.ts_ns, f"bad observation {e}")
-    state.observations[e.market][e.source] = Observation(e)
+    held = state.observations[e.market]
+    n = len(e.sources)
+    require(
+        n > 0 and len(e.price_ticks) == n and len(e.confidence_ticks) == n and len(e.status) == n
+        and all(a < b for a, b in zip(e.sources, e.sources[1:], strict=False)) and e.sources[0] >= 0
+        and e.sources[-1] < len(held) and e.ts_source_ns <= e.ts_ns,
+        f"bad observation {e}",
+    )  # fmt: skip
+    for source, price, confidence, status in zip(e.sources, e.price_ticks, e.confidence_ticks, e.status, strict=True):
+        require(price > 0 and confidence >= 0, f"bad reading of source {source}: {e}")
+        held[source] = Observation(price, confidence, e.ts_source_ns, e.ts_ns, status)
 
 
 def oracle_round_failed(state: ClearingState, e: ev.OracleRoundFailed) -> None:

@@ -38,6 +38,7 @@ from clearing.sim.clock import Clock
 from clearing.units import PPM
 
 Window = tuple[int, int]
+Reading = tuple[int, int, int, str, tuple[int, ...]]  # source, price, confidence, status, causes
 
 
 class SourceSpec(NamedTuple):
@@ -120,54 +121,70 @@ class Oracle:
             self.bus.emit(
                 ev.OracleSourceListed(ts_ns=self.env.now, market=self.market, source=i, name=spec.name, weight=spec.weight)
             )
-        for i, (spec, rng) in enumerate(zip(self.sources, source_rngs, strict=True)):
-            self.env.process(self._source(i, spec, rng))
+        groups: dict[tuple[int, int], list[int]] = {}  # sources on the same cadence and delay, in listing order
+        for i, spec in enumerate(self.sources):
+            groups.setdefault((spec.interval_ns, spec.delay_ns), []).append(i)
+        for (interval_ns, delay_ns), members in groups.items():
+            self.env.process(self._sample(members, [source_rngs[i] for i in members], interval_ns, delay_ns))
         self.env.process(self._rounds())
         if self.params.policy == "pull":
             self.env.process(self._pulls())
 
     # Sources -------------------------------------------------------------------------
 
-    def _source(self, index: int, spec: SourceSpec, rng: np.random.Generator) -> Generator[simpy.Event, Any, None]:
-        env, s = self.env, self.bus.state
-        last = 0
+    def _sample(
+        self, members: list[int], rngs: list[np.random.Generator], interval_ns: int, delay_ns: int
+    ) -> Generator[simpy.Event, Any, None]:
+        # Sources sampled together (same interval and delay) reach the oracle together: one
+        # `oracle_observed` carries all their readings (decision 0010).
+        env = self.env
+        last = [0] * len(members)
         while True:
             now = env.now
-            noise = float(rng.standard_normal())  # drawn every sample: outages do not shift the stream
-            reference = observe(s, self.market, spec.reference)
-            if reference > 0 and not in_windows(spec.outages, now):
-                status = "ok"
-                if last and in_windows(spec.frozen, now):
-                    price, status = last, "frozen"
+            readings = []
+            for k, (index, rng) in enumerate(zip(members, rngs, strict=True)):
+                reading = self._read(index, rng, last[k], now)
+                if reading is not None:
+                    readings.append(reading)
+                    last[k] = reading[1] if reading[3] != "frozen" else last[k]
+            if readings:
+                if delay_ns:
+                    env.timeout(delay_ns).callbacks.append(lambda _e, r=readings, t=now: self._observed(r, t))
                 else:
-                    offset = next((o for start, end, o in spec.dislocations if start <= now < end), 0.0)
-                    price = max(1, round(reference * (1.0 + offset) * (1.0 + spec.noise_ppm / PPM * noise)))
-                    status = "dislocated" if offset else "ok"
-                    last = price
-                confidence = -(-round(price * spec.confidence_ppm) // PPM)
-                causes = self.latest.of(spec.reference, self.market)
-                if spec.delay_ns:
-                    env.process(self._arrive(index, price, confidence, now, status, causes, spec.delay_ns))
-                else:
-                    self._observed(index, price, confidence, now, status, causes)
-            yield env.timeout(spec.interval_ns)
+                    self._observed(readings, now)
+            yield env.timeout(interval_ns)
 
-    def _arrive(
-        self, index: int, price: int, confidence: int, taken_ns: int, status: str, causes: tuple[int, ...], delay_ns: int
-    ) -> Generator[simpy.Event, Any, None]:
-        yield self.env.timeout(delay_ns)
-        self._observed(index, price, confidence, taken_ns, status, causes)
+    def _read(self, index: int, rng: np.random.Generator, last: int, now: int) -> Reading | None:
+        # One source's reading, None in an outage; its causes are what the source watched now.
+        spec = self.sources[index]
+        noise = float(rng.standard_normal())  # drawn every sample: outages do not shift the stream
+        reference = observe(self.bus.state, self.market, spec.reference)
+        if reference <= 0 or in_windows(spec.outages, now):
+            return None
+        if last and in_windows(spec.frozen, now):
+            price, status = last, "frozen"
+        else:
+            offset = next((o for start, end, o in spec.dislocations if start <= now < end), 0.0)
+            price = max(1, round(reference * (1.0 + offset) * (1.0 + spec.noise_ppm / PPM * noise)))
+            status = "dislocated" if offset else "ok"
+        confidence = -(-round(price * spec.confidence_ppm) // PPM)
+        return index, price, confidence, status, self.latest.of(spec.reference, self.market)
 
-    def _observed(self, index: int, price: int, confidence: int, taken_ns: int, status: str, causes: tuple[int, ...]) -> None:
-        previous = self.bus.state.observations[self.market][index]
-        if previous is not None and previous.source_ns > taken_ns:
-            return  # overtaken by a later reading of the same source
-        self.observation_seqs[index] = self.bus.emit(
+    def _observed(self, readings: list[Reading], taken_ns: int) -> None:
+        observations = self.bus.state.observations[self.market]
+        fresh = [r for r in readings if (o := observations[r[0]]) is None or o.source_ns <= taken_ns]  # not overtaken
+        if not fresh:
+            return
+        causes = sorted({c for r in fresh for c in r[4]})
+        seq = self.bus.emit(
             ev.OracleObserved(
-                ts_ns=self.env.now, causes=causes, market=self.market, source=index, price_ticks=price,
-                confidence_ticks=confidence, ts_source_ns=taken_ns, status=status,
+                ts_ns=self.env.now, causes=tuple(causes), market=self.market, ts_source_ns=taken_ns,
+                sources=tuple(r[0] for r in fresh), price_ticks=tuple(r[1] for r in fresh),
+                confidence_ticks=tuple(r[2] for r in fresh), status=tuple(r[3] for r in fresh),
             )
         )  # fmt: skip
+        for r in fresh:
+            self.observation_seqs[r[0]] = seq
 
     # Rounds and publication ----------------------------------------------------------
 
@@ -214,7 +231,7 @@ class Oracle:
         source_ns = min(o.source_ns for _, o in used)
         self.published_seq = self.bus.emit(
             ev.OraclePricePublished(
-                ts_ns=now, causes=tuple(sorted(self.observation_seqs[i] for i, _ in used)), market=self.market,
+                ts_ns=now, causes=tuple(sorted({self.observation_seqs[i] for i, _ in used})), market=self.market,
                 price_ticks=price, confidence_ticks=confidence, ts_source_ns=source_ns, sources_used=len(used), reason=reason,
             )
         )  # fmt: skip

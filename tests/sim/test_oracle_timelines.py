@@ -107,14 +107,23 @@ def test_median_ignores_one_dislocated_source_and_weighted_median_follows_the_he
         oracle__sources=sources, oracle__policy="cadence", oracle__cadence_ms=1000, oracle__aggregation="weighted_median"
     )
     assert {p for t, p, _r in published(weighted) if 20 * S <= t < 25 * S} == {630}
-    statuses = {p["status"] for t, p in of(weighted, "oracle_observed") if 20 * S <= p["ts_source_ns"] < 25 * S}
-    assert statuses == {"ok", "dislocated"}
+    batches = [p for t, p in of(weighted, "oracle_observed") if 20 * S <= p["ts_source_ns"] < 25 * S]
+    assert {(b["sources"][2], b["status"][2]) for b in batches} == {(2, "dislocated")}  # one event, three readings
+    assert {st for b in batches for st in b["status"][:2]} == {"ok"}
+
+
+def test_sources_sampled_together_arrive_in_one_event():
+    # a and b share the cadence and the delay: one event carries both readings; c arrives later.
+    sources = [{"name": "a", "delay_ms": 100}, {"name": "b", "delay_ms": 100}, {"name": "c", "delay_ms": 300}]
+    rows = run(oracle__sources=sources, oracle__policy="cadence", oracle__cadence_ms=1000)
+    at_five = [(t, p["sources"], p["ts_source_ns"]) for t, p in of(rows, "oracle_observed") if p["ts_source_ns"] == 5 * S]
+    assert at_five == [(5 * S + S // 10, [0, 1], 5 * S), (5 * S + 3 * S // 10, [2], 5 * S)]
 
 
 def test_a_frozen_source_repeats_its_last_value():
     rows = run(oracle__sources=[{"name": "a", "frozen": [{"start_s": 6, "duration_s": 20}]}], oracle__policy="cadence",
                oracle__cadence_ms=1000)  # fmt: skip
-    frozen = {p["price_ticks"] for _t, p in of(rows, "oracle_observed") if p["status"] == "frozen"}
+    frozen = {p["price_ticks"][0] for _t, p in of(rows, "oracle_observed") if p["status"] == ["frozen"]}
     assert frozen == {1000}  # the crash is invisible until 26 s
     assert {p for t, p, _r in published(rows) if 6 * S <= t < 26 * S} == {1000}
 

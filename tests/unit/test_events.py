@@ -44,3 +44,12 @@ def test_kind_tags_are_snake_case_class_names():
 
     for kind, cls in ev.KINDS.items():
         assert kind == re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def test_a_v1_observation_becomes_a_batch_of_one():
+    v1 = (b'{"kind":"oracle_observed","ts_ns":5,"causes":[3],"market":0,"source":2,"price_ticks":100,'
+          b'"confidence_ticks":1,"ts_source_ns":4,"status":"frozen"}')  # fmt: skip
+    assert ev.decode(v1, "oracle_observed", 1) == ev.OracleObserved(
+        ts_ns=5, causes=(3,), market=0, ts_source_ns=4, sources=(2,), price_ticks=(100,), confidence_ticks=(1,),
+        status=("frozen",),
+    )  # fmt: skip
