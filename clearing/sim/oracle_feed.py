@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -149,7 +150,7 @@ class Oracle:
                     last[k] = reading[1] if reading[3] != "frozen" else last[k]
             if readings:
                 if delay_ns:
-                    env.timeout(delay_ns).callbacks.append(lambda _e, r=readings, t=now: self._observed(r, t))
+                    env.timeout(delay_ns).callbacks.append(partial(self._arrived, readings, now))
                 else:
                     self._observed(readings, now)
             yield env.timeout(interval_ns)
@@ -169,6 +170,9 @@ class Oracle:
             status = "dislocated" if offset else "ok"
         confidence = -(-round(price * spec.confidence_ppm) // PPM)
         return index, price, confidence, status, self.latest.of(spec.reference, self.market)
+
+    def _arrived(self, readings: list[Reading], taken_ns: int, _timeout: simpy.Event) -> None:
+        self._observed(readings, taken_ns)
 
     def _observed(self, readings: list[Reading], taken_ns: int) -> None:
         observations = self.bus.state.observations[self.market]
