@@ -55,14 +55,14 @@ def oracle_observed(state: ClearingState, e: ev.OracleObserved) -> None:
     market(state, e.market)
     held = state.observations[e.market]
     n = len(e.sources)
-    require(
+    if not (
         n > 0 and len(e.price_ticks) == n and len(e.confidence_ticks) == n and len(e.status) == n
         and all(a < b for a, b in zip(e.sources, e.sources[1:], strict=False)) and e.sources[0] >= 0
-        and e.sources[-1] < len(held) and e.ts_source_ns <= e.ts_ns,
-        f"bad observation {e}",
-    )  # fmt: skip
+        and e.sources[-1] < len(held) and e.ts_source_ns <= e.ts_ns
+        and min(e.price_ticks) > 0 and min(e.confidence_ticks) >= 0
+    ):  # fmt: skip
+        raise InvariantViolation(f"bad observation {e}")
     for source, price, confidence, status in zip(e.sources, e.price_ticks, e.confidence_ticks, e.status, strict=True):
-        require(price > 0 and confidence >= 0, f"bad reading of source {source}: {e}")
         held[source] = Observation(price, confidence, e.ts_source_ns, e.ts_ns, status)
 
 
