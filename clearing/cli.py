@@ -26,6 +26,7 @@ import structlog
 from clearing import __version__
 from clearing import events as ev
 from clearing.data_cli import add_data_commands
+from clearing.fork_cli import add_fork_commands
 from clearing.errors import ClearingError, ConfigError
 from clearing.log.reader import EventLogReader
 from clearing.log.verify import verify_log
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     cascades.add_argument("--json", action="store_true", help="print the totals and every liquidation as JSON")
     cascades.set_defaults(func=cmd_cascades)
     add_data_commands(sub)
+    add_fork_commands(sub)
     return parser
 
 

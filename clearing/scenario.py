@@ -451,6 +451,103 @@ class InsuranceFundConfig(_Section):
     period_s: float = Field(default=3600, gt=0)
 
 
+# Forks: scheduled changes of shell parameters ---------------------------------------------
+
+_ORACLE_LIVE = (
+    "aggregation", "min_sources", "outlier_cut", "source_max_age_s", "deviation", "heartbeat_s", "inclusion_delay_ms",
+    "latency_ms", "latency_model", "latency_max_ms", "latency_sigma", "latency_per_breach_ms", "latency_window_s",
+    "pull_interval_ms", "max_age_s", "guards.liquidation_max_age_s", "guards.max_confidence", "guards.max_mark_divergence",
+)  # fmt: skip
+_LIQUIDATION_LIVE = (
+    "slippage", "impact_depth", "max_slippage", "execution", "vault_threshold", "after_fund", "adl_ranking", "partial",
+    "partial_fraction", "partial_min_notional", "cooldown_s", "max_notional_per_block", "block_ms", "max_per_block",
+    "detection_latency_ms", "fund_limit",
+)  # fmt: skip
+FORKABLE_KEYS = tuple(f"oracle.{k}" for k in _ORACLE_LIVE) + tuple(f"liquidation.{k}" for k in _LIQUIDATION_LIVE)
+"""The keys a fork may change mid-run: parameters the SimPy shell reads afresh at each use."""
+
+_STARTED = "is read once when its SimPy process starts at time 0"
+_WHY_NOT = (
+    # (dotted prefix, why a fork cannot change it); the first matching prefix wins.
+    ("oracle.sources", "lists the oracle's sources at time 0 (oracle_source_listed) and starts their processes"),
+    ("oracle.source", "is the default source, listed at time 0"),
+    ("oracle.policy", "decides which oracle processes run from time 0"),
+    ("oracle.observe_interval_ms", f"sets the sampling and round cadence, which {_STARTED}"),
+    ("oracle.cadence_ms", f"sets the round cadence, which {_STARTED}"),
+    ("liquidation.liquidators", "is the number of liquidator processes started at time 0"),
+    ("liquidation.service_time_ms", f"{_STARTED} (each liquidator's)"),
+    ("liquidation.priority", "ranks accounts already queued; mixing two rules in one queue has no meaning"),
+    ("liquidation.fund_offload_", f"{_STARTED} (the fund's unwinding)"),
+    ("market.", "is state listed at time 0 (market_listed)"),
+    ("markets", "is state listed at time 0 (market_listed)"),
+    ("collateral", "is state listed at time 0 (collateral_listed) with a price path drawn up front"),
+    ("population", "was drawn at time 0 from the seed"),
+    ("liquidity_provider", "is a deposit made at time 0"),
+    ("insurance_fund", "is state set at time 0 (insurance_fund_deposited, insurance_fund_configured)"),
+    ("portfolio", "is state set at time 0 (portfolio_margin_configured)"),
+    ("price", "is the index path, drawn up front from the seed"),
+    ("market_makers", f"{_STARTED} (each maker's ladder parameters)"),
+    ("noise_takers", f"{_STARTED}"),
+    ("arbitrageurs", f"{_STARTED}"),
+    ("mark", f"{_STARTED} (the mark clock) or when the oracle is built"),
+    ("funding", f"{_STARTED} (the funding clock)"),
+    ("fork", "is the fork itself"),
+    ("name", "describes the whole run"),
+    ("description", "describes the whole run"),
+    ("epoch", "describes the whole run"),
+    ("duration_s", "describes the whole run"),
+    ("checkpoint_interval_s", f"{_STARTED} (the checkpointer)"),
+)
+
+
+def fork_refusal(key: str) -> str | None:
+    """Return why a fork cannot change the dotted `key` (None when it can)."""
+    if key in FORKABLE_KEYS:
+        return None
+    for prefix, why in _WHY_NOT:
+        if key.startswith(prefix) if prefix.endswith((".", "_")) else key == prefix or key.startswith(f"{prefix}."):
+            return f"{key} {why}; a fork cannot change it; run a new scenario"
+    return f"{key} is not a key a fork can change (only oracle and liquidation parameters, see docs/forks.md)"
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    # `[fork.set]` written as TOML dotted keys arrives as nested tables: back to dotted keys.
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+class ForkConfig(_Section):
+    """Changes of shell parameters scheduled at `at_s`: what `clearing fork` writes.
+
+    `set` maps dotted scenario keys (only `FORKABLE_KEYS`) to their new values;
+    `parent_run_id` names the run this one was forked from (informative).
+    """
+
+    at_s: float = Field(gt=0)
+    parent_run_id: str = Field(default="", max_length=64)
+    set: dict[str, bool | int | float | str] = Field(min_length=1)
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _dotted(cls, value: Any) -> Any:
+        return _flatten(value) if isinstance(value, dict) else value
+
+    @field_validator("set")
+    @classmethod
+    def _forkable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            why = fork_refusal(key)
+            if why:
+                raise ValueError(why)
+        return value
+
+
 class Scenario(_Section):
     """A whole run: validated, immutable, hashable."""
 
@@ -474,6 +571,7 @@ class Scenario(_Section):
     collateral: tuple[CollateralConfig, ...] = ()
     markets: tuple[ListedMarketConfig, ...] = ()
     portfolio: PortfolioConfig = PortfolioConfig()
+    fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
     @classmethod
@@ -546,7 +644,39 @@ class Scenario(_Section):
         ) / m.minor_unit
         if total >= INT64_MAX // 4:
             raise ValueError("amounts too large for exact int64 accounting: lower quote_decimals or notional_max")
+        if self.fork is not None:
+            self._check_fork(self.fork)
         return self
+
+    def _check_fork(self, fork: ForkConfig) -> None:
+        if fork.at_s >= self.duration_s:
+            raise ValueError(f"fork.at_s {fork.at_s} is not inside the run (duration_s {self.duration_s})")
+        after = self.after_fork()  # the overridden scenario must itself be valid
+        for key in fork.set:
+            why = _fork_effect(self, after, key)
+            if why:
+                raise ValueError(f"fork.set: {key} {why}")
+
+    def after_fork(self) -> Scenario:
+        """Return the scenario as it stands after the fork's changes (itself when there is no fork).
+
+        The changes go through `apply_override`, as `--set` does, and the result is validated.
+
+        Raises:
+            ValueError: the changed scenario does not validate (the message names the key).
+        """
+        if self.fork is None:
+            return self
+        data = self.model_dump(mode="json", exclude={"fork"})
+        for key, value in self.fork.set.items():
+            try:
+                apply_override(data, key.split("."), value, f"{key}={value}")
+            except ConfigError as e:
+                raise ValueError(f"fork.set: {e}".replace("--set ", "")) from None
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as e:
+            raise ValueError(_format_error("fork.set", e)) from None
 
     # Derived integer units -------------------------------------------------------------
 
@@ -576,12 +706,49 @@ class Scenario(_Section):
         return to_units(price, self.market.tick_size, "price")
 
     def canonical_json(self) -> str:
-        """Return the canonical JSON the log header stores and hashes."""
-        return self.model_dump_json()
+        """Return the canonical JSON the log header stores and hashes.
+
+        A scenario without a fork section serialises without the `fork` key, as before the
+        section existed, so older logs keep their scenario hash and run id.
+        """
+        return self.model_dump_json(exclude={"fork"} if self.fork is None else None)
 
     def hash(self) -> str:
         """Return the SHA-256 hex digest of `canonical_json`."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _fork_effect(before: Scenario, after: Scenario, key: str) -> str | None:
+    # Why a forkable key would have no effect in this scenario (None: it has one). Judged on
+    # the scenario after the change, so a fork may switch a model and set its parameter.
+    o, q = after.oracle, after.liquidation
+    needs = {
+        "oracle.deviation": (o.policy == "push", "only the push policy reads it"),
+        "oracle.heartbeat_s": (o.policy == "push", "only the push policy reads it"),
+        "oracle.inclusion_delay_ms": (o.policy == "push", "only the push policy reads it"),
+        "oracle.pull_interval_ms": (o.policy == "pull", "only the pull policy reads it"),
+        "oracle.max_age_s": (o.policy == "pull", "only the pull policy reads it"),
+        "oracle.latency_ms": (o.policy != "pull", "a pull oracle has no delivery latency"),
+        "oracle.latency_model": (o.policy != "pull", "a pull oracle has no delivery latency"),
+        "oracle.latency_max_ms": (o.policy != "pull" and o.latency_model == "uniform", "only latency_model uniform reads it"),
+        "oracle.latency_sigma": (o.policy != "pull" and o.latency_model == "lognormal", "only latency_model lognormal reads it"),
+        "oracle.latency_per_breach_ms": (o.policy != "pull" and o.latency_model == "load", "only latency_model load reads it"),
+        "oracle.latency_window_s": (o.policy != "pull" and o.latency_model == "load", "only latency_model load reads it"),
+        "liquidation.vault_threshold": (q.execution == "vault", "only execution vault reads it"),
+        "liquidation.fund_limit": (q.execution == "fund", "only execution fund reads it"),
+        "liquidation.adl_ranking": (q.after_fund == "adl", "only after_fund adl reads it"),
+        "liquidation.partial_fraction": (q.partial == "fraction", "only partial fraction reads it"),
+        "liquidation.max_slippage": (
+            before.liquidation.execution != "fund",
+            "with execution fund the fund's unwinding process also reads it, once at time 0",
+        ),
+        "liquidation.execution": (
+            "fund" not in (before.liquidation.execution, q.execution),
+            "to or from fund would need the fund's account, opened at time 0",
+        ),
+    }
+    ok, why = needs.get(key, (True, ""))
+    return None if ok else f"has no effect here: {why}"
 
 
 # Loading and overrides -------------------------------------------------------------------

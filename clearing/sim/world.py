@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -159,6 +159,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     queue = simpy.PriorityStore(env)
     monitor = MarginMonitor(env, bus, queue, sc.liquidation.priority, sc.ms_ns(sc.liquidation.detection_latency_ms), risk)
     guards = []
+    oracles = []
     for market, (path, step_ns) in enumerate(paths):
         env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
         oracle = Oracle(
@@ -167,6 +168,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         )  # fmt: skip
         oracle.start([generator(seed, _stream(market, f"oracle/source/{i}")) for i in range(len(oracle.sources))])
         guards.append(oracle.liquidation_allowed)
+        oracles.append(oracle)
     _start_collateral(sc, seed, env, bus, monitor)
     if sc.mark.method != "oracle":
         mark = MarkParams(
@@ -178,12 +180,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     _start_agents(sc, seed, env, exchange, latest, accounts, [int(path[0]) for path, _ in paths], inputs, monitor)
 
     q = sc.liquidation
-    params = LiquidationParams(
-        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
-        to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
-        to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
-        sc.quote_minor(q.max_notional_per_block), to_ppm(q.vault_threshold, "vault_threshold"),
-    )  # fmt: skip
+    params = _liquidation_params(sc)
+    live = _LiveParams(params)
+    if sc.fork is not None:  # the liquidators read the parameters through a holder the fork swaps
+        params = cast(LiquidationParams, live)
     fund = None
     if q.execution == "fund":
         fund = FundDesk(accounts[ev.ROLE_INSURANCE_FUND][0], to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"))
@@ -210,7 +210,51 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         for market in range(len(listed)):
             env.process(funding_process(env, bus, market, funding))
     env.process(checkpoint_process(env, bus, sc.seconds_ns(sc.checkpoint_interval_s)))
+    if sc.fork is not None:
+        env.process(_fork_process(env, sc, oracles, live, budget, fund, monitor))
     return World(sc, seed, env, bus)
+
+
+def _liquidation_params(sc: Scenario) -> LiquidationParams:
+    q = sc.liquidation
+    return LiquidationParams(
+        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth),
+        to_ppm(q.max_slippage, "max_slippage"), q.execution, q.after_fund, q.adl_ranking, q.partial,
+        to_ppm(q.partial_fraction, "partial_fraction"), sc.quote_minor(q.partial_min_notional), sc.seconds_ns(q.cooldown_s),
+        sc.quote_minor(q.max_notional_per_block), to_ppm(q.vault_threshold, "vault_threshold"),
+    )  # fmt: skip
+
+
+class _LiveParams:
+    """The liquidators' parameters in a forked run: attribute reads go to `current`, which the fork replaces."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, current: LiquidationParams) -> None:
+        self.current = current
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current, name)
+
+
+def _fork_process(
+    env: Clock, sc: Scenario, oracles: list[Oracle], live: _LiveParams, budget: BlockBudget, fund: FundDesk | None,
+    monitor: MarginMonitor,
+) -> Any:  # fmt: skip
+    # A fork's changes (`scenario.fork`, keys in `FORKABLE_KEYS`) take effect at `at_s`: the
+    # shell objects that read them afresh at each use get the values of the changed
+    # scenario. They are parameters, not state: no event is written.
+    assert sc.fork is not None
+    yield env.timeout(sc.seconds_ns(sc.fork.at_s))
+    after = sc.after_fork()
+    for oracle in oracles:
+        oracle.params = _oracle_params(after)
+    live.current = _liquidation_params(after)
+    q = after.liquidation
+    budget.block_ns, budget.max_per_block = after.ms_ns(q.block_ms), q.max_per_block
+    monitor.detection_ns = after.ms_ns(q.detection_latency_ms)
+    if fund is not None:
+        fund.limit_ppm = to_units(q.fund_limit, Decimal("1e-6"), "fund_limit")
 
 
 def _terms(sc: Scenario, m: MarketConfig) -> MarketTerms:
