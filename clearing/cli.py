@@ -254,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     cascades = sub.add_parser("cascades", help="liquidation cascades from the log's cause links")
     cascades.add_argument("log")
     cascades.add_argument("--json", action="store_true", help="print the totals and every liquidation as JSON")
+    cascades.add_argument("--dot", metavar="FILE", help="write the liquidations' causal graph as Graphviz DOT")
+    cascades.add_argument(
+        "--dot-limit", type=int, default=2000, metavar="N",
+        help="at most N nodes in the DOT file, whole cascades, the largest first (default 2000)",
+    )  # fmt: skip
     cascades.set_defaults(func=cmd_cascades)
     add_data_commands(sub)
     add_fork_commands(sub)
@@ -305,15 +310,50 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_cascades(args: argparse.Namespace) -> int:
-    """Print the cascade totals (and with --json every liquidation's generation and root)."""
-    from clearing.cascades import analyse_log
+    """Print the cascade totals and the largest cascade (--json: and every liquidation); --dot writes the graph."""
+    from clearing.cascades import analyse_log, to_dot
 
+    dot = Path(args.dot) if args.dot else None
+    if args.dot_limit < 1:
+        raise ConfigError(f"--dot-limit {args.dot_limit}: expected a whole number of nodes >= 1")
+    if dot is not None and not dot.parent.is_dir():
+        raise ConfigError(f"--dot {dot}: no such directory {dot.parent}")
     result = analyse_log(args.log)
+    if dot is not None:
+        partial = dot.with_name(dot.name + ".partial")
+        try:
+            partial.write_text(to_dot(result, args.dot_limit), encoding="utf-8")
+            partial.replace(dot)  # a graph half written never looks finished
+        except OSError as e:
+            raise ConfigError(f"--dot {dot}: cannot write the graph ({e.strerror or e})") from None
+        finally:
+            partial.unlink(missing_ok=True)
+    totals, top = result.totals(), result.largest_cascade()
     if args.json:
-        print(json.dumps({"totals": result.totals(), "liquidations": result.as_rows()}))
-    else:
-        for key, value in result.totals().items():
-            print(f"{key:<30}{value}")
+        print(json.dumps({"totals": totals, "largest_cascade": top, "price_moves": result.price_moves(),
+                          "liquidations": result.as_rows()}))  # fmt: skip
+        return 0
+    for key in ("liquidations", "generations", "cascade_depth", "notional_by_generation", "amplification"):
+        print(f"{key:<30}{totals[key]}")
+    print(f"{'cascades':<30}{totals['cascades']} ({totals['cascades_with_depth']} with depth >= 1)")
+    if top is not None:
+        print(f"{'largest_cascade':<30}root liquidation {top['root_liquidation']} (account {top['root_account']}, "
+              f"breach {top['root_breach']}), {top['liquidations']} liquidations, depth {top['depth']}")  # fmt: skip
+        print(f"{'largest_cascade_notional':<30}{top['notional']}")
+        print(f"{'largest_cascade_time':<30}{top['start_s']:.1f} s to {top['end_s']:.1f} s "
+              f"({top.get('start_utc', '?')} to {top.get('end_utc', '?')}), {top['duration_s']:.1f} s")  # fmt: skip
+    for m in result.price_moves():
+        at = "" if len(result.prices) == 1 else f" (market {m['market']})"
+        print(f"{'mark_fall' + at:<30}{m['mark_fall_ticks']} ticks over {m['mark_steps']} steps; peak to trough "
+              f"{m['peak_to_trough_ticks']} ticks ({m['peak_to_trough_pct']} %), "
+              f"{m['peak_s']:.0f} s to {m['trough_s']:.0f} s")  # fmt: skip
+        print(f"{'liquidation_fall_share' + at:<30}{m['liquidation_fall_share']} ({m['liquidation_fall_ticks']} ticks "
+              f"on {m['liquidation_driven_fall_steps']} driven steps; "
+              f"{m['peak_to_trough_liquidation_share']} of the peak to trough)")  # fmt: skip
+        print(f"{'liquidation_rise_share' + at:<30}{m['liquidation_rise_share']} ({m['liquidation_rise_ticks']} of "
+              f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
+    if dot is not None:
+        print(f"{'dot':<30}{dot}")
     return 0
 
 

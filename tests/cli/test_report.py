@@ -55,3 +55,23 @@ def test_run_shows_a_progress_bar_when_asked(tmp_path):
     assert result.returncode == 0 and "1,500 / 1,500 sim s" in result.stderr
     quiet = clearing("run", CRASH, "--out", str(tmp_path / "q.sqlite"), *SMALL)  # not a terminal: no bar
     assert quiet.returncode == 0 and "sim s" not in quiet.stderr
+
+
+def test_cascades_prints_the_largest_cascade_and_writes_dot(log, tmp_path, capsys):
+    capsys.readouterr()
+    dot = tmp_path / "c.dot"
+    assert main(["cascades", str(log), "--dot", str(dot), "--dot-limit", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "largest_cascade " in out and "liquidation_fall_share" in out and f"dot{' ' * 27}{dot}" in out
+    text = dot.read_text()
+    assert text.splitlines()[-1] == "}" and "digraph cascades {" in text and not list(tmp_path.glob("*.partial"))
+    assert 0 < len(re.findall(r"^\s*L\d+ \[label=", text, re.M)) <= 5 and "// left out:" in text
+    assert main(["cascades", str(log), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown) == {"totals", "largest_cascade", "price_moves", "liquidations"}
+    assert shown["totals"]["liquidation_fall_share"] == 0.0  # the mark is the index's oracle price
+
+
+def test_cascades_refuses_a_bad_dot_path_in_one_line(log):
+    result = clearing("cascades", str(log), "--dot", "/nonexistent/dir/c.dot")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such directory" in result.stderr
