@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -82,9 +82,11 @@ class PrefixCheck:
         self.until_ns = until_ns
         self.same_chain = same_chain
         self.where = where
-        self.rows: Iterator[Any] = parent.rows(until_ns=None if until_ns is None else until_ns - 1)
+        rows = parent.rows(until_ns=None if until_ns is None else until_ns - 1)
+        self.rows = cast(Generator[Any, None, None], rows)  # a generator: `close` ends its cursor
         self.checked = 0
         self.done = False
+        self.before = "" if until_ns is None else " before --at"
 
     @property
     def head_hash(self) -> bytes:
@@ -101,20 +103,28 @@ class PrefixCheck:
             return seq
         theirs = next(self.rows, None)
         if theirs is None:
-            raise VerificationError(f"{self.where} at seq {seq}: the parent has no such event ({kind})", seq)
+            raise VerificationError(f"{self.where} at seq {seq}{self.before}: the parent has no such event ({kind})", seq)
         mine = (seq, ts_ns, kind, version, causes_text(causes), payload.decode())
         if tuple(theirs[:6]) != mine or (self.same_chain and theirs[6] != self.log.head_hash):
             field = next((n for n, a, b in zip(_FIELDS, theirs, mine, strict=False) if a != b), "hash")
-            raise VerificationError(f"{self.where} at seq {seq}: {field} differs (parent {theirs[2]}, fork {kind})", seq)
+            raise VerificationError(
+                f"{self.where} at seq {seq}{self.before}: {field} differs (parent {theirs[2]}, fork {kind})", seq
+            )
         self.checked += 1
         return seq
+
+    def close(self) -> None:
+        """Stop reading the parent's rows (before its reader closes)."""
+        self.rows.close()
 
     def finish(self, next_seq: int) -> None:
         """Require that the parent has nothing left before `until_ns` (called at the first row after it)."""
         self.done = True
         theirs = next(self.rows, None)
         if theirs is not None:
-            raise VerificationError(f"{self.where} at seq {theirs[0]}: the fork has no such event ({theirs[2]})", theirs[0])
+            raise VerificationError(
+                f"{self.where} at seq {theirs[0]}{self.before}: the fork has no such event ({theirs[2]})", theirs[0]
+            )
 
 
 _FIELDS = ("seq", "ts_ns", "kind", "version", "causes", "payload")
@@ -190,6 +200,8 @@ def fork_log(
                 log.finish("failed", error=f"{type(e).__name__}: {e}")
                 _remove(partial)
             raise
+        finally:
+            check.close()
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{out}{suffix}").unlink(missing_ok=True)
     partial.replace(out)
