@@ -28,7 +28,7 @@ from clearing.inputs import data_sources, resolve_inputs
 from clearing.log.reader import EventLogReader, RunHeader
 from clearing.log.writer import EventLog, causes_text
 from clearing.runner import _signals_held, header_for
-from clearing.scenario import Scenario, _format_error, fork_refusal, parse_override
+from clearing.scenario import Scenario, fork_refusal, parse_override
 from clearing.sim.world import build_world
 from clearing.summary import RunSummary, summarize
 from clearing.units import NS_PER_S
@@ -67,7 +67,10 @@ def forked_scenario(header: RunHeader, at_ns: int, overrides: list[str] | tuple[
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_format_error("--set " + " ".join(overrides), e)) from None
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ").removeprefix("fork.set: ")
+        raise ConfigError(f"--set {' '.join(overrides)}: {loc + ': ' if loc not in ('', 'fork.set') else ''}{message}") from None
 
 
 class PrefixCheck:
