@@ -26,10 +26,11 @@ import structlog
 from clearing import __version__
 from clearing import events as ev
 from clearing.data_cli import add_data_commands
-from clearing.fork_cli import add_fork_commands
 from clearing.errors import ClearingError, ConfigError
+from clearing.fork_cli import add_fork_commands
 from clearing.log.reader import EventLogReader
 from clearing.log.verify import verify_log
+from clearing.sweep_cli import add_sweep_commands
 from clearing.units import NS_PER_S
 
 log = structlog.get_logger()
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     cascades.set_defaults(func=cmd_cascades)
     add_data_commands(sub)
     add_fork_commands(sub)
+    add_sweep_commands(sub)
     return parser
 
 

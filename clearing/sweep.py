@@ -85,6 +85,26 @@ def parse_grid(options: Sequence[str]) -> list[tuple[str, list[str]]]:
     return grid
 
 
+# Swept keys that cannot change a run under some settings: (key, setting, values it acts under).
+_INERT = (
+    ("oracle.heartbeat_s", "policy", ("push",)),
+    ("oracle.deviation", "policy", ("push",)),
+    ("oracle.inclusion_delay_ms", "policy", ("push",)),
+    ("oracle.pull_interval_ms", "policy", ("pull",)),
+    ("oracle.max_age_s", "policy", ("pull",)),
+)
+
+
+def inert_keys(scenario: Scenario, keys: Iterable[str]) -> list[str]:
+    """Return a note for each swept key that has no effect on `scenario` (its oracle policy ignores it)."""
+    notes = []
+    for key, setting, acts_under in _INERT:
+        value = getattr(scenario.oracle, setting)
+        if key in keys and value not in acts_under:
+            notes.append(f"{key} has no effect under oracle.{setting} = {value!r} (only {', '.join(acts_under)} reads it)")
+    return notes
+
+
 def replication_seed(base_seed: int, replication: int) -> int:
     """Return the seed of replication `replication`: SeedSequence([base, r]) folded to [0, 2**63)."""
     words = np.random.SeedSequence([base_seed, replication]).generate_state(2, np.uint32)
@@ -117,7 +137,13 @@ def plan(
     keys = [key for key, _ in grid]
     for values in itertools.product(*(values for _, values in grid)):
         point = [f"{k}={v}" for k, v in zip(keys, values, strict=True)]
-        scenario = load_scenario(scenario_path, [*overrides, *point])
+        try:
+            scenario = load_scenario(scenario_path, [*overrides, *point])
+        except ConfigError as e:  # name the grid value as the user gave it
+            message = str(e)
+            for text in point:
+                message = message.replace(f"--set {text}", f"--grid {text}")
+            raise ConfigError(message) from None
         inputs = resolve_inputs(scenario, data_dir)
         inputs_json = json.dumps(input_hashes(inputs), sort_keys=True)
         scenario_json, scenario_hash = scenario.canonical_json(), scenario.hash()

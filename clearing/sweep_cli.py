@@ -54,6 +54,7 @@ def _progress(mode: str) -> Any:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep (or, with --plot, redraw its plots) and print the table per grid point."""
     from clearing import sweep
+    from clearing.scenario import load_scenario
 
     if args.plot:
         if args.scenario or args.grid:
@@ -76,6 +77,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "scenario": str(args.scenario), "grid": grid, "seeds": args.seeds, "base_seed": args.seed,
         "set": list(args.set or ()), "runs": len(tasks), "logs": not args.no_logs,
     }  # fmt: skip
+    base = load_scenario(args.scenario, args.set or ())
+    for note in sweep.inert_keys(base, [key for key, _ in grid]):
+        print(f"clearing: note: {note}; its runs will differ by their seeds only", file=sys.stderr)
     workers = args.workers or sweep.default_workers()
     where = args.scheduler or f"{workers} local worker(s)"
     print(f"sweep: {len(tasks)} runs ({len(tasks) // args.seeds} grid points x {args.seeds} seeds) on {where} -> {out}")

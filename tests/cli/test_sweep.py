@@ -137,3 +137,12 @@ def test_memory_stays_flat_over_hundreds_of_runs(tmp_path):
     counts = sweep.run_sweep(planned, tmp_path / "m", {"grid": grid}, workers=2, progress=rss)
     assert counts == {"total": 240, "skipped": 0, "complete": 240, "failed": 0}
     assert samples[1] - samples[0] < 8_000, samples  # kB
+
+
+def test_a_swept_key_the_oracle_policy_ignores_is_noted(tmp_path):
+    # The synthetic crash's oracle pushes: a heartbeat acts. A cadence oracle ignores it.
+    scenario = load_scenario(CRASH, ["oracle.policy=cadence"])
+    assert sweep.inert_keys(scenario, ["oracle.heartbeat_s", "oracle.latency_ms"]) == [
+        "oracle.heartbeat_s has no effect under oracle.policy = 'cadence' (only push reads it)"
+    ]
+    assert sweep.inert_keys(load_scenario(CRASH), ["oracle.heartbeat_s"]) == []
