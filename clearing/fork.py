@@ -80,8 +80,11 @@ class PrefixCheck:
     same run id) also by chain hash. A row missing from either side is a divergence.
     """
 
-    def __init__(self, log: EventLog, parent: EventLogReader, until_ns: int | None, same_chain: bool, where: str) -> None:
+    def __init__(
+        self, log: EventLog, parent: EventLogReader, until_ns: int | None, same_chain: bool, where: str, parent_ends: bool = False
+    ) -> None:
         self.log = log
+        self.parent_ends = parent_ends  # the parent stops early (incomplete): no row after its last is compared
         self.until_ns = until_ns
         self.same_chain = same_chain
         self.where = where
@@ -105,6 +108,9 @@ class PrefixCheck:
             self.finish(seq)
             return seq
         theirs = next(self.rows, None)
+        if theirs is None and self.parent_ends:
+            self.done = True  # an incomplete parent: its rows are all checked, the fork goes on
+            return seq
         if theirs is None:
             raise VerificationError(f"{self.where} at seq {seq}{self.before}: the parent has no such event ({kind})", seq)
         mine = (seq, ts_ns, kind, version, causes_text(causes), payload.decode())
@@ -142,7 +148,7 @@ class ForkResult:
     at_ns: int
     changes: dict[str, Any]
     verified_events: int
-    identical: bool  # with no changes: every row, hash chain included, is the parent's
+    identical: bool  # no changes and a complete parent: every row, hash chain included, is the parent's
 
 
 def fork_log(
@@ -186,14 +192,15 @@ def fork_log(
             EventLogReader(out).close()  # refuses to replace anything that is not an event log
         partial = out.with_name(out.name + ".partial")
         _remove(partial)
-        identical = not overrides
+        whole = not overrides and h.status == "complete"
         log = EventLog(partial, header)
-        check = PrefixCheck(log, reader, None if identical else at_ns, identical, f"{out} diverges from {reader.path}")
+        where = f"{out} diverges from {reader.path}"
+        check = PrefixCheck(log, reader, None if not overrides else at_ns, not overrides, where, parent_ends=not whole)
         try:
             state = build_world(scenario, h.seed, check, inputs).run(progress)
-            if identical:
+            if whole:
                 check.finish(log.count + 1)
-                if h.head_hash is not None and (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
+                if (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
                     raise VerificationError(f"{out} diverges from {reader.path}: its head differs from the header's", log.count)
             digest = state.digest()
             with _signals_held():
@@ -213,7 +220,7 @@ def fork_log(
         head_hash=log.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
     )  # fmt: skip
     changes = dict(scenario.fork.set) if scenario.fork is not None else {}
-    return ForkResult(summary, h, at_ns, changes, check.checked, identical)
+    return ForkResult(summary, h, at_ns, changes, check.checked, whole)
 
 
 def _remove(path: Path) -> None:

@@ -170,3 +170,20 @@ def test_fork_refuses_an_existing_output_and_a_non_log(parent, forked, tmp_path,
     assert main(["diff", str(text), str(parent)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("clearing: error: ") for line in err)
+
+
+def test_an_incomplete_parent_is_checked_as_far_as_it_goes(parent, tmp_path, capsys):
+    cut = tmp_path / "cut.sqlite"
+    shutil.copy(parent, cut)
+    with tampering(cut) as conn:  # what an interrupted run leaves: a prefix, status incomplete
+        conn.execute("DELETE FROM events WHERE ts_ns > ?", (900 * 10**9,))
+        conn.execute("UPDATE runs SET status = 'incomplete', events = NULL, head_hash = NULL, state_digest = NULL")
+    kept = len(rows(cut))
+    out = tmp_path / "resumed.sqlite"
+    capsys.readouterr()
+    assert main(["fork", str(cut), "--at", str(AT_S), "--out", str(out), "--json", *QUIET]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verified_events"] == kept and result["identical_to_parent"] is False
+    assert result["head_hash"] == header(parent).head_hash  # the interrupted run, finished
+    assert main(["fork", str(cut), "--at", "1000", "--out", str(tmp_path / "late.sqlite"), *QUIET]) == 2
+    assert "before --at" in capsys.readouterr().err
