@@ -349,10 +349,10 @@ def cmd_cascades(args: argparse.Namespace) -> int:
         print(f"{'mark_fall' + at:<30}{m['mark_fall_ticks']} ticks over {m['mark_steps']} steps; peak to trough "
               f"{m['peak_to_trough_ticks']} ticks ({m['peak_to_trough_pct']} %), "
               f"{m['peak_s']:.0f} s to {m['trough_s']:.0f} s")  # fmt: skip
-        print(f"{'liquidation_fall_share' + at:<30}{m['liquidation_fall_share']} ({m['liquidation_fall_ticks']} ticks "
+        print(f"{'liquidation_fall_share' + at:<30}{m['liquidation_fall_share']:.6f} ({m['liquidation_fall_ticks']} ticks "
               f"on {m['liquidation_driven_fall_steps']} driven steps; "
               f"{m['peak_to_trough_liquidation_share']} of the peak to trough)")  # fmt: skip
-        print(f"{'liquidation_rise_share' + at:<30}{m['liquidation_rise_share']} ({m['liquidation_rise_ticks']} of "
+        print(f"{'liquidation_rise_share' + at:<30}{m['liquidation_rise_share']:.6f} ({m['liquidation_rise_ticks']} of "
               f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
     if dot is not None:
         print(f"{'dot':<30}{dot}")
