@@ -296,6 +296,7 @@ def analyse(rows: Iterable[tuple[int, int, str, str, str]], size: int) -> Cascad
     sides = np.zeros(size, np.int8)  # of driven events: SELLS | BUYS of the liquidation fills reached
     delivery = np.zeros(size, np.bool_)  # oracle_price_delivered rows
     parents: dict[int, tuple[int, ...]] = {}  # driven event -> breaches of the liquidations at its depth
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # each distinct parents tuple once
     breach_of: dict[int, int] = {}  # account -> its open breach's seq
     tape: dict[int, int] = {}  # market -> latest external index (ticks)
     marks: dict[int, _Marks] = {}
@@ -343,15 +344,17 @@ def analyse(rows: Iterable[tuple[int, int, str, str, str]], size: int) -> Cascad
             if depth:
                 driven[seq] = depth
                 root[seq] = root[deepest]
-                reached: set[int] = set()
-                mask = 0
+                mask, first, reached = 0, parents.get(deepest, ()), None
                 for c in causes:
                     if driven[c]:
                         mask |= int(sides[c])
-                        if driven[c] == depth:
-                            reached.update(parents.get(c, ()))
+                        if driven[c] == depth and c != deepest and parents.get(c, ()) != first:
+                            reached = (reached or set(first)) | set(parents.get(c, ()))
                 sides[seq] = mask
-                parents[seq] = tuple(sorted(reached)[:MAX_PARENTS])
+                if reached is not None:  # several sets of parents: one shared tuple per distinct set
+                    key = tuple(sorted(reached)[:MAX_PARENTS])
+                    first = shared.setdefault(key, key)
+                parents[seq] = first
         if kind == "oracle_price_delivered":
             delivery[seq] = True
         elif kind == "index_price_updated":

@@ -206,3 +206,19 @@ def test_dot_keeps_the_deep_cascades_first_and_says_what_it_left_out():
 def test_dot_of_nothing_is_an_empty_graph():
     nodes, edges, _clusters, _comments = parse_dot(to_dot(analyse([mark(1, (), 5, 5)], 5)))
     assert nodes == {} and edges == []
+
+
+def test_a_liquidation_driven_by_two_cascades_has_both_parents_and_one_root():
+    rows = [
+        index(1, 1000), row(2, "oracle_price_delivered", (1,)), mark(3, (2,), 990, 1000),
+        *liquidation(4, 3, account=1, notional=100),  # fill 6, completed 7
+        *liquidation(8, 3, account=2, notional=100),  # fill 10, completed 11
+        row(12, "quotes_replaced", (10,)),  # a maker anchored to the last trade
+        mark(13, (2, 6, 12), 980, 1000),
+        *liquidation(14, 13, account=3, notional=50, backstop=True),  # completed 16
+    ]  # fmt: skip
+    result = analyse(rows, 20)
+    child = result.liquidations[-1]
+    assert (child.generation, child.root, child.parents) == (1, 4, (7, 11))  # the root of the earliest cause
+    _nodes, edges, _clusters, _comments = parse_dot(to_dot(result))
+    assert sorted(edges) == [("L11", "L16"), ("L7", "L16")]
