@@ -109,9 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 class SweepRunsFailedError(ClearingError):
-    """Some runs of a sweep raised (recorded in results.sqlite)."""
-
-    exit_code = 1
+    """Some runs of a sweep raised (recorded in results.sqlite); exit 2."""
 
 
 def add_sweep_commands(subparsers: Any) -> None:
