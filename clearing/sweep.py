@@ -348,6 +348,12 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _order(text: str) -> tuple[bool, float, str]:
+    # Numbers in numeric order, then other values in text order.
+    number = _number(text)
+    return (number is None, number or 0.0, text)
+
+
 def plot(out: Path) -> list[Path]:
     """Draw each plotted metric against each swept parameter into DIR; return the PNG paths.
 
@@ -386,11 +392,11 @@ def plot(out: Path) -> list[Path]:
             series.setdefault(tuple(params.get(k, "") for k in others), {}).setdefault(params[key], []).append(r)
         if not series:
             continue
-        xs_all = sorted({x for s in series.values() for x in s}, key=lambda v: (_number(v) is None, _number(v) or 0, v))
+        xs_all = sorted({x for s in series.values() for x in s}, key=_order)
         numeric = all(_number(x) is not None for x in xs_all)
         fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
         for ax, (metric, label) in zip(axes.flat, PLOTTED.items(), strict=True):
-            for combo, points in sorted(series.items()):
+            for combo, points in sorted(series.items(), key=lambda item: [_order(v) for v in item[0]]):
                 xs = [x for x in xs_all if x in points]
                 pos = [_number(x) if numeric else xs_all.index(x) for x in xs]
                 values = [[float(r[metric]) for r in points[x]] for x in xs]
@@ -409,7 +415,7 @@ def plot(out: Path) -> list[Path]:
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         seeds = max(len(v) for s in series.values() for v in s.values())
-        fig.suptitle(f"{json.loads(manifest_path.read_text()).get('scenario', '')}: metrics against {key} "
+        fig.suptitle(f"{Path(json.loads(manifest_path.read_text()).get('scenario', '')).name}: metrics against {key} "
                      f"(line: mean; band: min-max over {seeds} seed(s))", fontsize=10)  # fmt: skip
         handles, labels = axes.flat[0].get_legend_handles_labels()
         if len(labels) > 1 or others:
@@ -437,7 +443,7 @@ def summarise(out: Path, keys: Iterable[str]) -> list[dict[str, Any]]:
         p = json.loads(params)
         table.append({**{k: p.get(k, "") for k in keys}, "runs": len(runs),
                       **{m: float(np.mean([r[m] for r in runs])) for m in PLOTTED}})  # fmt: skip
-    return sorted(table, key=lambda row: [(_number(str(row[k])) is None, _number(str(row[k])) or 0) for k in keys])
+    return sorted(table, key=lambda row: [_order(str(row[k])) for k in keys])
 
 
 def default_workers() -> int:
