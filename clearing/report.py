@@ -42,6 +42,8 @@ class Series:
     adl_notional: list[float] = field(default_factory=list)
     liquidations: list[int] = field(default_factory=list)
     bad_debt: list[float] = field(default_factory=list)
+    fund_low: int | None = None  # the fund's exact lowest balance (minor units) after any event, and when
+    fund_low_ns: int = 0
 
 
 def series(path: Path | str, step_s: int = 60) -> tuple[Series, ClearingState]:
@@ -57,6 +59,9 @@ def series(path: Path | str, step_s: int = 60) -> tuple[Series, ClearingState]:
                 _sample(out, state, next_ns)
                 next_ns += step_ns
             apply(state, event)
+            fund = state.insurance_fund  # from its seed on (before it, an empty fund is no low)
+            if (out.fund_low is None and fund > 0) or (out.fund_low is not None and fund < out.fund_low):
+                out.fund_low, out.fund_low_ns = fund, event.ts_ns
     if state.markets:
         _sample(out, state, state.now_ns)
     return out, state
@@ -131,7 +136,7 @@ def render(path: Path | str, out: Path | str, summary: dict[str, Any], step_s: i
         plt.close(fig)
 
     totals = cascades.totals()
-    fund_path = _fund_path(samples)
+    fund_path = _fund_path(samples, scale)
     Path(out).write_text(_html(summary, totals, fund_path, figures), encoding="utf-8")
     return {"cascades": totals, "insurance_fund_path": fund_path}
 
@@ -151,13 +156,14 @@ def _liquidation_bars(ax: Any, cascades: Cascades, step_s: int, n: int, scale: f
     ax.legend(loc="best", fontsize=8)
 
 
-def _fund_path(samples: Series) -> dict[str, Any]:
+def _fund_path(samples: Series, scale: float) -> dict[str, Any]:
+    # Start and end as sampled; the minimum exact, at the event that reached it.
     fund = np.array(samples.insurance_fund or [0.0])
-    low = int(np.argmin(fund))
+    low = samples.fund_low if samples.fund_low is not None else 0
     return {
         "start": round(float(fund[0]), 6),
-        "min": round(float(fund[low]), 6),
-        "min_at_s": samples.t[low] if samples.t else 0.0,
+        "min": round(low / scale, 6),
+        "min_at_s": samples.fund_low_ns / NS_PER_S,
         "end": round(float(fund[-1]), 6),
     }
 

@@ -41,6 +41,8 @@ def test_report_agrees_with_replay_and_cascades(log, tmp_path, capsys):
     cascades = json.loads(capsys.readouterr().out)
     assert shown["liquidations"] == replayed["liquidations"] == cascades["totals"]["liquidations"]
     assert shown["cascades"] == cascades["totals"]
+    # The fund's minimum is exact (the lowest balance after any event), not the lowest sample.
+    assert shown["insurance_fund_path"]["min"] == float(replayed["insurance_fund_min"])
     # The synthetic crash's mark is the oracle's index price: no liquidation moves it.
     assert cascades["totals"]["cascade_depth"] == 0 and {x["generation"] for x in cascades["liquidations"]} == {0}
 
