@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench fast lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "clearing needs Python >= 3.11; set PYTHON=python3.11")'
@@ -30,8 +30,17 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-bench: $(STAMP)
-	CLEARING_DATA_DIR=$${CLEARING_DATA_DIR:-$(DATA)} \
+# The fast build: the hot modules compiled with mypyc (tools/build_fast.py, decision 0012),
+# rebuilt when a source changes. Run it with PYTHONPATH=build/fast.
+FAST := build/fast
+$(FAST)/SOURCE_HASH: $(STAMP) tools/build_fast.py $(shell find clearing -name '*.py')
+	$(BIN)/python -m pip install --quiet 'mypy>=1.10'
+	$(BIN)/python tools/build_fast.py $(FAST)
+
+fast: $(FAST)/SOURCE_HASH
+
+bench: $(STAMP) $(FAST)/SOURCE_HASH
+	CLEARING_DATA_DIR=$${CLEARING_DATA_DIR:-$(DATA)} CLEARING_FAST_BUILD=$(abspath $(FAST)) \
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -q
 
 lint: $(STAMP)
@@ -40,4 +49,4 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy clearing
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks replays/*.sqlite replays/*.sqlite-* replays/*.html
+	rm -rf $(VENV) build .pytest_cache .benchmarks replays/*.sqlite replays/*.sqlite-* replays/*.html

@@ -40,13 +40,14 @@ class Latest:
     def of(self, source: str, market: int) -> tuple[int, ...]:
         """Return the causes of an observation of `source` ("index", "mid", "last" or "oracle")."""
         if source == "index":
-            seqs = [self.index.get(market, 0)]
+            seq = self.index.get(market, 0)
         elif source == "oracle":
-            seqs = [self.oracle.get(market, 0)]
+            seq = self.oracle.get(market, 0)
         elif source == "last":
-            seqs = [self.trade.get(market, 0)]
+            seq = self.trade.get(market, 0)
         else:
             seqs = [*self.ladders.get(market, {}).values(), *(s for f in self.fills.get(market, {}).values() for s in f)]
-            if not seqs:  # no maker has quoted: the last trade made the price
-                seqs = [self.trade.get(market, 0)]
-        return tuple(sorted(s for s in seqs if s))
+            if seqs:
+                return tuple(sorted(s for s in seqs if s))
+            seq = self.trade.get(market, 0)  # no maker has quoted: the last trade made the price
+        return (seq,) if seq else ()
