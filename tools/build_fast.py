@@ -65,4 +65,4 @@ if __name__ == "__main__":
 
     os.chdir(ROOT)  # mypycify takes paths relative to the repository
     build(Path(sys.argv[1]))
-    print(f"fast build: {sys.argv[1]} ({len(COMPILED)} modules compiled)")
+    sys.stdout.write(f"fast build: {sys.argv[1]} ({len(COMPILED)} modules compiled)\n")
