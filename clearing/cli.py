@@ -203,6 +203,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """Add `--progress auto|always|never` (a rich bar on stderr; auto: on a terminal) to a subcommand."""
+    parser.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="a progress bar on stderr: on a terminal (auto), always or never",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = _Parser(prog="clearing", description="Event-sourced clearing and liquidation simulator.")
@@ -220,10 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario value (repeatable)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing log at the output path")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    run.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
-        help="a progress bar on stderr: on a terminal (auto), always or never",
-    )  # fmt: skip
+    add_progress_argument(run)
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="rebuild the state from a log and check its checkpoints")

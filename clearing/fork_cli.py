@@ -134,6 +134,8 @@ def add_fork_commands(subparsers: Any) -> None:
     `fork` also accepts --data-dir after the subcommand (default SUPPRESS, read with
     getattr(args, "data_dir", None)), as the `data` commands do.
     """
+    from clearing.cli import add_progress_argument
+
     fork = subparsers.add_parser("fork", help="re-run a log to a time, change parameters there, continue into a new log")
     fork.add_argument("log", help="the parent event log")
     fork.add_argument("--at", required=True, metavar="TIME", help="seconds from the start or ISO-8601 UTC, inside the run")
@@ -144,10 +146,7 @@ def add_fork_commands(subparsers: Any) -> None:
     fork.add_argument("--overwrite", action="store_true", help="replace an existing log at --out")
     fork.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="where the parent's data files are")
     fork.add_argument("--json", action="store_true", help="print the summary and the fork's checks as one JSON object")
-    fork.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
-        help="a progress bar on stderr: on a terminal (auto), always or never",
-    )  # fmt: skip
+    add_progress_argument(fork)
     fork.set_defaults(func=cmd_fork)
 
     diff = subparsers.add_parser("diff", help="the first divergence of two logs and every summary metric of both")

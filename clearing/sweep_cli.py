@@ -114,7 +114,7 @@ class SweepRunsFailedError(ClearingError):
 
 def add_sweep_commands(subparsers: Any) -> None:
     """Add `sweep` to the main parser."""
-    from clearing.cli import _seed
+    from clearing.cli import _seed, add_progress_argument
 
     p = subparsers.add_parser(
         "sweep", help="re-clear a scenario over a grid of settings and seeds, in parallel",
@@ -131,8 +131,5 @@ def add_sweep_commands(subparsers: Any) -> None:
     p.add_argument("--out", help="the sweep directory (results.sqlite, results.csv, logs/, plots)")
     p.add_argument("--no-logs", action="store_true", help="keep only the results, not each run's event log")
     p.add_argument("--plot", metavar="DIR", help="redraw the plots of the sweep in DIR and exit")
-    p.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
-        help="a progress bar on stderr: on a terminal (auto), always or never",
-    )  # fmt: skip
+    add_progress_argument(p)
     p.set_defaults(func=cmd_sweep)
