@@ -195,10 +195,11 @@ def fork_log(
         whole = not overrides and h.status == "complete"
         log = EventLog(partial, header)
         where = f"{out} diverges from {reader.path}"
-        check = PrefixCheck(log, reader, None if not overrides else at_ns, not overrides, where, parent_ends=not whole)
+        ends = h.status != "complete"  # an interrupted parent: rows past its last are not compared
+        check = PrefixCheck(log, reader, None if not overrides else at_ns, not overrides, where, parent_ends=ends)
         try:
             state = build_world(scenario, h.seed, check, inputs).run(progress)
-            if whole:
+            if whole or (overrides and not check.done):  # nothing of the parent's prefix may be left over
                 check.finish(log.count + 1)
                 if (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
                     raise VerificationError(f"{out} diverges from {reader.path}: its head differs from the header's", log.count)

@@ -187,3 +187,17 @@ def test_an_incomplete_parent_is_checked_as_far_as_it_goes(parent, tmp_path, cap
     assert result["head_hash"] == header(parent).head_hash  # the interrupted run, finished
     assert main(["fork", str(cut), "--at", "1000", "--out", str(tmp_path / "late.sqlite"), *QUIET]) == 2
     assert "before --at" in capsys.readouterr().err
+
+
+def test_a_fork_with_changes_refuses_a_parent_missing_rows_before_at(parent, tmp_path, capsys):
+    # A complete parent with rows cut out before --at: the fork writes rows the parent lacks.
+    cut = tmp_path / "holed.sqlite"
+    shutil.copy(parent, cut)
+    with tampering(cut) as conn:
+        conn.execute("DELETE FROM events WHERE ts_ns >= ? AND ts_ns < ?", ((AT_S - 10) * 10**9, AT_NS))
+    out = tmp_path / "fork.sqlite"
+    capsys.readouterr()
+    code = main(["fork", str(cut), "--at", str(AT_S), "--set", "oracle.latency_ms=6000", "--out", str(out), *QUIET])
+    err = capsys.readouterr().err
+    assert code == 1 and "before --at" in err, err
+    assert not out.exists()
