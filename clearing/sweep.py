@@ -21,8 +21,9 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,10 @@ def plan(
 
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: expected at least 1")
+    out = out.absolute()  # workers elsewhere (a Dask cluster) write where this process means
+    data_dir = str(Path(data_dir).absolute()) if data_dir else data_dir
     tasks = []
+    seen: dict[str, str] = {}  # scenario hash -> the grid point that gave it
     keys = [key for key, _ in grid]
     for values in itertools.product(*(values for _, values in grid)):
         point = [f"{k}={v}" for k, v in zip(keys, values, strict=True)]
@@ -147,6 +151,10 @@ def plan(
         inputs = resolve_inputs(scenario, data_dir)
         inputs_json = json.dumps(input_hashes(inputs), sort_keys=True)
         scenario_json, scenario_hash = scenario.canonical_json(), scenario.hash()
+        point_text = " ".join(point) or "(no grid)"
+        if scenario_hash in seen:
+            raise ConfigError(f"--grid points {seen[scenario_hash]} and {point_text} are the same scenario; drop one")
+        seen[scenario_hash] = point_text
         for r in range(seeds):
             seed = replication_seed(base_seed, r)
             run_id = run_id_for(scenario_hash, seed, inputs_json)
@@ -163,10 +171,7 @@ def run_task(task: Task) -> dict[str, Any]:
     from clearing.summary import summarize
 
     start = time.perf_counter()
-    row: dict[str, Any] = {
-        "run_id": task.run_id, "replication": task.replication, "seed": task.seed, "params": json.dumps(dict(task.params)),
-        **dict(task.params),
-    }  # fmt: skip
+    row = _row(task)
     try:
         scenario = Scenario.model_validate_json(task.scenario_json)
         if task.log_path:
@@ -186,13 +191,28 @@ def run_task(task: Task) -> dict[str, Any]:
                 events=sink.count, head_hash=sink.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
             )  # fmt: skip
     except Exception as e:  # the sweep goes on; the row says what failed
-        return {**row, "status": "failed", "error": f"{type(e).__name__}: {e}", "wall_s": time.perf_counter() - start}
+        if task.log_path:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{task.log_path}.partial{suffix}").unlink(missing_ok=True)
+        return _failed_row(task, f"{type(e).__name__}: {e}", time.perf_counter() - start)
     values = summary.as_dict()
     metrics = {name: values[name] if isinstance(values[name], int | float) else float(values[name]) for name in METRICS}
     return {
         **row, "status": "complete", "error": "", **metrics, "head_hash": summary.head_hash, "log": task.log_path,
         "wall_s": round(time.perf_counter() - start, 3), "summary": json.dumps(values),
     }  # fmt: skip
+
+
+def _row(task: Task) -> dict[str, Any]:
+    # The columns every result row has: the config hash, the parameters, replication and seed.
+    return {
+        "run_id": task.run_id, "replication": task.replication, "seed": task.seed, "params": json.dumps(dict(task.params)),
+        **dict(task.params),
+    }  # fmt: skip
+
+
+def _failed_row(task: Task, error: str, wall_s: float) -> dict[str, Any]:
+    return {**_row(task), "status": "failed", "error": error, "wall_s": round(wall_s, 3)}
 
 
 class ChainSink:
@@ -219,47 +239,56 @@ class ChainSink:
 # Executors ------------------------------------------------------------------------------
 
 
-def _local(tasks: list[Task], workers: int) -> Iterator[dict[str, Any]]:
+def _local(tasks: list[Task], workers: int) -> Generator[dict[str, Any], None, None]:
     # At most two tasks a worker in flight: the parent holds a bounded number of futures,
     # and each worker process is replaced after a few runs (memory stays flat).
     with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=25) as pool:
-        yield from _bounded(tasks, pool.submit, 2 * workers, cancel=lambda f: f.cancel())
+        yield from _bounded(tasks, lambda t: pool.submit(run_task, t), 2 * workers)
 
 
-def _dask(tasks: list[Task], scheduler: str) -> Iterator[dict[str, Any]]:
+def connect(scheduler: str) -> Any:
+    """Return a Dask client of `scheduler`.
+
+    Raises:
+        ConfigError: Dask is not installed, or the scheduler cannot be reached.
+    """
     try:
         from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'clearing[dask]'") from None
     try:
-        client = Client(scheduler, timeout="5s")
+        return Client(scheduler, timeout="5s")
     except (OSError, TimeoutError) as e:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
-    with client:
-        workers = max(1, sum(client.nthreads().values()))
-        yield from _bounded(tasks, lambda fn, t: client.submit(fn, t, key=f"clearing-run-{t.run_id}", pure=False),
-                            2 * workers, cancel=lambda f: f.cancel())  # fmt: skip
 
 
-def _bounded(
-    tasks: list[Task], submit: Callable[..., Any], window: int, cancel: Callable[[Any], Any]
-) -> Iterator[dict[str, Any]]:
+def _dask(tasks: list[Task], client: Any) -> Generator[dict[str, Any], None, None]:
+    workers = max(1, sum(client.nthreads().values()))
+    yield from _bounded(tasks, lambda t: client.submit(run_task, t, key=f"clearing-run-{t.run_id}", pure=False), 2 * workers)
+
+
+def _bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Generator[dict[str, Any], None, None]:
+    # Yields each result as it arrives. A worker that dies (killed, out of memory) fails
+    # its task, not the sweep.
     pending = iter(tasks)
-    running: set[Any] = set()
+    running: dict[Any, Task] = {}
     try:
         for task in itertools.islice(pending, window):
-            running.add(submit(run_task, task))
+            running[submit(task)] = task
         while running:
-            done = _wait_any(running)
-            for future in done:
-                running.discard(future)
-                yield future.result()
+            for future in _wait_any(set(running)):
+                task = running.pop(future)
+                try:
+                    row = future.result()
+                except Exception as e:
+                    row = _failed_row(task, f"the worker failed: {type(e).__name__}: {e}", 0.0)
+                yield row
                 nxt = next(pending, None)
                 if nxt is not None:
-                    running.add(submit(run_task, nxt))
+                    running[submit(nxt)] = nxt
     finally:
         for future in running:
-            cancel(future)
+            future.cancel()
 
 
 def _wait_any(futures: set[Any]) -> set[Any]:
@@ -281,6 +310,17 @@ def open_results(out: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(out / RESULTS)
 
 
+def complete_rows(out: Path) -> list[dict[str, Any]]:
+    """Return the rows of the complete runs in DIR/results.sqlite (none when it has no table yet)."""
+    db = open_results(out)
+    try:
+        if "runs" not in db.table_names():
+            return []
+        return list(db.query("SELECT * FROM runs WHERE status = 'complete' ORDER BY params, replication"))
+    finally:
+        db.close()
+
+
 def done_ids(db: sqlite_utils.Database) -> set[str]:
     """Return the config hashes of the runs already complete."""
     if "runs" not in db.table_names():
@@ -300,25 +340,34 @@ def run_sweep(
 
     Returns counts: total, skipped (already done), complete, failed.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    if any(t.log_path for t in tasks):
-        (out / "logs").mkdir(exist_ok=True)
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    db = open_results(out)
-    done = done_ids(db)
-    todo = [t for t in tasks if t.run_id not in done]
-    counts = {"total": len(tasks), "skipped": len(tasks) - len(todo), "complete": 0, "failed": 0}
-    if progress:
-        progress(counts["skipped"], len(tasks))
-    results = _dask(todo, scheduler) if scheduler else _local(todo, workers)
+    client = connect(scheduler) if scheduler else None  # before anything is written
     try:
-        for row in results:
-            db.table("runs").upsert(row, pk="run_id", alter=True)
-            counts[row["status"]] += 1
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if any(t.log_path for t in tasks):
+                (out / "logs").mkdir(exist_ok=True)
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        except OSError as e:
+            raise ConfigError(f"--out {out}: cannot write the sweep there ({e.strerror or e})") from None
+        db = open_results(out)
+        try:
+            done = done_ids(db)
+            todo = [t for t in tasks if t.run_id not in done]
+            counts = {"total": len(tasks), "skipped": len(tasks) - len(todo), "complete": 0, "failed": 0}
             if progress:
-                progress(counts["skipped"] + counts["complete"] + counts["failed"], len(tasks))
+                progress(counts["skipped"], len(tasks))
+            with closing(_dask(todo, client) if client is not None else _local(todo, workers)) as results:
+                for row in results:
+                    db.table("runs").upsert(row, pk="run_id", alter=True)
+                    counts[row["status"]] += 1
+                    if progress:
+                        progress(counts["skipped"] + counts["complete"] + counts["failed"], len(tasks))
+        finally:
+            write_csv(db, out / "results.csv")
+            db.close()
     finally:
-        write_csv(db, out / "results.csv")
+        if client is not None:
+            client.close()
     return counts
 
 
@@ -375,10 +424,7 @@ def plot(out: Path) -> list[Path]:
         keys = [key for key, _values in json.loads(manifest_path.read_text())["grid"]]
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{manifest_path}: unreadable sweep manifest ({e})") from None
-    db = open_results(out)
-    if "runs" not in db.table_names():
-        raise ConfigError(f"{results}: no runs recorded yet")
-    rows = [r for r in db["runs"].rows if r["status"] == "complete"]
+    rows = complete_rows(out)
     if not rows:
         raise ConfigError(f"{results}: no complete run to plot")
     written = []
@@ -431,13 +477,9 @@ def plot(out: Path) -> list[Path]:
 
 def summarise(out: Path, keys: Iterable[str]) -> list[dict[str, Any]]:
     """Return, per grid point, the mean of the plotted metrics over its complete runs."""
-    db = open_results(out)
-    if "runs" not in db.table_names():
-        return []
     groups: dict[str, list[dict[str, Any]]] = {}
-    for r in db["runs"].rows:
-        if r["status"] == "complete":
-            groups.setdefault(r["params"], []).append(r)
+    for r in complete_rows(out):
+        groups.setdefault(r["params"], []).append(r)
     table = []
     for params, runs in groups.items():
         p = json.loads(params)

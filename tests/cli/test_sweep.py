@@ -2,13 +2,16 @@
 
 import csv
 import json
+import os
 import sqlite3
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from clearing import sweep
 from clearing.cli import main
+from clearing.errors import ConfigError
 from clearing.runner import run_scenario
 from clearing.scenario import load_scenario
 from tests.cli.test_cli import CRASH, clearing
@@ -99,12 +102,14 @@ def test_plot_redraws_from_the_directory(swept, capsys):
         (["--grid", "oracle.heartbeat_s"], "expected dotted.key=v1,v2"),
         (["--grid", "oracle.heartbeat_s=1,1"], "repeated"),
         (["--grid", "oracle.heartbeat_s=1", "--seeds", "0"], "--seeds 0"),
+        (["--grid", "oracle.heartbeat_s=10,10.0"], "are the same scenario"),
+        (["--grid", "oracle.heartbeat_s=10", "--out", "/proc/nope"], "cannot write the sweep there"),
         ([], "at least one --grid"),
     ],
 )
 def test_a_bad_grid_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
     out = tmp_path / "s"
-    result = clearing("sweep", CRASH, *args, "--out", str(out), "--progress", "never")
+    result = clearing("sweep", CRASH, *args, *(() if "--out" in args else ("--out", str(out))), "--progress", "never")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not out.exists()
@@ -146,3 +151,25 @@ def test_a_swept_key_the_oracle_policy_ignores_is_noted(tmp_path):
         "oracle.heartbeat_s has no effect under oracle.policy = 'cadence' (only push reads it)"
     ]
     assert sweep.inert_keys(load_scenario(CRASH), ["oracle.heartbeat_s"]) == []
+
+
+def test_logs_go_where_the_sweep_was_asked_for_whatever_the_workers_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    planned = sweep.plan(CRASH, [("oracle.latency_ms", ["0"])], 1, 0, TINY[1::2], Path("rel"), True, None)
+    assert Path(planned[0].log_path).is_absolute() and planned[0].log_path.startswith(str(tmp_path / "rel" / "logs"))
+
+
+def test_a_worker_that_dies_fails_its_run_not_the_sweep():
+    # The worker process exits in the middle of the task (as when the OS kills it).
+    task = sweep.Task("x", (("k", "v"),), 0, 1, "{}", "", None)
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        rows = list(sweep._bounded([task], lambda t: pool.submit(os._exit, 1), 1))
+    assert len(rows) == 1 and rows[0]["status"] == "failed" and rows[0]["run_id"] == "x"
+    assert rows[0]["error"].startswith("the worker failed: BrokenProcessPool")
+
+
+def test_an_unreachable_scheduler_writes_nothing(tmp_path):
+    planned = sweep.plan(CRASH, [("oracle.latency_ms", ["0"])], 1, 0, TINY[1::2], tmp_path / "d", False, None)
+    with pytest.raises(ConfigError, match="cannot connect"):
+        sweep.run_sweep(planned, tmp_path / "d", {}, scheduler="tcp://127.0.0.1:9")
+    assert not (tmp_path / "d").exists()
