@@ -13,6 +13,7 @@ parent's own, and every row of the new log, hash chain included, is checked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Generator
@@ -226,7 +227,8 @@ def fork_log(
 
 def _remove(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with contextlib.suppress(NotADirectoryError):  # a file where its directory should be: EventLog says so
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # Diff -----------------------------------------------------------------------------------

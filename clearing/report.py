@@ -42,7 +42,7 @@ class Series:
     adl_notional: list[float] = field(default_factory=list)
     liquidations: list[int] = field(default_factory=list)
     bad_debt: list[float] = field(default_factory=list)
-    fund_low: int | None = None  # the fund's exact lowest balance (minor units) after any event, and when
+    fund_low: int = 0  # the fund's lowest balance (minor units; `ClearingState.insurance_fund_min`), and when
     fund_low_ns: int = 0
 
 
@@ -59,9 +59,8 @@ def series(path: Path | str, step_s: int = 60) -> tuple[Series, ClearingState]:
                 _sample(out, state, next_ns)
                 next_ns += step_ns
             apply(state, event)
-            fund = state.insurance_fund  # from its seed on (before it, an empty fund is no low)
-            if (out.fund_low is None and fund > 0) or (out.fund_low is not None and fund < out.fund_low):
-                out.fund_low, out.fund_low_ns = fund, event.ts_ns
+            if state.insurance_fund_min != out.fund_low:  # the summary's minimum, and when it was reached
+                out.fund_low, out.fund_low_ns = state.insurance_fund_min, event.ts_ns
     if state.markets:
         _sample(out, state, state.now_ns)
     return out, state
@@ -159,7 +158,7 @@ def _liquidation_bars(ax: Any, cascades: Cascades, step_s: int, n: int, scale: f
 def _fund_path(samples: Series, scale: float) -> dict[str, Any]:
     # Start and end as sampled; the minimum exact, at the event that reached it.
     fund = np.array(samples.insurance_fund or [0.0])
-    low = samples.fund_low if samples.fund_low is not None else 0
+    low = samples.fund_low
     return {
         "start": round(float(fund[0]), 6),
         "min": round(low / scale, 6),

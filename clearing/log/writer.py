@@ -17,7 +17,7 @@ from typing import Protocol
 
 import sqlite_utils
 
-from clearing.errors import OutputExistsError
+from clearing.errors import ConfigError, OutputExistsError
 from clearing.log import schema
 
 
@@ -92,11 +92,16 @@ class EventLog:
     def __init__(self, path: Path, header: RunHeaderData, batch_size: int = 10_000) -> None:
         self.path = path
         self.batch_size = batch_size
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file in the way, a read-only or virtual file system
+            raise ConfigError(f"{path}: cannot create the log's directory ({e.strerror or e})") from None
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             raise OutputExistsError(f"{path}: a log already exists there; choose another --out or pass --overwrite") from None
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot create the log there ({e.strerror or e})") from None
         os.close(fd)
         self._conn = sqlite3.connect(path, isolation_level=None)
         # 64 KiB pages (set before the first write; WAL cannot change it later): the log is

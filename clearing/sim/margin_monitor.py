@@ -155,6 +155,7 @@ class MarginMonitor:
             pending, cache.pending = cache.pending + touched, []
             breached = cache.breached(s, s.margin_cash(), pending)
         else:
+            s.touched, self.triggers = None, {}  # no cache to feed: stop the journal (a cache would start over)
             breached = self.risk.breached(market)
         self._enqueue(breached, market, mark, mark_seq)
 

@@ -77,3 +77,12 @@ def test_cascades_prints_the_largest_cascade_and_writes_dot(log, tmp_path, capsy
 def test_cascades_refuses_a_bad_dot_path_in_one_line(log):
     result = clearing("cascades", str(log), "--dot", "/nonexistent/dir/c.dot")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such directory" in result.stderr
+
+
+def test_the_fund_minimum_is_the_summary_s_also_for_an_unseeded_fund(tmp_path, capsys):
+    log = tmp_path / "unseeded.sqlite"
+    assert main(["run", CRASH, "--seed", "4", "--out", str(log), *SMALL, "--set", "insurance_fund.initial=0"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(log), "--out", str(tmp_path / "r.html"), "--json"]) == 0
+    fund = json.loads(capsys.readouterr().out)["insurance_fund_path"]
+    assert fund["start"] == 0.0 and fund["min"] == 0.0 and fund["min_at_s"] == 0.0 and fund["end"] >= 0.0

@@ -173,3 +173,18 @@ def test_an_unreachable_scheduler_writes_nothing(tmp_path):
     with pytest.raises(ConfigError, match="cannot connect"):
         sweep.run_sweep(planned, tmp_path / "d", {}, scheduler="tcp://127.0.0.1:9")
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "fork", "sweep"])
+def test_an_output_under_a_file_is_one_line_exit_2(tmp_path, command):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    args = {
+        "run": ["run", CRASH, "--out", str(blocker / "x.sqlite")],
+        "fork": ["fork", str(blocker), "--at", "10", "--out", str(blocker / "x.sqlite")],
+        "sweep": ["sweep", CRASH, "--grid", "oracle.latency_ms=0", "--out", str(blocker / "s")],
+    }[command]
+    result = clearing(*args, "--progress", "never")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, (
+        result.stderr
+    )
