@@ -284,7 +284,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         h = reader.header
         events = reader.count()
     out = Path(args.out) if args.out else Path(args.log).with_suffix(".html")
-    _samples, state = series(args.log, args.step_s)
+    samples, state = series(args.log, args.step_s)
     summary = summarize(
         state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=h.status, events=events,
         head_hash=h.head_hash or "", data_sources=data_sources_of(h.scenario_json, h.inputs_json),
@@ -293,7 +293,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: no such directory {out.parent}")
     partial = out.with_name(out.name + ".partial")
     try:
-        shown = render(args.log, partial, summary, args.step_s)
+        shown = render(args.log, partial, summary, samples, state, h.epoch_utc)
         partial.replace(out)  # a report half written never looks finished
     except OSError as e:
         raise ConfigError(f"--out {out}: cannot write the report ({e.strerror or e})") from None

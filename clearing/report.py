@@ -90,17 +90,18 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def render(path: Path | str, out: Path | str, summary: dict[str, Any], step_s: int = 60) -> dict[str, Any]:
-    """Write the report of the log at `path` to `out`; return the cascade totals and fund path it shows."""
+def render(
+    path: Path | str, out: Path | str, summary: dict[str, Any], samples: Series, state: ClearingState, epoch_utc: str
+) -> dict[str, Any]:
+    """Write the report of the log at `path` (folded by `series` into `samples`, `state`) to `out`; return what it shows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples, state = series(path, step_s)
+    step_s = samples.step_s
     cascades = analyse_log(path)
-    with EventLogReader(path) as reader:
-        since = f"hours since {reader.header.epoch_utc}"
+    since = f"hours since {epoch_utc}"
     hours = np.array(samples.t) / 3600
     scale = 10.0 ** (state.markets[0].quote_decimals if state.markets else 0)
     figures: list[tuple[str, str]] = []

@@ -41,10 +41,19 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     """
     held = state.position[rows] if positions is None else positions
     values = position_values(held, valuation_prices(state), state.unit_value)
-    equity = state.margin_cash(rows) + values.sum(axis=1)
+    equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
     requirement = account_requirements(values, portfolio, state.brackets, state.portfolio, state.window_returns())
     return equity, requirement
+
+
+def equity(state: ClearingState, rows: Int64Array) -> Int64Array:
+    """Return the equity of the accounts `rows` (margin cash plus their positions at the valuation prices), shape (len(rows),)."""
+    return _equity(state, rows, position_values(state.position[rows], valuation_prices(state), state.unit_value))
+
+
+def _equity(state: ClearingState, rows: Int64Array, values: Int64Array) -> Int64Array:
+    return state.margin_cash(rows) + values.sum(axis=1)  # type: ignore[no-any-return]
 
 
 def backing(state: ClearingState, account: int, market: int) -> int:
@@ -93,5 +102,5 @@ def fund_equity(state: ClearingState) -> int:
     total = state.insurance_fund
     accounts = np.flatnonzero(state.role == FUND)
     if accounts.size:
-        total += int(account_risk(state, accounts)[0].sum())
+        total += int(equity(state, accounts).sum())
     return total

@@ -10,10 +10,10 @@ if TYPE_CHECKING:
     from clearing.state import ClearingState
 
 
-def require(condition: bool, message: str) -> None:
-    """Raise `InvariantViolation(message)` unless `condition` holds."""
+def require(condition: bool, message: str, *args: object) -> None:
+    """Raise `InvariantViolation(message % args)` unless `condition` holds (formatted only then)."""
     if not condition:
-        raise InvariantViolation(message)
+        raise InvariantViolation(message % args if args else message)
 
 
 def account(state: ClearingState, account_id: int) -> None:

@@ -23,13 +23,13 @@ ASSET_ARRAYS = ("asset_decimals", "asset_haircut_ppm", "asset_deposits", "asset_
 
 
 def _asset(state: ClearingState, asset: int) -> None:
-    require(0 <= asset < len(state.assets), f"unknown collateral asset {asset}")
+    require(0 <= asset < len(state.assets), "unknown collateral asset %s", asset)
 
 
 def collateral_listed(state: ClearingState, e: ev.CollateralListed) -> None:
     """Add an asset column."""
-    require(e.asset == len(state.assets), f"collateral asset {e.asset} listed out of order")
-    require(0 <= e.decimals <= 18 and 0 <= e.haircut_ppm < 1_000_000, f"bad collateral asset {e}")
+    require(e.asset == len(state.assets), "collateral asset %s listed out of order", e.asset)
+    require(0 <= e.decimals <= 18 and 0 <= e.haircut_ppm < 1_000_000, "bad collateral asset %s", e)
     state.assets.append(e)
     for name in ASSET_ARRAYS:
         setattr(state, name, np.append(getattr(state, name), np.int64(0)))
@@ -42,7 +42,7 @@ def collateral_deposited(state: ClearingState, e: ev.CollateralDeposited) -> Non
     """Credit an amount of an asset to an account."""
     account(state, e.account)
     _asset(state, e.asset)
-    require(e.amount > 0, f"collateral deposit of {e.amount}")
+    require(e.amount > 0, "collateral deposit of %s", e.amount)
     state.collateral[e.account, e.asset] += e.amount
     state.touch(e.account)
     state.asset_deposits[e.asset] += e.amount
@@ -51,14 +51,14 @@ def collateral_deposited(state: ClearingState, e: ev.CollateralDeposited) -> Non
 def collateral_price_updated(state: ClearingState, e: ev.CollateralPriceUpdated) -> None:
     """Set the asset's venue price."""
     _asset(state, e.asset)
-    require(e.price_ticks > 0, f"collateral price {e.price_ticks}")
+    require(e.price_ticks > 0, "collateral price %s", e.price_ticks)
     state.asset_venue_ticks[e.asset] = e.price_ticks
 
 
 def collateral_price_published(state: ClearingState, e: ev.CollateralPricePublished) -> None:
     """Record the asset oracle's last publication."""
     _asset(state, e.asset)
-    require(e.price_ticks > 0, f"collateral price {e.price_ticks}")
+    require(e.price_ticks > 0, "collateral price %s", e.price_ticks)
     state.asset_published_ticks[e.asset] = e.price_ticks
     state.asset_published_ns[e.asset] = e.ts_ns
 
@@ -66,7 +66,7 @@ def collateral_price_published(state: ClearingState, e: ev.CollateralPricePublis
 def collateral_price_delivered(state: ClearingState, e: ev.CollateralPriceDelivered) -> None:
     """Set the asset price margin uses."""
     _asset(state, e.asset)
-    require(e.price_ticks > 0, f"collateral price {e.price_ticks}")
+    require(e.price_ticks > 0, "collateral price %s", e.price_ticks)
     state.asset_oracle_ticks[e.asset] = e.price_ticks
     state.touch(TOUCHED_ALL)
     state.asset_oracle_source_ns[e.asset] = e.ts_source_ns
@@ -77,7 +77,7 @@ def collateral_seized(state: ClearingState, e: ev.CollateralSeized) -> None:
     account(state, e.account)
     account(state, e.buyer)
     _asset(state, e.asset)
-    require(0 < e.amount <= state.collateral[e.account, e.asset] and e.value >= 0, f"bad seizure {e}")
+    require(0 < e.amount <= state.collateral[e.account, e.asset] and e.value >= 0, "bad seizure %s", e)
     state.collateral[e.account, e.asset] -= e.amount
     state.collateral[e.buyer, e.asset] += e.amount
     state.cash[e.account] += e.value

@@ -31,7 +31,7 @@ def funding_rate_set(state: ClearingState, e: ev.FundingRateSet) -> None:
     """Fix the interval's rate and start a new premium average."""
     market(state, e.market)
     samples = int(state.premium_samples[e.market])
-    require(e.samples == samples, f"funding rate from {e.samples} samples, state has {samples}")
+    require(e.samples == samples, "funding rate from %s samples, state has %s", e.samples, samples)
     state.funding_rate_ppb[e.market] = e.rate_ppb
     state.premium_samples[e.market] = 0
     state.premium_weighted_sum[e.market] = 0
@@ -54,4 +54,4 @@ def funding_paid(state: ClearingState, e: ev.FundingPaid) -> None:
     state.funding_clearing -= sum(e.amounts)
     state.funding_volume += sum(a for a in e.amounts if a > 0)
     if e.final:
-        require(state.funding_clearing == 0, f"funding settlement leaves {state.funding_clearing} in the clearing ledger")
+        require(state.funding_clearing == 0, "funding settlement leaves %s in the clearing ledger", state.funding_clearing)

@@ -20,15 +20,17 @@ PORTFOLIO_METHODS = ("span", "es")
 def portfolio_margin_configured(state: ClearingState, e: ev.PortfolioMarginConfigured) -> None:
     """Set how portfolio accounts are margined, and start an empty return window."""
     require(state.portfolio_config is None, "portfolio margin is configured once")
-    require(e.method in PORTFOLIO_METHODS, f"unknown portfolio method {e.method!r}")
-    require(len(e.scan_range_ppm) == state.n_markets, f"{len(e.scan_range_ppm)} scan ranges for {state.n_markets} markets")
+    require(e.method in PORTFOLIO_METHODS, "unknown portfolio method %r", e.method)
+    require(len(e.scan_range_ppm) == state.n_markets, "%s scan ranges for %s markets", len(e.scan_range_ppm), state.n_markets)
     require(
         all(0 <= r < 1_000_000 for r in e.scan_range_ppm) and 0 <= e.inter_commodity_credit_ppm <= 1_000_000,
-        f"bad scan ranges or credit in {e}",
+        "bad scan ranges or credit in %s",
+        e,
     )
     require(
         e.extreme_multiple >= 1 and 0 <= e.extreme_cover_pct <= 100 and e.es_horizon >= 1 and 1 <= e.es_tail <= e.es_window,
-        f"bad portfolio parameters {e}",
+        "bad portfolio parameters %s",
+        e,
     )
     state.portfolio_config = e
     state.portfolio = PortfolioParams(
@@ -41,6 +43,6 @@ def portfolio_margin_configured(state: ClearingState, e: ev.PortfolioMarginConfi
 def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> None:
     """Append one row of marks to the return window (the oldest drops out when full)."""
     require(state.portfolio_config is not None, "a return window needs portfolio margin configured")
-    require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, f"bad return window sample {e}")
+    require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, "bad return window sample %s", e)
     state.return_samples.append(e.prices_ticks)
     state.returns_cache = None

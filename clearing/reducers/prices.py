@@ -45,7 +45,9 @@ def oracle_source_listed(state: ClearingState, e: ev.OracleSourceListed) -> None
     """Register the next source of a market's oracle."""
     market(state, e.market)
     sources = state.oracle_sources[e.market]
-    require(e.source == len(sources) and e.weight > 0, f"oracle source {e.source} ({e.name}) listed out of order or weightless")
+    require(
+        e.source == len(sources) and e.weight > 0, "oracle source %s (%s) listed out of order or weightless", e.source, e.name
+    )
     sources.append(e)
     state.observations[e.market].append(None)
 

@@ -16,7 +16,6 @@ class Latest:
     def __init__(self) -> None:
         self.index: dict[int, int] = {}
         self.trade: dict[int, int] = {}
-        self.quotes: dict[int, int] = {}
         self.oracle: dict[int, int] = {}
         self.ladders: dict[int, dict[int, int]] = {}  # market -> maker -> its latest quote update
         self.fills: dict[int, dict[int, list[int]]] = {}  # market -> maker (or -1) -> fills since
@@ -31,7 +30,6 @@ class Latest:
 
     def quoted(self, market: int, account: int, seq: int) -> None:
         """Record a maker's quote update: its ladder is made afresh."""
-        self.quotes[market] = seq
         self.ladders.setdefault(market, {})[account] = seq
         fills = self.fills.setdefault(market, {})
         fills[account] = []

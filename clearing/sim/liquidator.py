@@ -27,7 +27,7 @@ import simpy
 from clearing import events as ev
 from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
 from clearing.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
-from clearing.risk import fund_equity
+from clearing.risk import equity, fund_equity
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.risk import Risk
@@ -445,10 +445,7 @@ def _deleverage(
     prices = risk.prices()
     held = column[candidates]
     backing = s.margin_cash(candidates)
-    at_price = (
-        backing + position_values(s.position[candidates], prices, s.unit_value).sum(axis=1)
-        + held * (price - int(prices[market])) * unit_value
-    )  # fmt: skip
+    at_price = equity(s, candidates) + held * (price - int(prices[market])) * unit_value
     keep = at_price >= 0
     candidates, held, backing = candidates[keep], held[keep], backing[keep]
     limit = None if params.adl_ranking == "pro_rata" else 64

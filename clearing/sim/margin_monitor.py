@@ -73,7 +73,6 @@ class TriggerCache:
         self.trader = np.zeros(0, np.bool_)
         self.highest_long = 0
         self.lowest_short = 0
-        self.pending: list[int] = []  # rows touched while another market's cache was checked
 
     def breached(self, s: ClearingState, backing: Int64Array, touched: list[int] | None = None) -> Int64Array:
         """Return the traders below maintenance at the market's mark, not yet queued, ascending.
@@ -131,7 +130,7 @@ class MarginMonitor:
         self.queue = queue
         self.priority = priority
         self.detection_ns = detection_ns
-        self.triggers: dict[int, TriggerCache] = {}
+        self.trigger: TriggerCache | None = None  # the one-market path's cache (`Risk.single_market`)
 
     def on_collateral(self, asset: int, price_seq: int) -> None:
         """Re-check every market when a collateral price changes; `price_seq` is the cause."""
@@ -143,19 +142,14 @@ class MarginMonitor:
         """Run the check for `market` at its current mark; `mark_seq` is the cause."""
         s = self.bus.state
         mark = int(s.mark_ticks[market])
-        if self.risk.single_market():
-            # The rows touched since the last check of any market: this one's cache reads them
-            # with what it missed before, the others keep them for their next check.
+        if self.risk.single_market():  # one market: the cache reads the rows touched since its last check
             touched = [TOUCHED_ALL] if s.touched is None else s.touched
             s.touched = []
-            for other, cache in self.triggers.items():
-                if other != market:
-                    cache.pending.extend(touched)
-            cache = self.triggers.setdefault(market, TriggerCache(market))
-            pending, cache.pending = cache.pending + touched, []
-            breached = cache.breached(s, s.margin_cash(), pending)
+            if self.trigger is None:
+                self.trigger = TriggerCache(market)
+            breached = self.trigger.breached(s, s.margin_cash(), touched)
         else:
-            s.touched, self.triggers = None, {}  # no cache to feed: stop the journal (a cache would start over)
+            s.touched, self.trigger = None, None  # no cache to feed: stop the journal (a cache would start over)
             breached = self.risk.breached(market)
         self._enqueue(breached, market, mark, mark_seq)
 
