@@ -30,11 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import numpy as np
+
+from clearing.log.reader import utc_text
 
 _decode = msgspec.json.Decoder().decode
 
@@ -110,13 +112,9 @@ class Cascade:
             "duration_s": (self.end_ns - self.start_ns) / 1e9,
         }
         if epoch is not None:
-            out["start_utc"] = _utc(epoch, self.start_ns)
-            out["end_utc"] = _utc(epoch, self.end_ns)
+            out["start_utc"] = utc_text(epoch, self.start_ns)
+            out["end_utc"] = utc_text(epoch, self.end_ns)
         return out
-
-
-def _utc(epoch: datetime, ts_ns: int) -> str:
-    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -215,11 +213,6 @@ class Cascades:
         groups = [Cascade(r, tuple(xs)) for r, xs in roots.items()]
         groups.sort(key=lambda c: (-c.notional, c.root))
         return groups
-
-    def largest(self) -> tuple[int, list[Liquidation]]:
-        """Return (root, its liquidations) of the cascade with the most liquidated notional."""
-        groups = self.cascades()
-        return (groups[0].root, list(groups[0].liquidations)) if groups else (0, [])
 
     def totals(self) -> dict[str, Any]:
         """Return the headline numbers as a flat JSON-ready dict (notionals in quote minor units).
@@ -416,7 +409,7 @@ def analyse_log(path: Any) -> Cascades:
     with EventLogReader(path) as reader:
         size = reader.count() + 2
         result = analyse(reader.rows(columns=CAUSE_COLUMNS), size)
-        result.epoch = datetime.fromisoformat(reader.header.epoch_utc.replace("Z", "+00:00"))
+        result.epoch = reader.header.epoch
     return result
 
 

@@ -28,8 +28,9 @@ from clearing import events as ev
 from clearing.data_cli import add_data_commands
 from clearing.errors import ClearingError, ConfigError
 from clearing.fork_cli import add_fork_commands
-from clearing.log.reader import EventLogReader
+from clearing.log.reader import EventLogReader, utc_text
 from clearing.log.verify import verify_log
+from clearing.log.writer import remove_log
 from clearing.sweep_cli import add_sweep_commands
 from clearing.units import NS_PER_S
 
@@ -68,10 +69,6 @@ def _iso_ns(text: str, epoch: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
 
 
-def _epoch(reader: EventLogReader) -> datetime:
-    return datetime.fromisoformat(reader.header.epoch_utc.replace("Z", "+00:00"))
-
-
 def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     from clearing.summary import render_text
 
@@ -84,9 +81,12 @@ def _print_summary(summary: Any, as_json: bool, extra: dict[str, Any] | None = N
 
 
 @contextmanager
-def _progress(mode: str, name: str) -> Iterator[Callable[[int, int], None] | None]:
-    # A rich progress bar on stderr (simulated time done, ETA), started at the first update so
-    # that an input error comes alone; "auto" shows it on a terminal.
+def progress_bar(mode: str, name: str, text: Callable[[int, int], str]) -> Iterator[Callable[[int, int], None] | None]:
+    """Yield `update(done, total)` drawing a rich bar on stderr (`text(done, total)`, elapsed, ETA), or None.
+
+    "auto" shows it on a terminal. It starts at the first update, so that an input error
+    comes alone, and from what was done by then (runs a resumed sweep skips are not in the ETA).
+    """
     if mode == "never" or (mode == "auto" and not sys.stderr.isatty()):
         yield None
         return
@@ -94,21 +94,28 @@ def _progress(mode: str, name: str) -> Iterator[Callable[[int, int], None] | Non
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[sim]}"), TimeElapsedColumn(),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[text]}"), TimeElapsedColumn(),
         TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
     )  # fmt: skip
-    task = bar.add_task(name, total=1.0, sim="")
+    task = bar.add_task(name, total=None, text="")
 
-    def update(now_ns: int, end_ns: int) -> None:
+    def update(done: int, total: int) -> None:
         if not bar.live.is_started:
+            bar.reset(task, total=total, completed=done, text=text(done, total))
             bar.start()
-        bar.update(task, completed=now_ns / end_ns, sim=f"{now_ns // NS_PER_S:,} / {end_ns // NS_PER_S:,} sim s")
+        else:
+            bar.update(task, total=total, completed=done, text=text(done, total))
 
     try:
         yield update
     finally:
         if bar.live.is_started:
             bar.stop()
+
+
+def sim_seconds(now_ns: int, end_ns: int) -> str:
+    """Return the progress text of a run: simulated seconds done of the total."""
+    return f"{now_ns // NS_PER_S:,} / {end_ns // NS_PER_S:,} sim s"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -120,11 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
     if args.overwrite and out.exists():
         EventLogReader(out).close()  # refuses to replace anything that is not an event log
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{out}{suffix}").unlink(missing_ok=True)
+        remove_log(out)
     log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
     try:
-        with _progress(args.progress, scenario.name) as progress:
+        with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
             summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir, progress=progress)
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
@@ -141,7 +147,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     until = None
     if args.until is not None:
         with EventLogReader(args.log) as reader:
-            until = parse_time(args.until, _epoch(reader))
+            until = parse_time(args.until, reader.header.epoch)
     result = fold(args.log, until)
     checks = {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped}
     _print_summary(result.summary, args.json, checks)
@@ -163,7 +169,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """Export events as JSON lines or CSV."""
     with EventLogReader(args.log) as reader:
-        epoch = _epoch(reader)
+        epoch = reader.header.epoch
         kinds = [k for item in (args.kind or []) for k in item.split(",") if k]
         bounds: dict[str, Any] = {"kinds": kinds or None}
         if args.since is not None:
@@ -181,21 +187,17 @@ def cmd_events(args: argparse.Namespace) -> int:
             writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
                 data = ev.to_builtins(ev.decode(payload, kind, version))  # upcast: old logs read as the current version
-                writer.writerow([seq, ts, _iso(epoch, ts), causes, *(_csv_value(data[f]) for f in fields)])
+                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), causes, *(_csv_value(data[f]) for f in fields)])
         else:
             writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
-                writer.writerow([seq, ts, _iso(epoch, ts), kind, version, causes, payload])
+                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), kind, version, causes, payload])
     return 0
 
 
 def _csv_value(value: Any) -> Any:
     # Booleans and lists as in the JSON payload (true/false, [..]), not Python's repr.
     return json.dumps(value, separators=(",", ":")) if isinstance(value, bool | list | dict) else value
-
-
-def _iso(epoch: datetime, ts_ns: int) -> str:
-    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,7 +13,6 @@ parent's own, and every row of the new log, hash chain included, is checked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Generator
@@ -25,13 +24,13 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from clearing.errors import ConfigError, EventLogError, OutputExistsError, VerificationError
-from clearing.inputs import data_sources, resolve_inputs
+from clearing.inputs import resolve_inputs
 from clearing.log.reader import EventLogReader, RunHeader
-from clearing.log.writer import EventLog, causes_text
-from clearing.runner import _signals_held, header_for
+from clearing.log.writer import EventLog, causes_text, remove_log
+from clearing.runner import _signals_held, completed, header_for
 from clearing.scenario import Scenario, fork_refusal, parse_override
 from clearing.sim.world import build_world
-from clearing.summary import RunSummary, summarize
+from clearing.summary import RunSummary
 from clearing.units import NS_PER_S
 
 
@@ -77,17 +76,17 @@ def forked_scenario(header: RunHeader, at_ns: int, overrides: list[str] | tuple[
 class PrefixCheck:
     """A sink that appends to a log and checks each row before `until_ns` against the parent's.
 
-    Rows compare by seq, time, kind, version, causes and payload; with `same_chain` (the
-    same run id) also by chain hash. A row missing from either side is a divergence.
+    Rows compare by seq, time, kind, version, causes and payload; with no `until_ns` (a fork
+    without changes: the same run id) also by chain hash. A row missing from either side is a divergence.
     """
 
     def __init__(
-        self, log: EventLog, parent: EventLogReader, until_ns: int | None, same_chain: bool, where: str, parent_ends: bool = False
+        self, log: EventLog, parent: EventLogReader, until_ns: int | None, where: str, parent_ends: bool = False
     ) -> None:
         self.log = log
         self.parent_ends = parent_ends  # the parent stops early (incomplete): no row after its last is compared
         self.until_ns = until_ns
-        self.same_chain = same_chain
+        self.same_chain = until_ns is None
         self.where = where
         rows = parent.rows(until_ns=None if until_ns is None else until_ns - 1)
         self.rows = cast(Generator[Any, None, None], rows)  # a generator: `close` ends its cursor
@@ -106,7 +105,7 @@ class PrefixCheck:
         if self.done:
             return seq
         if self.until_ns is not None and ts_ns >= self.until_ns:
-            self.finish(seq)
+            self.finish()
             return seq
         theirs = next(self.rows, None)
         if theirs is None and self.parent_ends:
@@ -127,7 +126,7 @@ class PrefixCheck:
         """Stop reading the parent's rows (before its reader closes)."""
         self.rows.close()
 
-    def finish(self, next_seq: int) -> None:
+    def finish(self) -> None:
         """Require that the parent has nothing left before `until_ns` (called at the first row after it)."""
         self.done = True
         theirs = next(self.rows, None)
@@ -192,16 +191,16 @@ def fork_log(
         if out.exists():
             EventLogReader(out).close()  # refuses to replace anything that is not an event log
         partial = out.with_name(out.name + ".partial")
-        _remove(partial)
+        remove_log(partial)
         whole = not overrides and h.status == "complete"
         log = EventLog(partial, header)
         where = f"{out} diverges from {reader.path}"
         ends = h.status != "complete"  # an interrupted parent: rows past its last are not compared
-        check = PrefixCheck(log, reader, None if not overrides else at_ns, not overrides, where, parent_ends=ends)
+        check = PrefixCheck(log, reader, None if not overrides else at_ns, where, parent_ends=ends)
         try:
             state = build_world(scenario, h.seed, check, inputs).run(progress)
             if whole or (overrides and not check.done):  # nothing of the parent's prefix may be left over
-                check.finish(log.count + 1)
+                check.finish()
                 if (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
                     raise VerificationError(f"{out} diverges from {reader.path}: its head differs from the header's", log.count)
             digest = state.digest()
@@ -210,25 +209,15 @@ def fork_log(
         except BaseException as e:
             with _signals_held():
                 log.finish("failed", error=f"{type(e).__name__}: {e}")
-                _remove(partial)
+                remove_log(partial)
             raise
         finally:
             check.close()
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{out}{suffix}").unlink(missing_ok=True)
+    remove_log(out)
     partial.replace(out)
-    summary = summarize(
-        state, run_id=header.run_id, scenario=scenario.name, seed=h.seed, status="complete", events=log.count,
-        head_hash=log.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
-    )  # fmt: skip
+    summary = completed(state, header, scenario, inputs, log.count, log.head_hash)
     changes = dict(scenario.fork.set) if scenario.fork is not None else {}
     return ForkResult(summary, h, at_ns, changes, check.checked, whole)
-
-
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(NotADirectoryError):  # a file where its directory should be: EventLog says so
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # Diff -----------------------------------------------------------------------------------

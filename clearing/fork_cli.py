@@ -9,34 +9,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from clearing.errors import ConfigError
-from clearing.log.reader import EventLogReader
+from clearing.log.reader import EventLogReader, utc_text
 from clearing.units import NS_PER_S
-
-
-def _epoch(reader: EventLogReader) -> datetime:
-    return datetime.fromisoformat(reader.header.epoch_utc.replace("Z", "+00:00"))
-
-
-def _iso(epoch: datetime, ts_ns: int) -> str:
-    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
     """Re-run LOG's scenario and seed, check it against LOG up to --at, apply --set from --at on."""
-    from clearing.cli import _progress, parse_time
+    from clearing.cli import parse_time, progress_bar, sim_seconds
     from clearing.fork import fork_log
     from clearing.summary import render_text
 
     with EventLogReader(args.log) as reader:
-        epoch = _epoch(reader)
+        epoch = reader.header.epoch
         at_ns = parse_time(args.at, epoch)
         name = reader.header.scenario_name
-    with _progress(args.progress, f"fork of {name}") as progress:
+    with progress_bar(args.progress, f"fork of {name}", sim_seconds) as progress:
         result = fork_log(args.log, at_ns, args.set or (), args.out, getattr(args, "data_dir", None), progress, args.overwrite)
     h, s = result.parent, result.summary
     extra: dict[str, Any] = {
@@ -44,7 +35,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
         "parent": str(args.log),
         "parent_run_id": h.run_id,
         "at_s": result.at_ns / NS_PER_S,
-        "at_utc": _iso(epoch, result.at_ns),
+        "at_utc": utc_text(epoch, result.at_ns),
         "changes": result.changes,
         "verified_events": result.verified_events,
         "identical_to_parent": result.identical,
@@ -71,8 +62,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             raise ConfigError(f"{path}: no such file")
     divergence = first_divergence(args.a, args.b)
     a, b = fold(args.a), fold(args.b)
-    with EventLogReader(args.a) as reader:
-        epoch = _epoch(reader)
+    epoch = a.header.epoch
     changes = scenario_changes(a.header.scenario_json, b.header.scenario_json)
     da, db = a.summary.as_dict(), b.summary.as_dict()
     metrics = {key: {"a": da[key], "b": db[key], "delta": metric_delta(da[key], db[key])} for key in da}
@@ -80,7 +70,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if divergence is not None:
         first = {
             "seq": divergence.seq, "ts_ns": divergence.ts_ns, "time_s": divergence.ts_ns / NS_PER_S,
-            "time_utc": _iso(epoch, divergence.ts_ns),
+            "time_utc": utc_text(epoch, divergence.ts_ns),
             "a": None if divergence.a is None else {"kind": divergence.a[0], "payload": divergence.a[1]},
             "b": None if divergence.b is None else {"kind": divergence.b[0], "payload": divergence.b[1]},
         }  # fmt: skip

@@ -8,15 +8,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from clearing import __version__
 from clearing.inputs import data_sources, input_hashes, resolve_inputs
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
-from clearing.log.writer import EventLog, MemorySink, RunHeaderData
+from clearing.log.writer import ChainSink, EventLog, MemorySink, RunHeaderData
 from clearing.scenario import Scenario
 from clearing.sim.world import build_world
+from clearing.state import ClearingState
 from clearing.summary import RunSummary, summarize
+
+Sink = TypeVar("Sink", bound=ChainSink)
 
 
 @contextmanager
@@ -85,20 +89,32 @@ def run_scenario(
     digest = state.digest()
     with _signals_held():
         log.finish("complete", state_digest=digest)
+    return completed(state, header, scenario, inputs, log.count, log.head_hash)
+
+
+def completed(
+    state: ClearingState, header: RunHeaderData, scenario: Scenario, inputs: dict[str, Path], events: int, head: bytes
+) -> RunSummary:
+    """Return the summary of a run that completed: its final state, header, scenario and input files."""
     return summarize(
-        state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=log.count, head_hash=log.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
+        state, run_id=header.run_id, scenario=scenario.name, seed=header.seed, status="complete", events=events,
+        head_hash=head.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
     )  # fmt: skip
 
 
 def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> tuple[RunSummary, MemorySink]:
     """Run without a file (tests, quick studies); rows and hash chain are as on disk."""
+    return _run_to(MemorySink, scenario, seed, data_dir)
+
+
+def run_unlogged(scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> RunSummary:
+    """Run keeping only the hash chain (sweeps without logs): the summary is the logged run's."""
+    return _run_to(ChainSink, scenario, seed, data_dir)[0]
+
+
+def _run_to(sink_type: type[Sink], scenario: Scenario, seed: int, data_dir: str | Path | None) -> tuple[RunSummary, Sink]:
     inputs = resolve_inputs(scenario, data_dir)
     header = header_for(scenario, seed, inputs)
-    sink = MemorySink(genesis_hash(header.run_id, header.scenario_hash, seed))
+    sink = sink_type(genesis_hash(header.run_id, header.scenario_hash, seed))
     state = build_world(scenario, seed, sink, inputs).run()
-    summary = summarize(
-        state, run_id=header.run_id, scenario=scenario.name, seed=seed, status="complete",
-        events=len(sink.rows), head_hash=sink.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
-    )  # fmt: skip
-    return summary, sink
+    return completed(state, header, scenario, inputs, sink.count, sink.head_hash), sink

@@ -32,6 +32,7 @@ import numpy as np
 import sqlite_utils
 
 from clearing.errors import ConfigError
+from clearing.log.writer import remove_log
 from clearing.scenario import Scenario, load_scenario
 
 RESULTS = "results.sqlite"
@@ -165,10 +166,7 @@ def plan(
 
 def run_task(task: Task) -> dict[str, Any]:
     """Run one task (in a worker) and return its result row: parameters, seed, metrics, status."""
-    from clearing.log.schema import genesis_hash
-    from clearing.runner import header_for, run_scenario
-    from clearing.sim.world import build_world
-    from clearing.summary import summarize
+    from clearing.runner import run_scenario, run_unlogged
 
     start = time.perf_counter()
     row = _row(task)
@@ -176,24 +174,14 @@ def run_task(task: Task) -> dict[str, Any]:
         scenario = Scenario.model_validate_json(task.scenario_json)
         if task.log_path:
             final, partial = Path(task.log_path), Path(task.log_path + ".partial")
-            partial.unlink(missing_ok=True)
+            remove_log(partial)
             summary = run_scenario(scenario, task.seed, partial, data_dir=task.data_dir)
             partial.replace(final)  # a log half written never looks finished
         else:
-            from clearing.inputs import data_sources, resolve_inputs
-
-            inputs = resolve_inputs(scenario, task.data_dir)
-            header = header_for(scenario, task.seed, inputs)
-            sink = ChainSink(genesis_hash(header.run_id, header.scenario_hash, task.seed))
-            state = build_world(scenario, task.seed, sink, inputs).run()
-            summary = summarize(
-                state, run_id=header.run_id, scenario=scenario.name, seed=task.seed, status="complete",
-                events=sink.count, head_hash=sink.head_hash.hex(), data_sources="; ".join(data_sources(scenario, inputs)),
-            )  # fmt: skip
+            summary = run_unlogged(scenario, task.seed, task.data_dir)
     except Exception as e:  # the sweep goes on; the row says what failed
         if task.log_path:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{task.log_path}.partial{suffix}").unlink(missing_ok=True)
+            remove_log(f"{task.log_path}.partial")
         return _failed_row(task, f"{type(e).__name__}: {e}", time.perf_counter() - start)
     values = summary.as_dict()
     metrics = {name: values[name] if isinstance(values[name], int | float) else float(values[name]) for name in METRICS}
@@ -213,27 +201,6 @@ def _row(task: Task) -> dict[str, Any]:
 
 def _failed_row(task: Task, error: str, wall_s: float) -> dict[str, Any]:
     return {**_row(task), "status": "failed", "error": error, "wall_s": round(wall_s, 3)}
-
-
-class ChainSink:
-    """A sink that keeps only the hash chain and the count (a run without a log)."""
-
-    def __init__(self, genesis: bytes) -> None:
-        self._head = genesis
-        self.count = 0
-
-    @property
-    def head_hash(self) -> bytes:
-        """Return the hash of the last row."""
-        return self._head
-
-    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
-        """Chain one row's hash and return its seq."""
-        from clearing.log import schema
-
-        self.count += 1
-        self._head = schema.chain_hash(self._head, self.count, version, payload)
-        return self.count
 
 
 # Executors ------------------------------------------------------------------------------
@@ -421,7 +388,8 @@ def plot(out: Path) -> list[Path]:
     if not manifest_path.is_file() or not results.is_file():
         raise ConfigError(f"{out}: not a sweep directory (no {MANIFEST} or {RESULTS})")
     try:
-        keys = [key for key, _values in json.loads(manifest_path.read_text())["grid"]]
+        manifest = json.loads(manifest_path.read_text())
+        keys = [key for key, _values in manifest["grid"]]
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{manifest_path}: unreadable sweep manifest ({e})") from None
     rows = complete_rows(out)
@@ -461,7 +429,7 @@ def plot(out: Path) -> list[Path]:
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         seeds = max(len(v) for s in series.values() for v in s.values())
-        fig.suptitle(f"{Path(json.loads(manifest_path.read_text()).get('scenario', '')).name}: metrics against {key} "
+        fig.suptitle(f"{Path(manifest.get('scenario', '')).name}: metrics against {key} "
                      f"(line: mean; band: min-max over {seeds} seed(s))", fontsize=10)  # fmt: skip
         handles, labels = axes.flat[0].get_legend_handles_labels()
         if len(labels) > 1 or others:

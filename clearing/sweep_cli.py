@@ -8,52 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from clearing.errors import ClearingError, ConfigError
 
 
-def _progress(mode: str) -> Any:
-    # Runs done out of the total, elapsed time and ETA, on stderr; "auto" on a terminal.
-    @contextmanager
-    def bar() -> Iterator[Callable[[int, int], None] | None]:
-        if mode == "never" or (mode == "auto" and not sys.stderr.isatty()):
-            yield None
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        progress = Progress(
-            TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True),
-        )  # fmt: skip
-        task = progress.add_task("sweep", total=None)
-        first: list[int] = []
-
-        def update(done: int, total: int) -> None:
-            if not first:  # runs skipped on resume do not count towards the ETA
-                first.append(done)
-                progress.update(task, total=total, completed=done)
-                progress.start()
-                progress.reset(task, total=total, completed=done)
-                return
-            progress.update(task, total=total, completed=done)
-
-        try:
-            yield update
-        finally:
-            if progress.live.is_started:
-                progress.stop()
-
-    return bar()
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep (or, with --plot, redraw its plots) and print the table per grid point."""
     from clearing import sweep
+    from clearing.cli import progress_bar
     from clearing.scenario import load_scenario
 
     if args.plot:
@@ -84,7 +48,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     where = args.scheduler or f"{workers} local worker(s)"
     print(f"sweep: {len(tasks)} runs ({len(tasks) // args.seeds} grid points x {args.seeds} seeds) on {where} -> {out}")
     try:
-        with _progress(args.progress) as progress:
+        with progress_bar(args.progress, "sweep", lambda done, total: f"{done}/{total} runs") as progress:
             counts = sweep.run_sweep(tasks, out, manifest, workers, args.scheduler, progress)
     except KeyboardInterrupt:
         print(f"clearing: interrupted; the runs done are kept in {out / sweep.RESULTS}; run again to resume", file=sys.stderr)

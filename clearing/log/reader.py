@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +42,16 @@ class RunHeader:
     events: int | None
     head_hash: str | None
     state_digest: str | None
+
+    @property
+    def epoch(self) -> datetime:
+        """Return the run's epoch (time 0) as an aware UTC datetime."""
+        return datetime.fromisoformat(self.epoch_utc.replace("Z", "+00:00"))
+
+
+def utc_text(epoch: datetime, ts_ns: int, timespec: str = "seconds") -> str:
+    """Return the UTC time `ts_ns` after `epoch` in ISO-8601 with a Z (to `timespec`, as `isoformat`)."""
+    return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class EventLogReader:

@@ -61,12 +61,12 @@ _sha256 = hashlib.sha256
 _pack_header = schema.ROW_HEADER.pack
 
 
-class MemorySink:
-    """An in-memory sink with the same seq numbering and hash chain as the SQLite log."""
+class ChainSink:
+    """A sink that keeps only the hash chain and the count: a run without a log."""
 
     def __init__(self, genesis: bytes = b"\x00" * 32) -> None:
-        self.rows: list[tuple[int, int, str, int, str, str, bytes]] = []
         self._head = genesis
+        self.count = 0
 
     @property
     def head_hash(self) -> bytes:
@@ -74,11 +74,31 @@ class MemorySink:
         return self._head
 
     def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
-        """Append one row and return its seq."""
-        seq = len(self.rows) + 1
+        """Chain one row's hash and return its seq."""
+        self.count = seq = self.count + 1
         self._head = schema.chain_hash(self._head, seq, version, payload)
+        return seq
+
+
+class MemorySink(ChainSink):
+    """An in-memory sink with the same seq numbering and hash chain as the SQLite log."""
+
+    def __init__(self, genesis: bytes = b"\x00" * 32) -> None:
+        super().__init__(genesis)
+        self.rows: list[tuple[int, int, str, int, str, str, bytes]] = []
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Append one row and return its seq."""
+        seq = super().append(kind, version, ts_ns, causes, payload)
         self.rows.append((seq, ts_ns, kind, version, causes_text(causes), payload.decode(), self._head))
         return seq
+
+
+def remove_log(path: Path | str) -> None:
+    """Delete a log file and its SQLite side files, if there (a file where its directory should be counts as none)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(NotADirectoryError):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 class EventLog:
