@@ -297,7 +297,6 @@ def analyse(rows: Iterable[tuple[int, int, str, str, str]], size: int) -> Cascad
     out = Cascades()
     for seq, ts, kind, causes_json, payload_json in rows:
         causes = _decode(causes_json) if causes_json != "[]" else ()
-        own = max((int(generation[c]) for c in causes), default=-1)
         if kind == "margin_breached":
             payload = _decode(payload_json)
             deepest = max(causes, key=lambda c: (int(driven[c]), -c), default=0)
@@ -309,9 +308,10 @@ def analyse(rows: Iterable[tuple[int, int, str, str, str]], size: int) -> Cascad
                 parents[seq] = parents.get(deepest, ())
             breach_of[payload["account"]] = seq
             continue
-        if own >= 0 and kind in _LIQUIDATION_PARTS:
+        source = max(causes, key=lambda c: int(generation[c])) if kind in _LIQUIDATION_PARTS and causes else 0
+        own = int(generation[source]) if source else -1
+        if own >= 0:
             # Part of a liquidation (its causes run back to the breach): same generation and root.
-            source = max((c for c in causes if generation[c] >= 0), key=lambda c: int(generation[c]))
             generation[seq] = own
             root[seq] = root[source]
             breach_id[seq] = breach_id[source]
