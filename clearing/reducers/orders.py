@@ -106,12 +106,8 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
     book = state.books[e.market]
     key = (e.account, e.market)
     previous = state.quotes.get(key)
-    if previous:
-        if previous[-1] - previous[0] + 1 == len(previous):  # always so: one ladder's consecutive ids
-            book.remove_range(previous[0], previous[-1] + 1)
-        else:
-            for order_id in previous:
-                book.remove_range(order_id, order_id + 1)
+    if previous:  # one ladder's consecutive ids (set below)
+        book.remove_range(previous[0], previous[-1] + 1)
     bid_prices, bid_lots = _columns(e.bids)
     ask_prices, ask_lots = _columns(e.asks)
     # Strictly monotonic prices are all positive when the worst bid and the best ask are.

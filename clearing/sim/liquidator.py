@@ -163,14 +163,14 @@ def liquidator_process(
     liquidity_provider: int,
     service_ns: int,
     params: LiquidationParams,
-    guard: Guard | Sequence[Guard] | None = None,
+    guard: Sequence[Guard] | None = None,
     budget: BlockBudget | None = None,
     risk: Risk | None = None,
     fund: FundDesk | None = None,
 ) -> Generator[simpy.Event, Any, None]:
     """Serve the liquidation queue forever (waiting for the next block when this one is full).
 
-    `guard` is one oracle guard, or one per market (the breach market's is asked).
+    `guard` is one oracle guard per market (the breach market's is asked).
     """
     while True:
         item = yield queue.get()
@@ -190,13 +190,13 @@ def liquidate(
     breach_seq: int,
     liquidity_provider: int,
     params: LiquidationParams,
-    guard: Guard | Sequence[Guard] | None = None,
+    guard: Sequence[Guard] | None = None,
     risk: Risk | None = None,
     fund: FundDesk | None = None,
 ) -> None:
     """Release an account the oracle guards protect or that has recovered; else close and settle it.
 
-    `guard` is one oracle guard, or one per market: then every market the account holds
+    `guard` is one oracle guard per market: every market the account holds
     must allow the liquidation (the breach market's first).
 
     An account with one position closes it by the partial policy; an account with positions
@@ -265,12 +265,10 @@ def liquidate(
     )  # fmt: skip
 
 
-def _guards_allow(s: Any, guard: Guard | Sequence[Guard] | None, account: int, market: int, breach_seq: int) -> bool:
-    # One guard, or the guard of every market the account holds, the breach market's first.
+def _guards_allow(s: Any, guard: Sequence[Guard] | None, account: int, market: int, breach_seq: int) -> bool:
+    # The guard of every market the account holds, the breach market's first.
     if guard is None:
         return True
-    if not isinstance(guard, Sequence):
-        return guard(account, (breach_seq,))
     held = [m for m in range(s.n_markets) if m != market and s.position.item(account, m)]
     return all(guard[m](account, (breach_seq,)) for m in [market, *held])
 
