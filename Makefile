@@ -46,6 +46,7 @@ bench: $(STAMP) $(FAST)/SOURCE_HASH
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/python -m ruff check clearing tests tools
+	$(BIN)/lint-imports
 	$(BIN)/python -m mypy clearing
 
 clean:

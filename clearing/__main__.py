@@ -1,5 +1,5 @@
 """Run the command line: `python -m clearing`."""
 
-from clearing.cli import main
+from clearing.cli.app import main
 
 raise SystemExit(main())

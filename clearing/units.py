@@ -21,10 +21,13 @@ Nanos = NewType("Nanos", int)
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
+SECONDS_PER_YEAR = 365 * 86_400  # annualised volatilities and rates use a 365-day year
 PPM = 1_000_000
 INT64_MAX = 2**63 - 1
 
 Int64Array = npt.NDArray[np.int64]
+Float64Array = npt.NDArray[np.float64]
 
 
 def to_decimal(value: str | int | float | Decimal) -> Decimal:

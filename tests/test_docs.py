@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from clearing import events as ev
-from clearing.cli import build_parser
+from clearing.cli.app import build_parser
 from clearing.scenario import Scenario
 from tests.conftest import ROOT
 

@@ -2,6 +2,6 @@
 
 from clearing.log.reader import EventLogReader, RunHeader
 from clearing.log.verify import verify_log
-from clearing.log.writer import EventLog, MemorySink, Sink
+from clearing.log.writer import ChainSink, EventLog, MemorySink
 
-__all__ = ["EventLog", "EventLogReader", "MemorySink", "RunHeader", "Sink", "verify_log"]
+__all__ = ["ChainSink", "EventLog", "EventLogReader", "MemorySink", "RunHeader", "verify_log"]

@@ -1,7 +1,8 @@
 """Append side of the event log: hash-chains rows and writes them in batched transactions.
 
 `EventLog` writes one SQLite file per run; `MemorySink` keeps the same rows and chain in a
-list for tests and in-process studies. Both take rows from the bus only; nothing else
+list for tests and in-process studies; `ChainSink` keeps only the chain. Each is a
+`clearing.sim.bus.Sink`. Both take rows from the bus only; nothing else
 writes events. A crash loses at most the unflushed batch and leaves a valid prefix.
 """
 
@@ -13,7 +14,6 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import sqlite_utils
 
@@ -33,19 +33,6 @@ class RunHeaderData:
     seed: int
     epoch_utc: str
     inputs_json: str
-
-
-class Sink(Protocol):
-    """Where the bus appends rows: returns each row's seq."""
-
-    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
-        """Append one event row and return its seq."""
-        ...
-
-    @property
-    def head_hash(self) -> bytes:
-        """Return the hash of the last row (the genesis hash before any row)."""
-        ...
 
 
 def causes_text(causes: tuple[int, ...]) -> str:

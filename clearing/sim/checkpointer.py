@@ -8,9 +8,9 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
+from clearing.core.state import DIGEST_VERSION
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
-from clearing.state import DIGEST_VERSION
 
 
 def checkpoint_process(env: Clock, bus: EventBus, interval_ns: int) -> Generator[simpy.Event, Any, None]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import simpy
 
 from clearing import events as ev
-from clearing.oracle import publication_reason
+from clearing.core.oracle import publication_reason
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.price_feed import path_process

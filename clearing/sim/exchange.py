@@ -1,7 +1,7 @@
 """The matching engine's shell: turns an order into events, one pure `match` call each.
 
 `Exchange.submit` checks reduce-only and post-only, emits `order_placed`, asks
-`clearing.book.match` what happens, and emits the self-trade cancels and fills in that
+`clearing.core.book.match` what happens, and emits the self-trade cancels and fills in that
 order, then the rest of the order: resting (limit, post-only) or expired (market, IOC).
 With an initial margin rate, a trader's order that would grow its position is rejected
 ("insufficient_margin") unless its equity (across its markets) covers the initial margin
@@ -21,16 +21,16 @@ from typing import NamedTuple
 import numpy as np
 
 from clearing import events as ev
-from clearing.book import BUY, crosses, match
-from clearing.book import Fill as BookFill
-from clearing.margin import initial_margin_ppm
+from clearing.core.book import BUY, crosses, match
+from clearing.core.book import Fill as BookFill
+from clearing.core.margin import initial_margin_ppm
+from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
-from clearing.state import MODE_CODES, ROLE_CODES, ClearingState
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
-TRADER = ROLE_CODES[ev.ROLE_TRADER]
-ISOLATED = MODE_CODES["isolated"]
+TRADER = Role.TRADER
+ISOLATED = MarginMode.ISOLATED
 
 
 class MarketTerms(NamedTuple):

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import simpy
 
 from clearing import events as ev
-from clearing.book import BUY, SELL, impact_price
-from clearing.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
+from clearing.core.book import BUY, SELL, impact_price
+from clearing.core.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 

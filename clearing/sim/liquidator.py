@@ -12,7 +12,7 @@ threshold; execution "fund" (Binance) sends the IOC at the bankruptcy price and 
 insurance fund's account take over the rest at that price, within its notional limit,
 then unwind it (`FundDesk`, `offload_process`). The backstop takes over whatever is
 still left, at the mark moved by slippage and size impact (`backstop_price_ticks`), and
-the balance left is settled by `clearing.liquidation.settle` (fee, insurance fund, bad
+the balance left is settled by `clearing.core.liquidation.pricing.settle` (fee, insurance fund, bad
 debt). Health is the account's, across its markets (`clearing.sim.risk.Risk`).
 """
 
@@ -25,18 +25,18 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.liquidation import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
-from clearing.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
-from clearing.risk import equity, fund_equity
+from clearing.core.liquidation.pricing import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
+from clearing.core.liquidation.waterfall import adl_allocation, adl_ranking, socialised_amounts
+from clearing.core.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
+from clearing.core.risk import equity, fund_equity
+from clearing.core.state import Role
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.risk import Risk
-from clearing.state import ROLE_CODES
 from clearing.units import PPM, mul_div_ceil
-from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
 Guard = Callable[[int, tuple[int, ...]], bool]
-FUND = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
+FUND = Role.INSURANCE_FUND
 
 
 class LiquidationParams(NamedTuple):

@@ -17,17 +17,17 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.margin import below_maintenance, liquidation_price
-from clearing.reducers.collateral import TOUCHED_ALL
-from clearing.risk import breach_liquidation_price
+from clearing.core.margin import below_maintenance, liquidation_price
+from clearing.core.risk import breach_liquidation_price
+from clearing.core.state import ClearingState, MarginMode, Role
+from clearing.core.state.schema import TOUCHED_ALL
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.risk import Risk
-from clearing.state import MODE_CODES, ROLE_CODES, ClearingState
 from clearing.units import Int64Array
 
-TRADER = ROLE_CODES[ev.ROLE_TRADER]
-PORTFOLIO = MODE_CODES["portfolio"]
+TRADER = Role.TRADER
+PORTFOLIO = MarginMode.PORTFOLIO
 
 
 PRIORITIES = ("fifo", "worst_health", "largest")
@@ -58,7 +58,7 @@ class TriggerCache:
     """Each trader's liquidation price on one market, recomputed only where its inputs changed.
 
     A long is below maintenance exactly when the mark <= its liquidation price, a short when
-    the mark >= it (`clearing.margin.liquidation_price`), so `breached` returns what
+    the mark >= it (`clearing.core.margin.liquidation_price`), so `breached` returns what
     `breached_accounts` would, without recomputing a million requirements at every mark:
     it compares the backing and the position with the last check's and recomputes the
     prices of the rows that differ (a collateral price change shows as a backing change).

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import simpy
 
 from clearing import events as ev
-from clearing.mark import ema_step, median_mark
+from clearing.core.mark import ema_step, median_mark
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock

@@ -9,13 +9,13 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, updated_variance
-from clearing.book import BUY, SELL, best_of_others
+from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, updated_variance
+from clearing.core.book import BUY, SELL, best_of_others
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
+from clearing.units import SECONDS_PER_YEAR
 
-SECONDS_PER_YEAR = 365 * 86_400
 DepthAt = Callable[[int], tuple[tuple[float, ...], tuple[float, ...]]]
 
 

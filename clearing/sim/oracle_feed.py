@@ -5,7 +5,7 @@ trade) every interval, with its own noise, and its reading reaches the oracle `d
 later as an `oracle_observed`; in an outage it sends nothing, while frozen it repeats its
 last value, and in a dislocation it is off by a fraction. Every aggregation round takes
 the live readings (not older than `source_max_age`), cuts outliers, needs `min_sources`,
-and aggregates (`clearing.oracle.aggregate`). Then, by policy:
+and aggregates (`clearing.core.oracle.aggregate`). Then, by policy:
 
 Latency model "load" adds a delay per margin breach in the trailing window, sampled at
 every round.
@@ -32,7 +32,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.oracle import aggregate, in_windows, inliers, publication_reason, sample_latency_ns
+from clearing.core.oracle import aggregate, in_windows, inliers, publication_reason, sample_latency_ns
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock

@@ -1,6 +1,6 @@
 """Account risk for the margin monitor and the liquidators, and the return-window sampler.
 
-`Risk` is the shell's handle on `clearing.risk` (the one implementation, which replay's
+`Risk` is the shell's handle on `clearing.core.risk` (the one implementation, which replay's
 breach audit uses too), so a breach and the liquidator's re-check can never disagree.
 """
 
@@ -13,13 +13,13 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.risk import PORTFOLIO, account_risk, backing, valuation_prices
+from clearing.core.risk import PORTFOLIO, account_risk, backing, valuation_prices
+from clearing.core.state import Role
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
-from clearing.state import ROLE_CODES
 from clearing.units import Int64Array
 
-TRADER = ROLE_CODES[ev.ROLE_TRADER]
+TRADER = Role.TRADER
 
 
 def return_window_process(env: Clock, bus: EventBus, step_ns: int) -> Generator[simpy.Event, Any, None]:
@@ -51,7 +51,7 @@ class Risk:
         return self._single[2]
 
     def measure(self, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:
-        """Return (equity, requirement) of the accounts `rows` (`clearing.risk.account_risk`)."""
+        """Return (equity, requirement) of the accounts `rows` (`clearing.core.risk.account_risk`)."""
         return account_risk(self.bus.state, rows, positions)
 
     def below(self, account: int) -> bool:
@@ -77,5 +77,5 @@ class Risk:
         return int(self.measure(np.array([account]), positions)[1][0])
 
     def backing(self, account: int, market: int) -> int:
-        """Return what backs the account's position on `market` (`clearing.risk.backing`)."""
+        """Return what backs the account's position on `market` (`clearing.core.risk.backing`)."""
         return backing(self.bus.state, account, market)

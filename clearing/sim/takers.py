@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from clearing.agents.arbitrageur import ArbitrageParams, arbitrage_order
-from clearing.agents.noise import NoiseParams, next_order
+from clearing.core.agents.arbitrageur import ArbitrageParams, arbitrage_order
+from clearing.core.agents.noise import NoiseParams, next_order
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock

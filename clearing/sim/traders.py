@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.population import Population
+from clearing.core.agents.population import Population
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.units import PPM, Int64Array, div_ceil, mul_div_ceil

@@ -18,19 +18,20 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing import tapes
-from clearing.agents.arbitrageur import ArbitrageParams
-from clearing.agents.market_maker import MakerParams
-from clearing.agents.noise import NoiseParams
+from clearing.core.agents.arbitrageur import ArbitrageParams
+from clearing.core.agents.market_maker import MakerParams
+from clearing.core.agents.noise import NoiseParams
+from clearing.core.agents.population import draw_population, leg_lots
+from clearing.core.invariants import violations
+from clearing.core.oracle import random_outages
+from clearing.core.paths import bridge_path, gbm_path, jump_diffusion_path, trades_path
+from clearing.core.state import DIGEST_VERSION, ClearingState
+from clearing.core.state.schema import Role
+from clearing.data import tapes
 from clearing.errors import InvariantViolation
-from clearing.invariants import violations
-from clearing.log.writer import Sink
-from clearing.oracle import random_outages
-from clearing.population import draw_population, leg_lots
-from clearing.prices import gbm_path, jump_diffusion_path
 from clearing.rng import generator
 from clearing.scenario import MarketConfig, Scenario
-from clearing.sim.bus import EventBus
+from clearing.sim.bus import EventBus, Sink
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
 from clearing.sim.clock import Clock
@@ -46,7 +47,6 @@ from clearing.sim.price_feed import index_feed_process
 from clearing.sim.risk import Risk, return_window_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import Leg, trader_process
-from clearing.state import DIGEST_VERSION, ClearingState
 from clearing.units import NS_PER_MS, to_ppm, to_units
 
 
@@ -109,12 +109,12 @@ def index_path(scenario: Scenario, seed: int, inputs: dict[str, Path], market: i
     start_ms = round(start.timestamp() * 1000)
     if p.kind == "trades":
         trades = tapes.read_trades(inputs[p.files[0]], m.tick_size)
-        return tapes.trades_path(trades, start_ms * 1000, step_ns, n_steps, initial), step_ns
+        return trades_path(trades, start_ms * 1000, step_ns, n_steps, initial), step_ns
     if p.files and all(name in inputs for name in p.files):
         bars = tapes.concat_bars([tapes.read_bars(inputs[name], m.tick_size) for name in p.files], list(p.files))
     else:  # the files are not in the data directory: the hourly path written in the scenario
         bars = tapes.hourly_bars(list(p.hourly), m.tick_size)
-    return tapes.bridge_path(rng, bars, start_ms, step_ns, n_steps), step_ns
+    return bridge_path(rng, bars, start_ms, step_ns, n_steps), step_ns
 
 
 def _stream(market: int, name: str) -> str:
@@ -186,7 +186,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         params = cast(LiquidationParams, live)
     fund = None
     if q.execution == "fund":
-        fund = FundDesk(accounts[ev.ROLE_INSURANCE_FUND][0], to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"))
+        fund = FundDesk(accounts[Role.INSURANCE_FUND][0], to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"))
         env.process(
             offload_process(
                 env, exchange, fund, sc.ms_ns(q.fund_offload_interval_ms), sc.quote_minor(q.fund_offload_notional),
@@ -197,7 +197,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     for _ in range(q.liquidators):
         env.process(
             liquidator_process(
-                env, exchange, queue, accounts[ev.ROLE_LIQUIDITY_PROVIDER][0], sc.ms_ns(q.service_time_ms), params,
+                env, exchange, queue, accounts[Role.LIQUIDITY_PROVIDER][0], sc.ms_ns(q.service_time_ms), params,
                 guards, budget, risk, fund,
             )
         )  # fmt: skip
@@ -350,26 +350,26 @@ def _trader_legs(sc: Scenario) -> list[tuple[int, float]]:
     return [(market, multiple) for market, multiple in enumerate(sc.population.legs) if multiple]
 
 
-def _open_accounts(sc: Scenario, bus: EventBus) -> dict[str, list[int]]:
+def _open_accounts(sc: Scenario, bus: EventBus) -> dict[Role, list[int]]:
     # Accounts in a fixed order; each group opened by one event and funded by deposits.
     # Isolated traders hold one account per leg (leg-major); agents have their own
     # accounts on every market (market-major); the insurance fund's account comes last.
     p, n_markets = sc.population, len(sc.listed())
     traders = p.accounts * (len(_trader_legs(sc)) if p.margin_mode == "isolated" else 1)
     groups = [
-        (ev.ROLE_TRADER, traders, None, p.margin_mode),
-        (ev.ROLE_LIQUIDITY_PROVIDER, 1, sc.liquidity_provider.collateral, "cross"),
-        (ev.ROLE_MARKET_MAKER, sc.market_makers.count * n_markets, sc.market_makers.collateral, "cross"),
-        (ev.ROLE_NOISE_TRADER, sc.noise_takers.count * n_markets, sc.noise_takers.collateral, "cross"),
-        (ev.ROLE_ARBITRAGEUR, sc.arbitrageurs.count * n_markets, sc.arbitrageurs.collateral, "cross"),
-        (ev.ROLE_INSURANCE_FUND, int(sc.liquidation.execution == "fund"), None, "cross"),
+        (Role.TRADER, traders, None, p.margin_mode),
+        (Role.LIQUIDITY_PROVIDER, 1, sc.liquidity_provider.collateral, "cross"),
+        (Role.MARKET_MAKER, sc.market_makers.count * n_markets, sc.market_makers.collateral, "cross"),
+        (Role.NOISE_TRADER, sc.noise_takers.count * n_markets, sc.noise_takers.collateral, "cross"),
+        (Role.ARBITRAGEUR, sc.arbitrageurs.count * n_markets, sc.arbitrageurs.collateral, "cross"),
+        (Role.INSURANCE_FUND, int(sc.liquidation.execution == "fund"), None, "cross"),
     ]
-    accounts: dict[str, list[int]] = {}
+    accounts: dict[Role, list[int]] = {}
     first = 0
     for role, count, collateral, mode in groups:
         accounts[role] = list(range(first, first + count))
         if count:
-            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role, margin_mode=mode))
+            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role.label, margin_mode=mode))
         if collateral is not None:
             for account in accounts[role]:
                 bus.emit(ev.Deposited(ts_ns=0, account=account, amount=sc.quote_minor(collateral)))
@@ -393,7 +393,7 @@ def _start_agents(
     env: Clock,
     exchange: Exchange,
     latest: Latest,
-    accounts: dict[str, list[int]],
+    accounts: dict[Role, list[int]],
     initials: list[int],
     inputs: dict[str, Path],
     monitor: MarginMonitor,
@@ -422,17 +422,17 @@ def _start_agents(
             mm.spread_stress, mm.depth_stress, sc.seconds_ns(mm.volatility_halflife_s),
             max(1, sc.quote_minor(mm.inventory_limit) // (initial * unit_value)), mm.skew_bps,
         )  # fmt: skip
-        makers = accounts[ev.ROLE_MARKET_MAKER][market * mm.count : (market + 1) * mm.count]
+        makers = accounts[Role.MARKET_MAKER][market * mm.count : (market + 1) * mm.count]
         for i, account in enumerate(makers):
             quoting = market_maker_process(
                 env, bus, market, account, maker, refresh, mm.anchor, latest, depth_at, mm.depth_scale / max(1, mm.count)
             )
             # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
             env.process(_delayed(env, refresh * i // mm.count, quoting) if i else quoting)
-        for i, account in enumerate(accounts[ev.ROLE_NOISE_TRADER][market * n.count : (market + 1) * n.count]):
+        for i, account in enumerate(accounts[Role.NOISE_TRADER][market * n.count : (market + 1) * n.count]):
             rng = generator(seed, _stream(market, f"noise/{i}"))
             env.process(noise_taker_process(env, exchange, market, account, noise, rng))
-        for account in accounts[ev.ROLE_ARBITRAGEUR][market * a.count : (market + 1) * a.count]:
+        for account in accounts[Role.ARBITRAGEUR][market * a.count : (market + 1) * a.count]:
             env.process(arbitrageur_process(env, exchange, market, account, arb, sc.ms_ns(a.interval_ms), latest))
     p = sc.population
     lot_values = [initials[market] * m.unit_value for market, (m, _) in enumerate(sc.listed())]
@@ -441,7 +441,7 @@ def _start_agents(
         p.notional_sigma, sc.quote_minor(p.notional_max), p.leverage, p.leverage_weights,
         sc.seconds_ns(p.entry_window_s), lot_values[0], sc.seconds_ns(p.holding_mean_s), p.collateral_fraction,
     )  # fmt: skip
-    first = accounts[ev.ROLE_TRADER][0]
+    first = accounts[Role.TRADER][0]
     legs = []
     for j, (market, multiple) in enumerate(_trader_legs(sc)):
         lots = leg_lots(population.notional, multiple, lot_values[market])
@@ -449,7 +449,7 @@ def _start_agents(
         legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode == "isolated" else 0)))
     asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
     after_entry = monitor.on_entry if p.margin_mode == "portfolio" else None
-    counterparty = accounts[ev.ROLE_LIQUIDITY_PROVIDER][0] if p.entry == "backstop" else -1
+    counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry == "backstop" else -1
     env.process(trader_process(env, exchange, legs, population, asset, after_entry, counterparty))
 
 

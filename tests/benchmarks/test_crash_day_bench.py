@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from clearing.runner import run_scenario
+from clearing.apps.run import run_scenario
 from clearing.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +37,14 @@ DAY = 86_400
 CHILD = """
 import json, sys, time
 from pathlib import Path
-import clearing.book
-from clearing.runner import run_scenario
+import clearing.core.book
+from clearing.apps.run import run_scenario
 from clearing.scenario import load_scenario
 scenario = load_scenario(sys.argv[1], ["duration_s=86400"])
 start = time.perf_counter()
 summary = run_scenario(scenario, 0, Path(sys.argv[2]))
 print(json.dumps({"seconds": time.perf_counter() - start, "head_hash": summary.head_hash, "events": summary.events,
-                  "compiled": clearing.book.__file__.endswith(".so")}))
+                  "compiled": clearing.core.book.__file__.endswith(".so")}))
 """
 
 

@@ -5,7 +5,7 @@ Two benchmarks, each with its own baseline measured in the same test:
 * emit: `EventBus.emit` into an `EventLog` (encode, decode-check, apply, hash-chain, batched
   append) against a raw `executemany` of the very same rows, with the same schema, PRAGMAs
   and 10k-row transactions;
-* replay: `clearing.replay.fold` (read, chain check, decode, apply) against a raw cursor
+* replay: `clearing.apps.replay.fold` (read, chain check, decode, apply) against a raw cursor
   read of the same file.
 
 Only the appending (or reading) is timed: creating a file with its schema, and finishing
@@ -33,11 +33,12 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing import events as ev
+from clearing.apps.replay import fold
+from clearing.core.state import DIGEST_VERSION, ClearingState, apply
+from clearing.core.state.schema import Role
 from clearing.log import schema
 from clearing.log.writer import EventLog, RunHeaderData
-from clearing.replay import fold
 from clearing.sim.bus import EventBus
-from clearing.state import DIGEST_VERSION, ClearingState, apply
 
 N_EVENTS = 200_000
 BATCH = 10_000  # rows per transaction, on both sides of the emit comparison
@@ -79,8 +80,8 @@ def _setup_events() -> list[ev.Event]:
             unit_value=UNIT_VALUE, maintenance_margin_ppm=5_000, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
             maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(5_000,),
         ),
-        ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=ev.ROLE_TRADER),
-        ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER),
+        ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=Role.TRADER.label),
+        ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=Role.LIQUIDITY_PROVIDER.label),
         *(ev.Deposited(ts_ns=0, account=a, amount=10_000_000_000) for a in range(ACCOUNTS)),
     ]  # fmt: skip
 

@@ -16,10 +16,11 @@ import numpy as np
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing import events as ev
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.margin_monitor import breached_accounts
-from clearing.state import ClearingState
 
 N = 1_000_000
 REPS = 7
@@ -31,7 +32,7 @@ def big_state() -> ClearingState:
     bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="0.1", lot_size="0.001", quote_decimals=6,
                              unit_value=UNIT_VALUE, maintenance_margin_ppm=RATE, liquidation_fee_ppm=0, taker_fee_ppm=0,
                              maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(RATE,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=ev.ROLE_TRADER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=Role.TRADER.label))
     s = bus.state
     rng = np.random.default_rng(1)
     lots = rng.integers(-5_000, 5_000, N)
@@ -75,7 +76,7 @@ def test_margin_check_of_a_million_accounts(benchmark: BenchmarkFixture) -> None
 
 def test_span_requirement_of_a_million_two_market_portfolios(benchmark: BenchmarkFixture) -> None:
     """SPAN's 16 scenarios over 10^6 accounts holding two markets, with a 70 % credit."""
-    from clearing.margin import span_requirement, span_scenarios
+    from clearing.core.margin import span_requirement, span_scenarios
 
     rng = np.random.default_rng(2)
     values = rng.integers(-(10**12), 10**12, (N, 2))

@@ -22,14 +22,15 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing import events as ev
-from clearing.agents.market_maker import MakerParams, clip_to_book, ladder
-from clearing.book import BUY, SELL, Book, Fill, RestingOrder, best_of_others, match
+from clearing.apps.run import run_in_memory
+from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder
+from clearing.core.book import BUY, SELL, Book, Fill, RestingOrder, best_of_others, match
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
-from clearing.runner import run_in_memory
 from clearing.scenario import load_scenario
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.state import ClearingState
 
 ORDERS = 50_000
 REPS = 5
@@ -55,7 +56,7 @@ def fresh_exchange() -> Exchange:
     bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
                              maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
                              bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=100, role=ev.ROLE_TRADER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=100, role=Role.TRADER.label))
     return Exchange(bus, "expire_maker")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from clearing import sweep
+from clearing.apps import sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 W = 2

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from clearing.cli import main, parse_time
+from clearing.cli import main
+from clearing.cli.common import parse_time
 from clearing.errors import ConfigError
 from tests.conftest import ROOT, SCENARIOS, tampering
 
@@ -176,7 +177,7 @@ def test_an_internal_error_is_one_line_exit_3(log, monkeypatch, capsys):
     def broken(path):
         raise TypeError("simulated bug")
 
-    monkeypatch.setattr("clearing.cli.verify_log", broken)
+    monkeypatch.setattr("clearing.cli.logs.verify_log", broken)
     assert main(["verify", str(log)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" in err and "TypeError: simulated bug" in err

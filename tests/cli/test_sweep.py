@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from clearing import sweep
+from clearing.apps import sweep
+from clearing.apps.run import run_scenario
 from clearing.cli import main
 from clearing.errors import ConfigError
-from clearing.runner import run_scenario
 from clearing.scenario import load_scenario
 from tests.cli.test_cli import CRASH, clearing
 

@@ -13,16 +13,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from clearing import events as ev
-from clearing.agents.market_maker import MakerParams, clip_to_book, ladder
-from clearing.book import BUY, SELL, best_of_others
-from clearing.funding import payments
-from clearing.invariants import violations
+from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder
+from clearing.core.book import BUY, SELL, best_of_others
+from clearing.core.funding import payments
+from clearing.core.invariants import violations
+from clearing.core.margin import below_maintenance, equity, maintenance_amounts, notional
+from clearing.core.state import ClearingState, apply
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
-from clearing.margin import below_maintenance, equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import LiquidationParams, liquidate
-from clearing.state import ClearingState, apply
 
 TRADERS = 5
 PROVIDER = TRADERS
@@ -52,9 +53,9 @@ class ClearingMachine(RuleBasedStateMachine):
         self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
                   maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
                   bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr))  # fmt: skip
-        self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=ev.ROLE_TRADER)
-        self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
-        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
+        self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=Role.TRADER.label)
+        self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=Role.LIQUIDITY_PROVIDER.label)
+        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label)
         self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000, index_ticks=1000, method="oracle")
         self.emit(ev.InsuranceFundConfigured, max_per_event=caps[0], max_per_period=caps[1], period_ns=10**9)
         self.emit(ev.CollateralListed, asset=0, symbol="USDE", decimals=2, haircut_ppm=20_000)

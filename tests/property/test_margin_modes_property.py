@@ -12,13 +12,14 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from clearing import events as ev
-from clearing.invariants import violations
+from clearing.core.invariants import violations
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import FundDesk, LiquidationParams, liquidate, offload
 from clearing.sim.risk import Risk
-from clearing.state import ClearingState
 
 TRADERS = 10
 BACKSTOP, MAKER, FUND = TRADERS, TRADERS + 1, TRADERS + 2
@@ -50,10 +51,10 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
                              unit_value=1, maintenance_margin_ppm=20_000, liquidation_fee_ppm=10_000, taker_fee_ppm=500,
                              maker_fee_ppm=0, bracket_floors=(0, 20_000), bracket_rates_ppm=(20_000, 40_000)))  # fmt: skip
         emit(ev.MarkPriceUpdated(ts_ns=0, market=market, price_ticks=100, index_ticks=100, method="oracle"))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=ev.ROLE_TRADER, margin_mode=mode))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=FUND, count=1, role=ev.ROLE_INSURANCE_FUND))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=Role.TRADER.label, margin_mode=mode))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=Role.LIQUIDITY_PROVIDER.label))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=FUND, count=1, role=Role.INSURANCE_FUND.label))
     emit(ev.Deposited(ts_ns=0, account=BACKSTOP, amount=10**12))
     emit(ev.Deposited(ts_ns=0, account=MAKER, amount=10**12))
     if fund:

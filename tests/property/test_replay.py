@@ -4,12 +4,12 @@ import json
 
 import pytest
 
+from clearing.apps.replay import fold
+from clearing.apps.run import run_in_memory, run_scenario
+from clearing.core.invariants import violations
 from clearing.errors import ReplayDivergenceError
-from clearing.invariants import violations
 from clearing.log import schema
 from clearing.log.verify import verify_log
-from clearing.replay import fold
-from clearing.runner import run_in_memory, run_scenario
 from tests.conftest import ROOT, small_scenario, tampering
 
 

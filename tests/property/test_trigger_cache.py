@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing import events as ev
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import TOUCHED_ALL, Role
 from clearing.log.writer import MemorySink
-from clearing.reducers.collateral import TOUCHED_ALL
 from clearing.sim.bus import EventBus
 from clearing.sim.margin_monitor import TriggerCache, breached_accounts
-from clearing.state import ClearingState
 
 FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000]
 RATES = [4_000, 5_000, 10_000, 25_000, 50_000, 100_000]
@@ -45,8 +45,8 @@ def test_the_cached_check_equals_the_full_check(book, walk):
                          bracket_floors=tuple(FLOORS), bracket_rates_ppm=tuple(RATES)))  # fmt: skip
     emit(ev.CollateralListed(ts_ns=0, asset=0, symbol="USDE", decimals=0, haircut_ppm=20_000))
     emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=ev.ROLE_TRADER))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=N, count=1, role=ev.ROLE_MARKET_MAKER))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=Role.TRADER.label))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=N, count=1, role=Role.MARKET_MAKER.label))
     emit(ev.Deposited(ts_ns=0, account=N, amount=10**12))
     s = bus.state
 

@@ -10,14 +10,15 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from clearing import events as ev
-from clearing.invariants import violations
+from clearing.core.invariants import violations
+from clearing.core.margin import equity, maintenance_amounts, notional
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
-from clearing.margin import equity, maintenance_amounts, notional
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import LiquidationParams, liquidate
 from clearing.sim.margin_monitor import breached_accounts
-from clearing.state import ClearingState
 
 TRADERS = 12
 BACKSTOP = TRADERS
@@ -49,9 +50,9 @@ def test_liquidations_conserve_money_under_every_waterfall(
     emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
                          maintenance_margin_ppm=20_000, liquidation_fee_ppm=10_000, taker_fee_ppm=0, maker_fee_ppm=0,
                          bracket_floors=(0, 20_000), bracket_rates_ppm=(20_000, 40_000)))  # fmt: skip
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=ev.ROLE_TRADER))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=Role.TRADER.label))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=Role.LIQUIDITY_PROVIDER.label))
+    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label))
     emit(ev.Deposited(ts_ns=0, account=BACKSTOP, amount=10**12))
     emit(ev.Deposited(ts_ns=0, account=MAKER, amount=10**12))
     if fund:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from clearing.apps.run import run_in_memory
 from clearing.errors import DataError
-from clearing.runner import run_in_memory
 from clearing.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

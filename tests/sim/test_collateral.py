@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from clearing.invariants import violations
-from clearing.margin import collateral_value
-from clearing.runner import run_in_memory
+from clearing.apps.run import run_in_memory
+from clearing.core.invariants import violations
+from clearing.core.margin import collateral_value
 from clearing.scenario import Scenario
 from tests.conftest import small_scenario
 
@@ -63,8 +63,8 @@ def test_the_collateral_goes_to_the_backstop_at_the_haircut_price(run):
 
 def test_conservation_per_asset_holds_in_a_replayed_depeg(run):
     from clearing import events as ev
+    from clearing.core.state import ClearingState, apply
     from clearing.log.writer import MemorySink  # noqa: F401 - the sink type the run used
-    from clearing.state import ClearingState, apply
 
     _summary, sink = run
     state = ClearingState()

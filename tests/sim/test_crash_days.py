@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from clearing import events as ev
-from clearing.inputs import resolve_inputs
-from clearing.invariants import violations
-from clearing.runner import run_in_memory, run_scenario
+from clearing.apps.run import run_in_memory, run_scenario
+from clearing.core.invariants import violations
+from clearing.core.state import ClearingState, apply
+from clearing.data.inputs import resolve_inputs
 from clearing.scenario import load_scenario
-from clearing.state import ClearingState, apply
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_DAYS = ["black-thursday-2020", "may-19-2021", "ftx-2022", "august-5-2024", "october-10-2025"]
@@ -105,7 +105,7 @@ def test_a_missing_tape_without_an_hourly_path_is_one_clear_error(no_data):
 
 @pytest.mark.slow
 def test_the_full_black_thursday_run_conserves_and_replays(tmp_path):
-    from clearing.replay import fold
+    from clearing.apps.replay import fold
 
     summary = run_scenario(scenario("black-thursday-2020"), 0, tmp_path / "bt.sqlite")
     result = fold(tmp_path / "bt.sqlite")

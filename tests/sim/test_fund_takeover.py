@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from clearing import events as ev
-from clearing.invariants import violations
+from clearing.apps.run import run_in_memory
+from clearing.core.invariants import violations
+from clearing.core.risk import fund_equity
+from clearing.core.state import ClearingState, Role, apply
 from clearing.log.writer import MemorySink
-from clearing.risk import fund_equity
-from clearing.runner import run_in_memory
 from clearing.sim.bus import EventBus
 from clearing.sim.liquidator import FundDesk
 from clearing.sim.risk import Risk
-from clearing.state import ROLE_CODES, ClearingState, apply
 from tests.conftest import small_scenario
 
-FUND_ROLE = ROLE_CODES[ev.ROLE_INSURANCE_FUND]
+FUND_ROLE = Role.INSURANCE_FUND
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_room_is_the_fund_equity_less_what_it_holds_plus_what_offsets():
                              maintenance_margin_ppm=5_000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
                              bracket_floors=(0,), bracket_rates_ppm=(5_000,)))  # fmt: skip
     bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=ev.ROLE_TRADER))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=ev.ROLE_INSURANCE_FUND))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=Role.TRADER.label))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=Role.INSURANCE_FUND.label))
     bus.emit(ev.Deposited(ts_ns=0, account=0, amount=10**6))
     bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
     desk, risk = FundDesk(1, 1_000_000), Risk(bus)

@@ -1,13 +1,14 @@
 """Hand-built liquidation cases around partial closes, ADL and the fund's caps (regressions)."""
 
 from clearing import events as ev
-from clearing.book import BUY
-from clearing.invariants import violations
+from clearing.core.book import BUY
+from clearing.core.invariants import violations
+from clearing.core.state import ClearingState, apply
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import LiquidationParams, liquidate
-from clearing.state import ClearingState, apply
 
 BACKSTOP, MAKER = 4, 5
 
@@ -22,9 +23,9 @@ class Book:
         self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
                   maintenance_margin_ppm=50_000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
                   bracket_floors=(0,), bracket_rates_ppm=(50_000,))  # fmt: skip
-        self.emit(ev.AccountsOpened, first_account=0, count=4, role=ev.ROLE_TRADER)
-        self.emit(ev.AccountsOpened, first_account=BACKSTOP, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER)
-        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=ev.ROLE_MARKET_MAKER)
+        self.emit(ev.AccountsOpened, first_account=0, count=4, role=Role.TRADER.label)
+        self.emit(ev.AccountsOpened, first_account=BACKSTOP, count=1, role=Role.LIQUIDITY_PROVIDER.label)
+        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label)
         self.emit(ev.Deposited, account=BACKSTOP, amount=10**12)
         self.mark(1000)
 

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from clearing import events as ev
-from clearing.invariants import violations
+from clearing.apps.run import run_in_memory
+from clearing.core.invariants import violations
+from clearing.core.state import ClearingState, apply
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
-from clearing.runner import run_in_memory
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.state import ClearingState, apply
 from tests.conftest import small_scenario
 
 ACCOUNTS = 200
@@ -110,8 +111,8 @@ def test_an_isolated_account_cannot_open_a_second_market():
                                  unit_value=1, maintenance_margin_ppm=5_000, liquidation_fee_ppm=0, taker_fee_ppm=0,
                                  maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(5_000,)))  # fmt: skip
         bus.emit(ev.IndexPriceUpdated(ts_ns=0, market=market, price_ticks=100))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=2, role=ev.ROLE_TRADER, margin_mode="isolated"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=ev.ROLE_MARKET_MAKER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=2, role=Role.TRADER.label, margin_mode="isolated"))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=Role.MARKET_MAKER.label))
     for account in (0, 1, 2):
         bus.emit(ev.Deposited(ts_ns=0, account=account, amount=10**6))
     exchange = Exchange(bus, "expire_maker")
@@ -143,9 +144,9 @@ def _two_market_account(fee_ppm=(0, 0), mmr=5_000):
                                  unit_value=unit_value, maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee_ppm[market],
                                  taker_fee_ppm=0, maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(mmr,)))  # fmt: skip
         bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=market, price_ticks=100, index_ticks=100, method="oracle"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=ev.ROLE_TRADER, margin_mode="cross"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=ev.ROLE_LIQUIDITY_PROVIDER))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=ev.ROLE_INSURANCE_FUND))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=Role.TRADER.label, margin_mode="cross"))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=Role.LIQUIDITY_PROVIDER.label))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=Role.INSURANCE_FUND.label))
     bus.emit(ev.Deposited(ts_ns=0, account=1, amount=10**9))
     bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
     return bus
@@ -196,7 +197,7 @@ def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
 
 
 def test_a_tape_on_another_market_is_an_input():
-    from clearing.inputs import input_names
+    from clearing.data.inputs import input_names
 
     scenario = two_markets("cross", [1.0, -1.0], 10, -0.1)
     eth = scenario.markets[0].model_copy(update={"price": scenario.markets[0].price.model_copy(
@@ -218,8 +219,8 @@ def test_a_portfolio_account_below_its_requirement_at_entry_is_queued_at_once():
 
 @pytest.mark.parametrize("method", ["span", "es"])
 def test_a_portfolio_log_replays_with_its_breaches_audited(tmp_path, method):
-    from clearing.replay import fold
-    from clearing.runner import run_scenario
+    from clearing.apps.replay import fold
+    from clearing.apps.run import run_scenario
 
     scenario = two_markets(
         "portfolio", [1.0, 1.0], 5 if method == "span" else 20, -0.12, portfolio__method=method, portfolio__es_step_s=10,
@@ -236,7 +237,7 @@ def test_a_cross_breach_records_its_liquidation_price():
     # The monitor's liquidation price is Binance's cross formula: at that price of the
     # breached market (the others held) the account is below its requirement, one tick
     # better it is not.
-    from clearing.risk import account_risk, breach_liquidation_price
+    from clearing.core.risk import account_risk, breach_liquidation_price
 
     summary, sink = run_in_memory(two_markets("cross", [1.0, 0.5], 20, -0.1), 5)
     rows = [(seq, json.loads(p)) for seq, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached"]

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from clearing import events as ev
+from clearing.apps.run import run_in_memory
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
-from clearing.runner import run_in_memory
 from clearing.scenario import load_scenario
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.state import ClearingState
 from tests.conftest import SCENARIOS, small_scenario
 
 S = 10**9
@@ -122,7 +123,7 @@ def exchange_with_book():
     bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
                              maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=1000, maker_fee_ppm=0,
                              bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=ev.ROLE_TRADER))
+    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=Role.TRADER.label))
     exchange = Exchange(bus, "expire_maker")
     exchange.submit(0, 1, 0, -1, 5, "limit", 101)
     exchange.submit(0, 1, 0, 1, 5, "limit", 99)

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from clearing.oracle import random_outages, sample_latency_ns
-from clearing.runner import run_in_memory
+from clearing.apps.run import run_in_memory
+from clearing.core.oracle import random_outages, sample_latency_ns
 from tests.conftest import small_scenario
 
 S = 10**9

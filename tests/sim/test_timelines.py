@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from clearing.runner import run_in_memory
+from clearing.apps.run import run_in_memory
 from tests.conftest import small_scenario
 
 S = 10**9

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clearing.runner import run_in_memory
+from clearing.apps.run import run_in_memory
 from clearing.scenario import load_scenario, preset_names
 
 VENUES = [name for name in preset_names() if name.startswith("venue/")]

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from clearing.agents.arbitrageur import ArbitrageParams, arbitrage_order
-from clearing.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, stress, updated_variance
-from clearing.agents.noise import NoiseParams, next_order
-from clearing.population import draw_population
+from clearing.core.agents.arbitrageur import ArbitrageParams, arbitrage_order
+from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, stress, updated_variance
+from clearing.core.agents.noise import NoiseParams, next_order
+from clearing.core.agents.population import draw_population
 
 YEAR = 365 * 86_400
 PARAMS = MakerParams(5, 2.0, 5.0, 1_000_000_000, 0.5, 1.0, 2.0, 60 * 10**9, 10_000, 10.0)

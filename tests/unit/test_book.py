@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearing.book import BUY, SELL, Book, Fill, RestingOrder, SelfTradeCancel, best_of_others, impact_price, match
+from clearing.core.book import BUY, SELL, Book, Fill, RestingOrder, SelfTradeCancel, best_of_others, impact_price, match
 
 
 def book_with(*orders):
@@ -225,13 +225,13 @@ def test_book_with_ladders_matches_the_reference(ops):
 
 def quoting_state():
     from clearing import events as ev
-    from clearing.state import ClearingState, apply
+    from clearing.core.state import ClearingState, Role, apply
 
     state = ClearingState()
     apply(state, ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
                                  maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
                                  bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    apply(state, ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=ev.ROLE_MARKET_MAKER))
+    apply(state, ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=Role.MARKET_MAKER.label))
     return state
 
 
@@ -259,8 +259,8 @@ def quotes(state, account, bids, asks):
     ],
 )
 def test_quotes_replaced_refuses_a_malformed_or_crossing_ladder(bids, asks, message):
+    from clearing.core.state import apply
     from clearing.errors import InvariantViolation
-    from clearing.state import apply
 
     state = quoting_state()
     apply(state, quotes(state, 2, ((96, 1),), ((104, 1),)))
@@ -270,7 +270,7 @@ def test_quotes_replaced_refuses_a_malformed_or_crossing_ladder(bids, asks, mess
 
 def test_quotes_replaced_replaces_only_the_makers_own_ladder():
     from clearing import events as ev
-    from clearing.state import apply
+    from clearing.core.state import apply
 
     state = quoting_state()
     apply(state, quotes(state, 1, ((99, 2), (98, 3)), ((101, 2), (102, 3))))  # ids 1-4

@@ -1,9 +1,9 @@
-"""Cascade generations and roots from hand-made cause links (`clearing.cascades.analyse`)."""
+"""Cascade generations and roots from hand-made cause links (`clearing.apps.cascades.analyse`)."""
 
 import json
 import re
 
-from clearing.cascades import GENERATION_COLOURS, analyse, to_dot
+from clearing.apps.cascades import GENERATION_COLOURS, analyse, to_dot
 
 
 def row(seq, kind, causes=(), **payload):

@@ -10,8 +10,9 @@ from datetime import date
 
 import pytest
 
-from clearing.data import binance_url, default_data_dir, fetch_binance, file_sha256, resolve_data_file
-from clearing.data_cli import add_data_commands
+from clearing.cli.data import add_data_commands
+from clearing.data.binance import binance_url, fetch_binance
+from clearing.data.directory import default_data_dir, file_sha256, resolve_data_file
 from clearing.errors import ConfigError, DataError
 
 DAY = date(2020, 3, 12)

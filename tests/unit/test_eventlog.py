@@ -3,14 +3,14 @@ import sqlite3
 import pytest
 
 from clearing import events as ev
+from clearing.apps.run import header_for
+from clearing.core.state import DIGEST_VERSION, ClearingState
 from clearing.errors import EventLogError, OutputExistsError, SchemaVersionError, VerificationError
 from clearing.log import EventLog, EventLogReader, schema, verify_log
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import RunHeaderData
-from clearing.runner import header_for
 from clearing.sim.bus import EventBus
-from clearing.state import DIGEST_VERSION, ClearingState
 from tests.conftest import small_scenario, tampering
 
 

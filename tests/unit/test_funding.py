@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clearing.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
+from clearing.core.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
 
 BPS = 100_000  # one basis point (0.01 %) in ppb
 

@@ -1,4 +1,4 @@
-from clearing.liquidation import Settlement, fill_price_ticks, fillable_price, partial_lots, settle, slippage_ppm
+from clearing.core.liquidation.pricing import Settlement, fill_price_ticks, fillable_price, partial_lots, settle, slippage_ppm
 
 
 def _close_long(cash: int, lots: int, mark: int, slip_ppm: int) -> tuple[int, int, int]:

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearing.margin import (
+from clearing.core.margin import (
     Brackets,
     bankruptcy_price,
     below_maintenance,
@@ -168,7 +168,7 @@ def test_cross_liquidation_price_is_binances_cross_formula():
     # venues.md 1.4: LP = (WB - TMM1 + UPNL1 + cum - side x |q| x EP) / (|q| x MMR - side x |q|).
     # Wallet 10,000, long 1 at 50,000 (tick 0.01 USDT: unit value 1 minor unit of 0.01), another
     # market's contract with +500 unrealised PnL and 200 maintenance, 0.4 %: LP = 39,859.43.
-    from clearing.margin import Brackets, cross_backing, liquidation_price
+    from clearing.core.margin import Brackets, cross_backing, liquidation_price
 
     cents = 100
     other = Brackets.flat(20_000)  # 2 % of the other position's 10,000 value = 200
@@ -189,7 +189,7 @@ def test_cross_liquidation_price_is_binances_cross_formula():
 )
 def test_the_vectorised_liquidation_price_is_the_exact_fixed_point(rows, unit_value):
     # Every row, int64 or not, equals the fixed point computed in Python integers.
-    from clearing.margin import _liquidation_price_exact
+    from clearing.core.margin import _liquidation_price_exact
 
     brackets = binance()
     backing = np.array([b for b, _ in rows], np.int64)

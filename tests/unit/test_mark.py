@@ -1,4 +1,4 @@
-from clearing.mark import ema_step, median_mark
+from clearing.core.mark import ema_step, median_mark
 
 HOUR = 3600 * 10**9
 

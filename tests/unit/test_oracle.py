@@ -1,6 +1,14 @@
 import pytest
 
-from clearing.oracle import aggregate, inliers, median, publication_reason, pyth_aggregate, spread_confidence, weighted_median
+from clearing.core.oracle import (
+    aggregate,
+    inliers,
+    median,
+    publication_reason,
+    pyth_aggregate,
+    spread_confidence,
+    weighted_median,
+)
 
 HOUR = 3600 * 10**9
 

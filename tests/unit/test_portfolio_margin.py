@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearing.margin import (
+from clearing.core.margin import (
     expected_shortfall_requirement,
     historical_returns_ppm,
     span_requirement,

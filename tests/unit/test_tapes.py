@@ -11,18 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearing.core.paths import Bars, bridge_path, gbm_path, jump_diffusion_path, trades_path
+from clearing.data.tapes import bars_window, depth_at, read_bars, read_depth_profile, read_trades
 from clearing.errors import DataError
-from clearing.prices import gbm_path, jump_diffusion_path
-from clearing.tapes import (
-    Bars,
-    bars_window,
-    bridge_path,
-    depth_at,
-    read_bars,
-    read_depth_profile,
-    read_trades,
-    trades_path,
-)
 from clearing.units import NS_PER_MS, NS_PER_S
 
 TICK = Decimal("0.01")

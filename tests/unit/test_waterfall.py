@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearing.waterfall import adl_allocation, adl_ranking, socialised_amounts
+from clearing.core.liquidation.waterfall import adl_allocation, adl_ranking, socialised_amounts
 
 
 def a(*values):

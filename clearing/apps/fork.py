@@ -1,0 +1,297 @@
+"""Forks and diffs of runs: re-execute a logged run with changes from a time on, compare two logs.
+
+A fork restores the state at a time by running the parent's scenario again with the
+parent's seed and input files: the simulation is a pure function of them, so the new run
+passes through exactly the parent's states, agents' and random generators' included,
+without any of that being stored in the log. Every row written before the fork time is
+checked against the parent's row of the same seq as it is appended (`PrefixCheck`); the
+first difference stops the run (`VerificationError`, exit code 1) and no log is left.
+The changes are a `[fork]` section of the scenario (`clearing.scenario.ForkConfig`), which
+the world applies at `at_s` (decision 0011). With no changes the forked scenario is the
+parent's own, and every row of the new log, hash chain included, is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from clearing.apps.run import _signals_held, completed, header_for
+from clearing.apps.summary import RunSummary
+from clearing.data.inputs import resolve_inputs
+from clearing.errors import ConfigError, EventLogError, OutputExistsError, VerificationError
+from clearing.log.reader import EventLogReader, RunHeader
+from clearing.log.writer import EventLog, causes_text, remove_log
+from clearing.scenario import Scenario, fork_refusal, parse_override
+from clearing.sim.world import build_world
+from clearing.units import NS_PER_S
+
+
+def forked_scenario(header: RunHeader, at_ns: int, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Return the parent's scenario with the `--set` overrides scheduled at `at_ns`.
+
+    Without overrides it is the parent's scenario unchanged (same hash, same run id).
+
+    Raises:
+        ConfigError: the parent's scenario does not load, the time is outside the run, a
+            key cannot change mid-run, or the changed scenario does not validate.
+    """
+    where = f"{header.scenario_name} (run {header.run_id})"
+    try:
+        data = json.loads(header.scenario_json)
+        parent = Scenario.model_validate(data)
+    except (ValueError, ValidationError) as e:
+        raise ConfigError(f"{where}: the parent's scenario does not load in this version of clearing ({e})") from None
+    if not 0 < at_ns < parent.duration_ns:
+        raise ConfigError(f"--at {at_ns / NS_PER_S:g} s is not inside the run (0 to {parent.duration_s:g} s, both excluded)")
+    if not overrides:
+        return parent
+    if parent.fork is not None:
+        raise ConfigError(f"{where} is itself a fork (at {parent.fork.at_s:g} s); fork its parent with both changes instead")
+    changes: dict[str, Any] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        key = ".".join(path)
+        why = fork_refusal(key)
+        if why:
+            raise ConfigError(f"--set {text}: {why}")
+        changes[key] = value
+    data["fork"] = {"at_s": at_ns / NS_PER_S, "parent_run_id": header.run_id, "set": changes}
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ").removeprefix("fork.set: ")
+        raise ConfigError(f"--set {' '.join(overrides)}: {loc + ': ' if loc not in ('', 'fork.set') else ''}{message}") from None
+
+
+class PrefixCheck:
+    """A sink that appends to a log and checks each row before `until_ns` against the parent's.
+
+    Rows compare by seq, time, kind, version, causes and payload; with no `until_ns` (a fork
+    without changes: the same run id) also by chain hash. A row missing from either side is a divergence.
+    """
+
+    def __init__(
+        self, log: EventLog, parent: EventLogReader, until_ns: int | None, where: str, parent_ends: bool = False
+    ) -> None:
+        self.log = log
+        self.parent_ends = parent_ends  # the parent stops early (incomplete): no row after its last is compared
+        self.until_ns = until_ns
+        self.same_chain = until_ns is None
+        self.where = where
+        rows = parent.rows(until_ns=None if until_ns is None else until_ns - 1)
+        self.rows = cast(Generator[Any, None, None], rows)  # a generator: `close` ends its cursor
+        self.checked = 0
+        self.done = False
+        self.before = "" if until_ns is None else " before --at"
+
+    @property
+    def head_hash(self) -> bytes:
+        """Return the hash of the last row appended."""
+        return self.log.head_hash
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Append the row, then compare it with the parent's (while before `until_ns`)."""
+        seq = self.log.append(kind, version, ts_ns, causes, payload)
+        if self.done:
+            return seq
+        if self.until_ns is not None and ts_ns >= self.until_ns:
+            self.finish()
+            return seq
+        theirs = next(self.rows, None)
+        if theirs is None and self.parent_ends:
+            self.done = True  # an incomplete parent: its rows are all checked, the fork goes on
+            return seq
+        if theirs is None:
+            raise VerificationError(f"{self.where} at seq {seq}{self.before}: the parent has no such event ({kind})", seq)
+        mine = (seq, ts_ns, kind, version, causes_text(causes), payload.decode())
+        if tuple(theirs[:6]) != mine or (self.same_chain and theirs[6] != self.log.head_hash):
+            field = next((n for n, a, b in zip(_FIELDS, theirs, mine, strict=False) if a != b), "hash")
+            raise VerificationError(
+                f"{self.where} at seq {seq}{self.before}: {field} differs (parent {theirs[2]}, fork {kind})", seq
+            )
+        self.checked += 1
+        return seq
+
+    def close(self) -> None:
+        """Stop reading the parent's rows (before its reader closes)."""
+        self.rows.close()
+
+    def finish(self) -> None:
+        """Require that the parent has nothing left before `until_ns` (called at the first row after it)."""
+        self.done = True
+        theirs = next(self.rows, None)
+        if theirs is not None:
+            raise VerificationError(
+                f"{self.where} at seq {theirs[0]}{self.before}: the fork has no such event ({theirs[2]})", theirs[0]
+            )
+
+
+_FIELDS = ("seq", "ts_ns", "kind", "version", "causes", "payload")
+
+
+@dataclass
+class ForkResult:
+    """What `fork_log` wrote and checked."""
+
+    summary: RunSummary
+    parent: RunHeader
+    at_ns: int
+    changes: dict[str, Any]
+    verified_events: int
+    identical: bool  # no changes and a complete parent: every row, hash chain included, is the parent's
+
+
+def fork_log(
+    parent_path: Path | str,
+    at_ns: int,
+    overrides: list[str] | tuple[str, ...],
+    out: Path | str,
+    data_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+) -> ForkResult:
+    """Fork the run logged at `parent_path` at `at_ns` with `overrides` into a new log `out`.
+
+    The run is written to `out.partial` and renamed to `out` when it completed and its
+    prefix matched the parent's; on any failure nothing is left.
+
+    Raises:
+        ConfigError: bad time, key or value; different input data.
+        OutputExistsError: `out` exists and `overwrite` is false.
+        VerificationError: the re-executed run differs from the parent before `at_ns`
+            (with no overrides: anywhere).
+    """
+    out = Path(out)
+    with EventLogReader(parent_path) as reader:
+        h = reader.header
+        scenario = forked_scenario(h, at_ns, overrides)
+        if scenario.fork is not None:
+            at_ns = scenario.seconds_ns(scenario.fork.at_s)
+        last = reader.conn.execute("SELECT coalesce(max(ts_ns), -1) FROM events").fetchone()[0]
+        if last < at_ns:
+            raise ConfigError(f"{reader.path}: the log ends at {last / NS_PER_S:g} s, before --at ({h.status})")
+        inputs = resolve_inputs(scenario, data_dir)
+        header = header_for(scenario, h.seed, inputs)
+        if header.inputs_json != h.inputs_json:
+            raise ConfigError(
+                f"{reader.path}: the input data differ from the parent's (parent {h.inputs_json}, found {header.inputs_json})"
+            )
+        if out.exists() and not overwrite:
+            raise OutputExistsError(f"{out}: a log already exists there; choose another --out or pass --overwrite")
+        if out.exists():
+            EventLogReader(out).close()  # refuses to replace anything that is not an event log
+        partial = out.with_name(out.name + ".partial")
+        remove_log(partial)
+        whole = not overrides and h.status == "complete"
+        log = EventLog(partial, header)
+        where = f"{out} diverges from {reader.path}"
+        ends = h.status != "complete"  # an interrupted parent: rows past its last are not compared
+        check = PrefixCheck(log, reader, None if not overrides else at_ns, where, parent_ends=ends)
+        try:
+            state = build_world(scenario, h.seed, check, inputs).run(progress)
+            if whole or (overrides and not check.done):  # nothing of the parent's prefix may be left over
+                check.finish()
+                if (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
+                    raise VerificationError(f"{out} diverges from {reader.path}: its head differs from the header's", log.count)
+            digest = state.digest()
+            with _signals_held():
+                log.finish("complete", state_digest=digest)
+        except BaseException as e:
+            with _signals_held():
+                log.finish("failed", error=f"{type(e).__name__}: {e}")
+                remove_log(partial)
+            raise
+        finally:
+            check.close()
+    remove_log(out)
+    partial.replace(out)
+    summary = completed(state, header, scenario, inputs, log.count, log.head_hash)
+    changes = dict(scenario.fork.set) if scenario.fork is not None else {}
+    return ForkResult(summary, h, at_ns, changes, check.checked, whole)
+
+
+# Diff -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Divergence:
+    """The first seq where two logs' rows differ (time, kind, version, causes or payload)."""
+
+    seq: int
+    ts_ns: int
+    a: tuple[str, str] | None  # (kind, payload), None past the end of the log
+    b: tuple[str, str] | None
+
+
+def first_divergence(a: Path | str, b: Path | str) -> Divergence | None:
+    """Return where the rows of logs `a` and `b` first differ (None: the same rows).
+
+    Hashes are not compared: two runs with different run ids chain from different genesis
+    hashes (decision 0003) even when every event is the same.
+    """
+    for path in (a, b):
+        EventLogReader(path).close()  # one-line errors for anything that is not a log
+    conn = sqlite3.connect(f"{Path(a).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("ATTACH DATABASE ? AS other", (f"{Path(b).resolve().as_uri()}?mode=ro",))
+        seq = conn.execute(
+            "SELECT min(x.seq) FROM main.events x JOIN other.events y ON x.seq = y.seq WHERE x.ts_ns != y.ts_ns "
+            "OR x.kind != y.kind OR x.version != y.version OR x.causes != y.causes OR x.payload != y.payload"
+        ).fetchone()[0]
+        if seq is None:
+            na = conn.execute("SELECT count(*) FROM main.events").fetchone()[0]
+            nb = conn.execute("SELECT count(*) FROM other.events").fetchone()[0]
+            if na == nb:
+                return None
+            seq = min(na, nb) + 1
+        row_a = conn.execute("SELECT ts_ns, kind, payload FROM main.events WHERE seq = ?", (seq,)).fetchone()
+        row_b = conn.execute("SELECT ts_ns, kind, payload FROM other.events WHERE seq = ?", (seq,)).fetchone()
+    except sqlite3.DatabaseError as e:
+        raise EventLogError(f"{a}, {b}: unreadable SQLite file ({e})") from None
+    finally:
+        conn.close()
+    ts = min(r[0] for r in (row_a, row_b) if r is not None)
+    return Divergence(seq, ts, row_a and (row_a[1], row_a[2]), row_b and (row_b[1], row_b[2]))
+
+
+def metric_delta(a: Any, b: Any) -> Any:
+    """Return b - a for numbers and decimal strings, None for anything else (or when equal text)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return b - a
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return b - a
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            da, db = Decimal(a), Decimal(b)
+        except InvalidOperation:
+            return None
+        if not (da.is_finite() and db.is_finite()) or "." not in a + b:
+            return None  # hex digests and ids that happen to parse
+        return str(db - da)
+    return None
+
+
+def scenario_changes(a: str, b: str) -> dict[str, tuple[Any, Any]]:
+    """Return the dotted scenario keys whose values differ between two scenario JSON texts."""
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(node, dict):
+            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+        if isinstance(node, list) and node and any(isinstance(x, dict | list) for x in node):
+            return {k: v for i, value in enumerate(node) for k, v in flat(value, f"{prefix}{i}.").items()}
+        return {prefix[:-1]: node}
+
+    fa, fb = flat(json.loads(a)), flat(json.loads(b))
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}

@@ -1,0 +1,190 @@
+"""The HTML report of a run: one self-contained file of plots and a summary table.
+
+`series` folds the log once with `clearing.core.state.apply` and samples the state every
+`step_s` of simulated time; `cascades` reads the cause links; `render` draws the plots
+with matplotlib (Agg, no display) into PNGs embedded as base64, so the file opens anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clearing import events as ev
+from clearing.apps.cascades import Cascades, analyse_log
+from clearing.core.risk import fund_equity, valuation_prices
+from clearing.core.state import ClearingState, apply
+from clearing.log.reader import REPLAY_COLUMNS, EventLogReader
+from clearing.units import NS_PER_S
+
+
+@dataclass
+class Series:
+    """State sampled every step: time (s since the epoch of the run) and one column per measure."""
+
+    step_s: int
+    t: list[float] = field(default_factory=list)
+    index: list[float] = field(default_factory=list)
+    oracle: list[float] = field(default_factory=list)
+    mark: list[float] = field(default_factory=list)
+    last: list[float] = field(default_factory=list)
+    insurance_fund: list[float] = field(default_factory=list)
+    fund_equity: list[float] = field(default_factory=list)
+    open_interest: list[float] = field(default_factory=list)
+    backlog: list[int] = field(default_factory=list)
+    adl_notional: list[float] = field(default_factory=list)
+    liquidations: list[int] = field(default_factory=list)
+    bad_debt: list[float] = field(default_factory=list)
+    fund_low: int = 0  # the fund's lowest balance (minor units; `ClearingState.insurance_fund_min`), and when
+    fund_low_ns: int = 0
+
+
+def series(path: Path | str, step_s: int = 60) -> tuple[Series, ClearingState]:
+    """Fold the log at `path` and sample market 0 and the fund every `step_s`; return the samples and the final state."""
+    out = Series(step_s)
+    state = ClearingState()
+    step_ns = step_s * NS_PER_S
+    next_ns = 0
+    with EventLogReader(path) as reader:
+        for _seq, kind, version, payload, _hash in reader.rows(columns=REPLAY_COLUMNS):
+            event = ev.decode(payload, kind, version)
+            while event.ts_ns > next_ns and state.markets:
+                _sample(out, state, next_ns)
+                next_ns += step_ns
+            apply(state, event)
+            if state.insurance_fund_min != out.fund_low:  # the summary's minimum, and when it was reached
+                out.fund_low, out.fund_low_ns = state.insurance_fund_min, event.ts_ns
+    if state.markets:
+        _sample(out, state, state.now_ns)
+    return out, state
+
+
+def _sample(out: Series, s: ClearingState, now_ns: int) -> None:
+    tick = float(Decimal(s.markets[0].tick_size))
+    scale = 10.0 ** s.markets[0].quote_decimals
+    out.t.append(now_ns / NS_PER_S)
+    out.index.append(int(s.index_ticks[0]) * tick or np.nan)
+    out.oracle.append(int(s.oracle_ticks[0]) * tick or np.nan)
+    out.mark.append(int(s.mark_ticks[0]) * tick or np.nan)
+    out.last.append(int(s.last_trade_ticks[0]) * tick or np.nan)
+    out.insurance_fund.append(s.insurance_fund / scale)
+    out.fund_equity.append(fund_equity(s) / scale)
+    column = s.position[:, 0]
+    out.open_interest.append(int(column[column > 0].sum()) * int(valuation_prices(s)[0]) * int(s.unit_value[0]) / scale)
+    out.backlog.append(s.backlog)
+    out.adl_notional.append(s.adl_notional / scale)
+    out.liquidations.append(s.liquidations)
+    out.bad_debt.append(s.bad_debt / scale)
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def render(
+    path: Path | str, out: Path | str, summary: dict[str, Any], samples: Series, state: ClearingState, epoch_utc: str
+) -> dict[str, Any]:
+    """Write the report of the log at `path` (folded by `series` into `samples`, `state`) to `out`; return what it shows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    step_s = samples.step_s
+    cascades = analyse_log(path)
+    since = f"hours since {epoch_utc}"
+    hours = np.array(samples.t) / 3600
+    scale = 10.0 ** (state.markets[0].quote_decimals if state.markets else 0)
+    figures: list[tuple[str, str]] = []
+
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    for name, values in (("index", samples.index), ("oracle", samples.oracle), ("mark", samples.mark), ("last", samples.last)):
+        ax.plot(hours, values, label=name, linewidth=0.9)
+    ax.set(xlabel=since, ylabel="price", title="Exogenous index, oracle, mark and last trade (market 0)")
+    ax.legend(loc="best", fontsize=8)
+    figures.append(("Prices", _png(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    _liquidation_bars(ax, cascades, step_s, len(samples.t), scale)
+    ax.set_xlabel(since)
+    figures.append(("Liquidations", _png(fig)))
+    plt.close(fig)
+
+    panels: tuple[tuple[str, tuple[tuple[str, list[Any]], ...], str], ...] = (
+        ("Insurance fund", (("balance", samples.insurance_fund), ("with its positions", samples.fund_equity)), "quote"),
+        ("Open interest", (("long notional at the mark", samples.open_interest),), "quote"),
+        ("Liquidation backlog", (("accounts queued", samples.backlog),), "accounts"),
+        ("Auto-deleveraging and bad debt", (("ADL notional", samples.adl_notional), ("bad debt", samples.bad_debt)), "quote"),
+    )
+    for title, lines, unit in panels:
+        fig, ax = plt.subplots(figsize=(10, 2.6))
+        for label, values in lines:
+            ax.plot(hours, values, label=label, linewidth=1.0)
+        ax.set(xlabel=since, ylabel=unit, title=title)
+        ax.legend(loc="best", fontsize=8)
+        figures.append((title, _png(fig)))
+        plt.close(fig)
+
+    totals = cascades.totals()
+    fund_path = _fund_path(samples, scale)
+    Path(out).write_text(_html(summary, totals, fund_path, figures), encoding="utf-8")
+    return {"cascades": totals, "insurance_fund_path": fund_path}
+
+
+def _liquidation_bars(ax: Any, cascades: Cascades, step_s: int, n: int, scale: float) -> None:
+    # Liquidated notional per step, stacked by generation.
+    gens = max(cascades.generations, 1)
+    table = np.zeros((gens, max(n, 1)))
+    for x in cascades.liquidations:
+        table[x.generation, min(int(x.ts_ns // (step_s * NS_PER_S)), table.shape[1] - 1)] += x.notional / scale
+    hours = np.arange(table.shape[1]) * step_s / 3600
+    bottom = np.zeros(table.shape[1])
+    for g in range(gens):
+        ax.bar(hours, table[g], width=step_s / 3600, bottom=bottom, label=f"generation {g}", align="edge")
+        bottom += table[g]
+    ax.set(xlabel="hours", ylabel="quote per step", title=f"Liquidated notional per {step_s} s, by cascade generation")
+    ax.legend(loc="best", fontsize=8)
+
+
+def _fund_path(samples: Series, scale: float) -> dict[str, Any]:
+    # Start and end as sampled; the minimum exact, at the event that reached it.
+    fund = np.array(samples.insurance_fund or [0.0])
+    low = samples.fund_low
+    return {
+        "start": round(float(fund[0]), 6),
+        "min": round(low / scale, 6),
+        "min_at_s": samples.fund_low_ns / NS_PER_S,
+        "end": round(float(fund[-1]), 6),
+    }
+
+
+def _html(summary: dict[str, Any], totals: dict[str, Any], fund: dict[str, Any], figures: list[tuple[str, str]]) -> str:
+    def table(rows: dict[str, Any]) -> str:
+        body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+        return f"<table>{body}</table>"
+
+    images = "".join(
+        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        for title, data in figures
+    )
+    title = html.escape(f"clearing report: {summary.get('scenario', '')} (seed {summary.get('seed', '')})")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "th{background:#f4f4f4;font-weight:600}img{max-width:100%}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>"
+        f"<h1>{title}</h1><h2>Summary</h2>{table(summary)}<h2>Cascades</h2>{table(totals)}"
+        f"<h2>Insurance fund path</h2>{table(fund)}{images}</body></html>"
+    )

@@ -1,0 +1,82 @@
+"""The `clearing` command line: the parser of every command group, logging, exit codes.
+
+The only place that configures logging and turns errors into exit codes: 0 success,
+1 failed verification, 2 bad input, 3 internal invariant violation, 130 interrupted.
+Every error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import structlog
+
+from clearing import __version__
+from clearing.cli.common import Parser
+from clearing.cli.data import add_data_commands
+from clearing.cli.fork import add_fork_commands
+from clearing.cli.logs import add_log_commands
+from clearing.cli.sweep import add_sweep_commands
+from clearing.errors import ClearingError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = Parser(prog="clearing", description="Event-sourced clearing and liquidation simulator.")
+    parser.add_argument("--version", action="version", version=f"clearing {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "--data-dir", help="where scenarios' data files are looked for first (then $CLEARING_DATA_DIR, then ./data)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    add_log_commands(sub)
+    add_data_commands(sub)
+    add_fork_commands(sub)
+    add_sweep_commands(sub)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if verbose else logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.func(args))
+    except ClearingError as e:
+        print(f"clearing: {'verification failed' if e.exit_code == 1 else 'error'}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("clearing: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`clearing events ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # a bug: one line unless -v asks for the traceback
+        if args.verbose:
+            raise
+        print(f"clearing: internal error (please report; -v shows the traceback): {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
+    finally:
+        signal.signal(signal.SIGTERM, previous)

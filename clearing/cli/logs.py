@@ -1,0 +1,241 @@
+"""The commands on runs and their logs: run, replay, verify, events, report, cascades.
+
+Registered into the main parser by `add_log_commands(subparsers)`. Problems are raised as
+ClearingError for `clearing.cli.app.main` to report as one line with its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from clearing import events as ev
+from clearing.cli.common import (
+    add_progress_argument,
+    parse_time,
+    print_summary,
+    progress_bar,
+    seed,
+    sim_seconds,
+    write_atomically,
+)
+from clearing.errors import ConfigError
+from clearing.log.reader import EventLogReader, utc_text
+from clearing.log.verify import verify_log
+from clearing.log.writer import remove_log
+
+log = structlog.get_logger()
+
+
+def add_log_commands(sub: Any) -> None:
+    """Register run, replay, verify, events, report and cascades."""
+    run = sub.add_parser("run", help="run a scenario into a new event log")
+    run.add_argument("scenario", help="scenario TOML file")
+    run.add_argument("--seed", type=seed, default=0, help="run seed (default 0)")
+    run.add_argument("--out", help="log path (default replays/<scenario>-<seed>.sqlite)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario value (repeatable)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing log at the output path")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_progress_argument(run)
+    run.set_defaults(func=cmd_run)
+
+    replay = sub.add_parser("replay", help="rebuild the state from a log and check its checkpoints")
+    replay.add_argument("log")
+    replay.add_argument("--until", metavar="TIME", help="stop after this time (seconds from start or ISO-8601 UTC)")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(func=cmd_replay)
+
+    verify = sub.add_parser("verify", help="check a log's hash chain, schema and header")
+    verify.add_argument("log")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
+
+    events = sub.add_parser("events", help="export events as JSON lines or CSV")
+    events.add_argument("log")
+    events.add_argument("--kind", action="append", metavar="KIND", help="only these kinds (repeatable or comma-separated)")
+    events.add_argument("--since", metavar="TIME")
+    events.add_argument("--until", metavar="TIME")
+    events.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    events.set_defaults(func=cmd_events)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a log (plots and summary)")
+    report.add_argument("log")
+    report.add_argument("--out", help="the HTML file to write (default: the log's path with .html)")
+    report.add_argument("--step-s", type=int, default=60, help="sampling step of the time series, s (default 60)")
+    report.add_argument("--json", action="store_true", help="print the headline numbers as one JSON object")
+    report.set_defaults(func=cmd_report)
+
+    cascades = sub.add_parser("cascades", help="liquidation cascades from the log's cause links")
+    cascades.add_argument("log")
+    cascades.add_argument("--json", action="store_true", help="print the totals and every liquidation as JSON")
+    cascades.add_argument("--dot", metavar="FILE", help="write the liquidations' causal graph as Graphviz DOT")
+    cascades.add_argument(
+        "--dot-limit", type=int, default=2000, metavar="N",
+        help="at most N nodes in the DOT file, whole cascades, the largest first (default 2000)",
+    )  # fmt: skip
+    cascades.set_defaults(func=cmd_cascades)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario into a new log and print its summary."""
+    from clearing.apps.run import run_scenario
+    from clearing.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.set or ())
+    out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
+    if args.overwrite and out.exists():
+        EventLogReader(out).close()  # refuses to replace anything that is not an event log
+        remove_log(out)
+    log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
+    try:
+        with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
+            summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir, progress=progress)
+    except KeyboardInterrupt:
+        print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
+        return 130
+    log.info("run_finished", events=summary.events, out=str(out))
+    print_summary(summary, args.json, {"log": str(out)})
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild the state from a log and print the summary."""
+    from clearing.apps.replay import fold
+
+    until = None
+    if args.until is not None:
+        with EventLogReader(args.log) as reader:
+            until = parse_time(args.until, reader.header.epoch)
+    result = fold(args.log, until)
+    checks = {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped}
+    print_summary(result.summary, args.json, checks)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a log's hash chain, schema and header."""
+    report = verify_log(args.log)
+    if args.json:
+        print(json.dumps(report.__dict__))
+    else:
+        print(
+            f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events, head {report.head_hash}"
+        )
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Export events as JSON lines or CSV."""
+    with EventLogReader(args.log) as reader:
+        epoch = reader.header.epoch
+        kinds = [k for item in (args.kind or []) for k in item.split(",") if k]
+        bounds: dict[str, Any] = {"kinds": kinds or None}
+        if args.since is not None:
+            bounds["since_ns"] = parse_time(args.since, epoch)
+        if args.until is not None:
+            bounds["until_ns"] = parse_time(args.until, epoch)
+        out = sys.stdout
+        if args.format == "jsonl":
+            for seq, _ts, _kind, _version, _causes, payload, _hash in reader.rows(**bounds):
+                out.write(f'{{"seq":{seq},{payload[1:]}\n')
+            return 0
+        writer = csv.writer(out, lineterminator="\n")
+        if len(kinds) == 1:
+            fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kinds[0]]) if f.name not in ("ts_ns", "causes")]
+            writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
+            for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
+                data = ev.to_builtins(ev.decode(payload, kind, version))  # upcast: old logs read as the current version
+                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), causes, *(_csv_value(data[f]) for f in fields)])
+        else:
+            writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])
+            for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
+                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), kind, version, causes, payload])
+    return 0
+
+
+def _csv_value(value: Any) -> Any:
+    # Booleans and lists as in the JSON payload (true/false, [..]), not Python's repr.
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, bool | list | dict) else value
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a log and print its headline numbers."""
+    from clearing.apps.report import render, series
+    from clearing.apps.summary import summarize
+    from clearing.data.inputs import data_sources_of
+
+    if args.step_s < 1:
+        raise ConfigError(f"--step-s {args.step_s}: expected a whole number of seconds >= 1")
+    with EventLogReader(args.log) as reader:
+        h = reader.header
+        events = reader.count()
+    out = Path(args.out) if args.out else Path(args.log).with_suffix(".html")
+    samples, state = series(args.log, args.step_s)
+    summary = summarize(
+        state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=h.status, events=events,
+        head_hash=h.head_hash or "", data_sources=data_sources_of(h.scenario_json, h.inputs_json),
+    ).as_dict()  # fmt: skip
+    shown = write_atomically(out, lambda partial: render(args.log, partial, summary, samples, state, h.epoch_utc), "--out")
+    headline = {
+        key: summary[key]
+        for key in ("liquidations", "liquidated_notional", "bad_debt", "adl_events", "adl_notional", "insurance_paid")
+    }
+    fund, cascades = shown["insurance_fund_path"], shown["cascades"]
+    if args.json:
+        print(json.dumps({**headline, "insurance_fund_path": fund, "cascades": cascades, "report": str(out)}))
+        return 0
+    for key, value in headline.items():
+        print(f"{key:<22}{value}")
+    print(f"{'insurance_fund_path':<22}{fund['start']} -> min {fund['min']} at {fund['min_at_s'] / 3600:.2f} h -> {fund['end']}")
+    print(f"{'cascade_depth':<22}{cascades['cascade_depth']} ({cascades['generations']} generation(s), "
+          f"amplification {cascades['amplification']})")  # fmt: skip
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_cascades(args: argparse.Namespace) -> int:
+    """Print the cascade totals and the largest cascade (--json: and every liquidation); --dot writes the graph."""
+    from clearing.apps.cascades import analyse_log, to_dot
+
+    dot = Path(args.dot) if args.dot else None
+    if args.dot_limit < 1:
+        raise ConfigError(f"--dot-limit {args.dot_limit}: expected a whole number of nodes >= 1")
+    if dot is not None and not dot.parent.is_dir():
+        raise ConfigError(f"--dot {dot}: no such directory {dot.parent}")
+    result = analyse_log(args.log)
+    if dot is not None:
+        write_atomically(dot, lambda partial: partial.write_text(to_dot(result, args.dot_limit), encoding="utf-8"), "--dot")
+    totals, top = result.totals(), result.largest_cascade()
+    if args.json:
+        print(json.dumps({"totals": totals, "largest_cascade": top, "price_moves": result.price_moves(),
+                          "liquidations": result.as_rows()}))  # fmt: skip
+        return 0
+    for key in ("liquidations", "generations", "cascade_depth", "notional_by_generation", "amplification"):
+        print(f"{key:<30}{totals[key]}")
+    print(f"{'cascades':<30}{totals['cascades']} ({totals['cascades_with_depth']} with depth >= 1)")
+    if top is not None:
+        print(f"{'largest_cascade':<30}root liquidation {top['root_liquidation']} (account {top['root_account']}, "
+              f"breach {top['root_breach']}), {top['liquidations']} liquidations, depth {top['depth']}")  # fmt: skip
+        print(f"{'largest_cascade_notional':<30}{top['notional']}")
+        print(f"{'largest_cascade_time':<30}{top['start_s']:.1f} s to {top['end_s']:.1f} s "
+              f"({top.get('start_utc', '?')} to {top.get('end_utc', '?')}), {top['duration_s']:.1f} s")  # fmt: skip
+    for m in result.price_moves():
+        at = "" if len(result.prices) == 1 else f" (market {m['market']})"
+        print(f"{'mark_fall' + at:<30}{m['mark_fall_ticks']} ticks over {m['mark_steps']} steps; peak to trough "
+              f"{m['peak_to_trough_ticks']} ticks ({m['peak_to_trough_pct']} %), "
+              f"{m['peak_s']:.0f} s to {m['trough_s']:.0f} s")  # fmt: skip
+        print(f"{'liquidation_fall_share' + at:<30}{m['liquidation_fall_share']:.6f} ({m['liquidation_fall_ticks']} ticks "
+              f"on {m['liquidation_driven_fall_steps']} driven steps; "
+              f"{m['peak_to_trough_liquidation_share']} of the peak to trough)")  # fmt: skip
+        print(f"{'liquidation_rise_share' + at:<30}{m['liquidation_rise_share']:.6f} ({m['liquidation_rise_ticks']} of "
+              f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
+    if dot is not None:
+        print(f"{'dot':<30}{dot}")
+    return 0

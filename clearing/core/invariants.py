@@ -1,0 +1,37 @@
+"""Conservation laws a state must satisfy after every event, compared exactly.
+
+1. sum(cash) + insurance fund + fee pool + funding clearing - bad debt == deposits: money is
+   neither made nor lost; bad debt is the hole a bankrupt account left, written off so its
+   balance is 0; the funding clearing ledger is non-zero only inside a settlement.
+2. Per market, long lots == short lots.
+3. Per collateral asset, the accounts' holdings equal the deposits (assets only move between accounts).
+4. The insurance fund is never negative.
+"""
+
+from __future__ import annotations
+
+from clearing.core.state import ClearingState
+
+
+def violations(state: ClearingState) -> list[str]:
+    """Return the conservation laws `state` breaks (empty when all hold)."""
+    problems: list[str] = []
+    total = int(state.cash.sum(dtype=object)) if state.n_accounts else 0
+    if total + state.insurance_fund + state.fee_pool + state.funding_clearing - state.bad_debt != state.deposits:
+        problems.append(
+            f"money: cash {total} + insurance {state.insurance_fund} + fees {state.fee_pool} + funding clearing "
+            f"{state.funding_clearing} - bad debt {state.bad_debt} != deposits {state.deposits}"
+        )
+    for market in range(state.n_markets):
+        column = state.position[:, market]
+        longs = int(column[column > 0].sum())
+        shorts = int(-column[column < 0].sum())
+        if longs != shorts:
+            problems.append(f"market {market}: long lots {longs} != short lots {shorts}")
+    for asset, listed in enumerate(state.assets):
+        held = int(state.collateral[:, asset].sum(dtype=object)) if state.n_accounts else 0
+        if held != state.asset_deposits[asset]:
+            problems.append(f"collateral {listed.symbol}: accounts hold {held}, deposits were {state.asset_deposits[asset]}")
+    if state.insurance_fund < 0:
+        problems.append(f"insurance fund is negative: {state.insurance_fund}")
+    return problems

@@ -1,0 +1,105 @@
+"""Account risk read from the state: equity, requirement, backing and liquidation price.
+
+One implementation for the margin monitor, the liquidators and replay's breach audit: an
+account's positions are valued at each market's mark (its index before the first mark),
+its requirement is `clearing.core.margin.account_requirements` under its margin mode, with the
+portfolio parameters and the return window the state holds (`portfolio_margin_configured`,
+`return_window_sampled`). Pure: reads a `ClearingState`, changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clearing.core.margin import (
+    account_requirements,
+    cross_backing,
+    liquidation_price,
+    maintenance_amounts,
+    position_values,
+)
+from clearing.core.state import ClearingState
+from clearing.core.state.schema import MarginMode, Role
+from clearing.units import Int64Array
+
+PORTFOLIO = MarginMode.PORTFOLIO
+FUND = Role.INSURANCE_FUND
+
+
+def valuation_prices(state: ClearingState) -> Int64Array:
+    """Return the price each market's positions are valued at: the mark, the index before it, shape (M,)."""
+    return np.where(state.mark_ticks > 0, state.mark_ticks, state.index_ticks)  # type: ignore[no-any-return]
+
+
+def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:
+    """Return (equity, requirement) of the accounts `rows`, quote minor units, shape (len(rows),) each.
+
+    equity = margin cash + sum over markets of position x price x unit value;
+    requirement = `account_requirements` under each account's margin mode. `positions`
+    (len(rows), M) replaces their positions (a what-if); default: as held.
+    """
+    held = state.position[rows] if positions is None else positions
+    values = position_values(held, valuation_prices(state), state.unit_value)
+    equity = _equity(state, rows, values)
+    portfolio = state.margin_mode[rows] == PORTFOLIO
+    requirement = account_requirements(values, portfolio, state.brackets, state.portfolio, state.window_returns())
+    return equity, requirement
+
+
+def equity(state: ClearingState, rows: Int64Array) -> Int64Array:
+    """Return the equity of the accounts `rows` (margin cash plus their positions at the valuation prices), shape (len(rows),)."""
+    return _equity(state, rows, position_values(state.position[rows], valuation_prices(state), state.unit_value))
+
+
+def _equity(state: ClearingState, rows: Int64Array, values: Int64Array) -> Int64Array:
+    return state.margin_cash(rows) + values.sum(axis=1)  # type: ignore[no-any-return]
+
+
+def backing(state: ClearingState, account: int, market: int) -> int:
+    """Return what backs the account's position on `market`: its share of the equity, less the position's value.
+
+    One position: the margin cash. Several: the account's equity at the prices is
+    allocated to its positions in proportion to their maintenance amounts (dYdX v4
+    allocates total net collateral by maintenance share, venues.md 3.4; by notional when
+    no position needs maintenance), floor(equity x share), so each position has its own
+    bankruptcy price and a deficit is shared out instead of landing on one leg.
+    """
+    values = position_values(state.position[account : account + 1], valuation_prices(state), state.unit_value)[0]
+    cash = int(state.margin_cash(slice(account, account + 1))[0])
+    held = np.flatnonzero(values).tolist()
+    if len(held) <= 1:
+        return cash + int(values.sum()) - int(values[market])
+    weights = [int(maintenance_amounts(np.abs(values[m : m + 1]), state.brackets[m])[0]) for m in held]
+    if not sum(weights):
+        weights = [abs(int(values[m])) for m in held]
+    share = weights[held.index(market)] if market in held else 0
+    equity = cash + int(values.sum())
+    return equity * share // max(sum(weights), 1) - int(values[market])
+
+
+def breach_liquidation_price(state: ClearingState, account: int, market: int) -> int:
+    """Return the liquidation price (ticks) of the account's position on `market`, the other markets held.
+
+    `liquidation_price` of its `cross_backing` (Binance's cross formula; the isolated one
+    for a one-market account); 0 for a portfolio account, whose requirement is not a
+    bracket of one position, or for no position.
+    """
+    if state.margin_mode[account] == PORTFOLIO or not state.position[account, market]:
+        return 0
+    rows = slice(account, account + 1)
+    values = position_values(state.position[rows], valuation_prices(state), state.unit_value)
+    backed = cross_backing(state.margin_cash(rows), values, state.brackets, market)
+    return int(liquidation_price(backed, state.position[rows, market], int(state.unit_value[market]), state.brackets[market])[0])
+
+
+def fund_equity(state: ClearingState) -> int:
+    """Return the insurance fund plus the equity of its trading account at the valuation prices.
+
+    Execution "fund" lets the fund hold liquidated positions; this values them. Without a
+    fund account it is the fund's balance.
+    """
+    total = state.insurance_fund
+    accounts = np.flatnonzero(state.role == FUND)
+    if accounts.size:
+        total += int(equity(state, accounts).sum())
+    return total

@@ -1,0 +1,46 @@
+"""Reducers of the margin parameters: portfolio-margin configuration and the return window."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clearing import events as ev
+from clearing.core.margin import PortfolioParams, span_scenarios
+from clearing.core.state.reducers.checks import require
+from clearing.core.state.schema import PORTFOLIO_METHODS
+
+if TYPE_CHECKING:
+    from clearing.core.state.state import ClearingState
+
+def portfolio_margin_configured(state: ClearingState, e: ev.PortfolioMarginConfigured) -> None:
+    """Set how portfolio accounts are margined, and start an empty return window."""
+    require(state.portfolio_config is None, "portfolio margin is configured once")
+    require(e.method in PORTFOLIO_METHODS, "unknown portfolio method %r", e.method)
+    require(len(e.scan_range_ppm) == state.n_markets, "%s scan ranges for %s markets", len(e.scan_range_ppm), state.n_markets)
+    require(
+        all(0 <= r < 1_000_000 for r in e.scan_range_ppm) and 0 <= e.inter_commodity_credit_ppm <= 1_000_000,
+        "bad scan ranges or credit in %s",
+        e,
+    )
+    require(
+        e.extreme_multiple >= 1 and 0 <= e.extreme_cover_pct <= 100 and e.es_horizon >= 1 and 1 <= e.es_tail <= e.es_window,
+        "bad portfolio parameters %s",
+        e,
+    )
+    state.portfolio_config = e
+    state.portfolio = PortfolioParams(
+        e.method, np.array(e.scan_range_ppm, np.int64), span_scenarios(state.n_markets, e.extreme_multiple, e.extreme_cover_pct),
+        e.inter_commodity_credit_ppm, e.es_tail,
+    )  # fmt: skip
+    state.return_samples = deque(maxlen=e.es_window + e.es_horizon)
+
+
+def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> None:
+    """Append one row of marks to the return window (the oldest drops out when full)."""
+    require(state.portfolio_config is not None, "a return window needs portfolio margin configured")
+    require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, "bad return window sample %s", e)
+    state.return_samples.append(e.prices_ticks)
+    state.returns_cache = None

@@ -1,0 +1,76 @@
+"""Where market-data files live: the data directory's search order, lookups and checksums.
+
+Touches the file system only (the network is `clearing.data.binance`'s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from clearing.errors import DataError
+
+DATA_DIR_ENV = "CLEARING_DATA_DIR"
+_CHUNK = 1 << 20
+
+
+def search_places(data_dir: str | Path | None) -> list[tuple[Path, str]]:
+    """Return the data directories to search, in order, each with where it came from.
+
+    The --data-dir option (when given), then $CLEARING_DATA_DIR (when set and not empty),
+    then ./data (relative to the current directory).
+    """
+    places = []
+    if data_dir:
+        places.append((Path(data_dir), "--data-dir"))
+    if os.environ.get(DATA_DIR_ENV):
+        places.append((Path(os.environ[DATA_DIR_ENV]), DATA_DIR_ENV))
+    places.append((Path("data"), "./data"))
+    return places
+
+
+def default_data_dir(data_dir: str | Path | None) -> Path:
+    """Return the directory new data files go to: the first of search_places(data_dir)."""
+    return search_places(data_dir)[0][0]
+
+
+def resolve_data_file(name: str, data_dir: str | Path | None) -> Path:
+    """Return the path of data file `name`.
+
+    An absolute path, or one starting with ./ or ../, is used as is. Any other name is
+    looked up in search_places(data_dir) order and the first existing file wins (returned
+    as an absolute path).
+
+    Raises:
+        DataError: no such file; the one-line message lists every place looked in.
+    """
+    if not name:
+        raise DataError("empty data file name")
+    if Path(name).is_absolute() or name.startswith(("./", "../", f".{os.sep}", f"..{os.sep}")):
+        if Path(name).is_file():
+            return Path(name)
+        raise DataError(f"{name}: no such data file")
+    looked = []
+    for place, origin in search_places(data_dir):
+        candidate = (place / name).absolute()
+        if candidate.is_file():
+            return candidate
+        looked.append(f"{candidate} ({origin})")
+    raise DataError(f"data file {name!r} not found; looked in {', '.join(looked)}")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the SHA-256 of a file's bytes as 64 lowercase hex digits.
+
+    Raises:
+        DataError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    return digest.hexdigest()

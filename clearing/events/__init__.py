@@ -1,0 +1,114 @@
+"""Event kinds: the only way anything happens in a run.
+
+Each kind is a frozen msgspec Struct tagged on `kind`, named in the past tense, with a
+`VERSION`. Payload amounts are integers: prices in ticks, sizes in lots, money in quote
+minor units, time in nanoseconds since the scenario start. Every event carries `causes`,
+the sequence numbers of the events that led to it. A kind is never renamed: a changed
+payload gets a new version and an upcaster from the old one.
+"""
+
+from clearing.events.accounts import AccountsOpened, Deposited, InsuranceFundDeposited, MarketListed
+from clearing.events.base import Event
+from clearing.events.codec import (
+    DECODER,
+    ENCODER,
+    EVENT_TYPES,
+    KIND_OF,
+    KINDS,
+    UPCASTERS,
+    VERSIONS,
+    AnyEvent,
+    decode,
+    encode,
+    kind_of,
+    to_builtins,
+)
+from clearing.events.collateral import (
+    CollateralDeposited,
+    CollateralListed,
+    CollateralPriceDelivered,
+    CollateralPricePublished,
+    CollateralPriceUpdated,
+    CollateralSeized,
+)
+from clearing.events.funding import FundingPaid, FundingRateSet, PremiumSampled
+from clearing.events.liquidation import (
+    BadDebtRecorded,
+    InsuranceFundConfigured,
+    InsuranceFundPaid,
+    InsuranceFundSwept,
+    LiquidationCancelled,
+    LiquidationCompleted,
+    LiquidationFeeCharged,
+    LossSocialised,
+    PositionDeleveraged,
+)
+from clearing.events.margin import MarginBreached, PortfolioMarginConfigured, ReturnWindowSampled
+from clearing.events.orders import OrderCancelled, OrderPlaced, OrderRejected, OrderRested, QuotesReplaced, TradeExecuted
+from clearing.events.prices import (
+    CheckpointRecorded,
+    IndexPriceUpdated,
+    MarkPriceUpdated,
+    OracleGuardChecked,
+    OracleObserved,
+    OraclePriceDelivered,
+    OraclePricePublished,
+    OracleRoundFailed,
+    OracleSourceListed,
+)
+
+__all__ = [
+    "AccountsOpened",
+    "AnyEvent",
+    "BadDebtRecorded",
+    "CheckpointRecorded",
+    "CollateralDeposited",
+    "CollateralListed",
+    "CollateralPriceDelivered",
+    "CollateralPricePublished",
+    "CollateralPriceUpdated",
+    "CollateralSeized",
+    "DECODER",
+    "Deposited",
+    "ENCODER",
+    "EVENT_TYPES",
+    "Event",
+    "FundingPaid",
+    "FundingRateSet",
+    "IndexPriceUpdated",
+    "InsuranceFundConfigured",
+    "InsuranceFundDeposited",
+    "InsuranceFundPaid",
+    "InsuranceFundSwept",
+    "KINDS",
+    "KIND_OF",
+    "LiquidationCancelled",
+    "LiquidationCompleted",
+    "LiquidationFeeCharged",
+    "LossSocialised",
+    "MarginBreached",
+    "MarkPriceUpdated",
+    "MarketListed",
+    "OracleGuardChecked",
+    "OracleObserved",
+    "OraclePriceDelivered",
+    "OraclePricePublished",
+    "OracleRoundFailed",
+    "OracleSourceListed",
+    "OrderCancelled",
+    "OrderPlaced",
+    "OrderRejected",
+    "OrderRested",
+    "PortfolioMarginConfigured",
+    "PositionDeleveraged",
+    "PremiumSampled",
+    "QuotesReplaced",
+    "ReturnWindowSampled",
+    "TradeExecuted",
+    "UPCASTERS",
+    "VERSIONS",
+    "decode",
+    "encode",
+    "kind_of",
+    "to_builtins",
+]

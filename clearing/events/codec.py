@@ -1,0 +1,261 @@
+"""The event union, kinds and versions, upcasters of old payloads, and the canonical encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from clearing.events.accounts import (
+    AccountsOpened,
+    Deposited,
+    InsuranceFundDeposited,
+    MarketListed,
+)
+from clearing.events.base import Event
+from clearing.events.collateral import (
+    CollateralDeposited,
+    CollateralListed,
+    CollateralPriceDelivered,
+    CollateralPricePublished,
+    CollateralPriceUpdated,
+    CollateralSeized,
+)
+from clearing.events.funding import (
+    FundingPaid,
+    FundingRateSet,
+    PremiumSampled,
+)
+from clearing.events.liquidation import (
+    BadDebtRecorded,
+    InsuranceFundConfigured,
+    InsuranceFundPaid,
+    InsuranceFundSwept,
+    LiquidationCancelled,
+    LiquidationCompleted,
+    LiquidationFeeCharged,
+    LossSocialised,
+    PositionDeleveraged,
+)
+from clearing.events.margin import (
+    MarginBreached,
+    PortfolioMarginConfigured,
+    ReturnWindowSampled,
+)
+from clearing.events.orders import (
+    OrderCancelled,
+    OrderPlaced,
+    OrderRejected,
+    OrderRested,
+    QuotesReplaced,
+    TradeExecuted,
+)
+from clearing.events.prices import (
+    CheckpointRecorded,
+    IndexPriceUpdated,
+    MarkPriceUpdated,
+    OracleGuardChecked,
+    OracleObserved,
+    OraclePriceDelivered,
+    OraclePricePublished,
+    OracleRoundFailed,
+    OracleSourceListed,
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    MarketListed,
+    AccountsOpened,
+    Deposited,
+    InsuranceFundDeposited,
+    IndexPriceUpdated,
+    OracleSourceListed,
+    OracleObserved,
+    OracleRoundFailed,
+    OraclePricePublished,
+    OraclePriceDelivered,
+    OracleGuardChecked,
+    MarkPriceUpdated,
+    OrderPlaced,
+    OrderRejected,
+    OrderRested,
+    OrderCancelled,
+    QuotesReplaced,
+    TradeExecuted,
+    MarginBreached,
+    PortfolioMarginConfigured,
+    ReturnWindowSampled,
+    LiquidationCancelled,
+    LiquidationFeeCharged,
+    InsuranceFundConfigured,
+    InsuranceFundPaid,
+    InsuranceFundSwept,
+    BadDebtRecorded,
+    LiquidationCompleted,
+    PositionDeleveraged,
+    LossSocialised,
+    CollateralListed,
+    CollateralDeposited,
+    CollateralPriceUpdated,
+    CollateralPricePublished,
+    CollateralPriceDelivered,
+    CollateralSeized,
+    PremiumSampled,
+    FundingRateSet,
+    FundingPaid,
+    CheckpointRecorded,
+)
+
+AnyEvent = (
+    MarketListed
+    | AccountsOpened
+    | Deposited
+    | InsuranceFundDeposited
+    | IndexPriceUpdated
+    | OracleSourceListed
+    | OracleObserved
+    | OracleRoundFailed
+    | OraclePricePublished
+    | OraclePriceDelivered
+    | OracleGuardChecked
+    | MarkPriceUpdated
+    | OrderPlaced
+    | OrderRejected
+    | OrderRested
+    | OrderCancelled
+    | QuotesReplaced
+    | TradeExecuted
+    | MarginBreached
+    | PortfolioMarginConfigured
+    | ReturnWindowSampled
+    | LiquidationCancelled
+    | LiquidationFeeCharged
+    | InsuranceFundConfigured
+    | InsuranceFundPaid
+    | InsuranceFundSwept
+    | BadDebtRecorded
+    | LiquidationCompleted
+    | PositionDeleveraged
+    | LossSocialised
+    | CollateralListed
+    | CollateralDeposited
+    | CollateralPriceUpdated
+    | CollateralPricePublished
+    | CollateralPriceDelivered
+    | CollateralSeized
+    | PremiumSampled
+    | FundingRateSet
+    | FundingPaid
+    | CheckpointRecorded
+)
+
+
+def kind_of(event_type: type[Event]) -> str:
+    """Return the `kind` tag of an event class."""
+    tag = msgspec.inspect.type_info(event_type).tag  # type: ignore[attr-defined]
+    return str(tag)
+
+
+KINDS: dict[str, type[Event]] = {kind_of(t): t for t in EVENT_TYPES}
+KIND_OF: dict[type[Event], str] = {t: k for k, t in KINDS.items()}
+VERSIONS: dict[str, int] = {kind: t.VERSION for kind, t in KINDS.items()}
+
+
+def upcast_accounts_opened_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 traders each held one isolated position; every other account was cross."""
+    return {**payload, "margin_mode": "isolated" if payload["role"] == "trader" else "cross"}
+
+
+def upcast_market_listed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 markets charged makers nothing."""
+    return {**payload, "maker_fee_ppm": 0}
+
+
+def upcast_market_listed_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 markets had one maintenance rate for every notional."""
+    return {**payload, "bracket_floors": [0], "bracket_rates_ppm": [payload["maintenance_margin_ppm"]]}
+
+
+def upcast_oracle_price_published_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 oracles had one source and no confidence."""
+    return {**payload, "confidence_ticks": 0, "sources_used": 1}
+
+
+def upcast_oracle_price_delivered_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 deliveries carried no confidence."""
+    return {**payload, "confidence_ticks": 0}
+
+
+def upcast_trade_executed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 trades named no orders: maker and taker order 0, taker side 0 (unknown)."""
+    return {**payload, "maker_order": 0, "taker_order": 0, "taker_side": 0}
+
+
+def upcast_mark_price_updated_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 marks were the delivered oracle price itself."""
+    return {**payload, "index_ticks": payload["price_ticks"], "method": "oracle"}
+
+
+def upcast_margin_breached_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 breaches carried no liquidation price (0: none)."""
+    return {**payload, "liquidation_price_ticks": 0}
+
+
+def upcast_oracle_observed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried one source's reading; v2 a batch of them."""
+    fields = ("source", "price_ticks", "confidence_ticks", "status")
+    rest = {k: v for k, v in payload.items() if k not in fields}
+    return {**rest, "sources": [payload["source"]], **{f: [payload[f]] for f in fields[1:]}}
+
+
+def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 digests covered the issue-2 state layout (digest version 1)."""
+    return {**payload, "digest_version": 1}
+
+
+# Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("accounts_opened", 1): upcast_accounts_opened_v1_v2,
+    ("market_listed", 1): upcast_market_listed_v1_v2,
+    ("market_listed", 2): upcast_market_listed_v2_v3,
+    ("oracle_price_published", 1): upcast_oracle_price_published_v1_v2,
+    ("oracle_price_delivered", 1): upcast_oracle_price_delivered_v1_v2,
+    ("trade_executed", 1): upcast_trade_executed_v1_v2,
+    ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
+    ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
+    ("margin_breached", 1): upcast_margin_breached_v1_v2,
+    ("oracle_observed", 1): upcast_oracle_observed_v1_v2,
+}
+
+ENCODER = msgspec.json.Encoder()
+DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AnyEvent)
+
+
+def encode(event: Event) -> bytes:
+    """Return the canonical bytes of an event (compact JSON, fields in declared order)."""
+    return ENCODER.encode(event)
+
+
+def decode(payload: bytes | str, kind: str, version: int) -> Event:
+    """Decode a stored payload, upcasting it first when it was written by an older version.
+
+    Raises:
+        msgspec.ValidationError: the payload does not match its kind's schema.
+        ValueError: the kind is unknown or its version is newer than this code.
+    """
+    current = VERSIONS.get(kind)
+    if current is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    if version == current:
+        return DECODER.decode(payload)  # type: ignore[no-any-return]
+    if version > current:
+        raise ValueError(f"{kind} version {version} is newer than this clearing reads ({current})")
+    data: dict[str, Any] = msgspec.json.decode(payload)
+    for step in range(version, current):
+        data = UPCASTERS[(kind, step)](data)
+    return msgspec.convert(data, AnyEvent)  # type: ignore[no-any-return]
+
+
+def to_builtins(event: Event) -> dict[str, Any]:
+    """Return the event as a plain dict, `kind` first."""
+    return msgspec.to_builtins(event)  # type: ignore[no-any-return]

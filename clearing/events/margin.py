@@ -1,0 +1,50 @@
+"""Event kinds of margin: breaches, and the portfolio-margin configuration and return window."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from clearing.events.base import Event
+
+
+class MarginBreached(Event, frozen=True, kw_only=True, tag="margin_breached"):
+    """An account's equity fell below its requirement; it enters the liquidation queue.
+
+    `equity`, `requirement` and `liquidation_price_ticks` are audit copies: replay
+    recomputes and compares them. v2 adds `liquidation_price_ticks`: the price of `market`
+    at which the account reaches its requirement, the others held (`clearing.core.margin.
+    liquidation_price` of its cross backing; 0 for a portfolio account, or none).
+    """
+
+    VERSION: ClassVar[int] = 2
+    account: int
+    market: int
+    mark_ticks: int
+    equity: int
+    requirement: int
+    liquidation_price_ticks: int = 0
+
+
+class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio_margin_configured"):
+    """How portfolio-margined accounts are margined (see `clearing.core.margin.account_requirements`).
+
+    `method` "span": CME's 16 scenarios over each market's `scan_range_ppm`, the extreme
+    moves at `extreme_multiple` ranges counting `extreme_cover_pct` %, and the
+    inter-commodity credit; "es": the mean of the `es_tail` worst losses over the last
+    `es_window` returns of `es_horizon` samples (`return_window_sampled`).
+    """
+
+    method: str
+    scan_range_ppm: tuple[int, ...]
+    inter_commodity_credit_ppm: int
+    extreme_multiple: int
+    extreme_cover_pct: int
+    es_window: int
+    es_horizon: int
+    es_tail: int
+
+
+class ReturnWindowSampled(Event, frozen=True, kw_only=True, tag="return_window_sampled"):
+    """Every market's mark, sampled into the rolling window expected-shortfall margin scans."""
+
+    prices_ticks: tuple[int, ...]
