@@ -1,0 +1,96 @@
+"""Scenario sections of who trades: market makers, noise takers, arbitrageurs, the leveraged population, the backstop."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from clearing.scenario.sections import PositiveDecimal, Section
+
+
+class MarketMakersConfig(Section):
+    """Market makers quoting ladders that widen and thin out as volatility rises."""
+
+    count: int = Field(default=4, ge=0, le=1000)
+    anchor: Literal["index", "oracle", "last"] = "index"
+    refresh_ms: int = Field(default=1000, ge=1)
+    levels: int = Field(default=10, ge=1, le=200)
+    half_spread_bps: float = Field(default=2.0, ge=0)
+    level_spacing_bps: float = Field(default=5.0, gt=0)
+    level_notional: PositiveDecimal = Decimal(250_000)
+    calm_volatility: float = Field(default=0.5, gt=0)
+    spread_stress: float = Field(default=1.0, ge=0)
+    depth_stress: float = Field(default=2.0, ge=0)
+    volatility_halflife_s: float = Field(default=60, gt=0)
+    inventory_limit: PositiveDecimal = Field(default=Decimal(20_000_000), description="notional at the initial price")
+    skew_bps: float = Field(default=10.0, ge=0)
+    collateral: PositiveDecimal = Decimal(500_000_000)
+    depth_profile: str = Field(default="", description="data file: Binance bookDepth CSV")
+    depth_scale: float = Field(default=1.0, gt=0)
+    depth_optional: bool = Field(default=False, description="without the depth file, quote the level_notional ladder")
+    depth_sides: Literal["both", "asks"] = Field(
+        default="both", description="'asks': both sides of the book follow the file's ask side"
+    )
+
+
+class NoiseTakersConfig(Section):
+    """Poisson market-order flow."""
+
+    count: int = Field(default=2, ge=0, le=1000)
+    rate_per_s: float = Field(default=0.5, gt=0)
+    median_notional: PositiveDecimal = Decimal(2000)
+    sigma: float = Field(default=1.0, ge=0, le=5)
+    buy_fraction: float = Field(default=0.5, ge=0, le=1)
+    collateral: PositiveDecimal = Decimal(100_000_000)
+
+
+class ArbitrageursConfig(Section):
+    """Traders who push the perpetual back toward the index within a capital limit."""
+
+    count: int = Field(default=1, ge=0, le=1000)
+    interval_ms: int = Field(default=1000, ge=1)
+    threshold_bps: float = Field(default=10.0, ge=0)
+    max_order_notional: PositiveDecimal = Decimal(1_000_000)
+    max_position_notional: PositiveDecimal = Decimal(20_000_000)
+    collateral: PositiveDecimal = Decimal(100_000_000)
+
+
+class PopulationConfig(Section):
+    """Leveraged traders, each holding one isolated position opened during the entry window."""
+
+    accounts: int = Field(default=10_000, ge=1, le=1_000_000)
+    long_fraction: float = Field(default=0.6, ge=0, le=1)
+    notional_median: PositiveDecimal = Decimal(5000)
+    notional_sigma: float = Field(default=1.0, ge=0, le=5)
+    notional_max: PositiveDecimal = Decimal(1_000_000)
+    leverage: tuple[Annotated[int, Field(ge=1)], ...] = (2, 5, 10, 20, 50)
+    leverage_weights: tuple[Annotated[float, Field(gt=0)], ...] = (0.2, 0.3, 0.3, 0.15, 0.05)
+    entry_window_s: float = Field(default=1800, ge=0)
+    holding_mean_s: float = Field(default=0, ge=0, description="0: hold to the end")
+    collateral_asset: str = Field(default="", description="asset some traders post margin in")
+    collateral_fraction: float = Field(default=0.0, ge=0, le=1)
+    margin_mode: Literal["isolated", "cross", "portfolio"] = "isolated"
+    entry: Literal["book", "backstop"] = Field(
+        default="book", description="'backstop': positions open by a trade with the backstop at the mark, not the book"
+    )
+    legs: tuple[Annotated[float, Field(ge=-100, le=100)], ...] = Field(
+        default=(1.0,), description="position on each market (primary first) as a multiple of the drawn notional"
+    )
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> PopulationConfig:
+        if not self.leverage:
+            raise ValueError("leverage needs at least one value")
+        if not any(self.legs):
+            raise ValueError("legs needs at least one non-zero multiple")
+        if len(self.leverage_weights) != len(self.leverage):
+            raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
+        return self
+
+
+class LiquidityProviderConfig(Section):
+    """The exchange's backstop liquidity account: takes the other side of entries and liquidations."""
+
+    collateral: PositiveDecimal = Decimal(1_000_000_000)

@@ -1,0 +1,235 @@
+"""The scenario: a whole run described, validated and hashed; its derived integer units."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from clearing.errors import ConfigError
+from clearing.scenario.forks import ForkConfig
+from clearing.scenario.overrides import apply_override, format_error
+from clearing.scenario.participants import (
+    ArbitrageursConfig,
+    LiquidityProviderConfig,
+    MarketMakersConfig,
+    NoiseTakersConfig,
+    PopulationConfig,
+)
+from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, PortfolioConfig
+from clearing.scenario.sections import (
+    CollateralConfig,
+    FundingConfig,
+    ListedMarketConfig,
+    MarkConfig,
+    MarketConfig,
+    OracleConfig,
+    PriceConfig,
+    Section,
+)
+from clearing.units import INT64_MAX, NS_PER_MS, NS_PER_S, to_ppm, to_units
+
+
+class Scenario(Section):
+    """A whole run: validated, immutable, hashable."""
+
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    epoch: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    duration_s: float = Field(gt=0, le=30 * 86_400)
+    checkpoint_interval_s: float = Field(default=600, gt=0)
+    market: MarketConfig = MarketConfig()
+    price: PriceConfig = PriceConfig()
+    oracle: OracleConfig = OracleConfig()
+    mark: MarkConfig = MarkConfig()
+    funding: FundingConfig = FundingConfig()
+    market_makers: MarketMakersConfig = MarketMakersConfig()
+    noise_takers: NoiseTakersConfig = NoiseTakersConfig()
+    arbitrageurs: ArbitrageursConfig = ArbitrageursConfig()
+    population: PopulationConfig = PopulationConfig()
+    liquidity_provider: LiquidityProviderConfig = LiquidityProviderConfig()
+    liquidation: LiquidationConfig = LiquidationConfig()
+    insurance_fund: InsuranceFundConfig = InsuranceFundConfig()
+    collateral: tuple[CollateralConfig, ...] = ()
+    markets: tuple[ListedMarketConfig, ...] = ()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
+
+    @field_validator("epoch")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None or value.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+            raise ValueError("epoch must be a UTC time, e.g. 2020-03-12T00:00:00Z")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        m = self.market
+        assets = [c.asset for c in self.collateral]
+        if len(set(assets)) != len(assets):
+            raise ValueError("collateral assets need distinct names")
+        if self.population.collateral_asset and self.population.collateral_asset not in assets:
+            raise ValueError(f"population.collateral_asset {self.population.collateral_asset!r} is not a listed collateral asset")
+        if self.population.collateral_fraction and not self.population.collateral_asset:
+            raise ValueError("population.collateral_fraction needs population.collateral_asset")
+        symbols = [m.symbol for m, _ in self.listed()]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("markets need distinct symbols")
+        for i, extra in enumerate(self.markets):
+            if extra.quote_decimals != m.quote_decimals:
+                raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
+            to_units(extra.price.initial, extra.tick_size, f"markets.{i}.price.initial")
+        if len(self.population.legs) > len(symbols):
+            raise ValueError(f"population.legs has {len(self.population.legs)} multiples for {len(symbols)} market(s)")
+        for c in self.collateral:
+            to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
+            to_ppm(c.haircut, f"collateral {c.asset} haircut")
+        mmr = max(market.bracket_units()[1][0] for market, _ in self.listed())
+        for leverage in self.population.leverage:
+            if leverage * mmr >= 1_000_000:
+                raise ValueError(
+                    f"population.leverage {leverage}x leaves no room above maintenance margin "
+                    f"{Decimal(mmr) / 1_000_000}; use leverage below {Decimal(1_000_000) / mmr:.0f}x"
+                )
+        for name, amount in (
+            ("price.initial", self.price.initial),
+            ("funding.impact_notional", self.funding.impact_notional),
+            ("market_makers.collateral", self.market_makers.collateral),
+            ("market_makers.level_notional", self.market_makers.level_notional),
+            ("market_makers.inventory_limit", self.market_makers.inventory_limit),
+            ("noise_takers.collateral", self.noise_takers.collateral),
+            ("noise_takers.median_notional", self.noise_takers.median_notional),
+            ("arbitrageurs.collateral", self.arbitrageurs.collateral),
+            ("arbitrageurs.max_order_notional", self.arbitrageurs.max_order_notional),
+            ("arbitrageurs.max_position_notional", self.arbitrageurs.max_position_notional),
+            ("liquidation.impact_depth", self.liquidation.impact_depth),
+            ("liquidation.partial_min_notional", self.liquidation.partial_min_notional),
+            ("liquidation.max_notional_per_block", self.liquidation.max_notional_per_block),
+            ("liquidation.fund_offload_notional", self.liquidation.fund_offload_notional),
+            ("population.notional_median", self.population.notional_median),
+            ("population.notional_max", self.population.notional_max),
+            ("liquidity_provider.collateral", self.liquidity_provider.collateral),
+            ("insurance_fund.initial", self.insurance_fund.initial),
+        ):
+            unit = m.tick_size if name == "price.initial" else m.minor_unit
+            try:
+                to_units(amount, unit, name)
+            except ValueError as e:
+                raise ValueError(str(e)) from None
+        total = (
+            self.population.accounts * self.population.notional_max
+            + self.liquidity_provider.collateral
+            + self.insurance_fund.initial
+            + self.market_makers.count * self.market_makers.collateral
+            + self.noise_takers.count * self.noise_takers.collateral
+            + self.arbitrageurs.count * self.arbitrageurs.collateral
+        ) / m.minor_unit
+        if total >= INT64_MAX // 4:
+            raise ValueError("amounts too large for exact int64 accounting: lower quote_decimals or notional_max")
+        if self.fork is not None:
+            self._check_fork(self.fork)
+        return self
+
+    def _check_fork(self, fork: ForkConfig) -> None:
+        if fork.at_s >= self.duration_s:
+            raise ValueError(f"fork.at_s {fork.at_s} is not inside the run (duration_s {self.duration_s})")
+        after = self.after_fork()  # the overridden scenario must itself be valid
+        for key in fork.set:
+            why = fork_effect(self, after, key)
+            if why:
+                raise ValueError(f"fork.set: {key} {why}")
+
+    def after_fork(self) -> Scenario:
+        """Return the scenario as it stands after the fork's changes (itself when there is no fork).
+
+        The changes go through `apply_override`, as `--set` does, and the result is validated.
+
+        Raises:
+            ValueError: the changed scenario does not validate (the message names the key).
+        """
+        if self.fork is None:
+            return self
+        data = self.model_dump(mode="json", exclude={"fork"})
+        for key, value in self.fork.set.items():
+            try:
+                apply_override(data, key.split("."), value, f"{key}={value}")
+            except ConfigError as e:
+                raise ValueError(f"fork.set: {e}".replace("--set ", "")) from None
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as e:
+            raise ValueError(format_error("fork.set", e)) from None
+
+    # Derived integer units -------------------------------------------------------------
+
+    def listed(self) -> list[tuple[MarketConfig, PriceConfig]]:
+        """Return every market with its index path: the primary `market` (number 0), then `markets`."""
+        return [(self.market, self.price), *((extra, extra.price) for extra in self.markets)]
+
+    @property
+    def duration_ns(self) -> int:
+        """Return the run length in nanoseconds."""
+        return round(self.duration_s * NS_PER_S)
+
+    def seconds_ns(self, seconds: float) -> int:
+        """Return `seconds` in whole nanoseconds."""
+        return round(seconds * NS_PER_S)
+
+    def ms_ns(self, milliseconds: int) -> int:
+        """Return `milliseconds` in nanoseconds."""
+        return milliseconds * NS_PER_MS
+
+    def quote_minor(self, amount: Decimal) -> int:
+        """Return a quote amount in exact minor units."""
+        return to_units(amount, self.market.minor_unit, "amount")
+
+    def price_ticks(self, price: Decimal) -> int:
+        """Return a price in exact ticks."""
+        return to_units(price, self.market.tick_size, "price")
+
+    def canonical_json(self) -> str:
+        """Return the canonical JSON the log header stores and hashes.
+
+        A scenario without a fork section serialises without the `fork` key, as before the
+        section existed, so older logs keep their scenario hash and run id.
+        """
+        return self.model_dump_json(exclude={"fork"} if self.fork is None else None)
+
+    def hash(self) -> str:
+        """Return the SHA-256 hex digest of `canonical_json`."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def fork_effect(before: Scenario, after: Scenario, key: str) -> str | None:
+    # Why a forkable key would have no effect in this scenario (None: it has one). Judged on
+    # the scenario after the change, so a fork may switch a model and set its parameter.
+    o, q = after.oracle, after.liquidation
+    needs = {
+        "oracle.deviation": (o.policy == "push", "only the push policy reads it"),
+        "oracle.heartbeat_s": (o.policy == "push", "only the push policy reads it"),
+        "oracle.inclusion_delay_ms": (o.policy == "push", "only the push policy reads it"),
+        "oracle.pull_interval_ms": (o.policy == "pull", "only the pull policy reads it"),
+        "oracle.max_age_s": (o.policy == "pull", "only the pull policy reads it"),
+        "oracle.latency_ms": (o.policy != "pull", "a pull oracle has no delivery latency"),
+        "oracle.latency_model": (o.policy != "pull", "a pull oracle has no delivery latency"),
+        "oracle.latency_max_ms": (o.policy != "pull" and o.latency_model == "uniform", "only latency_model uniform reads it"),
+        "oracle.latency_sigma": (o.policy != "pull" and o.latency_model == "lognormal", "only latency_model lognormal reads it"),
+        "oracle.latency_per_breach_ms": (o.policy != "pull" and o.latency_model == "load", "only latency_model load reads it"),
+        "oracle.latency_window_s": (o.policy != "pull" and o.latency_model == "load", "only latency_model load reads it"),
+        "liquidation.vault_threshold": (q.execution == "vault", "only execution vault reads it"),
+        "liquidation.fund_limit": (q.execution == "fund", "only execution fund reads it"),
+        "liquidation.adl_ranking": (q.after_fund == "adl", "only after_fund adl reads it"),
+        "liquidation.partial_fraction": (q.partial == "fraction", "only partial fraction reads it"),
+        "liquidation.max_slippage": (
+            before.liquidation.execution != "fund",
+            "with execution fund the fund's unwinding process also reads it, once at time 0",
+        ),
+        "liquidation.execution": (
+            "fund" not in (before.liquidation.execution, q.execution),
+            "to or from fund would need the fund's account, opened at time 0",
+        ),
+    }
+    ok, why = needs.get(key, (True, ""))
+    return None if ok else f"has no effect here: {why}"

@@ -1,0 +1,303 @@
+"""Scenario sections of the markets and their prices: terms, index paths, the oracle, collateral, mark, funding.
+
+Every value from outside is validated here by pydantic; amounts stay decimals until
+`clearing.scenario.params` turns them into the exact integer units the core uses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clearing.core.margin import Brackets
+from clearing.units import to_ppm, to_units
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Rate = Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class Section(BaseModel):
+    """A scenario section: unknown keys refused, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketConfig(Section):
+    """One perpetual market: unit sizes and risk rates (rates are fractions, 0.005 = 0.5 %)."""
+
+    symbol: str = Field(default="BTCUSDT-PERP", min_length=1)
+    tick_size: PositiveDecimal = Decimal("0.1")
+    lot_size: PositiveDecimal = Decimal("0.001")
+    quote_decimals: int = Field(default=6, ge=0, le=12)
+    maintenance_margin_rate: Rate = Decimal("0.005")
+    liquidation_fee_rate: Rate = Decimal("0.0125")
+    taker_fee_rate: Rate = Decimal("0.0005")
+    maker_fee_rate: Rate = Decimal("0.0002")
+    self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
+    market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
+    initial_margin_rate: Rate = Field(default=Decimal(0), description="0: no initial margin check on orders")
+    size_premium: Rate = Field(default=Decimal(0), description="initial margin added per square-root lot (Drift)")
+    oi_lower_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    oi_upper_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
+        default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
+    )
+    scan_range: Rate = Field(default=Decimal("0.1"), description="portfolio margin: SPAN price scan range, a fraction")
+
+    @model_validator(mode="after")
+    def _exact_units(self) -> MarketConfig:
+        value = self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals
+        if value != value.to_integral_value():
+            raise ValueError(
+                f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
+                f"minor units (1e-{self.quote_decimals}); raise quote_decimals or the sizes"
+            )
+        for name in (
+            "maintenance_margin_rate", "liquidation_fee_rate", "taker_fee_rate", "maker_fee_rate", "market_order_band",
+            "initial_margin_rate", "size_premium", "scan_range",
+        ):  # fmt: skip
+            to_ppm(getattr(self, name), name)
+        if self.initial_margin_rate and to_ppm(self.initial_margin_rate, "initial") < self.bracket_units()[1][0]:
+            raise ValueError("initial_margin_rate must be at least maintenance_margin_rate")
+        if self.maintenance_brackets:
+            floors, rates = self.bracket_units()
+            Brackets.of(floors, rates)  # floors from 0 and ascending, rates not decreasing, whole amounts
+        return self
+
+    def bracket_units(self) -> tuple[list[int], list[int]]:
+        """Return (floors in quote minor units, rates in ppm) of the maintenance brackets.
+
+        With brackets, their first rate is the market's maintenance rate (and
+        `maintenance_margin_rate` is not used); without, one bracket at that rate.
+        """
+        if not self.maintenance_brackets:
+            return [0], [to_ppm(self.maintenance_margin_rate, "maintenance_margin_rate")]
+        floors = [to_units(f, self.minor_unit, "maintenance bracket floor") for f, _ in self.maintenance_brackets]
+        return floors, [to_ppm(r, "maintenance bracket rate") for _, r in self.maintenance_brackets]
+
+    @property
+    def unit_value(self) -> int:
+        """Return the quote minor units one lot is worth per tick of price."""
+        return int(self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals)
+
+    @property
+    def minor_unit(self) -> Decimal:
+        """Return the size of one quote minor unit."""
+        return Decimal(1).scaleb(-self.quote_decimals)
+
+
+class PriceShock(Section):
+    """A scripted move: the price drifts by `change` (a fraction) over the window."""
+
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    change: float = Field(gt=-1, le=10)
+
+
+HourlyBar = tuple[str, PositiveDecimal, PositiveDecimal, PositiveDecimal, PositiveDecimal]
+
+
+class PriceConfig(Section):
+    """The exogenous index: a historical tape, or GBM / jump diffusion with scripted shocks.
+
+    Tapes: `file` names a data file, or a list of consecutive ones (found through the data
+    directory); `kind` "bars" (Binance klines or ts,open,high,low,close,volume, expanded by a
+    Brownian bridge) or "trades" (ts_us,side,price,amount; last trade price). `start` (UTC)
+    is where the run's time 0 falls in the tape; default: the scenario epoch. `hourly`
+    writes an hourly open/high/low/close path into the scenario itself (its source named in
+    `hourly_source`): the bars used when a `file` is not in the data directory, or alone.
+    """
+
+    model: Literal["gbm", "jump", "tape"] = "gbm"
+    initial: PositiveDecimal = Decimal(60000)
+    volatility: float = Field(default=0.6, ge=0, le=20, description="annualised")
+    drift: float = Field(default=0.0, ge=-50, le=50, description="annualised")
+    step_ms: int = Field(default=1000, ge=1)
+    shocks: tuple[PriceShock, ...] = ()
+    jump_intensity_per_day: float = Field(default=0.0, ge=0, le=10_000)
+    jump_mean: float = Field(default=0.0, ge=-1, le=1, description="mean log jump size")
+    jump_stdev: float = Field(default=0.0, ge=0, le=2, description="stdev of log jump size")
+    file: str | tuple[str, ...] = ""
+    kind: Literal["bars", "trades"] = "bars"
+    start: datetime | None = None
+    hourly: tuple[HourlyBar, ...] = ()
+    hourly_source: str = ""
+
+    @field_validator("start")
+    @classmethod
+    def _start_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.utcoffset() is None or value.utcoffset().total_seconds() != 0):  # type: ignore[union-attr]
+            raise ValueError("must be a UTC time, e.g. 2020-03-12T10:00:00Z")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _files(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(value, tuple) and (not value or not all(value)):
+            raise ValueError("a list of files needs at least one name, none empty")
+        return value
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Return the tape's data files in order (none for a generated path or an hourly path alone)."""
+        return (self.file,) if isinstance(self.file, str) and self.file else tuple(self.file or ())
+
+    @model_validator(mode="after")
+    def _tape_named(self) -> PriceConfig:
+        if self.model == "tape" and not (self.files or self.hourly):
+            raise ValueError("model 'tape' needs price.file, a data file name, or price.hourly")
+        if self.model != "tape" and (self.files or self.hourly):
+            raise ValueError(f"price.file and price.hourly are only read by model 'tape', not {self.model!r}")
+        if self.hourly and self.kind != "bars":
+            raise ValueError("price.hourly is a path of bars: it needs kind 'bars'")
+        if self.hourly and not self.hourly_source:
+            raise ValueError("price.hourly needs price.hourly_source: where its numbers come from")
+        previous = None
+        for i, (when, o, h, low, c) in enumerate(self.hourly):
+            try:
+                at = datetime.fromisoformat(when)
+            except ValueError:
+                raise ValueError(f"price.hourly.{i}: {when!r} is not an ISO time like 2020-03-12T10:00:00Z") from None
+            if at.utcoffset() is None or at.utcoffset().total_seconds() != 0 or at.minute or at.second or at.microsecond:  # type: ignore[union-attr]
+                raise ValueError(f"price.hourly.{i}: {when!r} is not the start of an hour in UTC")
+            if previous is not None and (at - previous).total_seconds() != 3600:
+                raise ValueError(f"price.hourly.{i}: {when} does not follow the previous hour")
+            if h < max(o, c) or low > min(o, c):
+                raise ValueError(f"price.hourly.{i}: high {h} / low {low} do not contain open {o} and close {c}")
+            previous = at
+        return self
+
+
+class ListedMarketConfig(MarketConfig):
+    """Another market listed beside the primary `market`: its own terms and its own index path.
+
+    It quotes in the same currency (same `quote_decimals`); its oracle, mark, funding and
+    agents follow the scenario's sections, each with its own random streams.
+    """
+
+    price: PriceConfig = PriceConfig()
+
+
+class OracleWindow(Section):
+    """A time window of a source's failure; `offset` (a fraction) is for dislocations only."""
+
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    offset: float = Field(default=0.0, gt=-1, le=10)
+
+
+class OracleSourceConfig(Section):
+    """One source feeding the oracle: what it watches, how often, how late, how it fails."""
+
+    name: str = Field(min_length=1, max_length=60)
+    reference: Literal["index", "mid", "last"] = "index"
+    weight: int = Field(default=1, ge=1, le=1000)
+    interval_ms: int = Field(default=1000, ge=1)
+    delay_ms: int = Field(default=0, ge=0)
+    noise_bps: float = Field(default=0.0, ge=0, le=10_000)
+    confidence_bps: float = Field(default=0.0, ge=0, le=10_000)
+    outages: tuple[OracleWindow, ...] = ()
+    outage_rate_per_hour: float = Field(default=0.0, ge=0, le=3600)
+    outage_mean_s: float = Field(default=60.0, gt=0)
+    frozen: tuple[OracleWindow, ...] = ()
+    dislocations: tuple[OracleWindow, ...] = ()
+
+
+class OracleGuardsConfig(Section):
+    """Checks before an action uses the oracle price (0 turns a guard off)."""
+
+    liquidation_max_age_s: float = Field(default=0.0, ge=0)
+    max_confidence: Rate = Decimal(0)
+    max_mark_divergence: Rate = Decimal(0)
+
+
+class OracleConfig(Section):
+    """The oracle: sources, aggregation, publication policy, delivery latency and guards.
+
+    With no `sources`, one noiseless source watches `source` every `observe_interval_ms`.
+    """
+
+    policy: Literal["push", "pull", "cadence"] = "push"
+    source: Literal["index", "mid", "last"] = "index"
+    sources: tuple[OracleSourceConfig, ...] = ()
+    aggregation: Literal["median", "weighted_median", "pyth"] = "median"
+    min_sources: int = Field(default=1, ge=1)
+    outlier_cut: Rate = Decimal(0)
+    source_max_age_s: float = Field(default=60.0, gt=0)
+    observe_interval_ms: int = Field(default=1000, ge=1)
+    deviation: Rate = Decimal("0.005")
+    heartbeat_s: float = Field(default=3600, gt=0)
+    cadence_ms: int = Field(default=3000, ge=1)
+    inclusion_delay_ms: int = Field(default=0, ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+    latency_model: Literal["fixed", "uniform", "lognormal", "load"] = "fixed"
+    latency_max_ms: int = Field(default=0, ge=0)
+    latency_sigma: float = Field(default=0.0, ge=0, le=5)
+    latency_per_breach_ms: float = Field(default=0.0, ge=0)
+    latency_window_s: float = Field(default=60.0, gt=0)
+    pull_interval_ms: int = Field(default=1000, ge=1)
+    max_age_s: float = Field(default=60.0, gt=0)
+    guards: OracleGuardsConfig = OracleGuardsConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OracleConfig:
+        if len({s.name for s in self.sources}) != len(self.sources):
+            raise ValueError("oracle.sources need distinct names")
+        if self.min_sources > max(1, len(self.sources)):
+            raise ValueError(f"min_sources {self.min_sources} exceeds the {max(1, len(self.sources))} source(s)")
+        if self.latency_model == "uniform" and self.latency_max_ms < self.latency_ms:
+            raise ValueError("latency_model 'uniform' needs latency_max_ms >= latency_ms")
+        return self
+
+
+class CollateralOracleConfig(Section):
+    """The collateral asset's own oracle: push (deviation or heartbeat) or fixed cadence."""
+
+    policy: Literal["push", "cadence"] = "cadence"
+    observe_interval_ms: int = Field(default=1000, ge=1)
+    deviation: Rate = Decimal("0.005")
+    heartbeat_s: float = Field(default=3600, gt=0)
+    cadence_ms: int = Field(default=1000, ge=1)
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class CollateralConfig(Section):
+    """A collateral asset: its venue price path (GBM with shocks), its oracle and its haircut."""
+
+    asset: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
+    decimals: int = Field(default=6, ge=0, le=18)
+    haircut: Rate = Decimal(0)
+    price: PositiveDecimal = Decimal(1)
+    volatility: float = Field(default=0.0, ge=0, le=20)
+    step_ms: int = Field(default=1000, ge=1)
+    shocks: tuple[PriceShock, ...] = ()
+    oracle: CollateralOracleConfig = CollateralOracleConfig()
+
+
+class MarkConfig(Section):
+    """How the mark price is made from the oracle price and the book."""
+
+    method: Literal["oracle", "binance_median", "ema_basis"] = "oracle"
+    interval_ms: int = Field(default=1000, ge=1)
+    basis_window_s: float = Field(default=300, gt=0)
+
+
+class FundingConfig(Section):
+    """Binance-style funding: premium samples, interest plus clamp, periodic payments."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=28_800, gt=0)
+    sample_s: float = Field(default=60, gt=0)
+    impact_notional: PositiveDecimal = Decimal(4000)
+    interest_rate: Annotated[Decimal, Field(ge=-1, lt=1)] = Decimal("0.0001")
+    clamp: Rate = Decimal("0.0005")
+    cap: Rate = Decimal("0.003")
+
+    @model_validator(mode="after")
+    def _exact_rates(self) -> FundingConfig:
+        for name in ("interest_rate", "clamp", "cap"):
+            to_units(getattr(self, name), Decimal("1e-9"), f"funding.{name}")
+        return self
