@@ -21,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Hot, type-checked modules with no pydantic models or msgspec Structs defined in them.
 COMPILED = (
-    "book.py", "state.py", "mark.py", "oracle.py", "funding.py",
-    "agents/market_maker.py", "agents/noise.py", "agents/arbitrageur.py",
-    "reducers/checks.py", "reducers/ledger.py", "reducers/orders.py", "reducers/prices.py", "reducers/funding.py",
-    "reducers/collateral.py", "reducers/margin.py",
+    "core/book.py", "core/state/state.py", "core/state/apply.py", "core/mark.py", "core/oracle.py", "core/funding.py",
+    "core/agents/market_maker.py", "core/agents/noise.py", "core/agents/arbitrageur.py",
+    "core/state/reducers/checks.py", "core/state/reducers/ledger.py", "core/state/reducers/orders.py",
+    "core/state/reducers/prices.py", "core/state/reducers/funding.py", "core/state/reducers/collateral.py",
+    "core/state/reducers/margin.py",
     "log/writer.py",
     "sim/bus.py", "sim/causes.py", "sim/exchange.py", "sim/market_maker.py", "sim/oracle_feed.py", "sim/takers.py",
     "sim/mark_clock.py", "sim/price_feed.py", "sim/margin_monitor.py",

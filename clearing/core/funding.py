@@ -10,11 +10,24 @@ Rates are integers in parts per 10^9 (ppb): 0.01 % = 100,000 ppb.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from clearing.units import Int64Array, mul_div_ceil
 
 PPB = 1_000_000_000
+
+
+class FundingParams(NamedTuple):
+    """Cadences (ns), impact notional (quote minor units) and rates (ppb)."""
+
+    sample_ns: int
+    interval_ns: int
+    impact_notional_minor: int
+    interest_ppb: int
+    clamp_ppb: int
+    cap_ppb: int
 
 
 def premium_ppb(impact_bid_ticks: int, impact_ask_ticks: int, index_ticks: int) -> int:

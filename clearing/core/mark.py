@@ -10,8 +10,19 @@ Here "index" is the oracle price the exchange sees. Integer ticks, rounded down.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 MARK_METHODS = ("oracle", "binance_median", "ema_basis")
 PPB = 1_000_000_000
+
+
+class MarkParams(NamedTuple):
+    """Method, cadence and smoothing windows (ns)."""
+
+    method: str
+    interval_ns: int
+    basis_window_ns: int
+    funding_interval_ns: int
 
 
 def median_mark(

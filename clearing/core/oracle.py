@@ -17,12 +17,68 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from clearing.units import PPM
 
 AGGREGATIONS = ("median", "weighted_median", "pyth")
+
+
+Window = tuple[int, int]  # [start, end) in ns
+
+
+class SourceSpec(NamedTuple):
+    """One source (times in ns, noise and confidence in ppm of the price)."""
+
+    name: str
+    reference: str
+    weight: int
+    interval_ns: int
+    delay_ns: int
+    noise_ppm: float
+    confidence_ppm: float
+    outages: tuple[Window, ...]
+    frozen: tuple[Window, ...]
+    dislocations: tuple[tuple[int, int, float], ...]
+
+
+class OracleParams(NamedTuple):
+    """Aggregation, policy, latency and guards (times in ns, rates in ppm)."""
+
+    policy: str
+    aggregation: str
+    min_sources: int
+    outlier_cut_ppm: int
+    source_max_age_ns: int
+    observe_interval_ns: int
+    deviation_ppm: int
+    heartbeat_ns: int
+    cadence_ns: int
+    inclusion_delay_ns: int
+    latency_model: str
+    latency_ns: int
+    latency_max_ns: int
+    latency_sigma: float
+    latency_per_breach_ns: int
+    latency_window_ns: int
+    pull_interval_ns: int
+    max_age_ns: int
+    sets_mark: bool
+    max_confidence_ppm: int
+    liquidation_max_age_ns: int
+    max_divergence_ppm: int
+
+
+class CollateralOracleParams(NamedTuple):
+    """Policy and times (ns) of a collateral asset's oracle; deviation in ppm."""
+
+    policy: str
+    interval_ns: int
+    deviation_ppm: int
+    heartbeat_ns: int
+    latency_ns: int
 
 
 def publication_reason(

@@ -29,7 +29,7 @@ from clearing.scenario.sections import (
     PriceConfig,
     Section,
 )
-from clearing.units import INT64_MAX, NS_PER_MS, NS_PER_S, to_ppm, to_units
+from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
 
 class Scenario(Section):
@@ -177,17 +177,9 @@ class Scenario(Section):
         """Return `seconds` in whole nanoseconds."""
         return round(seconds * NS_PER_S)
 
-    def ms_ns(self, milliseconds: int) -> int:
-        """Return `milliseconds` in nanoseconds."""
-        return milliseconds * NS_PER_MS
-
     def quote_minor(self, amount: Decimal) -> int:
         """Return a quote amount in exact minor units."""
         return to_units(amount, self.market.minor_unit, "amount")
-
-    def price_ticks(self, price: Decimal) -> int:
-        """Return a price in exact ticks."""
-        return to_units(price, self.market.tick_size, "price")
 
     def canonical_json(self) -> str:
         """Return the canonical JSON the log header stores and hashes.

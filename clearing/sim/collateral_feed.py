@@ -7,26 +7,16 @@ depeg of a collateral asset can liquidate accounts whose positions did not move.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, NamedTuple
+from typing import Any
 
 import simpy
 
 from clearing import events as ev
-from clearing.core.oracle import publication_reason
+from clearing.core.oracle import CollateralOracleParams, publication_reason
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.price_feed import path_process
 from clearing.units import Int64Array
-
-
-class CollateralOracleParams(NamedTuple):
-    """Policy and times (ns) of a collateral asset's oracle; deviation in ppm."""
-
-    policy: str
-    interval_ns: int
-    deviation_ppm: int
-    heartbeat_ns: int
-    latency_ns: int
 
 
 def collateral_price_process(

@@ -24,6 +24,7 @@ from clearing import events as ev
 from clearing.core.book import BUY, crosses, match
 from clearing.core.book import Fill as BookFill
 from clearing.core.margin import initial_margin_ppm
+from clearing.core.market import MarketTerms
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
@@ -33,15 +34,6 @@ TRADER = Role.TRADER
 ISOLATED = MarginMode.ISOLATED
 
 
-class MarketTerms(NamedTuple):
-    """A market's order-entry terms: self-trade prevention, the market-order price band (ppm),
-    initial margin base rate and size premium (ppm), open-interest caps (minor units)."""
-
-    self_trade_prevention: str = "expire_maker"
-    band_ppm: int = 50_000
-    initial_margin_ppm: int = 0
-    size_premium_ppm: int = 0
-    oi_caps_minor: tuple[int, int] = (0, 0)
 
 
 class OrderOutcome(NamedTuple):

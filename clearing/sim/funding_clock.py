@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, NamedTuple
+from typing import Any
 
 import simpy
 
 from clearing import events as ev
 from clearing.core.book import BUY, SELL, impact_price
-from clearing.core.funding import average_premium_ppb, funding_rate_ppb, payments, premium_ppb
+from clearing.core.funding import FundingParams, average_premium_ppb, funding_rate_ppb, payments, premium_ppb
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 
 CHUNK = 4096  # accounts per funding_paid event
-
-
-class FundingParams(NamedTuple):
-    """Cadences (ns), impact notional (quote minor units) and rates (ppb)."""
-
-    sample_ns: int
-    interval_ns: int
-    impact_notional_minor: int
-    interest_ppb: int
-    clamp_ppb: int
-    cap_ppb: int
 
 
 def funding_process(env: Clock, bus: EventBus, market: int, params: FundingParams) -> Generator[simpy.Event, Any, None]:

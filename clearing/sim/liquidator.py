@@ -19,12 +19,13 @@ debt). Health is the account's, across its markets (`clearing.sim.risk.Risk`).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import simpy
 
 from clearing import events as ev
+from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.liquidation.pricing import backstop_price_ticks, fill_price_ticks, fillable_price, partial_lots, settle
 from clearing.core.liquidation.waterfall import adl_allocation, adl_ranking, socialised_amounts
 from clearing.core.margin import bankruptcy_price, collateral_value, maintenance_amounts, notional, position_values
@@ -32,31 +33,12 @@ from clearing.core.risk import equity, fund_equity
 from clearing.core.state import Role
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
+from clearing.sim.live import Live
 from clearing.sim.risk import Risk
 from clearing.units import PPM, mul_div_ceil
 
 Guard = Callable[[int, tuple[int, ...]], bool]
 FUND = Role.INSURANCE_FUND
-
-
-class LiquidationParams(NamedTuple):
-    """Slippage and policy parameters of the close-out (ppm and quote minor units).
-
-    The liquidation fee is each market's own (`market_listed.liquidation_fee_ppm`).
-    """
-
-    slippage_ppm: int
-    impact_depth_minor: int
-    max_slippage_ppm: int
-    execution: str = "book"  # "book", "bankruptcy", "fillable", "vault" or "fund" (see the module doc)
-    after_fund: str = "bad_debt"  # what the fund cannot cover: "bad_debt", "adl" or "socialise"
-    adl_ranking: str = "pnl_leverage"
-    partial: str = "none"  # how much one liquidation closes: "none" (all), "fraction", "restore"
-    partial_fraction_ppm: int = 1_000_000
-    partial_min_notional: int = 0
-    cooldown_ns: int = 0
-    max_notional_per_block: int = 0  # per account and block; 0: no cap
-    vault_threshold_ppm: int = 666_667  # execution "vault": take-over below this share of maintenance
 
 
 class BlockBudget:
@@ -65,23 +47,21 @@ class BlockBudget:
     Blocks are consecutive windows of `block_ns` from time 0 (dYdX: at most 50 per block).
     """
 
-    def __init__(self, block_ns: int, max_per_block: int) -> None:
-        self.block_ns = block_ns
-        self.max_per_block = max_per_block
+    def __init__(self) -> None:
         self.block = -1
         self.used = 0
 
-    def take(self, now_ns: int) -> int:
-        """Take one slot now and return 0, or return how long to wait for the next block."""
-        if not self.max_per_block:
+    def take(self, now_ns: int, block_ns: int, max_per_block: int) -> int:
+        """Take one slot now and return 0, or return how long to wait for the next block (no cap: always 0)."""
+        if not max_per_block:
             return 0
-        block = now_ns // self.block_ns
+        block = now_ns // block_ns
         if block != self.block:
             self.block, self.used = block, 0
-        if self.used < self.max_per_block:
+        if self.used < max_per_block:
             self.used += 1
             return 0
-        return (block + 1) * self.block_ns - now_ns
+        return (block + 1) * block_ns - now_ns
 
 
 class FundDesk:
@@ -93,11 +73,10 @@ class FundDesk:
     book and sweeps the realised result into the fund.
     """
 
-    def __init__(self, account: int, limit_ppm: int = PPM) -> None:
+    def __init__(self, account: int) -> None:
         self.account = account
-        self.limit_ppm = limit_ppm
 
-    def room_lots(self, risk: Risk, market: int, lots: int, price_ticks: int) -> int:
+    def room_lots(self, risk: Risk, market: int, lots: int, price_ticks: int, limit_ppm: int = PPM) -> int:
         """Return how many lots of a position of `lots` (signed, as held) the fund may take over at `price_ticks`.
 
         After taking n lots its net notional, the sum over markets of abs(position) x mark,
@@ -115,21 +94,19 @@ class FundDesk:
         loss = (price_ticks - int(prices[market])) * unit_value * (1 if lots > 0 else -1)  # per lot, at the mark
         equity = fund_equity(s) - offsetting * loss
         used -= offsetting * lot_value
-        room = equity * self.limit_ppm - used * PPM
-        per_lot = lot_value * PPM + self.limit_ppm * loss
+        room = equity * limit_ppm - used * PPM
+        per_lot = lot_value * PPM + limit_ppm * loss
         if room <= 0 or per_lot <= 0:
             return offsetting + (abs(lots) - offsetting if room > 0 else 0)
         return offsetting + room // per_lot
 
 
-def offload_process(
-    env: Clock, exchange: Exchange, fund: FundDesk, interval_ns: int, notional_minor: int, max_slippage_ppm: int,
-    risk: Risk,
-) -> Generator[simpy.Event, Any, None]:  # fmt: skip
+def offload_process(env: Clock, exchange: Exchange, fund: FundDesk, live: Live, risk: Risk) -> Generator[simpy.Event, Any, None]:
     """Run `offload` every interval, forever."""
     while True:
-        yield env.timeout(interval_ns)
-        offload(exchange, env.now, fund, notional_minor, max_slippage_ppm, risk)
+        yield env.timeout(live.params.fund.offload_interval_ns)
+        p = live.params
+        offload(exchange, env.now, fund, p.fund.offload_notional_minor, p.liquidation.max_slippage_ppm, risk)
 
 
 def offload(exchange: Exchange, now_ns: int, fund: FundDesk, notional_minor: int, max_slippage_ppm: int, risk: Risk) -> None:
@@ -161,8 +138,7 @@ def liquidator_process(
     exchange: Exchange,
     queue: simpy.PriorityStore,
     liquidity_provider: int,
-    service_ns: int,
-    params: LiquidationParams,
+    live: Live,
     guard: Sequence[Guard] | None = None,
     budget: BlockBudget | None = None,
     risk: Risk | None = None,
@@ -175,11 +151,11 @@ def liquidator_process(
     while True:
         item = yield queue.get()
         account, market, breach_seq = item.item
-        if service_ns:
+        if service_ns := live.params.queue.service_ns:
             yield env.timeout(service_ns)
-        while budget is not None and (wait := budget.take(env.now)):
+        while budget is not None and (wait := budget.take(env.now, live.params.queue.block_ns, live.params.queue.max_per_block)):
             yield env.timeout(wait)
-        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, params, guard, risk, fund)
+        liquidate(exchange, env.now, account, market, breach_seq, liquidity_provider, live.params.liquidation, guard, risk, fund)
 
 
 def liquidate(
@@ -329,7 +305,7 @@ def _close(
     remaining = s.position.item(account, market) - (held_lots - lots)  # of the part being closed
     if remaining and params.execution == "fund" and fund is not None:
         price = _bankruptcy(risk, account, market)
-        taken = min(abs(remaining), fund.room_lots(risk, market, remaining, price))
+        taken = min(abs(remaining), fund.room_lots(risk, market, remaining, price, params.fund_limit_ppm))
         if taken:
             buyer, seller = (fund.account, account) if side < 0 else (account, fund.account)
             trades.append(

@@ -23,6 +23,7 @@ from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
+from clearing.sim.live import Live
 from clearing.sim.risk import Risk
 from clearing.units import Int64Array
 
@@ -120,16 +121,14 @@ class MarginMonitor:
         env: Clock,
         bus: EventBus,
         queue: simpy.PriorityStore,
-        priority: str = "fifo",
-        detection_ns: int = 0,
+        live: Live,
         risk: Risk | None = None,
     ) -> None:
         self.env = env
         self.bus = bus
         self.risk = risk or Risk(bus)
         self.queue = queue
-        self.priority = priority
-        self.detection_ns = detection_ns
+        self.live = live
         self.trigger: TriggerCache | None = None  # the one-market path's cache (`Risk.single_market`)
 
     def on_collateral(self, asset: int, price_seq: int) -> None:
@@ -185,14 +184,13 @@ class MarginMonitor:
                     liquidation_price_ticks=breach_liquidation_price(s, account, market),
                 )
             )  # fmt: skip
-            item = simpy.PriorityItem(
-                queue_priority(self.priority, account_equity, requirement, size, seq), (account, market, seq)
-            )
-            if self.detection_ns:
-                self.env.process(self._detect_later(item))
+            queue = self.live.params.queue
+            item = simpy.PriorityItem(queue_priority(queue.priority, account_equity, requirement, size, seq), (account, market, seq))
+            if queue.detection_ns:
+                self.env.process(self._detect_later(item, queue.detection_ns))
             else:
                 self.queue.put(item)
 
-    def _detect_later(self, item: simpy.PriorityItem) -> Any:
-        yield self.env.timeout(self.detection_ns)
+    def _detect_later(self, item: simpy.PriorityItem, detection_ns: int) -> Any:
+        yield self.env.timeout(detection_ns)
         yield self.queue.put(item)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, NamedTuple
+from typing import Any
 
 import simpy
 
 from clearing import events as ev
-from clearing.core.mark import ema_step, median_mark
+from clearing.core.mark import MarkParams, ema_step, median_mark
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
-
-
-class MarkParams(NamedTuple):
-    """Method, cadence and smoothing windows (ns)."""
-
-    method: str
-    interval_ns: int
-    basis_window_ns: int
-    funding_interval_ns: int
 
 
 def mark_process(

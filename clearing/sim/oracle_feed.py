@@ -26,62 +26,21 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.core.oracle import aggregate, in_windows, inliers, publication_reason, sample_latency_ns
+from clearing.core.oracle import OracleParams, SourceSpec, aggregate, in_windows, inliers, publication_reason, sample_latency_ns
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
+from clearing.sim.live import Live
 from clearing.units import PPM
 
 Window = tuple[int, int]
 Reading = tuple[int, int, int, str, tuple[int, ...]]  # source, price, confidence, status, causes
-
-
-class SourceSpec(NamedTuple):
-    """One source (times in ns, noise and confidence in ppm of the price)."""
-
-    name: str
-    reference: str
-    weight: int
-    interval_ns: int
-    delay_ns: int
-    noise_ppm: float
-    confidence_ppm: float
-    outages: tuple[Window, ...]
-    frozen: tuple[Window, ...]
-    dislocations: tuple[tuple[int, int, float], ...]
-
-
-class OracleParams(NamedTuple):
-    """Aggregation, policy, latency and guards (times in ns, rates in ppm)."""
-
-    policy: str
-    aggregation: str
-    min_sources: int
-    outlier_cut_ppm: int
-    source_max_age_ns: int
-    observe_interval_ns: int
-    deviation_ppm: int
-    heartbeat_ns: int
-    cadence_ns: int
-    inclusion_delay_ns: int
-    latency_model: str
-    latency_ns: int
-    latency_max_ns: int
-    latency_sigma: float
-    latency_per_breach_ns: int
-    latency_window_ns: int
-    pull_interval_ns: int
-    max_age_ns: int
-    sets_mark: bool
-    max_confidence_ppm: int
-    liquidation_max_age_ns: int
-    max_divergence_ppm: int
 
 
 def observe(state: Any, market: int, reference: str) -> int:
@@ -101,13 +60,13 @@ class Oracle:
         env: Clock,
         bus: EventBus,
         market: int,
-        params: OracleParams,
+        live: Live,
         sources: list[SourceSpec],
         latest: Latest,
         on_mark: Callable[[int, int], None],
         latency_rng: np.random.Generator,
     ) -> None:
-        self.env, self.bus, self.market, self.params = env, bus, market, params
+        self.env, self.bus, self.market, self.live = env, bus, market, live
         self.sources = sources
         self.latest = latest
         self.on_mark = on_mark
@@ -115,6 +74,11 @@ class Oracle:
         self.observation_seqs = [0] * len(sources)
         self.breach_history: deque[tuple[int, int]] = deque()
         self.published_seq = 0
+
+    @property
+    def params(self) -> OracleParams:
+        """Return the oracle's parameters in force now (a fork may change them)."""
+        return self.live.params.oracle
 
     def start(self, source_rngs: list[np.random.Generator]) -> None:
         """List the sources and start every process (sources first, so a round sees same-instant readings)."""

@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from clearing import events as ev
 from clearing.core.invariants import violations
+from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.sim.liquidator import FundDesk, LiquidationParams, liquidate, offload
+from clearing.sim.liquidator import FundDesk, liquidate, offload
 from clearing.sim.risk import Risk
 
 TRADERS = 10
@@ -86,8 +87,8 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
     risk = Risk(bus)
     seqs = [emit(ev.MarkPriceUpdated(ts_ns=1, market=m, price_ticks=p, index_ticks=p, method="oracle"))
             for m, p in enumerate(marks)]  # fmt: skip
-    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none")
-    desk = FundDesk(FUND, limit)
+    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none", fund_limit_ppm=limit)
+    desk = FundDesk(FUND)
     s = bus.state
     for round_ in range(2):
         for market in (0, 1):

@@ -82,13 +82,13 @@ def test_room_is_the_fund_equity_less_what_it_holds_plus_what_offsets():
     bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=Role.INSURANCE_FUND.label))
     bus.emit(ev.Deposited(ts_ns=0, account=0, amount=10**6))
     bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
-    desk, risk = FundDesk(1, 1_000_000), Risk(bus)
+    desk, risk = FundDesk(1), Risk(bus)
     assert desk.room_lots(risk, 0, 5, 100) == 1_000  # 100,000 of equity at 100 a lot
     bus.emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=1, seller=0, lots=400, price_ticks=100, buyer_fee=0, seller_fee=0,
                               liquidation=True, maker_order=0, taker_order=0, taker_side=-1))  # fmt: skip
     assert desk.room_lots(risk, 0, 5, 100) == 600  # a long of 40,000 uses 40 % of the limit
     assert desk.room_lots(risk, 0, -5, 100) == 5 + 605  # a short offsets the long first, freeing 500 of notional
-    assert FundDesk(1, 500_000).room_lots(risk, 0, 5, 100) == 100  # a 50 % limit: 50,000 - 40,000
+    assert FundDesk(1).room_lots(risk, 0, 5, 100, 500_000) == 100  # a 50 % limit: 50,000 - 40,000
     # Taken over at 110 with the mark at 100, each lot costs the fund 10: 545 lots leave an
     # equity of 94,550 for a notional of 94,500; 546 would not (94,540 for 94,600).
     assert desk.room_lots(risk, 0, 5_000, 110) == 545

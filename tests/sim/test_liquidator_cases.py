@@ -3,12 +3,13 @@
 from clearing import events as ev
 from clearing.core.book import BUY
 from clearing.core.invariants import violations
+from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.state import ClearingState, apply
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.sim.liquidator import LiquidationParams, liquidate
+from clearing.sim.liquidator import liquidate
 
 BACKSTOP, MAKER = 4, 5
 

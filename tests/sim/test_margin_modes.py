@@ -162,7 +162,8 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
     # Shared by maintenance (80 : 5), X's bankruptcy price is 89.4, rounded up to 90 against the
     # account, which covers the whole deficit; Y, closed next, goes at 100. Never at 1 tick, as a
     # deficit left to the last leg alone would.
-    from clearing.sim.liquidator import FundDesk, LiquidationParams, liquidate
+    from clearing.core.liquidation.params import LiquidationParams
+    from clearing.sim.liquidator import FundDesk, liquidate
     from clearing.sim.risk import Risk
 
     bus = _two_market_account()
@@ -172,7 +173,7 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
     bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=80, index_ticks=80, method="oracle"))
     breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=80, equity=-2_000, requirement=85))
     params = LiquidationParams(1_000, 10**12, 250_000, execution="fund")
-    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, Risk(bus), FundDesk(2, 1_000_000))
+    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, Risk(bus), FundDesk(2))
     s = bus.state
     assert not s.position[0].any() and violations(s) == []
     assert s.position[2].tolist() == [2, -10]  # the fund holds both legs
@@ -181,7 +182,8 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
 
 
 def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
-    from clearing.sim.liquidator import LiquidationParams, liquidate
+    from clearing.core.liquidation.params import LiquidationParams
+    from clearing.sim.liquidator import liquidate
     from clearing.sim.risk import Risk
 
     bus = _two_market_account(fee_ppm=(10_000, 50_000), mmr=50_000)

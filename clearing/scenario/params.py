@@ -1,0 +1,390 @@
+"""`compile_params`: a scenario turned into the run's parameters, once, in exact integer units.
+
+Every unit conversion of a scenario happens here (prices to ticks, amounts to quote minor
+units, rates to ppm or ppb, times to nanoseconds), so the SimPy shell reads numbers it can
+use as they are and never converts. `RunParams` is frozen; a run holds one, and a fork
+replaces the whole set at its time with the parameters of the changed scenario
+(`Scenario.after_fork`), compiled the same way (decision 0013).
+
+Random draws are not parameters: the index paths, the population, oracle sources' random
+outage windows and the collateral paths come from the seed, in the world.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from clearing.core.agents.arbitrageur import ArbitrageParams
+from clearing.core.agents.noise import NoiseParams
+from clearing.core.funding import FundingParams
+from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.mark import MarkParams
+from clearing.core.market import MarketTerms
+from clearing.core.oracle import CollateralOracleParams, OracleParams
+from clearing.scenario.scenario import Scenario
+from clearing.scenario.sections import MarketConfig, OracleWindow, PriceConfig, PriceShock
+from clearing.units import NS_PER_MS, NS_PER_S, to_ppm, to_units
+
+Shock = tuple[int, int, float]  # start ns, duration ns, change (a fraction)
+Window = tuple[int, int]  # [start, end) ns
+
+
+class IndexParams(NamedTuple):
+    """A market's exogenous index: a generated path or a tape, in ticks and ns."""
+
+    model: str  # "gbm", "jump" or "tape"
+    initial_ticks: int
+    step_ns: int
+    volatility: float  # annualised
+    drift: float  # annualised
+    shocks: tuple[Shock, ...]
+    jump_intensity_per_day: float
+    jump_mean: float
+    jump_stdev: float
+    kind: str  # tapes: "bars" or "trades"
+    files: tuple[str, ...]  # tapes: data file names, in order
+    start_ms: int  # tapes: where time 0 falls, epoch ms
+    hourly: tuple[tuple[str, Decimal, Decimal, Decimal, Decimal], ...]  # the hourly path written in the scenario
+
+
+class MarketParams(NamedTuple):
+    """One listed market: what `market_listed` records, its order-entry terms and its index."""
+
+    symbol: str
+    tick_size: str
+    lot_size: str
+    quote_decimals: int
+    unit_value: int
+    bracket_floors: tuple[int, ...]
+    bracket_rates_ppm: tuple[int, ...]
+    liquidation_fee_ppm: int
+    taker_fee_ppm: int
+    maker_fee_ppm: int
+    terms: MarketTerms
+    scan_range_ppm: int
+    index: IndexParams
+
+
+class SourceParams(NamedTuple):
+    """One oracle source as the scenario writes it (the random outages are drawn in the world)."""
+
+    name: str
+    reference: str
+    weight: int
+    interval_ns: int
+    delay_ns: int
+    noise_ppm: float
+    confidence_ppm: float
+    outages: tuple[Window, ...]
+    outage_rate_per_hour: float
+    outage_mean_s: float
+    frozen: tuple[Window, ...]
+    dislocations: tuple[tuple[int, int, float], ...]
+
+
+class CollateralParams(NamedTuple):
+    """A collateral asset: listing, its venue path (GBM with shocks) and its oracle."""
+
+    asset: str
+    decimals: int
+    haircut_ppm: int
+    price_minor: int  # quote minor units per whole asset unit, at time 0
+    volatility: float
+    step_ns: int
+    shocks: tuple[Shock, ...]
+    oracle: CollateralOracleParams
+
+
+class MakersParams(NamedTuple):
+    """The market makers of every market (per market: `count` makers)."""
+
+    count: int
+    collateral_minor: int
+    refresh_ns: int
+    anchor: str  # "index", "oracle" or "last"
+    levels: int
+    half_spread_bps: float
+    level_spacing_bps: float
+    level_notional_minor: int
+    calm_volatility: float
+    spread_stress: float
+    depth_stress: float
+    halflife_ns: int
+    inventory_limit_minor: int  # notional at the initial price
+    skew_bps: float
+    depth_profile: str  # data file name, "" for none
+    depth_scale: float
+    depth_mirror: bool  # both sides follow the file's ask side
+
+
+class TakersParams(NamedTuple):
+    """Noise takers and arbitrageurs (per market: `count` of each)."""
+
+    noise_count: int
+    noise_collateral_minor: int
+    noise: NoiseParams
+    arbitrageur_count: int
+    arbitrageur_collateral_minor: int
+    arbitrage_interval_ns: int
+    arbitrage: ArbitrageParams
+
+
+class PopulationParams(NamedTuple):
+    """The leveraged traders: the draw's inputs and how they hold and enter."""
+
+    accounts: int
+    long_fraction: float
+    notional_median_minor: int
+    notional_sigma: float
+    notional_max_minor: int
+    leverage: tuple[int, ...]
+    leverage_weights: tuple[float, ...]
+    entry_window_ns: int
+    holding_mean_ns: int
+    collateral_fraction: float
+    collateral_asset: int  # index in `RunParams.collateral`, -1 for none
+    margin_mode: str
+    entry: str  # "book" or "backstop"
+    legs: tuple[tuple[int, float], ...]  # (market, multiple) of every non-zero leg, primary first
+
+
+class QueueParams(NamedTuple):
+    """The liquidation queue and its servers."""
+
+    liquidators: int
+    service_ns: int
+    priority: str  # "fifo", "worst_health" or "largest"
+    detection_ns: int
+    block_ns: int
+    max_per_block: int  # 0: no cap
+
+
+class FundParams(NamedTuple):
+    """The insurance fund: its seed, payout caps and (execution "fund") its trading account."""
+
+    initial_minor: int
+    max_per_event_minor: int  # 0: no cap
+    max_per_period_minor: int  # 0: no cap
+    period_ns: int
+    account: bool  # execution "fund": the fund trades through an account of its own (its limit: `LiquidationParams`)
+    offload_interval_ns: int
+    offload_notional_minor: int
+
+
+class PortfolioParams(NamedTuple):
+    """How portfolio-margined accounts are margined (`portfolio_margin_configured`), when any are."""
+
+    method: str
+    inter_commodity_credit_ppm: int
+    extreme_multiple: int
+    extreme_cover_pct: int
+    es_window: int
+    es_step_ns: int
+    es_horizon: int
+    es_tail: int
+
+
+class RunParams(NamedTuple):
+    """Everything a run's processes read, in the units they use; compiled by `compile_params`."""
+
+    duration_ns: int
+    checkpoint_ns: int
+    epoch_ms: int
+    self_trade_prevention: str
+    markets: tuple[MarketParams, ...]
+    collateral: tuple[CollateralParams, ...]
+    oracle: OracleParams
+    sources: tuple[SourceParams, ...]  # empty: one noiseless source watching `oracle_source`
+    oracle_source: str
+    mark: MarkParams | None  # None: the delivered oracle price is the mark
+    funding: FundingParams | None  # None: no funding
+    makers: MakersParams
+    takers: TakersParams
+    population: PopulationParams
+    backstop_collateral_minor: int
+    liquidation: LiquidationParams
+    queue: QueueParams
+    fund: FundParams
+    portfolio: PortfolioParams | None  # None: no portfolio-margined accounts
+    fork_at_ns: int  # when a fork's changes take effect; 0: no fork
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * NS_PER_S)
+
+
+def _ms(milliseconds: int) -> int:
+    return milliseconds * NS_PER_MS
+
+
+def _ppb(rate: Decimal) -> int:
+    return to_units(rate, Decimal("1e-9"), "funding rate")
+
+
+def _epoch_ms(when: datetime) -> int:
+    return round(when.timestamp() * 1000)
+
+
+def _shocks(shocks: tuple[PriceShock, ...]) -> tuple[Shock, ...]:
+    return tuple((_ns(k.start_s), _ns(k.duration_s), k.change) for k in shocks)
+
+
+def _window(w: OracleWindow) -> Window:
+    return (_ns(w.start_s), _ns(w.start_s + w.duration_s))
+
+
+def _index(sc: Scenario, m: MarketConfig, p: PriceConfig) -> IndexParams:
+    return IndexParams(
+        p.model, to_units(p.initial, m.tick_size, "price"), _ms(p.step_ms), p.volatility, p.drift, _shocks(p.shocks),
+        p.jump_intensity_per_day, p.jump_mean, p.jump_stdev, p.kind, p.files, _epoch_ms(p.start or sc.epoch), p.hourly,
+    )  # fmt: skip
+
+
+def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
+    floors, rates = m.bracket_units()
+    terms = MarketTerms(
+        m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"),
+        to_ppm(m.initial_margin_rate, "initial_margin_rate"), to_ppm(m.size_premium, "size_premium"),
+        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)),
+    )  # fmt: skip
+    return MarketParams(
+        m.symbol, str(m.tick_size), str(m.lot_size), m.quote_decimals, m.unit_value, tuple(floors), tuple(rates),
+        to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"), to_ppm(m.taker_fee_rate, "taker_fee_rate"),
+        to_ppm(m.maker_fee_rate, "maker_fee_rate"), terms, to_ppm(m.scan_range, "scan_range"), _index(sc, m, p),
+    )  # fmt: skip
+
+
+def _oracle(sc: Scenario) -> OracleParams:
+    o = sc.oracle
+    return OracleParams(
+        policy=o.policy, aggregation=o.aggregation, min_sources=o.min_sources,
+        outlier_cut_ppm=to_ppm(o.outlier_cut, "oracle.outlier_cut"), source_max_age_ns=_ns(o.source_max_age_s),
+        observe_interval_ns=_ms(o.observe_interval_ms), deviation_ppm=to_ppm(o.deviation, "oracle.deviation"),
+        heartbeat_ns=_ns(o.heartbeat_s), cadence_ns=_ms(o.cadence_ms), inclusion_delay_ns=_ms(o.inclusion_delay_ms),
+        latency_model=o.latency_model, latency_ns=_ms(o.latency_ms), latency_max_ns=_ms(o.latency_max_ms),
+        latency_sigma=o.latency_sigma, latency_per_breach_ns=round(o.latency_per_breach_ms * NS_PER_MS),
+        latency_window_ns=_ns(o.latency_window_s), pull_interval_ns=_ms(o.pull_interval_ms), max_age_ns=_ns(o.max_age_s),
+        sets_mark=sc.mark.method == "oracle", max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),
+        liquidation_max_age_ns=_ns(o.guards.liquidation_max_age_s),
+        max_divergence_ppm=to_ppm(o.guards.max_mark_divergence, "oracle.guards.max_mark_divergence"),
+    )  # fmt: skip
+
+
+def _sources(sc: Scenario) -> tuple[SourceParams, ...]:
+    return tuple(
+        SourceParams(
+            s.name, s.reference, s.weight, _ms(s.interval_ms), _ms(s.delay_ms), s.noise_bps * 100, s.confidence_bps * 100,
+            tuple(_window(w) for w in s.outages), s.outage_rate_per_hour, s.outage_mean_s,
+            tuple(_window(w) for w in s.frozen), tuple((*_window(w), w.offset) for w in s.dislocations),
+        )  # fmt: skip
+        for s in sc.oracle.sources
+    )
+
+
+def _collateral(sc: Scenario) -> tuple[CollateralParams, ...]:
+    out = []
+    for c in sc.collateral:
+        o = c.oracle
+        oracle = CollateralOracleParams(
+            o.policy, _ms(o.observe_interval_ms if o.policy == "push" else o.cadence_ms), to_ppm(o.deviation, "deviation"),
+            _ns(o.heartbeat_s), _ms(o.latency_ms),
+        )  # fmt: skip
+        out.append(
+            CollateralParams(
+                c.asset, c.decimals, to_ppm(c.haircut, "haircut"), to_units(c.price, sc.market.minor_unit, "collateral price"),
+                c.volatility, _ms(c.step_ms), _shocks(c.shocks), oracle,
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
+def _makers(sc: Scenario) -> MakersParams:
+    mm = sc.market_makers
+    return MakersParams(
+        mm.count, sc.quote_minor(mm.collateral), _ms(mm.refresh_ms), mm.anchor, mm.levels, mm.half_spread_bps,
+        mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility, mm.spread_stress, mm.depth_stress,
+        _ns(mm.volatility_halflife_s), sc.quote_minor(mm.inventory_limit), mm.skew_bps, mm.depth_profile, mm.depth_scale,
+        mm.depth_sides == "asks",
+    )  # fmt: skip
+
+
+def _takers(sc: Scenario) -> TakersParams:
+    n, a = sc.noise_takers, sc.arbitrageurs
+    return TakersParams(
+        n.count, sc.quote_minor(n.collateral),
+        NoiseParams(n.rate_per_s, sc.quote_minor(n.median_notional), n.sigma, n.buy_fraction),
+        a.count, sc.quote_minor(a.collateral), _ms(a.interval_ms),
+        ArbitrageParams(a.threshold_bps, sc.quote_minor(a.max_order_notional), sc.quote_minor(a.max_position_notional)),
+    )  # fmt: skip
+
+
+def _population(sc: Scenario) -> PopulationParams:
+    p = sc.population
+    asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
+    legs = tuple((market, multiple) for market, multiple in enumerate(p.legs) if multiple)
+    return PopulationParams(
+        p.accounts, p.long_fraction, sc.quote_minor(p.notional_median), p.notional_sigma, sc.quote_minor(p.notional_max),
+        p.leverage, p.leverage_weights, _ns(p.entry_window_s), _ns(p.holding_mean_s), p.collateral_fraction, asset,
+        p.margin_mode, p.entry, legs,
+    )  # fmt: skip
+
+
+def _liquidation(sc: Scenario) -> LiquidationParams:
+    q = sc.liquidation
+    return LiquidationParams(
+        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth), to_ppm(q.max_slippage, "max_slippage"), q.execution,
+        q.after_fund, q.adl_ranking, q.partial, to_ppm(q.partial_fraction, "partial_fraction"),
+        sc.quote_minor(q.partial_min_notional), _ns(q.cooldown_s), sc.quote_minor(q.max_notional_per_block),
+        to_ppm(q.vault_threshold, "vault_threshold"), to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"),
+    )  # fmt: skip
+
+
+def _fund(sc: Scenario) -> FundParams:
+    f, q = sc.insurance_fund, sc.liquidation
+    return FundParams(
+        sc.quote_minor(f.initial), sc.quote_minor(f.max_per_event), sc.quote_minor(f.max_per_period), _ns(f.period_s),
+        q.execution == "fund", _ms(q.fund_offload_interval_ms),
+        sc.quote_minor(q.fund_offload_notional),
+    )  # fmt: skip
+
+
+def _portfolio(sc: Scenario) -> PortfolioParams | None:
+    if sc.population.margin_mode != "portfolio":
+        return None
+    p = sc.portfolio
+    return PortfolioParams(
+        p.method, to_ppm(p.inter_commodity_credit, "inter_commodity_credit"), p.extreme_multiple,
+        int(p.extreme_cover * 100), p.es_window, _ns(p.es_step_s), p.es_horizon, p.es_tail,
+    )  # fmt: skip
+
+
+def compile_params(sc: Scenario) -> RunParams:
+    """Return the run's parameters: the scenario in exact integer units.
+
+    Raises:
+        ValueError: an amount is not exact in its unit (the scenario's own validation
+            refuses these first, so this means a bug).
+    """
+    q, f = sc.liquidation, sc.funding
+    mark = None
+    if sc.mark.method != "oracle":
+        mark = MarkParams(sc.mark.method, _ms(sc.mark.interval_ms), _ns(sc.mark.basis_window_s), _ns(f.interval_s))
+    funding = None
+    if f.enabled:
+        funding = FundingParams(
+            _ns(f.sample_s), _ns(f.interval_s), sc.quote_minor(f.impact_notional), _ppb(f.interest_rate), _ppb(f.clamp),
+            _ppb(f.cap),
+        )  # fmt: skip
+    return RunParams(
+        duration_ns=sc.duration_ns, checkpoint_ns=_ns(sc.checkpoint_interval_s), epoch_ms=_epoch_ms(sc.epoch),
+        self_trade_prevention=sc.market.self_trade_prevention,
+        markets=tuple(_market(sc, m, p) for m, p in sc.listed()), collateral=_collateral(sc), oracle=_oracle(sc),
+        sources=_sources(sc), oracle_source=sc.oracle.source, mark=mark, funding=funding, makers=_makers(sc),
+        takers=_takers(sc), population=_population(sc), backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
+        liquidation=_liquidation(sc),
+        queue=QueueParams(q.liquidators, _ms(q.service_time_ms), q.priority, _ms(q.detection_latency_ms), _ms(q.block_ms),
+                          q.max_per_block),
+        fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
+    )  # fmt: skip

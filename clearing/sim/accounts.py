@@ -1,0 +1,64 @@
+"""What a run opens at time 0: its markets, its collateral assets and its accounts, as events."""
+
+from __future__ import annotations
+
+from clearing import events as ev
+from clearing.core.state import Role
+from clearing.scenario.params import RunParams
+from clearing.sim.bus import EventBus
+
+
+def list_markets(bus: EventBus, params: RunParams) -> None:
+    """List every market (`market_listed`), then every collateral asset (`collateral_listed`)."""
+    for market, m in enumerate(params.markets):
+        bus.emit(
+            ev.MarketListed(
+                ts_ns=0, market=market, symbol=m.symbol, tick_size=m.tick_size, lot_size=m.lot_size,
+                quote_decimals=m.quote_decimals, unit_value=m.unit_value, maintenance_margin_ppm=m.bracket_rates_ppm[0],
+                liquidation_fee_ppm=m.liquidation_fee_ppm, taker_fee_ppm=m.taker_fee_ppm, maker_fee_ppm=m.maker_fee_ppm,
+                bracket_floors=m.bracket_floors, bracket_rates_ppm=m.bracket_rates_ppm,
+            )
+        )  # fmt: skip
+    for asset, c in enumerate(params.collateral):
+        bus.emit(ev.CollateralListed(ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=c.haircut_ppm))
+
+
+def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
+    """Open every account in a fixed order and fund it; return each role's accounts.
+
+    Each group is opened by one `accounts_opened` and funded by `deposited` events:
+    traders first (funded at entry, not here), then the backstop, market makers, noise
+    takers, arbitrageurs and the insurance fund's account. Isolated traders hold one
+    account per leg (leg-major); agents have their own accounts on every market
+    (market-major). Then the insurance fund is seeded and its payout caps set.
+    """
+    p, n_markets, t = params.population, len(params.markets), params.takers
+    traders = p.accounts * (len(p.legs) if p.margin_mode == "isolated" else 1)
+    groups: list[tuple[Role, int, int | None, str]] = [
+        (Role.TRADER, traders, None, p.margin_mode),
+        (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
+        (Role.MARKET_MAKER, params.makers.count * n_markets, params.makers.collateral_minor, "cross"),
+        (Role.NOISE_TRADER, t.noise_count * n_markets, t.noise_collateral_minor, "cross"),
+        (Role.ARBITRAGEUR, t.arbitrageur_count * n_markets, t.arbitrageur_collateral_minor, "cross"),
+        (Role.INSURANCE_FUND, int(params.fund.account), None, "cross"),
+    ]
+    accounts: dict[Role, list[int]] = {}
+    first = 0
+    for role, count, collateral, mode in groups:
+        accounts[role] = list(range(first, first + count))
+        if count:
+            bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role.label, margin_mode=mode))
+        if collateral is not None:
+            for account in accounts[role]:
+                bus.emit(ev.Deposited(ts_ns=0, account=account, amount=collateral))
+        first += count
+    f = params.fund
+    if f.initial_minor > 0:
+        bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=f.initial_minor))
+    if f.max_per_event_minor or f.max_per_period_minor:
+        bus.emit(
+            ev.InsuranceFundConfigured(
+                ts_ns=0, max_per_event=f.max_per_event_minor, max_per_period=f.max_per_period_minor, period_ns=f.period_ns
+            )
+        )
+    return accounts

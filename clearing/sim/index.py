@@ -1,0 +1,78 @@
+"""Each market's exogenous index path and the makers' depth profile, drawn or read before the run starts.
+
+The paths are inputs, not parameters: they come from the seed (a generated path, or the
+Brownian bridge through a tape's bars) and from the data files the scenario names, found
+and hashed before the run (`clearing.data.inputs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from clearing.core.paths import bridge_path, gbm_path, jump_diffusion_path, trades_path
+from clearing.data import tapes
+from clearing.rng import generator
+from clearing.scenario.params import RunParams
+from clearing.units import NS_PER_MS, Int64Array
+
+DepthAt = Callable[[int], tuple[tuple[float, ...], tuple[float, ...]]]
+
+
+def stream(market: int, name: str) -> str:
+    """Return a market's random stream name: the primary market keeps the one-market names.
+
+    So adding markets never changes market 0's draws.
+    """
+    return name if market == 0 else f"market/{market}/{name}"
+
+
+def index_path(params: RunParams, market: int, seed: int, inputs: dict[str, Path]) -> tuple[Int64Array, int]:
+    """Return (ticks at every step from 0 to the end, step_ns) of a market's exogenous index.
+
+    GBM or jump diffusion from the market's `index` stream; a tape of trades (last trade
+    price); or a tape of bars bridged by the same stream, from the data files when all are
+    in `inputs`, else from the hourly path the scenario writes down.
+    """
+    m = params.markets[market]
+    p = m.index
+    n_steps = params.duration_ns // p.step_ns
+    rng = generator(seed, "index" if market == 0 else f"index/{market}")
+    shocks = list(p.shocks)
+    if p.model == "gbm":
+        return gbm_path(rng, p.initial_ticks, n_steps, p.step_ns, p.volatility, p.drift, shocks), p.step_ns
+    if p.model == "jump":
+        path = jump_diffusion_path(
+            rng, p.initial_ticks, n_steps, p.step_ns, p.volatility, p.drift, p.jump_intensity_per_day, p.jump_mean,
+            p.jump_stdev, shocks,
+        )  # fmt: skip
+        return path, p.step_ns
+    tick_size = Decimal(m.tick_size)
+    if p.kind == "trades":
+        trades = tapes.read_trades(inputs[p.files[0]], tick_size)
+        return trades_path(trades, p.start_ms * 1000, p.step_ns, n_steps, p.initial_ticks), p.step_ns
+    if p.files and all(name in inputs for name in p.files):
+        bars = tapes.concat_bars([tapes.read_bars(inputs[name], tick_size) for name in p.files], list(p.files))
+    else:  # the files are not in the data directory: the hourly path written in the scenario
+        bars = tapes.hourly_bars(list(p.hourly), tick_size)
+    return bridge_path(rng, bars, p.start_ms, p.step_ns, n_steps), p.step_ns
+
+
+def depth_source(params: RunParams, inputs: dict[str, Path]) -> DepthAt | None:
+    """Return `depth_at(now_ns)`, the makers' (bid, ask) notional per level from the depth file, or None.
+
+    None when the scenario names no depth file, or names one the data directory lacks
+    (allowed only with `depth_optional`, checked when the inputs are resolved).
+    """
+    mm = params.makers
+    if mm.depth_profile not in inputs:
+        return None
+    profile = tapes.read_depth_profile(inputs[mm.depth_profile])
+    scale = 10 ** params.markets[0].quote_decimals
+
+    def depth_at(now_ns: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        bid, ask = tapes.depth_at(profile, params.epoch_ms + now_ns // NS_PER_MS)
+        return tuple(((ask if mm.depth_mirror else bid) * scale).tolist()), tuple((ask * scale).tolist())
+
+    return depth_at
