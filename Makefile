@@ -25,10 +25,10 @@ demo: $(STAMP)
 	$(BIN)/clearing report replays/black-thursday-2020.sqlite --out replays/black-thursday-2020.html
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 # The fast build: the hot modules compiled with mypyc (tools/build_fast.py, decision 0012),
 # rebuilt when a source changes. Run it with PYTHONPATH=build/fast.
