@@ -47,7 +47,7 @@ class ReplayDivergenceError(VerificationError):
     """A replayed state does not match a checkpoint digest recorded by the live run."""
 
 
-class InvariantViolation(ClearingError):  # noqa: N818 - signals a bug, named as in style.md
+class InvariantViolation(ClearingError):  # noqa: N818 - signals a bug; docs/references.md [style-guide]
     """A conservation law does not hold: this is a bug, never bad input."""
 
     exit_code = 3

@@ -1,11 +1,15 @@
 """Funding: premium index, the interval's rate, and exactly zero-sum payments.
 
-Binance / BitMEX style (shared/design/venues.md 1.7, 2.2, 8):
+Binance / BitMEX style:
     P  = [max(0, impact_bid - index) - max(0, index - impact_ask)] / index
     P̄  = sum(i x P_i) / sum(i) over the interval's samples (weights 1..n)
     F  = P̄ + clamp(I - P̄, -c, +c), then capped at +/- cap
     payment = position notional at mark x F; longs pay when F > 0.
 Rates are integers in parts per 10^9 (ppb): 0.01 % = 100,000 ppb.
+The dYdX, Hyperliquid and Drift presets apply the same formula each hour, which only
+approximates those venues' funding (see their entries).
+Sources: docs/references.md [binance-funding], [bitmex-funding]; [dydx-v4-funding],
+[hyperliquid-funding], [drift-v2-funding].
 """
 
 from __future__ import annotations

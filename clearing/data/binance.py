@@ -3,6 +3,8 @@
 Shell module: touches the network (stdlib urllib, nothing else) and the file system. It
 never leaves a partial file looking valid: a download goes to a hidden `.part` file in the
 destination directory, and only a checksum-verified CSV is renamed into place.
+
+Source: docs/references.md [binance-data-vision].
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Reads the files it is given (the data directory finds them: `clearing.data.direc
 returns int64 tick arrays in the structures of `clearing.core.paths`, which turns them into
 price paths. Bad input is a one-line `DataError("path:line: ...")`; bad arguments are a
 `ValueError`.
+
+The Binance layouts (klines, aggTrades, bookDepth) are those of Binance's public dump; the
+`ts_us,side,price,amount` trades are the crash-day files' layout. Sources:
+docs/references.md [binance-data-vision], [crashdays-theglory].
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from clearing.errors import DataError
 from clearing.units import Float64Array, Int64Array
 
 DEPTH_LEVELS = 5
-_MICROSECONDS_FROM = 10**14  # open times at or above this are microseconds (2025 Binance spot dumps)
+_MICROSECONDS_FROM = 10**14  # open times at or above this are microseconds (2025 Binance spot dumps; unsourced)
 _DECIMAL = Context(prec=60)
 _SIMPLE_HEADER = ("open", "high", "low", "close", "volume")
 
@@ -114,7 +118,8 @@ def read_bars(path: str | Path, tick_size: Decimal) -> Bars:
     Two layouts, told apart by the column count, each with or without a header row:
     `ts,open,high,low,close,volume` (ts = epoch ms of the bar open) and Binance's 12-column
     kline dump (open_time, open, high, low, close, volume, close_time, ...). A Binance
-    open_time >= 10^14 is taken as microseconds (2025 spot dumps) and must be whole ms.
+    open_time >= 10^14 is taken as microseconds (2025 spot dumps; unsourced) and must be
+    whole ms.
     Prices become ticks: price / tick_size rounded half to even to the nearest integer.
     The interval is the smallest step between consecutive open times (Binance: close_time
     - open_time + 1 when there is one bar); every step must be a whole number of intervals.

@@ -24,7 +24,9 @@ class InsuranceFundConfigured(Event, frozen=True, kw_only=True, tag="insurance_f
     """The insurance fund's payout caps (quote minor units; 0: no cap).
 
     At most `max_per_event` per liquidation and `max_per_period` within any window of
-    `period_ns` (dYdX caps insurance lost per subaccount per block; Drift per market).
+    `period_ns` (dYdX caps insurance lost per subaccount per block; Drift per market, as a
+    running total rather than a window). Sources: docs/references.md [dydx-v4-liq],
+    [drift-v2-socialised-loss].
     """
 
     max_per_event: int

@@ -32,6 +32,7 @@ class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio
     moves at `extreme_multiple` ranges counting `extreme_cover_pct` %, and the
     inter-commodity credit; "es": the mean of the `es_tail` worst losses over the last
     `es_window` returns of `es_horizon` samples (`return_window_sampled`).
+    Sources: docs/references.md [cme-span], [span-scenario-table]; [lch-es-2013].
     """
 
     method: str
