@@ -39,6 +39,7 @@ from clearing.core.state.schema import Role
 from clearing.log import schema
 from clearing.log.writer import EventLog, RunHeaderData
 from clearing.sim.bus import EventBus
+from tests.builders import deposited, mark_price_updated, opened, trade
 
 N_EVENTS = 200_000
 BATCH = 10_000  # rows per transaction, on both sides of the emit comparison
@@ -73,17 +74,11 @@ Row = tuple[int, int, str, int, str, str, bytes]
 
 
 def _setup_events() -> list[ev.Event]:
-    traders = ACCOUNTS - 1
-    return [
-        ev.MarketListed(
-            ts_ns=0, market=0, symbol="BTCUSDT-PERP", tick_size="0.1", lot_size="0.001", quote_decimals=6,
-            unit_value=UNIT_VALUE, maintenance_margin_ppm=5_000, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
-            maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(5_000,),
-        ),
-        ev.AccountsOpened(ts_ns=0, first_account=0, count=traders, role=Role.TRADER.label),
-        ev.AccountsOpened(ts_ns=0, first_account=traders, count=1, role=Role.LIQUIDITY_PROVIDER.label),
-        *(ev.Deposited(ts_ns=0, account=a, amount=10_000_000_000) for a in range(ACCOUNTS)),
-    ]  # fmt: skip
+    market = opened(
+        ACCOUNTS - 1, (1, Role.LIQUIDITY_PROVIDER), symbol="BTCUSDT-PERP", tick_size="0.1", lot_size="0.001",
+        quote_decimals=6, unit_value=UNIT_VALUE, liquidation_fee_ppm=12_500, taker_fee_ppm=TAKER_FEE_PPM,
+    )  # fmt: skip
+    return [*market, *(deposited(a, 10_000_000_000) for a in range(ACCOUNTS))]
 
 
 def make_events(n: int, seed: int = 0) -> list[ev.Event]:
@@ -109,20 +104,16 @@ def make_events(n: int, seed: int = 0) -> list[ev.Event]:
                 price = max(1, price + rng.randint(-300, 300))
                 e, last_index = ev.IndexPriceUpdated(ts_ns=ts, market=0, price_ticks=price), seq
             elif r < 0.7:
-                e = ev.MarkPriceUpdated(
-                    ts_ns=ts, causes=(last_index,), market=0, price_ticks=price, index_ticks=price, method="oracle"
-                )
+                e = mark_price_updated(price, ts_ns=ts, causes=(last_index,))
                 last_mark = seq
             else:
                 lots = rng.randint(1, 500)
                 fee = lots * price * UNIT_VALUE * TAKER_FEE_PPM // 1_000_000
                 trader = rng.randrange(provider)
                 buy = rng.random() < 0.5
-                e = ev.TradeExecuted(
-                    ts_ns=ts, causes=(last_mark,), market=0, buyer=trader if buy else provider,
-                    seller=provider if buy else trader, lots=lots, price_ticks=price,
-                    buyer_fee=fee if buy else 0, seller_fee=0 if buy else fee, liquidation=False,
-                    maker_order=0, taker_order=0, taker_side=1 if buy else -1,
+                e = trade(
+                    trader if buy else provider, provider if buy else trader, lots, price, ts_ns=ts, causes=(last_mark,),
+                    buyer_fee=fee if buy else 0, seller_fee=0 if buy else fee, taker_side=1 if buy else -1,
                 )  # fmt: skip
         apply(state, e)
         events.append(e)

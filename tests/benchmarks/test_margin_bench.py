@@ -15,12 +15,9 @@ import time
 import numpy as np
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from clearing import events as ev
 from clearing.core.state import ClearingState
-from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
 from clearing.sim.margin_monitor import breached_accounts
+from tests.builders import bus_with
 
 N = 1_000_000
 REPS = 7
@@ -28,11 +25,7 @@ MARK, UNIT_VALUE, RATE = 600_000, 100, 5_000
 
 
 def big_state() -> ClearingState:
-    bus = EventBus(ClearingState(), MemorySink())
-    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="0.1", lot_size="0.001", quote_decimals=6,
-                             unit_value=UNIT_VALUE, maintenance_margin_ppm=RATE, liquidation_fee_ppm=0, taker_fee_ppm=0,
-                             maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(RATE,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=Role.TRADER.label))
+    bus = bus_with(N, tick_size="0.1", lot_size="0.001", quote_decimals=6, unit_value=UNIT_VALUE, maintenance_margin_ppm=RATE)
     s = bus.state
     rng = np.random.default_rng(1)
     lots = rng.integers(-5_000, 5_000, N)

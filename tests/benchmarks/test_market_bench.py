@@ -25,12 +25,9 @@ from clearing import events as ev
 from clearing.apps.run import run_in_memory
 from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder
 from clearing.core.book import BUY, SELL, Book, Fill, RestingOrder, best_of_others, match
-from clearing.core.state import ClearingState
-from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
 from clearing.scenario import load_scenario
-from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
+from tests.builders import bus_with
 
 ORDERS = 50_000
 REPS = 5
@@ -52,12 +49,7 @@ def order_stream(n: int) -> list[tuple[int, int, int, int, str]]:
 
 
 def fresh_exchange() -> Exchange:
-    bus = EventBus(ClearingState(), MemorySink())
-    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
-                             bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=100, role=Role.TRADER.label))
-    return Exchange(bus, "expire_maker")
+    return Exchange(bus_with(100), "expire_maker")  # market 0 and 100 traders
 
 
 def submit_all(exchange: Exchange, orders: list[tuple[int, int, int, int, str]]) -> None:
@@ -130,6 +122,7 @@ def refresh_all(exchange: Exchange, refs: list[int]) -> None:
         account = i % 6
         bids, asks = ladder(reference, 1e-8, 0, MAKER, 1)
         bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
+        # Built here rather than with tests.builders.quotes: this loop is what is timed.
         bus.emit(ev.QuotesReplaced(ts_ns=0, account=account, market=0, first_order_id=s.next_order_id, bids=bids, asks=asks,
                                    reference_ticks=reference, volatility_ppm=0))  # fmt: skip
 

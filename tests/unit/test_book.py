@@ -5,6 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clearing.core.book import BUY, SELL, Book, Fill, RestingOrder, SelfTradeCancel, best_of_others, impact_price, match
+from clearing.core.state import Role, apply
+from clearing.errors import InvariantViolation
+from tests.builders import order_placed, quotes, state_with, trade
 
 
 def book_with(*orders):
@@ -223,25 +226,6 @@ def test_book_with_ladders_matches_the_reference(ops):
                 assert [o.order_id for o in book.orders_of(account)] == [o[0] for o in ref.orders if o[1] == account]
 
 
-def quoting_state():
-    from clearing import events as ev
-    from clearing.core.state import ClearingState, Role, apply
-
-    state = ClearingState()
-    apply(state, ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                                 maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
-                                 bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    apply(state, ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=Role.MARKET_MAKER.label))
-    return state
-
-
-def quotes(state, account, bids, asks):
-    from clearing import events as ev
-
-    return ev.QuotesReplaced(ts_ns=0, account=account, market=0, first_order_id=state.next_order_id, bids=bids, asks=asks,
-                             reference_ticks=100, volatility_ppm=0)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("bids", "asks", "message"),
     [
@@ -259,28 +243,19 @@ def quotes(state, account, bids, asks):
     ],
 )
 def test_quotes_replaced_refuses_a_malformed_or_crossing_ladder(bids, asks, message):
-    from clearing.core.state import apply
-    from clearing.errors import InvariantViolation
-
-    state = quoting_state()
+    state = state_with((3, Role.MARKET_MAKER))
     apply(state, quotes(state, 2, ((96, 1),), ((104, 1),)))
     with pytest.raises(InvariantViolation, match=message):
         apply(state, quotes(state, 1, bids, asks))
 
 
 def test_quotes_replaced_replaces_only_the_makers_own_ladder():
-    from clearing import events as ev
-    from clearing.core.state import apply
-
-    state = quoting_state()
+    state = state_with((3, Role.MARKET_MAKER))
     apply(state, quotes(state, 1, ((99, 2), (98, 3)), ((101, 2), (102, 3))))  # ids 1-4
     apply(state, quotes(state, 2, ((99, 5),), ((101, 5),)))  # ids 5-6
-    apply(state, ev.OrderPlaced(ts_ns=0, order_id=7, account=0, market=0, side=BUY, lots=3, price_ticks=0,
-                                order_type="market", reduce_only=False, liquidation=False))  # fmt: skip
-    apply(state, ev.TradeExecuted(ts_ns=0, market=0, buyer=0, seller=1, lots=2, price_ticks=101, buyer_fee=0, seller_fee=0,
-                                  liquidation=False, maker_order=3, taker_order=7, taker_side=BUY))  # fmt: skip
-    apply(state, ev.TradeExecuted(ts_ns=0, market=0, buyer=0, seller=2, lots=1, price_ticks=101, buyer_fee=0, seller_fee=0,
-                                  liquidation=False, maker_order=6, taker_order=7, taker_side=BUY))  # fmt: skip
+    apply(state, order_placed(7, 0, BUY, 3))  # a market order
+    apply(state, trade(0, 1, 2, 101, maker_order=3, taker_order=7))
+    apply(state, trade(0, 2, 1, 101, maker_order=6, taker_order=7))
     book = state.books[0]
     assert [o.order_id for o in book.walk(SELL)] == [6, 4]  # order 3 filled: maker 2's rest is now best
     apply(state, quotes(state, 1, ((97, 1),), ((103, 1),)))  # ids 8-9

@@ -4,6 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clearing import events as ev
+from clearing.core.state import MarginMode, Role
+from tests.builders import accounts_opened, deposited, market_listed
 
 
 @pytest.mark.parametrize("kind", sorted(ev.KINDS))
@@ -18,7 +20,7 @@ def test_every_kind_round_trips_through_its_canonical_bytes(kind):
 
 
 def test_events_are_frozen_and_typed():
-    event = ev.Deposited(ts_ns=1, account=2, amount=3)
+    event = deposited(2, 3, ts_ns=1)
     with pytest.raises(AttributeError):
         event.amount = 4  # type: ignore[misc]
     with pytest.raises(msgspec.ValidationError, match="Expected `int`"):
@@ -36,7 +38,7 @@ def test_older_versions_go_through_upcasters(monkeypatch):
     monkeypatch.setitem(ev.VERSIONS, "deposited", 2)
     monkeypatch.setitem(ev.UPCASTERS, ("deposited", 1), lambda d: {**d, "amount": d.pop("qty")})
     event = ev.decode(b'{"kind":"deposited","ts_ns":1,"causes":[],"account":2,"qty":3}', "deposited", 1)
-    assert event == ev.Deposited(ts_ns=1, account=2, amount=3)
+    assert event == deposited(2, 3, ts_ns=1)
 
 
 def test_kind_tags_are_snake_case_class_names():
@@ -53,3 +55,17 @@ def test_a_v1_observation_becomes_a_batch_of_one():
         ts_ns=5, causes=(3,), market=0, ts_source_ns=4, sources=(2,), price_ticks=(100,), confidence_ticks=(1,),
         status=("frozen",),
     )  # fmt: skip
+
+
+def test_the_builders_defaults_are_the_events_tests_wrote_by_hand():
+    # Tests rely on these defaults (tests/builders.py): market "X" with unit conventions of
+    # 1, a 0.5 % maintenance rate as its one bracket and no fees; cross-margined traders.
+    assert market_listed() == ev.MarketListed(
+        ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
+        maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0, bracket_floors=(0,),
+        bracket_rates_ppm=(5000,),
+    )  # fmt: skip
+    assert market_listed(2, maintenance_margin_ppm=20_000).bracket_rates_ppm == (20_000,)
+    assert accounts_opened(3, 2) == ev.AccountsOpened(ts_ns=0, first_account=3, count=2, role="trader", margin_mode="cross")
+    fund = accounts_opened(0, 1, Role.INSURANCE_FUND, MarginMode.ISOLATED)
+    assert (fund.role, fund.margin_mode) == ("insurance_fund", "isolated")
