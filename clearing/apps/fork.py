@@ -1,4 +1,4 @@
-"""Forks and diffs of runs: re-execute a logged run with changes from a time on, compare two logs.
+"""Forks of runs: re-execute a logged run with changes from a time on (comparing two logs: `clearing.apps.diff`).
 
 A fork restores the state at a time by running the parent's scenario again with the
 parent's seed and input files: the simulation is a pure function of them, so the new run
@@ -14,10 +14,8 @@ parent's own, and every row of the new log, hash chain included, is checked.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +24,7 @@ from pydantic import ValidationError
 from clearing.apps.run import _signals_held, completed, header_for
 from clearing.apps.summary import RunSummary
 from clearing.data.inputs import resolve_inputs
-from clearing.errors import ConfigError, EventLogError, OutputExistsError, VerificationError
+from clearing.errors import ConfigError, OutputExistsError, VerificationError
 from clearing.log.reader import EventLogReader, RunHeader
 from clearing.log.writer import EventLog, causes_text, remove_log
 from clearing.scenario import Scenario, fork_refusal, parse_override
@@ -218,80 +216,3 @@ def fork_log(
     summary = completed(state, header, scenario, inputs, log.count, log.head_hash)
     changes = dict(scenario.fork.set) if scenario.fork is not None else {}
     return ForkResult(summary, h, at_ns, changes, check.checked, whole)
-
-
-# Diff -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Divergence:
-    """The first seq where two logs' rows differ (time, kind, version, causes or payload)."""
-
-    seq: int
-    ts_ns: int
-    a: tuple[str, str] | None  # (kind, payload), None past the end of the log
-    b: tuple[str, str] | None
-
-
-def first_divergence(a: Path | str, b: Path | str) -> Divergence | None:
-    """Return where the rows of logs `a` and `b` first differ (None: the same rows).
-
-    Hashes are not compared: two runs with different run ids chain from different genesis
-    hashes (decision 0003) even when every event is the same.
-    """
-    for path in (a, b):
-        EventLogReader(path).close()  # one-line errors for anything that is not a log
-    conn = sqlite3.connect(f"{Path(a).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        conn.execute("ATTACH DATABASE ? AS other", (f"{Path(b).resolve().as_uri()}?mode=ro",))
-        seq = conn.execute(
-            "SELECT min(x.seq) FROM main.events x JOIN other.events y ON x.seq = y.seq WHERE x.ts_ns != y.ts_ns "
-            "OR x.kind != y.kind OR x.version != y.version OR x.causes != y.causes OR x.payload != y.payload"
-        ).fetchone()[0]
-        if seq is None:
-            na = conn.execute("SELECT count(*) FROM main.events").fetchone()[0]
-            nb = conn.execute("SELECT count(*) FROM other.events").fetchone()[0]
-            if na == nb:
-                return None
-            seq = min(na, nb) + 1
-        row_a = conn.execute("SELECT ts_ns, kind, payload FROM main.events WHERE seq = ?", (seq,)).fetchone()
-        row_b = conn.execute("SELECT ts_ns, kind, payload FROM other.events WHERE seq = ?", (seq,)).fetchone()
-    except sqlite3.DatabaseError as e:
-        raise EventLogError(f"{a}, {b}: unreadable SQLite file ({e})") from None
-    finally:
-        conn.close()
-    ts = min(r[0] for r in (row_a, row_b) if r is not None)
-    return Divergence(seq, ts, row_a and (row_a[1], row_a[2]), row_b and (row_b[1], row_b[2]))
-
-
-def metric_delta(a: Any, b: Any) -> Any:
-    """Return b - a for numbers and decimal strings, None for anything else (or when equal text)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return None
-    if isinstance(a, int) and isinstance(b, int):
-        return b - a
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return b - a
-    if isinstance(a, str) and isinstance(b, str):
-        try:
-            da, db = Decimal(a), Decimal(b)
-        except InvalidOperation:
-            return None
-        if not (da.is_finite() and db.is_finite()) or "." not in a + b:
-            return None  # hex digests and ids that happen to parse
-        return str(db - da)
-    return None
-
-
-def scenario_changes(a: str, b: str) -> dict[str, tuple[Any, Any]]:
-    """Return the dotted scenario keys whose values differ between two scenario JSON texts."""
-
-    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(node, dict):
-            return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
-        if isinstance(node, list) and node and any(isinstance(x, dict | list) for x in node):
-            return {k: v for i, value in enumerate(node) for k, v in flat(value, f"{prefix}{i}.").items()}
-        return {prefix[:-1]: node}
-
-    fa, fb = flat(json.loads(a)), flat(json.loads(b))
-    return {k: (fa.get(k), fb.get(k)) for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)}

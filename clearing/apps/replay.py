@@ -1,10 +1,12 @@
 """Replay: rebuild a run's state from its log alone, checking it on the way.
 
-The fold reads rows in seq order, checks each row's place in the hash chain, decodes it,
-and applies it with the same `apply` the live run used. At every checkpoint of the current
-digest version it compares the state digest (checkpoints written by an older state layout
-are counted as skipped: their events still replay, upcast), and at every margin breach it recomputes the audited equity and
-requirement; any difference is a `ReplayDivergenceError` naming the seq.
+`fold` walks the log with `clearing.apps.fold.fold_log` (hash chain, decode, upcast,
+`apply`) and the replay's checks as its observer, `ReplayChecks`: at every checkpoint of
+the current digest version it compares the state digest (checkpoints written by an older
+state layout are counted as skipped: their events still replay, upcast), and at every
+margin breach it recomputes the audited equity and requirement; after the last row of a
+complete log it compares the final state's digest with the header's and checks the
+conservation laws. Any difference is a `ReplayDivergenceError` naming the seq.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from clearing import events as ev
-from clearing.apps.summary import RunSummary, summarize
+from clearing.apps.fold import Folded, Observer, fold_log
+from clearing.apps.summary import RunSummary
 from clearing.core.invariants import violations
 from clearing.core.risk import account_risk, breach_liquidation_price
-from clearing.core.state import DIGEST_VERSION, ClearingState, apply
-from clearing.data.inputs import data_sources_of
-from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
-from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
-from clearing.log.schema import chain_hash, genesis_hash
+from clearing.core.state import DIGEST_VERSION, ClearingState
+from clearing.errors import ReplayDivergenceError
+from clearing.log.reader import RunHeader
 
 
 @dataclass
@@ -36,6 +37,62 @@ class ReplayResult:
     checkpoints: int
     checkpoints_skipped: int
     summary: RunSummary
+
+
+class ReplayChecks(Observer):
+    """The replay's checks as an observer: checkpoint digests, breach audits, the final state.
+
+    Any view that applies the events can carry them (`clearing report` does), so that what
+    it shows is the state the live run had.
+    """
+
+    kinds = frozenset({"checkpoint_recorded", "margin_breached"})
+
+    def __init__(self) -> None:
+        self.path = Path()
+        self.checkpoints = 0
+        self.skipped = 0
+        self.final_comparable = True  # the last checkpoint's digest version is this code's
+
+    def begin(self, path: Path, header: RunHeader) -> None:
+        """Remember the path, for the messages."""
+        self.path = path
+
+    def event(self, seq: int, kind: str, event: ev.Event, state: ClearingState) -> None:
+        """Compare a checkpoint's digest with the state's; recompute a breach's audited values."""
+        if isinstance(event, ev.MarginBreached):
+            _check_breach(state, event, seq)
+            return
+        if not isinstance(event, ev.CheckpointRecorded):
+            return
+        self.final_comparable = event.digest_version == DIGEST_VERSION
+        if not self.final_comparable:
+            self.skipped += 1
+            return
+        digest = state.digest()
+        if digest != event.digest:
+            raise ReplayDivergenceError(
+                f"{self.path}: seq {seq}: replayed state digest {digest[:16]}… differs from the "
+                f"checkpoint's {event.digest[:16]}…",
+                seq,
+            )
+        self.checkpoints += 1
+
+    def end(self, folded: Folded) -> None:
+        """For a whole complete log: the header's state digest (unless an old checkpoint was skipped) and conservation."""
+        if not folded.whole or folded.header.status != "complete":
+            return
+        state = folded.state
+        digest = state.digest()
+        if self.final_comparable and folded.header.state_digest != digest:
+            raise ReplayDivergenceError(
+                f"{self.path}: replayed final state {digest[:16]}… differs from the header's", folded.events
+            )
+        problems = violations(state)
+        if problems:
+            raise ReplayDivergenceError(
+                f"{self.path}: replayed final state breaks conservation: {'; '.join(problems)}", folded.events
+            )
 
 
 def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
@@ -52,71 +109,22 @@ def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
         )
 
 
-def _check_against_header(path: Path, h: RunHeader, events: int, head: str, state: ClearingState, check_digest: bool) -> None:
-    if (h.events, h.head_hash) != (events, head):
-        raise VerificationError(f"{path}: the header records {h.events} events ending in {h.head_hash}; the log has {events}")
-    digest = state.digest()
-    if check_digest and h.state_digest != digest:
-        raise ReplayDivergenceError(f"{path}: replayed final state {digest[:16]}… differs from the header's", events)
-    problems = violations(state)
-    if problems:
-        raise ReplayDivergenceError(f"{path}: replayed final state breaks conservation: {'; '.join(problems)}", events)
+def replayed(folded: Folded, checks: ReplayChecks) -> ReplayResult:
+    """Return the replay result of a fold that carried `checks`."""
+    return ReplayResult(
+        folded.state, folded.header, folded.events, folded.head_hash, checks.checkpoints, checks.skipped, folded.summary()
+    )
 
 
-def fold(path: Path | str, until_ns: int | None = None) -> ReplayResult:
+def fold(path: Path | str, until_ns: int | None = None, observers: tuple[Observer, ...] = ()) -> ReplayResult:
     """Replay the log at `path` up to and including `until_ns` (all of it when None).
+
+    `observers` ride the same walk, after the replay's checks.
 
     Raises:
         clearing.errors.EventLogError: the file is not a readable event log.
-        VerificationError: the chain is broken or a row does not decode.
+        VerificationError: the chain is broken, a row does not decode, or the header does not match.
         ReplayDivergenceError: a checkpoint digest or an audited value does not match.
     """
-    with EventLogReader(path) as reader:
-        h = reader.header
-        head = genesis_hash(h.run_id, h.scenario_hash, h.seed)
-        state = ClearingState()
-        decode, breached, checkpoint = ev.decode, ev.MarginBreached, ev.CheckpointRecorded
-        fast_decode, versions = ev.DECODER.decode, ev.VERSIONS
-        expected = 1
-        checkpoints = 0
-        skipped = 0
-        final_comparable = True
-        try:
-            for seq, kind, version, payload, row_hash in reader.rows(until_ns=until_ns, columns=REPLAY_COLUMNS):
-                data = payload.encode()
-                head = chain_hash(head, seq, version, data)
-                if head != row_hash or seq != expected:
-                    raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken; run `clearing verify`", seq)
-                expected += 1
-                event = fast_decode(data) if versions.get(kind) == version else decode(data, kind, version)
-                etype = type(event)
-                if etype is checkpoint:
-                    final_comparable = event.digest_version == DIGEST_VERSION  # type: ignore[union-attr]
-                if etype is checkpoint and not final_comparable:
-                    skipped += 1
-                elif etype is checkpoint:
-                    digest = state.digest()
-                    if digest != event.digest:  # type: ignore[union-attr]
-                        raise ReplayDivergenceError(
-                            f"{reader.path}: seq {seq}: replayed state digest {digest[:16]}… differs from the "
-                            f"checkpoint's {event.digest[:16]}…",  # type: ignore[union-attr]
-                            seq,
-                        )
-                    checkpoints += 1
-                elif etype is breached:
-                    _check_breach(state, event, seq)  # type: ignore[arg-type]
-                apply(state, event)
-        except (ValueError, TypeError) as e:
-            raise VerificationError(f"{reader.path}: seq {expected}: undecodable payload ({e})", expected) from None
-        except InvariantViolation as e:
-            raise ReplayDivergenceError(f"{reader.path}: seq {expected - 1}: cannot be applied ({e})", expected - 1) from None
-        events = expected - 1
-        whole = events == reader.count()
-        if whole and h.status == "complete":
-            _check_against_header(reader.path, h, events, head.hex(), state, check_digest=final_comparable)
-        status = h.status if until_ns is None or whole else "partial"
-        summary = summarize(
-            state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=status, events=events,
-            head_hash=head.hex(), data_sources=data_sources_of(h.scenario_json, h.inputs_json),
-        )  # fmt: skip
-        return ReplayResult(state, h, events, head.hex(), checkpoints, skipped, summary)
+    checks = ReplayChecks()
+    return replayed(fold_log(path, (checks, *observers), until_ns=until_ns), checks)

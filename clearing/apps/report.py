@@ -1,8 +1,10 @@
 """The HTML report of a run: one self-contained file of plots and a summary table.
 
-`series` folds the log once with `clearing.core.state.apply` and samples the state every
-`step_s` of simulated time; `cascades` reads the cause links; `render` draws the plots
-with matplotlib (Agg, no display) into PNGs embedded as base64, so the file opens anywhere.
+`build` walks the log once with the one verified fold (`clearing.apps.fold`), carrying three
+observers: the replay's checks (so the report shows the state the live run had, and a
+tampered or diverging log is refused with exit code 1), the `Sampler` of the state every
+`step_s` of simulated time, and the cascade analysis. `render` draws the plots with
+matplotlib (Agg, no display) into PNGs embedded as base64, so the file opens anywhere.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from clearing import events as ev
-from clearing.apps.cascades import Cascades, analyse_log
+from clearing.apps.cascades import CascadeAnalysis, Cascades
+from clearing.apps.fold import Folded, Observer
+from clearing.apps.replay import ReplayResult, fold
 from clearing.core.risk import fund_equity, valuation_prices
-from clearing.core.state import ClearingState, apply
-from clearing.log.reader import REPLAY_COLUMNS, EventLogReader
+from clearing.core.state import ClearingState
 from clearing.units import NS_PER_S
 
 
@@ -46,24 +49,59 @@ class Series:
     fund_low_ns: int = 0
 
 
-def series(path: Path | str, step_s: int = 60) -> tuple[Series, ClearingState]:
-    """Fold the log at `path` and sample market 0 and the fund every `step_s`; return the samples and the final state."""
-    out = Series(step_s)
-    state = ClearingState()
-    step_ns = step_s * NS_PER_S
-    next_ns = 0
-    with EventLogReader(path) as reader:
-        for _seq, kind, version, payload, _hash in reader.rows(columns=REPLAY_COLUMNS):
-            event = ev.decode(payload, kind, version)
-            while event.ts_ns > next_ns and state.markets:
-                _sample(out, state, next_ns)
-                next_ns += step_ns
-            apply(state, event)
-            if state.insurance_fund_min != out.fund_low:  # the summary's minimum, and when it was reached
-                out.fund_low, out.fund_low_ns = state.insurance_fund_min, event.ts_ns
-    if state.markets:
-        _sample(out, state, state.now_ns)
-    return out, state
+class Sampler(Observer):
+    """Samples market 0 and the fund every `step_s` of simulated time, and finds when the fund was lowest.
+
+    A sample at time t is the state after every event up to t (taken before the first event
+    after t is applied). The fund's minimum is the state's own (`insurance_fund_min`, the
+    summary's), with the time of the event that reached it.
+    """
+
+    def __init__(self, step_s: int) -> None:
+        self.out = Series(step_s)
+        self.step_ns = step_s * NS_PER_S
+        self.next_ns = 0
+        self.last_ns = 0  # the previous event's time
+
+    def event(self, seq: int, kind: str, event: ev.Event, state: ClearingState) -> None:
+        """Note a new fund minimum reached by the previous event; sample every step passed before this one."""
+        out = self.out
+        if state.insurance_fund_min != out.fund_low:
+            out.fund_low, out.fund_low_ns = state.insurance_fund_min, self.last_ns
+        ts = event.ts_ns
+        while ts > self.next_ns and state.markets:
+            _sample(out, state, self.next_ns)
+            self.next_ns += self.step_ns
+        self.last_ns = ts
+
+    def end(self, folded: Folded) -> None:
+        """Take the last event's effect on the fund, and a final sample at the end."""
+        state, out = folded.state, self.out
+        if state.insurance_fund_min != out.fund_low:
+            out.fund_low, out.fund_low_ns = state.insurance_fund_min, self.last_ns
+        if state.markets:
+            _sample(out, state, state.now_ns)
+
+
+@dataclass
+class Report:
+    """What a report shows: the replayed log, its samples and its cascades."""
+
+    replay: ReplayResult
+    samples: Series
+    cascades: Cascades
+
+
+def build(path: Path | str, step_s: int = 60) -> Report:
+    """Fold the log at `path` once: replay checks, samples every `step_s` and cascades.
+
+    Raises:
+        clearing.errors.EventLogError: the file is not a readable event log.
+        clearing.errors.VerificationError: the chain is broken, or the replay diverges (exit code 1).
+    """
+    sampler, cascades = Sampler(step_s), CascadeAnalysis()
+    replay = fold(path, observers=(sampler, cascades))
+    return Report(replay, sampler.out, cascades.result())
 
 
 def _sample(out: Series, s: ClearingState, now_ns: int) -> None:
@@ -90,18 +128,17 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def render(
-    path: Path | str, out: Path | str, summary: dict[str, Any], samples: Series, state: ClearingState, epoch_utc: str
-) -> dict[str, Any]:
-    """Write the report of the log at `path` (folded by `series` into `samples`, `state`) to `out`; return what it shows."""
+def render(report: Report, out: Path | str) -> dict[str, Any]:
+    """Write `report` as one HTML file to `out`; return what it shows (the cascade totals and the fund's path)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    samples, state, cascades = report.samples, report.replay.state, report.cascades
+    summary = report.replay.summary.as_dict()
     step_s = samples.step_s
-    cascades = analyse_log(path)
-    since = f"hours since {epoch_utc}"
+    since = f"hours since {report.replay.header.epoch_utc}"
     hours = np.array(samples.t) / 3600
     scale = 10.0 ** (state.markets[0].quote_decimals if state.markets else 0)
     figures: list[tuple[str, str]] = []

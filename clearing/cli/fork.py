@@ -54,18 +54,14 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Print where two logs first differ and every summary metric of both, with B - A."""
-    from clearing.apps.fork import first_divergence, metric_delta, scenario_changes
-    from clearing.apps.replay import fold
+    from clearing.apps.diff import diff_logs
 
     for path in (args.a, args.b):
         if not Path(path).exists():
             raise ConfigError(f"{path}: no such file")
-    divergence = first_divergence(args.a, args.b)
-    a, b = fold(args.a), fold(args.b)
+    diff = diff_logs(args.a, args.b)
+    a, b, divergence, changes, metrics = diff.a, diff.b, diff.divergence, diff.changes, diff.metrics
     epoch = a.header.epoch
-    changes = scenario_changes(a.header.scenario_json, b.header.scenario_json)
-    da, db = a.summary.as_dict(), b.summary.as_dict()
-    metrics = {key: {"a": da[key], "b": db[key], "delta": metric_delta(da[key], db[key])} for key in da}
     first: dict[str, Any] | None = None
     if divergence is not None:
         first = {

@@ -167,22 +167,16 @@ def _csv_value(value: Any) -> Any:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of a log and print its headline numbers."""
-    from clearing.apps.report import render, series
-    from clearing.apps.summary import summarize
-    from clearing.data.inputs import data_sources_of
+    from clearing.apps.report import build, render
 
     if args.step_s < 1:
         raise ConfigError(f"--step-s {args.step_s}: expected a whole number of seconds >= 1")
-    with EventLogReader(args.log) as reader:
-        h = reader.header
-        events = reader.count()
     out = Path(args.out) if args.out else Path(args.log).with_suffix(".html")
-    samples, state = series(args.log, args.step_s)
-    summary = summarize(
-        state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=h.status, events=events,
-        head_hash=h.head_hash or "", data_sources=data_sources_of(h.scenario_json, h.inputs_json),
-    ).as_dict()  # fmt: skip
-    shown = write_atomically(out, lambda partial: render(args.log, partial, summary, samples, state, h.epoch_utc), "--out")
+    if not out.parent.is_dir():  # before the fold: a bad --out costs nothing
+        raise ConfigError(f"--out {out}: no such directory {out.parent}")
+    report = build(args.log, args.step_s)
+    summary = report.replay.summary.as_dict()
+    shown = write_atomically(out, lambda partial: render(report, partial), "--out")
     headline = {
         key: summary[key]
         for key in ("liquidations", "liquidated_notional", "bad_debt", "adl_events", "adl_notional", "insurance_paid")

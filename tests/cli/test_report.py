@@ -3,11 +3,13 @@
 import base64
 import json
 import re
+import shutil
 
 import pytest
 
 from clearing.cli import main
 from tests.cli.test_cli import CRASH, SMALL, clearing
+from tests.conftest import tampering
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,44 @@ def test_the_fund_minimum_is_the_summary_s_also_for_an_unseeded_fund(tmp_path, c
     assert main(["report", str(log), "--out", str(tmp_path / "r.html"), "--json"]) == 0
     fund = json.loads(capsys.readouterr().out)["insurance_fund_path"]
     assert fund["start"] == 0.0 and fund["min"] == 0.0 and fund["min_at_s"] == 0.0 and fund["end"] >= 0.0
+
+
+@pytest.fixture(scope="module")
+def tampered(log, tmp_path_factory):
+    # One liquidation fill's lots edited, the chain left as it was: what an edit by hand leaves.
+    bad = tmp_path_factory.mktemp("tampered") / "tampered.sqlite"
+    shutil.copy(log, bad)
+    with tampering(bad) as conn:
+        seq = conn.execute(
+            "SELECT min(seq) FROM events WHERE kind = 'trade_executed' AND payload LIKE '%\"liquidation\":true%'"
+        ).fetchone()[0]
+        conn.execute("UPDATE events SET payload = replace(payload, '\"lots\":', '\"lots\":1') WHERE seq = ?", (seq,))
+    return bad, seq
+
+
+@pytest.mark.parametrize("command", ["replay", "report", "cascades", "diff"])
+def test_a_tampered_log_is_refused_by_every_view_in_one_line_exit_1(log, tampered, tmp_path, command):
+    bad, seq = tampered
+    args = {
+        "replay": ["replay", str(bad)],
+        "report": ["report", str(bad), "--out", str(tmp_path / "r.html")],
+        "cascades": ["cascades", str(bad), "--dot", str(tmp_path / "c.dot")],
+        "diff": ["diff", str(log), str(bad)],
+    }[command]
+    result = clearing(*args)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"clearing: verification failed: {bad}: seq {seq}: hash chain broken; run `clearing verify`\n"
+    assert result.stdout == "" and not list(tmp_path.iterdir())  # no report, no DOT file, not even a partial one
+
+
+def test_a_complete_log_cut_short_is_refused_by_report_and_cascades(log, tmp_path, capsys):
+    cut = tmp_path / "cut.sqlite"
+    shutil.copy(log, cut)
+    with tampering(cut) as conn:
+        conn.execute("DELETE FROM events WHERE seq > (SELECT max(seq) - 3 FROM events)")
+    for args in (["report", str(cut), "--out", str(tmp_path / "r.html")], ["cascades", str(cut)]):
+        capsys.readouterr()
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "the header records" in err
+    assert not (tmp_path / "r.html").exists()

@@ -2,12 +2,16 @@
 
 import json
 import re
+from types import SimpleNamespace
 
 from clearing.apps.cascades import GENERATION_COLOURS, analyse, to_dot
 
 
-def row(seq, kind, causes=(), **payload):
-    return (seq, seq * 10**9, kind, json.dumps(list(causes)), json.dumps(payload))
+def row(seq, kind, causes=(), **fields):
+    """(seq, kind, event): an event with the fields the analysis reads, at `seq` seconds."""
+    if kind == "trade_executed":
+        fields.setdefault("taker_side", 0)  # as an upcast version-1 trade
+    return (seq, kind, SimpleNamespace(ts_ns=seq * 10**9, causes=tuple(causes), **fields))
 
 
 def test_a_breach_whose_mark_a_liquidation_fill_moved_is_the_next_generation():
@@ -28,7 +32,7 @@ def test_a_breach_whose_mark_a_liquidation_fill_moved_is_the_next_generation():
         row(12, "margin_breached", (11,), account=9, market=0),
         row(13, "liquidation_cancelled", (12,), account=9, market=0),  # recovered: not a liquidation
     ]
-    result = analyse(rows, 20)
+    result = analyse(rows)
     assert [(x.account, x.generation, x.root, x.notional) for x in result.liquidations] == [(7, 0, 2, 100), (8, 1, 2, 300)]
     totals = result.totals()
     assert totals["cascade_depth"] == 1 and totals["notional_by_generation"] == [100, 300]
@@ -37,7 +41,7 @@ def test_a_breach_whose_mark_a_liquidation_fill_moved_is_the_next_generation():
 
 
 def test_no_liquidations_no_cascades():
-    totals = analyse([row(1, "mark_price_updated", market=0, price_ticks=5, index_ticks=5)], 5).totals()
+    totals = analyse([row(1, "mark_price_updated", market=0, price_ticks=5, index_ticks=5)]).totals()
     assert totals["liquidations"] == 0 and totals["cascade_depth"] == 0 and totals["amplification"] == 0.0
 
 
@@ -70,7 +74,7 @@ def test_a_mark_that_follows_its_oracle_price_owes_nothing_to_liquidations():
         *liquidation(7, 6, account=1, notional=100),  # 7..10, fill 9
         index(11, 900), row(12, "oracle_price_delivered", (11,)), mark(13, (12,), 900, 900),
     ]  # fmt: skip
-    result = analyse(rows, 20)
+    result = analyse(rows)
     moves = result.price_moves()[0]
     assert moves["mark_fall_ticks"] == 100 and moves["liquidation_fall_ticks"] == 0
     assert moves["liquidation_fall_share"] == 0.0 and moves["liquidation_driven_fall_steps"] == 0
@@ -90,7 +94,7 @@ def test_the_fall_beyond_the_oracle_price_on_driven_steps_is_attributed_to_liqui
         mark(18, (13, 16), 960, 980),  # +10 driven by sells: a rise is never attributed to them
         mark(19, (16,), 940, 980),  # -20, not driven
     ]  # fmt: skip
-    result = analyse(rows, 30)
+    result = analyse(rows)
     assert [(x.seq, x.generation, x.parents) for x in result.liquidations] == [(10, 0, ()), (14, 1, (10,))]
     moves = result.price_moves()[0]
     assert (moves["mark_fall_ticks"], moves["liquidation_fall_ticks"], moves["liquidation_driven_fall_steps"]) == (70, 30, 2)
@@ -108,7 +112,7 @@ def test_a_short_squeeze_is_attributed_to_buy_side_liquidations():
         mark(8, (2, 6), 1004, 1000),  # +4 driven by a buy: attributed
         index(9, 1006), row(10, "oracle_price_delivered", (9,)), mark(11, (10,), 1010, 1006),  # +6 exogenous
     ]  # fmt: skip
-    moves = analyse(rows, 20).price_moves()[0]
+    moves = analyse(rows).price_moves()[0]
     assert (moves["mark_rise_ticks"], moves["liquidation_rise_ticks"], moves["liquidation_rise_share"]) == (10, 4, 0.4)
     assert moves["mark_fall_ticks"] == 0 and moves["liquidation_fall_share"] == 0.0
 
@@ -123,7 +127,7 @@ def test_an_oracle_price_moved_by_liquidations_is_measured_against_the_index_tap
         index(11, 990), row(12, "oracle_observed", (6,)), row(13, "oracle_price_delivered", (12,)),
         mark(14, (13,), 960, 960),  # -20, the index -10: 10
     ]  # fmt: skip
-    moves = analyse(rows, 20).price_moves()[0]
+    moves = analyse(rows).price_moves()[0]
     assert moves["liquidation_fall_ticks"] == 30 and moves["mark_fall_ticks"] == 40
     assert moves["steps_against_index_tape"] == 2 and moves["liquidation_fall_share"] == 0.75
 
@@ -142,7 +146,7 @@ def _cascade_log():
 
 
 def test_cascades_are_grouped_by_root_and_the_largest_is_by_notional():
-    result = analyse(_cascade_log(), 30)
+    result = analyse(_cascade_log())
     groups = result.cascades()
     assert [(c.root, len(c.liquidations), c.notional, c.depth) for c in groups] == [(8, 1, 1000, 0), (4, 3, 600, 2)]
     totals = result.totals()
@@ -185,7 +189,7 @@ def parse_dot(text):
 
 
 def test_dot_draws_liquidations_coloured_by_generation_with_edges_from_their_parents():
-    nodes, edges, clusters, comments = parse_dot(to_dot(analyse(_cascade_log(), 30)))
+    nodes, edges, clusters, comments = parse_dot(to_dot(analyse(_cascade_log())))
     assert set(nodes) == {"L7", "L11", "L15", "L19"}
     assert edges == [("L7", "L15"), ("L15", "L19")]
     assert clusters == {"cluster_4": ["L7", "L15", "L19"]}  # the lone liquidation is not a cluster
@@ -195,16 +199,16 @@ def test_dot_draws_liquidations_coloured_by_generation_with_edges_from_their_par
 
 
 def test_dot_keeps_the_deep_cascades_first_and_says_what_it_left_out():
-    nodes, _edges, _clusters, comments = parse_dot(to_dot(analyse(_cascade_log(), 30), limit=3))
+    nodes, _edges, _clusters, comments = parse_dot(to_dot(analyse(_cascade_log()), limit=3))
     assert set(nodes) == {"L7", "L15", "L19"}  # depth >= 1 before a larger lone liquidation
     assert any("left out: 1 liquidations: 1 whole cascades (notional 1000" in c for c in comments)
-    nodes, edges, _clusters, comments = parse_dot(to_dot(analyse(_cascade_log(), 30), limit=2))
+    nodes, edges, _clusters, comments = parse_dot(to_dot(analyse(_cascade_log()), limit=2))
     assert set(nodes) == {"L7", "L15"} and edges == [("L7", "L15")]  # cut by generation
     assert any("and 1 of the largest cascade" in c for c in comments)
 
 
 def test_dot_of_nothing_is_an_empty_graph():
-    nodes, edges, _clusters, _comments = parse_dot(to_dot(analyse([mark(1, (), 5, 5)], 5)))
+    nodes, edges, _clusters, _comments = parse_dot(to_dot(analyse([mark(1, (), 5, 5)])))
     assert nodes == {} and edges == []
 
 
@@ -217,7 +221,7 @@ def test_a_liquidation_driven_by_two_cascades_has_both_parents_and_one_root():
         mark(13, (2, 6, 12), 980, 1000),
         *liquidation(14, 13, account=3, notional=50, backstop=True),  # completed 16
     ]  # fmt: skip
-    result = analyse(rows, 20)
+    result = analyse(rows)
     child = result.liquidations[-1]
     assert (child.generation, child.root, child.parents) == (1, 4, (7, 11))  # the root of the earliest cause
     _nodes, edges, _clusters, _comments = parse_dot(to_dot(result))

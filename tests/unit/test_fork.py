@@ -5,7 +5,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from clearing.apps.fork import metric_delta, scenario_changes
+from clearing.apps.diff import metric_delta, scenario_changes
 from clearing.apps.run import run_in_memory
 from clearing.errors import ConfigError
 from clearing.scenario import FORKABLE_KEYS, Scenario, fork_refusal, load_scenario

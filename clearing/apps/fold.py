@@ -1,0 +1,175 @@
+"""The one walk of an event log: every view of a log is an observer of this fold.
+
+`fold_log` reads a log's rows in seq order through `EventLogReader`, checks each row's
+place in the hash chain (and that seqs run 1, 2, 3, ... without a gap) as it goes, decodes
+the payload (upcasting an older version), requires the `kind` column to name the payload's
+kind, shows the event to the observers that asked for its kind, and applies it to a
+`ClearingState` with the same `apply` the live run used. After the last row of a finished
+log (`complete` or `failed`) it compares the header's event count and head hash with the
+chain it read, so a log cut short at its end fails too. Any break is a `VerificationError`
+naming the seq (exit code 1), the same for every view: replay, report, cascades and diff.
+
+An observer names the event kinds it wants (`kinds`; None for every kind): the fold looks
+its kind up once per row, so an observer costs nothing on the kinds it did not ask for.
+It sees each event *before* it is applied, with the state as it was just before it (what
+a checkpoint's digest and a breach's audit were computed on in the live run), and the
+folded result at the end.
+
+`fold_log(..., apply_events=False)` is the fast walk for views that read only the events
+(cascades): the rows are chain-checked all the same, but nothing is applied, and a row
+whose kind no observer asked for is not decoded (its `kind` column is still checked
+against the hashed payload, which starts with its kind). Observers that read the state
+declare `needs_state` and are refused by such a walk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from clearing import events as ev
+from clearing.apps.summary import RunSummary, summarize
+from clearing.core.state import ClearingState, apply
+from clearing.data.inputs import data_sources_of
+from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
+from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
+from clearing.log.schema import ROW_HEADER, genesis_hash
+
+Hook = Callable[[int, str, ev.Event, ClearingState], None]
+
+# The canonical payload starts with its kind: a row left undecoded is still checked to be what its column says.
+_PREFIX = {kind: f'{{"kind":"{kind}"'.encode() for kind in ev.KINDS}
+
+
+class Observer:
+    """A view of a log, told of the events of the kinds it names as `fold_log` walks it.
+
+    Subclasses set `kinds` (a frozenset of kind names; None: every kind) and `needs_state`
+    (False when the view reads only the events, so that it may ride a walk that applies
+    nothing), and override the hooks they need.
+    """
+
+    kinds: ClassVar[frozenset[str] | None] = None
+    needs_state: ClassVar[bool] = True
+
+    def begin(self, path: Path, header: RunHeader) -> None:
+        """Called once, before the first row, with the log's path and header."""
+
+    def event(self, seq: int, kind: str, event: ev.Event, state: ClearingState) -> None:
+        """Called for each event of the kinds asked for, before it is applied to `state`."""
+
+    def end(self, folded: Folded) -> None:
+        """Called once, after the last row was applied and the log checked against its header."""
+
+
+@dataclass
+class Folded:
+    """What a fold read: the final state (empty when nothing was applied), how far, and the chain's head."""
+
+    path: Path
+    header: RunHeader
+    state: ClearingState
+    events: int  # rows read, the last one's seq
+    head_hash: str  # hex of the last row's hash (the genesis hash when no row was read)
+    whole: bool  # every row of the log was read (not stopped by `until_ns`)
+
+    @property
+    def status(self) -> str:
+        """Return the header's status, or "partial" when the fold stopped before the end of the log."""
+        return self.header.status if self.whole else "partial"
+
+    def summary(self) -> RunSummary:
+        """Return the run summary of the folded state (of a walk that applied the events)."""
+        h = self.header
+        return summarize(
+            self.state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=self.status, events=self.events,
+            head_hash=self.head_hash, data_sources=data_sources_of(h.scenario_json, h.inputs_json),
+        )  # fmt: skip
+
+
+def _hooks(observers: Sequence[Observer]) -> dict[str, tuple[Hook, ...]]:
+    # kind -> the observers' event hooks, in the order the observers were given.
+    table: dict[str, list[Hook]] = {}
+    for observer in observers:
+        unknown = sorted((observer.kinds or frozenset()) - set(ev.KINDS))
+        if unknown:
+            raise ValueError(f"{type(observer).__name__} observes unknown kind(s) {', '.join(unknown)}")
+        for kind in ev.KINDS if observer.kinds is None else observer.kinds:
+            table.setdefault(kind, []).append(observer.event)
+    return {kind: tuple(hooks) for kind, hooks in table.items()}
+
+
+def _relabelled(path: Path, seq: int, kind: str) -> VerificationError:
+    return VerificationError(f"{path}: seq {seq}: the kind column ({kind}) is not the payload's", seq)
+
+
+def fold_log(
+    path: Path | str,
+    observers: Sequence[Observer] = (),
+    *,
+    until_ns: int | None = None,
+    apply_events: bool = True,
+) -> Folded:
+    """Walk the log at `path` up to and including `until_ns` (all of it when None), showing it to `observers`.
+
+    Raises:
+        clearing.errors.EventLogError: the file is not a readable event log.
+        VerificationError: the chain is broken, a seq is missing, a row does not decode or its
+            kind column is not its payload's, or a finished log's header does not match the chain.
+        ReplayDivergenceError: a row cannot be applied to the state before it (or an observer's check failed).
+        ValueError: an observer needs the state of a walk that does not apply the events.
+    """
+    needy = [type(o).__name__ for o in observers if o.needs_state]
+    if needy and not apply_events:
+        raise ValueError(f"{', '.join(needy)} read(s) the state: fold with apply_events=True")
+    hooks_of = _hooks(observers).get
+    with EventLogReader(path) as reader:
+        h = reader.header
+        for observer in observers:
+            observer.begin(reader.path, h)
+        head = genesis_hash(h.run_id, h.scenario_hash, h.seed)
+        state = ClearingState()
+        sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, _PREFIX.get
+        decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
+        expected = 1
+        for seq, kind, version, payload, row_hash in reader.rows(until_ns=until_ns, columns=REPLAY_COLUMNS):
+            data = payload.encode()
+            # schema.chain_hash, inlined: this runs once per row.
+            head = sha256(head + pack(seq, version) + data).digest()
+            if head != row_hash or seq != expected:
+                raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken; run `clearing verify`", seq)
+            expected += 1
+            hooks = hooks_of(kind)
+            if hooks is None and not apply_events:
+                prefix = prefix_of(kind)
+                if prefix is not None and data.startswith(prefix):
+                    continue  # nobody asked for it, and it is what its column says
+            try:
+                event = fast_decode(data) if versions(kind) == version else decode(data, kind, version)
+            except (ValueError, TypeError) as e:  # msgspec's errors are ValueErrors
+                if not data.startswith(prefix_of(kind, b"{")):
+                    raise _relabelled(reader.path, seq, kind) from None
+                raise VerificationError(f"{reader.path}: seq {seq}: undecodable payload ({e})", seq) from None
+            if type(event) is not types(kind):
+                raise _relabelled(reader.path, seq, kind)
+            if hooks is not None:
+                for hook in hooks:
+                    hook(seq, kind, event, state)
+            if apply_events:
+                try:
+                    apply(state, event)
+                except InvariantViolation as e:
+                    raise ReplayDivergenceError(f"{reader.path}: seq {seq}: cannot be applied ({e})", seq) from None
+        events = expected - 1
+        whole = until_ns is None or events == reader.count()
+        if whole and h.status != "incomplete" and (h.events, h.head_hash) != (events, head.hex()):
+            raise VerificationError(
+                f"{reader.path}: the header records {h.events} events ending in {h.head_hash}; the log has {events}", events
+            )
+        folded = Folded(reader.path, h, state, events, head.hex(), whole)
+        for observer in observers:
+            observer.end(folded)
+    return folded
