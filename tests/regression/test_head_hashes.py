@@ -160,7 +160,7 @@ def test_head_hash_is_the_recorded_one(case_id, name, overrides, seed):
 
 def test_every_case_has_a_record():
     recorded = json.loads(RECORD.read_text())
-    for case_id, name, _overrides, _seed in CASES:
+    for case_id, _name, _overrides, _seed in CASES:
         assert any(k == case_id or k.startswith(f"{case_id}@") for k in recorded), case_id
 
 
@@ -172,7 +172,7 @@ if __name__ == "__main__":  # --record: (re)write the file from the current code
         try:
             recorded[key(case_id, name)] = head(name, overrides, seed)
         except DataError as e:  # a tape without an hourly fallback, and no data directory
-            print(case_id, "not recorded:", e)  # noqa: T201
+            print(case_id, "not recorded:", e)
             continue
-        print(case_id, recorded[key(case_id, name)])  # noqa: T201
+        print(case_id, recorded[key(case_id, name)])
     RECORD.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
