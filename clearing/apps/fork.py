@@ -21,14 +21,12 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from clearing.apps.run import _signals_held, completed, header_for
+from clearing.apps.lifecycle import OutputFile, RunLifecycle
 from clearing.apps.summary import RunSummary
-from clearing.data.inputs import resolve_inputs
-from clearing.errors import ConfigError, OutputExistsError, VerificationError
+from clearing.errors import ConfigError, VerificationError
 from clearing.log.reader import EventLogReader, RunHeader
-from clearing.log.writer import EventLog, causes_text, remove_log
+from clearing.log.writer import EventLog, causes_text
 from clearing.scenario import Scenario, fork_refusal, parse_override
-from clearing.sim.world import build_world
 from clearing.units import NS_PER_S
 
 
@@ -75,22 +73,33 @@ class PrefixCheck:
     """A sink that appends to a log and checks each row before `until_ns` against the parent's.
 
     Rows compare by seq, time, kind, version, causes and payload; with no `until_ns` (a fork
-    without changes: the same run id) also by chain hash. A row missing from either side is a divergence.
+    without changes: the same run id) also by chain hash. A row missing from either side is a
+    divergence. `parent_head` is the parent header's event count and head hash, which a fork
+    that is to be the parent's run again (`same_run`: no changes, a complete parent) must end on.
     """
 
     def __init__(
-        self, log: EventLog, parent: EventLogReader, until_ns: int | None, where: str, parent_ends: bool = False
+        self,
+        log: EventLog,
+        parent: EventLogReader,
+        until_ns: int | None,
+        where: str,
+        parent_ends: bool = False,
+        parent_head: tuple[int | None, str | None] = (None, None),
+        same_run: bool = False,
     ) -> None:
-        self.log = log
         self.parent_ends = parent_ends  # the parent stops early (incomplete): no row after its last is compared
         self.until_ns = until_ns
         self.same_chain = until_ns is None
         self.where = where
+        self.parent_head = parent_head
+        self.same_run = same_run
         rows = parent.rows(until_ns=None if until_ns is None else until_ns - 1)
         self.rows = cast(Generator[Any, None, None], rows)  # a generator: `close` ends its cursor
         self.checked = 0
         self.done = False
         self.before = "" if until_ns is None else " before --at"
+        self.log = log
 
     @property
     def head_hash(self) -> bytes:
@@ -133,6 +142,15 @@ class PrefixCheck:
                 f"{self.where} at seq {theirs[0]}{self.before}: the fork has no such event ({theirs[2]})", theirs[0]
             )
 
+    def complete(self) -> None:
+        """At the end of the run, before its log is marked complete: nothing of the parent's prefix is left over,
+        and a fork that is to be its parent's run again ends on the parent's head."""
+        if not self.same_run and (self.until_ns is None or self.done):
+            return
+        self.finish()
+        if self.parent_head != (self.log.count, self.log.head_hash.hex()):
+            raise VerificationError(f"{self.where}: its head differs from the header's", self.log.count)
+
 
 _FIELDS = ("seq", "ts_ns", "kind", "version", "causes", "payload")
 
@@ -160,7 +178,8 @@ def fork_log(
 ) -> ForkResult:
     """Fork the run logged at `parent_path` at `at_ns` with `overrides` into a new log `out`.
 
-    The run is written to `out.partial` and renamed to `out` when it completed and its
+    The run goes through the one run lifecycle (`clearing.apps.lifecycle`) with an atomic
+    output: it is written to `out.partial` and renamed to `out` when it completed and its
     prefix matched the parent's; on any failure nothing is left.
 
     Raises:
@@ -169,7 +188,6 @@ def fork_log(
         VerificationError: the re-executed run differs from the parent before `at_ns`
             (with no overrides: anywhere).
     """
-    out = Path(out)
     with EventLogReader(parent_path) as reader:
         h = reader.header
         scenario = forked_scenario(h, at_ns, overrides)
@@ -178,41 +196,27 @@ def fork_log(
         last = reader.conn.execute("SELECT coalesce(max(ts_ns), -1) FROM events").fetchone()[0]
         if last < at_ns:
             raise ConfigError(f"{reader.path}: the log ends at {last / NS_PER_S:g} s, before --at ({h.status})")
-        inputs = resolve_inputs(scenario, data_dir)
-        header = header_for(scenario, h.seed, inputs)
-        if header.inputs_json != h.inputs_json:
+        run = RunLifecycle(scenario, h.seed, data_dir)
+        if run.header.inputs_json != h.inputs_json:
             raise ConfigError(
-                f"{reader.path}: the input data differ from the parent's (parent {h.inputs_json}, found {header.inputs_json})"
+                f"{reader.path}: the input data differ from the parent's (parent {h.inputs_json}, found {run.header.inputs_json})"
             )
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: a log already exists there; choose another --out or pass --overwrite")
-        if out.exists():
-            EventLogReader(out).close()  # refuses to replace anything that is not an event log
-        partial = out.with_name(out.name + ".partial")
-        remove_log(partial)
         whole = not overrides and h.status == "complete"
-        log = EventLog(partial, header)
-        where = f"{out} diverges from {reader.path}"
-        ends = h.status != "complete"  # an interrupted parent: rows past its last are not compared
-        check = PrefixCheck(log, reader, None if not overrides else at_ns, where, parent_ends=ends)
+        checks: list[PrefixCheck] = []  # the one check, made when the lifecycle has opened the log
+
+        def checked(log: EventLog) -> PrefixCheck:
+            checks.append(PrefixCheck(
+                log, reader, None if not overrides else at_ns, f"{out} diverges from {reader.path}",
+                parent_ends=h.status != "complete",  # an interrupted parent: rows past its last are not compared
+                parent_head=(h.events, h.head_hash), same_run=whole,
+            ))  # fmt: skip
+            return checks[0]
+
+        output = OutputFile(out, overwrite=overwrite, atomic=True)
         try:
-            state = build_world(scenario, h.seed, check, inputs).run(progress)
-            if whole or (overrides and not check.done):  # nothing of the parent's prefix may be left over
-                check.finish()
-                if (h.events, h.head_hash) != (log.count, log.head_hash.hex()):
-                    raise VerificationError(f"{out} diverges from {reader.path}: its head differs from the header's", log.count)
-            digest = state.digest()
-            with _signals_held():
-                log.finish("complete", state_digest=digest)
-        except BaseException as e:
-            with _signals_held():
-                log.finish("failed", error=f"{type(e).__name__}: {e}")
-                remove_log(partial)
-            raise
+            summary = run.to_file(output, progress=progress, wrap=checked, before_complete=lambda: checks[0].complete())
         finally:
-            check.close()
-    remove_log(out)
-    partial.replace(out)
-    summary = completed(state, header, scenario, inputs, log.count, log.head_hash)
+            for check in checks:
+                check.close()
     changes = dict(scenario.fork.set) if scenario.fork is not None else {}
-    return ForkResult(summary, h, at_ns, changes, check.checked, whole)
+    return ForkResult(summary, h, at_ns, changes, checks[0].checked, whole)

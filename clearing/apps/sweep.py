@@ -32,7 +32,6 @@ import numpy as np
 import sqlite_utils
 
 from clearing.errors import ConfigError
-from clearing.log.writer import remove_log
 from clearing.scenario import Scenario, load_scenario
 
 RESULTS = "results.sqlite"
@@ -165,7 +164,11 @@ def plan(
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """Run one task (in a worker) and return its result row: parameters, seed, metrics, status."""
+    """Run one task (in a worker) and return its result row: parameters, seed, metrics, status.
+
+    The log is written atomically (nothing is left of a run that failed) and replaces a log
+    of the same run id a resumed sweep finds there (never a file that is not an event log).
+    """
     from clearing.apps.run import run_scenario, run_unlogged
 
     start = time.perf_counter()
@@ -173,15 +176,10 @@ def run_task(task: Task) -> dict[str, Any]:
     try:
         scenario = Scenario.model_validate_json(task.scenario_json)
         if task.log_path:
-            final, partial = Path(task.log_path), Path(task.log_path + ".partial")
-            remove_log(partial)
-            summary = run_scenario(scenario, task.seed, partial, data_dir=task.data_dir)
-            partial.replace(final)  # a log half written never looks finished
+            summary = run_scenario(scenario, task.seed, Path(task.log_path), data_dir=task.data_dir, overwrite=True, atomic=True)
         else:
             summary = run_unlogged(scenario, task.seed, task.data_dir)
     except Exception as e:  # the sweep goes on; the row says what failed
-        if task.log_path:
-            remove_log(f"{task.log_path}.partial")
         return _failed_row(task, f"{type(e).__name__}: {e}", time.perf_counter() - start)
     values = summary.as_dict()
     metrics = {name: values[name] if isinstance(values[name], int | float) else float(values[name]) for name in METRICS}

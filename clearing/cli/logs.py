@@ -29,7 +29,6 @@ from clearing.cli.common import (
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader, utc_text
 from clearing.log.verify import verify_log
-from clearing.log.writer import remove_log
 
 log = structlog.get_logger()
 
@@ -90,13 +89,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.set or ())
     out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
-    if args.overwrite and out.exists():
-        EventLogReader(out).close()  # refuses to replace anything that is not an event log
-        remove_log(out)
     log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
     try:
         with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
-            summary = run_scenario(scenario, args.seed, out, data_dir=args.data_dir, progress=progress)
+            summary = run_scenario(
+                scenario, args.seed, out, data_dir=args.data_dir, progress=progress, overwrite=args.overwrite
+            )  # an existing log is replaced only with --overwrite; anything else never
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
         return 130

@@ -1,0 +1,201 @@
+"""One run's lifecycle, for every way of running: `run`, `fork`, each run of a `sweep`, the Python API.
+
+`RunLifecycle(scenario, seed, data_dir)` finds and hashes the scenario's input files and
+builds the run header before anything is written (a missing file writes nothing). Then one
+of three sinks takes the rows:
+
+- `to_file(OutputFile(...))`: an SQLite event log. The log is `complete` (with the state
+  digest) when the world ran to its end, `failed` (with the error) when the run raised, and
+  stays `incomplete` when it was interrupted (KeyboardInterrupt, SIGTERM through the command
+  line, SystemExit). SIGINT and SIGTERM are held while the log is closed, so a second
+  Ctrl-C cannot leave it half-written;
+- `in_memory()`: the same rows and hash chain in a list (tests, in-process studies);
+- `unlogged()`: only the hash chain (sweeps without logs): the same summary as a logged run.
+
+`OutputFile` is the partial-file policy: an existing file is never replaced unless
+`overwrite` is set and it is an event log (anything else is refused with one line, before
+the run starts). Written in place, the log of a failed or interrupted run stays at its path
+with its status (what `clearing run` keeps, to be verified or replayed); written `atomic`,
+it goes to `PATH.partial` and is renamed to PATH only when complete, and removed on any
+failure, so a half-written log never sits under a name that looks finished (fork, sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clearing import __version__
+from clearing.apps.summary import RunSummary, summarize
+from clearing.core.state import ClearingState
+from clearing.data.inputs import data_sources, input_hashes, resolve_inputs
+from clearing.errors import OutputExistsError
+from clearing.log.reader import EventLogReader
+from clearing.log.schema import genesis_hash
+from clearing.log.verify import run_id_for
+from clearing.log.writer import ChainSink, EventLog, MemorySink, RunHeaderData, remove_log
+from clearing.scenario import Scenario
+from clearing.sim.world import build_world
+
+if TYPE_CHECKING:
+    from clearing.sim.bus import Sink
+
+Progress = Callable[[int, int], None]
+
+
+def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = None) -> RunHeaderData:
+    """Return the run header of (scenario, seed, input files): a pure function of them.
+
+    `inputs_json` maps each input file's name to its SHA-256.
+    """
+    scenario_hash = scenario.hash()
+    inputs_json = json.dumps(input_hashes(inputs or {}), sort_keys=True)
+    return RunHeaderData(
+        run_id=run_id_for(scenario_hash, seed, inputs_json),
+        clearing_version=__version__,
+        scenario_name=scenario.name,
+        scenario_json=scenario.canonical_json(),
+        scenario_hash=scenario_hash,
+        seed=seed,
+        epoch_utc=scenario.epoch.isoformat().replace("+00:00", "Z"),
+        inputs_json=inputs_json,
+    )
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    # A second Ctrl-C while the log is being closed must not leave it half-written.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class OutputFile:
+    """Where a run's log goes, and what may be done to a file already there.
+
+    `overwrite`: an existing event log at `path` may be replaced (never anything else).
+    `atomic`: write to `path.partial`, rename to `path` when complete, remove it otherwise.
+    """
+
+    def __init__(self, path: Path | str, *, overwrite: bool = False, atomic: bool = False) -> None:
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.atomic = atomic
+        self.writing = self.path.with_name(self.path.name + ".partial") if atomic else self.path
+
+    def claim(self) -> None:
+        """Make room for the log, refusing to replace anything but an event log (and that only with `overwrite`).
+
+        Raises:
+            OutputExistsError: a file is there and `overwrite` is not set.
+            clearing.errors.EventLogError: the file there is not an event log.
+        """
+        if self.path.exists():
+            if not self.overwrite:
+                raise OutputExistsError(f"{self.path}: a log already exists there; choose another --out or pass --overwrite")
+            EventLogReader(self.path).close()  # refuses to replace anything that is not an event log
+            if not self.atomic:
+                remove_log(self.path)
+        if self.atomic:
+            remove_log(self.writing)  # what a killed run left
+
+    def publish(self) -> None:
+        """Put the complete log in place (atomic: replacing the old one only now)."""
+        if self.atomic:
+            remove_log(self.path)
+            self.writing.replace(self.path)
+
+    def discard(self) -> None:
+        """Drop the log of a run that did not complete (atomic only; in place it is kept with its status)."""
+        if self.atomic:
+            remove_log(self.writing)
+
+
+class RunLifecycle:
+    """One run of `scenario` with `seed`: inputs and header first, then a sink, the world, the status, the summary."""
+
+    def __init__(self, scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.inputs = resolve_inputs(scenario, data_dir)
+        self.header = header_for(scenario, seed, self.inputs)
+
+    def genesis(self) -> bytes:
+        """Return the hash the run's chain starts from."""
+        return genesis_hash(self.header.run_id, self.header.scenario_hash, self.seed)
+
+    def execute(self, sink: Sink, progress: Progress | None = None) -> ClearingState:
+        """Build the world on `sink` and run it to its end; return the final state."""
+        return build_world(self.scenario, self.seed, sink, self.inputs).run(progress)
+
+    def summary(self, state: ClearingState, events: int, head: bytes) -> RunSummary:
+        """Return the summary of the run that completed in `state` after `events` rows ending in `head`."""
+        return summarize(
+            state, run_id=self.header.run_id, scenario=self.scenario.name, seed=self.seed, status="complete",
+            events=events, head_hash=head.hex(), data_sources="; ".join(data_sources(self.scenario, self.inputs)),
+        )  # fmt: skip
+
+    def in_memory(self) -> tuple[RunSummary, MemorySink]:
+        """Run into a `MemorySink`; return the summary and the sink with its rows."""
+        sink = MemorySink(self.genesis())
+        state = self.execute(sink)
+        return self.summary(state, sink.count, sink.head_hash), sink
+
+    def unlogged(self) -> RunSummary:
+        """Run keeping only the hash chain; return the summary."""
+        sink = ChainSink(self.genesis())
+        state = self.execute(sink)
+        return self.summary(state, sink.count, sink.head_hash)
+
+    def to_file(
+        self,
+        output: OutputFile,
+        *,
+        batch_size: int = 10_000,
+        progress: Progress | None = None,
+        wrap: Callable[[EventLog], Sink] | None = None,
+        before_complete: Callable[[], None] | None = None,
+    ) -> RunSummary:
+        """Run into an event log at `output` and return the summary.
+
+        `wrap(log)` may return a sink that passes the rows on to the log (a fork's prefix
+        check); `before_complete()` runs after the world, before the log is marked complete,
+        and may still fail the run.
+
+        Raises:
+            OutputExistsError, clearing.errors.EventLogError: the output is taken (`OutputFile.claim`).
+            clearing.errors.ConfigError: the log cannot be created there.
+            Whatever the run raised, after the log was closed as `failed` or `incomplete`.
+        """
+        output.claim()
+        log = EventLog(output.writing, self.header, batch_size=batch_size)
+        try:
+            state = self.execute(wrap(log) if wrap is not None else log, progress)
+            if before_complete is not None:
+                before_complete()
+            digest = state.digest()
+        except (KeyboardInterrupt, SystemExit):
+            with _signals_held():
+                log.finish("incomplete")
+                output.discard()
+            raise
+        except BaseException as e:
+            with _signals_held():
+                log.finish("failed", error=f"{type(e).__name__}: {e}")
+                output.discard()
+            raise
+        with _signals_held():
+            log.finish("complete", state_digest=digest)
+            output.publish()
+        return self.summary(state, log.count, log.head_hash)
