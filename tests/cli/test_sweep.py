@@ -163,7 +163,7 @@ def test_a_worker_that_dies_fails_its_run_not_the_sweep():
     # The worker process exits in the middle of the task (as when the OS kills it).
     task = sweep.Task("x", (("k", "v"),), 0, 1, "{}", "", None)
     with ProcessPoolExecutor(max_workers=1) as pool:
-        rows = list(sweep._bounded([task], lambda t: pool.submit(os._exit, 1), 1))
+        rows = list(sweep.bounded([task], lambda t: pool.submit(os._exit, 1), 1))
     assert len(rows) == 1 and rows[0]["status"] == "failed" and rows[0]["run_id"] == "x"
     assert rows[0]["error"].startswith("the worker failed: BrokenProcessPool")
 

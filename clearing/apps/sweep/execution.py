@@ -1,0 +1,181 @@
+"""Running a sweep's tasks: each through the one run lifecycle, on a local process pool or a Dask cluster.
+
+A task is a plain, picklable `Task`; its run writes its log atomically (`logs/<run id>.sqlite`,
+renamed into place only when complete, replacing a log a resumed sweep left there) or keeps
+only the hash chain, and returns its result row. A run that raises fails its row, not the
+sweep; so does a worker that dies. Results are recorded as they arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from clearing.apps.run import run_scenario, run_unlogged
+from clearing.apps.sweep.plan import Task
+from clearing.apps.sweep.results import MANIFEST, METRICS, done_ids, open_results, write_csv
+from clearing.errors import ConfigError
+from clearing.scenario import Scenario
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Run one task (in a worker) and return its result row: parameters, seed, metrics, status.
+
+    The log is written atomically (nothing is left of a run that failed) and replaces a log
+    of the same run id a resumed sweep finds there (never a file that is not an event log).
+    """
+    start = time.perf_counter()
+    row = _row(task)
+    try:
+        scenario = Scenario.model_validate_json(task.scenario_json)
+        if task.log_path:
+            summary = run_scenario(scenario, task.seed, Path(task.log_path), data_dir=task.data_dir, overwrite=True, atomic=True)
+        else:
+            summary = run_unlogged(scenario, task.seed, task.data_dir)
+    except Exception as e:  # the sweep goes on; the row says what failed
+        return _failed_row(task, f"{type(e).__name__}: {e}", time.perf_counter() - start)
+    values = summary.as_dict()
+    metrics = {name: values[name] if isinstance(values[name], int | float) else float(values[name]) for name in METRICS}
+    return {
+        **row, "status": "complete", "error": "", **metrics, "head_hash": summary.head_hash, "log": task.log_path,
+        "wall_s": round(time.perf_counter() - start, 3), "summary": json.dumps(values),
+    }  # fmt: skip
+
+
+def _row(task: Task) -> dict[str, Any]:
+    # The columns every result row has: the config hash, the parameters, replication and seed.
+    return {
+        "run_id": task.run_id, "replication": task.replication, "seed": task.seed, "params": json.dumps(dict(task.params)),
+        **dict(task.params),
+    }  # fmt: skip
+
+
+def _failed_row(task: Task, error: str, wall_s: float) -> dict[str, Any]:
+    return {**_row(task), "status": "failed", "error": error, "wall_s": round(wall_s, 3)}
+
+
+# Executors ------------------------------------------------------------------------------
+
+
+def _local(tasks: list[Task], workers: int) -> Generator[dict[str, Any], None, None]:
+    # At most two tasks a worker in flight: the parent holds a bounded number of futures,
+    # and each worker process is replaced after a few runs (memory stays flat).
+    with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=25) as pool:
+        yield from bounded(tasks, lambda t: pool.submit(run_task, t), 2 * workers)
+
+
+def connect(scheduler: str) -> Any:
+    """Return a Dask client of `scheduler`.
+
+    Raises:
+        ConfigError: Dask is not installed, or the scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'clearing[dask]'") from None
+    try:
+        return Client(scheduler, timeout="5s")
+    except (OSError, TimeoutError) as e:
+        raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+
+
+def _dask(tasks: list[Task], client: Any) -> Generator[dict[str, Any], None, None]:
+    workers = max(1, sum(client.nthreads().values()))
+    yield from bounded(tasks, lambda t: client.submit(run_task, t, key=f"clearing-run-{t.run_id}", pure=False), 2 * workers)
+
+
+def bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Generator[dict[str, Any], None, None]:
+    """Yield each task's result row as it arrives, with at most `window` tasks submitted at a time.
+
+    `submit(task)` returns a future (concurrent.futures or Dask). A worker that dies (killed,
+    out of memory) fails its task's row, not the sweep.
+    """
+    pending = iter(tasks)
+    running: dict[Any, Task] = {}
+    try:
+        for task in itertools.islice(pending, window):
+            running[submit(task)] = task
+        while running:
+            for future in _wait_any(set(running)):
+                task = running.pop(future)
+                try:
+                    row = future.result()
+                except Exception as e:
+                    row = _failed_row(task, f"the worker failed: {type(e).__name__}: {e}", 0.0)
+                yield row
+                nxt = next(pending, None)
+                if nxt is not None:
+                    running[submit(nxt)] = nxt
+    finally:
+        for future in running:
+            future.cancel()
+
+
+def _wait_any(futures: set[Any]) -> set[Any]:
+    sample = next(iter(futures))
+    if isinstance(sample, Future):
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        return done
+    from distributed import wait as dask_wait
+
+    result = dask_wait(list(futures), return_when="FIRST_COMPLETED")
+    return set(result.done)
+
+
+# The sweep ------------------------------------------------------------------------------
+
+
+def run_sweep(
+    tasks: list[Task],
+    out: Path,
+    manifest: dict[str, Any],
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Run the tasks not yet done in `out`, recording each result as it arrives.
+
+    Returns counts: total, skipped (already done), complete, failed.
+    """
+    client = connect(scheduler) if scheduler else None  # before anything is written
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            if any(t.log_path for t in tasks):
+                (out / "logs").mkdir(exist_ok=True)
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        except OSError as e:
+            raise ConfigError(f"--out {out}: cannot write the sweep there ({e.strerror or e})") from None
+        db = open_results(out)
+        try:
+            done = done_ids(db)
+            todo = [t for t in tasks if t.run_id not in done]
+            counts = {"total": len(tasks), "skipped": len(tasks) - len(todo), "complete": 0, "failed": 0}
+            if progress:
+                progress(counts["skipped"], len(tasks))
+            with closing(_dask(todo, client) if client is not None else _local(todo, workers)) as results:
+                for row in results:
+                    db.table("runs").upsert(row, pk="run_id", alter=True)
+                    counts[row["status"]] += 1
+                    if progress:
+                        progress(counts["skipped"] + counts["complete"] + counts["failed"], len(tasks))
+        finally:
+            write_csv(db, out / "results.csv")
+            db.close()
+    finally:
+        if client is not None:
+            client.close()
+    return counts
+
+
+def default_workers() -> int:
+    """Return the CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
