@@ -35,7 +35,7 @@ from clearing.apps.summary import RunSummary, summarize
 from clearing.core.state import ClearingState, apply
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
-from clearing.log.reader import REPLAY_COLUMNS, EventLogReader, RunHeader
+from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import ROW_HEADER, genesis_hash
 
 Hook = Callable[[int, str, ev.Event, ClearingState], None]
@@ -135,8 +135,7 @@ def fold_log(
         sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, _PREFIX.get
         decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
         expected = 1
-        for seq, kind, version, payload, row_hash in reader.rows(until_ns=until_ns, columns=REPLAY_COLUMNS):
-            data = payload.encode()
+        for seq, kind, version, data, row_hash in reader.rows(until_ns=until_ns, columns=FOLD_COLUMNS):
             # schema.chain_hash, inlined: this runs once per row.
             head = sha256(head + pack(seq, version) + data).digest()
             if head != row_hash or seq != expected:
