@@ -23,7 +23,6 @@ ROW_COLUMNS = "seq, ts_ns, kind, version, causes, payload, hash"
 REPLAY_COLUMNS = "seq, kind, version, payload, hash"
 # The fold's: the payload as the bytes that were hashed (the UTF-8 text as stored), not decoded to str and back.
 FOLD_COLUMNS = "seq, kind, version, CAST(payload AS BLOB), hash"
-CAUSE_COLUMNS = "seq, ts_ns, kind, causes, payload"
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class EventLogReader:
                 raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
             params.extend(kinds)
-        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, FOLD_COLUMNS, CAUSE_COLUMNS):
+        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, FOLD_COLUMNS):
             raise ValueError(f"expected one of the known column lists, was {columns!r}")
         sql = f"SELECT {columns} FROM events"
         if where:

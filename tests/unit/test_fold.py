@@ -143,3 +143,17 @@ def test_a_row_that_cannot_be_applied_is_a_divergence_naming_it(log, tmp_path):
         conn.execute("UPDATE runs SET head_hash = ?", (head.hex(),))
     with pytest.raises(ReplayDivergenceError, match=f"seq {target}: cannot be applied"):
         fold(bad)
+
+
+def test_the_first_divergence_of_a_log_and_its_own_prefix_is_past_the_prefix(log, tmp_path):
+    same = copy(log, tmp_path, "same.sqlite")
+    assert first_divergence(log, same) is None
+    cut = copy(log, tmp_path, "cut.sqlite")
+    with tampering(cut) as conn:  # what an interrupted run leaves: a prefix, status incomplete
+        kept = conn.execute("SELECT count(*) FROM events WHERE ts_ns <= ?", (600 * 10**9,)).fetchone()[0]
+        conn.execute("DELETE FROM events WHERE seq > ?", (kept,))
+        conn.execute("UPDATE runs SET status = 'incomplete', events = NULL, head_hash = NULL, state_digest = NULL")
+    for a, b in ((log, cut), (cut, log)):
+        found = first_divergence(a, b)
+        assert found is not None and found.seq == kept + 1
+        assert (found.a is None) == (a == cut) and (found.b is None) == (b == cut)
