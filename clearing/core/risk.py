@@ -1,9 +1,10 @@
 """Account risk read from the state: equity, requirement, backing and liquidation price.
 
-One implementation for the margin monitor, the liquidators and replay's breach audit: an
-account's positions are valued at each market's mark (its index before the first mark),
-its requirement is `clearing.core.margin.account_requirements` under its margin mode, with the
-portfolio parameters and the return window the state holds (`portfolio_margin_configured`,
+One implementation for the margin monitor, the liquidators, the exchange and replay's
+breach audit: an account's positions are valued at each market's mark, its index before
+the first mark (`valuation_price`, the one place that rule is written); its requirement
+is `clearing.core.margin.account_requirements` under its margin mode, with the portfolio
+parameters and the return window the state holds (`portfolio_margin_configured`,
 `return_window_sampled`). Pure: reads a `ClearingState`, changes nothing.
 """
 
@@ -26,9 +27,17 @@ PORTFOLIO = MarginMode.PORTFOLIO
 FUND = Role.INSURANCE_FUND
 
 
+def valuation_price(state: ClearingState, market: int) -> int:
+    """Return the price (ticks) `market`'s positions are valued at: its mark, its index before the first mark.
+
+    0 before either is known.
+    """
+    return int(state.mark_ticks[market]) or int(state.index_ticks[market])
+
+
 def valuation_prices(state: ClearingState) -> Int64Array:
-    """Return the price each market's positions are valued at: the mark, the index before it, shape (M,)."""
-    return np.where(state.mark_ticks > 0, state.mark_ticks, state.index_ticks)  # type: ignore[no-any-return]
+    """Return `valuation_price` of every market, shape (M,)."""
+    return np.array([valuation_price(state, m) for m in range(len(state.mark_ticks))], np.int64)
 
 
 def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:

@@ -25,6 +25,7 @@ from clearing.core.book import BUY, crosses, match
 from clearing.core.book import Fill as BookFill
 from clearing.core.margin import initial_margin_ppm
 from clearing.core.market import MarketTerms
+from clearing.core.risk import valuation_price
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
@@ -32,8 +33,6 @@ from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
 TRADER = Role.TRADER
 ISOLATED = MarginMode.ISOLATED
-
-
 
 
 class OrderOutcome(NamedTuple):
@@ -50,25 +49,14 @@ class OrderOutcome(NamedTuple):
 class Exchange:
     """Order entry for every market of one run."""
 
-    def __init__(
-        self,
-        bus: EventBus,
-        self_trade_prevention: str,
-        market_band_ppm: int = 50_000,
-        latest: Latest | None = None,
-        initial_margin_ppm: int = 0,
-        size_premium_ppm: int = 0,
-        oi_caps_minor: tuple[int, int] = (0, 0),
-    ) -> None:
+    def __init__(self, bus: EventBus, self_trade_prevention: str, latest: Latest | None = None) -> None:
         self.bus = bus
         self.latest = latest or Latest()
-        self.default_terms = MarketTerms(
-            self_trade_prevention, market_band_ppm, initial_margin_ppm, size_premium_ppm, oi_caps_minor
-        )
+        self.default_terms = MarketTerms(self_trade_prevention)
         self.terms: dict[int, MarketTerms] = {}
 
     def set_terms(self, market: int, terms: MarketTerms) -> None:
-        """Give `market` its own terms (others keep the constructor's)."""
+        """Give `market` its own terms (others keep the default: `MarketTerms` with the constructor's self-trade prevention)."""
         self.terms[market] = terms
 
     def terms_of(self, market: int) -> MarketTerms:
@@ -94,7 +82,7 @@ class Exchange:
         emit = self.bus.emit
         order_id = s.next_order_id
         book = s.books[market]
-        terms = self.terms.get(market, self.default_terms)
+        terms = self.terms_of(market)
         reason = ""
         if reduce_only:
             held = s.position.item(account, market)
@@ -180,7 +168,7 @@ class Exchange:
             position = s.position.item(account, m)
             if not (position or m == market):
                 continue
-            price = int(s.mark_ticks[m]) or int(s.index_ticks[m])
+            price = valuation_price(s, m)
             unit_value = s.markets[m].unit_value
             equity += position * price * unit_value
             after = position + lots if m == market else position
@@ -202,8 +190,7 @@ class Exchange:
     def _market_limit(self, market: int, side: int) -> int | None:
         # Price protection: a market order fills only within the band around the mark (the
         # index before the first mark), as venues' percent-price filters do.
-        s = self.bus.state
-        reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+        reference = valuation_price(self.bus.state, market)
         if not reference:
             return None
         band = self.terms_of(market).band_ppm

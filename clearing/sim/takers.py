@@ -10,6 +10,7 @@ import simpy
 
 from clearing.core.agents.arbitrageur import ArbitrageParams, arbitrage_order
 from clearing.core.agents.noise import NoiseParams, next_order
+from clearing.core.risk import valuation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
@@ -25,7 +26,7 @@ def noise_taker_process(
     while True:
         wait_ns, side, notional = next_order(rng, params)
         yield env.timeout(wait_ns)
-        price = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+        price = valuation_price(s, market)
         lots = int(notional // (price * unit_value)) if price else 0
         if lots > 0:
             exchange.submit(env.now, account, market, side, lots, "market")

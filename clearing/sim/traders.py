@@ -18,6 +18,9 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.agents.population import Population
+from clearing.core.market import off_book_trade
+from clearing.core.risk import valuation_price
+from clearing.core.state import ClearingState
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.units import PPM, Int64Array, div_ceil, mul_div_ceil
@@ -74,7 +77,7 @@ def trader_process(
         margins: dict[int, int] = {}
         for market, lots, _side, first in plans:
             spec = s.markets[market]
-            reference = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+            reference = valuation_price(s, market)
             notional = lots[i] * reference * spec.unit_value
             margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
             margins[first + i] = margins.get(first + i, 0) + margin
@@ -101,23 +104,16 @@ def trader_process(
 
 
 def _open_against(exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int) -> int:
-    # A position opened by a trade with the backstop at the mark (the index before it), the
-    # trader paying the taker fee; no order, no book. Returns the trade's seq.
+    # A position opened by a trade with the backstop at the valuation price (the mark, the
+    # index before it), the trader paying the taker fee; no order, no book. Returns the seq.
     s = exchange.bus.state
     spec = s.markets[market]
-    price = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+    price = valuation_price(s, market)
     fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))
-    buyer, seller = (account, counterparty) if lots > 0 else (counterparty, account)
-    return exchange.bus.emit(
-        ev.TradeExecuted(
-            ts_ns=now_ns, causes=(cause,), market=market, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=price,
-            buyer_fee=fee if lots > 0 else 0, seller_fee=0 if lots > 0 else fee, liquidation=False, maker_order=0,
-            taker_order=0, taker_side=1 if lots > 0 else -1,
-        )
-    )  # fmt: skip
+    return exchange.bus.emit(off_book_trade(now_ns, (cause,), market, account, counterparty, lots, price, fee=fee))
 
 
-def collateral_for(s: Any, asset: int, margin_minor: int) -> int:
+def collateral_for(s: ClearingState, asset: int, margin_minor: int) -> int:
     """Return the asset amount (minor units) worth `margin_minor` after the haircut, rounded up.
 
     amount = ceil(margin x 10^decimals x 10^6 / (price x (10^6 - haircut))), at the asset's
