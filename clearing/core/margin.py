@@ -90,27 +90,6 @@ def maintenance_amounts(notional_minor: Int64Array, brackets: Brackets) -> Int64
     return maintenance_margin(notional_minor, brackets.rates_ppm[b]) - brackets.cums[b]
 
 
-def equity(cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_value: int) -> Int64Array:
-    """Return cash + position x price x unit_value in quote minor units, shape (N,).
-
-    `cash` is wallet balance minus open-position cost (see `clearing.core.state`), so this is
-    wallet balance plus unrealised PnL at `price_ticks`.
-    """
-    return cash + position_lots * (price_ticks * unit_value)
-
-
-def below_maintenance(
-    cash: Int64Array, position_lots: Int64Array, price_ticks: int, unit_value: int, brackets: Brackets
-) -> npt.NDArray[np.bool_]:
-    """Return the mask of accounts with a position whose equity < maintenance amount.
-
-    `cash` is what backs the position (see `margin_cash`). Shape (N,).
-    """
-    value = position_lots * (price_ticks * unit_value)
-    requirement = maintenance_amounts(np.abs(value), brackets)
-    return (position_lots != 0) & (cash + value < requirement)  # type: ignore[no-any-return]
-
-
 def collateral_value(
     collateral: Int64Array, prices_ticks: Int64Array, decimals: Int64Array, haircut_ppm: Int64Array
 ) -> Int64Array:

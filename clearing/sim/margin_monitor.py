@@ -1,10 +1,11 @@
 """The margin monitor: one vectorised maintenance check per mark-price update.
 
 Accounts found below maintenance (traders only, not already queued) get a
-`margin_breached` event each and join the liquidation queue in account order. With one
-market and no portfolio-margined account, the check compares the mark with each trader's
-liquidation price (`TriggerCache`: exactly `breached_accounts`, but the prices are only
-recomputed for the accounts whose backing or position changed since the last check);
+`margin_breached` event each and join the liquidation queue in account order, keyed by
+the queue priority (`queue_priority`). With one market and no portfolio-margined account,
+the check compares the mark with each trader's liquidation price (`TriggerCache`: exactly
+the full check of every account, but the prices, and the margin cash behind them, are
+only recomputed for the rows whose backing or position changed since the last check);
 otherwise `Risk.breached` checks the accounts exposed to the market, each on its whole
 portfolio (all its markets, under its margin mode).
 """
@@ -17,7 +18,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.core.margin import below_maintenance, liquidation_price
+from clearing.core.margin import liquidation_price
 from clearing.core.risk import breach_liquidation_price
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
@@ -44,25 +45,16 @@ def queue_priority(priority: str, equity_minor: int, requirement_minor: int, not
     return (seq, seq)
 
 
-def breached_accounts(s: ClearingState, market: int, backing: Int64Array) -> Int64Array:
-    """Return the traders below maintenance on `market` at its mark and not yet queued, ascending.
-
-    One vectorised pass over every account: `below_maintenance` with the market's brackets.
-    """
-    below = below_maintenance(
-        backing, s.position[:, market], int(s.mark_ticks[market]), int(s.unit_value[market]), s.brackets[market]
-    )
-    return np.flatnonzero(below & (s.role == TRADER) & ~s.liquidating)
-
-
 class TriggerCache:
     """Each trader's liquidation price on one market, recomputed only where its inputs changed.
 
     A long is below maintenance exactly when the mark <= its liquidation price, a short when
-    the mark >= it (`clearing.core.margin.liquidation_price`), so `breached` returns what
-    `breached_accounts` would, without recomputing a million requirements at every mark:
-    it compares the backing and the position with the last check's and recomputes the
-    prices of the rows that differ (a collateral price change shows as a backing change).
+    the mark >= it (`clearing.core.margin.liquidation_price`), so `breached` returns the
+    traders with margin cash + position x mark x unit value < their maintenance amount,
+    without recomputing a million requirements at every mark: it compares the backing
+    (`ClearingState.margin_cash`, computed only for the rows that may have changed) and the
+    position with the last check's and recomputes the prices of the rows that differ (a
+    collateral price change shows as a backing change).
     """
 
     def __init__(self, market: int) -> None:
@@ -75,32 +67,37 @@ class TriggerCache:
         self.highest_long = 0
         self.lowest_short = 0
 
-    def breached(self, s: ClearingState, backing: Int64Array, touched: list[int] | None = None) -> Int64Array:
+    def breached(self, s: ClearingState, touched: list[int] | None = None) -> Int64Array:
         """Return the traders below maintenance at the market's mark, not yet queued, ascending.
 
         `touched`: the rows whose backing or position may have changed since the last call
         (`ClearingState.touched`, `TOUCHED_ALL` for every row); None compares every row.
+        Only those rows' margin cash is computed.
         """
         column = s.position[:, self.market]
         if self.position.shape[0] != column.shape[0]:  # accounts were opened: start over
-            self.backing, self.position = backing.copy(), column.copy()
+            self.backing, self.position = s.margin_cash().copy(), column.copy()
             self.long_trigger = np.zeros(column.shape[0], np.int64)  # longs: breached at or below
             self.short_trigger = np.full(column.shape[0], np.iinfo(np.int64).max)  # shorts: at or above
             self.trader = s.role == TRADER
             changed = np.flatnonzero((column != 0) & self.trader)
         else:
             if touched is None or TOUCHED_ALL in touched:
+                backing = s.margin_cash()
                 changed = np.flatnonzero((backing != self.backing) | (column != self.position))
+                self.backing[changed] = backing[changed]
             else:
                 rows = np.unique(np.array(touched, np.int64))
-                changed = rows[(backing[rows] != self.backing[rows]) | (column[rows] != self.position[rows])]
-            self.backing[changed] = backing[changed]
+                backing = s.margin_cash(rows)
+                differs = (backing != self.backing[rows]) | (column[rows] != self.position[rows])
+                changed = rows[differs]
+                self.backing[changed] = backing[differs]
             self.position[changed] = column[changed]
             changed = changed[self.trader[changed]]  # the house accounts are never checked
         if changed.size:
             market = self.market
             held = column[changed]
-            trigger = liquidation_price(backing[changed], held, int(s.unit_value[market]), s.brackets[market])
+            trigger = liquidation_price(self.backing[changed], held, int(s.unit_value[market]), s.brackets[market])
             trader = self.trader[changed]
             self.long_trigger[changed] = np.where((held > 0) & trader, trigger, 0)
             self.short_trigger[changed] = np.where((held < 0) & trader, trigger, np.iinfo(np.int64).max)
@@ -146,7 +143,7 @@ class MarginMonitor:
             s.touched = []
             if self.trigger is None:
                 self.trigger = TriggerCache(market)
-            breached = self.trigger.breached(s, s.margin_cash(), touched)
+            breached = self.trigger.breached(s, touched)
         else:
             s.touched, self.trigger = None, None  # no cache to feed: stop the journal (a cache would start over)
             breached = self.risk.breached(market)

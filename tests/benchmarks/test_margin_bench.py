@@ -16,8 +16,8 @@ import numpy as np
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing.core.state import ClearingState
-from clearing.sim.margin_monitor import breached_accounts
 from tests.builders import bus_with
+from tests.unit.margin_reference import breached_accounts
 
 N = 1_000_000
 REPS = 7

@@ -18,13 +18,14 @@ from clearing.core.book import BUY, SELL, best_of_others
 from clearing.core.funding import payments
 from clearing.core.invariants import violations
 from clearing.core.liquidation.params import LiquidationParams
-from clearing.core.margin import below_maintenance, equity, maintenance_amounts, notional
+from clearing.core.margin import maintenance_amounts, notional
 from clearing.core.state import ClearingState, apply
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import liquidate
+from tests.unit.margin_reference import below_maintenance, equity
 
 TRADERS = 5
 PROVIDER = TRADERS

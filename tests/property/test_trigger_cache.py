@@ -1,10 +1,12 @@
 """The monitor's cached liquidation-price check finds exactly the accounts the full check finds.
 
-Random traders under Binance's ten brackets, then random steps: the mark moves, some cash
-changes (funding, deposits), some positions change, a collateral price moves. After every
-step `TriggerCache.breached` must equal `breached_accounts`, the full vectorised check,
-both when it compares every row and when it reads only the rows the reducers touched
-(`ClearingState.touched`, as the margin monitor does).
+Random traders under Binance's ten brackets (docs/references.md [binance-brackets-2021]),
+then random steps: the mark moves, some cash changes (funding, deposits), some positions
+change, a collateral price moves. After every step `TriggerCache.breached` must equal
+`breached_accounts`, the full vectorised check over every row's margin cash
+(`tests/unit/margin_reference.py`), both when it compares every row and when it reads only
+the rows the reducers touched (`ClearingState.touched`, as the margin monitor does), and
+then computes the margin cash of those rows only.
 """
 
 from hypothesis import given, settings
@@ -15,7 +17,8 @@ from clearing.core.state import ClearingState
 from clearing.core.state.schema import TOUCHED_ALL, Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
-from clearing.sim.margin_monitor import TriggerCache, breached_accounts
+from clearing.sim.margin_monitor import TriggerCache
+from tests.unit.margin_reference import breached_accounts
 
 FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000]
 RATES = [4_000, 5_000, 10_000, 25_000, 50_000, 100_000]
@@ -81,6 +84,6 @@ def test_the_cached_check_equals_the_full_check(book, walk):
             emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=step[1], ts_source_ns=0, ts_published_ns=0))
         backing = s.margin_cash()
         expected = breached_accounts(s, 0, backing).tolist()
-        assert cache.breached(s, backing).tolist() == expected
+        assert cache.breached(s).tolist() == expected
         touched, s.touched = [TOUCHED_ALL] if s.touched is None else s.touched, []
-        assert journaled.breached(s, backing, touched).tolist() == expected
+        assert journaled.breached(s, touched).tolist() == expected

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from clearing import events as ev
 from clearing.core.invariants import violations
 from clearing.core.liquidation.params import LiquidationParams
-from clearing.core.margin import equity, maintenance_amounts, notional
+from clearing.core.margin import maintenance_amounts, notional
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import liquidate
-from clearing.sim.margin_monitor import breached_accounts
+from tests.unit.margin_reference import breached_accounts, equity
 
 TRADERS = 12
 BACKSTOP = TRADERS

@@ -6,15 +6,14 @@ from hypothesis import strategies as st
 from clearing.core.margin import (
     Brackets,
     bankruptcy_price,
-    below_maintenance,
     bracket_cums,
-    equity,
     initial_margin_ppm,
     liquidation_price,
     maintenance_amounts,
     maintenance_margin,
     notional,
 )
+from tests.unit.margin_reference import below_maintenance, equity
 
 FIVE = Brackets.flat(50_000)  # one bracket at 5 %
 USDT = 10**6  # minor units per USDT
