@@ -1,9 +1,9 @@
-"""Account risk read from the state: equity, requirement, backing and liquidation price.
+"""Account risk read from the state: prices, equity, requirement, backing, liquidation and bankruptcy prices.
 
 One implementation for the margin monitor, the liquidators, the exchange and replay's
 breach audit: an account's positions are valued at each market's mark, its index before
-the first mark (`valuation_price`, the one place that rule is written); its requirement
-is `clearing.core.margin.account_requirements` under its margin mode, with the portfolio
+the first mark (`valuation_price`, the one place that rule is written); its requirement is
+`clearing.core.margin.account_requirements` under its margin mode, with the portfolio
 parameters and the return window the state holds (`portfolio_margin_configured`,
 `return_window_sampled`). Pure: reads a `ClearingState`, changes nothing.
 """
@@ -14,6 +14,7 @@ import numpy as np
 
 from clearing.core.margin import (
     account_requirements,
+    bankruptcy_price,
     cross_backing,
     liquidation_price,
     maintenance_amounts,
@@ -55,6 +56,21 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     return equity, requirement
 
 
+def below_requirement(state: ClearingState, account: int) -> bool:
+    """Return whether `account` holds a position and its equity is under its requirement (`account_risk`)."""
+    if not state.position[account].any():
+        return False
+    equity, requirement = account_risk(state, np.array([account]))
+    return bool(equity[0] < requirement[0])
+
+
+def requirement_with(state: ClearingState, account: int, market: int, lots: int) -> int:
+    """Return the account's requirement if its position on `market` were `lots` (signed), the rest as held."""
+    positions = state.position[account : account + 1].copy()
+    positions[0, market] = lots
+    return int(account_risk(state, np.array([account]), positions)[1][0])
+
+
 def equity(state: ClearingState, rows: Int64Array) -> Int64Array:
     """Return the equity of the accounts `rows` (margin cash plus their positions at the valuation prices), shape (len(rows),)."""
     return _equity(state, rows, position_values(state.position[rows], valuation_prices(state), state.unit_value))
@@ -69,9 +85,10 @@ def backing(state: ClearingState, account: int, market: int) -> int:
 
     One position: the margin cash. Several: the account's equity at the prices is
     allocated to its positions in proportion to their maintenance amounts (dYdX v4
-    allocates total net collateral by maintenance share, venues.md 3.4; by notional when
-    no position needs maintenance), floor(equity x share), so each position has its own
-    bankruptcy price and a deficit is shared out instead of landing on one leg.
+    allocates total net collateral by maintenance share; by notional when no position
+    needs maintenance), floor(equity x share), so each position has its own bankruptcy
+    price and a deficit is shared out instead of landing on one leg.
+    Source: docs/references.md [dydx-v4-bankruptcy].
     """
     values = position_values(state.position[account : account + 1], valuation_prices(state), state.unit_value)[0]
     cash = int(state.margin_cash(slice(account, account + 1))[0])
@@ -86,12 +103,24 @@ def backing(state: ClearingState, account: int, market: int) -> int:
     return equity * share // max(sum(weights), 1) - int(values[market])
 
 
+def position_bankruptcy_price(state: ClearingState, account: int, market: int) -> int:
+    """Return the bankruptcy price (ticks) of the account's position on `market`, its other positions at their prices.
+
+    `clearing.core.margin.bankruptcy_price` of its `backing`: closing the position there
+    leaves the position's share of the equity at exactly nothing, rounded against the
+    account (up for a long, down for a short; at least one tick); 0 for no position.
+    Sources: docs/references.md [bitmex-liquidation], [dydx-v4-bankruptcy].
+    """
+    backed = np.array([backing(state, account, market)], np.int64)
+    return int(bankruptcy_price(backed, state.position[account : account + 1, market], int(state.unit_value[market]))[0])
+
+
 def breach_liquidation_price(state: ClearingState, account: int, market: int) -> int:
     """Return the liquidation price (ticks) of the account's position on `market`, the other markets held.
 
     `liquidation_price` of its `cross_backing` (Binance's cross formula; the isolated one
     for a one-market account); 0 for a portfolio account, whose requirement is not a
-    bracket of one position, or for no position.
+    bracket of one position, or for no position. Source: docs/references.md [binance-liq-price].
     """
     if state.margin_mode[account] == PORTFOLIO or not state.position[account, market]:
         return 0

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from clearing.core.agents.arbitrageur import ArbitrageParams
 from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
-from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
 from clearing.core.mark import MarkParams
 from clearing.core.market import MarketTerms
 from clearing.core.oracle import CollateralOracleParams, OracleParams
@@ -155,7 +155,7 @@ class QueueParams(NamedTuple):
 
     liquidators: int
     service_ns: int
-    priority: str  # "fifo", "worst_health" or "largest"
+    priority: QueuePriority
     detection_ns: int
     block_ns: int
     max_per_block: int  # 0: no cap
@@ -334,8 +334,9 @@ def _population(sc: Scenario) -> PopulationParams:
 def _liquidation(sc: Scenario) -> LiquidationParams:
     q = sc.liquidation
     return LiquidationParams(
-        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth), to_ppm(q.max_slippage, "max_slippage"), q.execution,
-        q.after_fund, q.adl_ranking, q.partial, to_ppm(q.partial_fraction, "partial_fraction"),
+        to_ppm(q.slippage, "slippage"), sc.quote_minor(q.impact_depth), to_ppm(q.max_slippage, "max_slippage"),
+        Execution(q.execution), AfterFund(q.after_fund), AdlRanking(q.adl_ranking), Partial(q.partial),
+        to_ppm(q.partial_fraction, "partial_fraction"),
         sc.quote_minor(q.partial_min_notional), _ns(q.cooldown_s), sc.quote_minor(q.max_notional_per_block),
         to_ppm(q.vault_threshold, "vault_threshold"), to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"),
     )  # fmt: skip
@@ -384,7 +385,7 @@ def compile_params(sc: Scenario) -> RunParams:
         sources=_sources(sc), oracle_source=sc.oracle.source, mark=mark, funding=funding, makers=_makers(sc),
         takers=_takers(sc), population=_population(sc), backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
         liquidation=_liquidation(sc),
-        queue=QueueParams(q.liquidators, _ms(q.service_time_ms), q.priority, _ms(q.detection_latency_ms), _ms(q.block_ms),
-                          q.max_per_block),
+        queue=QueueParams(q.liquidators, _ms(q.service_time_ms), QueuePriority(q.priority), _ms(q.detection_latency_ms),
+                          _ms(q.block_ms), q.max_per_block),
         fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
     )  # fmt: skip

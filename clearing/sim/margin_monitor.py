@@ -2,22 +2,24 @@
 
 Accounts found below maintenance (traders only, not already queued) get a
 `margin_breached` event each and join the liquidation queue in account order, keyed by
-the queue priority (`queue_priority`). With one market and no portfolio-margined account,
-the check compares the mark with each trader's liquidation price (`TriggerCache`: exactly
-the full check of every account, but the prices, and the margin cash behind them, are
-only recomputed for the rows whose backing or position changed since the last check);
-otherwise `Risk.breached` checks the accounts exposed to the market, each on its whole
-portfolio (all its markets, under its margin mode).
+the queue priority (`clearing.core.liquidation.queue.queue_key`). With one market and no
+portfolio-margined account, the check compares the mark with each trader's liquidation
+price (`TriggerCache`: exactly the full check of every account, but the prices, and the
+margin cash behind them, are only recomputed for the rows whose backing or position
+changed since the last check); otherwise `Risk.breached` checks the accounts exposed to
+the market, each on its whole portfolio (all its markets, under its margin mode).
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
 from clearing import events as ev
+from clearing.core.liquidation.queue import queue_key
 from clearing.core.margin import liquidation_price
 from clearing.core.risk import breach_liquidation_price
 from clearing.core.state import ClearingState, MarginMode, Role
@@ -30,19 +32,6 @@ from clearing.units import Int64Array
 
 TRADER = Role.TRADER
 PORTFOLIO = MarginMode.PORTFOLIO
-
-
-PRIORITIES = ("fifo", "worst_health", "largest")
-
-
-def queue_priority(priority: str, equity_minor: int, requirement_minor: int, notional_minor: int, seq: int) -> tuple[int, int]:
-    """Return the queue key (lowest first): "fifo" by breach, "worst_health" by equity / requirement
-    (in ppm, lowest first), "largest" by notional (largest first); ties by breach order."""
-    if priority == "worst_health":
-        return (equity_minor * 1_000_000 // max(requirement_minor, 1), seq)
-    if priority == "largest":
-        return (-notional_minor, seq)
-    return (seq, seq)
 
 
 class TriggerCache:
@@ -164,7 +153,7 @@ class MarginMonitor:
             equity, requirement = self.risk.measure(rows)
             self._enqueue(rows[equity < requirement], market, int(s.mark_ticks[market]), cause_seq)
 
-    def _enqueue(self, breached: Any, market: int, mark: int, cause_seq: int) -> None:
+    def _enqueue(self, breached: Int64Array, market: int, mark: int, cause_seq: int) -> None:
         # One margin_breached per account, in account order, each put on the queue.
         s = self.bus.state
         if breached.size == 0:
@@ -182,12 +171,13 @@ class MarginMonitor:
                 )
             )  # fmt: skip
             queue = self.live.params.queue
-            item = simpy.PriorityItem(queue_priority(queue.priority, account_equity, requirement, size, seq), (account, market, seq))
+            key = queue_key(queue.priority, account_equity, requirement, size, seq)
+            item = simpy.PriorityItem(key, (account, market, seq))
             if queue.detection_ns:
                 self.env.process(self._detect_later(item, queue.detection_ns))
             else:
                 self.queue.put(item)
 
-    def _detect_later(self, item: simpy.PriorityItem, detection_ns: int) -> Any:
+    def _detect_later(self, item: simpy.PriorityItem, detection_ns: int) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(detection_ns)
         yield self.queue.put(item)

@@ -1,7 +1,8 @@
-"""Account risk for the margin monitor and the liquidators, and the return-window sampler.
+"""Account risk for the margin monitor, and the return-window sampler.
 
-`Risk` is the shell's handle on `clearing.core.risk` (the one implementation, which replay's
-breach audit uses too), so a breach and the liquidator's re-check can never disagree.
+`Risk` is the shell's handle on `clearing.core.risk` (the one implementation, which the
+liquidators' policies and replay's breach audit use too), so a breach and the
+liquidator's re-check can never disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.core.risk import PORTFOLIO, account_risk, backing, valuation_prices
+from clearing.core.risk import PORTFOLIO, account_risk, valuation_prices
 from clearing.core.state import Role
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
@@ -39,7 +40,7 @@ class Risk:
         self._single: tuple[int, int, bool] = (-1, -1, False)
 
     def prices(self) -> Int64Array:
-        """Return the price each market's positions are valued at: the mark, the index before it."""
+        """Return the price each market's positions are valued at (`clearing.core.risk.valuation_prices`)."""
         return valuation_prices(self.bus.state)
 
     def single_market(self) -> bool:
@@ -54,13 +55,6 @@ class Risk:
         """Return (equity, requirement) of the accounts `rows` (`clearing.core.risk.account_risk`)."""
         return account_risk(self.bus.state, rows, positions)
 
-    def below(self, account: int) -> bool:
-        """Return whether `account` holds a position and its equity is under its requirement."""
-        if not self.bus.state.position[account].any():
-            return False
-        equity, requirement = self.measure(np.array([account]))
-        return bool(equity[0] < requirement[0])
-
     def breached(self, market: int) -> Int64Array:
         """Return the traders exposed to `market` and below their requirement, not yet queued, ascending."""
         s = self.bus.state
@@ -69,13 +63,3 @@ class Risk:
             return rows
         equity, requirement = self.measure(rows)
         return rows[equity < requirement]  # type: ignore[no-any-return]
-
-    def requirement_of(self, account: int, market: int, lots: int) -> int:
-        """Return the account's requirement if its position on `market` were `lots` (signed)."""
-        positions = self.bus.state.position[account : account + 1].copy()
-        positions[0, market] = lots
-        return int(self.measure(np.array([account]), positions)[1][0])
-
-    def backing(self, account: int, market: int) -> int:
-        """Return what backs the account's position on `market` (`clearing.core.risk.backing`)."""
-        return backing(self.bus.state, account, market)

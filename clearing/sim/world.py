@@ -37,7 +37,7 @@ from clearing.sim.collateral_feed import collateral_oracle_process, collateral_p
 from clearing.sim.exchange import Exchange
 from clearing.sim.funding_clock import funding_process
 from clearing.sim.index import depth_source, index_path, stream
-from clearing.sim.liquidator import BlockBudget, FundDesk, liquidator_process, offload_process
+from clearing.sim.liquidator import BlockBudget, liquidator_process, offload_process
 from clearing.sim.live import Live, fork_process
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import mark_process
@@ -122,12 +122,12 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     _start_agents(env, exchange, params, seed, latest, accounts, [int(path[0]) for path, _ in paths], inputs, monitor)
     fund = None
     if params.fund.account:
-        fund = FundDesk(accounts[Role.INSURANCE_FUND][0])
-        env.process(offload_process(env, exchange, fund, live, risk))
+        fund = accounts[Role.INSURANCE_FUND][0]
+        env.process(offload_process(env, exchange, fund, live))
     budget = BlockBudget()
     backstop = accounts[Role.LIQUIDITY_PROVIDER][0]
     for _ in range(params.queue.liquidators):
-        env.process(liquidator_process(env, exchange, queue, backstop, live, guards, budget, risk, fund))
+        env.process(liquidator_process(env, exchange, queue, backstop, live, guards, budget, fund))
     if params.funding is not None:
         for market in range(len(params.markets)):
             env.process(funding_process(env, bus, market, params.funding))

@@ -17,7 +17,7 @@ from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder
 from clearing.core.book import BUY, SELL, best_of_others
 from clearing.core.funding import payments
 from clearing.core.invariants import violations
-from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams
 from clearing.core.margin import maintenance_amounts, notional
 from clearing.core.state import ClearingState, apply
 from clearing.core.state.schema import Role
@@ -41,9 +41,9 @@ class ClearingMachine(RuleBasedStateMachine):
         fee=st.integers(0, 50_000),
         unit_value=st.sampled_from([1, 7, 100]),
         stp=st.sampled_from(["expire_maker", "expire_taker", "expire_both"]),
-        execution=st.sampled_from(["book", "bankruptcy"]),
-        after_fund=st.sampled_from(["bad_debt", "adl", "socialise"]),
-        ranking=st.sampled_from(["pnl_leverage", "random", "pro_rata"]),
+        execution=st.sampled_from([Execution.BOOK, Execution.BANKRUPTCY]),
+        after_fund=st.sampled_from(list(AfterFund)),
+        ranking=st.sampled_from(list(AdlRanking)),
         caps=st.tuples(st.integers(0, 10**6), st.integers(0, 10**7)),
     )
     def open_market(self, mmr, fee, unit_value, stp, execution, after_fund, ranking, caps):

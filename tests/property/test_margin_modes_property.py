@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from clearing import events as ev
 from clearing.core.invariants import violations
-from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.liquidation.params import AfterFund, Execution, LiquidationParams, Partial
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
-from clearing.sim.liquidator import FundDesk, liquidate, offload
+from clearing.sim.liquidator import liquidate, offload
 from clearing.sim.risk import Risk
 
 TRADERS = 10
@@ -37,8 +37,8 @@ books = st.lists(
     mode=st.sampled_from(["isolated", "cross", "portfolio"]),
     method=st.sampled_from(["span", "es"]),
     credit=st.integers(0, 1_000_000),
-    execution=st.sampled_from(["book", "bankruptcy", "fillable", "vault", "fund"]),
-    after_fund=st.sampled_from(["bad_debt", "adl", "socialise"]),
+    execution=st.sampled_from(list(Execution)),
+    after_fund=st.sampled_from(list(AfterFund)),
     fund=st.sampled_from([0, 2_000, 20_000, 200_000]),
     limit=st.sampled_from([1, 250_000, 1_000_000, 3_000_000]),
     depth=st.integers(0, 200),
@@ -87,8 +87,7 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
     risk = Risk(bus)
     seqs = [emit(ev.MarkPriceUpdated(ts_ns=1, market=m, price_ticks=p, index_ticks=p, method="oracle"))
             for m, p in enumerate(marks)]  # fmt: skip
-    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, "pnl_leverage", "none", fund_limit_ppm=limit)
-    desk = FundDesk(FUND)
+    params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, partial=Partial.NONE, fund_limit_ppm=limit)
     s = bus.state
     for round_ in range(2):
         for market in (0, 1):
@@ -99,11 +98,11 @@ def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, ex
                                       mark_ticks=marks[market], equity=int(equity[0]), requirement=int(requirement[0]))
                 )  # fmt: skip
                 before = s.liquidations
-                liquidate(exchange, 2 + round_, account, market, breach, BACKSTOP, params, risk=risk, fund=desk)
+                liquidate(exchange, 2 + round_, account, market, breach, BACKSTOP, params, fund_account=FUND)
                 assert violations(s) == []
                 if s.liquidations > before:  # no partial policy: every leg of a liquidated account is closed
                     assert not s.position[account].any()
-        offload(exchange, 2 + round_, desk, 5_000, 250_000, risk)
+        offload(exchange, 2 + round_, FUND, 5_000, 250_000)
         assert violations(s) == []
     stages = s.liquidated_notional_book + s.adl_notional + s.liquidated_notional_backstop + s.liquidated_notional_fund
     assert stages == s.liquidated_notional

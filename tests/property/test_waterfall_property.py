@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from clearing import events as ev
 from clearing.core.invariants import violations
-from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial
 from clearing.core.margin import maintenance_amounts, notional
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
@@ -34,10 +34,10 @@ positions = st.lists(
 @given(
     positions=positions,
     crash=st.integers(-60, 60),
-    execution=st.sampled_from(["book", "bankruptcy", "fillable", "vault"]),
-    after_fund=st.sampled_from(["bad_debt", "adl", "socialise"]),
-    ranking=st.sampled_from(["pnl_leverage", "random", "pro_rata"]),
-    partial=st.sampled_from(["none", "fraction", "restore"]),
+    execution=st.sampled_from([e for e in Execution if e != Execution.FUND]),
+    after_fund=st.sampled_from(list(AfterFund)),
+    ranking=st.sampled_from(list(AdlRanking)),
+    partial=st.sampled_from(list(Partial)),
     fund=st.integers(0, 50_000),
     cap=st.integers(0, 5_000),
     depth=st.integers(0, 300),

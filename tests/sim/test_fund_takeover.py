@@ -1,8 +1,8 @@
 """Execution "fund": the insurance fund takes over what the book left at the bankruptcy price (Binance).
 
-venues.md 1.5: the position is closed at the bankruptcy price and taken over by the fund,
-which offloads it to the market slowly; the fund's net notional is checked against 100 %
-of its size, and what is beyond goes to ADL.
+docs/references.md [binance-liq], [binance-insurance-fund]: the position is closed at the
+bankruptcy price and taken over by the fund, which offloads it to the market slowly; the
+fund's net notional is checked against 100 % of its size, and what is beyond goes to ADL.
 """
 
 import json
@@ -13,12 +13,10 @@ import pytest
 from clearing import events as ev
 from clearing.apps.run import run_in_memory
 from clearing.core.invariants import violations
+from clearing.core.liquidation.fund import fund_room_lots
 from clearing.core.risk import fund_equity
 from clearing.core.state import ClearingState, Role, apply
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
-from clearing.sim.liquidator import FundDesk
-from clearing.sim.risk import Risk
+from tests.builders import deposited, insurance_fund_deposited, mark_price_updated, state_with, trade
 from tests.conftest import small_scenario
 
 FUND_ROLE = Role.INSURANCE_FUND
@@ -73,22 +71,13 @@ def test_the_fund_unwinds_into_the_book_and_sweeps_its_result(run):
 
 
 def test_room_is_the_fund_equity_less_what_it_holds_plus_what_offsets():
-    bus = EventBus(ClearingState(), MemorySink())
-    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                             maintenance_margin_ppm=5_000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
-                             bracket_floors=(0,), bracket_rates_ppm=(5_000,)))  # fmt: skip
-    bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=Role.TRADER.label))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=Role.INSURANCE_FUND.label))
-    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=10**6))
-    bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
-    desk, risk = FundDesk(1), Risk(bus)
-    assert desk.room_lots(risk, 0, 5, 100) == 1_000  # 100,000 of equity at 100 a lot
-    bus.emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=1, seller=0, lots=400, price_ticks=100, buyer_fee=0, seller_fee=0,
-                              liquidation=True, maker_order=0, taker_order=0, taker_side=-1))  # fmt: skip
-    assert desk.room_lots(risk, 0, 5, 100) == 600  # a long of 40,000 uses 40 % of the limit
-    assert desk.room_lots(risk, 0, -5, 100) == 5 + 605  # a short offsets the long first, freeing 500 of notional
-    assert FundDesk(1).room_lots(risk, 0, 5, 100, 500_000) == 100  # a 50 % limit: 50,000 - 40,000
+    # The pure policy on a state folded by `apply`: no bus, no SimPy.
+    state = state_with(1, (1, FUND_ROLE), then=[mark_price_updated(100), deposited(0, 10**6), insurance_fund_deposited(100_000)])
+    assert fund_room_lots(state, 1, 0, 5, 100) == 1_000  # 100,000 of equity at 100 a lot
+    apply(state, trade(1, 0, 400, 100, liquidation=True, taker_side=-1))
+    assert fund_room_lots(state, 1, 0, 5, 100) == 600  # a long of 40,000 uses 40 % of the limit
+    assert fund_room_lots(state, 1, 0, -5, 100) == 5 + 605  # a short offsets the long first, freeing 500 of notional
+    assert fund_room_lots(state, 1, 0, 5, 100, 500_000) == 100  # a 50 % limit: 50,000 - 40,000
     # Taken over at 110 with the mark at 100, each lot costs the fund 10: 545 lots leave an
     # equity of 94,550 for a notional of 94,500; 546 would not (94,540 for 94,600).
-    assert desk.room_lots(risk, 0, 5_000, 110) == 545
+    assert fund_room_lots(state, 1, 0, 5_000, 110) == 545

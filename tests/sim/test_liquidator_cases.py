@@ -3,7 +3,7 @@
 from clearing import events as ev
 from clearing.core.book import BUY
 from clearing.core.invariants import violations
-from clearing.core.liquidation.params import LiquidationParams
+from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial
 from clearing.core.state import ClearingState, apply
 from clearing.core.state.schema import Role
 from clearing.log.writer import MemorySink
@@ -69,7 +69,7 @@ def test_a_solvent_partial_liquidation_is_not_deleveraged_and_keeps_the_rest():
     book = Book()
     long_ten(book, 600)
     book.mark(985)
-    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, "book", "adl", "pnl_leverage", "restore"))
+    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, Execution.BOOK, AfterFund.ADL, AdlRanking.PNL_LEVERAGE, Partial.RESTORE))
     assert not book.kinds("position_deleveraged")
     assert book.bus.state.position[0, 0] == 9
     assert book.kinds("liquidation_completed")[0].lots == 1 and book.replays()
@@ -80,7 +80,7 @@ def test_a_bankrupt_partial_liquidation_deleverages_only_its_part():
     book = Book()
     long_ten(book, 500)
     book.mark(940)
-    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, "book", "adl", "pnl_leverage", "fraction", 200_000))
+    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, Execution.BOOK, AfterFund.ADL, AdlRanking.PNL_LEVERAGE, Partial.FRACTION, 200_000))
     deleveraged = book.kinds("position_deleveraged")
     assert sum(d.lots for d in deleveraged) == 2 and book.bus.state.position[0, 0] == 8
     assert book.bus.state.bad_debt == 0 and book.replays()
@@ -94,5 +94,5 @@ def test_adl_starts_where_the_fund_caps_stop_it_paying():
     book.emit(ev.InsuranceFundDeposited, amount=10**6)
     book.emit(ev.InsuranceFundConfigured, max_per_event=10, max_per_period=0, period_ns=0)
     book.mark(900)
-    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, "book", "adl", "pnl_leverage"))
+    book.liquidate(0, LiquidationParams(1000, 10**9, 50_000, Execution.BOOK, AfterFund.ADL))
     assert book.kinds("position_deleveraged") and book.bus.state.bad_debt == 0 and book.replays()

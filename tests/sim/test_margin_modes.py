@@ -162,9 +162,8 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
     # Shared by maintenance (80 : 5), X's bankruptcy price is 89.4, rounded up to 90 against the
     # account, which covers the whole deficit; Y, closed next, goes at 100. Never at 1 tick, as a
     # deficit left to the last leg alone would.
-    from clearing.core.liquidation.params import LiquidationParams
-    from clearing.sim.liquidator import FundDesk, liquidate
-    from clearing.sim.risk import Risk
+    from clearing.core.liquidation.params import Execution, LiquidationParams
+    from clearing.sim.liquidator import liquidate
 
     bus = _two_market_account()
     bus.emit(ev.Deposited(ts_ns=0, account=0, amount=2_000))
@@ -172,8 +171,8 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
     _trade(bus, 1, 1, 0, 10, 100)
     bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=80, index_ticks=80, method="oracle"))
     breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=80, equity=-2_000, requirement=85))
-    params = LiquidationParams(1_000, 10**12, 250_000, execution="fund")
-    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, Risk(bus), FundDesk(2))
+    params = LiquidationParams(1_000, 10**12, 250_000, execution=Execution.FUND)
+    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, fund_account=2)
     s = bus.state
     assert not s.position[0].any() and violations(s) == []
     assert s.position[2].tolist() == [2, -10]  # the fund holds both legs
@@ -184,7 +183,6 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
 def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
     from clearing.core.liquidation.params import LiquidationParams
     from clearing.sim.liquidator import liquidate
-    from clearing.sim.risk import Risk
 
     bus = _two_market_account(fee_ppm=(10_000, 50_000), mmr=50_000)
     bus.emit(ev.Deposited(ts_ns=0, account=0, amount=1_300))
@@ -192,7 +190,7 @@ def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
     _trade(bus, 1, 0, 1, 10, 100)  # long 10 Y: 1,000
     bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=90, index_ticks=90, method="oracle"))
     breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=90, equity=300, requirement=500))
-    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, LiquidationParams(0, 10**12, 250_000), None, Risk(bus))
+    liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, LiquidationParams(0, 10**12, 250_000))
     s = bus.state
     # Equity 300 under 450 + 50. Closed by the backstop at the marks: X 9,000 at 1 % = 90, Y 1,000 at 5 % = 50.
     assert s.insurance_fund == 100_000 + 90 + 50 and violations(s) == []
@@ -236,7 +234,8 @@ def test_a_portfolio_log_replays_with_its_breaches_audited(tmp_path, method):
 
 
 def test_a_cross_breach_records_its_liquidation_price():
-    # The monitor's liquidation price is Binance's cross formula: at that price of the
+    # The monitor's liquidation price is Binance's cross formula (docs/references.md
+    # [binance-liq-price]): at that price of the
     # breached market (the others held) the account is below its requirement, one tick
     # better it is not.
     from clearing.core.risk import account_risk, breach_liquidation_price

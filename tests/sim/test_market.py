@@ -240,11 +240,12 @@ def test_socialised_loss_charges_the_open_positions_instead_of_bad_debt():
 
 
 def test_queue_priority_and_detection_latency():
-    from clearing.sim.margin_monitor import queue_priority
+    from clearing.core.liquidation.params import QueuePriority
+    from clearing.core.liquidation.queue import queue_key
 
-    assert queue_priority("fifo", 10, 100, 5, 7) < queue_priority("fifo", 0, 100, 5, 8)
-    assert queue_priority("worst_health", 10, 100, 5, 9) < queue_priority("worst_health", 50, 100, 5, 1)
-    assert queue_priority("largest", 0, 1, 900, 9) < queue_priority("largest", 0, 1, 100, 1)
+    assert queue_key(QueuePriority.FIFO, 10, 100, 5, 7) < queue_key(QueuePriority.FIFO, 0, 100, 5, 8)
+    assert queue_key(QueuePriority.WORST_HEALTH, 10, 100, 5, 9) < queue_key(QueuePriority.WORST_HEALTH, 50, 100, 5, 1)
+    assert queue_key(QueuePriority.LARGEST, 0, 1, 900, 9) < queue_key(QueuePriority.LARGEST, 0, 1, 100, 1)
 
     scenario = small_scenario(
         duration_s=1500, liquidation__priority="largest", liquidation__liquidators=1, liquidation__service_time_ms=1000,

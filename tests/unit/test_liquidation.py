@@ -1,4 +1,13 @@
-from clearing.core.liquidation.pricing import Settlement, fill_price_ticks, fillable_price, partial_lots, settle, slippage_ppm
+from clearing.core.liquidation.params import Partial
+from clearing.core.liquidation.pricing import (
+    PARTIALS,
+    Settlement,
+    fill_price_ticks,
+    fillable_price,
+    partial_lots,
+    settle,
+    slippage_ppm,
+)
 
 
 def _close_long(cash: int, lots: int, mark: int, slip_ppm: int) -> tuple[int, int, int]:
@@ -8,7 +17,7 @@ def _close_long(cash: int, lots: int, mark: int, slip_ppm: int) -> tuple[int, in
 
 
 def test_bitmex_tv_m2_fill_above_bankruptcy_pays_the_fund():
-    # BitMEX liquidation example (venues.md 2.4, TV-M2): long 1 @ 100.00 with 1.00 margin,
+    # BitMEX liquidation example (docs/references.md [bitmex-liquidation]): long 1 @ 100.00 with 1.00 margin,
     # bankruptcy 99.00; filled at 99.25 -> 0.25 to the insurance fund. Units: cents, 1 lot.
     # cash = 1.00 - 100.00 = -99.00. A 0.2512 % slip on a 99.50 mark fills at 99.25 (floor of 99.250056).
     # BitMEX keeps the whole remainder, so the fee rate is set high enough to take it all.
@@ -54,7 +63,7 @@ def test_slippage_grows_with_size_and_is_capped():
 
 
 def test_dydx_fillable_price_moves_from_oracle_to_the_full_spread():
-    # dYdX v4 GetFillablePrice (venues.md 3.4), BA = 1, SMMR = 1.5: a 1 BTC long at oracle
+    # dYdX v4 GetFillablePrice (docs/references.md [dydx-v4-fillable]), BA = 1, SMMR = 1.5: a 1 BTC long at oracle
     # 50,000 with maintenance 1,500 (ticks of 1 USDT, unit value 1).
     assert fillable_price(1, 50_000, 1, 1_500, 1_500, 1_500) == 50_000  # exactly at maintenance: the oracle
     assert fillable_price(1, 50_000, 1, 1_000, 1_500, 1_500) == 49_250  # ABR 1/3: spread 750
@@ -75,11 +84,16 @@ def five_percent(size):
 
 def test_partial_policies():
     # A long of 100 lots at mark 100 (unit value 1) with 300 of equity; maintenance 5 % = 5 a lot.
+    # docs/references.md [hyperliquid-liq] (20 % at a time, then a cooldown), [binance-liq]
+    # ("Smart Liquidation" reduces the position until margin is met), [dydx-v4-liq] (the cap).
     backing = 300 - 100 * 100
-    assert partial_lots("none", 100, backing, 100, 1, five_percent) == 100
-    assert partial_lots("restore", 100, backing, 100, 1, five_percent) == 40  # 60 lots need 300: close 40
-    assert partial_lots("restore", 100, -10_000, 100, 1, five_percent) == 100  # no equity left: all of it
-    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000) == 20  # Hyperliquid's 20 %
-    assert partial_lots("fraction", 3, backing, 100, 1, five_percent, 200_000) == 1  # at least one lot
-    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000, in_cooldown=True) == 100
-    assert partial_lots("fraction", 100, backing, 100, 1, five_percent, 200_000, min_notional=10_000) == 100
+    assert set(PARTIALS) == set(Partial)
+    assert partial_lots(Partial.NONE, 100, backing, 100, 1, five_percent) == 100
+    assert partial_lots(Partial.RESTORE, 100, backing, 100, 1, five_percent) == 40  # 60 lots need 300: close 40
+    assert partial_lots(Partial.RESTORE, 100, -10_000, 100, 1, five_percent) == 100  # no equity left: all of it
+    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000) == 20  # Hyperliquid's 20 %
+    assert partial_lots(Partial.FRACTION, 3, backing, 100, 1, five_percent, 200_000) == 1  # at least one lot
+    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000, in_cooldown=True) == 100
+    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000, min_notional=10_000) == 100
+    assert partial_lots(Partial.RESTORE, 100, backing, 100, 1, five_percent, max_notional=2_500) == 25  # the block cap
+    assert partial_lots(Partial.NONE, 100, backing, 100, 1, five_percent, max_notional=50) == 1  # at least one lot

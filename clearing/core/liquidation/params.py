@@ -1,8 +1,58 @@
-"""The liquidation engine's parameters, in integer units (ppm, quote minor units, ns)."""
+"""The liquidation engine's parameters, in integer units (ppm, quote minor units, ns), and its choices.
+
+Each choice a scenario makes (execution mode, what comes after the fund, ADL ranking,
+partial policy, queue priority) is a `StrEnum`, compiled once by
+`clearing.scenario.params`; the policy modules map each member to its policy by a dict
+(`clearing.core.liquidation.modes.EXECUTIONS`, `waterfall.AFTER_FUND`, `waterfall.RANKINGS`,
+`pricing.PARTIALS`, `queue.PRIORITIES`). A member's value is the scenario's spelling.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import NamedTuple
+
+
+class Execution(StrEnum):
+    """Where a liquidation's close-out goes (`clearing.core.liquidation.modes`)."""
+
+    BOOK = "book"  # an IOC limited at mark -/+ max slippage
+    BANKRUPTCY = "bankruptcy"  # an IOC limited at the bankruptcy price
+    FILLABLE = "fillable"  # an IOC limited at dYdX v4's fillable price
+    VAULT = "vault"  # below the vault threshold the backstop takes the position over; else as book
+    FUND = "fund"  # as bankruptcy, then the insurance fund's account takes over the rest
+
+
+class AfterFund(StrEnum):
+    """What the insurance fund cannot cover (`clearing.core.liquidation.waterfall.AFTER_FUND`)."""
+
+    BAD_DEBT = "bad_debt"
+    ADL = "adl"
+    SOCIALISE = "socialise"
+
+
+class AdlRanking(StrEnum):
+    """Who is deleveraged first (`clearing.core.liquidation.waterfall.RANKINGS`)."""
+
+    PNL_LEVERAGE = "pnl_leverage"
+    RANDOM = "random"
+    PRO_RATA = "pro_rata"
+
+
+class Partial(StrEnum):
+    """How much of a one-position account one liquidation closes (`clearing.core.liquidation.pricing.PARTIALS`)."""
+
+    NONE = "none"
+    FRACTION = "fraction"
+    RESTORE = "restore"
+
+
+class QueuePriority(StrEnum):
+    """The order of the liquidation queue (`clearing.core.liquidation.queue.PRIORITIES`)."""
+
+    FIFO = "fifo"
+    WORST_HEALTH = "worst_health"
+    LARGEST = "largest"
 
 
 class LiquidationParams(NamedTuple):
@@ -14,10 +64,10 @@ class LiquidationParams(NamedTuple):
     slippage_ppm: int
     impact_depth_minor: int
     max_slippage_ppm: int
-    execution: str = "book"  # "book", "bankruptcy", "fillable", "vault" or "fund" (see the module doc)
-    after_fund: str = "bad_debt"  # what the fund cannot cover: "bad_debt", "adl" or "socialise"
-    adl_ranking: str = "pnl_leverage"
-    partial: str = "none"  # how much one liquidation closes: "none" (all), "fraction", "restore"
+    execution: Execution = Execution.BOOK
+    after_fund: AfterFund = AfterFund.BAD_DEBT  # what the fund cannot cover
+    adl_ranking: AdlRanking = AdlRanking.PNL_LEVERAGE
+    partial: Partial = Partial.NONE  # how much one liquidation closes
     partial_fraction_ppm: int = 1_000_000
     partial_min_notional: int = 0
     cooldown_ns: int = 0

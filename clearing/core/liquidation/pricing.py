@@ -1,10 +1,12 @@
-"""Liquidation: the fill price of a close-out and how its result is settled.
+"""Liquidation prices and sizes: fill and backstop prices, dYdX's fillable price, partial sizes, settlement.
 
-Pure integer arithmetic. A position is closed into the book down to a bound price (the
-mark moved by slippage and size impact), and whatever the book cannot take goes to the
-backstop at that bound. A positive remainder pays the liquidation fee to the insurance
-fund; a negative one (bankruptcy) is covered by the fund as far as it can, and the rest
-is bad debt.
+Pure integer arithmetic on numbers (no state). A position is closed into the book down to
+a bound price (the mark moved by slippage and size impact), and whatever the book cannot
+take goes to the backstop at that bound. A positive remainder pays the liquidation fee to
+the insurance fund; a negative one (bankruptcy) is covered by the fund as far as it can,
+and the rest is bad debt. How much one liquidation closes is a partial policy, looked up
+in `PARTIALS`. Sources: docs/references.md [bitmex-liquidation], [dydx-v4-fillable],
+[hyperliquid-liq], [binance-liq], [dydx-v4-liq].
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from clearing.core.liquidation.params import Partial
 from clearing.units import PPM, mul_div_ceil, mul_div_floor
 
 
@@ -78,12 +81,13 @@ def fillable_price(
     bankruptcy_adjustment_ppm: int = 1_000_000,
     spread_to_maintenance_ppm: int = 1_500_000,
 ) -> int:
-    """Return dYdX v4's fillable price in ticks: the limit of a liquidation order (venues.md 3.4).
+    """Return dYdX v4's fillable price in ticks: the limit of a liquidation order.
 
     ABR = clamp(BA x (1 - TNC / TMMR), 0, 1); spread = ABR x SMMR x PMMR (quote minor units);
     fillable = (PNNV - spread) / PS with PNNV the signed position value at the oracle and PS
     the signed size; a long sells at or below the oracle, a short buys at or above it.
     Rounded as dYdX does: up for a sell, down for a buy; at least one tick.
+    Source: docs/references.md [dydx-v4-fillable].
     """
     if position_lots == 0 or total_maintenance <= 0:
         raise ValueError(f"expected a position and a maintenance requirement, was {position_lots}, {total_maintenance}")
@@ -98,56 +102,20 @@ def fillable_price(
     return max(1, numerator // denominator)
 
 
-PARTIAL_POLICIES = ("none", "fraction", "restore")
+RequirementOf = Callable[[int], int]
 
 
-def partial_lots(
-    policy: str,
-    position_lots: int,
-    backing: int,
-    mark_ticks: int,
-    unit_value: int,
-    requirement_of: Callable[[int], int],
-    fraction_ppm: int = PPM,
-    min_notional: int = 0,
-    in_cooldown: bool = False,
-    max_notional: int = 0,
+def _whole(size: int, _q: int, _backing: int, _mark: int, _uv: int, _req: RequirementOf, _fraction_ppm: int) -> int:
+    return size
+
+
+def _fraction(size: int, _q: int, _backing: int, _mark: int, _uv: int, _req: RequirementOf, fraction_ppm: int) -> int:
+    return min(size, max(1, -((-size * fraction_ppm) // PPM)))
+
+
+def _restore(
+    size: int, position_lots: int, backing: int, mark_ticks: int, unit_value: int, requirement_of: RequirementOf, _f: int
 ) -> int:
-    """Return how many lots (absolute) this liquidation closes.
-
-    "none", a position of at most `min_notional` at the mark, or an account still in its
-    cooldown after a partial liquidation: all of it. "fraction": ceil(|q| x fraction), at
-    least one lot (Hyperliquid: 20 % above 100,000 USDC, then a 30 s cooldown).
-    "restore": just enough that, closed at the mark, the rest meets maintenance:
-    |q| - (the largest size s with requirement_of(s) <= equity), all of it when the
-    equity is not positive. `requirement_of(size)` is the maintenance amount of a
-    position of `size` lots at the mark. A positive `max_notional` caps the result at
-    max(1, floor(max_notional / (mark x unit_value))) lots (dYdX's per-block notional cap).
-    """
-    size = abs(position_lots)
-    cap = max(1, max_notional // (mark_ticks * unit_value)) if max_notional > 0 else size
-    return min(cap, _policy_lots(policy, size, position_lots, backing, mark_ticks, unit_value, requirement_of,
-                                 fraction_ppm, min_notional, in_cooldown))  # fmt: skip
-
-
-def _policy_lots(
-    policy: str,
-    size: int,
-    position_lots: int,
-    backing: int,
-    mark_ticks: int,
-    unit_value: int,
-    requirement_of: Callable[[int], int],
-    fraction_ppm: int,
-    min_notional: int,
-    in_cooldown: bool,
-) -> int:
-    if policy == "none" or in_cooldown or size * mark_ticks * unit_value <= min_notional:
-        return size
-    if policy == "fraction":
-        return min(size, max(1, -((-size * fraction_ppm) // PPM)))
-    if policy != "restore":
-        raise ValueError(f"expected a partial policy in {PARTIAL_POLICIES}, was {policy!r}")
     equity = backing + position_lots * mark_ticks * unit_value
     if equity <= 0:
         return size
@@ -159,3 +127,44 @@ def _policy_lots(
         else:
             high = middle - 1
     return max(1, size - low)
+
+
+# Each partial policy: (size, position, backing, mark, unit value, requirement_of, fraction) -> lots to close.
+PARTIALS: dict[Partial, Callable[[int, int, int, int, int, RequirementOf, int], int]] = {
+    Partial.NONE: _whole,
+    Partial.FRACTION: _fraction,
+    Partial.RESTORE: _restore,
+}
+
+
+def partial_lots(
+    policy: Partial,
+    position_lots: int,
+    backing: int,
+    mark_ticks: int,
+    unit_value: int,
+    requirement_of: RequirementOf,
+    fraction_ppm: int = PPM,
+    min_notional: int = 0,
+    in_cooldown: bool = False,
+    max_notional: int = 0,
+) -> int:
+    """Return how many lots (absolute) this liquidation closes, by the partial policy (`PARTIALS`).
+
+    "none", a position of at most `min_notional` at the mark, or an account still in its
+    cooldown after a partial liquidation: all of it. "fraction": ceil(|q| x fraction), at
+    least one lot (Hyperliquid: 20 % above 100,000 USDC, then a 30 s cooldown).
+    "restore": just enough that, closed at the mark, the rest meets maintenance:
+    |q| - (the largest size s with requirement_of(s) <= equity), all of it when the
+    equity is not positive (Binance's "Smart Liquidation"). `requirement_of(size)` is the
+    maintenance amount of a position of `size` lots at the mark. A positive
+    `max_notional` caps the result at max(1, floor(max_notional / (mark x unit_value)))
+    lots (dYdX's per-block notional cap).
+    Sources: docs/references.md [hyperliquid-liq], [binance-liq], [dydx-v4-liq].
+    """
+    size = abs(position_lots)
+    cap = max(1, max_notional // (mark_ticks * unit_value)) if max_notional > 0 else size
+    if in_cooldown or size * mark_ticks * unit_value <= min_notional:
+        return min(cap, size)
+    closing = PARTIALS[policy](size, position_lots, backing, mark_ticks, unit_value, requirement_of, fraction_ppm)
+    return min(cap, closing)

@@ -1,31 +1,114 @@
-"""The loss waterfall after the insurance fund: auto-deleveraging and socialised loss.
+"""The loss waterfall after the insurance fund: the post-fund steps, ADL rankings and exact sharing.
 
-Pure functions: who is deleveraged first, how a deleveraged size or a loss is shared out,
-exactly, in integers. The liquidator (`clearing.sim.liquidator`) emits the events.
+Pure functions on arrays and integers: what comes after the fund (`AFTER_FUND`), who is
+deleveraged first (`RANKINGS`), how a deleveraged size or a loss is shared out, exactly, in
+integers. Which accounts may be deleveraged, and the plan for one position, read the
+state in `clearing.core.liquidation.adl`; the liquidator (`clearing.sim.liquidator`)
+emits the events.
 
-- ADL (Binance, BitMEX, dYdX, Hyperliquid; venues.md 1.6, 2.5, 3.6, 4.3): what the fund
-  cannot absorb is closed against opposite positions at the bankruptcy price.
-  Rankings: "pnl_leverage" (BitMEX: PnL% x effective leverage when in profit, PnL% /
-  effective leverage when not; highest first), "random" (dYdX: a pseudo-random start
-  over the candidates in account order), "pro_rata" (every candidate in proportion to size).
-- Socialised loss (Drift, venues.md 5.3): what is left is charged to every open position
-  of the market, both sides, in proportion to size.
+- ADL: what the fund cannot absorb is closed against opposite positions at the
+  bankruptcy price. Rankings: "pnl_leverage" (BitMEX: PnL% x effective leverage when in
+  profit, PnL% / effective leverage when not; highest first), "random" (dYdX: a
+  pseudo-random start over the candidates in account order), "pro_rata" (every candidate
+  in proportion to size). Sources: docs/references.md [binance-adl], [bitmex-adl],
+  [dydx-v4-deleveraging], [hyperliquid-adl].
+- Socialised loss (Drift): what is left is charged to every open position of the market,
+  both sides, in proportion to size. Source: docs/references.md [drift-v2-socialised-loss].
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from clearing.core.liquidation.params import AdlRanking, AfterFund
 from clearing.units import Int64Array
 
-ADL_RANKINGS = ("pnl_leverage", "random", "pro_rata")
+
+class AfterFundPolicy(NamedTuple):
+    """What happens to what the insurance fund cannot cover.
+
+    deleverages: a close-out the fund cannot afford is closed against ranked opposite
+    positions at the bankruptcy price (`clearing.core.liquidation.adl`); socialises: the
+    bad debt left after the fund is charged to the markets' other open positions
+    (`clearing.core.liquidation.settlement.socialisation`). Neither: it is bad debt.
+    """
+
+    deleverages: bool
+    socialises: bool
+
+
+AFTER_FUND: dict[AfterFund, AfterFundPolicy] = {
+    AfterFund.BAD_DEBT: AfterFundPolicy(deleverages=False, socialises=False),
+    AfterFund.ADL: AfterFundPolicy(deleverages=True, socialises=False),
+    AfterFund.SOCIALISE: AfterFundPolicy(deleverages=False, socialises=True),
+}
+
+# (accounts, position, entry cost, backing, mark, unit value, seed, limit) -> candidate indices in order.
+Order = Callable[[Int64Array, Int64Array, Int64Array, Int64Array, int, int, int, "int | None"], Int64Array]
+
+
+def _account_order(
+    accounts: Int64Array, _p: Int64Array, _e: Int64Array, _b: Int64Array, _m: int, _u: int, _seed: int, limit: int | None
+) -> Int64Array:
+    return np.argsort(accounts, kind="stable")[:limit]
+
+
+def _random_order(
+    accounts: Int64Array, _p: Int64Array, _e: Int64Array, _b: Int64Array, _m: int, _u: int, seed: int, limit: int | None
+) -> Int64Array:
+    start = int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "big") % len(accounts)
+    by_account = np.argsort(accounts, kind="stable")
+    return np.roll(by_account, -start)[:limit]
+
+
+def _pnl_leverage_order(
+    accounts: Int64Array,
+    position_lots: Int64Array,
+    entry_cost: Int64Array,
+    backing: Int64Array,
+    mark_ticks: int,
+    unit_value: int,
+    _seed: int,
+    limit: int | None,
+) -> Int64Array:
+    value = position_lots.astype(np.float64) * (mark_ticks * unit_value)
+    pnl = (value - entry_cost) / np.maximum(np.abs(entry_cost), 1)
+    equity = backing + value
+    broke = equity <= 0  # no equity left: infinite leverage, ranked first
+    leverage = np.abs(value) / np.where(broke, 1, equity)
+    score = np.where(broke, np.inf, np.where(pnl > 0, pnl * leverage, pnl / np.maximum(leverage, 1e-300)))
+    if limit is not None and limit < len(accounts):
+        key = -score
+        bound = np.partition(key, limit - 1)[limit - 1]  # the limit-th smallest key: the prefix is at or below it
+        chosen = np.flatnonzero(key <= bound)
+        return chosen[np.lexsort((accounts[chosen], key[chosen]))][:limit]  # type: ignore[no-any-return]
+    return np.lexsort((accounts, -score))
+
+
+class Ranking(NamedTuple):
+    """An ADL ranking: the order candidates are deleveraged in, and how sizes are shared.
+
+    pro_rata: every candidate gives in proportion to its size (all are ranked); otherwise
+    each in ranked order gives min(what is left, its position) (`adl_allocation`).
+    """
+
+    order: Order
+    pro_rata: bool
+
+
+RANKINGS: dict[AdlRanking, Ranking] = {
+    AdlRanking.PNL_LEVERAGE: Ranking(_pnl_leverage_order, pro_rata=False),
+    AdlRanking.RANDOM: Ranking(_random_order, pro_rata=False),
+    AdlRanking.PRO_RATA: Ranking(_account_order, pro_rata=True),
+}
 
 
 def adl_ranking(
-    method: str,
+    method: AdlRanking,
     accounts: Int64Array,
     position_lots: Int64Array,
     entry_cost: Int64Array,
@@ -44,29 +127,12 @@ def adl_ranking(
     in account order, rotated to start at sha256(seed) mod K. pro_rata: account order
     (sizes are shared by `adl_allocation`). With `limit`, only the first `limit` of that
     order, found without sorting the rest (a liquidation usually needs a handful of the
-    tens of thousands of candidates).
+    tens of thousands of candidates). Sources: docs/references.md [bitmex-adl],
+    [dydx-v4-deleveraging].
     """
-    k = len(accounts)
-    if method == "pro_rata" or k == 0:
+    if len(accounts) == 0:
         return np.argsort(accounts, kind="stable")[:limit]
-    if method == "random":
-        start = int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "big") % k
-        by_account = np.argsort(accounts, kind="stable")
-        return np.roll(by_account, -start)[:limit]
-    if method != "pnl_leverage":
-        raise ValueError(f"expected an ADL ranking in {ADL_RANKINGS}, was {method!r}")
-    value = position_lots.astype(np.float64) * (mark_ticks * unit_value)
-    pnl = (value - entry_cost) / np.maximum(np.abs(entry_cost), 1)
-    equity = backing + value
-    broke = equity <= 0  # no equity left: infinite leverage, ranked first
-    leverage = np.abs(value) / np.where(broke, 1, equity)
-    score = np.where(broke, np.inf, np.where(pnl > 0, pnl * leverage, pnl / np.maximum(leverage, 1e-300)))
-    if limit is not None and limit < k:
-        key = -score
-        bound = np.partition(key, limit - 1)[limit - 1]  # the limit-th smallest key: the prefix is at or below it
-        chosen = np.flatnonzero(key <= bound)
-        return chosen[np.lexsort((accounts[chosen], key[chosen]))][:limit]  # type: ignore[no-any-return]
-    return np.lexsort((accounts, -score))
+    return RANKINGS[method].order(accounts, position_lots, entry_cost, backing, mark_ticks, unit_value, seed, limit)
 
 
 def adl_allocation(lots: int, sizes: Sequence[int] | Int64Array, pro_rata: bool) -> list[int]:
@@ -95,7 +161,7 @@ def socialised_amounts(loss: int, notionals: Sequence[int]) -> list[int]:
 
     floor(loss x notional / total), then one more minor unit each to the largest
     remainders (ties to the earlier position): in proportion to size, rounded so that the
-    total is exact.
+    total is exact. Source: docs/references.md [drift-v2-socialised-loss].
     """
     total = sum(notionals)
     if loss <= 0 or total <= 0:
