@@ -1,7 +1,8 @@
-"""Margin arithmetic: notional, equity and maintenance requirement, vectorised and exact.
+"""Margin arithmetic: notional, maintenance and initial requirements, collateral, bankruptcy and liquidation prices.
 
 Pure functions over int64 arrays of shape (N,): no state, no I/O. Requirements round up
-(against the account). This is the one implementation; the margin monitor calls it.
+(against the account). This is the one implementation; `clearing.core.risk` reads the state
+through it for the margin monitor, the liquidators and the exchange.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class Brackets(NamedTuple):
 def bracket_cums(floors_minor: Int64Array, rates_ppm: Int64Array) -> Int64Array:
     """Return Binance's maintenance amounts: cum_1 = 0, cum_n = floor_n x (rate_n - rate_{n-1}) + cum_{n-1}.
 
-    The tax-bracket construction that makes the requirement continuous across bracket edges
-    (venues.md 1.3). Exact in quote minor units.
+    The tax-bracket construction that makes the requirement continuous across bracket edges.
+    Exact in quote minor units. Source: docs/references.md [binance-cum].
 
     Raises:
         ValueError: floors do not start at 0 and ascend, rates decrease, or a cum is not whole.
@@ -81,8 +82,9 @@ def bracket_cums(floors_minor: Int64Array, rates_ppm: Int64Array) -> Int64Array:
 def maintenance_amounts(notional_minor: Int64Array, brackets: Brackets) -> Int64Array:
     """Return MM = ceil(notional x rate_b / 10^6) - cum_b, b the bracket of each notional, shape (N,).
 
-    Bracket b holds notionals in (floor_b, floor_{b+1}] (Binance's caps are inclusive);
-    rounds up, against the account. With one bracket this is `maintenance_margin`.
+    Bracket b holds notionals in (floor_b, floor_{b+1}] (a cap counts as inclusive: an
+    assumption, the source does not say); rounds up, against the account. With one
+    bracket this is `maintenance_margin`. Source: docs/references.md [binance-brackets].
     """
     if len(brackets.floors) == 1:
         return maintenance_margin(notional_minor, int(brackets.rates_ppm[0]))
@@ -119,8 +121,9 @@ def bankruptcy_price(backing: Int64Array, position_lots: Int64Array, unit_value:
 
     backing + position x P x unit_value = 0, so P = -backing / (position x unit_value),
     rounded so that a close at it never needs the insurance fund: up for a long (sold),
-    down for a short (bought back); at least one tick. BitMEX's example (venues.md 2.4): a
-    long of 1 at 100.00 with 1.00 margin goes bankrupt at 99.00. 0 for a flat account.
+    down for a short (bought back); at least one tick. BitMEX's example: a long of 1 at
+    100.00 with 1.00 margin goes bankrupt at 99.00. 0 for a flat account.
+    Source: docs/references.md [bitmex-liquidation].
     """
     denominator = position_lots * unit_value
     flat = denominator == 0
@@ -132,7 +135,7 @@ def bankruptcy_price(backing: Int64Array, position_lots: Int64Array, unit_value:
 def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value: int, brackets: Brackets) -> Int64Array:
     """Return the highest (long) / lowest (short) price in ticks at which each position is below maintenance.
 
-    Binance's isolated formula (venues.md 1.4) in this ledger's terms, backing = wallet -
+    Binance's isolated formula in this ledger's terms, backing = wallet -
     side x |q| x entry: LP = (backing + cum_b) / (|q| x unit_value x (rate_b - side)), with
     the bracket b of the notional at LP; when the bracket at LP differs from the one
     assumed, it is recomputed with that bracket (Binance's fixed point), starting from the
@@ -141,6 +144,7 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
     exactly when the mark <= LP, a short when the mark >= LP. 0 for a flat account or a
     long that cannot be liquidated at any positive price. Vectorised over the accounts
     (int64; rows whose intermediate products could overflow are done in Python integers).
+    Sources: docs/references.md [binance-liq-price], [binance-cum].
     """
     backing = np.asarray(backing, np.int64)
     position = np.asarray(position_lots, np.int64)
@@ -198,10 +202,11 @@ def initial_margin_ppm(
 ) -> Int64Array:
     """Return the initial margin rate (ppm) for positions of `size_lots`, shape (N,).
 
-    Open-interest scaling (dYdX v4, venues.md 3.1): with the market's open notional OI,
-    rate = min(base + max(0, (OI - lower) / (upper - lower)) x (10^6 - base), 10^6), rounded
-    up; off when upper <= lower. Size premium (Drift, venues.md 5.1): rate = max(rate,
-    0.8 x rate + premium x ceil(sqrt(|size|))), the premium in ppm per square-root lot.
+    Open-interest scaling (dYdX v4): with the market's open notional OI, rate = min(base +
+    max(0, (OI - lower) / (upper - lower)) x (10^6 - base), 10^6), rounded up; off when
+    upper <= lower. Size premium (Drift): rate = max(rate, 0.8 x rate + premium x
+    ceil(sqrt(|size|))), the premium in ppm per square-root lot.
+    Sources: docs/references.md [dydx-v4-margin], [drift-v2-margin].
     """
     size = np.abs(np.asarray(size_lots, np.int64))
     rate = base_ppm
@@ -232,10 +237,11 @@ class SpanScenarios(NamedTuple):
 
 
 def span_scenarios(markets: int, extreme_multiple: int = 2, extreme_cover_pct: int = 35) -> SpanScenarios:
-    """Return CME SPAN's 16 scenarios (venues.md 6.1), every market moving together.
+    """Return CME SPAN's 16 scenarios, every market moving together.
 
     Scenarios 1-14: price 0, +-1/3, +-2/3, +-1 PSR, each with volatility up and down, at
     100 %; 15-16: +-`extreme_multiple` PSR at `extreme_cover_pct` %.
+    Sources: docs/references.md [cme-span], [span-scenario-table].
     """
     if markets < 1 or extreme_multiple < 1 or not 0 <= extreme_cover_pct <= 100:
         raise ValueError(
@@ -315,7 +321,8 @@ def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, 
 
     Scenario t's loss = sum_m ceil(-value_m x r_{t,m} / 10^6) (rounded up per market);
     ES = max(0, ceil(mean of the `tail` largest losses)). `returns_ppm` (T, M) is the
-    rolling window (LCH PAIRS: the 6 worst of 2,500; venues.md 6.3).
+    rolling window (LCH PAIRS: the 6 worst of 2,500).
+    Sources: docs/references.md [lch-es-2013], [lch-pairs].
     """
     values = np.asarray(values, np.int64)
     returns = np.asarray(returns_ppm, np.int64)
@@ -394,12 +401,12 @@ def account_requirements(
 def cross_backing(margin_cash_minor: Int64Array, values: Int64Array, brackets: Sequence[Brackets], market: int) -> Int64Array:
     """Return what backs each account's position on `market` in a cross account, shape (N,).
 
-    Binance's cross liquidation price (venues.md 1.4) puts WB - TMM1 + UPNL1 over the
+    Binance's cross liquidation price puts WB - TMM1 + UPNL1 over the
     position: the wallet, plus the other positions' unrealised PnL, less their maintenance.
     In this ledger (cash = wallet - positions' cost) that is margin cash + sum over the
     other markets k of (value_k - maintenance_k), so `liquidation_price(cross_backing(...),
     position, ...)` is the cross liquidation price with the other marks held. Isolated
-    (no other position): the margin cash.
+    (no other position): the margin cash. Source: docs/references.md [binance-liq-price].
     """
     values = np.asarray(values, np.int64)
     out = np.asarray(margin_cash_minor, np.int64).copy()

@@ -31,7 +31,7 @@ def test_maintenance_margin_rounds_up_against_account():
 
 
 def test_binance_flat_bracket_example():
-    # Binance bracket 1 for BTCUSDT (venues.md 1.3): MMR 0.40 %, cum 0. A 1 BTC long at
+    # Binance bracket 1 for BTCUSDT (docs/references.md [binance-brackets-2021]): MMR 0.40 %, cum 0. A 1 BTC long at
     # 50,000 USDT has maintenance margin 200 USDT. Units: tick 0.1, lot 0.001, 6 decimals
     # -> unit value 100 minor units per lot-tick.
     lots, price, uv = a(1000), 500_000, 100
@@ -61,7 +61,7 @@ def test_below_maintenance_for_a_short():
     assert below_maintenance(cash, position, 105, 1, FIVE)[0]  # equity 5 < ceil(5.25) = 6
 
 
-# Binance BTCUSDT brackets (venues.md 1.3, 2021 snapshot): floors and rates as published.
+# Binance BTCUSDT brackets (docs/references.md [binance-brackets-2021]): floors and rates as published.
 BINANCE_FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000, 200_000_000, 300_000_000]
 BINANCE_RATES_PPM = [4_000, 5_000, 10_000, 25_000, 50_000, 100_000, 125_000, 150_000, 250_000, 500_000]
 BINANCE_CUMS = [0, 50, 1_300, 16_300, 266_300, 1_266_300, 2_516_300, 5_016_300, 25_016_300, 100_016_300]
@@ -104,7 +104,7 @@ def test_brackets_must_be_well_formed():
 
 
 def test_bitmex_bankruptcy_price_of_the_worked_example():
-    # BitMEX (venues.md 2.4, TV-M2): long 1 @ 100.00 with 1.00 of margin -> bankrupt at 99.00.
+    # BitMEX (docs/references.md [bitmex-liquidation]): long 1 @ 100.00 with 1.00 of margin -> bankrupt at 99.00.
     # Cents as ticks, one contract as a lot: cash = 1.00 - 100.00 = -99.00.
     assert bankruptcy_price(a(-9900), a(1), 1).tolist() == [9900]
     # The short twin: sold 1 @ 100.00 with 1.00 of margin -> cash 101.00, bankrupt at 101.00.
@@ -164,7 +164,7 @@ def test_drift_size_premium_grows_with_the_square_root_of_size():
 
 
 def test_cross_liquidation_price_is_binances_cross_formula():
-    # venues.md 1.4: LP = (WB - TMM1 + UPNL1 + cum - side x |q| x EP) / (|q| x MMR - side x |q|).
+    # docs/references.md [binance-liq-price]: LP = (WB - TMM1 + UPNL1 + cum - side x |q| x EP) / (|q| x MMR - side x |q|).
     # Wallet 10,000, long 1 at 50,000 (tick 0.01 USDT: unit value 1 minor unit of 0.01), another
     # market's contract with +500 unrealised PnL and 200 maintenance, 0.4 %: LP = 39,859.43.
     from clearing.core.margin import Brackets, cross_backing, liquidation_price

@@ -25,7 +25,7 @@ def test_span_table_is_cmes_sixteen_scenarios():
 
 
 def test_span_tv_s1_extreme_move_counts_at_its_cover_fraction():
-    # venues.md 6.1, TV-S1: PSR 10,000; the extreme scenario loses 0.35 x 2 x 10,000 = 7,000,
+    # docs/references.md [span-scenario-table], [cme-span]: PSR 10,000; the extreme scenario loses 0.35 x 2 x 10,000 = 7,000,
     # so the full scan range (10,000) is the worst case. Value 100,000 at a 10 % scan range.
     assert _span([[100_000], [-100_000]], [100_000]) == [10_000, 10_000]
     # At CME's 3x multiple the extreme move dominates: 0.35 x 3 x 10,000 = 10,500.
