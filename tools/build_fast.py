@@ -21,7 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Hot, type-checked modules with no pydantic models or msgspec Structs defined in them.
 COMPILED = (
-    "core/book.py", "core/state/state.py", "core/state/apply.py", "core/mark.py", "core/oracle.py", "core/funding.py",
+    "core/book.py", "core/state/state.py", "core/state/apply.py", "core/mark.py", "core/funding.py",
+    "core/oracle/params.py", "core/oracle/aggregation.py", "core/oracle/sources.py", "core/oracle/rounds.py",
+    "core/oracle/publication.py", "core/oracle/delivery.py", "core/oracle/guards.py",
     "core/agents/market_maker.py", "core/agents/noise.py", "core/agents/arbitrageur.py",
     "core/state/reducers/checks.py", "core/state/reducers/ledger.py", "core/state/reducers/orders.py",
     "core/state/reducers/prices.py", "core/state/reducers/funding.py", "core/state/reducers/collateral.py",

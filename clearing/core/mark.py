@@ -1,25 +1,43 @@
 """Mark price methods: what margin and liquidation value positions at.
 
-- "oracle": the delivered oracle price itself (dYdX, Drift style).
+- "oracle": the delivered oracle price itself, as dYdX v4 and Drift mark (the oracle's
+  delivery sets it; no mark clock).
 - "binance_median": median(P1, P2, last) with P1 = index x (1 + F x t_left / interval),
-  P2 = index + moving average of (mid - index), last = last trade (venues.md 1.2);
-  with no trade yet, floor((P1 + P2) / 2).
-- "ema_basis": index + an exponential moving average of (mid - index).
-Here "index" is the oracle price the exchange sees. Integer ticks, rounded down.
+  P2 = index + moving average of (mid - index), last = last trade; with no trade yet,
+  floor((P1 + P2) / 2).
+- "ema_basis": index + an exponential moving average of (mid - index), the first of
+  Hyperliquid's three mark components (a plain time-constant EMA).
+Here "index" is the oracle price the exchange sees. Integer ticks, rounded down. The mark
+clock (`clearing.sim.mark_clock`) samples the basis each interval and calls the method's
+rule, one `MarkRule` per `MarkMethod` looked up by `mark_rule`.
+Sources: docs/references.md [binance-mark], [binance-mark-usdm], [hyperliquid-mark],
+[dydx-v4-margin], [drift-v2-margin].
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Final, NamedTuple, Protocol
 
-MARK_METHODS = ("oracle", "binance_median", "ema_basis")
 PPB = 1_000_000_000
+
+
+class MarkMethod(StrEnum):
+    """What the mark is (see the module's list)."""
+
+    ORACLE = "oracle"
+    BINANCE_MEDIAN = "binance_median"
+    EMA_BASIS = "ema_basis"
+
+
+MARK_METHODS = tuple(m.value for m in MarkMethod)
 
 
 class MarkParams(NamedTuple):
     """Method, cadence and smoothing windows (ns)."""
 
-    method: str
+    method: MarkMethod
     interval_ns: int
     basis_window_ns: int
     funding_interval_ns: int
@@ -41,3 +59,99 @@ def median_mark(
 def ema_step(ema_ticks: int, basis_ticks: int, dt_ns: int, time_constant_ns: int) -> int:
     """Return ema + floor((basis - ema) x dt / (tau + dt)): one step of a discrete EMA."""
     return ema_ticks + (basis_ticks - ema_ticks) * dt_ns // (time_constant_ns + dt_ns)
+
+
+def basis_sample(mid_ticks: int, index_ticks: int) -> int:
+    """Return one basis sample, mid - index (0 while the book has no mid)."""
+    return mid_ticks - index_ticks if mid_ticks else 0
+
+
+def basis_window_length(params: MarkParams) -> int:
+    """Return how many basis samples the window holds: window / interval, at least one."""
+    return max(1, params.basis_window_ns // params.interval_ns)
+
+
+class MarkStep(NamedTuple):
+    """One mark computation: the mark, and the smoothed basis to carry to the next step."""
+
+    price_ticks: int
+    basis_ticks: int
+
+
+class MarkRule(Protocol):
+    """A method computed on the mark clock."""
+
+    @property
+    def reads_last_trade(self) -> bool:
+        """Whether the last trade is an input (and so a cause of each mark)."""
+        ...
+
+    def step(
+        self,
+        params: MarkParams,
+        index_ticks: int,
+        basis_samples: Sequence[int],
+        smoothed_basis_ticks: int,
+        last_ticks: int,
+        funding_rate_ppb: int,
+        now_ns: int,
+    ) -> MarkStep:
+        """Return the mark at `now_ns`.
+
+        `basis_samples` are the window's samples, oldest first, the newest (this step's) last;
+        `smoothed_basis_ticks` is the previous step's `MarkStep.basis_ticks` (0 at the first).
+        """
+        ...
+
+
+class BinanceMedian:
+    """median(P1, P2, last): the funding basis, the window's mean basis, the last trade."""
+
+    reads_last_trade: Final = True
+
+    def step(
+        self,
+        params: MarkParams,
+        index_ticks: int,
+        basis_samples: Sequence[int],
+        smoothed_basis_ticks: int,
+        last_ticks: int,
+        funding_rate_ppb: int,
+        now_ns: int,
+    ) -> MarkStep:
+        """Return `median_mark` with the floor of the window's mean basis and the time to the next funding."""
+        average = sum(basis_samples) // len(basis_samples)
+        to_funding = params.funding_interval_ns - now_ns % params.funding_interval_ns
+        price = median_mark(index_ticks, funding_rate_ppb, to_funding, params.funding_interval_ns, average, last_ticks)
+        return MarkStep(price, average)
+
+
+class EmaBasis:
+    """index + EMA of the basis, the window as the time constant, one step per interval."""
+
+    reads_last_trade: Final = False
+
+    def step(
+        self,
+        params: MarkParams,
+        index_ticks: int,
+        basis_samples: Sequence[int],
+        smoothed_basis_ticks: int,
+        last_ticks: int,
+        funding_rate_ppb: int,
+        now_ns: int,
+    ) -> MarkStep:
+        """Return max(1, index + ema) with ema = `ema_step` of the previous one toward the newest sample."""
+        ema = ema_step(smoothed_basis_ticks, basis_samples[-1], params.interval_ns, params.basis_window_ns)
+        return MarkStep(max(1, index_ticks + ema), ema)
+
+
+MARK_RULES: Mapping[MarkMethod, MarkRule] = {MarkMethod.BINANCE_MEDIAN: BinanceMedian(), MarkMethod.EMA_BASIS: EmaBasis()}
+
+
+def mark_rule(method: MarkMethod) -> MarkRule:
+    """Return the rule of a method computed on the mark clock (not "oracle": its deliveries set the mark)."""
+    try:
+        return MARK_RULES[method]
+    except KeyError as e:
+        raise ValueError(f"expected a mark method in {tuple(MARK_RULES)}, was {method!r}") from e

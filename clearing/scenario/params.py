@@ -20,9 +20,9 @@ from clearing.core.agents.arbitrageur import ArbitrageParams
 from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
-from clearing.core.mark import MarkParams
+from clearing.core.mark import MarkMethod, MarkParams
 from clearing.core.market import MarketTerms
-from clearing.core.oracle import CollateralOracleParams, OracleParams
+from clearing.core.oracle import Aggregation, CollateralOracleParams, LatencyModel, OracleParams, Policy
 from clearing.scenario.scenario import Scenario
 from clearing.scenario.sections import MarketConfig, OracleWindow, PriceConfig, PriceShock
 from clearing.units import NS_PER_MS, NS_PER_S, to_ppm, to_units
@@ -259,14 +259,15 @@ def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
 def _oracle(sc: Scenario) -> OracleParams:
     o = sc.oracle
     return OracleParams(
-        policy=o.policy, aggregation=o.aggregation, min_sources=o.min_sources,
+        policy=Policy(o.policy), aggregation=Aggregation(o.aggregation), min_sources=o.min_sources,
         outlier_cut_ppm=to_ppm(o.outlier_cut, "oracle.outlier_cut"), source_max_age_ns=_ns(o.source_max_age_s),
         observe_interval_ns=_ms(o.observe_interval_ms), deviation_ppm=to_ppm(o.deviation, "oracle.deviation"),
         heartbeat_ns=_ns(o.heartbeat_s), cadence_ns=_ms(o.cadence_ms), inclusion_delay_ns=_ms(o.inclusion_delay_ms),
-        latency_model=o.latency_model, latency_ns=_ms(o.latency_ms), latency_max_ns=_ms(o.latency_max_ms),
+        latency_model=LatencyModel(o.latency_model), latency_ns=_ms(o.latency_ms), latency_max_ns=_ms(o.latency_max_ms),
         latency_sigma=o.latency_sigma, latency_per_breach_ns=round(o.latency_per_breach_ms * NS_PER_MS),
         latency_window_ns=_ns(o.latency_window_s), pull_interval_ns=_ms(o.pull_interval_ms), max_age_ns=_ns(o.max_age_s),
-        sets_mark=sc.mark.method == "oracle", max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),
+        sets_mark=MarkMethod(sc.mark.method) is MarkMethod.ORACLE,
+        max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),
         liquidation_max_age_ns=_ns(o.guards.liquidation_max_age_s),
         max_divergence_ppm=to_ppm(o.guards.max_mark_divergence, "oracle.guards.max_mark_divergence"),
     )  # fmt: skip
@@ -287,8 +288,9 @@ def _collateral(sc: Scenario) -> tuple[CollateralParams, ...]:
     out = []
     for c in sc.collateral:
         o = c.oracle
+        policy = Policy(o.policy)
         oracle = CollateralOracleParams(
-            o.policy, _ms(o.observe_interval_ms if o.policy == "push" else o.cadence_ms), to_ppm(o.deviation, "deviation"),
+            policy, _ms(o.observe_interval_ms if policy is Policy.PUSH else o.cadence_ms), to_ppm(o.deviation, "deviation"),
             _ns(o.heartbeat_s), _ms(o.latency_ms),
         )  # fmt: skip
         out.append(
@@ -370,8 +372,8 @@ def compile_params(sc: Scenario) -> RunParams:
     """
     q, f = sc.liquidation, sc.funding
     mark = None
-    if sc.mark.method != "oracle":
-        mark = MarkParams(sc.mark.method, _ms(sc.mark.interval_ms), _ns(sc.mark.basis_window_s), _ns(f.interval_s))
+    if MarkMethod(sc.mark.method) is not MarkMethod.ORACLE:
+        mark = MarkParams(MarkMethod(sc.mark.method), _ms(sc.mark.interval_ms), _ns(sc.mark.basis_window_s), _ns(f.interval_s))
     funding = None
     if f.enabled:
         funding = FundingParams(

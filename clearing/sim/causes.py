@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class Latest:
@@ -19,6 +19,9 @@ class Latest:
         self.oracle: dict[int, int] = {}
         self.ladders: dict[int, dict[int, int]] = {}  # market -> maker -> its latest quote update
         self.fills: dict[int, dict[int, list[int]]] = {}  # market -> maker (or -1) -> fills since
+        self.readers: dict[str, Callable[[int], tuple[int, ...]]] = {
+            "index": self.of_index, "mid": self.of_mid, "last": self.of_last, "oracle": self.of_oracle,
+        }  # fmt: skip
 
     def traded(self, market: int, seqs: Sequence[int], makers: Sequence[int] = ()) -> None:
         """Record trades on `market` in seq order: the last is the last trade; book fills (with their makers) shape the mid."""
@@ -35,17 +38,32 @@ class Latest:
         fills[account] = []
         fills[-1] = []
 
+    def of_index(self, market: int) -> tuple[int, ...]:
+        """Return the causes of the index price: its latest move."""
+        seq = self.index.get(market, 0)
+        return (seq,) if seq else ()
+
+    def of_oracle(self, market: int) -> tuple[int, ...]:
+        """Return the causes of the oracle price the exchange sees: its latest delivery."""
+        seq = self.oracle.get(market, 0)
+        return (seq,) if seq else ()
+
+    def of_last(self, market: int) -> tuple[int, ...]:
+        """Return the causes of the last trade price: the last trade."""
+        seq = self.trade.get(market, 0)
+        return (seq,) if seq else ()
+
+    def of_mid(self, market: int) -> tuple[int, ...]:
+        """Return the causes of the book's mid: each maker's latest ladder and the fills since (else the last trade)."""
+        seqs = [*self.ladders.get(market, {}).values(), *(s for f in self.fills.get(market, {}).values() for s in f)]
+        if seqs:
+            return tuple(sorted(s for s in seqs if s))
+        return self.of_last(market)  # no maker has quoted: the last trade made the price
+
+    def reader(self, source: str) -> Callable[[int], tuple[int, ...]]:
+        """Return the function giving a market's causes of `source` ("index", "mid", "last" or "oracle")."""
+        return self.readers[source]
+
     def of(self, source: str, market: int) -> tuple[int, ...]:
         """Return the causes of an observation of `source` ("index", "mid", "last" or "oracle")."""
-        if source == "index":
-            seq = self.index.get(market, 0)
-        elif source == "oracle":
-            seq = self.oracle.get(market, 0)
-        elif source == "last":
-            seq = self.trade.get(market, 0)
-        else:
-            seqs = [*self.ladders.get(market, {}).values(), *(s for f in self.fills.get(market, {}).values() for s in f)]
-            if seqs:
-                return tuple(sorted(s for s in seqs if s))
-            seq = self.trade.get(market, 0)  # no maker has quoted: the last trade made the price
-        return (seq,) if seq else ()
+        return self.readers[source](market)

@@ -1,5 +1,8 @@
 """Collateral assets: each one's venue price path and its own oracle (push or cadence).
 
+The oracle publishes by the same rules as a market's (`clearing.core.oracle.publication`:
+push on deviation or heartbeat, cadence every interval) and delivers after a fixed latency.
+
 A delivery sets the price margin uses for the asset and re-checks every account, so a
 depeg of a collateral asset can liquidate accounts whose positions did not move.
 """
@@ -12,7 +15,7 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.core.oracle import CollateralOracleParams, publication_reason
+from clearing.core.oracle import CollateralOracleParams, publication_policy
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.price_feed import path_process
@@ -39,17 +42,16 @@ def collateral_oracle_process(
     latest: dict[int, int],
     on_price: Callable[[int, int], None],
 ) -> Generator[simpy.Event, Any, None]:
-    """Read the venue price every interval; publish by policy; deliver after the latency."""
+    """Read the venue price every interval; publish by the policy's rule (push or cadence); deliver after the latency."""
     s = bus.state
+    policy = publication_policy(params.policy)
     while True:
         price = int(s.asset_venue_ticks[asset])
         if price > 0:
-            reason: str | None = params.policy
-            if params.policy == "push":
-                reason = publication_reason(
-                    int(s.asset_published_ticks[asset]), int(s.asset_published_ns[asset]), price, env.now,
-                    params.deviation_ppm, params.heartbeat_ns,
-                )  # fmt: skip
+            reason = policy.reason(
+                int(s.asset_published_ticks[asset]), int(s.asset_published_ns[asset]), price, env.now,
+                params.deviation_ppm, params.heartbeat_ns,
+            )  # fmt: skip
             if reason is not None:
                 causes = (latest[asset],) if asset in latest else ()
                 published = bus.emit(

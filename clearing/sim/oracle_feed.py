@@ -1,30 +1,24 @@
-"""The oracle: sources on their own cadences, an aggregator, a publication policy, delivery.
+"""The oracle's processes: sources sampled on their cadences, rounds, deliveries, pulls, guards.
 
-Each source samples its reference (the external index, the perpetual's book mid or last
-trade) every interval, with its own noise, and its reading reaches the oracle `delay`
-later as an `oracle_observed`; in an outage it sends nothing, while frozen it repeats its
-last value, and in a dislocation it is off by a fraction. Every aggregation round takes
-the live readings (not older than `source_max_age`), cuts outliers, needs `min_sources`,
-and aggregates (`clearing.core.oracle.aggregate`). Then, by policy:
+The shell of `clearing.core.oracle`: it waits, reads the state, calls the pure policy and
+emits what it decided. Each group of sources with the same interval and delay is one
+process that reads them together (`read_source`) and, `delay` later, records the readings
+not overtaken in one `oracle_observed` (decision 0010). A round every interval of the
+publication policy (`round_outcome`) emits `oracle_round_failed` or
+`oracle_price_published`; a push or cadence publication is delivered after
+`delivery_delay_ns` unless superseded; a pull oracle's exchange pulls the freshest
+publication every `pull_interval` and before each liquidation (`pull_guard`). A delivery
+sets the oracle price the exchange sees; with the "oracle" mark method it also sets the
+mark, unless `confidence_guard` refuses, and triggers the margin check. The liquidators
+ask `Oracle.liquidation_allowed` (`liquidation_guard`).
 
-Latency model "load" adds a delay per margin breach in the trailing window, sampled at
-every round.
-
-- push: publish when `publication_reason` says so (deviation or heartbeat), visible after
-  the inclusion delay plus the delivery latency;
-- cadence: publish every round, visible after the delivery latency;
-- pull: publish every round off-chain; the exchange pulls the freshest publication when
-  it acts (every `pull_interval`, and before each liquidation), refusing one older than
-  `max_age`.
-
-A delivery sets the oracle price the exchange sees; with the "oracle" mark method it also
-sets the mark (unless the confidence guard refuses it) and triggers the margin check.
+Kept here, as timing and bookkeeping: the seq of each source's latest observation (a
+publication's causes), the load model's breach window, the last publication's seq.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from functools import partial
 from typing import Any
 
@@ -32,24 +26,54 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.core.oracle import OracleParams, SourceSpec, aggregate, in_windows, inliers, publication_reason, sample_latency_ns
+from clearing.core.mark import MarkMethod
+from clearing.core.oracle import (
+    PUBLICATION_POLICIES,
+    BreachWindow,
+    GuardDecision,
+    OracleParams,
+    Reference,
+    RoundFailure,
+    SourceReading,
+    SourceSpec,
+    confidence_guard,
+    delivery_delay_ns,
+    fresh_readings,
+    has_newer_publication,
+    is_liquidation_guarded,
+    is_superseded,
+    liquidation_guard,
+    publication_policy,
+    pull_guard,
+    read_source,
+    reads_breaches,
+    round_outcome,
+)
+from clearing.core.state import ClearingState
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
 from clearing.sim.live import Live
-from clearing.units import PPM
-
-Window = tuple[int, int]
-Reading = tuple[int, int, int, str, tuple[int, ...]]  # source, price, confidence, status, causes
 
 
-def observe(state: Any, market: int, reference: str) -> int:
-    """Return the price a source watching `reference` sees now (0 when there is none yet)."""
-    if reference == "mid":
-        return int(state.books[market].mid() or state.last_trade_ticks[market])
-    if reference == "last":
-        return int(state.last_trade_ticks[market])
+def index_ticks(state: ClearingState, market: int) -> int:
+    """Return the external index price (0 before the first)."""
     return int(state.index_ticks[market])
+
+
+def mid_ticks(state: ClearingState, market: int) -> int:
+    """Return the book's mid, or its last trade while a side is empty (0 before any)."""
+    return int(state.books[market].mid() or state.last_trade_ticks[market])
+
+
+def last_ticks(state: ClearingState, market: int) -> int:
+    """Return the last trade price (0 before the first)."""
+    return int(state.last_trade_ticks[market])
+
+
+REFERENCE_TICKS: Mapping[Reference, Callable[[ClearingState, int], int]] = {
+    Reference.INDEX: index_ticks, Reference.MID: mid_ticks, Reference.LAST: last_ticks,
+}  # fmt: skip
 
 
 class Oracle:
@@ -68,11 +92,12 @@ class Oracle:
     ) -> None:
         self.env, self.bus, self.market, self.live = env, bus, market, live
         self.sources = sources
+        self.weights = tuple(spec.weight for spec in sources)
         self.latest = latest
         self.on_mark = on_mark
         self.latency_rng = latency_rng
         self.observation_seqs = [0] * len(sources)
-        self.breach_history: deque[tuple[int, int]] = deque()
+        self.breach_window = BreachWindow()
         self.published_seq = 0
 
     @property
@@ -92,7 +117,7 @@ class Oracle:
         for (interval_ns, delay_ns), members in groups.items():
             self.env.process(self._sample(members, [source_rngs[i] for i in members], interval_ns, delay_ns))
         self.env.process(self._rounds())
-        if self.params.policy == "pull":
+        if publication_policy(self.params.policy).pulls:
             self.env.process(self._pulls())
 
     # Sources -------------------------------------------------------------------------
@@ -101,124 +126,89 @@ class Oracle:
         self, members: list[int], rngs: list[np.random.Generator], interval_ns: int, delay_ns: int
     ) -> Generator[simpy.Event, Any, None]:
         # Sources sampled together (same interval and delay) reach the oracle together: one
-        # `oracle_observed` carries all their readings (decision 0010).
-        env = self.env
+        # `oracle_observed` carries all their readings (decision 0010). The noise is drawn
+        # at every sample, so an outage does not shift a source's stream.
+        env, state, market = self.env, self.bus.state, self.market
+        specs = [self.sources[i] for i in members]
+        prices = [REFERENCE_TICKS[spec.reference] for spec in specs]
+        causes_of = [self.latest.reader(spec.reference) for spec in specs]
         last = [0] * len(members)
         while True:
             now = env.now
-            readings = []
-            for k, (index, rng) in enumerate(zip(members, rngs, strict=True)):
-                reading = self._read(index, rng, last[k], now)
+            sources: list[int] = []
+            readings: list[SourceReading] = []
+            causes: list[tuple[int, ...]] = []
+            for k in range(len(members)):
+                noise = float(rngs[k].standard_normal())
+                reading = read_source(specs[k], prices[k](state, market), last[k], now, noise)
                 if reading is not None:
+                    sources.append(members[k])
                     readings.append(reading)
-                    last[k] = reading[1] if reading[3] != "frozen" else last[k]
+                    causes.append(causes_of[k](market))  # what the source watched now
+                    last[k] = reading[0]
             if readings:
                 if delay_ns:
-                    env.timeout(delay_ns).callbacks.append(partial(self._arrived, readings, now))
+                    env.timeout(delay_ns).callbacks.append(partial(self._arrived, sources, readings, causes, now))
                 else:
-                    self._observed(readings, now)
+                    self._observed(sources, readings, causes, now)
             yield env.timeout(interval_ns)
 
-    def _read(self, index: int, rng: np.random.Generator, last: int, now: int) -> Reading | None:
-        # One source's reading, None in an outage; its causes are what the source watched now.
-        spec = self.sources[index]
-        noise = float(rng.standard_normal())  # drawn every sample: outages do not shift the stream
-        reference = observe(self.bus.state, self.market, spec.reference)
-        if reference <= 0 or in_windows(spec.outages, now):
-            return None
-        if last and in_windows(spec.frozen, now):
-            price, status = last, "frozen"
-        else:
-            offset = next((o for start, end, o in spec.dislocations if start <= now < end), 0.0)
-            price = max(1, round(reference * (1.0 + offset) * (1.0 + spec.noise_ppm / PPM * noise)))
-            status = "dislocated" if offset else "ok"
-        confidence = -(-round(price * spec.confidence_ppm) // PPM)
-        return index, price, confidence, status, self.latest.of(spec.reference, self.market)
+    def _arrived(
+        self,
+        sources: list[int],
+        readings: list[SourceReading],
+        causes: list[tuple[int, ...]],
+        taken_ns: int,
+        _timeout: simpy.Event,
+    ) -> None:
+        self._observed(sources, readings, causes, taken_ns)
 
-    def _arrived(self, readings: list[Reading], taken_ns: int, _timeout: simpy.Event) -> None:
-        self._observed(readings, taken_ns)
-
-    def _observed(self, readings: list[Reading], taken_ns: int) -> None:
-        observations = self.bus.state.observations[self.market]
-        fresh = [r for r in readings if (o := observations[r[0]]) is None or o.source_ns <= taken_ns]  # not overtaken
+    def _observed(self, sources: list[int], readings: list[SourceReading], causes: list[tuple[int, ...]], taken_ns: int) -> None:
+        fresh = fresh_readings(self.bus.state.observations[self.market], sources, taken_ns)
         if not fresh:
             return
-        causes = sorted({c for r in fresh for c in r[4]})
         seq = self.bus.emit(
             ev.OracleObserved(
-                ts_ns=self.env.now, causes=tuple(causes), market=self.market, ts_source_ns=taken_ns,
-                sources=tuple(r[0] for r in fresh), price_ticks=tuple(r[1] for r in fresh),
-                confidence_ticks=tuple(r[2] for r in fresh), status=tuple(r[3] for r in fresh),
+                ts_ns=self.env.now, causes=tuple(sorted({c for k in fresh for c in causes[k]})), market=self.market,
+                ts_source_ns=taken_ns, sources=tuple(sources[k] for k in fresh),
+                price_ticks=tuple(readings[k][0] for k in fresh), confidence_ticks=tuple(readings[k][1] for k in fresh),
+                status=tuple(readings[k][2] for k in fresh),
             )
         )  # fmt: skip
-        for r in fresh:
-            self.observation_seqs[r[0]] = seq
+        for k in fresh:
+            self.observation_seqs[sources[k]] = seq
 
     # Rounds and publication ----------------------------------------------------------
 
     def _rounds(self) -> Generator[simpy.Event, Any, None]:
         p = self.params
-        interval = p.observe_interval_ns if p.policy == "push" else p.cadence_ns
+        interval = publication_policy(p.policy).round_interval_ns(p)
         while True:
             self._round()
             yield self.env.timeout(interval)
 
     def _round(self) -> None:
-        p, s, now = self.params, self.bus.state, self.env.now
-        if p.latency_model == "load":  # the margin breaches of the trailing window: the storm's load
-            self.breach_history.append((now, s.breaches))
-            while self.breach_history[0][0] < now - p.latency_window_ns:
-                self.breach_history.popleft()
-        live = [
-            (i, o)
-            for i, o in enumerate(s.observations[self.market])
-            if o is not None and now - o.source_ns <= p.source_max_age_ns
-        ]
-        if not live and not any(s.observations[self.market]):
-            return  # nothing has ever been observed: the oracle has not started
-        keep = inliers([o.price for _, o in live], p.outlier_cut_ppm)
-        used = [(i, o) for (i, o), k in zip(live, keep, strict=True) if k]
-        if len(used) < p.min_sources:
-            reason = "too_few_sources" if len(live) < p.min_sources else "outliers"
-            self.bus.emit(ev.OracleRoundFailed(ts_ns=now, market=self.market, reason=reason, live_sources=len(live)))
+        p, s, m, now = self.params, self.bus.state, self.market, self.env.now
+        if reads_breaches(p.latency_model):  # the margin breaches of the trailing window: the storm's load
+            self.breach_window.record(now, s.breaches, p.latency_window_ns)
+        outcome = round_outcome(s.observations[m], self.weights, now, p, int(s.published_ticks[m]), int(s.published_ns[m]))
+        if outcome is None:
             return
-        price, confidence = aggregate(
-            p.aggregation, [o.price for _, o in used], [o.confidence for _, o in used], [self.sources[i].weight for i, _ in used]
-        )
-        if price <= 0:
+        if isinstance(outcome, RoundFailure):
+            self.bus.emit(ev.OracleRoundFailed(ts_ns=now, market=m, reason=outcome.reason, live_sources=outcome.live_sources))
             return
-        if p.policy == "push":
-            why = publication_reason(
-                int(s.published_ticks[self.market]), int(s.published_ns[self.market]), price, now, p.deviation_ppm, p.heartbeat_ns
-            )
-            if why is None:
-                return
-            reason = why
-        else:
-            reason = p.policy
-        source_ns = min(o.source_ns for _, o in used)
+        price, confidence, source_ns = outcome.price_ticks, outcome.confidence_ticks, outcome.source_ns
         self.published_seq = self.bus.emit(
             ev.OraclePricePublished(
-                ts_ns=now, causes=tuple(sorted({self.observation_seqs[i] for i, _ in used})), market=self.market,
-                price_ticks=price, confidence_ticks=confidence, ts_source_ns=source_ns, sources_used=len(used), reason=reason,
+                ts_ns=now, causes=tuple(sorted({self.observation_seqs[i] for i in outcome.sources})), market=m,
+                price_ticks=price, confidence_ticks=confidence, ts_source_ns=source_ns, sources_used=len(outcome.sources),
+                reason=outcome.reason,
             )
         )  # fmt: skip
-        if p.policy != "pull":
-            delay = (p.inclusion_delay_ns if p.policy == "push" else 0) + self._latency()
+        policy = PUBLICATION_POLICIES[p.policy]
+        if policy.delivers:
+            delay = delivery_delay_ns(policy, p, self.latency_rng, self.breach_window.recent(s.breaches))
             self.env.process(self._deliver_later(self.published_seq, price, confidence, source_ns, now, delay))
-
-    def _latency(self) -> int:
-        p, s = self.params, self.bus.state
-        recent = s.breaches - self.breach_history[0][1] if self.breach_history else 0
-        return sample_latency_ns(
-            self.latency_rng,
-            p.latency_model,
-            p.latency_ns,
-            p.latency_max_ns,
-            p.latency_sigma,
-            p.latency_per_breach_ns,
-            recent,
-        )
 
     # Delivery, pulls, guards ---------------------------------------------------------
 
@@ -230,39 +220,39 @@ class Oracle:
         self._deliver(published_seq, price, confidence, source_ns, published_ns)
 
     def _deliver(self, published_seq: int, price: int, confidence: int, source_ns: int, published_ns: int) -> None:
-        s = self.bus.state
-        if s.oracle_ticks[self.market] and published_ns < s.oracle_published_ns[self.market]:
-            return  # a later publication is already visible: this one is superseded
+        s, m, now = self.bus.state, self.market, self.env.now
+        if is_superseded(int(s.oracle_ticks[m]), int(s.oracle_published_ns[m]), published_ns):
+            return  # a later publication is already visible
         delivered = self.bus.emit(
             ev.OraclePriceDelivered(
-                ts_ns=self.env.now, causes=(published_seq,), market=self.market, price_ticks=price,
-                confidence_ticks=confidence, ts_source_ns=source_ns, ts_published_ns=published_ns,
+                ts_ns=now, causes=(published_seq,), market=m, price_ticks=price, confidence_ticks=confidence,
+                ts_source_ns=source_ns, ts_published_ns=published_ns,
             )
         )  # fmt: skip
-        self.latest.oracle[self.market] = delivered
-        if self.params.sets_mark and self._confidence_allows(delivered, price, confidence, source_ns):
-            mark = self.bus.emit(
-                ev.MarkPriceUpdated(
-                    ts_ns=self.env.now, causes=(delivered,), market=self.market, price_ticks=price, index_ticks=price,
-                    method="oracle",
-                )
-            )  # fmt: skip
-            self.on_mark(self.market, mark)
+        self.latest.oracle[m] = delivered
+        p = self.params
+        if not p.sets_mark:
+            return
+        decision = confidence_guard(price, confidence, source_ns, now, p.max_confidence_ppm)
+        if decision is not None:
+            self._guard_checked(decision, "mark", -1, (delivered,))
+            if not decision.allowed:
+                return
+        mark = self.bus.emit(
+            ev.MarkPriceUpdated(
+                ts_ns=now, causes=(delivered,), market=m, price_ticks=price, index_ticks=price, method=MarkMethod.ORACLE.value,
+            )
+        )  # fmt: skip
+        self.on_mark(m, mark)
 
-    def _confidence_allows(self, delivered: int, price: int, confidence: int, source_ns: int) -> bool:
-        cap = self.params.max_confidence_ppm
-        if not cap:
-            return True
-        ratio = confidence * PPM // price
-        allowed = ratio <= cap
+    def _guard_checked(self, decision: GuardDecision, action: str, account: int, causes: tuple[int, ...]) -> None:
         self.bus.emit(
             ev.OracleGuardChecked(
-                ts_ns=self.env.now, causes=(delivered,), market=self.market, action="mark", account=-1, allowed=allowed,
-                reason="ok" if allowed else "confidence", age_ns=self.env.now - source_ns, confidence_ppm=ratio,
-                divergence_ppm=0,
+                ts_ns=self.env.now, causes=causes, market=self.market, action=action, account=account,
+                allowed=decision.allowed, reason=decision.reason, age_ns=decision.age_ns,
+                confidence_ppm=decision.confidence_ppm, divergence_ppm=decision.divergence_ppm,
             )
         )  # fmt: skip
-        return allowed
 
     def _pulls(self) -> Generator[simpy.Event, Any, None]:
         while True:
@@ -271,46 +261,31 @@ class Oracle:
 
     def pull(self) -> None:
         """Bring the freshest publication on chain if it is newer than the visible one and fresh enough."""
-        s, m, now = self.bus.state, self.market, self.env.now
+        s, m = self.bus.state, self.market
         published_ns = int(s.published_ns[m])
-        if not s.published_ticks[m] or (s.oracle_ticks[m] and published_ns <= s.oracle_published_ns[m]):
+        if not has_newer_publication(
+            int(s.published_ticks[m]), published_ns, int(s.oracle_ticks[m]), int(s.oracle_published_ns[m])
+        ):
             return
-        age = now - int(s.published_source_ns[m])
-        if age > self.params.max_age_ns:
-            self.bus.emit(
-                ev.OracleGuardChecked(
-                    ts_ns=now, causes=(self.published_seq,), market=m, action="pull", account=-1, allowed=False,
-                    reason="stale", age_ns=age, confidence_ppm=0, divergence_ppm=0,
-                )
-            )  # fmt: skip
+        source_ns = int(s.published_source_ns[m])
+        decision = pull_guard(source_ns, self.env.now, self.params.max_age_ns)
+        if not decision.allowed:
+            self._guard_checked(decision, "pull", -1, (self.published_seq,))
             return
         self._deliver(
-            self.published_seq,
-            int(s.published_ticks[m]),
-            int(s.published_confidence_ticks[m]),
-            int(s.published_source_ns[m]),
-            published_ns,
+            self.published_seq, int(s.published_ticks[m]), int(s.published_confidence_ticks[m]), source_ns, published_ns
         )
 
     def liquidation_allowed(self, account: int, causes: tuple[int, ...]) -> bool:
         """Pull (for pull oracles), then apply the liquidation guards; record the decision when any is set."""
-        p, s, m, now = self.params, self.bus.state, self.market, self.env.now
-        if p.policy == "pull":
+        p, s, m = self.params, self.bus.state, self.market
+        if PUBLICATION_POLICIES[p.policy].pulls:
             self.pull()
-        if not (p.liquidation_max_age_ns or p.max_divergence_ppm):
+        if not is_liquidation_guarded(p.liquidation_max_age_ns, p.max_divergence_ppm):
             return True
-        oracle = int(s.oracle_ticks[m])
-        age = now - int(s.oracle_source_ns[m])
-        divergence = abs(int(s.mark_ticks[m]) - oracle) * PPM // oracle if oracle else 0
-        reason = "ok"
-        if p.liquidation_max_age_ns and age > p.liquidation_max_age_ns:
-            reason = "stale"
-        elif p.max_divergence_ppm and divergence > p.max_divergence_ppm:
-            reason = "divergence"
-        self.bus.emit(
-            ev.OracleGuardChecked(
-                ts_ns=now, causes=causes, market=m, action="liquidation", account=account, allowed=reason == "ok",
-                reason=reason, age_ns=age, confidence_ppm=0, divergence_ppm=divergence,
-            )
+        decision = liquidation_guard(
+            int(s.oracle_ticks[m]), int(s.oracle_source_ns[m]), int(s.mark_ticks[m]), self.env.now,
+            p.liquidation_max_age_ns, p.max_divergence_ppm,
         )  # fmt: skip
-        return reason == "ok"
+        self._guard_checked(decision, "liquidation", account, causes)
+        return decision.allowed

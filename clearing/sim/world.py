@@ -21,7 +21,7 @@ from clearing import events as ev
 from clearing.core.agents.market_maker import MakerParams
 from clearing.core.agents.population import draw_population, leg_lots
 from clearing.core.invariants import violations
-from clearing.core.oracle import SourceSpec, random_outages
+from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import gbm_path
 from clearing.core.state import DIGEST_VERSION, ClearingState, Role
 from clearing.errors import InvariantViolation
@@ -157,14 +157,14 @@ def _source_specs(params: RunParams, seed: int, market: int) -> list[SourceSpec]
     # The sources as written, with each one's random outage windows drawn from its stream.
     if not params.sources:
         source = params.oracle_source
-        return [SourceSpec(source, source, 1, params.oracle.observe_interval_ns, 0, 0.0, 0.0, (), (), ())]
+        return [SourceSpec(source, Reference(source), 1, params.oracle.observe_interval_ns, 0, 0.0, 0.0, (), (), ())]
     specs = []
     for i, src in enumerate(params.sources):
         rng = generator(seed, stream(market, f"oracle/outages/{i}"))
         outages = [*src.outages, *random_outages(rng, src.outage_rate_per_hour, src.outage_mean_s, params.duration_ns)]
         specs.append(
             SourceSpec(
-                src.name, src.reference, src.weight, src.interval_ns, src.delay_ns, src.noise_ppm, src.confidence_ppm,
+                src.name, Reference(src.reference), src.weight, src.interval_ns, src.delay_ns, src.noise_ppm, src.confidence_ppm,
                 tuple(outages), src.frozen, src.dislocations,
             )
         )  # fmt: skip

@@ -1,0 +1,81 @@
+"""Guards: whether an action may use an oracle price now, with what was compared.
+
+Each guard returns a `GuardDecision` (allowed, reason, the price's age, the confidence and
+divergence it compared, in ppm) that the shell records as an `oracle_guard_checked`; a
+guard left at 0 is off and records nothing (`confidence_guard` returns None,
+`is_liquidation_guarded` is false).
+
+- confidence (action `mark`): a delivered price whose confidence / price exceeds the cap
+  does not become the mark (Pyth's best practice, Drift's `TooUncertain`);
+- pull staleness (action `pull`): a pull refuses a publication older than the maximum age
+  (Pyth's `getPriceNoOlderThan`);
+- liquidation (action `liquidation`): a liquidation waits while the visible price is older
+  than the maximum age, or the mark diverges from it by more than the limit (Drift's
+  mark/oracle divergence; Drift itself does not gate liquidations on staleness).
+Sources: docs/references.md [pyth-pull], [drift-v2-oracle-guards], [chainlink-feeds].
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from clearing.units import PPM
+
+OK: Final = "ok"
+STALE: Final = "stale"
+CONFIDENCE: Final = "confidence"
+DIVERGENCE: Final = "divergence"
+
+
+class GuardDecision(NamedTuple):
+    """A guard's decision and what it compared."""
+
+    allowed: bool
+    reason: str  # OK, or the guard that refused: STALE, CONFIDENCE, DIVERGENCE
+    age_ns: int  # now - the price's observation time
+    confidence_ppm: int  # floor(confidence x 10^6 / price); 0 when not compared
+    divergence_ppm: int  # floor(|mark - oracle| x 10^6 / oracle); 0 when not compared
+
+
+def confidence_guard(
+    price_ticks: int, confidence_ticks: int, source_ns: int, now_ns: int, max_confidence_ppm: int
+) -> GuardDecision | None:
+    """Return whether a delivered price may become the mark: floor(c x 10^6 / p) <= the cap; None when off."""
+    if not max_confidence_ppm:
+        return None
+    ratio = confidence_ticks * PPM // price_ticks
+    if ratio > max_confidence_ppm:
+        return GuardDecision(False, CONFIDENCE, now_ns - source_ns, ratio, 0)
+    return GuardDecision(True, OK, now_ns - source_ns, ratio, 0)
+
+
+def pull_guard(source_ns: int, now_ns: int, max_age_ns: int) -> GuardDecision:
+    """Return whether a pull may bring a publication observed at `source_ns`: now - source_ns <= max age."""
+    age = now_ns - source_ns
+    if age > max_age_ns:
+        return GuardDecision(False, STALE, age, 0, 0)
+    return GuardDecision(True, OK, age, 0, 0)
+
+
+def is_liquidation_guarded(max_age_ns: int, max_divergence_ppm: int) -> bool:
+    """Return whether a liquidation guard is set (either limit above 0): else nothing is checked or recorded."""
+    return bool(max_age_ns or max_divergence_ppm)
+
+
+def liquidation_guard(
+    oracle_ticks: int, oracle_source_ns: int, mark_ticks: int, now_ns: int, max_age_ns: int, max_divergence_ppm: int
+) -> GuardDecision:
+    """Return whether a liquidation may proceed on the visible oracle price (a limit of 0 is off).
+
+    Stale when max_age > 0 and now - oracle_source_ns > max_age; else divergent when
+    max_divergence > 0 and floor(|mark - oracle| x 10^6 / oracle) > max_divergence (0 while
+    no oracle price is visible). Staleness is checked first. The shell asks only when
+    `is_liquidation_guarded`.
+    """
+    age = now_ns - oracle_source_ns
+    divergence = abs(mark_ticks - oracle_ticks) * PPM // oracle_ticks if oracle_ticks else 0
+    if max_age_ns and age > max_age_ns:
+        return GuardDecision(False, STALE, age, 0, divergence)
+    if max_divergence_ppm and divergence > max_divergence_ppm:
+        return GuardDecision(False, DIVERGENCE, age, 0, divergence)
+    return GuardDecision(True, OK, age, 0, divergence)
