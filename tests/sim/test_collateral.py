@@ -1,7 +1,8 @@
 """A collateral depeg liquidates the accounts that posted it, while the perpetual stands still.
 
 Traders at 150x post margin of 0.67 % of notional; a 35 % depeg less the 2 % haircut leaves
-0.43 %, under the 0.5 % maintenance margin, for those who posted it in USDe.
+0.43 %, under the 0.5 % maintenance margin, for those who posted it in USDe. The depeg is
+USDe's on Binance on 2025-10-10. Source: docs/references.md [binance-2025-10-10-collateral].
 """
 
 import json

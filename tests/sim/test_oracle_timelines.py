@@ -1,15 +1,15 @@
 """Exact oracle timelines: publication rules, boundaries, outages, aggregation, pull, guards.
 
+These run the SimPy shell end to end; the policies themselves are tested directly in
+tests/unit/test_oracle*.py (the latency models' draws and the random outages there).
+
 The index is deterministic: 100.0 until 5 s, then -10 % over ten one-second steps
 (99.0, 97.9, 96.9, 95.9, 94.9, 93.9, 92.9, 91.9, 91.0, 90.0), flat after 15 s.
 """
 
 import json
 
-import numpy as np
-
 from clearing.apps.run import run_in_memory
-from clearing.core.oracle import random_outages, sample_latency_ns
 from tests.conftest import small_scenario
 
 S = 10**9
@@ -155,17 +155,6 @@ def test_a_wide_confidence_keeps_the_mark_where_it_was():
     checks = [(p["allowed"], p["reason"]) for _t, p in of(rows, "oracle_guard_checked")]
     assert checks and set(checks) == {(False, "confidence")}
     assert not of(rows, "mark_price_updated")
-
-
-def test_latency_models_and_random_outages_are_seeded():
-    rng = np.random.default_rng(4)
-    assert sample_latency_ns(rng, "fixed", 500) == 500
-    assert sample_latency_ns(rng, "load", 500, per_event_ns=10, recent_events=7) == 570
-    a = [sample_latency_ns(np.random.default_rng(1), "uniform", 100, 200) for _ in range(3)]
-    assert len(set(a)) == 1 and 100 <= a[0] <= 200
-    outages = random_outages(np.random.default_rng(2), 6.0, 30.0, 3600 * S)
-    assert outages == random_outages(np.random.default_rng(2), 6.0, 30.0, 3600 * S)
-    assert 1 <= len(outages) <= 20 and all(start < end for start, end in outages)
 
 
 def test_load_latency_grows_with_the_liquidation_storm():

@@ -1,7 +1,12 @@
+"""Aggregation and the push rule, called directly."""
+
 import pytest
 
 from clearing.core.oracle import (
+    AGGREGATORS,
+    Aggregation,
     aggregate,
+    aggregator,
     inliers,
     median,
     publication_reason,
@@ -18,7 +23,7 @@ def test_first_observation_publishes():
 
 
 def test_deviation_must_exceed_threshold_strictly():
-    # Chainlink (venues.md 7.1): publish when the move is MORE than the threshold.
+    # Chainlink: publish when the move is MORE than the threshold. Source: docs/references.md [chainlink-feeds].
     # 0.5 % of 100,000 ticks is 500 ticks: exactly 500 does not publish, 501 does.
     assert publication_reason(100_000, 0, 100_500, 10, 5000, HOUR) is None
     assert publication_reason(100_000, 0, 100_501, 10, 5000, HOUR) == "deviation"
@@ -43,7 +48,7 @@ def test_median_of_odd_and_even_counts():
 
 
 def test_hyperliquid_weighted_median_of_eight_venues():
-    # Weights 3,2,2,1,1,1,1,1 (venues.md 4.1): total 12, half 6.
+    # Weights 3,2,2,1,1,1,1,1 (docs/references.md [hyperliquid-oracle]): total 12, half 6.
     prices = [100, 101, 99, 150, 150, 150, 150, 150]  # Binance, OKX, Bybit, then five venues far off
     assert weighted_median(prices, [3, 2, 2, 1, 1, 1, 1, 1]) == 101  # 99:2, 100:5, 101:7 >= 6
     # Equal weights: the five far-off venues win the median.
@@ -63,3 +68,14 @@ def test_one_outlier_is_cut_and_the_spread_is_a_confidence():
     assert inliers([100, 1000], 0) == [True, True]
     assert spread_confidence(100, [100]) == 0
     assert aggregate("median", [100, 102, 104], [0, 0, 0], [1, 1, 1]) == (102, 2)
+
+
+def test_each_aggregation_is_looked_up_by_its_member_or_name():
+    assert set(AGGREGATORS) == set(Aggregation)
+    prices, confidences, weights = [100, 104, 110], [2, 1, 10], [1, 1, 5]
+    assert aggregate(Aggregation.MEDIAN, prices, confidences, weights) == (104, 6)
+    assert aggregate(Aggregation.WEIGHTED_MEDIAN, prices, confidences, weights) == (110, 10)
+    assert aggregate(Aggregation.PYTH, prices, confidences, weights) == pyth_aggregate(prices, confidences)
+    assert aggregator("pyth") is AGGREGATORS[Aggregation.PYTH]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="aggregation"):
+        aggregator("mean")  # type: ignore[arg-type]
