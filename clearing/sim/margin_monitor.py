@@ -77,7 +77,9 @@ class TriggerCache:
                 self.backing[changed] = backing[changed]
             else:
                 rows = np.unique(np.array(touched, np.int64))
-                backing = s.margin_cash(rows)
+                # Valuing every row's collateral at each mark was the monitor's largest cost: only
+                # these rows'. With no collateral listed, the full margin cash is a view of the cash.
+                backing = s.margin_cash(rows) if s.assets else s.margin_cash()[rows]
                 differs = (backing != self.backing[rows]) | (column[rows] != self.position[rows])
                 changed = rows[differs]
                 self.backing[changed] = backing[differs]
