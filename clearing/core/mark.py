@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Final, NamedTuple, Protocol
+from typing import NamedTuple
 
 PPB = 1_000_000_000
 
@@ -78,13 +78,13 @@ class MarkStep(NamedTuple):
     basis_ticks: int
 
 
-class MarkRule(Protocol):
-    """A method computed on the mark clock."""
+class MarkRule:
+    """A method computed on the mark clock (stateless; a base class, so that the compiled build dispatches natively)."""
 
     @property
     def reads_last_trade(self) -> bool:
         """Whether the last trade is an input (and so a cause of each mark)."""
-        ...
+        return False
 
     def step(
         self,
@@ -101,13 +101,16 @@ class MarkRule(Protocol):
         `basis_samples` are the window's samples, oldest first, the newest (this step's) last;
         `smoothed_basis_ticks` is the previous step's `MarkStep.basis_ticks` (0 at the first).
         """
-        ...
+        raise NotImplementedError
 
 
-class BinanceMedian:
+class BinanceMedian(MarkRule):
     """median(P1, P2, last): the funding basis, the window's mean basis, the last trade."""
 
-    reads_last_trade: Final = True
+    @property
+    def reads_last_trade(self) -> bool:
+        """Return True: the last trade is the third candidate."""
+        return True
 
     def step(
         self,
@@ -126,10 +129,8 @@ class BinanceMedian:
         return MarkStep(price, average)
 
 
-class EmaBasis:
+class EmaBasis(MarkRule):
     """index + EMA of the basis, the window as the time constant, one step per interval."""
-
-    reads_last_trade: Final = False
 
     def step(
         self,

@@ -1,6 +1,6 @@
 """Aggregation: one price and confidence from the readings a round uses, and the outlier cut.
 
-Pure integer functions over prices in ticks (rates in ppm); one aggregator per
+Pure integer functions over prices in ticks (rates in ppm); one `Aggregator` per
 `Aggregation`, looked up by `aggregator`. A round (`clearing.core.oracle.rounds`) decides
 which readings are used; this module only combines them.
 
@@ -18,15 +18,12 @@ Sources: docs/references.md [chainlink-feeds], [hyperliquid-oracle], [pyth-aggre
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from clearing.core.oracle.params import Aggregation
 from clearing.units import PPM
 
 AGGREGATIONS = tuple(a.value for a in Aggregation)
-
-Aggregator = Callable[[Sequence[int], Sequence[int], Sequence[int]], tuple[int, int]]
-"""(prices, confidences, weights) -> (price, confidence), all in ticks."""
 
 
 def median(values: Sequence[int]) -> int:
@@ -87,27 +84,48 @@ def inliers(values: Sequence[int], cut_ppm: int) -> list[bool]:
     return [abs(v - m) * PPM <= cut_ppm * m for v in values]
 
 
-def median_aggregate(prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
-    """Return (median of the prices, their spread about it); confidences and weights unused."""
-    price = median(prices)
-    return price, spread_confidence(price, prices)
+class Aggregator:
+    """One aggregation: (prices, confidences, weights) of the used readings -> (price, confidence), ticks.
+
+    Stateless; one instance per `Aggregation` in `AGGREGATORS` (a base class, so that the
+    compiled build dispatches natively).
+    """
+
+    def aggregate(self, prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
+        """Return (price, confidence)."""
+        raise NotImplementedError
 
 
-def weighted_median_aggregate(prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
-    """Return (weighted median of the prices, their spread about it); confidences unused."""
-    price = weighted_median(prices, weights)
-    return price, spread_confidence(price, prices)
+class MedianAggregator(Aggregator):
+    """The median of the prices, and their spread about it; confidences and weights unused."""
+
+    def aggregate(self, prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
+        """Return (median, spread_confidence)."""
+        price = median(prices)
+        return price, spread_confidence(price, prices)
 
 
-def pyth_votes_aggregate(prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
-    """Return `pyth_aggregate` of the prices and confidences; weights unused."""
-    return pyth_aggregate(prices, confidences)
+class WeightedMedianAggregator(Aggregator):
+    """The weighted median of the prices, and their spread about it; confidences unused."""
+
+    def aggregate(self, prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
+        """Return (weighted_median, spread_confidence)."""
+        price = weighted_median(prices, weights)
+        return price, spread_confidence(price, prices)
+
+
+class PythAggregator(Aggregator):
+    """Pyth's three votes per publisher; weights unused."""
+
+    def aggregate(self, prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
+        """Return `pyth_aggregate`."""
+        return pyth_aggregate(prices, confidences)
 
 
 AGGREGATORS: Mapping[Aggregation, Aggregator] = {
-    Aggregation.MEDIAN: median_aggregate,
-    Aggregation.WEIGHTED_MEDIAN: weighted_median_aggregate,
-    Aggregation.PYTH: pyth_votes_aggregate,
+    Aggregation.MEDIAN: MedianAggregator(),
+    Aggregation.WEIGHTED_MEDIAN: WeightedMedianAggregator(),
+    Aggregation.PYTH: PythAggregator(),
 }
 
 
@@ -121,4 +139,4 @@ def aggregator(method: Aggregation) -> Aggregator:
 
 def aggregate(method: Aggregation, prices: Sequence[int], confidences: Sequence[int], weights: Sequence[int]) -> tuple[int, int]:
     """Return (price, confidence) of the readings by `method`."""
-    return aggregator(method)(prices, confidences, weights)
+    return aggregator(method).aggregate(prices, confidences, weights)

@@ -1,7 +1,7 @@
 """Delivery: how long a publication takes to become visible, and which deliveries still land.
 
 The delay is the policy's inclusion delay plus one latency drawn by the latency model, one
-`LatencySampler` per `LatencyModel` looked up by `latency_sampler`:
+`LatencySampler` per `LatencyModel`, looked up by `latency_sampler`:
 
 - fixed: the base latency;
 - uniform: U[base, max] (one draw);
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -27,43 +27,76 @@ from clearing.core.oracle.publication import PublicationPolicy
 
 LATENCY_MODELS = tuple(m.value for m in LatencyModel)
 
-LatencySampler = Callable[[np.random.Generator, int, int, float, int, int], int]
-"""(rng, base_ns, max_ns, sigma, per_event_ns, recent_events) -> latency ns."""
+
+class LatencySampler:
+    """One latency model: a delivery latency from the generator and the model's parameters.
+
+    Stateless; one instance per `LatencyModel` in `LATENCY_SAMPLERS` (a base class, so that
+    the compiled build dispatches natively).
+    """
+
+    @property
+    def reads_breaches(self) -> bool:
+        """Whether the model needs the trailing window of margin breaches."""
+        return False
+
+    def sample_ns(
+        self, rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
+    ) -> int:
+        """Return one latency, ns."""
+        raise NotImplementedError
 
 
-def fixed_latency_ns(
-    rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
-) -> int:
-    """Return base_ns; no draw."""
-    return base_ns
+class FixedLatency(LatencySampler):
+    """The base latency; no draw."""
+
+    def sample_ns(
+        self, rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
+    ) -> int:
+        """Return base_ns."""
+        return base_ns
 
 
-def uniform_latency_ns(
-    rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
-) -> int:
-    """Return floor(base + U x (max - base)), U uniform on [0, 1): one draw."""
-    return int(base_ns + rng.random() * (max_ns - base_ns))
+class UniformLatency(LatencySampler):
+    """U[base, max]: one draw."""
+
+    def sample_ns(
+        self, rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
+    ) -> int:
+        """Return floor(base + U x (max - base)), U = rng.random() on [0, 1)."""
+        return int(base_ns + rng.random() * (max_ns - base_ns))
 
 
-def lognormal_latency_ns(
-    rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
-) -> int:
-    """Return round(base x exp(sigma x Z)), Z standard normal: one draw; base is the median."""
-    return round(base_ns * math.exp(sigma * float(rng.standard_normal())))
+class LognormalLatency(LatencySampler):
+    """base x exp(sigma Z), base the median: one draw."""
+
+    def sample_ns(
+        self, rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
+    ) -> int:
+        """Return round(base x exp(sigma x Z)), Z = rng.standard_normal()."""
+        return round(base_ns * math.exp(sigma * float(rng.standard_normal())))
 
 
-def load_latency_ns(
-    rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
-) -> int:
-    """Return base + per_event x recent_events; no draw."""
-    return base_ns + per_event_ns * recent_events
+class LoadLatency(LatencySampler):
+    """base + per_breach x the breaches of the trailing window; no draw."""
+
+    @property
+    def reads_breaches(self) -> bool:
+        """Return True: the latency grows with the recent breaches."""
+        return True
+
+    def sample_ns(
+        self, rng: np.random.Generator, base_ns: int, max_ns: int, sigma: float, per_event_ns: int, recent_events: int
+    ) -> int:
+        """Return base + per_event x recent_events."""
+        return base_ns + per_event_ns * recent_events
 
 
 LATENCY_SAMPLERS: Mapping[LatencyModel, LatencySampler] = {
-    LatencyModel.FIXED: fixed_latency_ns,
-    LatencyModel.UNIFORM: uniform_latency_ns,
-    LatencyModel.LOGNORMAL: lognormal_latency_ns,
-    LatencyModel.LOAD: load_latency_ns,
+    LatencyModel.FIXED: FixedLatency(),
+    LatencyModel.UNIFORM: UniformLatency(),
+    LatencyModel.LOGNORMAL: LognormalLatency(),
+    LatencyModel.LOAD: LoadLatency(),
 }
 
 
@@ -85,17 +118,17 @@ def sample_latency_ns(
     recent_events: int = 0,
 ) -> int:
     """Return one delivery latency in ns by `model` (see the module's list)."""
-    return latency_sampler(model)(rng, base_ns, max_ns, sigma, per_event_ns, recent_events)
+    return latency_sampler(model).sample_ns(rng, base_ns, max_ns, sigma, per_event_ns, recent_events)
 
 
 def reads_breaches(model: LatencyModel) -> bool:
     """Return whether `model` needs the trailing window of margin breaches (the load model)."""
-    return model is LatencyModel.LOAD
+    return LATENCY_SAMPLERS[model].reads_breaches
 
 
 def delivery_delay_ns(policy: PublicationPolicy, params: OracleParams, rng: np.random.Generator, recent_breaches: int) -> int:
     """Return the time from a publication to its delivery: inclusion delay + one latency, ns."""
-    return policy.inclusion_delay_ns(params) + LATENCY_SAMPLERS[params.latency_model](
+    return policy.inclusion_delay_ns(params) + LATENCY_SAMPLERS[params.latency_model].sample_ns(
         rng, params.latency_ns, params.latency_max_ns, params.latency_sigma, params.latency_per_breach_ns, recent_breaches
     )
 

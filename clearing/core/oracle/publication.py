@@ -17,7 +17,7 @@ Sources: docs/references.md [chainlink-feeds], [hyperliquid-oracle], [dydx-v4-or
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final
 
 from clearing.core.oracle.params import OracleParams, Policy
 from clearing.units import PPM
@@ -52,22 +52,26 @@ def publication_reason(
     return None
 
 
-class PublicationPolicy(Protocol):
-    """What distinguishes the policies: the round interval, the publication rule and the delivery."""
+class PublicationPolicy:
+    """What distinguishes the policies: the round interval, the publication rule and the delivery.
+
+    Stateless; one instance per policy in `PUBLICATION_POLICIES`. A base class rather than
+    a protocol, so that the compiled build dispatches its methods natively.
+    """
 
     @property
     def delivers(self) -> bool:
         """Whether each publication is delivered after its delay (else the exchange pulls)."""
-        ...
+        return True
 
     @property
     def pulls(self) -> bool:
         """Whether the exchange pulls the freshest publication (every pull interval, before acting)."""
-        ...
+        return False
 
     def round_interval_ns(self, params: OracleParams) -> int:
         """Return the time between rounds, ns."""
-        ...
+        raise NotImplementedError
 
     def reason(
         self,
@@ -79,18 +83,15 @@ class PublicationPolicy(Protocol):
         heartbeat_ns: int,
     ) -> str | None:
         """Return why a round with aggregate `price_ticks` publishes now, or None when it does not."""
-        ...
+        raise NotImplementedError
 
     def inclusion_delay_ns(self, params: OracleParams) -> int:
         """Return the delay before the delivery latency starts (a push's transaction inclusion), ns."""
-        ...
+        return 0
 
 
-class Push:
+class Push(PublicationPolicy):
     """Chainlink's push: deviation or heartbeat, checked every observe interval; inclusion, then latency."""
-
-    delivers: Final = True
-    pulls: Final = False
 
     def round_interval_ns(self, params: OracleParams) -> int:
         """Return the observe interval."""
@@ -113,11 +114,8 @@ class Push:
         return params.inclusion_delay_ns
 
 
-class Cadence:
+class Cadence(PublicationPolicy):
     """A validator oracle: every round publishes, every cadence; visible after the latency alone."""
-
-    delivers: Final = True
-    pulls: Final = False
 
     def round_interval_ns(self, params: OracleParams) -> int:
         """Return the cadence."""
@@ -135,16 +133,19 @@ class Cadence:
         """Return "cadence": every round publishes."""
         return "cadence"
 
-    def inclusion_delay_ns(self, params: OracleParams) -> int:
-        """Return 0: no inclusion delay."""
-        return 0
 
-
-class Pull:
+class Pull(PublicationPolicy):
     """Pyth's pull: every round publishes off-chain, every cadence; the exchange pulls when it acts."""
 
-    delivers: Final = False
-    pulls: Final = True
+    @property
+    def delivers(self) -> bool:
+        """Return False: a publication lands when the exchange pulls it."""
+        return False
+
+    @property
+    def pulls(self) -> bool:
+        """Return True."""
+        return True
 
     def round_interval_ns(self, params: OracleParams) -> int:
         """Return the cadence."""
@@ -161,10 +162,6 @@ class Pull:
     ) -> str | None:
         """Return "pull": every round publishes."""
         return "pull"
-
-    def inclusion_delay_ns(self, params: OracleParams) -> int:
-        """Return 0: a pulled price lands with the transaction that pulls it."""
-        return 0
 
 
 PUBLICATION_POLICIES: Mapping[Policy, PublicationPolicy] = {Policy.PUSH: Push(), Policy.CADENCE: Cadence(), Policy.PULL: Pull()}

@@ -61,7 +61,7 @@ def round_outcome(
     used = [(i, o) for (i, o), k in zip(live, keep, strict=True) if k]
     if len(used) < params.min_sources:
         return RoundFailure(TOO_FEW_SOURCES if len(live) < params.min_sources else OUTLIERS, len(live))
-    price, confidence = AGGREGATORS[params.aggregation](
+    price, confidence = AGGREGATORS[params.aggregation].aggregate(
         [o.price for _, o in used], [o.confidence for _, o in used], [weights[i] for i, _ in used]
     )
     if price <= 0:
