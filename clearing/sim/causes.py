@@ -60,10 +60,6 @@ class Latest:
             return tuple(sorted(s for s in seqs if s))
         return self.of_last(market)  # no maker has quoted: the last trade made the price
 
-    def reader(self, source: str) -> Callable[[int], tuple[int, ...]]:
-        """Return the function giving a market's causes of `source` ("index", "mid", "last" or "oracle")."""
-        return self.readers[source]
-
     def of(self, source: str, market: int) -> tuple[int, ...]:
         """Return the causes of an observation of `source` ("index", "mid", "last" or "oracle")."""
         return self.readers[source](market)

@@ -13,7 +13,8 @@ mark, unless `confidence_guard` refuses, and triggers the margin check. The liqu
 ask `Oracle.liquidation_allowed` (`liquidation_guard`).
 
 Kept here, as timing and bookkeeping: the seq of each source's latest observation (a
-publication's causes), the load model's breach window, the last publication's seq.
+publication's causes), the load model's breach window, the last publication's seq; and
+what a source watches in the state (`Watch`, one per `Reference`).
 """
 
 from __future__ import annotations
@@ -56,24 +57,59 @@ from clearing.sim.clock import Clock
 from clearing.sim.live import Live
 
 
-def index_ticks(state: ClearingState, market: int) -> int:
-    """Return the external index price (0 before the first)."""
-    return int(state.index_ticks[market])
+class Watch:
+    """What a source reads (its `Reference`): the price there now, and the events that made it.
+
+    Stateless; one per reference in `WATCHES` (a base class, so that the compiled build
+    calls it natively for every reading).
+    """
+
+    def ticks(self, state: ClearingState, market: int) -> int:
+        """Return the price now, ticks (0 before there is one)."""
+        raise NotImplementedError
+
+    def causes(self, latest: Latest, market: int) -> tuple[int, ...]:
+        """Return the seqs of the events that made the price."""
+        raise NotImplementedError
 
 
-def mid_ticks(state: ClearingState, market: int) -> int:
-    """Return the book's mid, or its last trade while a side is empty (0 before any)."""
-    return int(state.books[market].mid() or state.last_trade_ticks[market])
+class WatchIndex(Watch):
+    """The external index path."""
+
+    def ticks(self, state: ClearingState, market: int) -> int:
+        """Return the index price."""
+        return int(state.index_ticks[market])
+
+    def causes(self, latest: Latest, market: int) -> tuple[int, ...]:
+        """Return the index's latest move."""
+        return latest.of_index(market)
 
 
-def last_ticks(state: ClearingState, market: int) -> int:
-    """Return the last trade price (0 before the first)."""
-    return int(state.last_trade_ticks[market])
+class WatchMid(Watch):
+    """The perpetual's book mid (its last trade while a side is empty)."""
+
+    def ticks(self, state: ClearingState, market: int) -> int:
+        """Return the mid, or the last trade price."""
+        return int(state.books[market].mid() or state.last_trade_ticks[market])
+
+    def causes(self, latest: Latest, market: int) -> tuple[int, ...]:
+        """Return the makers' latest ladders and the fills since."""
+        return latest.of_mid(market)
 
 
-REFERENCE_TICKS: Mapping[Reference, Callable[[ClearingState, int], int]] = {
-    Reference.INDEX: index_ticks, Reference.MID: mid_ticks, Reference.LAST: last_ticks,
-}  # fmt: skip
+class WatchLast(Watch):
+    """The perpetual's last trade."""
+
+    def ticks(self, state: ClearingState, market: int) -> int:
+        """Return the last trade price."""
+        return int(state.last_trade_ticks[market])
+
+    def causes(self, latest: Latest, market: int) -> tuple[int, ...]:
+        """Return the last trade."""
+        return latest.of_last(market)
+
+
+WATCHES: Mapping[Reference, Watch] = {Reference.INDEX: WatchIndex(), Reference.MID: WatchMid(), Reference.LAST: WatchLast()}
 
 
 class Oracle:
@@ -128,10 +164,9 @@ class Oracle:
         # Sources sampled together (same interval and delay) reach the oracle together: one
         # `oracle_observed` carries all their readings (decision 0010). The noise is drawn
         # at every sample, so an outage does not shift a source's stream.
-        env, state, market = self.env, self.bus.state, self.market
+        env, state, market, latest = self.env, self.bus.state, self.market, self.latest
         specs = [self.sources[i] for i in members]
-        prices = [REFERENCE_TICKS[spec.reference] for spec in specs]
-        causes_of = [self.latest.reader(spec.reference) for spec in specs]
+        watches = [WATCHES[spec.reference] for spec in specs]
         last = [0] * len(members)
         while True:
             now = env.now
@@ -140,11 +175,11 @@ class Oracle:
             causes: list[tuple[int, ...]] = []
             for k in range(len(members)):
                 noise = float(rngs[k].standard_normal())
-                reading = read_source(specs[k], prices[k](state, market), last[k], now, noise)
+                reading = read_source(specs[k], watches[k].ticks(state, market), last[k], now, noise)
                 if reading is not None:
                     sources.append(members[k])
                     readings.append(reading)
-                    causes.append(causes_of[k](market))  # what the source watched now
+                    causes.append(watches[k].causes(latest, market))  # what the source watched now
                     last[k] = reading[0]
             if readings:
                 if delay_ns:

@@ -26,5 +26,5 @@ def test_each_input_has_its_reader_and_nothing_before_its_first_event():
     assert latest.of_index(0) == latest.of_oracle(0) == latest.of_last(0) == latest.of_mid(0) == ()
     latest.index[0], latest.oracle[0] = 3, 9
     latest.traded(0, [5])
-    assert latest.reader("index")(0) == (3,) and latest.of("oracle", 0) == (9,) and latest.reader("last")(0) == (5,)
-    assert latest.reader("mid")(0) == (5,)  # no maker has quoted: the last trade
+    assert latest.of("index", 0) == (3,) and latest.of("oracle", 0) == (9,) and latest.of("last", 0) == (5,)
+    assert latest.of("mid", 0) == (5,)  # no maker has quoted: the last trade
