@@ -1,3 +1,41 @@
-"""clearing: an event-sourced clearing and liquidation simulator for crypto derivatives."""
+"""clearing: an event-sourced clearing and liquidation simulator for crypto derivatives.
+
+The Python API, importable from the package root (loaded on first use, so that
+`import clearing` stays cheap):
+
+- `load_scenario(path, overrides)`: read and validate a scenario;
+- `run_scenario(scenario, seed, out)`, `run_in_memory(scenario, seed)`: run it;
+- `replay(path, until_ns)`: fold a log back into its state, checking it (`ReplayResult`);
+- `fold_log(path, observers)` and `Observer`: walk a log, chain-checked, with views of your own;
+- `verify_log(path)`: check a log's hash chain, schema and header;
+- `EventLogReader(path)`: read a log's header and events.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "load_scenario": ("clearing.scenario", "load_scenario"),
+    "run_scenario": ("clearing.apps.run", "run_scenario"),
+    "run_in_memory": ("clearing.apps.run", "run_in_memory"),
+    "replay": ("clearing.apps.replay", "fold"),
+    "fold_log": ("clearing.apps.fold", "fold_log"),
+    "Observer": ("clearing.apps.fold", "Observer"),
+    "verify_log": ("clearing.log.verify", "verify_log"),
+    "EventLogReader": ("clearing.log.reader", "EventLogReader"),
+}
+
+__all__ = ["EventLogReader", "Observer", "__version__", "fold_log", "load_scenario", "replay", "run_in_memory",
+           "run_scenario", "verify_log"]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """Return an API name, importing its module on first use."""
+    if name not in _API:
+        raise AttributeError(f"module 'clearing' has no attribute {name!r}")
+    module, attribute = _API[name]
+    return getattr(import_module(module), attribute)
