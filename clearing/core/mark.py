@@ -71,13 +71,6 @@ def basis_window_length(params: MarkParams) -> int:
     return max(1, params.basis_window_ns // params.interval_ns)
 
 
-class MarkStep(NamedTuple):
-    """One mark computation: the mark, and the smoothed basis to carry to the next step."""
-
-    price_ticks: int
-    basis_ticks: int
-
-
 class MarkRule:
     """A method computed on the mark clock (stateless; a base class, so that the compiled build dispatches natively)."""
 
@@ -95,11 +88,12 @@ class MarkRule:
         last_ticks: int,
         funding_rate_ppb: int,
         now_ns: int,
-    ) -> MarkStep:
-        """Return the mark at `now_ns`.
+    ) -> tuple[int, int]:
+        """Return (the mark at `now_ns`, the smoothed basis to carry to the next step), ticks.
 
         `basis_samples` are the window's samples, oldest first, the newest (this step's) last;
-        `smoothed_basis_ticks` is the previous step's `MarkStep.basis_ticks` (0 at the first).
+        `smoothed_basis_ticks` is what the previous step returned (0 at the first). A plain
+        pair, not a named tuple: the compiled build builds it without a call into Python.
         """
         raise NotImplementedError
 
@@ -121,12 +115,12 @@ class BinanceMedian(MarkRule):
         last_ticks: int,
         funding_rate_ppb: int,
         now_ns: int,
-    ) -> MarkStep:
+    ) -> tuple[int, int]:
         """Return `median_mark` with the floor of the window's mean basis and the time to the next funding."""
         average = sum(basis_samples) // len(basis_samples)
         to_funding = params.funding_interval_ns - now_ns % params.funding_interval_ns
         price = median_mark(index_ticks, funding_rate_ppb, to_funding, params.funding_interval_ns, average, last_ticks)
-        return MarkStep(price, average)
+        return price, average
 
 
 class EmaBasis(MarkRule):
@@ -141,10 +135,10 @@ class EmaBasis(MarkRule):
         last_ticks: int,
         funding_rate_ppb: int,
         now_ns: int,
-    ) -> MarkStep:
+    ) -> tuple[int, int]:
         """Return max(1, index + ema) with ema = `ema_step` of the previous one toward the newest sample."""
         ema = ema_step(smoothed_basis_ticks, basis_samples[-1], params.interval_ns, params.basis_window_ns)
-        return MarkStep(max(1, index_ticks + ema), ema)
+        return max(1, index_ticks + ema), ema
 
 
 MARK_RULES: Mapping[MarkMethod, MarkRule] = {MarkMethod.BINANCE_MEDIAN: BinanceMedian(), MarkMethod.EMA_BASIS: EmaBasis()}

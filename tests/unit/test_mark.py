@@ -6,7 +6,6 @@ from clearing.core.mark import (
     MARK_RULES,
     MarkMethod,
     MarkParams,
-    MarkStep,
     basis_sample,
     basis_window_length,
     ema_step,
@@ -40,7 +39,7 @@ def test_the_binance_median_rule_averages_the_window_and_counts_down_to_funding(
     rule = mark_rule(MarkMethod.BINANCE_MEDIAN)
     # At 4 h the next funding is 4 h away: P1 = 100,005. Window mean floor(61 / 3) = 20: P2 = 100,020.
     step = rule.step(params, 100_000, [10, 21, 30], 0, 100_010, 100_000, 4 * HOUR)
-    assert step == MarkStep(median_mark(100_000, 100_000, 4 * HOUR, 8 * HOUR, 20, 100_010), 20) == MarkStep(100_010, 20)
+    assert step == (median_mark(100_000, 100_000, 4 * HOUR, 8 * HOUR, 20, 100_010), 20) == (100_010, 20)
     assert rule.reads_last_trade
     assert basis_window_length(params) == 300
 
@@ -49,9 +48,9 @@ def test_the_ema_rule_steps_toward_the_newest_sample_and_carries_the_ema():
     params = MarkParams(MarkMethod.EMA_BASIS, S, 9 * S, 8 * HOUR)
     rule = mark_rule(MarkMethod.EMA_BASIS)
     first = rule.step(params, 100_000, [100], 0, 0, 0, S)
-    assert first == MarkStep(100_010, 10)  # dt / (tau + dt) = 1/10 of the gap
-    assert rule.step(params, 100_000, [100, 100], first.basis_ticks, 0, 0, 2 * S) == MarkStep(100_019, 19)
-    assert rule.step(params, 5, [-1_000], 0, 0, 0, S).price_ticks == 1  # never below one tick
+    assert first == (100_010, 10)  # dt / (tau + dt) = 1/10 of the gap
+    assert rule.step(params, 100_000, [100, 100], first[1], 0, 0, 2 * S) == (100_019, 19)
+    assert rule.step(params, 5, [-1_000], 0, 0, 0, S)[0] == 1  # never below one tick
     assert not rule.reads_last_trade
 
 
