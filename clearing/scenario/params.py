@@ -24,7 +24,14 @@ from clearing.core.mark import MarkMethod, MarkParams
 from clearing.core.market import MarketTerms
 from clearing.core.oracle import Aggregation, CollateralOracleParams, LatencyModel, OracleParams, Policy
 from clearing.scenario.scenario import Scenario
-from clearing.scenario.sections import MarketConfig, OracleWindow, PriceConfig, PriceShock
+from clearing.scenario.sections import (
+    CollateralConfig,
+    MarketConfig,
+    OracleSourceConfig,
+    OracleWindow,
+    PriceConfig,
+    PriceShock,
+)
 from clearing.units import NS_PER_MS, NS_PER_S, to_ppm, to_units
 
 Shock = tuple[int, int, float]  # start ns, duration ns, change (a fraction)
@@ -64,7 +71,7 @@ class MarketParams(NamedTuple):
     maker_fee_ppm: int
     terms: MarketTerms
     scan_range_ppm: int
-    index: IndexParams
+    index_path: IndexParams
 
 
 class SourceParams(NamedTuple):
@@ -98,9 +105,9 @@ class CollateralParams(NamedTuple):
 
 
 class MakersParams(NamedTuple):
-    """The market makers of every market (per market: `count` makers)."""
+    """The market makers of every market (per market: `per_market` makers)."""
 
-    count: int
+    per_market: int
     collateral_minor: int
     refresh_ns: int
     anchor: str  # "index", "oracle" or "last"
@@ -273,33 +280,25 @@ def _oracle(sc: Scenario) -> OracleParams:
     )  # fmt: skip
 
 
-def _sources(sc: Scenario) -> tuple[SourceParams, ...]:
-    return tuple(
-        SourceParams(
-            s.name, s.reference, s.weight, _ms(s.interval_ms), _ms(s.delay_ms), s.noise_bps * 100, s.confidence_bps * 100,
-            tuple(_window(w) for w in s.outages), s.outage_rate_per_hour, s.outage_mean_s,
-            tuple(_window(w) for w in s.frozen), tuple((*_window(w), w.offset) for w in s.dislocations),
-        )  # fmt: skip
-        for s in sc.oracle.sources
-    )
+def _source(s: OracleSourceConfig) -> SourceParams:
+    return SourceParams(
+        s.name, s.reference, s.weight, _ms(s.interval_ms), _ms(s.delay_ms), s.noise_bps * 100, s.confidence_bps * 100,
+        tuple(_window(w) for w in s.outages), s.outage_rate_per_hour, s.outage_mean_s,
+        tuple(_window(w) for w in s.frozen), tuple((*_window(w), w.offset) for w in s.dislocations),
+    )  # fmt: skip
 
 
-def _collateral(sc: Scenario) -> tuple[CollateralParams, ...]:
-    out = []
-    for c in sc.collateral:
-        o = c.oracle
-        policy = Policy(o.policy)
-        oracle = CollateralOracleParams(
-            policy, _ms(o.observe_interval_ms if policy is Policy.PUSH else o.cadence_ms), to_ppm(o.deviation, "deviation"),
-            _ns(o.heartbeat_s), _ms(o.latency_ms),
-        )  # fmt: skip
-        out.append(
-            CollateralParams(
-                c.asset, c.decimals, to_ppm(c.haircut, "haircut"), to_units(c.price, sc.market.minor_unit, "collateral price"),
-                c.volatility, _ms(c.step_ms), _shocks(c.shocks), oracle,
-            )  # fmt: skip
-        )
-    return tuple(out)
+def _collateral(sc: Scenario, c: CollateralConfig) -> CollateralParams:
+    o = c.oracle
+    policy = Policy(o.policy)
+    oracle = CollateralOracleParams(
+        policy, _ms(o.observe_interval_ms if policy is Policy.PUSH else o.cadence_ms), to_ppm(o.deviation, "deviation"),
+        _ns(o.heartbeat_s), _ms(o.latency_ms),
+    )  # fmt: skip
+    return CollateralParams(
+        c.asset, c.decimals, to_ppm(c.haircut, "haircut"), to_units(c.price, sc.market.minor_unit, "collateral price"),
+        c.volatility, _ms(c.step_ms), _shocks(c.shocks), oracle,
+    )  # fmt: skip
 
 
 def _makers(sc: Scenario) -> MakersParams:
@@ -383,9 +382,12 @@ def compile_params(sc: Scenario) -> RunParams:
     return RunParams(
         duration_ns=sc.duration_ns, checkpoint_ns=_ns(sc.checkpoint_interval_s), epoch_ms=_epoch_ms(sc.epoch),
         self_trade_prevention=sc.market.self_trade_prevention,
-        markets=tuple(_market(sc, m, p) for m, p in sc.listed()), collateral=_collateral(sc), oracle=_oracle(sc),
-        sources=_sources(sc), oracle_source=sc.oracle.source, mark=mark, funding=funding, makers=_makers(sc),
-        takers=_takers(sc), population=_population(sc), backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
+        markets=tuple(_market(sc, m, p) for m, p in sc.listed()),
+        collateral=tuple(_collateral(sc, c) for c in sc.collateral), oracle=_oracle(sc),
+        sources=tuple(_source(src) for src in sc.oracle.sources), oracle_source=sc.oracle.source, mark=mark,
+        funding=funding, makers=_makers(sc),
+        takers=_takers(sc), population=_population(sc),
+        backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
         liquidation=_liquidation(sc),
         queue=QueueParams(q.liquidators, _ms(q.service_time_ms), QueuePriority(q.priority), _ms(q.detection_latency_ms),
                           _ms(q.block_ms), q.max_per_block),

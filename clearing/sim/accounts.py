@@ -37,7 +37,7 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
     groups: list[tuple[Role, int, int | None, str]] = [
         (Role.TRADER, traders, None, p.margin_mode),
         (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
-        (Role.MARKET_MAKER, params.makers.count * n_markets, params.makers.collateral_minor, "cross"),
+        (Role.MARKET_MAKER, params.makers.per_market * n_markets, params.makers.collateral_minor, "cross"),
         (Role.NOISE_TRADER, t.noise_count * n_markets, t.noise_collateral_minor, "cross"),
         (Role.ARBITRAGEUR, t.arbitrageur_count * n_markets, t.arbitrageur_collateral_minor, "cross"),
         (Role.INSURANCE_FUND, int(params.fund.account), None, "cross"),

@@ -36,7 +36,7 @@ def index_path(params: RunParams, market: int, seed: int, inputs: dict[str, Path
     in `inputs`, else from the hourly path the scenario writes down.
     """
     m = params.markets[market]
-    p = m.index
+    p = m.index_path
     n_steps = params.duration_ns // p.step_ns
     rng = generator(seed, "index" if market == 0 else f"index/{market}")
     shocks = list(p.shocks)

@@ -195,18 +195,19 @@ def _start_agents(
     mm, t = params.makers, params.takers
     depth_at = depth_source(params, inputs)
     for market, m in enumerate(params.markets):
+        inventory_lots = max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value))
         maker = MakerParams(
             mm.levels, mm.half_spread_bps, mm.level_spacing_bps, mm.level_notional_minor, mm.calm_volatility,
-            mm.spread_stress, mm.depth_stress, mm.halflife_ns, max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value)),
-            mm.skew_bps,
+            mm.spread_stress, mm.depth_stress, mm.halflife_ns, inventory_lots, mm.skew_bps,
         )  # fmt: skip
-        makers = accounts[Role.MARKET_MAKER][market * mm.count : (market + 1) * mm.count]
+        makers = accounts[Role.MARKET_MAKER][market * mm.per_market : (market + 1) * mm.per_market]
         for i, account in enumerate(makers):
+            depth_share = mm.depth_scale / max(1, mm.per_market)
             quoting = market_maker_process(
-                env, bus, market, account, maker, mm.refresh_ns, mm.anchor, latest, depth_at, mm.depth_scale / max(1, mm.count)
+                env, bus, market, account, maker, mm.refresh_ns, mm.anchor, latest, depth_at, depth_share
             )
             # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
-            env.process(_delayed(env, mm.refresh_ns * i // mm.count, quoting) if i else quoting)
+            env.process(_delayed(env, mm.refresh_ns * i // mm.per_market, quoting) if i else quoting)
         for i, account in enumerate(accounts[Role.NOISE_TRADER][market * t.noise_count : (market + 1) * t.noise_count]):
             rng = generator(seed, stream(market, f"noise/{i}"))
             env.process(noise_taker_process(env, exchange, market, account, t.noise, rng))
