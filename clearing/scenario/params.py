@@ -22,7 +22,15 @@ from clearing.core.funding import FundingParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
 from clearing.core.mark import MarkMethod, MarkParams
 from clearing.core.market import MarketTerms
-from clearing.core.oracle import Aggregation, CollateralOracleParams, LatencyModel, OracleParams, Policy
+from clearing.core.oracle import (
+    Aggregation,
+    CollateralOracleParams,
+    LatencyModel,
+    OracleParams,
+    Policy,
+    Reference,
+    SourceSpec,
+)
 from clearing.scenario.scenario import Scenario
 from clearing.scenario.sections import (
     CollateralConfig,
@@ -75,20 +83,12 @@ class MarketParams(NamedTuple):
 
 
 class SourceParams(NamedTuple):
-    """One oracle source as the scenario writes it (the random outages are drawn in the world)."""
+    """One oracle source as the scenario writes it: its spec with the scripted outages, and the
+    rate and mean length of its random outages (drawn in the world, from the seed)."""
 
-    name: str
-    reference: str
-    weight: int
-    interval_ns: int
-    delay_ns: int
-    noise_ppm: float
-    confidence_ppm: float
-    outages: tuple[Window, ...]
+    spec: SourceSpec
     outage_rate_per_hour: float
     outage_mean_s: float
-    frozen: tuple[Window, ...]
-    dislocations: tuple[tuple[int, int, float], ...]
 
 
 class CollateralParams(NamedTuple):
@@ -281,11 +281,12 @@ def _oracle(sc: Scenario) -> OracleParams:
 
 
 def _source(s: OracleSourceConfig) -> SourceParams:
-    return SourceParams(
-        s.name, s.reference, s.weight, _ms(s.interval_ms), _ms(s.delay_ms), s.noise_bps * 100, s.confidence_bps * 100,
-        tuple(_window(w) for w in s.outages), s.outage_rate_per_hour, s.outage_mean_s,
-        tuple(_window(w) for w in s.frozen), tuple((*_window(w), w.offset) for w in s.dislocations),
+    spec = SourceSpec(
+        s.name, Reference(s.reference), s.weight, _ms(s.interval_ms), _ms(s.delay_ms), s.noise_bps * 100,
+        s.confidence_bps * 100, tuple(_window(w) for w in s.outages), tuple(_window(w) for w in s.frozen),
+        tuple((*_window(w), w.offset) for w in s.dislocations),
     )  # fmt: skip
+    return SourceParams(spec, s.outage_rate_per_hour, s.outage_mean_s)
 
 
 def _collateral(sc: Scenario, c: CollateralConfig) -> CollateralParams:

@@ -161,13 +161,8 @@ def _source_specs(params: RunParams, seed: int, market: int) -> list[SourceSpec]
     specs = []
     for i, src in enumerate(params.sources):
         rng = generator(seed, stream(market, f"oracle/outages/{i}"))
-        outages = [*src.outages, *random_outages(rng, src.outage_rate_per_hour, src.outage_mean_s, params.duration_ns)]
-        specs.append(
-            SourceSpec(
-                src.name, Reference(src.reference), src.weight, src.interval_ns, src.delay_ns, src.noise_ppm, src.confidence_ppm,
-                tuple(outages), src.frozen, src.dislocations,
-            )
-        )  # fmt: skip
+        drawn = random_outages(rng, src.outage_rate_per_hour, src.outage_mean_s, params.duration_ns)
+        specs.append(src.spec._replace(outages=(*src.spec.outages, *drawn)))
     return specs
 
 
