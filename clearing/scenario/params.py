@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from clearing.core.agents.arbitrageur import ArbitrageParams
+from clearing.core.agents.market_maker import Anchor
 from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
@@ -31,6 +32,7 @@ from clearing.core.oracle import (
     Reference,
     SourceSpec,
 )
+from clearing.core.state.schema import MarginMode
 from clearing.scenario.scenario import Scenario
 from clearing.scenario.sections import (
     CollateralConfig,
@@ -110,7 +112,7 @@ class MakersParams(NamedTuple):
     per_market: int
     collateral_minor: int
     refresh_ns: int
-    anchor: str  # "index", "oracle" or "last"
+    anchor: Anchor
     levels: int
     half_spread_bps: float
     level_spacing_bps: float
@@ -152,8 +154,8 @@ class PopulationParams(NamedTuple):
     holding_mean_ns: int
     collateral_fraction: float
     collateral_asset: int  # index in `RunParams.collateral`, -1 for none
-    margin_mode: str
-    entry: str  # "book" or "backstop"
+    margin_mode: MarginMode
+    entry_at_backstop: bool  # positions open by a trade with the backstop, not through the book
     legs: tuple[tuple[int, float], ...]  # (market, multiple) of every non-zero leg, primary first
 
 
@@ -305,7 +307,7 @@ def _collateral(sc: Scenario, c: CollateralConfig) -> CollateralParams:
 def _makers(sc: Scenario) -> MakersParams:
     mm = sc.market_makers
     return MakersParams(
-        mm.count, sc.quote_minor(mm.collateral), _ms(mm.refresh_ms), mm.anchor, mm.levels, mm.half_spread_bps,
+        mm.count, sc.quote_minor(mm.collateral), _ms(mm.refresh_ms), Anchor(mm.anchor), mm.levels, mm.half_spread_bps,
         mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility, mm.spread_stress, mm.depth_stress,
         _ns(mm.volatility_halflife_s), sc.quote_minor(mm.inventory_limit), mm.skew_bps, mm.depth_profile, mm.depth_scale,
         mm.depth_sides == "asks",
@@ -329,7 +331,7 @@ def _population(sc: Scenario) -> PopulationParams:
     return PopulationParams(
         p.accounts, p.long_fraction, sc.quote_minor(p.notional_median), p.notional_sigma, sc.quote_minor(p.notional_max),
         p.leverage, p.leverage_weights, _ns(p.entry_window_s), _ns(p.holding_mean_s), p.collateral_fraction, asset,
-        p.margin_mode, p.entry, legs,
+        MarginMode.of(p.margin_mode), p.entry == "backstop", legs,
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearing import events as ev
-from clearing.core.state import Role
+from clearing.core.state import MarginMode, Role
 from clearing.scenario.params import RunParams
 from clearing.sim.bus import EventBus
 
@@ -33,9 +33,9 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
     (market-major). Then the insurance fund is seeded and its payout caps set.
     """
     p, n_markets, t = params.population, len(params.markets), params.takers
-    traders = p.accounts * (len(p.legs) if p.margin_mode == "isolated" else 1)
+    traders = p.accounts * (len(p.legs) if p.margin_mode is MarginMode.ISOLATED else 1)
     groups: list[tuple[Role, int, int | None, str]] = [
-        (Role.TRADER, traders, None, p.margin_mode),
+        (Role.TRADER, traders, None, p.margin_mode.label),
         (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
         (Role.MARKET_MAKER, params.makers.per_market * n_markets, params.makers.collateral_minor, "cross"),
         (Role.NOISE_TRADER, t.noise_count * n_markets, t.noise_collateral_minor, "cross"),

@@ -9,7 +9,15 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.core.agents.market_maker import MakerParams, clip_to_book, ladder, profile_notionals, updated_variance
+from clearing.core.agents.market_maker import (
+    Anchor,
+    MakerParams,
+    anchor_price,
+    clip_to_book,
+    ladder,
+    profile_notionals,
+    updated_variance,
+)
 from clearing.core.book import BUY, SELL, best_of_others
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
@@ -26,18 +34,21 @@ def market_maker_process(
     account: int,
     params: MakerParams,
     refresh_ns: int,
-    anchor: str,
+    anchor: Anchor,
     latest: Latest,
     depth_at: DepthAt | None = None,
     depth_share: float = 1.0,
 ) -> Generator[simpy.Event, Any, None]:
-    """Quote around the anchor price ("index", "oracle" or "last") every `refresh_ns`."""
+    """Quote around the anchor price every `refresh_ns`; the anchor's latest move is the cause of each ladder."""
     s = bus.state
+    causes_of = latest.readers[anchor]
     unit_value = s.markets[market].unit_value
     variance = params.calm_volatility**2 / SECONDS_PER_YEAR
     previous, previous_ns = 0, 0
     while True:
-        reference = _reference(s, market, anchor)
+        reference = anchor_price(
+            anchor, int(s.index_ticks[market]), int(s.oracle_ticks[market]), int(s.last_trade_ticks[market])
+        )
         if reference > 0:
             variance = updated_variance(variance, previous, reference, env.now - previous_ns, params.halflife_ns)
             previous, previous_ns = reference, env.now
@@ -50,7 +61,7 @@ def market_maker_process(
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
             quoted = bus.emit(
                 ev.QuotesReplaced(
-                    ts_ns=env.now, causes=latest.of(anchor, market), account=account,
+                    ts_ns=env.now, causes=causes_of(market), account=account,
                     market=market, first_order_id=s.next_order_id, bids=bids, asks=asks, reference_ticks=reference,
                     volatility_ppm=round(math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR) * 1e6),
                 )
@@ -58,10 +69,3 @@ def market_maker_process(
             latest.quoted(market, account, quoted)
         yield env.timeout(refresh_ns)
 
-
-def _reference(s: Any, market: int, anchor: str) -> int:
-    if anchor == "last" and s.last_trade_ticks[market]:
-        return int(s.last_trade_ticks[market])
-    if anchor == "oracle" and s.oracle_ticks[market]:
-        return int(s.oracle_ticks[market])
-    return int(s.index_ticks[market])

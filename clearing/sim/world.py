@@ -23,7 +23,7 @@ from clearing.core.agents.population import draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import gbm_path
-from clearing.core.state import DIGEST_VERSION, ClearingState, Role
+from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
 from clearing.errors import InvariantViolation
 from clearing.rng import generator
 from clearing.scenario import Scenario
@@ -220,9 +220,9 @@ def _start_agents(
     for j, (market, multiple) in enumerate(p.legs):
         lots = leg_lots(population.notional, multiple, lot_values[market])
         side = population.side if multiple > 0 else -population.side
-        legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode == "isolated" else 0)))
-    after_entry = monitor.on_entry if p.margin_mode == "portfolio" else None
-    counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry == "backstop" else -1
+        legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode is MarginMode.ISOLATED else 0)))
+    after_entry = monitor.on_entry if p.margin_mode is MarginMode.PORTFOLIO else None
+    counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
     env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty))
 
 

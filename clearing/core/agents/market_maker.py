@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import functools
 import math
+from enum import StrEnum
 from operator import gt, lt
 from typing import NamedTuple
 
 from clearing.units import SECONDS_PER_YEAR
 
 BPS = 10_000
+
+
+class Anchor(StrEnum):
+    """The price a maker quotes around: the external index, the delivered oracle price, or the last trade."""
+
+    INDEX = "index"
+    ORACLE = "oracle"
+    LAST = "last"
+
+
+def anchor_price(anchor: Anchor, index_ticks: int, oracle_ticks: int, last_ticks: int) -> int:
+    """Return the maker's reference price: the anchor's price, the index while the anchor has none yet."""
+    if anchor is Anchor.LAST and last_ticks:
+        return last_ticks
+    if anchor is Anchor.ORACLE and oracle_ticks:
+        return oracle_ticks
+    return index_ticks
 
 
 class MakerParams(NamedTuple):
