@@ -79,3 +79,15 @@ def test_every_module_and_name_the_docs_cite_exists():
                 missing.append(dotted)
             break
     assert not missing, missing
+
+
+def test_sources_are_cited_from_inside_the_repository():
+    # A clone must be able to follow every citation: docs/references.md [id], never the team's
+    # design notes outside the repository (references.md itself says where each claim sits in them).
+    outside = re.compile(r"venues\.md|shared/design|options-pm\.md|perf-limits\.md|style\.md|SOURCES\.md")
+    files = [p for p in ROOT.rglob("*") if p.suffix in (".py", ".md", ".toml") and p.is_file()]
+    files = [p for p in files if not {".venv", "build", ".git"} & set(p.relative_to(ROOT).parts)]
+    files = [p for p in files if p != DOCS / "references.md" and p != ROOT / "tests" / "test_docs.py"]
+    offending = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if outside.search(line)]  # fmt: skip
+    assert not offending, offending

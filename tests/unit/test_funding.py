@@ -11,7 +11,7 @@ BPS = 100_000  # one basis point (0.01 %) in ppb
 
 
 def test_binance_rate_with_no_premium_is_the_interest_rate():
-    # Binance (venues.md 1.7): I = 0.01 % per 8 h, clamp 0.05 %: with P = 0, F = 0.01 %.
+    # Binance (docs/references.md [binance-funding]): I = 0.01 % per 8 h, clamp 0.05 %: with P = 0, F = 0.01 %.
     assert funding_rate_ppb(0, 1 * BPS, 5 * BPS, 75 * BPS) == 1 * BPS
 
 
