@@ -19,12 +19,10 @@ from clearing.core.funding import payments
 from clearing.core.invariants import violations
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams
 from clearing.core.margin import maintenance_amounts, notional
-from clearing.core.state import ClearingState, apply
 from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import liquidate
+from tests.builders import bus_with, deposited, insurance_fund_deposited, mark_price_updated, quotes, state_from_rows
 from tests.unit.margin_reference import below_maintenance, equity
 
 TRADERS = 5
@@ -47,24 +45,22 @@ class ClearingMachine(RuleBasedStateMachine):
         caps=st.tuples(st.integers(0, 10**6), st.integers(0, 10**7)),
     )
     def open_market(self, mmr, fee, unit_value, stp, execution, after_fund, ranking, caps):
-        self.sink = MemorySink()
-        self.bus = EventBus(ClearingState(), self.sink)
+        # Accounts 0 .. TRADERS - 1 are the traders, then PROVIDER and MAKER.
+        self.bus = bus_with(TRADERS, (1, Role.LIQUIDITY_PROVIDER), (1, Role.MARKET_MAKER), unit_value=unit_value,
+                            maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
+                            bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr),
+                            then=[mark_price_updated(1000)])  # fmt: skip
+        self.sink = self.bus.sink
         self.exchange = Exchange(self.bus, stp)
         self.now = 0
         self.params = LiquidationParams(1_000, 10**9, 250_000, execution, after_fund, ranking)
-        self.emit(ev.MarketListed, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=unit_value,
-                  maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee, taker_fee_ppm=500, maker_fee_ppm=200,
-                  bracket_floors=(0, 2_000_000), bracket_rates_ppm=(mmr, 2 * mmr))  # fmt: skip
-        self.emit(ev.AccountsOpened, first_account=0, count=TRADERS, role=Role.TRADER.label)
-        self.emit(ev.AccountsOpened, first_account=PROVIDER, count=1, role=Role.LIQUIDITY_PROVIDER.label)
-        self.emit(ev.AccountsOpened, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label)
-        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=1000, index_ticks=1000, method="oracle")
         self.emit(ev.InsuranceFundConfigured, max_per_event=caps[0], max_per_period=caps[1], period_ns=10**9)
         self.emit(ev.CollateralListed, asset=0, symbol="USDE", decimals=2, haircut_ppm=20_000)
         self.emit(ev.CollateralPriceDelivered, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0)
 
-    def emit(self, kind, **fields):
-        return self.bus.emit(kind(ts_ns=self.now, **fields))
+    def emit(self, build, *args, **fields):
+        """Emit the event `build` (an event class or a tests.builders builder) makes, at the current time."""
+        return self.bus.emit(build(*args, ts_ns=self.now, **fields))
 
     @property
     def state(self):
@@ -72,7 +68,7 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @rule(account=accounts, amount=amounts)
     def deposit(self, account, amount):
-        self.emit(ev.Deposited, account=account, amount=amount)
+        self.emit(deposited, account, amount)
 
     @rule(account=accounts, amount=amounts)
     def deposit_collateral(self, account, amount):
@@ -84,7 +80,7 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @rule(amount=amounts)
     def seed_insurance_fund(self, amount):
-        self.emit(ev.InsuranceFundDeposited, amount=amount)
+        self.emit(insurance_fund_deposited, amount)
 
     @rule(
         account=st.integers(0, TRADERS - 1),
@@ -108,8 +104,7 @@ class ClearingMachine(RuleBasedStateMachine):
         bids, asks = ladder(reference, 1e-9, inventory, MAKER_PARAMS, s.markets[0].unit_value)
         book = s.books[0]
         bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, MAKER), best_of_others(book, SELL, MAKER))
-        self.emit(ev.QuotesReplaced, account=MAKER, market=0, first_order_id=s.next_order_id, bids=bids, asks=asks,
-                  reference_ticks=reference, volatility_ppm=0)  # fmt: skip
+        self.emit(quotes, s, MAKER, bids, asks, reference_ticks=reference)
 
     @precondition(lambda self: bool(self.state.books[0].orders))
     @rule(pick=st.integers(0, 10**6))
@@ -120,7 +115,7 @@ class ClearingMachine(RuleBasedStateMachine):
     @rule(price=st.integers(1, 5_000), dt=st.integers(0, 10**9))
     def move_mark(self, price, dt):
         self.now += dt
-        self.emit(ev.MarkPriceUpdated, market=0, price_ticks=price, index_ticks=price, method="oracle")
+        self.emit(mark_price_updated, price)
 
     @rule(rate=st.integers(-3_000_000, 3_000_000))
     def settle_funding(self, rate):
@@ -177,9 +172,7 @@ class ClearingMachine(RuleBasedStateMachine):
     def replay_of_the_rows_rebuilds_the_state(self):
         if not hasattr(self, "bus") or len(self.sink.rows) % 5:
             return
-        replayed = ClearingState()
-        for _seq, _ts, kind, version, _c, payload, _h in self.sink.rows:
-            apply(replayed, ev.decode(payload, kind, version))
+        replayed = state_from_rows(self.sink.rows)
         assert replayed.digest() == self.state.digest()
 
 

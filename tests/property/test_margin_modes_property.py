@@ -14,16 +14,16 @@ from hypothesis import strategies as st
 from clearing import events as ev
 from clearing.core.invariants import violations
 from clearing.core.liquidation.params import AfterFund, Execution, LiquidationParams, Partial
-from clearing.core.state import ClearingState
-from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
+from clearing.core.state.schema import MarginMode, Role
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import liquidate, offload
 from clearing.sim.risk import Risk
+from tests.builders import bus_with, deposited, insurance_fund_deposited, mark_price_updated, quotes, trade
 
 TRADERS = 10
 BACKSTOP, MAKER, FUND = TRADERS, TRADERS + 1, TRADERS + 2
+LISTING = {"maintenance_margin_ppm": 20_000, "liquidation_fee_ppm": 10_000, "taker_fee_ppm": 500,
+           "bracket_floors": (0, 20_000), "bracket_rates_ppm": (20_000, 40_000)}  # fmt: skip
 
 books = st.lists(
     st.tuples(st.integers(-300, 300), st.integers(-300, 300), st.sampled_from([2, 5, 10, 20])), min_size=2, max_size=TRADERS
@@ -44,49 +44,37 @@ books = st.lists(
     depth=st.integers(0, 200),
 )
 def test_every_margin_mode_conserves_money(book, moves, mode, method, credit, execution, after_fund, fund, limit, depth):
-    bus = EventBus(ClearingState(), MemorySink())
+    # Accounts 0 .. TRADERS - 1 are the traders, then BACKSTOP, MAKER and FUND.
+    setup = [mark_price_updated(100, 0), mark_price_updated(100, 1), deposited(BACKSTOP, 10**12), deposited(MAKER, 10**12)]
+    bus = bus_with((TRADERS, Role.TRADER, MarginMode.of(mode)), (1, Role.LIQUIDITY_PROVIDER), (1, Role.MARKET_MAKER),
+                   (1, Role.INSURANCE_FUND), markets=2, then=setup, **LISTING)  # fmt: skip
     exchange = Exchange(bus, "expire_maker")
     emit = bus.emit
-    for market in (0, 1):
-        emit(ev.MarketListed(ts_ns=0, market=market, symbol=f"M{market}", tick_size="1", lot_size="1", quote_decimals=0,
-                             unit_value=1, maintenance_margin_ppm=20_000, liquidation_fee_ppm=10_000, taker_fee_ppm=500,
-                             maker_fee_ppm=0, bracket_floors=(0, 20_000), bracket_rates_ppm=(20_000, 40_000)))  # fmt: skip
-        emit(ev.MarkPriceUpdated(ts_ns=0, market=market, price_ticks=100, index_ticks=100, method="oracle"))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=Role.TRADER.label, margin_mode=mode))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=Role.LIQUIDITY_PROVIDER.label))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=FUND, count=1, role=Role.INSURANCE_FUND.label))
-    emit(ev.Deposited(ts_ns=0, account=BACKSTOP, amount=10**12))
-    emit(ev.Deposited(ts_ns=0, account=MAKER, amount=10**12))
     if fund:
-        emit(ev.InsuranceFundDeposited(ts_ns=0, amount=fund))
+        emit(insurance_fund_deposited(fund))
     for account, (lots_a, lots_b, leverage) in enumerate(book):
         legs = [(0, lots_a), (1, lots_b)] if mode != "isolated" else [(account % 2, lots_a or lots_b)]
         gross = sum(abs(lots) for _m, lots in legs)
         if not gross:
             continue
-        emit(ev.Deposited(ts_ns=0, account=account, amount=gross * 100 // leverage + 1))
+        emit(deposited(account, gross * 100 // leverage + 1))
         for market, lots in legs:
             if lots:
                 buyer, seller = (account, MAKER) if lots > 0 else (MAKER, account)
-                emit(ev.TradeExecuted(ts_ns=0, market=market, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=100,
-                                      buyer_fee=0, seller_fee=0, liquidation=False, maker_order=0, taker_order=0,
-                                      taker_side=1))  # fmt: skip
+                emit(trade(buyer, seller, abs(lots), 100, market=market))
     marks = [max(1, 100 + move) for move in moves]
     if depth:
         for market, move in enumerate(moves):
             bids = tuple((p, depth) for p in range(99 + min(move, 0), 60 + min(move, 0), -5) if p > 0)
             asks = tuple((p, depth) for p in range(101 + max(move, 0), 140 + max(move, 0), 5))
-            emit(ev.QuotesReplaced(ts_ns=0, account=MAKER, market=market, first_order_id=bus.state.next_order_id,
-                                   bids=bids, asks=asks, reference_ticks=100, volatility_ppm=0))  # fmt: skip
+            emit(quotes(bus.state, MAKER, bids, asks, market=market))
     emit(ev.PortfolioMarginConfigured(ts_ns=0, method=method, scan_range_ppm=(100_000, 150_000),
                                       inter_commodity_credit_ppm=credit, extreme_multiple=2, extreme_cover_pct=35,
                                       es_window=4, es_horizon=1, es_tail=2))  # fmt: skip
     for step in range(5):  # a short history for expected shortfall: the marks drifting to their new level
         emit(ev.ReturnWindowSampled(ts_ns=0, prices_ticks=tuple(100 + (m - 100) * step // 4 for m in marks)))
     risk = Risk(bus)
-    seqs = [emit(ev.MarkPriceUpdated(ts_ns=1, market=m, price_ticks=p, index_ticks=p, method="oracle"))
-            for m, p in enumerate(marks)]  # fmt: skip
+    seqs = [emit(mark_price_updated(p, m, ts_ns=1)) for m, p in enumerate(marks)]
     params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, partial=Partial.NONE, fund_limit_ppm=limit)
     s = bus.state
     for round_ in range(2):

@@ -13,11 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearing import events as ev
-from clearing.core.state import ClearingState
 from clearing.core.state.schema import TOUCHED_ALL, Role
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
 from clearing.sim.margin_monitor import TriggerCache
+from tests.builders import bus_with, deposited, mark_price_updated, trade
 from tests.unit.margin_reference import breached_accounts
 
 FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000, 20_000_000]
@@ -41,41 +39,37 @@ steps = st.lists(
 @given(book=st.lists(st.tuples(st.integers(-500, 500), st.integers(0, 40_000), st.integers(0, 2_000)), min_size=N,
                      max_size=N), walk=steps)  # fmt: skip
 def test_the_cached_check_equals_the_full_check(book, walk):
-    bus = EventBus(ClearingState(), MemorySink())
+    collateral_listed = [
+        ev.CollateralListed(ts_ns=0, asset=0, symbol="USDE", decimals=0, haircut_ppm=20_000),
+        ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0),
+    ]
+    # Traders 0 .. N - 1 and the maker N.
+    bus = bus_with(N, (1, Role.MARKET_MAKER), maintenance_margin_ppm=RATES[0], bracket_floors=tuple(FLOORS),
+                   bracket_rates_ppm=tuple(RATES), then=[*collateral_listed, deposited(N, 10**12)])  # fmt: skip
     emit = bus.emit
-    emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                         maintenance_margin_ppm=RATES[0], liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0,
-                         bracket_floors=tuple(FLOORS), bracket_rates_ppm=tuple(RATES)))  # fmt: skip
-    emit(ev.CollateralListed(ts_ns=0, asset=0, symbol="USDE", decimals=0, haircut_ppm=20_000))
-    emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=100, ts_source_ns=0, ts_published_ns=0))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=N, role=Role.TRADER.label))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=N, count=1, role=Role.MARKET_MAKER.label))
-    emit(ev.Deposited(ts_ns=0, account=N, amount=10**12))
     s = bus.state
 
-    def trade(account, lots, price):
+    def hold(account, lots, price):  # the maker takes the other side
         if lots:
             buyer, seller = (account, N) if lots > 0 else (N, account)
-            emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=price,
-                                  buyer_fee=0, seller_fee=0, liquidation=False, maker_order=0, taker_order=0,
-                                  taker_side=1))  # fmt: skip
+            emit(trade(buyer, seller, abs(lots), price))
 
     for account, (lots, cash, collateral) in enumerate(book):
         if cash:
-            emit(ev.Deposited(ts_ns=0, account=account, amount=cash))
+            emit(deposited(account, cash))
         if collateral:
             emit(ev.CollateralDeposited(ts_ns=0, account=account, asset=0, amount=collateral))
-        trade(account, lots, 100)
-    emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
+        hold(account, lots, 100)
+    emit(mark_price_updated(100))
     cache, journaled = TriggerCache(0), TriggerCache(0)
     s.touched = None
     for step in [("mark", 100), *walk]:
         if step[0] == "mark":
-            emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=step[1], index_ticks=step[1], method="oracle"))
+            emit(mark_price_updated(step[1]))
         elif step[0] == "deposit":
-            emit(ev.Deposited(ts_ns=0, account=step[1], amount=step[2]))
+            emit(deposited(step[1], step[2]))
         elif step[0] == "trade":
-            trade(step[1], step[2], step[3])
+            hold(step[1], step[2], step[3])
         elif step[0] == "funding":
             if step[1] != step[2]:  # one pays the other
                 emit(ev.FundingPaid(ts_ns=0, market=0, accounts=(step[1], step[2]), amounts=(-step[3], step[3]),

@@ -13,12 +13,10 @@ from clearing import events as ev
 from clearing.core.invariants import violations
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial
 from clearing.core.margin import maintenance_amounts, notional
-from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
-from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
 from clearing.sim.liquidator import liquidate
+from tests.builders import bus_with, deposited, insurance_fund_deposited, mark_price_updated, quotes, trade
 from tests.unit.margin_reference import breached_accounts, equity
 
 TRADERS = 12
@@ -45,34 +43,27 @@ positions = st.lists(
 def test_liquidations_conserve_money_under_every_waterfall(
     positions, crash, execution, after_fund, ranking, partial, fund, cap, depth
 ):
-    bus = EventBus(ClearingState(), MemorySink())
+    # Accounts 0 .. TRADERS - 1 are the traders, then BACKSTOP and MAKER.
+    bus = bus_with(TRADERS, (1, Role.LIQUIDITY_PROVIDER), (1, Role.MARKET_MAKER), maintenance_margin_ppm=20_000,
+                   liquidation_fee_ppm=10_000, bracket_floors=(0, 20_000), bracket_rates_ppm=(20_000, 40_000),
+                   then=[deposited(BACKSTOP, 10**12), deposited(MAKER, 10**12)])  # fmt: skip
     exchange = Exchange(bus, "expire_maker")
     emit = bus.emit
-    emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                         maintenance_margin_ppm=20_000, liquidation_fee_ppm=10_000, taker_fee_ppm=0, maker_fee_ppm=0,
-                         bracket_floors=(0, 20_000), bracket_rates_ppm=(20_000, 40_000)))  # fmt: skip
-    emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=TRADERS, role=Role.TRADER.label))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=BACKSTOP, count=1, role=Role.LIQUIDITY_PROVIDER.label))
-    emit(ev.AccountsOpened(ts_ns=0, first_account=MAKER, count=1, role=Role.MARKET_MAKER.label))
-    emit(ev.Deposited(ts_ns=0, account=BACKSTOP, amount=10**12))
-    emit(ev.Deposited(ts_ns=0, account=MAKER, amount=10**12))
     if fund:
-        emit(ev.InsuranceFundDeposited(ts_ns=0, amount=fund))
+        emit(insurance_fund_deposited(fund))
     if cap:
         emit(ev.InsuranceFundConfigured(ts_ns=0, max_per_event=cap, max_per_period=0, period_ns=0))
-    emit(ev.MarkPriceUpdated(ts_ns=0, market=0, price_ticks=100, index_ticks=100, method="oracle"))
+    emit(mark_price_updated(100))
     for account, (lots, leverage, long) in enumerate(positions):
-        emit(ev.Deposited(ts_ns=0, account=account, amount=lots * 100 // leverage + 1))
+        emit(deposited(account, lots * 100 // leverage + 1))
         buyer, seller = (account, MAKER) if long else (MAKER, account)
-        emit(ev.TradeExecuted(ts_ns=0, market=0, buyer=buyer, seller=seller, lots=lots, price_ticks=100, buyer_fee=0,
-                              seller_fee=0, liquidation=False, maker_order=0, taker_order=0, taker_side=1))  # fmt: skip
+        emit(trade(buyer, seller, lots, 100))
     if depth:
         bids = tuple((p, depth) for p in range(99 + min(crash, 0), 60 + min(crash, 0), -5) if p > 0)
         asks = tuple((p, depth) for p in range(101 + max(crash, 0), 140 + max(crash, 0), 5))
-        emit(ev.QuotesReplaced(ts_ns=0, account=MAKER, market=0, first_order_id=bus.state.next_order_id, bids=bids,
-                               asks=asks, reference_ticks=100, volatility_ppm=0))  # fmt: skip
+        emit(quotes(bus.state, MAKER, bids, asks))
     mark = max(1, 100 + crash)
-    seq = emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=mark, index_ticks=mark, method="oracle"))
+    seq = emit(mark_price_updated(mark, ts_ns=1))
     params = LiquidationParams(1_000, 10**6, 250_000, execution, after_fund, ranking, partial, 500_000, 0, 0, 0, 666_667)
     s = bus.state
     for round_ in range(3):  # partial liquidations leave a rest for the next round

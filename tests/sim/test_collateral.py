@@ -14,6 +14,7 @@ from clearing.apps.run import run_in_memory
 from clearing.core.invariants import violations
 from clearing.core.margin import collateral_value
 from clearing.scenario import Scenario
+from tests.builders import state_from_rows
 from tests.conftest import small_scenario
 
 USDE = {
@@ -63,14 +64,8 @@ def test_the_collateral_goes_to_the_backstop_at_the_haircut_price(run):
 
 
 def test_conservation_per_asset_holds_in_a_replayed_depeg(run):
-    from clearing import events as ev
-    from clearing.core.state import ClearingState, apply
-    from clearing.log.writer import MemorySink  # noqa: F401 - the sink type the run used
-
     _summary, sink = run
-    state = ClearingState()
-    for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
-        apply(state, ev.decode(payload, kind, version))
+    state = state_from_rows(sink.rows)
     assert violations(state) == []
     assert int(state.collateral[:, 0].sum()) == int(state.asset_deposits[0])
 

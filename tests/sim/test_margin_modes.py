@@ -19,10 +19,20 @@ from clearing import events as ev
 from clearing.apps.run import run_in_memory
 from clearing.core.invariants import violations
 from clearing.core.state import ClearingState, apply
-from clearing.core.state.schema import Role
+from clearing.core.state.schema import MarginMode, Role
 from clearing.log.writer import MemorySink
 from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
+from tests.builders import (
+    bus_with,
+    deposited,
+    insurance_fund_deposited,
+    mark_price_updated,
+    market_listed,
+    opened,
+    state_from_rows,
+    trade,
+)
 from tests.conftest import small_scenario
 
 ACCOUNTS = 200
@@ -83,9 +93,7 @@ def test_a_concentrated_book_liquidates_more_accounts_under_portfolio_than_isola
 
 def test_multi_market_runs_replay_to_the_same_state_and_conserve(hedged, concentrated):
     for summary, sink in [*hedged.values(), *concentrated.values()]:
-        state = ClearingState()
-        for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
-            apply(state, ev.decode(payload, kind, version))
+        state = state_from_rows(sink.rows)
         assert state.digest() == summary.state_digest
         assert violations(state) == []
         assert state.n_markets == 2 and (state.position[:, 0] != 0).any() and (state.position[:, 1] != 0).any()
@@ -95,9 +103,7 @@ def test_a_portfolio_liquidation_closes_every_leg(concentrated):
     _summary, sink = concentrated["portfolio"]
     rows = [(kind, json.loads(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
     done = [p for kind, p in rows if kind == "liquidation_completed"]
-    state = ClearingState()
-    for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
-        apply(state, ev.decode(payload, kind, version))
+    state = state_from_rows(sink.rows)
     closed = np.array([p["account"] for p in done])
     assert (state.position[closed] == 0).all()
     markets = {p["market"] for kind, p in rows if kind == "trade_executed" and p["liquidation"]}
@@ -105,16 +111,9 @@ def test_a_portfolio_liquidation_closes_every_leg(concentrated):
 
 
 def test_an_isolated_account_cannot_open_a_second_market():
-    bus = EventBus(ClearingState(), MemorySink())
-    for market in (0, 1):
-        bus.emit(ev.MarketListed(ts_ns=0, market=market, symbol=f"M{market}", tick_size="1", lot_size="1", quote_decimals=0,
-                                 unit_value=1, maintenance_margin_ppm=5_000, liquidation_fee_ppm=0, taker_fee_ppm=0,
-                                 maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(5_000,)))  # fmt: skip
-        bus.emit(ev.IndexPriceUpdated(ts_ns=0, market=market, price_ticks=100))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=2, role=Role.TRADER.label, margin_mode="isolated"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=Role.MARKET_MAKER.label))
-    for account in (0, 1, 2):
-        bus.emit(ev.Deposited(ts_ns=0, account=account, amount=10**6))
+    indexes = [ev.IndexPriceUpdated(ts_ns=0, market=market, price_ticks=100) for market in (0, 1)]
+    deposits = [deposited(account, 10**6) for account in (0, 1, 2)]
+    bus = bus_with((2, Role.TRADER, MarginMode.ISOLATED), (1, Role.MARKET_MAKER), markets=2, then=[*indexes, *deposits])
     exchange = Exchange(bus, "expire_maker")
     for market in (0, 1):
         exchange.submit(0, 2, market, -1, 100, "limit", 101)
@@ -131,30 +130,20 @@ def test_portfolio_expected_shortfall_runs_and_conserves():
     )  # fmt: skip
     summary, sink = run_in_memory(scenario, 5)
     assert summary.liquidations > 0
-    state = ClearingState()
-    for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
-        apply(state, ev.decode(payload, kind, version))
+    state = state_from_rows(sink.rows)
     assert violations(state) == [] and state.digest() == summary.state_digest
 
 
 def _two_market_account(fee_ppm=(0, 0), mmr=5_000):
+    # The markets differ in unit value and liquidation fee, so each is listed here rather than by `bus_with`.
     bus = EventBus(ClearingState(), MemorySink())
     for market, unit_value in ((0, 100), (1, 1)):
-        bus.emit(ev.MarketListed(ts_ns=0, market=market, symbol=f"M{market}", tick_size="1", lot_size="1", quote_decimals=0,
-                                 unit_value=unit_value, maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee_ppm[market],
-                                 taker_fee_ppm=0, maker_fee_ppm=0, bracket_floors=(0,), bracket_rates_ppm=(mmr,)))  # fmt: skip
-        bus.emit(ev.MarkPriceUpdated(ts_ns=0, market=market, price_ticks=100, index_ticks=100, method="oracle"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=1, role=Role.TRADER.label, margin_mode="cross"))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=1, count=1, role=Role.LIQUIDITY_PROVIDER.label))
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=2, count=1, role=Role.INSURANCE_FUND.label))
-    bus.emit(ev.Deposited(ts_ns=0, account=1, amount=10**9))
-    bus.emit(ev.InsuranceFundDeposited(ts_ns=0, amount=100_000))
+        bus.emit(market_listed(market, unit_value=unit_value, maintenance_margin_ppm=mmr, liquidation_fee_ppm=fee_ppm[market]))
+        bus.emit(mark_price_updated(100, market))
+    accounts = opened(1, (1, Role.LIQUIDITY_PROVIDER), (1, Role.INSURANCE_FUND), markets=0)  # no markets: listed above
+    for event in (*accounts, deposited(1, 10**9), insurance_fund_deposited(100_000)):
+        bus.emit(event)
     return bus
-
-
-def _trade(bus, market, buyer, seller, lots, price):
-    bus.emit(ev.TradeExecuted(ts_ns=0, market=market, buyer=buyer, seller=seller, lots=lots, price_ticks=price, buyer_fee=0,
-                              seller_fee=0, liquidation=False, maker_order=0, taker_order=0, taker_side=1))  # fmt: skip
 
 
 def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
@@ -166,10 +155,10 @@ def test_a_bankrupt_cross_account_shares_its_deficit_between_its_legs():
     from clearing.sim.liquidator import liquidate
 
     bus = _two_market_account()
-    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=2_000))
-    _trade(bus, 0, 0, 1, 2, 100)
-    _trade(bus, 1, 1, 0, 10, 100)
-    bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=80, index_ticks=80, method="oracle"))
+    bus.emit(deposited(0, 2_000))
+    bus.emit(trade(0, 1, 2, 100))
+    bus.emit(trade(1, 0, 10, 100, market=1))
+    bus.emit(mark_price_updated(80, ts_ns=1))
     breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=80, equity=-2_000, requirement=85))
     params = LiquidationParams(1_000, 10**12, 250_000, execution=Execution.FUND)
     liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, params, None, fund_account=2)
@@ -185,10 +174,10 @@ def test_the_liquidation_fee_is_each_markets_rate_on_its_notional():
     from clearing.sim.liquidator import liquidate
 
     bus = _two_market_account(fee_ppm=(10_000, 50_000), mmr=50_000)
-    bus.emit(ev.Deposited(ts_ns=0, account=0, amount=1_300))
-    _trade(bus, 0, 0, 1, 1, 100)  # long 1 X: 10,000
-    _trade(bus, 1, 0, 1, 10, 100)  # long 10 Y: 1,000
-    bus.emit(ev.MarkPriceUpdated(ts_ns=1, market=0, price_ticks=90, index_ticks=90, method="oracle"))
+    bus.emit(deposited(0, 1_300))
+    bus.emit(trade(0, 1, 1, 100))  # long 1 X: 10,000
+    bus.emit(trade(0, 1, 10, 100, market=1))  # long 10 Y: 1,000
+    bus.emit(mark_price_updated(90, ts_ns=1))
     breach = bus.emit(ev.MarginBreached(ts_ns=1, account=0, market=0, mark_ticks=90, equity=300, requirement=500))
     liquidate(Exchange(bus, "expire_maker"), 1, 0, 0, breach, 1, LiquidationParams(0, 10**12, 250_000))
     s = bus.state

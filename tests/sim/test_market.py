@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from clearing import events as ev
 from clearing.apps.run import run_in_memory
-from clearing.core.state import ClearingState
-from clearing.core.state.schema import Role
-from clearing.log.writer import MemorySink
 from clearing.scenario import load_scenario
-from clearing.sim.bus import EventBus
 from clearing.sim.exchange import Exchange
+from tests.builders import bus_with
 from tests.conftest import SCENARIOS, small_scenario
 
 S = 10**9
@@ -119,11 +115,7 @@ def test_missing_data_file_names_every_place_searched(tmp_path, monkeypatch):
 
 
 def exchange_with_book():
-    bus = EventBus(ClearingState(), MemorySink())
-    bus.emit(ev.MarketListed(ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
-                             maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=1000, maker_fee_ppm=0,
-                             bracket_floors=(0,), bracket_rates_ppm=(5000,)))  # fmt: skip
-    bus.emit(ev.AccountsOpened(ts_ns=0, first_account=0, count=3, role=Role.TRADER.label))
+    bus = bus_with(3, taker_fee_ppm=1000)
     exchange = Exchange(bus, "expire_maker")
     exchange.submit(0, 1, 0, -1, 5, "limit", 101)
     exchange.submit(0, 1, 0, 1, 5, "limit", 99)

@@ -11,6 +11,7 @@ from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import RunHeaderData
 from clearing.sim.bus import EventBus
+from tests.builders import market_listed
 from tests.conftest import small_scenario, tampering
 
 
@@ -18,23 +19,7 @@ def write_log(path, n=25, batch_size=10, finish=True):
     header = header_for(small_scenario(), 3)
     log = EventLog(path, header, batch_size=batch_size)
     bus = EventBus(ClearingState(), log)
-    bus.emit(
-        ev.MarketListed(
-            ts_ns=0,
-            market=0,
-            symbol="X",
-            tick_size="1",
-            lot_size="1",
-            quote_decimals=0,
-            unit_value=1,
-            maintenance_margin_ppm=5000,
-            bracket_floors=(0,),
-            bracket_rates_ppm=(5000,),
-            liquidation_fee_ppm=0,
-            taker_fee_ppm=0,
-            maker_fee_ppm=0,
-        )
-    )
+    bus.emit(market_listed())
     for i in range(1, n):
         bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
     if finish:
