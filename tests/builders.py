@@ -112,6 +112,35 @@ def quotes(
     return ev.QuotesReplaced(**{**fields, **overrides})
 
 
+def contract_specified(market: int = 1, instrument: str = "future", underlying: int = 0, **overrides: Any) -> ev.ContractSpecified:
+    """Return the contract of `market`: a future (underlying market 0, expiry at 3,600 s, a 30-minute window) by default.
+
+    With `instrument="option"` it is a call struck at 100 unless `option_type`/`strike` say otherwise.
+    """
+    option = instrument == "option"
+    fields: dict[str, Any] = {
+        "ts_ns": 0, "market": market, "instrument": instrument, "expiry_ns": 3_600 * 10**9,
+        "settlement_window_ns": 1_800 * 10**9, "underlying": underlying, "option_type": "call" if option else "",
+        "strike": "100" if option else "",
+    }  # fmt: skip
+    return ev.ContractSpecified(**{**fields, **overrides})
+
+
+def market_settled(price_ticks: int, market: int = 1, **overrides: Any) -> ev.MarketSettled:
+    """Return the expiry of `market` at `price_ticks` (the underlying at 100, from 1,800 samples), at 3,600 s."""
+    fields: dict[str, Any] = {"ts_ns": 3_600 * 10**9, "market": market, "price_ticks": price_ticks,
+                              "underlying_ticks": 100, "samples": 1_800}  # fmt: skip
+    return ev.MarketSettled(**{**fields, **overrides})
+
+
+def position_settled(account: int, lots: int, price_ticks: int, market: int = 1, unit_value: int = 1,
+                     **overrides: Any) -> ev.PositionSettled:  # fmt: skip
+    """Return the settlement of `account`'s `lots` in `market` at `price_ticks` (amount lots x price x unit value)."""
+    fields: dict[str, Any] = {"ts_ns": 3_600 * 10**9, "market": market, "account": account, "lots": lots,
+                              "price_ticks": price_ticks, "amount": lots * price_ticks * unit_value}  # fmt: skip
+    return ev.PositionSettled(**{**fields, **overrides})
+
+
 def opened(*accounts: Accounts, markets: int = 1, **market_overrides: Any) -> list[ev.Event]:
     """Return the events that list `markets` markets (`market_listed(m, **market_overrides)`) and open each group of accounts in turn.
 

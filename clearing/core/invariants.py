@@ -1,9 +1,11 @@
 """Conservation laws a state must satisfy after every event, compared exactly.
 
-1. sum(cash) + insurance fund + fee pool + funding clearing - bad debt == deposits: money is
-   neither made nor lost; bad debt is the hole a bankrupt account left, written off so its
-   balance is 0; the funding clearing ledger is non-zero only inside a settlement.
-2. Per market, long lots == short lots.
+1. sum(cash) + insurance fund + fee pool + funding clearing + settlement clearing - bad debt
+   == deposits: money is neither made nor lost; bad debt is the hole a bankrupt account left,
+   written off so its balance is 0; the funding and settlement clearing ledgers are non-zero
+   only inside a funding settlement or an expiry.
+2. Per market, long lots == short lots (an expired market's positions close one by one
+   against the settlement ledger, so it is checked until its expiry).
 3. Per collateral asset, the accounts' holdings equal the deposits (assets only move between accounts).
 4. The insurance fund is never negative.
 """
@@ -17,12 +19,16 @@ def violations(state: ClearingState) -> list[str]:
     """Return the conservation laws `state` breaks (empty when all hold)."""
     problems: list[str] = []
     total = int(state.cash.sum(dtype=object)) if state.n_accounts else 0
-    if total + state.insurance_fund + state.fee_pool + state.funding_clearing - state.bad_debt != state.deposits:
+    clearing = state.funding_clearing + state.settlement_clearing
+    if total + state.insurance_fund + state.fee_pool + clearing - state.bad_debt != state.deposits:
         problems.append(
             f"money: cash {total} + insurance {state.insurance_fund} + fees {state.fee_pool} + funding clearing "
-            f"{state.funding_clearing} - bad debt {state.bad_debt} != deposits {state.deposits}"
+            f"{state.funding_clearing} + settlement clearing {state.settlement_clearing} - bad debt {state.bad_debt} "
+            f"!= deposits {state.deposits}"
         )
     for market in range(state.n_markets):
+        if market in state.settlement_prices:
+            continue
         column = state.position[:, market]
         longs = int(column[column > 0].sum())
         shorts = int(-column[column < 0].sum())

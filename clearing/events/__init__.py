@@ -31,6 +31,7 @@ from clearing.events.collateral import (
     CollateralPriceUpdated,
     CollateralSeized,
 )
+from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled
 from clearing.events.funding import FundingPaid, FundingRateSet, PremiumSampled
 from clearing.events.liquidation import (
     BadDebtRecorded,
@@ -75,6 +76,7 @@ __all__ = [
     "CollateralPricePublished",
     "CollateralPriceUpdated",
     "CollateralSeized",
+    "ContractSpecified",
     "Deposited",
     "Event",
     "FundingPaid",
@@ -91,6 +93,7 @@ __all__ = [
     "MarginBreached",
     "MarkPriceUpdated",
     "MarketListed",
+    "MarketSettled",
     "OracleGuardChecked",
     "OracleObserved",
     "OraclePriceDelivered",
@@ -103,6 +106,7 @@ __all__ = [
     "OrderRested",
     "PortfolioMarginConfigured",
     "PositionDeleveraged",
+    "PositionSettled",
     "PremiumSampled",
     "QuotesReplaced",
     "ReturnWindowSampled",

@@ -27,6 +27,7 @@ from clearing.events.funding import (
     FundingRateSet,
     PremiumSampled,
 )
+from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled
 from clearing.events.liquidation import (
     BadDebtRecorded,
     InsuranceFundConfigured,
@@ -104,6 +105,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     FundingRateSet,
     FundingPaid,
     CheckpointRecorded,
+    ContractSpecified,
+    MarketSettled,
+    PositionSettled,
 )
 
 AnyEvent = (
@@ -147,6 +151,9 @@ AnyEvent = (
     | FundingRateSet
     | FundingPaid
     | CheckpointRecorded
+    | ContractSpecified
+    | MarketSettled
+    | PositionSettled
 )
 
 

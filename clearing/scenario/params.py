@@ -82,6 +82,16 @@ class MarketParams(NamedTuple):
     terms: MarketTerms
     scan_range_ppm: int
     index_path: IndexParams
+    contract: ContractParams | None = None  # None: a linear perpetual
+
+
+class ContractParams(NamedTuple):
+    """A dated market's contract, as `contract_specified` records it: instrument, expiry, window, underlying."""
+
+    instrument: str
+    expiry_ns: int
+    settlement_window_ns: int
+    underlying: int
 
 
 class SourceParams(NamedTuple):
@@ -251,6 +261,14 @@ def _index(sc: Scenario, m: MarketConfig, p: PriceConfig) -> IndexParams:
     )  # fmt: skip
 
 
+def _contract(sc: Scenario, m: MarketConfig) -> ContractParams | None:
+    if m.expiry_s is None:
+        return None
+    symbols = [listed.symbol for listed, _ in sc.listed()]
+    underlying = symbols.index(m.underlying or m.symbol)
+    return ContractParams(m.kind, _ns(m.expiry_s), _ns(m.settlement_window_s), underlying)
+
+
 def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
     floors, rates = m.bracket_units()
     terms = MarketTerms(
@@ -262,6 +280,7 @@ def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
         m.symbol, str(m.tick_size), str(m.lot_size), m.quote_decimals, m.unit_value, tuple(floors), tuple(rates),
         to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"), to_ppm(m.taker_fee_rate, "taker_fee_rate"),
         to_ppm(m.maker_fee_rate, "maker_fee_rate"), terms, to_ppm(m.scan_range, "scan_range"), _index(sc, m, p),
+        _contract(sc, m),
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -20,6 +21,7 @@ from clearing.scenario.participants import (
 )
 from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, PortfolioConfig
 from clearing.scenario.sections import (
+    INSTRUMENT_FIELDS,
     CollateralConfig,
     FundingConfig,
     ListedMarketConfig,
@@ -77,6 +79,10 @@ class Scenario(Section):
         symbols = [m.symbol for m, _ in self.listed()]
         if len(set(symbols)) != len(symbols):
             raise ValueError("markets need distinct symbols")
+        for i, (listed, _) in enumerate(self.listed()):
+            if listed.underlying and listed.underlying not in symbols:
+                where = "market" if i == 0 else f"markets.{i - 1}"
+                raise ValueError(f"{where}.underlying {listed.underlying!r} is not a listed market's symbol")
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
@@ -184,10 +190,17 @@ class Scenario(Section):
     def canonical_json(self) -> str:
         """Return the canonical JSON the log header stores and hashes.
 
-        A scenario without a fork section serialises without the `fork` key, as before the
-        section existed, so older logs keep their scenario hash and run id.
+        A scenario without a fork section serialises without the `fork` key, and a perpetual
+        market without its instrument fields (`INSTRUMENT_FIELDS`), as before they existed,
+        so older logs keep their scenario hash and run id.
         """
-        return self.model_dump_json(exclude={"fork"} if self.fork is None else None)
+        exclude: dict[str, Any] = {"fork": True} if self.fork is None else {}
+        if self.market.instrument_defaults():
+            exclude["market"] = set(INSTRUMENT_FIELDS)
+        perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}
+        if perpetuals:
+            exclude["markets"] = perpetuals
+        return self.model_dump_json(exclude=exclude or None)
 
     def hash(self) -> str:
         """Return the SHA-256 hex digest of `canonical_json`."""

@@ -25,9 +25,22 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MarketConfig(Section):
-    """One perpetual market: unit sizes and risk rates (rates are fractions, 0.005 = 0.5 %)."""
+INSTRUMENT_FIELDS = frozenset({"kind", "expiry_s", "settlement_window_s", "underlying"})
 
+
+class MarketConfig(Section):
+    """One market: what it trades, unit sizes and risk rates (rates are fractions, 0.005 = 0.5 %).
+
+    `kind` "linear_perpetual" (the default) or "future": a dated future that trades and
+    margins like the perpetual but pays no funding, and at `expiry_s` (seconds after the
+    start) settles every position at the average of `underlying`'s index (its own when
+    empty) over the last `settlement_window_s` (30 minutes, as Deribit and Binance do).
+    """
+
+    kind: Literal["linear_perpetual", "future"] = "linear_perpetual"
+    expiry_s: float | None = Field(default=None, gt=0, description="a future's expiry, seconds after the start")
+    settlement_window_s: float = Field(default=1800.0, gt=0, description="the index averaging window before expiry")
+    underlying: str = Field(default="", description="the market whose index settles a future (empty: its own)")
     symbol: str = Field(default="BTCUSDT-PERP", min_length=1)
     tick_size: PositiveDecimal = Decimal("0.1")
     lot_size: PositiveDecimal = Decimal("0.001")
@@ -46,6 +59,21 @@ class MarketConfig(Section):
         default=(), description="[[notional floor, rate], ...] from floor 0; empty: one bracket at maintenance_margin_rate"
     )
     scan_range: Rate = Field(default=Decimal("0.1"), description="portfolio margin: SPAN price scan range, a fraction")
+
+    @model_validator(mode="after")
+    def _expiry(self) -> MarketConfig:
+        if self.kind == "linear_perpetual":
+            if self.expiry_s is not None or self.underlying:
+                raise ValueError("a linear_perpetual has no expiry_s or underlying; set kind = \"future\"")
+        elif self.expiry_s is None:
+            raise ValueError(f"a {self.kind} needs expiry_s (seconds after the start)")
+        elif self.settlement_window_s > self.expiry_s:
+            raise ValueError(f"settlement_window_s {self.settlement_window_s} is longer than expiry_s {self.expiry_s}")
+        return self
+
+    def instrument_defaults(self) -> bool:
+        """Return whether the market is a linear perpetual with every instrument field at its default."""
+        return self.kind == "linear_perpetual" and self.settlement_window_s == 1800.0
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:

@@ -9,7 +9,7 @@ from clearing.sim.bus import EventBus
 
 
 def list_markets(bus: EventBus, params: RunParams) -> None:
-    """List every market (`market_listed`), then every collateral asset (`collateral_listed`)."""
+    """List every market (`market_listed`, and a dated one's `contract_specified`), then every collateral asset."""
     for market, m in enumerate(params.markets):
         bus.emit(
             ev.MarketListed(
@@ -19,6 +19,10 @@ def list_markets(bus: EventBus, params: RunParams) -> None:
                 bracket_floors=m.bracket_floors, bracket_rates_ppm=m.bracket_rates_ppm,
             )
         )  # fmt: skip
+        if m.contract is not None:
+            k = m.contract
+            bus.emit(ev.ContractSpecified(ts_ns=0, market=market, instrument=k.instrument, expiry_ns=k.expiry_ns,
+                                          settlement_window_ns=k.settlement_window_ns, underlying=k.underlying))  # fmt: skip
     for asset, c in enumerate(params.collateral):
         bus.emit(ev.CollateralListed(ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=c.haircut_ppm))
 

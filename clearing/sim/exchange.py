@@ -83,8 +83,8 @@ class Exchange:
         order_id = s.next_order_id
         book = s.books[market]
         terms = self.terms_of(market)
-        reason = ""
-        if reduce_only:
+        reason = "expired" if market in s.settlement_prices else ""
+        if reduce_only and not reason:
             held = s.position.item(account, market)
             if held == 0 or (held > 0) == (side > 0):
                 reason = "would_increase"

@@ -45,7 +45,7 @@ def market_maker_process(
     unit_value = s.markets[market].unit_value
     variance = params.calm_volatility**2 / SECONDS_PER_YEAR
     previous, previous_ns = 0, 0
-    while True:
+    while market not in s.settlement_prices:  # a dated market stops quoting once it has expired
         reference = anchor_price(
             anchor, int(s.index_ticks[market]), int(s.oracle_ticks[market]), int(s.last_trade_ticks[market])
         )

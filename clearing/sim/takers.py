@@ -26,6 +26,8 @@ def noise_taker_process(
     while True:
         wait_ns, side, notional = next_order(rng, params)
         yield env.timeout(wait_ns)
+        if market in s.settlement_prices:  # a dated market takes no orders once it has expired
+            return
         price = valuation_price(s, market)
         lots = int(notional // (price * unit_value)) if price else 0
         if lots > 0:
@@ -47,6 +49,8 @@ def arbitrageur_process(
     unit_value = s.markets[market].unit_value
     while True:
         yield env.timeout(interval_ns)
+        if market in s.settlement_prices:
+            return
         book = s.books[market]
         order = arbitrage_order(
             book.best_bid(), book.best_ask(), int(s.index_ticks[market]), s.position.item(account, market), unit_value, params

@@ -35,6 +35,7 @@ from clearing.sim.checkpointer import checkpoint_process
 from clearing.sim.clock import Clock
 from clearing.sim.collateral_feed import collateral_oracle_process, collateral_price_process
 from clearing.sim.exchange import Exchange
+from clearing.sim.expiry import expiry_process
 from clearing.sim.funding_clock import funding_process
 from clearing.sim.index import depth_source, index_path, stream
 from clearing.sim.liquidator import BlockBudget, liquidator_process, offload_process
@@ -128,8 +129,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     backstop = accounts[Role.LIQUIDITY_PROVIDER][0]
     for _ in range(params.queue.liquidators):
         env.process(liquidator_process(env, exchange, queue, backstop, live, guards, budget, fund))
-    if params.funding is not None:
-        for market in range(len(params.markets)):
+    for market, m in enumerate(params.markets):
+        if m.contract is not None:
+            env.process(expiry_process(env, bus, market))
+        elif params.funding is not None:  # dated instruments pay no funding
             env.process(funding_process(env, bus, market, params.funding))
     env.process(checkpoint_process(env, bus, params.checkpoint_ns))
     if scenario.fork is not None:

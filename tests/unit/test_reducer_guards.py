@@ -32,12 +32,15 @@ from clearing.core.state import ClearingState, Role, apply
 from clearing.errors import InvariantViolation
 from tests.builders import (
     accounts_opened,
+    contract_specified,
     deposited,
     insurance_fund_deposited,
     mark_price_updated,
     market_listed,
+    market_settled,
     opened,
     order_placed,
+    position_settled,
     quotes,
     trade,
 )
@@ -136,6 +139,11 @@ PLACED = (*BASE, order_placed(1, 0, BUY, 2, 99))  # order 1: account 0 bids 2 lo
 QUOTED = (*BASE, lambda s: quotes(s, 2, bids=((96, 1),), asks=((104, 1),)))  # orders 1-2: maker 2 at 96 / 104
 LISTED = (*BASE, collateral_listed())
 HELD = (*LISTED, at0(ev.CollateralDeposited, account=0, asset=0, amount=10))
+TWO = tuple(opened(3, markets=2))  # markets 0 and 1 ("M1"), traders 0-2
+FUTURE = (*TWO, contract_specified())  # market 1: a future on market 0, expiring at 3,600 s
+HELD_FUTURE = (*FUTURE, trade(0, 1, 2, 100, market=1))  # 0 long 2 lots of the future, 1 short 2
+SETTLED = (*HELD_FUTURE, market_settled(105))  # expired at 105: positions still to settle
+AFTER = 3_600 * 10**9  # the expiry: events after SETTLED happen then
 
 ROWS = [
     # apply
@@ -342,6 +350,50 @@ ROWS = [
         "OraclePriceDelivered: price 100 ticks on market 1"),
     Row("mark_price_updated: no index", BASE, mark_price_updated(100, index_ticks=0), r"mark price 100 \(index 0\) on market 0"),
     Row("mark_price_updated: an unknown market", BASE, mark_price_updated(100, market=1), r"mark price 100 \(index 100\) on market 1"),
+    # instruments: contracts, expiry, settlement
+    Row("contract_specified: an unknown market", TWO, contract_specified(2), "unknown market 2"),
+    Row("contract_specified: a second contract", FUTURE, contract_specified(), "market 1 already has a contract"),
+    Row("contract_specified: after a trade", (*TWO, trade(0, 1, 1, 100, market=1)), contract_specified(),
+        "market 1 traded before its contract"),
+    Row("contract_specified: after a quote", (*TWO, lambda s: quotes(s, 2, market=1, bids=((96, 1),))), contract_specified(),
+        "market 1 traded before its contract"),
+    Row("contract_specified: an unknown instrument", TWO, contract_specified(instrument="swap"), "unknown instrument 'swap'"),
+    Row("contract_specified: a window longer than the expiry", TWO, contract_specified(settlement_window_ns=4_000 * 10**9),
+        "market 1: bad expiry or window"),
+    Row("contract_specified: expired already", (*TWO, mark_price_updated(100, ts_ns=AFTER)), contract_specified(ts_ns=AFTER),
+        "market 1: bad expiry or window"),
+    Row("contract_specified: an unknown underlying", TWO, contract_specified(underlying=5), "unknown market 5"),
+    Row("contract_specified: an option on itself", TWO, contract_specified(instrument="option", underlying=1),
+        "option market 1 is its own underlying"),
+    Row("contract_specified: an option with a strike of 0", TWO, contract_specified(instrument="option", strike="0"),
+        "option market 1: bad type or strike"),
+    Row("contract_specified: an option neither call nor put", TWO, contract_specified(instrument="option", option_type="x"),
+        "option market 1: bad type or strike"),
+    Row("contract_specified: a future with a strike", TWO, contract_specified(strike="100"), "future market 1 has option terms"),
+    Row("market_settled: an unknown market", FUTURE, market_settled(105, market=2), "unknown market 2"),
+    Row("market_settled: a perpetual", FUTURE, market_settled(105, market=0), "market 0 cannot settle"),
+    Row("market_settled: twice", SETTLED, market_settled(105), "market 1 cannot settle"),
+    Row("market_settled: before its expiry", HELD_FUTURE, market_settled(105, ts_ns=10), "market 1 settled before its expiry"),
+    Row("market_settled: with a quote resting", (*FUTURE, lambda s: quotes(s, 2, market=1, bids=((96, 1),))),
+        market_settled(105), "market 1 settles with orders open"),
+    Row("market_settled: with an order incoming", (*FUTURE, order_placed(1, 0, BUY, 1, 99, market=1)), market_settled(105),
+        "market 1 settles with orders open"),
+    Row("market_settled: a future at 0", HELD_FUTURE, market_settled(0), "bad settlement"),
+    Row("market_settled: no samples", HELD_FUTURE, market_settled(105, samples=0), "bad settlement"),
+    Row("position_settled: an unknown account", SETTLED, position_settled(3, 2, 105), "unknown account 3"),
+    Row("position_settled: an unknown market", SETTLED, position_settled(0, 2, 105, market=2), "unknown market 2"),
+    Row("position_settled: before the market settled", HELD_FUTURE, position_settled(0, 2, 105),
+        "market 1 has not settled at 105"),
+    Row("position_settled: at another price", SETTLED, position_settled(0, 2, 104), "market 1 has not settled at 104"),
+    Row("position_settled: not the lots held", SETTLED, position_settled(0, 1, 105), "account 0 holds 2 lots, not 1"),
+    Row("position_settled: no position", SETTLED, position_settled(2, 0, 105), "account 2 holds 0 lots, not 0"),
+    Row("position_settled: a wrong amount", SETTLED, position_settled(0, 2, 105, amount=1), "bad settlement amount"),
+    Row("order_placed: on an expired market", SETTLED, order_placed(1, 0, BUY, 1, 99, market=1, ts_ns=AFTER),
+        "order on market 1, which has expired"),
+    Row("trade_executed: on an expired market", SETTLED, trade(0, 1, 1, 100, market=1, ts_ns=AFTER),
+        "trade on market 1, which has expired"),
+    Row("quotes_replaced: on an expired market", SETTLED, lambda s: quotes(s, 2, market=1, bids=((96, 1),), ts_ns=AFTER),
+        "quotes on market 1, which has expired"),
 ]  # fmt: skip
 
 

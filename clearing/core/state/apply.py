@@ -3,7 +3,7 @@
 It dispatches on the event's type to one applier per kind in `reducers/` (`ledger` for
 accounts, money, trades and liquidations, `orders` for order placement, resting, cancels,
 quote ladders and fills, `prices` for index, oracle, mark and checkpoints, `funding`,
-`collateral` and `margin`), then advances the state's clock.
+`collateral`, `margin` and `instruments` for dated contracts and their settlement), then advances the state's clock.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clearing import events as ev
-from clearing.core.state.reducers import collateral, funding, ledger, margin, orders, prices
+from clearing.core.state.reducers import collateral, funding, instruments, ledger, margin, orders, prices
 from clearing.core.state.state import ClearingState
 from clearing.errors import InvariantViolation
 
@@ -71,6 +71,9 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.FundingRateSet: funding.funding_rate_set,
     ev.FundingPaid: funding.funding_paid,
     ev.CheckpointRecorded: prices.checkpoint_recorded,
+    ev.ContractSpecified: instruments.contract_specified,
+    ev.MarketSettled: instruments.market_settled,
+    ev.PositionSettled: instruments.position_settled,
 }
 assert set(_APPLIERS) == set(ev.EVENT_TYPES), "every event kind needs an applier"
 

@@ -8,7 +8,7 @@ never renumber them. Events carry roles and margin modes by their labels ("trade
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from clearing import events as ev
 
@@ -62,6 +62,17 @@ class MarginMode(IntEnum):
         """
         return cls[label.upper()]
 
+
+class Instrument(StrEnum):
+    """What a market trades (`contract_specified.instrument`; a market without one is a linear perpetual)."""
+
+    LINEAR_PERPETUAL = "linear_perpetual"
+    FUTURE = "future"  # dated, quote-settled at expiry, no funding
+    OPTION = "option"  # European, cash-settled in quote at expiry, premium paid in full
+
+
+DATED = frozenset({Instrument.FUTURE, Instrument.OPTION})  # instruments with an expiry
+OPTION_TYPES = ("call", "put")
 
 ROLE_LABELS = frozenset(r.label for r in Role)
 MODE_LABELS = frozenset(m.label for m in MarginMode)

@@ -59,6 +59,9 @@ class ClearingState:
         quotes: each market maker's resting quote ids, by (account, market).
         assets, collateral: (N, A) int64 collateral asset minor units per account; asset_*
             (A,) the assets' decimals, haircuts, deposits, venue and oracle prices.
+        contracts: the contract of each market that is not a linear perpetual, by market;
+            settlement_prices: each expired market's settlement price; settlement_clearing:
+            minus the amounts settled positions were credited (zero once a market settled).
         touched: None, or (while a margin monitor reads it) the rows whose cash, position or
             collateral changed since it last looked; `TOUCHED_ALL` when a collateral price
             moved. Bookkeeping for the monitor's cache, not state: not in the digest.
@@ -92,6 +95,9 @@ class ClearingState:
             setattr(self, name, np.zeros(0, np.int64))
         self.liquidating = np.zeros(0, np.bool_)
         self.touched: list[int] | None = None
+        self.contracts: dict[int, ev.ContractSpecified] = {}  # markets that are not linear perpetuals
+        self.settlement_prices: dict[int, int] = {}  # expired markets' settlement prices (their ticks)
+        self.settlement_clearing = 0  # minus what settled positions were credited; 0 once a market settled
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
@@ -218,6 +224,9 @@ class ClearingState:
         h.update(msgspec.json.encode(sorted(self.quotes.items())))
         h.update(msgspec.json.encode(self.oracle_sources))
         h.update(msgspec.json.encode(list(self.fund_window)))
+        if self.contracts:  # perpetual-only runs keep the digests they had before dated instruments
+            h.update(msgspec.json.encode([self.contracts[m] for m in sorted(self.contracts)]))
+            h.update(msgspec.json.encode([sorted(self.settlement_prices.items()), self.settlement_clearing]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
         return h.hexdigest()
 

@@ -117,6 +117,8 @@ def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
         raise InvariantViolation(f"bad trade {e}")
     if not (e.buyer_fee >= 0 and e.seller_fee >= 0):
         raise InvariantViolation(f"negative fee in trade {e}")
+    if market_id in state.settlement_prices:
+        raise InvariantViolation(f"trade on market {market_id}, which has expired")
     if e.maker_order or e.taker_order:
         orders.fill(state, e)
     value = _exchange(state, market_id, buyer, seller, lots, e.price_ticks, e.buyer_fee, e.seller_fee)

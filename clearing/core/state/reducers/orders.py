@@ -27,6 +27,8 @@ def order_placed(state: ClearingState, e: ev.OrderPlaced) -> None:
     market(state, e.market)
     if e.order_id != state.next_order_id:
         raise InvariantViolation(f"order id {e.order_id}, expected {state.next_order_id}")
+    if e.market in state.settlement_prices:
+        raise InvariantViolation(f"order on market {e.market}, which has expired")
     if not (e.side in (BUY, SELL) and e.lots > 0 and e.order_type in ORDER_TYPES):
         raise InvariantViolation(f"bad order {e}")
     if not ((e.price_ticks == 0) == (e.order_type == "market") and e.price_ticks >= 0):
@@ -84,6 +86,8 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
     market(state, e.market)
     if e.first_order_id != state.next_order_id:
         raise InvariantViolation(f"order id {e.first_order_id}, expected {state.next_order_id}")
+    if e.market in state.settlement_prices and (e.bids or e.asks):
+        raise InvariantViolation(f"quotes on market {e.market}, which has expired")
     book = state.books[e.market]
     key = (e.account, e.market)
     previous = state.quotes.get(key)
