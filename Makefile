@@ -44,7 +44,7 @@ bench: $(STAMP) $(FAST)/SOURCE_HASH
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -q
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/python -m pip install --quiet ruff mypy scipy-stubs
 	$(BIN)/python -m ruff check clearing tests tools
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy clearing

@@ -141,6 +141,14 @@ def position_settled(account: int, lots: int, price_ticks: int, market: int = 1,
     return ev.PositionSettled(**{**fields, **overrides})
 
 
+def surface_updated(underlying: int = 0, vol_ppm: tuple[tuple[int, ...], ...] = ((500_000, 450_000, 480_000),),
+                    **overrides: Any) -> ev.VolatilitySurfaceUpdated:  # fmt: skip
+    """Return a surface of `underlying`: one expiry at 3,600 s, k at -0.1, 0, +0.1, vols 50 / 45 / 48 % by default."""
+    fields: dict[str, Any] = {"ts_ns": 0, "underlying": underlying, "expiries_ns": (3_600 * 10**9,),
+                              "log_moneyness_ppm": (-100_000, 0, 100_000), "vol_ppm": vol_ppm, "source": "synthetic"}  # fmt: skip
+    return ev.VolatilitySurfaceUpdated(**{**fields, **overrides})
+
+
 def opened(*accounts: Accounts, markets: int = 1, **market_overrides: Any) -> list[ev.Event]:
     """Return the events that list `markets` markets (`market_listed(m, **market_overrides)`) and open each group of accounts in turn.
 

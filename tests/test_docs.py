@@ -91,3 +91,24 @@ def test_sources_are_cited_from_inside_the_repository():
     offending = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
                  if outside.search(line)]  # fmt: skip
     assert not offending, offending
+
+
+def test_every_cited_reference_id_has_an_entry():
+    # `Source: docs/references.md [id]` in code, presets and docs, and `references.md#id` links, name an entry.
+    entries = set(re.findall(r"^### \[([a-z0-9-]+)\]", (DOCS / "references.md").read_text(), re.M))
+    files = [p for p in ROOT.rglob("*") if p.suffix in (".py", ".md", ".toml") and p.is_file()]
+    files = [p for p in files if not {".venv", "build", ".git"} & set(p.relative_to(ROOT).parts)]
+    files = [p for p in files if p != ROOT / "tests" / "test_docs.py"]
+    missing = []
+    for p in files:
+        text = p.read_text()
+        cited = set(re.findall(r"references\.md#([a-z0-9-]+)", text))
+        lines = text.splitlines()
+        for n, line in enumerate(lines):
+            if "references.md [" in line:
+                cited |= set(re.findall(r"\[([a-z0-9-]+)\]", line.split("references.md", 1)[1]))
+                follow = lines[n + 1] if n + 1 < len(lines) else ""
+                if line.rstrip().endswith(",") and re.fullmatch(r"\s*#?\s*(\[[a-z0-9-]+\][,.]?\s*)+\S*", follow):
+                    cited |= set(re.findall(r"\[([a-z0-9-]+)\]", follow))
+        missing += [f"{p.relative_to(ROOT)}: [{name}]" for name in sorted(cited - entries)]
+    assert not missing, missing

@@ -22,6 +22,8 @@ def input_names(scenario: Scenario) -> list[str]:
                 names.append(name)
     if scenario.market_makers.depth_profile:
         names.append(scenario.market_makers.depth_profile)
+    if scenario.volatility.model == "okx" and any(m.kind == "option" for m, _ in scenario.listed()):
+        names.append(scenario.volatility.file)
     return names
 
 

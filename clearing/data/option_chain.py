@@ -4,7 +4,7 @@ per-minute level-and-skew fit that turns the chain into volatility surfaces.
 Finds files by name through the data directory (`clearing.data.directory`) and returns integer
 arrays (ppm, ns, cents); floats live only inside the fit. Bad input is a one-line
 `DataError("path:line: ...")`. Sources: docs/references.md [okx-options], [tardis-options-chain],
-[crashdays-okx-chain], [crashdays-dvol].
+[crashdays-okx-chain], [crashdays-okx-chain].
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from clearing.events.collateral import (
     CollateralPriceUpdated,
     CollateralSeized,
 )
-from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled
+from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled, VolatilitySurfaceUpdated
 from clearing.events.funding import FundingPaid, FundingRateSet, PremiumSampled
 from clearing.events.liquidation import (
     BadDebtRecorded,
@@ -111,6 +111,7 @@ __all__ = [
     "QuotesReplaced",
     "ReturnWindowSampled",
     "TradeExecuted",
+    "VolatilitySurfaceUpdated",
     "decode",
     "encode",
     "kind_of",

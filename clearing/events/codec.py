@@ -27,7 +27,7 @@ from clearing.events.funding import (
     FundingRateSet,
     PremiumSampled,
 )
-from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled
+from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled, VolatilitySurfaceUpdated
 from clearing.events.liquidation import (
     BadDebtRecorded,
     InsuranceFundConfigured,
@@ -108,6 +108,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ContractSpecified,
     MarketSettled,
     PositionSettled,
+    VolatilitySurfaceUpdated,
 )
 
 AnyEvent = (
@@ -154,6 +155,7 @@ AnyEvent = (
     | ContractSpecified
     | MarketSettled
     | PositionSettled
+    | VolatilitySurfaceUpdated
 )
 
 

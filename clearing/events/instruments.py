@@ -60,3 +60,21 @@ class PositionSettled(Event, frozen=True, kw_only=True, tag="position_settled"):
     lots: int
     price_ticks: int
     amount: int
+
+
+class VolatilitySurfaceUpdated(Event, frozen=True, kw_only=True, tag="volatility_surface_updated"):
+    """The implied-volatility surface of underlying market `underlying` changed; options on it are priced on it.
+
+    A grid of expiries x log-moneyness k = ln(K / F), in integers: `expiries_ns` (ns since the
+    scenario start, strictly increasing, all after the event), `log_moneyness_ppm` (k x 10^6,
+    strictly increasing), `vol_ppm` (implied vol x 10^6, one row per expiry, every value > 0).
+    Interpolation: `clearing.core.options.surface.implied_vol`. `source` says what drove it
+    ("synthetic" or the data file's name).
+    """
+
+    VERSION: ClassVar[int] = 1
+    underlying: int
+    expiries_ns: tuple[int, ...]
+    log_moneyness_ppm: tuple[int, ...]
+    vol_ppm: tuple[tuple[int, ...], ...]
+    source: str

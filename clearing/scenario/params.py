@@ -22,6 +22,7 @@ from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
 from clearing.core.mark import MarkMethod, MarkParams
+from clearing.core.options.dynamics import LeverageEffect
 from clearing.core.market import MarketTerms
 from clearing.core.oracle import (
     Aggregation,
@@ -42,7 +43,7 @@ from clearing.scenario.sections import (
     PriceConfig,
     PriceShock,
 )
-from clearing.units import NS_PER_MS, NS_PER_S, to_ppm, to_units
+from clearing.units import NS_PER_MS, NS_PER_S, PPM, to_ppm, to_units
 
 Shock = tuple[int, int, float]  # start ns, duration ns, change (a fraction)
 Window = tuple[int, int]  # [start, end) ns
@@ -92,6 +93,19 @@ class ContractParams(NamedTuple):
     expiry_ns: int
     settlement_window_ns: int
     underlying: int
+    option_type: str = ""  # "call" or "put" for an option
+    strike: str = ""  # an option's strike, a decimal string (quote)
+
+
+class VolatilityParams(NamedTuple):
+    """The implied-volatility surface of the underlyings with options (`[volatility]`), in integer units."""
+
+    model: str  # "synthetic" or "okx"
+    leverage: LeverageEffect
+    skew_ppm: int
+    term_slope_ppm_per_year: int
+    interval_ns: int
+    file: str
 
 
 class SourceParams(NamedTuple):
@@ -228,6 +242,7 @@ class RunParams(NamedTuple):
     fund: FundParams
     portfolio: PortfolioParams | None  # None: no portfolio-margined accounts
     fork_at_ns: int  # when a fork's changes take effect; 0: no fork
+    volatility: VolatilityParams | None = None  # None: no options listed
 
 
 def _ns(seconds: float) -> int:
@@ -266,7 +281,18 @@ def _contract(sc: Scenario, m: MarketConfig) -> ContractParams | None:
         return None
     symbols = [listed.symbol for listed, _ in sc.listed()]
     underlying = symbols.index(m.underlying or m.symbol)
-    return ContractParams(m.kind, _ns(m.expiry_s), _ns(m.settlement_window_s), underlying)
+    option = (m.option_type or "", str(m.strike)) if m.kind == "option" else ("", "")
+    return ContractParams(m.kind, _ns(m.expiry_s), _ns(m.settlement_window_s), underlying, *option)
+
+
+def _volatility(sc: Scenario) -> VolatilityParams | None:
+    if all(m.kind != "option" for m, _ in sc.listed()):
+        return None
+    v = sc.volatility
+    leverage = LeverageEffect(
+        round(v.base * PPM), _ns(v.half_life_s), v.leverage_down, v.leverage_up, round(v.floor * PPM), round(v.cap * PPM)
+    )
+    return VolatilityParams(v.model, leverage, round(v.skew * PPM), round(v.term_slope * PPM), _ns(v.interval_s), v.file)
 
 
 def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
@@ -414,4 +440,5 @@ def compile_params(sc: Scenario) -> RunParams:
         queue=QueueParams(q.liquidators, _ms(q.service_time_ms), QueuePriority(q.priority), _ms(q.detection_latency_ms),
                           _ms(q.block_ms), q.max_per_block),
         fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
+        volatility=_volatility(sc),
     )  # fmt: skip

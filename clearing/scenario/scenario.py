@@ -30,6 +30,7 @@ from clearing.scenario.sections import (
     OracleConfig,
     PriceConfig,
     Section,
+    VolatilityConfig,
 )
 from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
@@ -57,6 +58,7 @@ class Scenario(Section):
     collateral: tuple[CollateralConfig, ...] = ()
     markets: tuple[ListedMarketConfig, ...] = ()
     portfolio: PortfolioConfig = PortfolioConfig()
+    volatility: VolatilityConfig = Field(default=VolatilityConfig(), description="the surface options are priced on")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
@@ -79,10 +81,15 @@ class Scenario(Section):
         symbols = [m.symbol for m, _ in self.listed()]
         if len(set(symbols)) != len(symbols):
             raise ValueError("markets need distinct symbols")
+        kinds = {listed.symbol: listed.kind for listed, _ in self.listed()}
         for i, (listed, _) in enumerate(self.listed()):
+            where = "market" if i == 0 else f"markets.{i - 1}"
             if listed.underlying and listed.underlying not in symbols:
-                where = "market" if i == 0 else f"markets.{i - 1}"
                 raise ValueError(f"{where}.underlying {listed.underlying!r} is not a listed market's symbol")
+            if listed.kind == "option" and kinds[listed.underlying] == "option":
+                raise ValueError(f"{where}.underlying {listed.underlying!r} is an option; options are on perpetuals or futures")
+            if listed.kind == "option" and i < len(self.population.legs) and self.population.legs[i]:
+                raise ValueError(f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures")
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
@@ -190,11 +197,14 @@ class Scenario(Section):
     def canonical_json(self) -> str:
         """Return the canonical JSON the log header stores and hashes.
 
-        A scenario without a fork section serialises without the `fork` key, and a perpetual
-        market without its instrument fields (`INSTRUMENT_FIELDS`), as before they existed,
+        A scenario without a fork section serialises without the `fork` key, one without
+        options without `volatility`, and a perpetual market without its instrument fields
+        (`INSTRUMENT_FIELDS`), as before they existed,
         so older logs keep their scenario hash and run id.
         """
         exclude: dict[str, Any] = {"fork": True} if self.fork is None else {}
+        if all(m.kind != "option" for m, _ in self.listed()):
+            exclude["volatility"] = True
         if self.market.instrument_defaults():
             exclude["market"] = set(INSTRUMENT_FIELDS)
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}

@@ -25,7 +25,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-INSTRUMENT_FIELDS = frozenset({"kind", "expiry_s", "settlement_window_s", "underlying"})
+INSTRUMENT_FIELDS = frozenset({"kind", "expiry_s", "settlement_window_s", "underlying", "strike", "option_type"})
 
 
 class MarketConfig(Section):
@@ -35,12 +35,17 @@ class MarketConfig(Section):
     margins like the perpetual but pays no funding, and at `expiry_s` (seconds after the
     start) settles every position at the average of `underlying`'s index (its own when
     empty) over the last `settlement_window_s` (30 minutes, as Deribit and Binance do).
+    "option": a European `option_type` option struck at `strike` (quote) on `underlying`,
+    priced on the `[volatility]` surface, cash-settled at expiry at its intrinsic value;
+    `tick_size` is its premium tick and `lot_size` its contract size in the underlying.
     """
 
-    kind: Literal["linear_perpetual", "future"] = "linear_perpetual"
+    kind: Literal["linear_perpetual", "future", "option"] = "linear_perpetual"
     expiry_s: float | None = Field(default=None, gt=0, description="a future's expiry, seconds after the start")
     settlement_window_s: float = Field(default=1800.0, gt=0, description="the index averaging window before expiry")
-    underlying: str = Field(default="", description="the market whose index settles a future (empty: its own)")
+    underlying: str = Field(default="", description="the market whose index settles a future (empty: its own) or an option")
+    strike: PositiveDecimal | None = Field(default=None, description="an option's strike, quote")
+    option_type: Literal["call", "put"] | None = None
     symbol: str = Field(default="BTCUSDT-PERP", min_length=1)
     tick_size: PositiveDecimal = Decimal("0.1")
     lot_size: PositiveDecimal = Decimal("0.001")
@@ -62,6 +67,12 @@ class MarketConfig(Section):
 
     @model_validator(mode="after")
     def _expiry(self) -> MarketConfig:
+        if self.kind != "option" and (self.strike is not None or self.option_type is not None):
+            raise ValueError(f"a {self.kind} has no strike or option_type; set kind = \"option\"")
+        if self.kind == "option" and (self.strike is None or self.option_type is None or not self.underlying):
+            raise ValueError("an option needs strike, option_type (\"call\" or \"put\") and underlying")
+        if self.kind == "option" and self.underlying == self.symbol:
+            raise ValueError("an option's underlying must be another market")
         if self.kind == "linear_perpetual":
             if self.expiry_s is not None or self.underlying:
                 raise ValueError("a linear_perpetual has no expiry_s or underlying; set kind = \"future\"")
@@ -73,7 +84,7 @@ class MarketConfig(Section):
 
     def instrument_defaults(self) -> bool:
         """Return whether the market is a linear perpetual with every instrument field at its default."""
-        return self.kind == "linear_perpetual" and self.settlement_window_s == 1800.0
+        return self.kind == "linear_perpetual" and self.settlement_window_s == 1800.0 and self.strike is None
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
@@ -196,6 +207,37 @@ class PriceConfig(Section):
             if h < max(o, c) or low > min(o, c):
                 raise ValueError(f"price.hourly.{i}: high {h} / low {low} do not contain open {o} and close {c}")
             previous = at
+        return self
+
+
+class VolatilityConfig(Section):
+    """The implied-volatility surface of every underlying with options listed on it.
+
+    "synthetic": an ATM level driven by the underlying's own index (the leverage effect:
+    `leverage_down` vol added per unit of fall in log price, `leverage_up` removed per unit
+    of rise, reverting to `base` with `half_life_s`), one `skew` (vol per unit of
+    log-moneyness ln(K/F)) and a `term_slope` (vol per year of expiry after the first),
+    published every `interval_s` on a k grid from -0.5 to +0.5. "okx": the OKX BTC option
+    chain of 2025-10-10 (`file`), fitted every minute (level and skew per expiry); option
+    expiries must then be the chain's. Source: docs/references.md [bouchaud-leverage-2001].
+    """
+
+    model: Literal["synthetic", "okx"] = "synthetic"
+    base: float = Field(default=0.6, gt=0, le=5, description="annualised ATM vol the level reverts to")
+    skew: float = Field(default=-0.2, ge=-5, le=5, description="vol per unit of log-moneyness")
+    term_slope: float = Field(default=0.0, ge=-10, le=10, description="vol per year of expiry after the first")
+    leverage_down: float = Field(default=1.5, ge=0, le=100)
+    leverage_up: float = Field(default=0.0, ge=-100, le=100)
+    half_life_s: float = Field(default=21_600.0, gt=0)
+    floor: float = Field(default=0.05, gt=0, le=5)
+    cap: float = Field(default=5.0, gt=0, le=50)
+    interval_s: float = Field(default=60.0, gt=0)
+    file: str = "okx_btc_options_chain_1m_2025-10-10.csv"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> VolatilityConfig:
+        if not self.floor <= self.base <= self.cap:
+            raise ValueError(f"volatility base {self.base} must lie within [floor {self.floor}, cap {self.cap}]")
         return self
 
 

@@ -22,7 +22,8 @@ def list_markets(bus: EventBus, params: RunParams) -> None:
         if m.contract is not None:
             k = m.contract
             bus.emit(ev.ContractSpecified(ts_ns=0, market=market, instrument=k.instrument, expiry_ns=k.expiry_ns,
-                                          settlement_window_ns=k.settlement_window_ns, underlying=k.underlying))  # fmt: skip
+                                          settlement_window_ns=k.settlement_window_ns, underlying=k.underlying,
+                                          option_type=k.option_type, strike=k.strike))  # fmt: skip
     for asset, c in enumerate(params.collateral):
         bus.emit(ev.CollateralListed(ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=c.haircut_ppm))
 

@@ -17,6 +17,7 @@ class Latest:
         self.index: dict[int, int] = {}
         self.trade: dict[int, int] = {}
         self.oracle: dict[int, int] = {}
+        self.surfaces: dict[int, tuple[int, ...]] = {}  # underlying -> its latest surface update, as causes
         self.ladders: dict[int, dict[int, int]] = {}  # market -> maker -> its latest quote update
         self.fills: dict[int, dict[int, list[int]]] = {}  # market -> maker (or -1) -> fills since
         self.readers: dict[str, Callable[[int], tuple[int, ...]]] = {

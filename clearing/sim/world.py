@@ -18,7 +18,7 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.core.agents.market_maker import MakerParams
+from clearing.core.agents.market_maker import Anchor, MakerParams
 from clearing.core.agents.population import draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
@@ -43,6 +43,7 @@ from clearing.sim.live import Live, fork_process
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import mark_process
 from clearing.sim.market_maker import market_maker_process
+from clearing.sim.options import option_markets, start_options
 from clearing.sim.oracle_feed import Oracle
 from clearing.sim.price_feed import index_feed_process
 from clearing.sim.risk import Risk, return_window_process
@@ -107,20 +108,31 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     risk = Risk(bus)
     queue = simpy.PriorityStore(env)
     monitor = MarginMonitor(env, bus, queue, live, risk)
-    guards = []
+    options = option_markets(params)
+    guards = {}
     for market, (path, step_ns) in enumerate(paths):
+        if market in options:  # priced from its underlying and the surface (`start_options`)
+            continue
         env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
         oracle = Oracle(
             env, bus, market, live, _source_specs(params, seed, market), latest, monitor.on_mark,
             generator(seed, stream(market, "oracle/latency")),
         )  # fmt: skip
         oracle.start([generator(seed, stream(market, f"oracle/source/{i}")) for i in range(len(oracle.sources))])
-        guards.append(oracle.liquidation_allowed)
+        guards[market] = oracle.liquidation_allowed
+    for market in options:  # an option's oracle is its underlying's
+        contract = params.markets[market].contract
+        assert contract is not None
+        guards[market] = guards[contract.underlying]
     _start_collateral(env, bus, params, seed, monitor)
     if params.mark is not None:
         for market in range(len(params.markets)):
-            env.process(mark_process(env, bus, market, params.mark, latest, monitor.on_mark))
-    _start_agents(env, exchange, params, seed, latest, accounts, [int(path[0]) for path, _ in paths], inputs, monitor)
+            if market not in options:
+                env.process(mark_process(env, bus, market, params.mark, latest, monitor.on_mark))
+    initials = [int(path[0]) for path, _ in paths]
+    for market, price in start_options(env, bus, params, paths, inputs, latest, monitor.on_mark).items():
+        initials[market] = price
+    _start_agents(env, exchange, params, seed, latest, accounts, initials, inputs, monitor)
     fund = None
     if params.fund.account:
         fund = accounts[Role.INSURANCE_FUND][0]
@@ -128,7 +140,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     budget = BlockBudget()
     backstop = accounts[Role.LIQUIDITY_PROVIDER][0]
     for _ in range(params.queue.liquidators):
-        env.process(liquidator_process(env, exchange, queue, backstop, live, guards, budget, fund))
+        env.process(liquidator_process(env, exchange, queue, backstop, live, [guards[m] for m in sorted(guards)], budget, fund))
     for market, m in enumerate(params.markets):
         if m.contract is not None:
             env.process(expiry_process(env, bus, market))
@@ -192,7 +204,10 @@ def _start_agents(
     bus = exchange.bus
     mm, t = params.makers, params.takers
     depth_at = depth_source(params, inputs)
+    options = option_markets(params)
     for market, m in enumerate(params.markets):
+        # An option's makers quote around its model value (its index) on their own ladder.
+        anchor, depth = (Anchor.INDEX, None) if market in options else (mm.anchor, depth_at)
         inventory_lots = max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value))
         maker = MakerParams(
             mm.levels, mm.half_spread_bps, mm.level_spacing_bps, mm.level_notional_minor, mm.calm_volatility,
@@ -202,7 +217,7 @@ def _start_agents(
         for i, account in enumerate(makers):
             depth_share = mm.depth_scale / max(1, mm.per_market)
             quoting = market_maker_process(
-                env, bus, market, account, maker, mm.refresh_ns, mm.anchor, latest, depth_at, depth_share
+                env, bus, market, account, maker, mm.refresh_ns, anchor, latest, depth, depth_share
             )
             # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
             env.process(_delayed(env, mm.refresh_ns * i // mm.per_market, quoting) if i else quoting)

@@ -41,6 +41,7 @@ from tests.builders import (
     opened,
     order_placed,
     position_settled,
+    surface_updated,
     quotes,
     trade,
 )
@@ -394,6 +395,11 @@ ROWS = [
         "trade on market 1, which has expired"),
     Row("quotes_replaced: on an expired market", SETTLED, lambda s: quotes(s, 2, market=1, bids=((96, 1),), ts_ns=AFTER),
         "quotes on market 1, which has expired"),
+    Row("volatility_surface_updated: an unknown underlying", BASE, surface_updated(1), "unknown market 1"),
+    Row("volatility_surface_updated: a vol of 0", BASE, surface_updated(vol_ppm=((500_000, 0, 480_000),)),
+        r"surface of market 0: VolSurface.vol_ppm\[0\]: expected every vol > 0"),
+    Row("volatility_surface_updated: an expiry passed", (*BASE, mark_price_updated(100, ts_ns=AFTER)),
+        surface_updated(ts_ns=AFTER), "surface of market 0 has an expiry in the past"),
 ]  # fmt: skip
 
 

@@ -74,6 +74,7 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.ContractSpecified: instruments.contract_specified,
     ev.MarketSettled: instruments.market_settled,
     ev.PositionSettled: instruments.position_settled,
+    ev.VolatilitySurfaceUpdated: instruments.volatility_surface_updated,
 }
 assert set(_APPLIERS) == set(ev.EVENT_TYPES), "every event kind needs an applier"
 

@@ -20,6 +20,7 @@ import numpy as np
 from clearing import events as ev
 from clearing.core.book import Book
 from clearing.core.margin import Brackets, PortfolioParams, historical_returns_ppm, margin_cash
+from clearing.core.options.surface import VolSurface
 from clearing.core.state.schema import (
     ARRAY_FIELDS,
     ASSET_ARRAYS,
@@ -61,7 +62,8 @@ class ClearingState:
             (A,) the assets' decimals, haircuts, deposits, venue and oracle prices.
         contracts: the contract of each market that is not a linear perpetual, by market;
             settlement_prices: each expired market's settlement price; settlement_clearing:
-            minus the amounts settled positions were credited (zero once a market settled).
+            minus the amounts settled positions were credited (zero once a market settled);
+            surfaces: the implied-volatility surface of each underlying with options, by market.
         touched: None, or (while a margin monitor reads it) the rows whose cash, position or
             collateral changed since it last looked; `TOUCHED_ALL` when a collateral price
             moved. Bookkeeping for the monitor's cache, not state: not in the digest.
@@ -98,6 +100,7 @@ class ClearingState:
         self.contracts: dict[int, ev.ContractSpecified] = {}  # markets that are not linear perpetuals
         self.settlement_prices: dict[int, int] = {}  # expired markets' settlement prices (their ticks)
         self.settlement_clearing = 0  # minus what settled positions were credited; 0 once a market settled
+        self.surfaces: dict[int, VolSurface] = {}  # implied-vol surfaces, by underlying market
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
@@ -224,9 +227,10 @@ class ClearingState:
         h.update(msgspec.json.encode(sorted(self.quotes.items())))
         h.update(msgspec.json.encode(self.oracle_sources))
         h.update(msgspec.json.encode(list(self.fund_window)))
-        if self.contracts:  # perpetual-only runs keep the digests they had before dated instruments
+        if self.contracts or self.surfaces:  # perpetual-only runs keep the digests they had before
             h.update(msgspec.json.encode([self.contracts[m] for m in sorted(self.contracts)]))
             h.update(msgspec.json.encode([sorted(self.settlement_prices.items()), self.settlement_clearing]))
+            h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in sorted(self.surfaces.items())]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
         return h.hexdigest()
 

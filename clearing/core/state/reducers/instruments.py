@@ -13,8 +13,10 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from clearing import events as ev
+from clearing.core.options.surface import VolSurface
 from clearing.core.state.reducers.checks import account, market, require
 from clearing.core.state.schema import DATED, OPTION_TYPES, Instrument
+from clearing.errors import InvariantViolation
 
 if TYPE_CHECKING:
     from clearing.core.state.state import ClearingState
@@ -75,3 +77,14 @@ def position_settled(state: ClearingState, e: ev.PositionSettled) -> None:
     state.position[e.account, e.market] = 0
     state.entry_cost[e.account, e.market] = 0
     state.touch(e.account)
+
+
+def volatility_surface_updated(state: ClearingState, e: ev.VolatilitySurfaceUpdated) -> None:
+    """Replace an underlying's implied-volatility surface."""
+    market(state, e.underlying)
+    try:
+        surface = VolSurface(e.expiries_ns, e.log_moneyness_ppm, e.vol_ppm)
+    except ValueError as error:
+        raise InvariantViolation(f"surface of market {e.underlying}: {error}") from None
+    require(surface.expiries_ns[0] > e.ts_ns, "surface of market %s has an expiry in the past", e.underlying)
+    state.surfaces[e.underlying] = surface
