@@ -10,6 +10,9 @@ parameters and the return window the state holds (`portfolio_margin_configured`,
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import NamedTuple
+
 import numpy as np
 
 from clearing.core.margin import (
@@ -20,8 +23,9 @@ from clearing.core.margin import (
     maintenance_amounts,
     position_values,
 )
+from clearing.core.options.margin import option_requirements
 from clearing.core.state import ClearingState
-from clearing.core.state.schema import MarginMode, Role
+from clearing.core.state.schema import Instrument, MarginMode, Role
 from clearing.units import Int64Array
 
 PORTFOLIO = MarginMode.PORTFOLIO
@@ -41,18 +45,60 @@ def valuation_prices(state: ClearingState) -> Int64Array:
     return np.array([valuation_price(state, m) for m in range(len(state.mark_ticks))], np.int64)
 
 
+class OptionTerms(NamedTuple):
+    """What the standard option margin needs of each live option market, in integers."""
+
+    market: int
+    underlying: int
+    is_call: bool
+    strike_ticks: int  # in the underlying's ticks
+    underlying_unit_value: int  # quote minor units per option lot per underlying tick
+
+
+def option_terms(state: ClearingState) -> list[OptionTerms]:
+    """Return the terms of every option market not yet expired, ascending (exact: `contract_specified` checks them)."""
+    out = []
+    for market, contract in sorted(state.contracts.items()):
+        if contract.instrument != Instrument.OPTION or market in state.settlement_prices:
+            continue
+        u = state.markets[contract.underlying]
+        tick, listing = Decimal(u.tick_size), state.markets[market]
+        out.append(OptionTerms(
+            market, contract.underlying, contract.option_type == "call", int(Decimal(contract.strike) / tick),
+            int(Decimal(listing.lot_size) * tick * 10**listing.quote_decimals),
+        ))  # fmt: skip
+    return out
+
+
 def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:
     """Return (equity, requirement) of the accounts `rows`, quote minor units, shape (len(rows),) each.
 
-    equity = margin cash + sum over markets of position x price x unit value;
-    requirement = `account_requirements` under each account's margin mode. `positions`
-    (len(rows), M) replaces their positions (a what-if); default: as held.
+    equity = margin cash + sum over markets of position x price x unit value (a long
+    option's value counts, a short option's is a liability); requirement =
+    `account_requirements` under each account's margin mode over the perpetuals and futures,
+    plus the standard maintenance margin of each option position
+    (`clearing.core.options.margin.option_requirements`: nothing for a long, bit.com's
+    short-option rule for a short, U the underlying's valuation price). Portfolio margin of
+    options by full revaluation is issue 14: until then an option leg is margined on its
+    own in every mode. `positions` (len(rows), M) replaces their positions (a what-if).
     """
     held = state.position[rows] if positions is None else positions
-    values = position_values(held, valuation_prices(state), state.unit_value)
+    prices = valuation_prices(state)
+    values = position_values(held, prices, state.unit_value)
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
-    requirement = account_requirements(values, portfolio, state.brackets, state.portfolio, state.window_returns())
+    terms = option_terms(state) if state.contracts else []
+    linear = values
+    if terms:
+        linear = values.copy()
+        linear[:, [t.market for t in terms]] = 0
+    requirement = account_requirements(linear, portfolio, state.brackets, state.portfolio, state.window_returns())
+    for t in terms:
+        _initial, maintenance = option_requirements(
+            held[:, t.market], np.bool_(t.is_call), np.int64(t.strike_ticks), prices[t.underlying], prices[t.market],
+            np.int64(t.underlying_unit_value), state.unit_value[t.market],
+        )  # fmt: skip
+        requirement = requirement + maintenance
     return equity, requirement
 
 

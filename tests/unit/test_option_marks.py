@@ -47,3 +47,28 @@ def test_no_price_at_or_after_expiry_or_without_an_underlying() -> None:
         model_price_ticks(surface, DAY, DAY, 600_000, Decimal("0.1"), Decimal(60_000), Decimal(5), True)
     with pytest.raises(ValueError, match="no model price"):
         model_price_ticks(surface, 0, DAY, 0, Decimal("0.1"), Decimal(60_000), Decimal(5), True)
+
+
+def test_a_short_put_is_margined_by_the_standard_rule_in_account_risk() -> None:
+    # bit.com's ETH-USDT-17NOV23-1850-P: U 2,098, mark 2.4, 50 contracts short -> MM 7,987.5 USDT.
+    import numpy as np
+
+    from clearing.core.risk import account_risk
+    from clearing.core.state import ClearingState, apply
+    from tests.builders import contract_specified, deposited, market_listed, mark_price_updated, opened, trade
+
+    state = ClearingState()
+    events = [
+        market_listed(0, symbol="ETHUSDT", tick_size="0.01", lot_size="1", quote_decimals=6, unit_value=10_000),
+        market_listed(1, symbol="ETH-1850-P", tick_size="0.1", lot_size="1", quote_decimals=6, unit_value=100_000),
+        *opened(2)[1:],
+        contract_specified(1, "option", option_type="put", strike="1850", expiry_ns=30 * DAY),
+        deposited(0, 10**12), deposited(1, 10**12),
+        trade(0, 1, 50, 24, market=1),  # account 1 writes 50 puts at 2.4
+        mark_price_updated(209_800, market=0, index_ticks=209_800), mark_price_updated(24, market=1, index_ticks=209_800),
+    ]  # fmt: skip
+    for event in events:
+        apply(state, event)
+    equity, requirement = account_risk(state, np.array([0, 1]))
+    assert requirement.tolist() == [0, 7_987_500_000]  # the long needs nothing, the writer the rule's MM
+    assert equity.tolist() == [10**12, 10**12]  # premium paid and received, the position at its mark

@@ -370,6 +370,8 @@ ROWS = [
         "option market 1: bad type or strike"),
     Row("contract_specified: an option neither call nor put", TWO, contract_specified(instrument="option", option_type="x"),
         "option market 1: bad type or strike"),
+    Row("contract_specified: a strike between the underlying's ticks", TWO,
+        contract_specified(instrument="option", strike="100.5"), "option market 1: strike or lot not whole"),
     Row("contract_specified: a future with a strike", TWO, contract_specified(strike="100"), "future market 1 has option terms"),
     Row("market_settled: an unknown market", FUTURE, market_settled(105, market=2), "unknown market 2"),
     Row("market_settled: a perpetual", FUTURE, market_settled(105, market=0), "market 0 cannot settle"),

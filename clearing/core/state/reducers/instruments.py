@@ -43,6 +43,9 @@ def contract_specified(state: ClearingState, e: ev.ContractSpecified) -> None:
     if e.instrument == Instrument.OPTION:
         require(e.underlying != e.market, "option market %s is its own underlying", e.market)
         require(e.option_type in OPTION_TYPES and _positive_decimal(e.strike), "option market %s: bad type or strike", e.market)
+        tick, listing = Decimal(state.markets[e.underlying].tick_size), state.markets[e.market]
+        exact = Decimal(e.strike) % tick == 0 and (Decimal(listing.lot_size) * tick * 10**listing.quote_decimals) % 1 == 0
+        require(exact, "option market %s: strike or lot not whole in the underlying's ticks and minor units", e.market)
     else:
         require(e.option_type == e.strike == "", "future market %s has option terms", e.market)
     state.contracts[e.market] = e
