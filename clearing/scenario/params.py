@@ -34,6 +34,7 @@ from clearing.core.oracle import (
     SourceSpec,
 )
 from clearing.core.state.schema import MarginMode
+from clearing.scenario.participants import MarketMakersConfig
 from clearing.scenario.scenario import Scenario
 from clearing.scenario.sections import (
     CollateralConfig,
@@ -243,6 +244,14 @@ class RunParams(NamedTuple):
     portfolio: PortfolioParams | None  # None: no portfolio-margined accounts
     fork_at_ns: int  # when a fork's changes take effect; 0: no fork
     volatility: VolatilityParams | None = None  # None: no options listed
+    option_makers: MakersParams | None = None  # the option markets' makers; None: no options listed
+
+    def makers_of(self, market: int) -> MakersParams:
+        """Return the makers' parameters of `market`: the option makers' on an option, else the market makers'."""
+        contract = self.markets[market].contract
+        if self.option_makers is not None and contract is not None and contract.instrument == "option":
+            return self.option_makers
+        return self.makers
 
 
 def _ns(seconds: float) -> int:
@@ -349,8 +358,7 @@ def _collateral(sc: Scenario, c: CollateralConfig) -> CollateralParams:
     )  # fmt: skip
 
 
-def _makers(sc: Scenario) -> MakersParams:
-    mm = sc.market_makers
+def _makers(sc: Scenario, mm: MarketMakersConfig) -> MakersParams:
     return MakersParams(
         mm.count, sc.quote_minor(mm.collateral), _ms(mm.refresh_ms), Anchor(mm.anchor), mm.levels, mm.half_spread_bps,
         mm.level_spacing_bps, sc.quote_minor(mm.level_notional), mm.calm_volatility, mm.spread_stress, mm.depth_stress,
@@ -433,7 +441,7 @@ def compile_params(sc: Scenario) -> RunParams:
         markets=tuple(_market(sc, m, p) for m, p in sc.listed()),
         collateral=tuple(_collateral(sc, c) for c in sc.collateral), oracle=_oracle(sc),
         sources=tuple(_source(src) for src in sc.oracle.sources), oracle_source=sc.oracle.source, mark=mark,
-        funding=funding, makers=_makers(sc),
+        funding=funding, makers=_makers(sc, sc.market_makers),
         takers=_takers(sc), population=_population(sc),
         backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
         liquidation=_liquidation(sc),
@@ -441,4 +449,5 @@ def compile_params(sc: Scenario) -> RunParams:
                           _ms(q.block_ms), q.max_per_block),
         fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
         volatility=_volatility(sc),
+        option_makers=_makers(sc, sc.option_makers) if any(m.kind == "option" for m, _ in sc.listed()) else None,
     )  # fmt: skip

@@ -35,6 +35,34 @@ class MarketMakersConfig(Section):
     )
 
 
+class OptionMakersConfig(MarketMakersConfig):
+    """Market makers of the option markets: each quotes around its option's model value (its index).
+
+    The perpetuals' makers' ladder, in bps of the premium: the spread widens with the
+    premium's own volatility and skews with inventory, and the ladder thins out under stress.
+    `anchor` and the depth keys do not apply (refused unless left alone). Defaults: one maker
+    per option, refreshing every 5 s, spreads of 1 %.
+    """
+
+    count: int = Field(default=1, ge=0, le=1000)
+    refresh_ms: int = Field(default=5000, ge=1)
+    levels: int = Field(default=5, ge=1, le=200)
+    half_spread_bps: float = Field(default=100.0, ge=0)
+    level_spacing_bps: float = Field(default=100.0, gt=0)
+    level_notional: PositiveDecimal = Decimal(20_000)
+    calm_volatility: float = Field(default=1.5, gt=0)
+    volatility_halflife_s: float = Field(default=300, gt=0)
+    inventory_limit: PositiveDecimal = Field(default=Decimal(2_000_000), description="notional at the initial price")
+    skew_bps: float = Field(default=100.0, ge=0)
+    collateral: PositiveDecimal = Decimal(100_000_000)
+
+    @model_validator(mode="after")
+    def _model_anchor(self) -> OptionMakersConfig:
+        if self.anchor != "index" or self.depth_profile or self.depth_scale != 1.0 or self.depth_optional or self.depth_sides != "both":
+            raise ValueError("option makers quote around the model value: anchor and depth_* do not apply")
+        return self
+
+
 class NoiseTakersConfig(Section):
     """Poisson market-order flow."""
 

@@ -17,6 +17,7 @@ from clearing.scenario.participants import (
     LiquidityProviderConfig,
     MarketMakersConfig,
     NoiseTakersConfig,
+    OptionMakersConfig,
     PopulationConfig,
 )
 from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, PortfolioConfig
@@ -59,6 +60,7 @@ class Scenario(Section):
     markets: tuple[ListedMarketConfig, ...] = ()
     portfolio: PortfolioConfig = PortfolioConfig()
     volatility: VolatilityConfig = Field(default=VolatilityConfig(), description="the surface options are priced on")
+    option_makers: OptionMakersConfig = Field(default=OptionMakersConfig(), description="makers of the option markets")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
@@ -204,7 +206,7 @@ class Scenario(Section):
         """
         exclude: dict[str, Any] = {"fork": True} if self.fork is None else {}
         if all(m.kind != "option" for m, _ in self.listed()):
-            exclude["volatility"] = True
+            exclude["volatility"] = exclude["option_makers"] = True
         if self.market.instrument_defaults():
             exclude["market"] = set(INSTRUMENT_FIELDS)
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}

@@ -38,11 +38,12 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
     (market-major). Then the insurance fund is seeded and its payout caps set.
     """
     p, n_markets, t = params.population, len(params.markets), params.takers
+    makers = [params.makers_of(m) for m in range(n_markets)]  # market-major: each market's makers in turn
     traders = p.accounts * (len(p.legs) if p.margin_mode is MarginMode.ISOLATED else 1)
     groups: list[tuple[Role, int, int | None, str]] = [
         (Role.TRADER, traders, None, p.margin_mode.label),
         (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
-        (Role.MARKET_MAKER, params.makers.per_market * n_markets, params.makers.collateral_minor, "cross"),
+        (Role.MARKET_MAKER, sum(mm.per_market for mm in makers), None, "cross"),
         (Role.NOISE_TRADER, t.noise_count * n_markets, t.noise_collateral_minor, "cross"),
         (Role.ARBITRAGEUR, t.arbitrageur_count * n_markets, t.arbitrageur_collateral_minor, "cross"),
         (Role.INSURANCE_FUND, int(params.fund.account), None, "cross"),
@@ -53,6 +54,10 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
         accounts[role] = list(range(first, first + count))
         if count:
             bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role.label, margin_mode=mode))
+        if role is Role.MARKET_MAKER:  # each market's makers with their own collateral
+            amounts = [mm.collateral_minor for mm in makers for _ in range(mm.per_market)]
+            for account, amount in zip(accounts[role], amounts, strict=True):
+                bus.emit(ev.Deposited(ts_ns=0, account=account, amount=amount))
         if collateral is not None:
             for account in accounts[role]:
                 bus.emit(ev.Deposited(ts_ns=0, account=account, amount=collateral))

@@ -63,13 +63,14 @@ def start_options(
                                                    v.term_slope_ppm_per_year, v.leverage.floor_ppm)  # fmt: skip
             env.process(synthetic_surface_process(env, bus, underlying, expiries, path, step_ns, v, latest))
     initial = {}
-    for market in options:
-        contract = params.markets[market].contract
-        assert contract is not None
-        u = contract.underlying
-        initial[market] = model_price_ticks(
-            first[u], 0, contract.expiry_ns, int(paths[u][0][0]), Decimal(params.markets[u].tick_size),
-            Decimal(contract.strike), Decimal(params.markets[market].tick_size), contract.option_type == "call",
-        )  # fmt: skip
-        env.process(option_pricer_process(env, bus, market, latest, on_mark))
+    for underlying, markets in sorted(by_underlying.items()):
+        for market in markets:
+            contract = params.markets[market].contract
+            assert contract is not None
+            initial[market] = model_price_ticks(
+                first[underlying], 0, contract.expiry_ns, int(paths[underlying][0][0]),
+                Decimal(params.markets[underlying].tick_size), Decimal(contract.strike),
+                Decimal(params.markets[market].tick_size), contract.option_type == "call",
+            )  # fmt: skip
+        env.process(option_pricer_process(env, bus, underlying, markets, latest, on_mark))
     return initial

@@ -202,10 +202,12 @@ def _start_agents(
     monitor: MarginMonitor,
 ) -> None:
     bus = exchange.bus
-    mm, t = params.makers, params.takers
+    t = params.takers
     depth_at = depth_source(params, inputs)
     options = option_markets(params)
+    first_maker = 0
     for market, m in enumerate(params.markets):
+        mm = params.makers_of(market)
         # An option's makers quote around its model value (its index) on their own ladder.
         anchor, depth = (Anchor.INDEX, None) if market in options else (mm.anchor, depth_at)
         inventory_lots = max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value))
@@ -213,7 +215,8 @@ def _start_agents(
             mm.levels, mm.half_spread_bps, mm.level_spacing_bps, mm.level_notional_minor, mm.calm_volatility,
             mm.spread_stress, mm.depth_stress, mm.halflife_ns, inventory_lots, mm.skew_bps,
         )  # fmt: skip
-        makers = accounts[Role.MARKET_MAKER][market * mm.per_market : (market + 1) * mm.per_market]
+        makers = accounts[Role.MARKET_MAKER][first_maker : first_maker + mm.per_market]
+        first_maker += mm.per_market
         for i, account in enumerate(makers):
             depth_share = mm.depth_scale / max(1, mm.per_market)
             quoting = market_maker_process(
