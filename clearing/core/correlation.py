@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from clearing.core.logpaths import ticks_from_log_paths
 from clearing.units import NS_PER_S, SECONDS_PER_YEAR, Float64Array, Int64Array
 
 BoolArray = npt.NDArray[np.bool_]
@@ -192,21 +193,6 @@ def _spells(rng: np.random.Generator, probability: float, count: int, n_steps: i
     if probability == 0.0:
         return np.full(count, max(n_steps, 1), dtype=np.int64)
     return np.minimum(rng.geometric(probability, count), max(n_steps, 1)).astype(np.int64)
-
-
-def ticks_from_log_paths(initial_ticks: npt.ArrayLike, increments: Float64Array) -> Int64Array:
-    """Return round(initial x exp(cumulative log-return)) per asset, never below one tick.
-
-    `initial_ticks` has shape (N,), `increments` (N, n); the result (N, n + 1) starts with
-    the initial prices. Cumulative sums run left to right, exponentials use `math.exp`
-    (correctly rounded libm) and rounding is to the nearest tick, half to even: the
-    convention of `clearing.core.paths.gbm_path`, whose results this reproduces exactly.
-    """
-    initial = np.asarray(initial_ticks, dtype=np.int64).reshape(-1, 1)
-    log_paths = np.concatenate([np.zeros((initial.shape[0], 1)), np.cumsum(increments, axis=1)], axis=1)
-    growth = np.fromiter(map(math.exp, log_paths.ravel().tolist()), np.float64, log_paths.size).reshape(log_paths.shape)
-    ticks: Int64Array = np.maximum(np.rint(initial * growth).astype(np.int64), 1)
-    return ticks
 
 
 def _check_assets(initial: Int64Array, vols: Float64Array, drifts: Float64Array, step_ns: int, n_steps: int) -> None:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.integrate import quad
 
+from clearing.core.logpaths import ticks_from_log_paths
 from clearing.units import NS_PER_S, PPM, SECONDS_PER_YEAR, Float64Array, Int64Array
 
 SCALAR_PATHS = 32  # up to this many paths the variance is stepped in Python floats (measured crossover ~32)
@@ -106,7 +107,7 @@ def heston_paths(
     shocks = params.rho * z[1] + math.sqrt(1.0 - params.rho**2) * z[0]
     increments = (drift - 0.5 * variance[:, :-1]) * dt + root * shocks
     vol_ppm = np.rint(np.sqrt(variance) * PPM).astype(np.int64)
-    return HestonPaths(_ticks_from_log_paths(initial_ticks, increments), vol_ppm)
+    return HestonPaths(ticks_from_log_paths(initial_ticks, increments), vol_ppm)
 
 
 def _variance_paths_python(z: Float64Array, params: HestonParams, dt: float) -> Float64Array:
@@ -143,15 +144,6 @@ def _variance_paths_numpy(z: Float64Array, params: HestonParams, dt: float) -> F
         noise *= normals[k]
         np.add(drift, noise, out=out[k + 1])
     return np.ascontiguousarray(out.T)
-
-
-def _ticks_from_log_paths(initial_ticks: int, increments: Float64Array) -> Int64Array:
-    # The convention of clearing.core.paths (math.exp, nearest tick half to even, floor of one
-    # tick), rows of paths at once; the layer contract keeps this module off its siblings'.
-    log_paths = np.concatenate([np.zeros((increments.shape[0], 1)), np.cumsum(increments, axis=1)], axis=1)
-    growth = np.fromiter(map(math.exp, log_paths.ravel().tolist()), np.float64, log_paths.size).reshape(log_paths.shape)
-    ticks: Int64Array = np.maximum(np.rint(initial_ticks * growth).astype(np.int64), 1)
-    return ticks
 
 
 # Pricer ---------------------------------------------------------------------------------

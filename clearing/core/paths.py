@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from clearing.core.logpaths import add_shocks, ticks_from_log_paths
 from clearing.units import NS_PER_DAY, NS_PER_MS, NS_PER_S, SECONDS_PER_YEAR, Float64Array, Int64Array
 
 # Parkinson's estimator: the volatility over one bar is about range / (2 sqrt(ln 2)).
@@ -41,24 +42,8 @@ def gbm_path(
         raise ValueError(f"expected n_steps >= 0, step_ns > 0, initial > 0, was {n_steps}, {step_ns}, {initial_ticks}")
     dt = step_ns / NS_PER_S / SECONDS_PER_YEAR
     increments = (drift - 0.5 * volatility**2) * dt + volatility * math.sqrt(dt) * rng.standard_normal(n_steps)
-    _add_shocks(increments, step_ns, shocks)
-    return _ticks_from_log_path(initial_ticks, increments)
-
-
-def _add_shocks(increments: Float64Array, step_ns: int, shocks: Sequence[tuple[int, int, float]]) -> None:
-    # log(1 + change) spread evenly over the steps that start inside the window.
-    starts = np.arange(len(increments), dtype=np.int64) * step_ns
-    for start_ns, duration_ns, change in shocks:
-        inside = (starts >= start_ns) & (starts < start_ns + duration_ns)
-        count = int(inside.sum())
-        if count:
-            increments[inside] += math.log1p(change) / count
-
-
-def _ticks_from_log_path(initial_ticks: int, increments: Float64Array) -> Int64Array:
-    log_path = np.concatenate([[0.0], np.cumsum(increments)])
-    ticks = np.fromiter((round(initial_ticks * math.exp(x)) for x in log_path), np.int64, len(log_path))
-    return np.maximum(ticks, 1)
+    add_shocks(increments, step_ns, shocks)
+    return ticks_from_log_paths(initial_ticks, increments[None, :])[0]
 
 
 def jump_diffusion_path(
@@ -99,8 +84,8 @@ def jump_diffusion_path(
     increments = (drift - 0.5 * volatility**2 - compensator) * dt + volatility * math.sqrt(dt) * rng.standard_normal(n_steps)
     jumps = rng.poisson(jump_intensity_per_day * step_ns / NS_PER_DAY, n_steps)
     increments += jumps * jump_mean + np.sqrt(jumps) * jump_stdev * rng.standard_normal(n_steps)
-    _add_shocks(increments, step_ns, shocks)
-    return _ticks_from_log_path(initial_ticks, increments)
+    add_shocks(increments, step_ns, shocks)
+    return ticks_from_log_paths(initial_ticks, increments[None, :])[0]
 
 
 # Paths through a tape ----------------------------------------------------------------

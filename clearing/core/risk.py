@@ -95,8 +95,9 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     requirement = account_requirements(linear, portfolio, state.brackets, state.portfolio, state.window_returns())
     for t in terms:
         _initial, maintenance = option_requirements(
-            held[:, t.market], np.array(t.is_call), np.array(t.strike_ticks, np.int64), prices[t.underlying : t.underlying + 1],
-            prices[t.market : t.market + 1], np.array(t.underlying_unit_value, np.int64), state.unit_value[t.market : t.market + 1],
+            held[:, t.market], np.array(t.is_call), np.array(t.strike_ticks, np.int64),
+            prices[t.underlying : t.underlying + 1], prices[t.market : t.market + 1],
+            np.array(t.underlying_unit_value, np.int64), state.unit_value[t.market : t.market + 1],
         )  # fmt: skip
         requirement = requirement + maintenance
     return equity, requirement

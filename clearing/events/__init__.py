@@ -31,8 +31,8 @@ from clearing.events.collateral import (
     CollateralPriceUpdated,
     CollateralSeized,
 )
-from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled, VolatilitySurfaceUpdated
 from clearing.events.funding import FundingPaid, FundingRateSet, PremiumSampled
+from clearing.events.instruments import ContractSpecified, MarketSettled, PositionSettled, VolatilitySurfaceUpdated
 from clearing.events.liquidation import (
     BadDebtRecorded,
     InsuranceFundConfigured,

@@ -22,8 +22,8 @@ from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
 from clearing.core.mark import MarkMethod, MarkParams
-from clearing.core.options.dynamics import LeverageEffect
 from clearing.core.market import MarketTerms
+from clearing.core.options.dynamics import LeverageEffect
 from clearing.core.oracle import (
     Aggregation,
     CollateralOracleParams,

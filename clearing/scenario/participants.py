@@ -58,7 +58,8 @@ class OptionMakersConfig(MarketMakersConfig):
 
     @model_validator(mode="after")
     def _model_anchor(self) -> OptionMakersConfig:
-        if self.anchor != "index" or self.depth_profile or self.depth_scale != 1.0 or self.depth_optional or self.depth_sides != "both":
+        depth = self.depth_profile or self.depth_scale != 1.0 or self.depth_optional or self.depth_sides != "both"
+        if self.anchor != "index" or depth:
             raise ValueError("option makers quote around the model value: anchor and depth_* do not apply")
         return self
 

@@ -91,7 +91,9 @@ class Scenario(Section):
             if listed.kind == "option" and kinds[listed.underlying] == "option":
                 raise ValueError(f"{where}.underlying {listed.underlying!r} is an option; options are on perpetuals or futures")
             if listed.kind == "option" and i < len(self.population.legs) and self.population.legs[i]:
-                raise ValueError(f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures")
+                raise ValueError(
+                    f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures"
+                )
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")

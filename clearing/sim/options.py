@@ -54,7 +54,7 @@ def start_options(
             surfaces = [(t, s) for t, s in load_okx_surfaces(inputs[v.file]) if t >= epoch_ns]
             if not surfaces:
                 raise DataError(f"{v.file}: no surface at or after the scenario's epoch")
-            t0, s0 = surfaces[0]
+            _minute, s0 = surfaces[0]
             first[underlying] = VolSurface(tuple(e - epoch_ns for e in s0.expiries_ns), s0.log_moneyness_ppm, s0.vol_ppm)
             env.process(fitted_surface_process(env, bus, underlying, surfaces, epoch_ns, v.file, latest))
         else:

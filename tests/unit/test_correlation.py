@@ -22,9 +22,9 @@ from clearing.core.correlation import (
     stress_steps,
     stress_transition_probabilities,
     stressed_correlation,
-    ticks_from_log_paths,
     validate_correlation,
 )
+from clearing.core.logpaths import ticks_from_log_paths
 from clearing.core.paths import gbm_path
 from clearing.rng import generator
 from clearing.units import NS_PER_S, SECONDS_PER_YEAR

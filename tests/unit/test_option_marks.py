@@ -55,7 +55,7 @@ def test_a_short_put_is_margined_by_the_standard_rule_in_account_risk() -> None:
 
     from clearing.core.risk import account_risk
     from clearing.core.state import ClearingState, apply
-    from tests.builders import contract_specified, deposited, market_listed, mark_price_updated, opened, trade
+    from tests.builders import contract_specified, deposited, mark_price_updated, market_listed, opened, trade
 
     state = ClearingState()
     events = [

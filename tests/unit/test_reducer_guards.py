@@ -41,8 +41,8 @@ from tests.builders import (
     opened,
     order_placed,
     position_settled,
-    surface_updated,
     quotes,
+    surface_updated,
     trade,
 )
 

@@ -30,7 +30,9 @@ class OptionSeries(NamedTuple):
     is_call: np.ndarray
 
     @classmethod
-    def of(cls, expiries_ns: Sequence[int], strikes: Sequence[Decimal], ticks: Sequence[Decimal], calls: Sequence[bool]) -> OptionSeries:
+    def of(
+        cls, expiries_ns: Sequence[int], strikes: Sequence[Decimal], ticks: Sequence[Decimal], calls: Sequence[bool]
+    ) -> OptionSeries:
         """Return the series of options given one by one."""
         return cls(np.array(expiries_ns, np.int64), np.array([float(k) for k in strikes]),
                    np.array([float(t) for t in ticks]), np.array(calls, np.bool_))  # fmt: skip

@@ -230,7 +230,8 @@ class ClearingState:
         if self.contracts or self.surfaces:  # perpetual-only runs keep the digests they had before
             h.update(msgspec.json.encode([self.contracts[m] for m in sorted(self.contracts)]))
             h.update(msgspec.json.encode([sorted(self.settlement_prices.items()), self.settlement_clearing]))
-            h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in sorted(self.surfaces.items())]))
+            surfaces = sorted(self.surfaces.items())
+            h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in surfaces]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
         return h.hexdigest()
 
