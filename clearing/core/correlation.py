@@ -11,12 +11,13 @@ machine. Sources: docs/references.md [glasserman-2003], [hamilton-1989], [longin
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from clearing.core.logpaths import ticks_from_log_paths
+from clearing.core.logpaths import Shock, add_shocks, ticks_from_log_paths
 from clearing.units import NS_PER_S, SECONDS_PER_YEAR, Float64Array, Int64Array
 
 BoolArray = npt.NDArray[np.bool_]
@@ -222,6 +223,7 @@ def correlated_gbm_paths(
     step_ns: int,
     n_steps: int,
     stress: StressRegime | None = None,
+    shocks: Sequence[Sequence[Shock]] = (),
 ) -> CorrelatedPaths:
     """Return N correlated GBM price paths in ticks at times 0, step_ns, ..., n_steps x step_ns.
 
@@ -235,7 +237,9 @@ def correlated_gbm_paths(
     chain's spells if any; so one asset without stress equals `clearing.core.paths.gbm_path`
     with the same generator, and a stress regime changes only the stressed steps. Prices
     are rounded to the nearest tick (half to even), never below one tick
-    (`ticks_from_log_paths`). Returns ticks (N, n_steps + 1) int64 and stressed (n_steps,).
+    (`ticks_from_log_paths`). `shocks[i]`, if given, are asset i's scripted moves
+    (`clearing.core.logpaths.add_shocks`, as `gbm_path`'s). Returns ticks (N, n_steps + 1)
+    int64 and stressed (n_steps,).
 
     Raises:
         ValueError: shapes differ, an initial price <= 0, a vol < 0 or not finite, n_steps < 0,
@@ -253,15 +257,17 @@ def correlated_gbm_paths(
     n = len(initial)
     dt = step_ns / NS_PER_S / SECONDS_PER_YEAR
     z = rng.standard_normal((n + 1, n_steps))
-    shocks = _correlated(factor, z[:n])
+    normals = _correlated(factor, z[:n])
     stressed = np.zeros(n_steps, dtype=bool) if stress is None else stress_steps(rng, stress.switching, step_ns, n_steps)
     scale = np.ones(n_steps)
     if stress is not None and stressed.any():
         pull = stress.correlation_pull
-        shocks[:, stressed] = math.sqrt(1.0 - pull) * shocks[:, stressed] + math.sqrt(pull) * z[n, stressed]
+        normals[:, stressed] = math.sqrt(1.0 - pull) * normals[:, stressed] + math.sqrt(pull) * z[n, stressed]
         scale[stressed] = stress.vol_multiplier
     step_vols = sigma[:, None] * scale[None, :]
-    increments = (mu[:, None] - 0.5 * step_vols**2) * dt + step_vols * math.sqrt(dt) * shocks
+    increments = (mu[:, None] - 0.5 * step_vols**2) * dt + step_vols * math.sqrt(dt) * normals
+    for row, scripted in zip(increments, shocks, strict=False):
+        add_shocks(row, step_ns, scripted)
     return CorrelatedPaths(ticks_from_log_paths(initial, increments), stressed)
 
 

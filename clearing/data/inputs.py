@@ -59,8 +59,16 @@ def data_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) -
     """Return what each market's index path was made from (the tape's files, its hourly path, or
     its model), and where the book's depth came from when the scenario names a depth file."""
     out = []
+    correlated = scenario.correlation.markets
+    v = scenario.volatility
+    surface = f"the {v.model} surface" + (f" ({v.file})" if v.model == "okx" else "")
     for market, price in scenario.listed():
-        if price.model != "tape":
+        if market.kind == "option":
+            what = f"model value on {market.underlying} and {surface}"
+        elif market.symbol in correlated:
+            others = ", ".join(name for name in correlated if name != market.symbol)
+            what = f"gbm model, drawn jointly with {others}"
+        elif price.model != "tape":
             what = f"{price.model} model"
         elif price.files and all(name in inputs for name in price.files):
             what = "tape " + ", ".join(price.files)

@@ -20,10 +20,10 @@ from clearing.core.agents.arbitrageur import ArbitrageParams
 from clearing.core.agents.market_maker import Anchor
 from clearing.core.agents.noise import NoiseParams
 from clearing.core.funding import FundingParams
+from clearing.core.heston import HestonParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
 from clearing.core.mark import MarkMethod, MarkParams
 from clearing.core.market import MarketTerms
-from clearing.core.options.dynamics import LeverageEffect
 from clearing.core.oracle import (
     Aggregation,
     CollateralOracleParams,
@@ -35,6 +35,15 @@ from clearing.core.oracle import (
 )
 from clearing.core.state.schema import MarginMode
 from clearing.scenario.participants import MarketMakersConfig
+from clearing.scenario.pricing import (
+    ContractParams,
+    CorrelationParams,
+    VolatilityParams,
+    contract_params,
+    correlation_params,
+    heston_params,
+    volatility_params,
+)
 from clearing.scenario.scenario import Scenario
 from clearing.scenario.sections import (
     CollateralConfig,
@@ -44,7 +53,7 @@ from clearing.scenario.sections import (
     PriceConfig,
     PriceShock,
 )
-from clearing.units import NS_PER_MS, NS_PER_S, PPM, to_ppm, to_units
+from clearing.units import NS_PER_MS, NS_PER_S, to_ppm, to_units
 
 Shock = tuple[int, int, float]  # start ns, duration ns, change (a fraction)
 Window = tuple[int, int]  # [start, end) ns
@@ -85,28 +94,6 @@ class MarketParams(NamedTuple):
     scan_range_ppm: int
     index_path: IndexParams
     contract: ContractParams | None = None  # None: a linear perpetual
-
-
-class ContractParams(NamedTuple):
-    """A dated market's contract, as `contract_specified` records it: instrument, expiry, window, underlying."""
-
-    instrument: str
-    expiry_ns: int
-    settlement_window_ns: int
-    underlying: int
-    option_type: str = ""  # "call" or "put" for an option
-    strike: str = ""  # an option's strike, a decimal string (quote)
-
-
-class VolatilityParams(NamedTuple):
-    """The implied-volatility surface of the underlyings with options (`[volatility]`), in integer units."""
-
-    model: str  # "synthetic" or "okx"
-    leverage: LeverageEffect
-    skew_ppm: int
-    term_slope_ppm_per_year: int
-    interval_ns: int
-    file: str
 
 
 class SourceParams(NamedTuple):
@@ -245,6 +232,8 @@ class RunParams(NamedTuple):
     fork_at_ns: int  # when a fork's changes take effect; 0: no fork
     volatility: VolatilityParams | None = None  # None: no options listed
     option_makers: MakersParams | None = None  # the option markets' makers; None: no options listed
+    correlation: CorrelationParams | None = None  # None: every index path drawn on its own
+    heston: HestonParams | None = None  # None: no market on price.model heston
 
     def makers_of(self, market: int) -> MakersParams:
         """Return the makers' parameters of `market`: the option makers' on an option, else the market makers'."""
@@ -285,25 +274,6 @@ def _index(sc: Scenario, m: MarketConfig, p: PriceConfig) -> IndexParams:
     )  # fmt: skip
 
 
-def _contract(sc: Scenario, m: MarketConfig) -> ContractParams | None:
-    if m.expiry_s is None:
-        return None
-    symbols = [listed.symbol for listed, _ in sc.listed()]
-    underlying = symbols.index(m.underlying or m.symbol)
-    option = (m.option_type or "", str(m.strike)) if m.kind == "option" else ("", "")
-    return ContractParams(m.kind, _ns(m.expiry_s), _ns(m.settlement_window_s), underlying, *option)
-
-
-def _volatility(sc: Scenario) -> VolatilityParams | None:
-    if all(m.kind != "option" for m, _ in sc.listed()):
-        return None
-    v = sc.volatility
-    leverage = LeverageEffect(
-        round(v.base * PPM), _ns(v.half_life_s), v.leverage_down, v.leverage_up, round(v.floor * PPM), round(v.cap * PPM)
-    )
-    return VolatilityParams(v.model, leverage, round(v.skew * PPM), round(v.term_slope * PPM), _ns(v.interval_s), v.file)
-
-
 def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
     floors, rates = m.bracket_units()
     terms = MarketTerms(
@@ -315,7 +285,7 @@ def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
         m.symbol, str(m.tick_size), str(m.lot_size), m.quote_decimals, m.unit_value, tuple(floors), tuple(rates),
         to_ppm(m.liquidation_fee_rate, "liquidation_fee_rate"), to_ppm(m.taker_fee_rate, "taker_fee_rate"),
         to_ppm(m.maker_fee_rate, "maker_fee_rate"), terms, to_ppm(m.scan_range, "scan_range"), _index(sc, m, p),
-        _contract(sc, m),
+        contract_params(sc, m),
     )  # fmt: skip
 
 
@@ -448,6 +418,7 @@ def compile_params(sc: Scenario) -> RunParams:
         queue=QueueParams(q.liquidators, _ms(q.service_time_ms), QueuePriority(q.priority), _ms(q.detection_latency_ms),
                           _ms(q.block_ms), q.max_per_block),
         fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
-        volatility=_volatility(sc),
+        volatility=volatility_params(sc),
         option_makers=_makers(sc, sc.option_makers) if any(m.kind == "option" for m, _ in sc.listed()) else None,
+        correlation=correlation_params(sc), heston=heston_params(sc),
     )  # fmt: skip

@@ -24,7 +24,9 @@ from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, Portf
 from clearing.scenario.sections import (
     INSTRUMENT_FIELDS,
     CollateralConfig,
+    CorrelationConfig,
     FundingConfig,
+    HestonConfig,
     ListedMarketConfig,
     MarkConfig,
     MarketConfig,
@@ -34,6 +36,10 @@ from clearing.scenario.sections import (
     VolatilityConfig,
 )
 from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
+
+# Top-level sections added after the first logs: `canonical_json` leaves each out while it
+# holds its default, so the scenario hash (and run id) of an older scenario never changes.
+ADDED_SECTIONS = ("volatility", "option_makers", "correlation", "heston")
 
 
 class Scenario(Section):
@@ -61,6 +67,8 @@ class Scenario(Section):
     portfolio: PortfolioConfig = PortfolioConfig()
     volatility: VolatilityConfig = Field(default=VolatilityConfig(), description="the surface options are priced on")
     option_makers: OptionMakersConfig = Field(default=OptionMakersConfig(), description="makers of the option markets")
+    correlation: CorrelationConfig = Field(default=CorrelationConfig(), description="jointly drawn synthetic paths")
+    heston: HestonConfig = Field(default=HestonConfig(), description="stochastic volatility of price.model heston")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
@@ -94,6 +102,7 @@ class Scenario(Section):
                 raise ValueError(
                     f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures"
                 )
+        self._check_dynamics(symbols)
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
@@ -198,17 +207,33 @@ class Scenario(Section):
         """Return a quote amount in exact minor units."""
         return to_units(amount, self.market.minor_unit, "amount")
 
+    def _check_dynamics(self, symbols: list[str]) -> None:
+        # The correlated markets draw GBM paths on one clock; Heston surfaces need Heston paths.
+        prices = {market.symbol: price for market, price in self.listed()}
+        for name in self.correlation.markets:
+            if name not in symbols:
+                raise ValueError(f"correlation.markets names {name!r}, not a listed market's symbol")
+            if prices[name].model != "gbm":
+                raise ValueError(f"correlation.markets: {name!r} has price.model {prices[name].model!r}; it must be gbm")
+        if len({prices[name].step_ms for name in self.correlation.markets}) > 1:
+            raise ValueError("correlation.markets must share one price.step_ms")
+        if self.volatility.model == "heston":
+            for market, _ in self.listed():
+                if market.kind == "option" and prices[market.underlying].model != "heston":
+                    raise ValueError(f"volatility.model heston: underlying {market.underlying!r} needs price.model heston")
+
     def canonical_json(self) -> str:
         """Return the canonical JSON the log header stores and hashes.
 
-        A scenario without a fork section serialises without the `fork` key, one without
-        options without `volatility`, and a perpetual market without its instrument fields
-        (`INSTRUMENT_FIELDS`), as before they existed,
+        A scenario without a fork section serialises without the `fork` key, the sections
+        of `ADDED_SECTIONS` are left out at their defaults, and a perpetual market without its
+        instrument fields (`INSTRUMENT_FIELDS`), as before they existed,
         so older logs keep their scenario hash and run id.
         """
         exclude: dict[str, Any] = {"fork": True} if self.fork is None else {}
-        if all(m.kind != "option" for m, _ in self.listed()):
-            exclude["volatility"] = exclude["option_makers"] = True
+        for name in ADDED_SECTIONS:  # sections added after logs were first written: left out at their defaults
+            if getattr(self, name) == type(self).model_fields[name].default:
+                exclude[name] = True
         if self.market.instrument_defaults():
             exclude["market"] = set(INSTRUMENT_FIELDS)
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from clearing.core.correlation import validate_correlation
 from clearing.core.margin import Brackets
 from clearing.units import to_ppm, to_units
 
@@ -150,7 +151,7 @@ class PriceConfig(Section):
     `hourly_source`): the bars used when a `file` is not in the data directory, or alone.
     """
 
-    model: Literal["gbm", "jump", "tape"] = "gbm"
+    model: Literal["gbm", "jump", "tape", "heston"] = "gbm"
     initial: PositiveDecimal = Decimal(60000)
     volatility: float = Field(default=0.6, ge=0, le=20, description="annualised")
     drift: float = Field(default=0.0, ge=-50, le=50, description="annualised")
@@ -217,12 +218,13 @@ class VolatilityConfig(Section):
     `leverage_down` vol added per unit of fall in log price, `leverage_up` removed per unit
     of rise, reverting to `base` with `half_life_s`), one `skew` (vol per unit of
     log-moneyness ln(K/F)) and a `term_slope` (vol per year of expiry after the first),
-    published every `interval_s` on a k grid from -0.5 to +0.5. "okx": the OKX BTC option
-    chain of 2025-10-10 (`file`), fitted every minute (level and skew per expiry); option
-    expiries must then be the chain's. Source: docs/references.md [bouchaud-leverage-2001].
+    published every `interval_s` on a k grid from -0.5 to +0.5. "heston": the same surface,
+    its ATM level the underlying's own Heston volatility path (`price.model = "heston"`).
+    "okx": the OKX BTC option chain of 2025-10-10 (`file`), fitted every minute (level and
+    skew per expiry); option expiries must then be the chain's. Source: docs/references.md [bouchaud-leverage-2001].
     """
 
-    model: Literal["synthetic", "okx"] = "synthetic"
+    model: Literal["synthetic", "okx", "heston"] = "synthetic"
     base: float = Field(default=0.6, gt=0, le=5, description="annualised ATM vol the level reverts to")
     skew: float = Field(default=-0.2, ge=-5, le=5, description="vol per unit of log-moneyness")
     term_slope: float = Field(default=0.0, ge=-10, le=10, description="vol per year of expiry after the first")
@@ -239,6 +241,68 @@ class VolatilityConfig(Section):
         if not self.floor <= self.base <= self.cap:
             raise ValueError(f"volatility base {self.base} must lie within [floor {self.floor}, cap {self.cap}]")
         return self
+
+
+class StressConfig(Section):
+    """When correlated markets are stressed, and what stress does: correlations pulled toward 1, volatilities multiplied.
+
+    A scheduled window (`start_s`, `duration_s`), or a Markov chain between calm and stress
+    (`enter_per_hour`, `leave_per_hour`); not both. Source: docs/references.md [longin-solnik-2001].
+    """
+
+    start_s: float | None = Field(default=None, ge=0)
+    duration_s: float = Field(default=0.0, ge=0)
+    enter_per_hour: float = Field(default=0.0, ge=0, le=3600)
+    leave_per_hour: float = Field(default=0.0, ge=0, le=3600)
+    pull: float = Field(default=0.0, ge=0, le=1, description="rho_stress = rho + pull x (1 - rho)")
+    vol_multiplier: float = Field(default=1.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_switch(self) -> StressConfig:
+        chain = self.enter_per_hour > 0 or self.leave_per_hour > 0
+        if self.start_s is not None and chain:
+            raise ValueError("stress is a scheduled window (start_s) or a Markov chain (enter/leave_per_hour), not both")
+        if chain and not (self.enter_per_hour > 0 and self.leave_per_hour > 0):
+            raise ValueError("a stress chain needs both enter_per_hour and leave_per_hour > 0")
+        return self
+
+
+class CorrelationConfig(Section):
+    """Markets whose synthetic (GBM) index paths are drawn jointly, with a correlation matrix and a stress regime.
+
+    `markets` names listed markets with `price.model = "gbm"` and one `price.step_ms`; each
+    keeps its own initial price, volatility, drift and shocks. `matrix` is symmetric with a
+    unit diagonal and positive definite (checked by its Cholesky factor).
+    """
+
+    markets: tuple[str, ...] = ()
+    matrix: tuple[tuple[float, ...], ...] = ()
+    stress: StressConfig = StressConfig()
+
+    @model_validator(mode="after")
+    def _valid(self) -> CorrelationConfig:
+        if len(self.matrix) != len(self.markets) or any(len(row) != len(self.markets) for row in self.matrix):
+            raise ValueError(f"correlation.matrix must be {len(self.markets)} x {len(self.markets)}, one row per market")
+        if len(set(self.markets)) != len(self.markets):
+            raise ValueError("correlation.markets must be distinct")
+        if self.markets:
+            validate_correlation(self.matrix)
+        return self
+
+
+class HestonConfig(Section):
+    """Heston stochastic volatility for markets with `price.model = "heston"` (annualised; variance units).
+
+    dv = kappa (theta - v) dt + xi sqrt(v) dW2, corr(dW1, dW2) = rho; v0 the variance at the
+    start. The path's volatility sqrt(v) is also the ATM level of its surface when
+    `volatility.model = "heston"`. Source: docs/references.md [heston-1993].
+    """
+
+    kappa: float = Field(default=3.0, gt=0, le=1000)
+    theta: float = Field(default=0.36, gt=0, le=100)
+    xi: float = Field(default=1.5, gt=0, le=100)
+    rho: float = Field(default=-0.6, gt=-1, lt=1)
+    v0: float = Field(default=0.36, ge=0, le=100)
 
 
 class ListedMarketConfig(MarketConfig):

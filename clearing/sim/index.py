@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
+from clearing.core.correlation import correlated_gbm_paths
+from clearing.core.heston import heston_paths
 from clearing.core.paths import bridge_path, gbm_path, jump_diffusion_path, trades_path
 from clearing.data import tapes
 from clearing.rng import generator
@@ -26,6 +29,46 @@ def stream(market: int, name: str) -> str:
     So adding markets never changes market 0's draws.
     """
     return name if market == 0 else f"market/{market}/{name}"
+
+
+class IndexPaths(NamedTuple):
+    """Every market's index path (ticks per step, step_ns), and the volatility path (ppm) of each Heston market."""
+
+    paths: list[tuple[Int64Array, int]]
+    heston_vol_ppm: dict[int, Int64Array]
+
+
+def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexPaths:
+    """Return the index paths of every market: the correlated group drawn jointly, Heston markets with their vol.
+
+    The `[correlation]` markets draw from one stream ("correlated"), each with its own
+    initial price, volatility, drift and shocks (`correlated_gbm_paths`); a Heston market from
+    its own index stream (`heston_paths`); every other market as `index_path` says.
+    """
+    paths: dict[int, tuple[Int64Array, int]] = {}
+    vols: dict[int, Int64Array] = {}
+    c = params.correlation
+    if c is not None:
+        specs = [params.markets[m].index_path for m in c.markets]
+        step_ns = specs[0].step_ns
+        joint = correlated_gbm_paths(
+            generator(seed, "correlated"), [p.initial_ticks for p in specs], [p.volatility for p in specs],
+            [p.drift for p in specs], c.matrix, step_ns, params.duration_ns // step_ns, c.stress,
+            [list(p.shocks) for p in specs],
+        )  # fmt: skip
+        for row, market in enumerate(c.markets):
+            paths[market] = (joint.ticks[row], step_ns)
+    for market, m in enumerate(params.markets):
+        p = m.index_path
+        if market in paths:
+            continue
+        if p.model == "heston" and params.heston is not None:
+            rng = generator(seed, "index" if market == 0 else f"index/{market}")
+            h = heston_paths(rng, p.initial_ticks, params.heston, p.drift, p.step_ns, params.duration_ns // p.step_ns)
+            paths[market], vols[market] = (h.ticks[0], p.step_ns), h.vol_ppm[0]
+        else:
+            paths[market] = index_path(params, market, seed, inputs)
+    return IndexPaths([paths[m] for m in range(len(params.markets))], vols)
 
 
 def index_path(params: RunParams, market: int, seed: int, inputs: dict[str, Path]) -> tuple[Int64Array, int]:

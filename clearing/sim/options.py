@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from clearing.core.options.dynamics import surface_from_level
+from clearing.core.options.dynamics import atm_vol_path, surface_from_level
 from clearing.core.options.marks import model_price_ticks
 from clearing.core.options.surface import VolSurface
 from clearing.core.state.schema import Instrument
@@ -20,9 +20,10 @@ from clearing.scenario.params import RunParams
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
+from clearing.sim.index import IndexPaths
 from clearing.sim.option_pricer import option_pricer_process
 from clearing.sim.surface_feed import GRID_PPM, fitted_surface_process, synthetic_surface_process
-from clearing.units import NS_PER_MS, Int64Array
+from clearing.units import NS_PER_MS
 
 
 def option_markets(params: RunParams) -> list[int]:
@@ -31,10 +32,15 @@ def option_markets(params: RunParams) -> list[int]:
 
 
 def start_options(
-    env: Clock, bus: EventBus, params: RunParams, paths: list[tuple[Int64Array, int]], inputs: dict[str, Path],
-    latest: Latest, on_mark: Callable[[int, int], None],
+    env: Clock, bus: EventBus, params: RunParams, drawn: IndexPaths, inputs: dict[str, Path], latest: Latest,
+    on_mark: Callable[[int, int], None],
 ) -> dict[int, int]:  # fmt: skip
-    """Start the surface feeds and the option pricers; return each option's model price at the start (ticks)."""
+    """Start the surface feeds and the option pricers; return each option's model price at the start (ticks).
+
+    The synthetic surface's level follows the underlying's path through the leverage effect
+    (`atm_vol_path`); the "heston" one is the underlying's Heston volatility path.
+    """
+    paths = drawn.paths
     options = option_markets(params)
     v = params.volatility
     if not options or v is None:
@@ -59,9 +65,11 @@ def start_options(
             env.process(fitted_surface_process(env, bus, underlying, surfaces, epoch_ns, v.file, latest))
         else:
             path, step_ns = paths[underlying]
-            first[underlying] = surface_from_level(v.leverage.base_vol_ppm, sorted(set(expiries)), GRID_PPM, v.skew_ppm,
+            heston = v.model == "heston" and underlying in drawn.heston_vol_ppm
+            levels = drawn.heston_vol_ppm[underlying] if heston else atm_vol_path(path, step_ns, v.leverage)
+            first[underlying] = surface_from_level(int(levels[0]), sorted(set(expiries)), GRID_PPM, v.skew_ppm,
                                                    v.term_slope_ppm_per_year, v.leverage.floor_ppm)  # fmt: skip
-            env.process(synthetic_surface_process(env, bus, underlying, expiries, path, step_ns, v, latest))
+            env.process(synthetic_surface_process(env, bus, underlying, expiries, levels, step_ns, v, latest))
     initial = {}
     for underlying, markets in sorted(by_underlying.items()):
         for market in markets:

@@ -1,9 +1,10 @@
 """The implied-volatility surface of each underlying with options: synthetic, or fitted to a real chain.
 
 "synthetic": the ATM level follows the underlying's own index path through the leverage
-effect (`clearing.core.options.dynamics.atm_vol_path`, computed once over the path), and a
-surface with the scenario's skew and term slope over the options' remaining expiries is
-published every interval. "okx": the surfaces fitted each minute to the OKX chain
+effect (`clearing.core.options.dynamics.atm_vol_path`, computed once over the path);
+"heston": it is the underlying's Heston volatility path; either way a surface with the
+scenario's skew and term slope over the options' remaining expiries is published every
+interval. "okx": the surfaces fitted each minute to the OKX chain
 (`clearing.data.option_chain.load_okx_surfaces`), moved onto the run's clock. Every surface
 is published without calendar arbitrage at its time.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.core.options.dynamics import atm_vol_path, surface_from_level
+from clearing.core.options.dynamics import surface_from_level
 from clearing.core.options.surface import VolSurface, moneyness_grid_ppm, without_calendar_arbitrage
 from clearing.scenario.params import VolatilityParams
 from clearing.sim.bus import EventBus
@@ -39,11 +40,10 @@ def _publish(env: Clock, bus: EventBus, underlying: int, surface: VolSurface, so
 
 
 def synthetic_surface_process(
-    env: Clock, bus: EventBus, underlying: int, expiries_ns: Sequence[int], path: Int64Array, step_ns: int,
+    env: Clock, bus: EventBus, underlying: int, expiries_ns: Sequence[int], levels: Int64Array, step_ns: int,
     params: VolatilityParams, latest: Latest,
 ) -> Generator[simpy.Event, Any, None]:  # fmt: skip
-    """Publish the underlying's synthetic surface every interval while an option on it is alive."""
-    levels = atm_vol_path(path, step_ns, params.leverage)
+    """Publish the underlying's surface every interval while an option on it is alive: ATM level `levels` (ppm per step)."""
     while True:
         alive = [e for e in sorted(set(expiries_ns)) if e > env.now]
         if not alive:

@@ -37,7 +37,7 @@ from clearing.sim.collateral_feed import collateral_oracle_process, collateral_p
 from clearing.sim.exchange import Exchange
 from clearing.sim.expiry import expiry_process
 from clearing.sim.funding_clock import funding_process
-from clearing.sim.index import depth_source, index_path, stream
+from clearing.sim.index import depth_source, index_paths, stream
 from clearing.sim.liquidator import BlockBudget, liquidator_process, offload_process
 from clearing.sim.live import Live, fork_process
 from clearing.sim.margin_monitor import MarginMonitor
@@ -98,7 +98,8 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     env = Clock(initial_time=0)
     bus = EventBus(ClearingState(), sink)
     list_markets(bus, params)
-    paths = [index_path(params, market, seed, inputs) for market in range(len(params.markets))]
+    drawn = index_paths(params, seed, inputs)
+    paths = drawn.paths
     accounts = open_accounts(bus, params)
     latest = Latest()
     exchange = Exchange(bus, params.self_trade_prevention, latest=latest)
@@ -130,7 +131,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
             if market not in options:
                 env.process(mark_process(env, bus, market, params.mark, latest, monitor.on_mark))
     initials = [int(path[0]) for path, _ in paths]
-    for market, price in start_options(env, bus, params, paths, inputs, latest, monitor.on_mark).items():
+    for market, price in start_options(env, bus, params, drawn, inputs, latest, monitor.on_mark).items():
         initials[market] = price
     _start_agents(env, exchange, params, seed, latest, accounts, initials, inputs, monitor)
     fund = None

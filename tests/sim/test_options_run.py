@@ -84,3 +84,46 @@ def test_a_bad_option_is_refused(change, message) -> None:
 def test_traders_hold_no_options() -> None:
     with pytest.raises(ValueError, match="traders hold perpetuals and futures"):
         small_scenario(markets=[option("BTC-C-60000", "call", "60000")], population__legs=[1, 1])
+
+
+def _pair(**overrides: object):
+    eth = {"symbol": "ETHUSDT-PERP", "tick_size": "0.01", "lot_size": "0.01",
+           "price": {"initial": "3000", "volatility": 0.8, "shocks": [{"start_s": 900, "duration_s": 300, "change": -0.35}]}}  # fmt: skip
+    return small_scenario(duration_s=1_800, markets=[eth], population__accounts=100, population__legs=[1, 1], **overrides)
+
+
+def test_correlated_markets_move_together_and_more_so_under_stress() -> None:
+    import numpy as np
+
+    from clearing.scenario.params import compile_params
+    from clearing.sim.index import index_paths
+
+    corr = {"markets": ["BTCUSDT-PERP", "ETHUSDT-PERP"], "matrix": [[1.0, 0.5], [0.5, 1.0]],
+            "stress": {"start_s": 0, "duration_s": 900, "pull": 0.9, "vol_multiplier": 2.0}}  # fmt: skip
+    paths = index_paths(compile_params(_pair(correlation=corr)), 7, {}).paths
+    btc, eth = (np.diff(np.log(p.astype(float))) for p, _step in paths)
+    stressed = np.corrcoef(btc[:900], eth[:900])[0, 1]
+    calm = np.corrcoef(btc[1_200:], eth[1_200:])[0, 1]
+    assert stressed > 0.85 and 0.3 < calm < 0.7  # pulled toward 1: 0.5 + 0.9 x 0.5 = 0.95 in the window
+    assert np.std(btc[:900]) > 1.6 * np.std(btc[1_200:])  # volatility doubled in the window
+    assert paths[1][0][1_200] < 0.75 * paths[1][0][0]  # ETH keeps its own scripted fall
+
+
+def test_a_heston_underlying_drives_its_options_surface() -> None:
+    scenario = small_scenario(
+        duration_s=1_200, markets=[option("BTC-C-60000", "call", "60000")], population__accounts=50,
+        price__model="heston", volatility__model="heston", heston__v0=0.25, heston__theta=0.25,
+    )  # fmt: skip
+    summary, sink = run_in_memory(scenario, seed=2)
+    atm = [p["vol_ppm"][0][len(p["log_moneyness_ppm"]) // 2] for _t, p in rows(sink, "volatility_surface_updated")]
+    assert atm[0] == 500_000 and len(set(atm)) > 3  # starts at sqrt(v0) = 50 % and moves with the variance path
+    assert "heston model" in summary.data_sources and "model value on BTCUSDT-PERP and the heston surface" in summary.data_sources
+
+
+def test_bad_correlation_sections_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"correlation matrix has an entry outside \[-1, 1\]"):
+        _pair(correlation={"markets": ["BTCUSDT-PERP", "ETHUSDT-PERP"], "matrix": [[1.0, 1.5], [1.5, 1.0]]})
+    with pytest.raises(ValueError, match="not a listed market"):
+        _pair(correlation={"markets": ["BTCUSDT-PERP", "SOL"], "matrix": [[1.0, 0.5], [0.5, 1.0]]})
+    with pytest.raises(ValueError, match="needs price.model heston"):
+        small_scenario(markets=[option("BTC-C-60000", "call", "60000")], volatility__model="heston")
