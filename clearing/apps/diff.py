@@ -119,7 +119,8 @@ class LogDiff:
     b: ReplayResult
     divergence: Divergence | None
     changes: dict[str, tuple[Any, Any]]  # dotted scenario key -> (A's value, B's value)
-    metrics: dict[str, dict[str, Any]]  # summary field -> {"a", "b", "delta"}
+    metrics: dict[str, dict[str, Any]]  # summary field -> {"a", "b", "delta"} (every field but `markets`)
+    markets: dict[str, dict[str, dict[str, Any]]]  # symbol -> that market's summary field -> {"a", "b", "delta"}
 
 
 def diff_logs(a: Path | str, b: Path | str) -> LogDiff:
@@ -139,9 +140,36 @@ def diff_logs(a: Path | str, b: Path | str) -> LogDiff:
     finally:
         watch.close()
     da, db = replayed_a.summary.as_dict(), replayed_b.summary.as_dict()
+    markets = market_metrics(da.pop("markets"), db.pop("markets"))
     metrics = {key: {"a": da[key], "b": db[key], "delta": metric_delta(da[key], db[key])} for key in da}
     changes = scenario_changes(replayed_a.header.scenario_json, replayed_b.header.scenario_json)
-    return LogDiff(replayed_a, replayed_b, divergence, changes, metrics)
+    return LogDiff(replayed_a, replayed_b, divergence, changes, metrics, markets)
+
+
+def market_metrics(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Return each market's summary fields in both logs by symbol, with B - A (None where a log has no such market).
+
+    Prices and base quantities are decimals in the market's own ticks and lots, so their
+    differences are exact decimals as the money's are.
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for symbol in [*a, *(s for s in b if s not in a)]:
+        ma, mb = a.get(symbol, {}), b.get(symbol, {})
+        keys = [*ma, *(k for k in mb if k not in ma)]
+        out[symbol] = {k: {"a": ma.get(k), "b": mb.get(k), "delta": _market_delta(k, ma.get(k), mb.get(k))} for k in keys}
+    return out
+
+
+def _market_delta(key: str, a: Any, b: Any) -> Any:
+    # Every field of a market but its number is a number or a decimal string (or None: no price yet, no such market).
+    if key == "market":
+        return None
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            return str(Decimal(b) - Decimal(a))
+        except InvalidOperation:
+            return None
+    return metric_delta(a, b)
 
 
 def metric_delta(a: Any, b: Any) -> Any:

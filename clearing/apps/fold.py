@@ -13,7 +13,8 @@ An observer names the event kinds it wants (`kinds`; None for every kind): the f
 its kind up once per row, so an observer costs nothing on the kinds it did not ask for.
 It sees each event *before* it is applied, with the state as it was just before it (what
 a checkpoint's digest and a breach's audit were computed on in the live run), and the
-folded result at the end.
+folded result at the end. A walk that applies the events also counts them per market
+(`Tallying`, for the summary's `markets`), as the live run does.
 
 `fold_log(..., apply_events=False)` is the fast walk for views that read only the events
 (cascades): the rows are chain-checked all the same, but nothing is applied, and a row
@@ -32,6 +33,7 @@ from typing import ClassVar
 
 from clearing import events as ev
 from clearing.apps.summary import RunSummary, summarize
+from clearing.apps.tally import TALLIED, MarketTally
 from clearing.core.state import ClearingState, apply
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
@@ -75,6 +77,7 @@ class Folded:
     events: int  # rows read, the last one's seq
     head_hash: str  # hex of the last row's hash (the genesis hash when no row was read)
     whole: bool  # every row of the log was read (not stopped by `until_ns`)
+    tally: MarketTally | None = None  # the per-market counts (of a walk that applied the events)
 
     @property
     def status(self) -> str:
@@ -86,8 +89,22 @@ class Folded:
         h = self.header
         return summarize(
             self.state, run_id=h.run_id, scenario=h.scenario_name, seed=h.seed, status=self.status, events=self.events,
-            head_hash=self.head_hash, data_sources=data_sources_of(h.scenario_json, h.inputs_json),
+            head_hash=self.head_hash, data_sources=data_sources_of(h.scenario_json, h.inputs_json), tally=self.tally,
         )  # fmt: skip
+
+
+class Tallying(Observer):
+    """Counts the events per market into `tally` (`clearing.apps.tally`): what the summary shows per market."""
+
+    kinds = TALLIED
+    needs_state = False
+
+    def __init__(self, tally: MarketTally | None = None) -> None:
+        self.tally = tally or MarketTally()
+
+    def event(self, seq: int, kind: str, event: ev.Event, state: ClearingState) -> None:
+        """Count the event."""
+        self.tally.event(seq, kind, event)
 
 
 def _hooks(observers: Sequence[Observer]) -> dict[str, tuple[Hook, ...]]:
@@ -125,7 +142,8 @@ def fold_log(
     needy = [type(o).__name__ for o in observers if o.needs_state]
     if needy and not apply_events:
         raise ValueError(f"{', '.join(needy)} read(s) the state: fold with apply_events=True")
-    hooks_of = _hooks(observers).get
+    tallying = Tallying() if apply_events else None
+    hooks_of = _hooks([*observers, *([tallying] if tallying else [])]).get
     with EventLogReader(path) as reader:
         h = reader.header
         for observer in observers:
@@ -168,7 +186,7 @@ def fold_log(
             raise VerificationError(
                 f"{reader.path}: the header records {h.events} events ending in {h.head_hash}; the log has {events}", events
             )
-        folded = Folded(reader.path, h, state, events, head.hex(), whole)
+        folded = Folded(reader.path, h, state, events, head.hex(), whole, tallying.tally if tallying else None)
         for observer in observers:
             observer.end(folded)
     return folded

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from clearing import __version__
 from clearing.apps.summary import RunSummary, summarize
+from clearing.apps.tally import MarketTally, TalliedSink, tally_log, tally_rows
 from clearing.core.state import ClearingState
 from clearing.data.inputs import data_sources, input_hashes, resolve_inputs
 from clearing.errors import OutputExistsError
@@ -139,24 +140,28 @@ class RunLifecycle:
         """Build the world on `sink` and run it to its end; return the final state."""
         return build_world(self.scenario, self.seed, sink, self.inputs).run(progress)
 
-    def summary(self, state: ClearingState, events: int, head: bytes) -> RunSummary:
-        """Return the summary of the run that completed in `state` after `events` rows ending in `head`."""
+    def summary(self, state: ClearingState, events: int, head: bytes, tally: MarketTally) -> RunSummary:
+        """Return the summary of the run that completed in `state` after `events` rows ending in `head`.
+
+        `tally` holds the run's per-market counts (`clearing.apps.tally`).
+        """
         return summarize(
             state, run_id=self.header.run_id, scenario=self.scenario.name, seed=self.seed, status="complete",
             events=events, head_hash=head.hex(), data_sources="; ".join(data_sources(self.scenario, self.inputs)),
+            tally=tally,
         )  # fmt: skip
 
     def in_memory(self) -> tuple[RunSummary, MemorySink]:
         """Run into a `MemorySink`; return the summary and the sink with its rows."""
         sink = MemorySink(self.genesis())
         state = self.execute(sink)
-        return self.summary(state, sink.count, sink.head_hash), sink
+        return self.summary(state, sink.count, sink.head_hash, tally_rows(sink.rows)), sink
 
     def unlogged(self) -> RunSummary:
-        """Run keeping only the hash chain; return the summary."""
-        sink = ChainSink(self.genesis())
-        state = self.execute(sink)
-        return self.summary(state, sink.count, sink.head_hash)
+        """Run keeping only the hash chain (the per-market counts counted as the rows go by); return the summary."""
+        sink, tally = ChainSink(self.genesis()), MarketTally()
+        state = self.execute(TalliedSink(sink, tally))
+        return self.summary(state, sink.count, sink.head_hash, tally)
 
     def to_file(
         self,
@@ -198,4 +203,4 @@ class RunLifecycle:
         with _signals_held():
             log.finish("complete", state_digest=digest)
             output.publish()
-        return self.summary(state, log.count, log.head_hash)
+        return self.summary(state, log.count, log.head_hash, tally_log(output.path))

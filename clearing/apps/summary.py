@@ -1,17 +1,50 @@
 """The run summary: the same fields from a live run and from a replay of its log.
 
 Money fields are exact decimal strings in quote currency (e.g. "1234.567890"), never
-floats; `quote_decimals` says how many decimals they carry.
+floats; `quote_decimals` says how many decimals they carry (every market quotes in the
+one quote currency: the scenario checks that their `quote_decimals` agree). The totals
+are the whole run's; `markets` has one `MarketSummary` per market, keyed by its symbol:
+its prices at the end (exact decimals in the market's ticks), open interest, and what
+`clearing.apps.tally.MarketTally` counted of its liquidations, ADL, socialised loss and
+funding.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from clearing.core.risk import fund_equity
+from clearing.apps.tally import MarketTally
+from clearing.core.risk import fund_equity, valuation_price
 from clearing.core.state import ClearingState
 from clearing.units import NS_PER_S, format_minor
+
+
+@dataclass(frozen=True)
+class MarketSummary:
+    """One market at the end of a run (or of a log replayed up to some time), under its symbol.
+
+    Prices are exact decimal strings (ticks times the market's tick size), None before the
+    first; `open_interest` is the long lots in base units (lots times the lot size); money
+    fields are as the run summary's.
+    """
+
+    market: int  # the market's number in the events (`market` of every per-market event and view)
+    index: str | None
+    oracle: str | None
+    mark: str | None
+    last_trade: str | None
+    open_interest: str
+    open_interest_notional: str  # the long lots at the valuation price (the mark; the index before the first)
+    liquidations: int  # liquidations that closed lots on this market
+    liquidated_notional: str
+    adl_events: int
+    adl_notional: str
+    socialised_loss: str
+    socialisations: int
+    funding_rate_ppb: int  # the last funding rate set, parts per 10^9
+    funding_paid: str  # funding that changed hands on this market
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,7 @@ class RunSummary:
     quote_decimals: int
     state_digest: str
     head_hash: str
+    markets: dict[str, MarketSummary] = field(default_factory=dict)  # by symbol, in the order they were listed
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -69,9 +103,14 @@ def summarize(
     events: int,
     head_hash: str,
     data_sources: str = "",
+    tally: MarketTally | None = None,
 ) -> RunSummary:
-    """Return the summary of `state`; `data_sources` says what each market's index was made from."""
-    decimals = state.markets[0].quote_decimals if state.markets else 0
+    """Return the summary of `state`; `data_sources` says what each market's index was made from.
+
+    `tally` holds the per-market counts of the events folded into `state` (none: zeros).
+    """
+    decimals = state.markets[0].quote_decimals if state.markets else 0  # the quote currency's, every market's
+    tally = tally or MarketTally()
     return RunSummary(
         run_id=run_id,
         scenario=scenario,
@@ -108,11 +147,42 @@ def summarize(
         quote_decimals=decimals,
         state_digest=state.digest(),
         head_hash=head_hash,
+        markets={m.symbol: market_summary(state, m.market, tally) for m in state.markets},
+    )
+
+
+def _price(ticks: int, tick_size: Decimal) -> str | None:
+    return str(ticks * tick_size) if ticks else None
+
+
+def market_summary(state: ClearingState, market: int, tally: MarketTally) -> MarketSummary:
+    """Return the summary of one market of `state`, with its counts from `tally`."""
+    listing = state.markets[market]
+    tick, decimals = Decimal(listing.tick_size), listing.quote_decimals
+    column = state.position[:, market]
+    long_lots = int(column[column > 0].sum())
+    counts = tally.counts(market)
+    return MarketSummary(
+        market=market,
+        index=_price(int(state.index_ticks[market]), tick),
+        oracle=_price(int(state.oracle_ticks[market]), tick),
+        mark=_price(int(state.mark_ticks[market]), tick),
+        last_trade=_price(int(state.last_trade_ticks[market]), tick),
+        open_interest=str(long_lots * Decimal(listing.lot_size)),
+        open_interest_notional=format_minor(long_lots * valuation_price(state, market) * listing.unit_value, decimals),
+        liquidations=counts.liquidations,
+        liquidated_notional=format_minor(counts.liquidated_notional, decimals),
+        adl_events=counts.adl_events,
+        adl_notional=format_minor(counts.adl_notional, decimals),
+        socialised_loss=format_minor(counts.socialised_loss, decimals),
+        socialisations=counts.socialisations,
+        funding_rate_ppb=int(state.funding_rate_ppb[market]),
+        funding_paid=format_minor(counts.funding_paid, decimals),
     )
 
 
 def render_text(summary: RunSummary, quote: str = "") -> str:
-    """Return the summary as aligned `key  value` lines for a terminal."""
+    """Return the summary as aligned `key  value` lines for a terminal, then a table of the markets by symbol."""
     unit = f" {quote}" if quote else ""
     money = {
         "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "liquidated_notional_fund",
@@ -120,8 +190,28 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    width = max(len(k) for k in summary.as_dict())
-    lines = []
-    for key, value in summary.as_dict().items():
-        lines.append(f"{key:<{width}}  {value}{unit if key in money else ''}")
-    return "\n".join(lines)
+    fields = {k: v for k, v in summary.as_dict().items() if k != "markets"}
+    width = max(len(k) for k in fields)
+    lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]
+    return "\n".join([*lines, *market_table(summary.markets, width)])
+
+
+def market_table(markets: dict[str, MarketSummary], width: int = 0) -> list[str]:
+    """Return the markets as text lines: a column per symbol, a row per field (none without a market)."""
+    if not markets:
+        return []
+    rows = [("market", list(markets))]
+    rows += [(f"  {name}", [_cell(getattr(m, name)) for m in markets.values()]) for name in _MARKET_ROWS]
+    width = max(width, *(len(label) for label, _ in rows))
+    columns = [max(len(row[1][i]) for row in rows) for i in range(len(markets))]
+    return [
+        f"{label:<{width}}  " + "  ".join(f"{v:<{w}}" for v, w in zip(values, columns, strict=True)).rstrip()
+        for label, values in rows
+    ]
+
+
+_MARKET_ROWS = tuple(name for name in MarketSummary.__dataclass_fields__ if name != "market")
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)

@@ -60,7 +60,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise ConfigError(f"{path}: no such file")
     diff = diff_logs(args.a, args.b)
-    a, b, divergence, changes, metrics = diff.a, diff.b, diff.divergence, diff.changes, diff.metrics
+    a, b, divergence, changes, metrics, markets = diff.a, diff.b, diff.divergence, diff.changes, diff.metrics, diff.markets
     epoch = a.header.epoch
     first: dict[str, Any] | None = None
     if divergence is not None:
@@ -73,7 +73,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.json:
         out = {
             "identical": divergence is None, "first_divergence": first, "seeds": [a.header.seed, b.header.seed],
-            "scenario_changes": {k: list(v) for k, v in changes.items()}, "metrics": metrics,
+            "scenario_changes": {k: list(v) for k, v in changes.items()}, "metrics": metrics, "markets": markets,
         }  # fmt: skip
         sys.stdout.write(json.dumps(out) + "\n")
         return 0
@@ -91,10 +91,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
             lines.append(
                 f"  {side.upper()}: " + ("(no such event)" if row is None else f"{row['kind']} {_short(row['payload'])}")
             )
-    width = max(len(k) for k in metrics)
+    width = max(len(k) for k in [*metrics, *(f"market {s}" for s in markets), *(f"  {k}" for m in markets.values() for k in m)])
     lines.append(f"{'metric':<{width}}  {'A':>24}  {'B':>24}  B-A")
-    for key, m in metrics.items():
-        if key in ("data_sources", "scenario"):
+    rows: list[tuple[str, dict[str, Any] | None]] = [
+        (key, m) for key, m in metrics.items() if key not in ("data_sources", "scenario")
+    ]
+    for symbol, fields in markets.items():  # each market by its symbol: its own rows
+        rows += [(f"market {symbol}", None), *((f"  {key}", m) for key, m in fields.items() if key != "market")]
+    for key, m in rows:
+        if m is None:
+            lines.append(key)
             continue
         delta = m["delta"]
         if delta is None:

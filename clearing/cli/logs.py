@@ -163,6 +163,13 @@ def _csv_value(value: Any) -> Any:
     return json.dumps(value, separators=(",", ":")) if isinstance(value, bool | list | dict) else value
 
 
+# Each market's numbers `clearing report` prints (all of them are in the HTML file).
+_MARKET_HEADLINE = (
+    "market", "liquidations", "liquidated_notional", "adl_events", "adl_notional", "open_interest_notional", "mark",
+    "liquidation_fall_share",
+)  # fmt: skip
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of a log and print its headline numbers."""
     from clearing.apps.report import build, render
@@ -180,11 +187,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         for key in ("liquidations", "liquidated_notional", "bad_debt", "adl_events", "adl_notional", "insurance_paid")
     }
     fund, cascades = shown["insurance_fund_path"], shown["cascades"]
+    markets = {symbol: {key: m[key] for key in _MARKET_HEADLINE} for symbol, m in shown["markets"].items()}
     if args.json:
-        print(json.dumps({**headline, "insurance_fund_path": fund, "cascades": cascades, "report": str(out)}))
+        print(json.dumps({**headline, "insurance_fund_path": fund, "cascades": cascades, "markets": markets,
+                          "report": str(out)}))  # fmt: skip
         return 0
     for key, value in headline.items():
         print(f"{key:<22}{value}")
+    for symbol, m in markets.items() if len(markets) > 1 else ():
+        print(f"{symbol:<22}{m['liquidations']} liquidations, notional {m['liquidated_notional']}; ADL {m['adl_events']}, "
+              f"notional {m['adl_notional']}; open interest {m['open_interest_notional']} at mark {m['mark']}; "
+              f"liquidation fall share {m['liquidation_fall_share']}")  # fmt: skip
     print(f"{'insurance_fund_path':<22}{fund['start']} -> min {fund['min']} at {fund['min_at_s'] / 3600:.2f} h -> {fund['end']}")
     print(f"{'cascade_depth':<22}{cascades['cascade_depth']} ({cascades['generations']} generation(s), "
           f"amplification {cascades['amplification']})")  # fmt: skip
@@ -204,30 +217,32 @@ def cmd_cascades(args: argparse.Namespace) -> int:
     result = analyse_log(args.log)
     if dot is not None:
         write_atomically(dot, lambda partial: partial.write_text(to_dot(result, args.dot_limit), encoding="utf-8"), "--dot")
-    totals, top = result.totals(), result.largest_cascade()
+    totals, top, markets = result.totals(), result.largest_cascade(), result.by_symbol()
     if args.json:
         print(json.dumps({"totals": totals, "largest_cascade": top, "price_moves": result.price_moves(),
-                          "liquidations": result.as_rows()}))  # fmt: skip
+                          "markets": markets, "liquidations": result.as_rows()}))  # fmt: skip
         return 0
+    # One column of keys; with several markets wide enough for "liquidation_fall_share (SYMBOL)".
+    width = max(30, *(len(f"liquidation_fall_share ({symbol})") + 2 for symbol in markets)) if len(markets) > 1 else 30
     for key in ("liquidations", "generations", "cascade_depth", "notional_by_generation", "amplification"):
-        print(f"{key:<30}{totals[key]}")
-    print(f"{'cascades':<30}{totals['cascades']} ({totals['cascades_with_depth']} with depth >= 1)")
+        print(f"{key:<{width}}{totals[key]}")
+    print(f"{'cascades':<{width}}{totals['cascades']} ({totals['cascades_with_depth']} with depth >= 1)")
     if top is not None:
-        print(f"{'largest_cascade':<30}root liquidation {top['root_liquidation']} (account {top['root_account']}, "
+        print(f"{'largest_cascade':<{width}}root liquidation {top['root_liquidation']} (account {top['root_account']}, "
               f"breach {top['root_breach']}), {top['liquidations']} liquidations, depth {top['depth']}")  # fmt: skip
-        print(f"{'largest_cascade_notional':<30}{top['notional']}")
-        print(f"{'largest_cascade_time':<30}{top['start_s']:.1f} s to {top['end_s']:.1f} s "
+        print(f"{'largest_cascade_notional':<{width}}{top['notional']}")
+        print(f"{'largest_cascade_time':<{width}}{top['start_s']:.1f} s to {top['end_s']:.1f} s "
               f"({top.get('start_utc', '?')} to {top.get('end_utc', '?')}), {top['duration_s']:.1f} s")  # fmt: skip
-    for m in result.price_moves():
-        at = "" if len(result.prices) == 1 else f" (market {m['market']})"
-        print(f"{'mark_fall' + at:<30}{m['mark_fall_ticks']} ticks over {m['mark_steps']} steps; peak to trough "
+    for symbol, m in markets.items():
+        at = "" if len(markets) == 1 else f" ({symbol})"
+        print(f"{'mark_fall' + at:<{width}}{m['mark_fall_ticks']} ticks over {m['mark_steps']} steps; peak to trough "
               f"{m['peak_to_trough_ticks']} ticks ({m['peak_to_trough_pct']} %), "
               f"{m['peak_s']:.0f} s to {m['trough_s']:.0f} s")  # fmt: skip
-        print(f"{'liquidation_fall_share' + at:<30}{m['liquidation_fall_share']:.6f} ({m['liquidation_fall_ticks']} ticks "
-              f"on {m['liquidation_driven_fall_steps']} driven steps; "
+        print(f"{'liquidation_fall_share' + at:<{width}}{m['liquidation_fall_share']:.6f} ({m['liquidation_fall_ticks']} "
+              f"ticks on {m['liquidation_driven_fall_steps']} driven steps; "
               f"{m['peak_to_trough_liquidation_share']} of the peak to trough)")  # fmt: skip
-        print(f"{'liquidation_rise_share' + at:<30}{m['liquidation_rise_share']:.6f} ({m['liquidation_rise_ticks']} of "
+        print(f"{'liquidation_rise_share' + at:<{width}}{m['liquidation_rise_share']:.6f} ({m['liquidation_rise_ticks']} of "
               f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
     if dot is not None:
-        print(f"{'dot':<30}{dot}")
+        print(f"{'dot':<{width}}{dot}")
     return 0

@@ -4,6 +4,11 @@ One file per run. `events` is STRICT and append-only; `runs` holds the header. R
 is sha256(hash of row n-1 || seq as 8 bytes || version as 2 bytes || payload bytes), and the
 chain starts from a genesis hash over the header, so rows cannot be edited, dropped,
 reordered or moved to another run without `verify` finding the first bad seq.
+
+The views are conveniences over `events` for plain `sqlite3`: they are outside the chain
+(no event's bytes depend on them) and `verify` does not check them. A log keeps the views
+of the code that wrote it, so changing them changes neither `SCHEMA_VERSION` (which the
+genesis hash binds) nor any existing log; only new logs get the new views.
 """
 
 from __future__ import annotations
@@ -83,7 +88,14 @@ VIEW_ALIASES = {
     "margin_breaches": "margin_breached",
     "mark_prices": "mark_price_updated",
     "index_prices": "index_price_updated",
+    "markets": "market_listed",
 }
+
+# The columns of the `markets` view: one row per listed market, its symbol and unit conventions.
+MARKET_COLUMNS = (
+    "market", "symbol", "tick_size", "lot_size", "quote_decimals", "unit_value", "maintenance_margin_ppm",
+    "liquidation_fee_ppm", "taker_fee_ppm", "maker_fee_ppm", "bracket_floors", "bracket_rates_ppm",
+)  # fmt: skip
 
 INDEXES_SQL = (
     "CREATE INDEX IF NOT EXISTS events_kind_seq ON events (kind, seq)",
@@ -91,20 +103,39 @@ INDEXES_SQL = (
 )
 
 
+# A market's symbol, for a row of `events` that names the market (`market_listed` rows come first in a log: the
+# scan stops at once, with or without the `events_kind_seq` index).
+_SYMBOL_SQL = (
+    "(SELECT json_extract(l.payload, '$.symbol') FROM events AS l WHERE l.kind = 'market_listed' "
+    "AND json_extract(l.payload, '$.market') = json_extract(events.payload, '$.market') ORDER BY l.seq LIMIT 1)"
+)
+
+
 def view_sql(kind: str) -> str:
-    """Return the CREATE VIEW statement that flattens one kind's payload into columns."""
+    """Return the CREATE VIEW statement that flattens one kind's payload into columns.
+
+    A kind with a `market` field also gets its market's `symbol` (from the market's
+    `market_listed` row) in the column after it.
+    """
     fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kind]) if f.name not in ("ts_ns", "causes")]
-    columns = ", ".join(f"json_extract(payload, '$.{name}') AS {name}" for name in fields)
-    return f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {columns} FROM events WHERE kind = '{kind}'"
+    columns = []
+    for name in fields:
+        columns.append(f"json_extract(payload, '$.{name}') AS {name}")
+        if name == "market" and "symbol" not in fields:
+            columns.append(f"{_SYMBOL_SQL} AS symbol")
+    body = ", ".join(columns)
+    return f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {body} FROM events WHERE kind = '{kind}'"
 
 
 def alias_sql(alias: str, kind: str) -> str:
     """Return the CREATE VIEW statement of a friendly alias of a kind's view."""
     if kind == "oracle_price_delivered":
         return (
-            f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, market, price_ticks, "
+            f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, market, symbol, price_ticks, "
             f"confidence_ticks, ts_source_ns, ts_published_ns, ts_ns - ts_source_ns AS lag_ns, causes FROM {kind}"
         )
+    if kind == "market_listed":
+        return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT {', '.join(MARKET_COLUMNS)} FROM {kind}"
     return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT * FROM {kind}"
 
 

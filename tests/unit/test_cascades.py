@@ -53,15 +53,15 @@ def index(seq, price, market=0):
     return row(seq, "index_price_updated", (), market=market, price_ticks=price)
 
 
-def liquidation(first, cause, account, notional, side=-1, backstop=False):
+def liquidation(first, cause, account, notional, side=-1, backstop=False, market=0):
     """A breach caused by `cause`, its fill (through an order, or a backstop take-over) and its completion."""
-    breach = row(first, "margin_breached", (cause,), account=account, market=0)
+    breach = row(first, "margin_breached", (cause,), account=account, market=market)
     if backstop:
         fills = [row(first + 1, "trade_executed", (first,), liquidation=True, taker_side=side)]
     else:
         fills = [row(first + 1, "order_placed", (first,), liquidation=True),
                  row(first + 2, "trade_executed", (first + 1,), liquidation=True, taker_side=side)]  # fmt: skip
-    done = row(first + len(fills) + 1, "liquidation_completed", (first + len(fills),), account=account, market=0,
+    done = row(first + len(fills) + 1, "liquidation_completed", (first + len(fills),), account=account, market=market,
                notional=notional)  # fmt: skip
     return [breach, *fills, done]
 
@@ -226,3 +226,30 @@ def test_a_liquidation_driven_by_two_cascades_has_both_parents_and_one_root():
     assert (child.generation, child.root, child.parents) == (1, 4, (7, 11))  # the root of the earliest cause
     _nodes, edges, _clusters, _comments = parse_dot(to_dot(result))
     assert sorted(edges) == [("L11", "L16"), ("L7", "L16")]
+
+
+def test_each_market_is_attributed_and_drawn_under_its_symbol():
+    rows = [
+        row(1, "market_listed", market=0, symbol="BTCUSDT-PERP"), row(2, "market_listed", market=1, symbol="ETHUSDT-PERP"),
+        mark(3, (), 1000, 1000), mark(4, (), 500, 500, market=1),
+        *liquidation(5, 4, account=1, notional=100, market=1),  # breach 5, order 6, fill 7 (a sale), completed 8
+        mark(9, (), 990, 1000),  # BTC falls 10 ticks below its oracle price, no liquidation flow: exogenous
+        mark(10, (7,), 480, 500, market=1),  # ETH falls 20 ticks on the fill, its oracle price unchanged
+    ]  # fmt: skip
+    result = analyse(rows)
+    moves = result.by_symbol()
+    assert list(moves) == ["BTCUSDT-PERP", "ETHUSDT-PERP"]
+    assert (moves["BTCUSDT-PERP"]["mark_fall_ticks"], moves["BTCUSDT-PERP"]["liquidation_fall_ticks"]) == (10, 0)
+    assert (moves["ETHUSDT-PERP"]["mark_fall_ticks"], moves["ETHUSDT-PERP"]["liquidation_fall_share"]) == (20, 1.0)
+    assert [(m["market"], m["symbol"]) for m in result.price_moves()] == [(0, "BTCUSDT-PERP"), (1, "ETHUSDT-PERP")]
+    totals = result.totals()  # ticks of two markets do not add up: no flat price attribution
+    assert totals["mark_fall_ticks"] is None and totals["liquidation_fall_share"] is None and totals["liquidations"] == 1
+    assert result.as_rows()[0]["symbol"] == "ETHUSDT-PERP"
+    nodes, _edges, _clusters, _comments = parse_dot(to_dot(result))
+    assert nodes["L8"]["label"] == "8\\naccount 1\\nETHUSDT-PERP\\ngen 0\\nnotional 100"
+
+
+def test_one_market_keeps_its_flat_price_attribution():
+    rows = [row(1, "market_listed", market=0, symbol="BTCUSDT-PERP"), mark(2, (), 1000, 1000), mark(3, (), 990, 990)]
+    totals = analyse(rows).totals()
+    assert totals["mark_fall_ticks"] == 10 and totals["liquidation_fall_share"] == 0.0

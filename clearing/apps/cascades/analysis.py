@@ -43,7 +43,8 @@ class CascadeAnalysis(Observer):
     """Generations, roots, parents and attributed price moves, from every event's causes.
 
     Events are read by their fields only (`ts_ns`, `causes`, and `account`, `market`,
-    `notional`, `taker_side`, `price_ticks`, `index_ticks` of the kinds that have them).
+    `notional`, `taker_side`, `price_ticks`, `index_ticks` of the kinds that have them,
+    and a listing's `symbol`).
     """
 
     needs_state = False
@@ -60,6 +61,7 @@ class CascadeAnalysis(Observer):
         self.shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # each distinct parents tuple once
         self.breach_of: dict[int, int] = {}  # account -> its open breach's seq
         self.tape: dict[int, int] = {}  # market -> latest external index (ticks)
+        self.symbols: dict[int, str] = {}  # market -> its symbol, from its listing
         self.marks: dict[int, _Marks] = {}
         self.pending: list[tuple[int, int, int, int, int, int, tuple[int, ...]]] = []
         self.out = Cascades()
@@ -135,6 +137,8 @@ class CascadeAnalysis(Observer):
                 parents[seq] = first
         if kind == "oracle_price_delivered":
             self.delivery[seq] = True
+        elif kind == "market_listed":
+            self.symbols[event.market] = event.symbol
         elif kind == "index_price_updated":
             self.tape[event.market] = event.price_ticks
         elif kind == "mark_price_updated":
@@ -142,7 +146,7 @@ class CascadeAnalysis(Observer):
             oracle_driven = any(driven[c] for c in causes if self.delivery[c])
             last = self.marks.get(market)
             if last is None:
-                moves = self.out.prices.setdefault(market, PriceMoves(market))
+                moves = self.out.prices.setdefault(market, PriceMoves(market, self.symbols.get(market, "")))
                 self.marks[market] = _Marks(moves, mark, oracle, self.tape.get(market, 0), oracle_driven, event.ts_ns)
                 return
             mask = int(sides[seq]) if driven[seq] else 0
@@ -160,7 +164,7 @@ class CascadeAnalysis(Observer):
         liquidation_of = {breach: seq for seq, *_rest, breach, _p in self.pending}
         out.liquidations = [
             Liquidation(seq, ts, account, market, notional, int(self.generation[breach]), int(self.root[breach]), breach,
-                        tuple(liquidation_of[b] for b in of if b in liquidation_of))
+                        tuple(liquidation_of[b] for b in of if b in liquidation_of), self.symbols.get(market, ""))
             for seq, ts, account, market, notional, breach, of in self.pending
         ]  # fmt: skip
         return out

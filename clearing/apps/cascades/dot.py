@@ -11,7 +11,8 @@ GENERATION_COLOURS = ("#c6dbef", "#fdd0a2", "#fc9272", "#ef3b2c", "#a50f15")
 def to_dot(result: Cascades, limit: int = 2000) -> str:
     """Return the causal graph of the liquidations as Graphviz DOT, at most `limit` nodes.
 
-    Nodes are liquidations (seq, account, generation, notional), filled by generation; an edge
+    Nodes are liquidations (seq, account, the symbol of the market it closed first, generation,
+    notional), filled by generation; an edge
     runs from each generation-k parent to the generation-(k + 1) liquidation its fills drove.
     Each cascade of two or more liquidations is a cluster. Whole cascades are kept, those
     with depth >= 1 first, each by notional, largest first, while they fit; when the first
@@ -56,15 +57,17 @@ def to_dot(result: Cascades, limit: int = 2000) -> str:
         indent = "  "
         if len(cascade.liquidations) > 1:
             lines.append(f"  subgraph cluster_{cascade.root} {{")
+            symbols = ", ".join(_quoted(m) for m in dict.fromkeys(x.symbol for x in cascade.liquidations) if m)
             lines.append(
                 f'    label="cascade {cascade.head().seq}: {len(cascade.liquidations)} liquidations, '
-                f'notional {cascade.notional}, depth {cascade.depth}";'
+                f'notional {cascade.notional}, depth {cascade.depth}{f" ({symbols})" if symbols else ""}";'
             )
             indent = "    "
         for x in members:
             colour = GENERATION_COLOURS[min(x.generation, len(GENERATION_COLOURS) - 1)]
+            market = f"\\n{_quoted(x.symbol)}" if x.symbol else ""
             lines.append(
-                f'{indent}L{x.seq} [label="{x.seq}\\naccount {x.account}\\ngen {x.generation}\\nnotional {x.notional}", '
+                f'{indent}L{x.seq} [label="{x.seq}\\naccount {x.account}{market}\\ngen {x.generation}\\nnotional {x.notional}", '
                 f'fillcolor="{colour}"];'
             )
             for p in x.parents:
@@ -79,3 +82,8 @@ def to_dot(result: Cascades, limit: int = 2000) -> str:
         lines.append(f"  // {dropped} edge(s) from liquidations left out are not drawn")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    # Inside a DOT string: backslashes and quotes escaped.
+    return text.replace("\\", "\\\\").replace('"', '\\"')

@@ -20,7 +20,9 @@ class Liquidation:
 
     `root` and `breach` are `margin_breached` seqs; `parents` are the `liquidation_completed`
     seqs of the generation-(k - 1) liquidations whose fills drove the mark that breached this
-    one (empty at generation 0).
+    one (empty at generation 0). `market` and `symbol` are the first market it closed (its
+    `liquidation_completed`'s; `notional` covers every market it closed); the symbol is ""
+    when the events seen did not list the market.
     """
 
     seq: int
@@ -32,6 +34,7 @@ class Liquidation:
     root: int
     breach: int = 0
     parents: tuple[int, ...] = ()
+    symbol: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class PriceMoves:
     """
 
     market: int
+    symbol: str = ""  # "" when the events seen did not list the market
     steps: int = 0
     fall: int = 0
     attributed_fall: int = 0
@@ -128,6 +132,7 @@ class PriceMoves:
         drop = self.peak - self.trough
         return {
             "market": self.market,
+            "symbol": self.symbol,
             "mark_steps": self.steps,
             "mark_fall_ticks": self.fall,
             "liquidation_fall_ticks": self.attributed_fall,
@@ -147,6 +152,13 @@ class PriceMoves:
             "peak_to_trough_liquidation_share": round(self.drawdown_attributed / drop, 6) if drop else 0.0,
             "steps_against_index_tape": self.reference_tape_steps,
         }
+
+
+# The price attribution's keys that `Cascades.totals` shows flat.
+_SHARED = (
+    "mark_fall_ticks", "liquidation_fall_ticks", "liquidation_fall_share", "mark_rise_ticks", "liquidation_rise_ticks",
+    "liquidation_rise_share", "peak_to_trough_ticks", "peak_to_trough_pct", "peak_to_trough_liquidation_share",
+)  # fmt: skip
 
 
 @dataclass
@@ -186,11 +198,15 @@ class Cascades:
     def totals(self) -> dict[str, Any]:
         """Return the headline numbers as a flat JSON-ready dict (notionals in quote minor units).
 
-        The price attribution is market 0's (every market's is in `price_moves`).
+        The price attribution (`mark_*`, `liquidation_fall_*`, `liquidation_rise_*`,
+        `peak_to_trough_*`) is the market's when the run has one market, and None when it
+        has several: ticks of different markets do not add up. Every market's is in
+        `by_symbol` and `price_moves`.
         """
         groups = self.cascades()
         top = groups[0].as_dict() if groups else None
-        moves = (self.prices.get(0) or PriceMoves(0)).as_dict()
+        one = len(self.prices) <= 1
+        moves = next(iter(self.prices.values()), PriceMoves(0)).as_dict() if one else dict.fromkeys(_SHARED, None)
         return {
             "liquidations": len(self.liquidations),
             "generations": self.generations,
@@ -227,6 +243,10 @@ class Cascades:
     def price_moves(self) -> list[dict[str, Any]]:
         """Return each market's price attribution, by market."""
         return [self.prices[m].as_dict() for m in sorted(self.prices)]
+
+    def by_symbol(self) -> dict[str, dict[str, Any]]:
+        """Return each market's price attribution keyed by its symbol (by its number when it was not listed)."""
+        return {moves["symbol"] or str(moves["market"]): moves for moves in self.price_moves()}
 
     def as_rows(self) -> list[dict[str, Any]]:
         """Return each liquidation as a JSON-ready dict."""

@@ -1,0 +1,191 @@
+"""Per-market counts the state does not keep: liquidations, ADL, socialised loss and funding, by market.
+
+The state counts liquidations, their notional, ADL and socialised loss for the whole run;
+the summary shows them per market too, so `MarketTally` counts them from the events. A
+replay counts them in its fold (`clearing.apps.fold`); a live run once it has ended, from
+the rows it wrote: `tally_log` reads a log's rows of the tallied kinds and the fills its
+liquidations cite (not every trade), `tally_rows` a `MemorySink`'s rows; a run that keeps
+no rows counts them as the bus appends them (`TalliedSink`). Each gives the replay's counts.
+
+A liquidation closes lots on one market or several (a cross or portfolio account's
+legs); its `liquidation_completed` names the first market and the notional of all of
+them, and cites every fill (book fills, take-overs, deleveragings). So a liquidation's
+notional goes to each market by the fills it cites (lots x price x unit value, as the
+state values them), and it counts once on every market it closed lots on: the markets'
+notionals add up to the run's `liquidated_notional` exactly, their counts to at least its
+`liquidations`. A liquidation that cites no fill a market can be found for (a log written
+before liquidations cited their fills) goes to the market it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clearing import events as ev
+from clearing.log.reader import ROW_COLUMNS, EventLogReader
+
+if TYPE_CHECKING:
+    from clearing.sim.bus import Sink
+
+_LIQUIDATION_FILL = '"liquidation":true'  # in a trade's canonical payload: a liquidation fill
+_LIQUIDATION_FILL_BYTES = _LIQUIDATION_FILL.encode()
+
+
+@dataclass
+class MarketCounts:
+    """One market's counts (money in quote minor units)."""
+
+    liquidations: int = 0  # liquidations that closed lots on this market
+    liquidated_notional: int = 0
+    adl_events: int = 0
+    adl_notional: int = 0
+    socialised_loss: int = 0
+    socialisations: int = 0
+    funding_paid: int = 0  # funding that changed hands: the sum of what the receiving accounts received
+
+
+@dataclass
+class MarketTally:
+    """Counts per market, from the events of the kinds in `TALLIED` shown in seq order."""
+
+    markets: list[MarketCounts] = field(default_factory=list)
+    unit_value: list[int] = field(default_factory=list)
+    fills: dict[int, tuple[int, int]] = field(default_factory=dict)  # liquidation fill seq -> (market, notional)
+
+    def counts(self, market: int) -> MarketCounts:
+        """Return the counts of `market` (zeros for a market not listed yet)."""
+        return self.markets[market] if market < len(self.markets) else MarketCounts()
+
+    def market(self, market: int) -> MarketCounts:
+        """Return the counts of `market`, making room for it."""
+        while len(self.markets) <= market:
+            self.markets.append(MarketCounts())
+            self.unit_value.append(0)
+        return self.markets[market]
+
+    def event(self, seq: int, kind: str, event: ev.Event) -> None:
+        """Count one event (of any kind: those outside `TALLIED` are ignored)."""
+        count = _COUNT.get(kind)
+        if count is not None:
+            count(self, seq, event)
+
+    def row(self, seq: int, kind: str, version: int, payload: bytes | str) -> None:
+        """Count one row as stored: decoded only when it is of a tallied kind (a trade: a liquidation fill)."""
+        if kind not in TALLIED:
+            return
+        if kind == "trade_executed" and not _is_fill(payload):
+            return
+        self.event(seq, kind, ev.decode(payload, kind, version))
+
+
+def _is_fill(payload: bytes | str) -> bool:
+    return _LIQUIDATION_FILL in payload if isinstance(payload, str) else _LIQUIDATION_FILL_BYTES in payload
+
+
+def _listed(tally: MarketTally, seq: int, e: Any) -> None:
+    tally.market(e.market)
+    tally.unit_value[e.market] = e.unit_value
+
+
+def _trade(tally: MarketTally, seq: int, e: Any) -> None:
+    if e.liquidation:
+        tally.market(e.market)
+        tally.fills[seq] = (e.market, e.lots * e.price_ticks * tally.unit_value[e.market])
+
+
+def _deleveraged(tally: MarketTally, seq: int, e: Any) -> None:
+    counts = tally.market(e.market)
+    notional = e.lots * e.price_ticks * tally.unit_value[e.market]
+    counts.adl_events += 1
+    counts.adl_notional += notional
+    tally.fills[seq] = (e.market, notional)
+
+
+def _completed(tally: MarketTally, seq: int, e: Any) -> None:
+    # The notional by the fills it cites; what they do not explain goes to the market it names.
+    closed: dict[int, int] = {}
+    for cause in e.causes:
+        fill = tally.fills.pop(cause, None)
+        if fill is not None:
+            closed[fill[0]] = closed.get(fill[0], 0) + fill[1]
+    rest = e.notional - sum(closed.values())
+    if rest or not closed:
+        closed[e.market] = closed.get(e.market, 0) + rest
+    for market, notional in closed.items():
+        counts = tally.market(market)
+        counts.liquidations += 1
+        counts.liquidated_notional += notional
+
+
+def _socialised(tally: MarketTally, seq: int, e: Any) -> None:
+    counts = tally.market(e.market)
+    counts.socialised_loss += sum(e.amounts)
+    counts.socialisations += 1
+
+
+def _funding(tally: MarketTally, seq: int, e: Any) -> None:
+    tally.market(e.market).funding_paid += sum(a for a in e.amounts if a > 0)
+
+
+_COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
+    "market_listed": _listed,
+    "trade_executed": _trade,
+    "position_deleveraged": _deleveraged,
+    "liquidation_completed": _completed,
+    "loss_socialised": _socialised,
+    "funding_paid": _funding,
+}
+TALLIED = frozenset(_COUNT)  # the kinds a tally reads
+
+
+class TalliedSink:
+    """A sink that passes every row on to `sink` and counts the rows of the tallied kinds into `tally`."""
+
+    def __init__(self, sink: Sink, tally: MarketTally) -> None:
+        self.sink = sink
+        self.tally = tally
+        self._append = sink.append
+        self._row = tally.row
+
+    @property
+    def head_hash(self) -> bytes:
+        """Return the hash of the last row of the sink passed on to."""
+        return self.sink.head_hash
+
+    def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
+        """Append the row to the sink, count it, and return its seq."""
+        seq = self._append(kind, version, ts_ns, causes, payload)
+        if kind in TALLIED:
+            self._row(seq, kind, version, payload)
+        return seq
+
+
+def tally_rows(rows: Iterable[tuple[int, int, str, int, str, str, bytes]]) -> MarketTally:
+    """Return the counts of a `MemorySink`'s rows (seq, ts, kind, version, causes, payload, hash), in seq order."""
+    tally = MarketTally()
+    for seq, _ts, kind, version, _causes, payload, _hash in rows:
+        tally.row(seq, kind, version, payload)
+    return tally
+
+
+def tally_log(path: Path | str) -> MarketTally:
+    """Return the counts of the event log at `path`.
+
+    It reads the rows of the tallied kinds but trades, then only the trades a liquidation
+    cites (its fills), by seq: a log's trades are mostly not liquidations.
+    """
+    with EventLogReader(path) as reader:
+        rows = [(seq, kind, version, payload) for seq, _ts, kind, version, _c, payload, _h
+                in reader.rows(kinds=sorted(TALLIED - {"trade_executed"}), columns=ROW_COLUMNS)]  # fmt: skip
+        cited = sorted({cause for _seq, _ts, kind, _v, causes, _p, _h in reader.rows(kinds=["liquidation_completed"])
+                        for cause in json.loads(causes)})  # fmt: skip
+        find = "SELECT seq, kind, version, payload FROM events WHERE seq = ? AND kind = 'trade_executed'"
+        rows += [row for seq in cited for row in reader.conn.execute(find, (seq,))]
+    tally = MarketTally()
+    for seq, kind, version, payload in sorted(rows):
+        tally.row(seq, kind, version, payload)
+    return tally
