@@ -34,7 +34,7 @@ from clearing.core.oracle import (
     SourceSpec,
 )
 from clearing.core.state.schema import MarginMode
-from clearing.scenario.participants import MarketMakersConfig
+from clearing.scenario.participants import MarketMakersConfig, NoiseTakersConfig
 from clearing.scenario.pricing import (
     ContractParams,
     CorrelationParams,
@@ -232,15 +232,23 @@ class RunParams(NamedTuple):
     fork_at_ns: int  # when a fork's changes take effect; 0: no fork
     volatility: VolatilityParams | None = None  # None: no options listed
     option_makers: MakersParams | None = None  # the option markets' makers; None: no options listed
+    option_takers: TakersParams | None = None  # the option markets' noise takers (no arbitrageurs); None: no options
     correlation: CorrelationParams | None = None  # None: every index path drawn on its own
     heston: HestonParams | None = None  # None: no market on price.model heston
 
+    def is_option(self, market: int) -> bool:
+        """Return whether `market` lists an option."""
+        contract = self.markets[market].contract
+        return contract is not None and contract.instrument == "option"
+
     def makers_of(self, market: int) -> MakersParams:
         """Return the makers' parameters of `market`: the option makers' on an option, else the market makers'."""
-        contract = self.markets[market].contract
-        if self.option_makers is not None and contract is not None and contract.instrument == "option":
-            return self.option_makers
-        return self.makers
+        return self.option_makers if self.option_makers is not None and self.is_option(market) else self.makers
+
+    def noise_of(self, market: int) -> tuple[int, int, NoiseParams]:
+        """Return (count, collateral, flow) of `market`'s noise takers: the option takers' on an option."""
+        t = self.option_takers if self.option_takers is not None and self.is_option(market) else self.takers
+        return t.noise_count, t.noise_collateral_minor, t.noise
 
 
 def _ns(seconds: float) -> int:
@@ -337,8 +345,8 @@ def _makers(sc: Scenario, mm: MarketMakersConfig) -> MakersParams:
     )  # fmt: skip
 
 
-def _takers(sc: Scenario) -> TakersParams:
-    n, a = sc.noise_takers, sc.arbitrageurs
+def _takers(sc: Scenario, n: NoiseTakersConfig) -> TakersParams:
+    a = sc.arbitrageurs
     return TakersParams(
         n.count, sc.quote_minor(n.collateral),
         NoiseParams(n.rate_per_s, sc.quote_minor(n.median_notional), n.sigma, n.buy_fraction),
@@ -405,6 +413,7 @@ def compile_params(sc: Scenario) -> RunParams:
             _ns(f.sample_s), _ns(f.interval_s), sc.quote_minor(f.impact_notional), _ppb(f.interest_rate), _ppb(f.clamp),
             _ppb(f.cap),
         )  # fmt: skip
+    options = any(m.kind == "option" for m, _ in sc.listed())
     return RunParams(
         duration_ns=sc.duration_ns, checkpoint_ns=_ns(sc.checkpoint_interval_s), epoch_ms=_epoch_ms(sc.epoch),
         self_trade_prevention=sc.market.self_trade_prevention,
@@ -412,13 +421,14 @@ def compile_params(sc: Scenario) -> RunParams:
         collateral=tuple(_collateral(sc, c) for c in sc.collateral), oracle=_oracle(sc),
         sources=tuple(_source(src) for src in sc.oracle.sources), oracle_source=sc.oracle.source, mark=mark,
         funding=funding, makers=_makers(sc, sc.market_makers),
-        takers=_takers(sc), population=_population(sc),
+        takers=_takers(sc, sc.noise_takers), population=_population(sc),
         backstop_collateral_minor=sc.quote_minor(sc.liquidity_provider.collateral),
         liquidation=_liquidation(sc),
         queue=QueueParams(q.liquidators, _ms(q.service_time_ms), QueuePriority(q.priority), _ms(q.detection_latency_ms),
                           _ms(q.block_ms), q.max_per_block),
         fund=_fund(sc), portfolio=_portfolio(sc), fork_at_ns=_ns(sc.fork.at_s) if sc.fork is not None else 0,
         volatility=volatility_params(sc),
-        option_makers=_makers(sc, sc.option_makers) if any(m.kind == "option" for m, _ in sc.listed()) else None,
+        option_makers=_makers(sc, sc.option_makers) if options else None,
+        option_takers=_takers(sc, sc.option_takers) if options else None,
         correlation=correlation_params(sc), heston=heston_params(sc),
     )  # fmt: skip

@@ -36,10 +36,11 @@ class MarketMakersConfig(Section):
 
 
 class OptionMakersConfig(MarketMakersConfig):
-    """Market makers of the option markets: each quotes around its option's model value (its index).
+    """Market makers of the option markets: each quotes around its option's model value at the underlying's index.
 
     The perpetuals' makers' ladder, in bps of the premium: the spread widens with the
-    premium's own volatility and skews with inventory, and the ladder thins out under stress.
+    underlying's volatility (`calm_volatility` is the underlying's calm level) and skews with
+    inventory, and the ladder thins out under stress; an unchanged ladder is left resting.
     `anchor` and the depth keys do not apply (refused unless left alone). Defaults: one maker
     per option, refreshing every 5 s, spreads of 1 %.
     """
@@ -50,8 +51,8 @@ class OptionMakersConfig(MarketMakersConfig):
     half_spread_bps: float = Field(default=100.0, ge=0)
     level_spacing_bps: float = Field(default=100.0, gt=0)
     level_notional: PositiveDecimal = Decimal(20_000)
-    calm_volatility: float = Field(default=1.5, gt=0)
-    volatility_halflife_s: float = Field(default=300, gt=0)
+    calm_volatility: float = Field(default=0.6, gt=0, description="the underlying's calm annualised volatility")
+    volatility_halflife_s: float = Field(default=120, gt=0)
     inventory_limit: PositiveDecimal = Field(default=Decimal(2_000_000), description="notional at the initial price")
     skew_bps: float = Field(default=100.0, ge=0)
     collateral: PositiveDecimal = Decimal(100_000_000)
@@ -73,6 +74,19 @@ class NoiseTakersConfig(Section):
     sigma: float = Field(default=1.0, ge=0, le=5)
     buy_fraction: float = Field(default=0.5, ge=0, le=1)
     collateral: PositiveDecimal = Decimal(100_000_000)
+
+
+class OptionTakersConfig(NoiseTakersConfig):
+    """Poisson market-order flow on each option market (the noise takers trade the perpetuals and futures).
+
+    Option series trade far less often than perpetuals: by default one taker per option,
+    an order every 50 s on average.
+    """
+
+    count: int = Field(default=1, ge=0, le=1000)
+    rate_per_s: float = Field(default=0.02, gt=0)
+    median_notional: PositiveDecimal = Decimal(2000)
+    collateral: PositiveDecimal = Decimal(50_000_000)
 
 
 class ArbitrageursConfig(Section):

@@ -18,6 +18,7 @@ from clearing.scenario.participants import (
     MarketMakersConfig,
     NoiseTakersConfig,
     OptionMakersConfig,
+    OptionTakersConfig,
     PopulationConfig,
 )
 from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, PortfolioConfig
@@ -39,7 +40,7 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
-ADDED_SECTIONS = ("volatility", "option_makers", "correlation", "heston")
+ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston")
 
 
 class Scenario(Section):
@@ -67,6 +68,7 @@ class Scenario(Section):
     portfolio: PortfolioConfig = PortfolioConfig()
     volatility: VolatilityConfig = Field(default=VolatilityConfig(), description="the surface options are priced on")
     option_makers: OptionMakersConfig = Field(default=OptionMakersConfig(), description="makers of the option markets")
+    option_takers: OptionTakersConfig = Field(default=OptionTakersConfig(), description="noise flow on the option markets")
     correlation: CorrelationConfig = Field(default=CorrelationConfig(), description="jointly drawn synthetic paths")
     heston: HestonConfig = Field(default=HestonConfig(), description="stochastic volatility of price.model heston")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")

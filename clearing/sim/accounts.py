@@ -44,7 +44,7 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
         (Role.TRADER, traders, None, p.margin_mode.label),
         (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
         (Role.MARKET_MAKER, sum(mm.per_market for mm in makers), None, "cross"),
-        (Role.NOISE_TRADER, t.noise_count * n_markets, t.noise_collateral_minor, "cross"),
+        (Role.NOISE_TRADER, sum(params.noise_of(m)[0] for m in range(n_markets)), None, "cross"),
         (Role.ARBITRAGEUR, t.arbitrageur_count * n_markets, t.arbitrageur_collateral_minor, "cross"),
         (Role.INSURANCE_FUND, int(params.fund.account), None, "cross"),
     ]
@@ -54,8 +54,10 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
         accounts[role] = list(range(first, first + count))
         if count:
             bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role.label, margin_mode=mode))
-        if role is Role.MARKET_MAKER:  # each market's makers with their own collateral
-            amounts = [mm.collateral_minor for mm in makers for _ in range(mm.per_market)]
+        if role in (Role.MARKET_MAKER, Role.NOISE_TRADER):  # each market's agents with their own collateral
+            per_market = ([(mm.per_market, mm.collateral_minor) for mm in makers] if role is Role.MARKET_MAKER
+                          else [params.noise_of(m)[:2] for m in range(n_markets)])  # fmt: skip
+            amounts = [collateral for count, collateral in per_market for _ in range(count)]
             for account, amount in zip(accounts[role], amounts, strict=True):
                 bus.emit(ev.Deposited(ts_ns=0, account=account, amount=amount))
         if collateral is not None:

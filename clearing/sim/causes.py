@@ -18,6 +18,7 @@ class Latest:
         self.trade: dict[int, int] = {}
         self.oracle: dict[int, int] = {}
         self.surfaces: dict[int, tuple[int, ...]] = {}  # underlying -> its latest surface update, as causes
+        self.model: dict[int, int] = {}  # option market -> its model value at the underlying's index (ticks)
         self.ladders: dict[int, dict[int, int]] = {}  # market -> maker -> its latest quote update
         self.fills: dict[int, dict[int, list[int]]] = {}  # market -> maker (or -1) -> fills since
         self.readers: dict[str, Callable[[int], tuple[int, ...]]] = {

@@ -43,7 +43,9 @@ def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexP
 
     The `[correlation]` markets draw from one stream ("correlated"), each with its own
     initial price, volatility, drift and shocks (`correlated_gbm_paths`); a Heston market from
-    its own index stream (`heston_paths`); every other market as `index_path` says.
+    its own index stream (`heston_paths`); a future on another market shares that market's
+    index path (a BTC quarterly's index is the BTC index); every other market as
+    `index_path` says.
     """
     paths: dict[int, tuple[Int64Array, int]] = {}
     vols: dict[int, Int64Array] = {}
@@ -60,7 +62,7 @@ def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexP
             paths[market] = (joint.ticks[row], step_ns)
     for market, m in enumerate(params.markets):
         p = m.index_path
-        if market in paths:
+        if market in paths or _follows(params, market) is not None:
             continue
         if p.model == "heston" and params.heston is not None:
             rng = generator(seed, "index" if market == 0 else f"index/{market}")
@@ -68,7 +70,19 @@ def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexP
             paths[market], vols[market] = (h.ticks[0], p.step_ns), h.vol_ppm[0]
         else:
             paths[market] = index_path(params, market, seed, inputs)
+    for market in range(len(params.markets)):
+        followed = _follows(params, market)
+        if followed is not None:  # a future on another market's index has that index
+            paths[market] = paths[followed]
     return IndexPaths([paths[m] for m in range(len(params.markets))], vols)
+
+
+def _follows(params: RunParams, market: int) -> int | None:
+    # The market whose index path a future on another market shares (None: its own path).
+    contract = params.markets[market].contract
+    if contract is not None and contract.instrument == "future" and contract.underlying != market:
+        return contract.underlying
+    return None
 
 
 def index_path(params: RunParams, market: int, seed: int, inputs: dict[str, Path]) -> tuple[Int64Array, int]:

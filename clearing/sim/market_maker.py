@@ -38,20 +38,38 @@ def market_maker_process(
     latest: Latest,
     depth_at: DepthAt | None = None,
     depth_share: float = 1.0,
+    option_underlying: int | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """Quote around the anchor price every `refresh_ns`; the anchor's latest move is the cause of each ladder."""
+    """Quote around the anchor price every `refresh_ns`; the anchor's latest move is the cause of each ladder.
+
+    An option's maker (`option_underlying` set) quotes around the option's model value at
+    the underlying's index (`Latest.model`, from the option pricer), with spreads that widen
+    with its underlying's volatility (the variance follows the underlying's index, not the
+    premium, whose own moves are many times larger); it leaves a ladder resting, instead of
+    re-posting it, while it is unchanged and nothing filled against it.
+    """
     s = bus.state
     causes_of = latest.readers[anchor]
     unit_value = s.markets[market].unit_value
     variance = params.calm_volatility**2 / SECONDS_PER_YEAR
     previous, previous_ns = 0, 0
+    posted: tuple[object, object] = ((), ())
+    if option_underlying is not None:  # an option's ladder follows its model value, made by its underlying and surface
+        def option_causes(_market: int) -> tuple[int, ...]:
+            return tuple(sorted({*latest.of_index(option_underlying), *latest.surfaces.get(option_underlying, ())}))
+
+        causes_of = option_causes
     while market not in s.settlement_prices:  # a dated market stops quoting once it has expired
-        reference = anchor_price(
-            anchor, int(s.index_ticks[market]), int(s.oracle_ticks[market]), int(s.last_trade_ticks[market])
-        )
-        if reference > 0:
-            variance = updated_variance(variance, previous, reference, env.now - previous_ns, params.halflife_ns)
-            previous, previous_ns = reference, env.now
+        if option_underlying is None:
+            reference = anchor_price(
+                anchor, int(s.index_ticks[market]), int(s.oracle_ticks[market]), int(s.last_trade_ticks[market])
+            )
+        else:
+            reference = latest.model.get(market, 0)
+        tracked = reference if option_underlying is None else int(s.index_ticks[option_underlying])
+        if reference > 0 and tracked > 0:
+            variance = updated_variance(variance, previous, tracked, env.now - previous_ns, params.halflife_ns)
+            previous, previous_ns = tracked, env.now
             notionals = None
             if depth_at is not None:
                 bid_depth, ask_depth = depth_at(env.now)
@@ -59,6 +77,11 @@ def market_maker_process(
             bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals)
             book = s.books[market]
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
+            unchanged = (bids, asks) == posted and not latest.fills.get(market, {}).get(account)
+            if option_underlying is not None and unchanged:
+                yield env.timeout(refresh_ns)
+                continue
+            posted = (bids, asks)
             quoted = bus.emit(
                 ev.QuotesReplaced(
                     ts_ns=env.now, causes=causes_of(market), account=account,

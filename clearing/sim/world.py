@@ -206,10 +206,10 @@ def _start_agents(
     t = params.takers
     depth_at = depth_source(params, inputs)
     options = option_markets(params)
-    first_maker = 0
+    first_maker = first_noise = 0
     for market, m in enumerate(params.markets):
         mm = params.makers_of(market)
-        # An option's makers quote around its model value (its index) on their own ladder.
+        # An option's makers quote around its model value on their own ladder (`option_underlying`).
         anchor, depth = (Anchor.INDEX, None) if market in options else (mm.anchor, depth_at)
         inventory_lots = max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value))
         maker = MakerParams(
@@ -221,14 +221,19 @@ def _start_agents(
         for i, account in enumerate(makers):
             depth_share = mm.depth_scale / max(1, mm.per_market)
             quoting = market_maker_process(
-                env, bus, market, account, maker, mm.refresh_ns, anchor, latest, depth, depth_share
+                env, bus, market, account, maker, mm.refresh_ns, anchor, latest, depth, depth_share,
+                option_underlying=_underlying(params, market) if market in options else None,
             )
             # Staggered so the makers do not all requote at the same instant; the first quotes at 0.
             env.process(_delayed(env, mm.refresh_ns * i // mm.per_market, quoting) if i else quoting)
-        for i, account in enumerate(accounts[Role.NOISE_TRADER][market * t.noise_count : (market + 1) * t.noise_count]):
+        count, _collateral, flow = params.noise_of(market)
+        for i, account in enumerate(accounts[Role.NOISE_TRADER][first_noise : first_noise + count]):
             rng = generator(seed, stream(market, f"noise/{i}"))
-            env.process(noise_taker_process(env, exchange, market, account, t.noise, rng))
+            env.process(noise_taker_process(env, exchange, market, account, flow, rng))
+        first_noise += count
         for account in accounts[Role.ARBITRAGEUR][market * t.arbitrageur_count : (market + 1) * t.arbitrageur_count]:
+            if market in options:  # an option's book against its model value is its makers' business
+                break
             env.process(arbitrageur_process(env, exchange, market, account, t.arbitrage, t.arbitrage_interval_ns, latest))
     p = params.population
     lot_values = [initials[market] * m.unit_value for market, m in enumerate(params.markets)]
@@ -246,6 +251,12 @@ def _start_agents(
     after_entry = monitor.on_entry if p.margin_mode is MarginMode.PORTFOLIO else None
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
     env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty))
+
+
+def _underlying(params: RunParams, market: int) -> int:
+    contract = params.markets[market].contract
+    assert contract is not None
+    return contract.underlying
 
 
 def _delayed(env: Clock, delay_ns: int, process: Generator[simpy.Event, Any, None]) -> Generator[simpy.Event, Any, None]:

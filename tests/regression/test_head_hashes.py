@@ -56,6 +56,13 @@ DEPEG = (
     "population.leverage_weights=[1.0, 1.0]",
 )  # fmt: skip
 CRASH_WINDOW = ("duration_s=900", "population.accounts=2000", "checkpoint_interval_s=300")
+OPTIONS = (  # the stress window, the crash and the future's expiry inside 20 minutes; 300 traders
+    "duration_s=1200", "checkpoint_interval_s=300", "population.accounts=300", "population.entry_window_s=60",
+    "correlation.stress.start_s=300", "correlation.stress.duration_s=600", "markets.1.expiry_s=1100",
+    "markets.1.settlement_window_s=300",
+    "price.shocks=[{start_s=300, duration_s=300, change=-0.25}]",
+    "markets.0.price.shocks=[{start_s=300, duration_s=300, change=-0.35}]",
+)  # fmt: skip
 
 # (case id, scenario file in scenarios/, overrides, seed)
 CASES: list[tuple[str, str, tuple[str, ...], int]] = [
@@ -127,6 +134,7 @@ CASES: list[tuple[str, str, tuple[str, ...], int]] = [
     *[(f"{day}-window", day, CRASH_WINDOW, 1)
       for day in ("black-thursday-2020", "may-19-2021", "ftx-2022", "august-5-2024", "october-10-2025")],
     ("btcusdt-2020-03-12-1000", "btcusdt-2020-03-12-1000", ("population.accounts=3000",), 0),
+    ("options-crash-short", "options-crash", OPTIONS, 0),
 ]  # fmt: skip
 
 

@@ -18,7 +18,8 @@ EXPIRY_S = 1_800
 
 def option(symbol: str, option_type: str, strike: str) -> dict[str, object]:
     return {"symbol": symbol, "kind": "option", "option_type": option_type, "strike": strike, "expiry_s": EXPIRY_S,
-            "settlement_window_s": 300, "underlying": "BTCUSDT-PERP", "tick_size": "0.5", "lot_size": "0.01"}  # fmt: skip
+            "settlement_window_s": 300, "underlying": "BTCUSDT-PERP", "tick_size": "0.5", "lot_size": "0.01",
+            "market_order_band": "0.5"}  # fmt: skip
 
 
 def with_options(**overrides: object):

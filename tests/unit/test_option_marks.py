@@ -72,3 +72,24 @@ def test_a_short_put_is_margined_by_the_standard_rule_in_account_risk() -> None:
     equity, requirement = account_risk(state, np.array([0, 1]))
     assert requirement.tolist() == [0, 7_987_500_000]  # the long needs nothing, the writer the rule's MM
     assert equity.tolist() == [10**12, 10**12]  # premium paid and received, the position at its mark
+
+
+@pytest.mark.parametrize("off_nodes", [False, True])
+def test_the_strip_is_priced_as_black76_at_implied_vol(off_nodes: bool) -> None:
+    import numpy as np
+
+    from clearing.core.options.marks import OptionSeries, model_prices_ticks
+    from clearing.core.options.surface import implied_vol
+
+    nodes = (DAY, 7 * DAY, 30 * DAY)
+    surface = VolSurface(nodes, (-200_000, 0, 200_000), ((900_000, 700_000, 800_000), (750_000, 600_000, 650_000),
+                                                         (700_000, 550_000, 600_000)))  # fmt: skip
+    expiries = [e + (DAY // 2 if off_nodes else 0) for e in nodes for _ in range(5)]
+    strikes = [Decimal(k) for _ in nodes for k in (45_000, 55_000, 60_000, 65_000, 80_000)]
+    calls = [k >= 60_000 for k in strikes]
+    series = OptionSeries.of(expiries, strikes, [Decimal(5)] * 15, calls)
+    got = model_prices_ticks(surface, 3_600 * S, 600_000, Decimal("0.1"), series)
+    k = np.array([float(x) for x in strikes])
+    vol = implied_vol(surface, 3_600 * S, np.array(expiries), 60_000.0, k)
+    expected = black76_price(60_000.0, k, vol, np.array(expiries) - 3_600 * S, np.array(calls))
+    assert got.tolist() == np.maximum(1, np.floor(expected / 5 + 0.5)).astype(int).tolist()
