@@ -41,6 +41,8 @@ def resolve_inputs(scenario: Scenario, data_dir: str | Path | None) -> dict[str,
     optional = {name for _m, price in scenario.listed() if price.hourly for name in price.files}
     if scenario.market_makers.depth_optional:
         optional.add(scenario.market_makers.depth_profile)
+    if scenario.volatility.file_optional:
+        optional.add(scenario.volatility.file)
     found: dict[str, Path] = {}
     for name in input_names(scenario):
         try:
@@ -61,7 +63,12 @@ def data_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) -
     out = []
     correlated = scenario.correlation.markets
     v = scenario.volatility
-    surface = f"the {v.model} surface" + (f" ({v.file})" if v.model == "okx" else "")
+    if v.model != "okx":
+        surface = f"the {v.model} surface"
+    elif v.file in inputs:
+        surface = f"the okx surface ({v.file})"
+    else:
+        surface = f"the synthetic surface ({v.file} not in the data directory)"
     for market, price in scenario.listed():
         if market.kind == "option":
             what = f"model value on {market.underlying} and {surface}"

@@ -235,6 +235,7 @@ class VolatilityConfig(Section):
     cap: float = Field(default=5.0, gt=0, le=50)
     interval_s: float = Field(default=60.0, gt=0)
     file: str = "okx_btc_options_chain_1m_2025-10-10.csv"
+    file_optional: bool = Field(default=False, description="okx without its file: the synthetic surface instead")
 
     @model_validator(mode="after")
     def _bounds(self) -> VolatilityConfig:

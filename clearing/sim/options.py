@@ -54,9 +54,7 @@ def start_options(
     epoch_ns = params.epoch_ms * NS_PER_MS
     for underlying, markets in sorted(by_underlying.items()):
         expiries = [c.expiry_ns for m in markets if (c := params.markets[m].contract) is not None]
-        if v.model == "okx":
-            if v.file not in inputs:
-                raise DataError(f"volatility model okx needs {v.file} in the data directory")
+        if v.model == "okx" and v.file in inputs:  # (missing only when `file_optional`: then synthetic)
             surfaces = [(t, s) for t, s in load_okx_surfaces(inputs[v.file]) if t >= epoch_ns]
             if not surfaces:
                 raise DataError(f"{v.file}: no surface at or after the scenario's epoch")
