@@ -18,6 +18,7 @@ asked (the reducers' guards are what refuse it, see tests/unit/test_reducer_guar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -186,3 +187,8 @@ def state_from_rows(rows: Iterable[tuple[int, int, str, int, str, str, bytes]]) 
     for _seq, _ts, kind, version, _causes, payload, _hash in rows:
         apply(state, ev.decode(payload, kind, version))
     return state
+
+
+def payloads(sink: MemorySink, kind: str) -> list[tuple[int, int, dict[str, Any]]]:
+    """Return (seq, ts_ns, payload) of every event of `kind` in a memory sink's rows, in order."""
+    return [(seq, ts, json.loads(payload)) for seq, ts, k, _v, _c, payload, _h in sink.rows if k == kind]

@@ -1,12 +1,14 @@
-"""Where market-data files live: the data directory's search order, lookups and checksums.
+"""Where market-data files live: the data directory's search order, lookups, checksums and CSV rows.
 
 Touches the file system only (the network is `clearing.data.binance`'s).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from clearing.errors import DataError
@@ -74,3 +76,26 @@ def file_sha256(path: str | Path) -> str:
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
     return digest.hexdigest()
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, stripped fields) of a CSV file, skipping blank lines.
+
+    Raises:
+        DataError: the file cannot be read, is not UTF-8 text or not CSV (one line, naming
+            the file and, where known, the line).
+    """
+    line = 0
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                line = reader.line_num
+                if fields and any(x.strip() for x in fields):
+                    yield line, [x.strip() for x in fields]
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:{line + 1}: not UTF-8 text") from None
+    except csv.Error as e:
+        raise DataError(f"{path}:{line + 1}: {e}") from None

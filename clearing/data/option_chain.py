@@ -10,9 +10,7 @@ arrays (ppm, ns, cents); floats live only inside the fit. Bad input is a one-lin
 from __future__ import annotations
 
 import calendar
-import csv
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
@@ -27,7 +25,7 @@ from clearing.core.options.surface import (
     moneyness_grid_ppm,
     without_calendar_arbitrage,
 )
-from clearing.data.directory import resolve_data_file
+from clearing.data.directory import csv_rows, resolve_data_file
 from clearing.errors import DataError
 from clearing.units import NS_PER_MS, NS_PER_S, PPM, Int64Array
 
@@ -79,24 +77,6 @@ class DailyVol(NamedTuple):
 
     day_ns: Int64Array
     vol_ppm: Int64Array
-
-
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    # (line number, stripped fields), blank lines skipped; any read failure is one line.
-    line = 0
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for fields in reader:
-                line = reader.line_num
-                if any(x.strip() for x in fields):
-                    yield line, [x.strip() for x in fields]
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}:{line + 1}: not UTF-8 text") from None
-    except csv.Error as e:
-        raise DataError(f"{path}:{line + 1}: {e}") from None
 
 
 def _scaled(path: Path, line: int, text: str, what: str, exponent: int, positive: bool) -> int:
@@ -171,7 +151,7 @@ def read_option_chain(name: str | Path, data_dir: str | Path | None = None) -> O
     path = resolve_data_file(str(name), data_dir)
     header: list[str] = []
     instruments: dict[str, _Instrument] = {}
-    for line, fields in _rows(path):
+    for line, fields in csv_rows(path):
         if not header:
             header = [x.lower() for x in fields]
             missing = [c for c in _CHAIN_COLUMNS if c not in header]
@@ -297,7 +277,7 @@ def read_dvol(name: str | Path = DVOL_FILE, data_dir: str | Path | None = None) 
     header = True
     days: list[int] = []
     vols: list[int] = []
-    for line, fields in _rows(path):
+    for line, fields in csv_rows(path):
         if header:
             if [x.lower() for x in fields] != ["date", "dvol_close"]:
                 raise DataError(f"{path}:{line}: expected the header date,dvol_close, was {','.join(fields)}")

@@ -13,9 +13,7 @@ docs/references.md [binance-data-vision], [crashdays-theglory].
 from __future__ import annotations
 
 import calendar
-import csv
 import math
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clearing.core.paths import Bars, Trades
+from clearing.data.directory import csv_rows
 from clearing.errors import DataError
 from clearing.units import Float64Array, Int64Array
 
@@ -45,24 +44,6 @@ class DepthProfile(NamedTuple):
     ts_ms: Int64Array
     bid_notional: Float64Array
     ask_notional: Float64Array
-
-
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    # Yields (line number, stripped fields), skipping blank lines; any read failure is one line.
-    line = 0
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for fields in reader:
-                line = reader.line_num
-                if fields and any(x.strip() for x in fields):
-                    yield line, [x.strip() for x in fields]
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}:{line + 1}: not UTF-8 text") from None
-    except csv.Error as e:
-        raise DataError(f"{path}:{line + 1}: {e}") from None
 
 
 class _TickParser:
@@ -138,7 +119,7 @@ def read_bars(path: str | Path, tick_size: Decimal) -> Bars:
     volumes: list[float] = []
     lines: list[int] = []
     close_span = 0
-    for line, fields in _rows(path):
+    for line, fields in csv_rows(path):
         if not columns:
             columns = len(fields)
             if columns not in (6, 12):
@@ -267,7 +248,7 @@ def read_trades(path: str | Path, tick_size: Decimal) -> Trades:
     sides: list[int] = []
     prices: list[int] = []
     amounts: list[float] = []
-    for line, fields in _rows(path):
+    for line, fields in csv_rows(path):
         if not columns:
             columns = len(fields)
             if columns == 4 and [x.lower() for x in fields] != ["ts_us", "side", "price", "amount"]:
@@ -356,7 +337,7 @@ def read_depth_profile(path: str | Path) -> DepthProfile:
     rows: list[Float64Array] = []
     lines = [0] * (2 * DEPTH_LEVELS)
     ts_text = ""
-    for line, fields in _rows(path):
+    for line, fields in csv_rows(path):
         if header:
             if [x.lower() for x in fields[:4]] != ["timestamp", "percentage", "depth", "notional"]:
                 raise DataError(f"{path}:{line}: expected the header timestamp,percentage,depth,notional,weighted_avg_price")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from clearing.apps.run import run_in_memory
 from clearing.errors import DataError
 from clearing.scenario import load_scenario
+from tests.builders import payloads
 from tests.conftest import ROOT
 
 DATA = Path(os.environ.get("CLEARING_DATA_DIR") or "/nonexistent")
@@ -26,18 +26,14 @@ def scenario(*more: str):
     return load_scenario(ROOT / "scenarios" / "october-10-2025.toml", overrides)
 
 
-def rows(sink, kind):
-    return [(ts, json.loads(payload)) for _s, ts, k, _v, _c, payload, _h in sink.rows if k == kind]
-
-
 @pytest.mark.skipif(not (DATA / CHAIN).is_file(), reason="needs CLEARING_DATA_DIR with the OKX chain of 2025-10-10")
 def test_the_surface_is_the_chain_fitted_each_minute() -> None:
     summary, sink = run_in_memory(scenario(), 0, DATA)
-    surfaces = rows(sink, "volatility_surface_updated")
-    assert [ts // 10**9 for ts, _p in surfaces] == [0, 60, 120, 180, 240, 300, 360, 420, 480, 540]
-    assert all(p["source"] == CHAIN for _t, p in surfaces)
-    assert surfaces[0][1]["expiries_ns"] == [OCT31 * 10**9, (OCT31 + 28 * 86_400) * 10**9]  # 31 Oct and 28 Nov
-    marks = [p["price_ticks"] for _t, p in rows(sink, "mark_price_updated") if p["market"] == 1]
+    surfaces = payloads(sink, "volatility_surface_updated")
+    assert [ts // 10**9 for _s, ts, _p in surfaces] == [0, 60, 120, 180, 240, 300, 360, 420, 480, 540]
+    assert all(p["source"] == CHAIN for _s, _t, p in surfaces)
+    assert surfaces[0][2]["expiries_ns"] == [OCT31 * 10**9, (OCT31 + 28 * 86_400) * 10**9]  # 31 Oct and 28 Nov
+    marks = [p["price_ticks"] for _s, _t, p in payloads(sink, "mark_price_updated") if p["market"] == 1]
     assert marks and all(m >= 1 for m in marks)
     assert f"model value on BTCUSDT-PERP and the okx surface ({CHAIN})" in summary.data_sources
 
@@ -50,5 +46,5 @@ def test_without_the_file_the_run_refuses_or_falls_back_to_the_synthetic_surface
     with pytest.raises(DataError, match=CHAIN):
         run_in_memory(scenario(), 0, tmp_path)
     summary, sink = run_in_memory(scenario("volatility.file_optional=true"), 0, tmp_path)
-    assert {p["source"] for _t, p in rows(sink, "volatility_surface_updated")} == {"synthetic"}
+    assert {p["source"] for _s, _t, p in payloads(sink, "volatility_surface_updated")} == {"synthetic"}
     assert f"the synthetic surface ({CHAIN} not in the data directory)" in summary.data_sources

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from clearing.apps.run import run_in_memory
 from clearing.core.expiry import option_settlement_ticks
 from clearing.core.invariants import violations
-from tests.builders import state_from_rows
+from tests.builders import payloads, state_from_rows
 from tests.conftest import small_scenario
 
 EXPIRY_S = 1_800
@@ -27,10 +26,6 @@ def with_options(**overrides: object):
     return small_scenario(duration_s=2_400, markets=markets, population__accounts=200, **overrides)
 
 
-def rows(sink, kind):
-    return [(ts, json.loads(payload)) for _s, ts, k, _v, _c, payload, _h in sink.rows if k == kind]
-
-
 @pytest.fixture(scope="module")
 def run():
     return run_in_memory(with_options(), seed=5)
@@ -38,20 +33,20 @@ def run():
 
 def test_the_surface_follows_the_underlying_and_prices_the_options(run) -> None:
     _summary, sink = run
-    surfaces = rows(sink, "volatility_surface_updated")
-    assert surfaces and all(p["underlying"] == 0 for _t, p in surfaces)
-    assert surfaces[0][1]["expiries_ns"] == [EXPIRY_S * 10**9]
-    atm = [p["vol_ppm"][0][len(p["log_moneyness_ppm"]) // 2] for _t, p in surfaces]
+    surfaces = payloads(sink, "volatility_surface_updated")
+    assert surfaces and all(p["underlying"] == 0 for _s, _t, p in surfaces)
+    assert surfaces[0][2]["expiries_ns"] == [EXPIRY_S * 10**9]
+    atm = [p["vol_ppm"][0][len(p["log_moneyness_ppm"]) // 2] for _s, _t, p in surfaces]
     assert max(atm) > atm[0]  # the 30 % fall at 900 s raised the level (the leverage effect)
-    marks = [p for _t, p in rows(sink, "mark_price_updated") if p["market"] in (1, 2)]
+    marks = [p for _s, _t, p in payloads(sink, "mark_price_updated") if p["market"] in (1, 2)]
     assert {p["method"] for p in marks} == {"model"} and {p["market"] for p in marks} == {1, 2}
 
 
 def test_option_books_trade_and_the_options_settle_at_intrinsic_value(run) -> None:
     _summary, sink = run
-    traded = {p["market"] for _t, p in rows(sink, "trade_executed")}
+    traded = {p["market"] for _s, _t, p in payloads(sink, "trade_executed")}
     assert {1, 2} <= traded
-    settled = {p["market"]: p for _t, p in rows(sink, "market_settled")}
+    settled = {p["market"]: p for _s, _t, p in payloads(sink, "market_settled")}
     assert set(settled) == {1, 2}
     for market, (kind, strike) in {1: ("call", 60_000), 2: ("put", 55_000)}.items():
         s = settled[market]
@@ -116,7 +111,7 @@ def test_a_heston_underlying_drives_its_options_surface() -> None:
         price__model="heston", volatility__model="heston", heston__v0=0.25, heston__theta=0.25,
     )  # fmt: skip
     summary, sink = run_in_memory(scenario, seed=2)
-    atm = [p["vol_ppm"][0][len(p["log_moneyness_ppm"]) // 2] for _t, p in rows(sink, "volatility_surface_updated")]
+    atm = [p["vol_ppm"][0][len(p["log_moneyness_ppm"]) // 2] for _s, _t, p in payloads(sink, "volatility_surface_updated")]
     assert atm[0] == 500_000 and len(set(atm)) > 3  # starts at sqrt(v0) = 50 % and moves with the variance path
     assert "heston model" in summary.data_sources and "model value on BTCUSDT-PERP and the heston surface" in summary.data_sources
 
