@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "october-10-2025-multi.toml"
 DATA = Path(os.environ.get("CLEARING_DATA_DIR", ROOT / "data"))
 SYMBOLS = ["BTCUSDT-PERP", "ETHUSD", "SOLUSDT-PERP", "XRPUSDT-PERP"]
+OPTIONS = ["BTC-251031-80000-P", "BTC-251031-80000-C", "BTC-251031-135000-C", "BTC-251128-102000-C", "BTC-251128-132000-C"]
 FILES = [
     "btcusdt_1m_2025-10-10.csv", "ethusd_gemini_1m_2025-10-10.csv", "solusdt_1m_2025-10-10.csv",
     "xrpusdt_1m_2025-10-10.csv",
@@ -72,11 +73,18 @@ def crash_slice():
     return s, summary, sink
 
 
+def perpetuals(s):
+    # The four underlyings (the five options after them have no index path of their own).
+    return [s.market, *s.markets[:3]]
+
+
 def test_the_scenario_validates_with_four_markets_and_cross_margined_legs():
     s = scenario()
-    listed = [s.market, *s.markets]
+    listed = perpetuals(s)
     assert [m.symbol for m in listed] == SYMBOLS
-    assert [p.files for p in [s.price, *(m.price for m in s.markets)]] == [(f,) for f in FILES]
+    assert [m.symbol for m in s.markets[3:]] == OPTIONS and {m.kind for m in s.markets[3:]} == {"option"}
+    assert s.volatility.model == "okx" and s.volatility.file_optional
+    assert [p.files for p in [s.price, *(m.price for m in s.markets[:3])]] == [(f,) for f in FILES]
     assert {m.quote_decimals for m in listed} == {6}
     assert [m.tick_size for m in listed] == [Decimal("0.1"), Decimal("0.01"), Decimal("0.01"), Decimal("0.0001")]
     assert [m.lot_size for m in listed] == [Decimal("0.001"), Decimal("0.001"), Decimal("0.01"), Decimal("0.1")]
@@ -86,7 +94,7 @@ def test_the_scenario_validates_with_four_markets_and_cross_margined_legs():
 
 def test_every_market_writes_its_hourly_path_as_facts_from_its_own_file():
     s = scenario()
-    for price, name in zip([s.price, *(m.price for m in s.markets)], FILES, strict=True):
+    for price, name in zip([s.price, *(m.price for m in s.markets[:3])], FILES, strict=True):
         assert len(price.hourly) == 24 and price.hourly_source and price.kind == "bars"
         assert datetime.fromisoformat(price.hourly[0][0]) == s.epoch
         assert price.hourly[0][1] == price.initial  # the first bar's open
@@ -117,10 +125,11 @@ def test_the_crash_slice_conserves_money_and_liquidates_on_every_market(crash_sl
     _s, summary, sink = crash_slice
     state = state_from_rows(sink.rows)
     assert violations(state) == [] and state.digest() == summary.state_digest
-    assert list(summary.markets) == SYMBOLS
+    assert list(summary.markets) == SYMBOLS + OPTIONS
     # Cross margin: a liquidation closes the account's whole book, a leg on each market.
     assert summary.liquidations > 0
-    assert all(m.liquidations == summary.liquidations and Decimal(m.liquidated_notional) > 0 for m in summary.markets.values())
+    legs = [summary.markets[symbol] for symbol in SYMBOLS]
+    assert all(m.liquidations == summary.liquidations and Decimal(m.liquidated_notional) > 0 for m in legs)
 
 
 def test_each_market_falls_as_its_own_data_did(crash_slice):
@@ -128,7 +137,7 @@ def test_each_market_falls_as_its_own_data_did(crash_slice):
     # The bridge pins each bar's low (the minute's, or the hour's without the data) at one step.
     s, _summary, sink = crash_slice
     changes = index_changes(sink.rows)
-    ticks = [m.tick_size for m in [s.market, *s.markets]]
+    ticks = [m.tick_size for m in perpetuals(s)]
     drawdowns = []
     for market, (tick, open_, low) in enumerate(zip(ticks, OPEN_21, LOW_21, strict=True)):
         prices = [p for _t, p in changes[market]]
@@ -147,7 +156,7 @@ def test_each_index_follows_its_own_minute_tape(crash_slice):
     # step. A minute missing from the Gemini file holds the previous close (ETH at 21:21).
     s, _summary, sink = crash_slice
     changes = index_changes(sink.rows)
-    for market, (m, name) in enumerate(zip([s.market, *s.markets], FILES, strict=True)):
+    for market, (m, name) in enumerate(zip(perpetuals(s), FILES, strict=True)):
         tape = bars(name, m.tick_size)
         path, i, price = [], 0, None
         events = changes[market]
@@ -186,11 +195,21 @@ def test_the_full_day_runs_conserves_and_liquidates_every_market(tmp_path):
     log = tmp_path / "multi.sqlite"
     summary = run_scenario(scenario(), 0, log)
     assert fold(log).summary == summary  # replays to the same summary (conservation is checked by the run)
-    assert summary.sim_seconds == 86_400 and list(summary.markets) == SYMBOLS
+    assert summary.sim_seconds == 86_400 and list(summary.markets) == SYMBOLS + OPTIONS
     assert summary.liquidations >= 50
-    assert all(Decimal(m.liquidated_notional) > 0 for m in summary.markets.values())
+    assert all(Decimal(summary.markets[symbol].liquidated_notional) > 0 for symbol in SYMBOLS)
     # Most liquidations come in the evening's crash, 20:30-21:30 UTC (seconds 73,800-77,400; the hourly
     # fallback puts the hour's lows at other minutes of it).
     with closing(sqlite3.connect(log)) as db:
         ((crash,),) = db.execute("SELECT count(*) FROM liquidations WHERE ts_ns BETWEEN 73800e9 AND 77400e9")
     assert crash >= 0.8 * summary.liquidations
+
+
+def test_the_options_are_priced_on_the_real_surface_or_the_synthetic_one(crash_slice):
+    _s, summary, sink = crash_slice
+    chain = "okx_btc_options_chain_1m_2025-10-10.csv"
+    sources = {json.loads(p)["source"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "volatility_surface_updated"}
+    on_chain = (DATA / chain).is_file()
+    assert sources == ({chain} if on_chain else {"synthetic"})
+    marked = {json.loads(p)["market"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "mark_price_updated"}
+    assert set(range(4, 9)) <= marked  # every option has a model mark
