@@ -206,7 +206,7 @@ def test_the_full_day_runs_conserves_and_liquidates_every_market(tmp_path):
 
 
 def test_the_options_are_priced_on_the_real_surface_or_the_synthetic_one(crash_slice):
-    _s, summary, sink = crash_slice
+    _s, _summary, sink = crash_slice
     chain = "okx_btc_options_chain_1m_2025-10-10.csv"
     sources = {json.loads(p)["source"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "volatility_surface_updated"}
     on_chain = (DATA / chain).is_file()
