@@ -87,19 +87,22 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     values = position_values(held, prices, state.unit_value)
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
-    terms = option_terms(state) if state.contracts else []
+    options = [m for m, c in state.contracts.items() if c.instrument == Instrument.OPTION and m not in state.settlement_prices]
     linear = values
-    if terms:
+    if options:
         linear = values.copy()
-        linear[:, [t.market for t in terms]] = 0
+        linear[:, options] = 0
     requirement = account_requirements(linear, portfolio, state.brackets, state.portfolio, state.window_returns())
-    for t in terms:
-        _initial, maintenance = option_requirements(
-            held[:, t.market], np.array(t.is_call), np.array(t.strike_ticks, np.int64),
-            prices[t.underlying : t.underlying + 1], prices[t.market : t.market + 1],
-            np.array(t.underlying_unit_value, np.int64), state.unit_value[t.market : t.market + 1],
-        )  # fmt: skip
-        requirement = requirement + maintenance
+    if options and (held[:, options] < 0).any():  # only a short option needs margin
+        for t in option_terms(state):
+            short = np.flatnonzero(held[:, t.market] < 0)
+            if short.size:
+                _initial, maintenance = option_requirements(
+                    held[short, t.market], np.array(t.is_call), np.array(t.strike_ticks, np.int64),
+                    prices[t.underlying : t.underlying + 1], prices[t.market : t.market + 1],
+                    np.array(t.underlying_unit_value, np.int64), state.unit_value[t.market : t.market + 1],
+                )  # fmt: skip
+                requirement[short] += maintenance
     return equity, requirement
 
 
