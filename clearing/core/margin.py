@@ -384,7 +384,9 @@ def account_requirements(
     values = np.asarray(values, np.int64)
     out = np.zeros(values.shape[0], np.int64)
     for m, market_brackets in enumerate(brackets):
-        out += maintenance_amounts(np.abs(values[:, m]), market_brackets)
+        column = values[:, m]
+        if column.any():  # a market nobody here holds (an option's column, zeroed by the caller) needs nothing
+            out += maintenance_amounts(np.abs(column), market_brackets)
     if params is None or not portfolio.any():
         return out
     rows = np.flatnonzero(portfolio)
