@@ -61,12 +61,11 @@ def market_maker_process(
         causes_of = option_causes
     while market not in s.settlement_prices:  # a dated market stops quoting once it has expired
         if option_underlying is None:
-            reference = anchor_price(
+            reference = tracked = anchor_price(
                 anchor, int(s.index_ticks[market]), int(s.oracle_ticks[market]), int(s.last_trade_ticks[market])
             )
         else:
-            reference = latest.model.get(market, 0)
-        tracked = reference if option_underlying is None else int(s.index_ticks[option_underlying])
+            reference, tracked = latest.model.get(market, 0), int(s.index_ticks[option_underlying])
         if reference > 0 and tracked > 0:
             variance = updated_variance(variance, previous, tracked, env.now - previous_ns, params.halflife_ns)
             previous, previous_ns = tracked, env.now
@@ -77,11 +76,11 @@ def market_maker_process(
             bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals)
             book = s.books[market]
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
-            unchanged = (bids, asks) == posted and not latest.fills.get(market, {}).get(account)
-            if option_underlying is not None and unchanged:
-                yield env.timeout(refresh_ns)
-                continue
-            posted = (bids, asks)
+            if option_underlying is not None:  # the perpetuals' makers re-post every refresh (their log is pinned)
+                if (bids, asks) == posted and not latest.fills.get(market, {}).get(account):
+                    yield env.timeout(refresh_ns)
+                    continue
+                posted = (bids, asks)
             quoted = bus.emit(
                 ev.QuotesReplaced(
                     ts_ns=env.now, causes=causes_of(market), account=account,
