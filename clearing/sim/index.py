@@ -44,8 +44,8 @@ def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexP
     The `[correlation]` markets draw from one stream ("correlated"), each with its own
     initial price, volatility, drift and shocks (`correlated_gbm_paths`); a Heston market from
     its own index stream (`heston_paths`); a future on another market shares that market's
-    index path (a BTC quarterly's index is the BTC index); every other market as
-    `index_path` says.
+    index path (a BTC quarterly's index is the BTC index), and so does an option (its entry
+    is never published: the option pricer prices it); every other market as `index_path` says.
     """
     paths: dict[int, tuple[Int64Array, int]] = {}
     vols: dict[int, Int64Array] = {}
@@ -78,9 +78,10 @@ def index_paths(params: RunParams, seed: int, inputs: dict[str, Path]) -> IndexP
 
 
 def _follows(params: RunParams, market: int) -> int | None:
-    # The market whose index path a future on another market shares (None: its own path).
+    # The market whose index path a future on another market, or an option, shares (None: its own
+    # path). An option's is never published (the option pricer prices it); drawing one would be waste.
     contract = params.markets[market].contract
-    if contract is not None and contract.instrument == "future" and contract.underlying != market:
+    if contract is not None and contract.underlying != market:
         return contract.underlying
     return None
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from clearing.core.options.dynamics import atm_vol_path, surface_from_level
 from clearing.core.options.marks import model_price_ticks
 from clearing.core.options.surface import VolSurface
-from clearing.core.state.schema import Instrument
 from clearing.data.option_chain import load_okx_surfaces
 from clearing.errors import DataError
 from clearing.scenario.params import RunParams
@@ -28,7 +27,7 @@ from clearing.units import NS_PER_MS
 
 def option_markets(params: RunParams) -> list[int]:
     """Return the option markets of a run, ascending."""
-    return [m for m, p in enumerate(params.markets) if p.contract is not None and p.contract.instrument == Instrument.OPTION]
+    return [m for m in range(len(params.markets)) if params.is_option(m)]
 
 
 def start_options(
