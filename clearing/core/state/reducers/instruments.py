@@ -9,7 +9,7 @@ ledger is zero again once the last position settled (long and short lots cancel)
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from clearing import events as ev
@@ -17,6 +17,7 @@ from clearing.core.options.surface import VolSurface
 from clearing.core.state.reducers.checks import account, market, require
 from clearing.core.state.schema import DATED, OPTION_TYPES, Instrument
 from clearing.errors import InvariantViolation
+from clearing.units import to_decimal
 
 if TYPE_CHECKING:
     from clearing.core.state.state import ClearingState
@@ -24,10 +25,9 @@ if TYPE_CHECKING:
 
 def _positive_decimal(text: str) -> bool:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return to_decimal(text) > 0
+    except ValueError:
         return False
-    return value.is_finite() and value > 0
 
 
 def contract_specified(state: ClearingState, e: ev.ContractSpecified) -> None:
