@@ -55,12 +55,17 @@ class OptionTerms(NamedTuple):
     underlying_unit_value: int  # quote minor units per option lot per underlying tick
 
 
+def live_options(state: ClearingState) -> list[int]:
+    """Return the option markets not yet expired, ascending."""
+    contracts = sorted(state.contracts.items())
+    return [m for m, c in contracts if c.instrument == Instrument.OPTION and m not in state.settlement_prices]
+
+
 def option_terms(state: ClearingState) -> list[OptionTerms]:
     """Return the terms of every option market not yet expired, ascending (exact: `contract_specified` checks them)."""
     out = []
-    for market, contract in sorted(state.contracts.items()):
-        if contract.instrument != Instrument.OPTION or market in state.settlement_prices:
-            continue
+    for market in live_options(state):
+        contract = state.contracts[market]
         u = state.markets[contract.underlying]
         tick, listing = Decimal(u.tick_size), state.markets[market]
         out.append(OptionTerms(
@@ -87,7 +92,7 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     values = position_values(held, prices, state.unit_value)
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
-    options = [m for m, c in state.contracts.items() if c.instrument == Instrument.OPTION and m not in state.settlement_prices]
+    options = live_options(state)
     linear = values
     if options:
         linear = values.copy()
