@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from clearing.core.options.margin import (
@@ -177,6 +177,7 @@ def test_option_requirements_rise_linearly_with_the_position_up_to_rounding(row,
     position, *rest = row
     position = -max(abs(position), 1)
     base_im, base_mm = one(position, *rest)
+    assume(k * (base_im + 1) < 2**62)  # the scaled position's requirement must itself fit in int64
     scaled_im, scaled_mm = one(k * position, *rest)
     # ceil(k x) lies in (k ceil(x) - k, k ceil(x)]: never more than k times one position's, short by under a unit per step.
     assert k * base_im - k < scaled_im <= k * base_im
