@@ -127,6 +127,12 @@ def contract_specified(market: int = 1, instrument: str = "future", underlying: 
     return ev.ContractSpecified(**{**fields, **overrides})
 
 
+def inverse_contract(market: int = 1, asset: int = 0, **overrides: Any) -> ev.ContractSpecified:
+    """Return the contract of `market` as an inverse perpetual settling in collateral asset `asset`."""
+    fields: dict[str, Any] = {"expiry_ns": 0, "settlement_window_ns": 0, "settlement_asset": asset, **overrides}
+    return contract_specified(market, "inverse_perpetual", market, **fields)
+
+
 def market_settled(price_ticks: int, market: int = 1, **overrides: Any) -> ev.MarketSettled:
     """Return the expiry of `market` at `price_ticks` (the underlying at 100, from 1,800 samples), at 3,600 s."""
     fields: dict[str, Any] = {"ts_ns": 3_600 * 10**9, "market": market, "price_ticks": price_ticks,

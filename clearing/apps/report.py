@@ -24,7 +24,7 @@ from clearing.apps.cascades import CascadeAnalysis, Cascades
 from clearing.apps.fold import Folded, Observer
 from clearing.apps.replay import ReplayResult, fold
 from clearing.apps.tally import MarketTally
-from clearing.core.risk import fund_equity, valuation_price
+from clearing.core.risk import fund_equity, trade_notional, valuation_price
 from clearing.core.state import ClearingState
 from clearing.units import NS_PER_S
 
@@ -139,7 +139,7 @@ def _sample(out: Series, s: ClearingState, tally: MarketTally, now_ns: int) -> N
         series.mark.append(int(s.mark_ticks[m]) * tick or np.nan)
         series.last.append(int(s.last_trade_ticks[m]) * tick or np.nan)
         held = s.position[:, m]
-        series.open_interest.append(int(held[held > 0].sum()) * valuation_price(s, m) * int(s.unit_value[m]) / scale)
+        series.open_interest.append(trade_notional(s, m, int(held[held > 0].sum()), valuation_price(s, m)) / scale)
         series.liquidated_notional.append(tally.counts(m).liquidated_notional / scale)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from clearing.apps.tally import MarketTally
-from clearing.core.risk import fund_equity, valuation_price
+from clearing.core.risk import fund_equity, trade_notional, valuation_price
 from clearing.core.state import ClearingState
 from clearing.units import NS_PER_S, format_minor
 
@@ -26,8 +26,10 @@ class MarketSummary:
     """One market at the end of a run (or of a log replayed up to some time), under its symbol.
 
     Prices are exact decimal strings (ticks times the market's tick size), None before the
-    first; `open_interest` is the long lots in base units (lots times the lot size); money
-    fields are as the run summary's.
+    first; `open_interest` is the long lots in base units (lots times the lot size; an
+    inverse perpetual's in quote, its lot size being the contract's value); money fields are
+    as the run summary's, except an inverse perpetual's `funding_paid`, in its settlement
+    asset (`settles_in`).
     """
 
     market: int  # the market's number in the events (`market` of every per-market event and view)
@@ -44,7 +46,8 @@ class MarketSummary:
     socialised_loss: str
     socialisations: int
     funding_rate_ppb: int  # the last funding rate set, parts per 10^9
-    funding_paid: str  # funding that changed hands on this market
+    funding_paid: str  # funding that changed hands on this market (in `settles_in`)
+    settles_in: str = "quote"  # what PnL, fees and funding are paid in: the quote, or an inverse perpetual's asset
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class RunSummary:
     state_digest: str
     head_hash: str
     markets: dict[str, MarketSummary] = field(default_factory=dict)  # by symbol, in the order they were listed
+    # The coin the house holds per settlement asset (an inverse perpetual's fees and rounding dust), in that asset.
+    asset_pools: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -148,6 +153,9 @@ def summarize(
         state_digest=state.digest(),
         head_hash=head_hash,
         markets={m.symbol: market_summary(state, m.market, tally) for m in state.markets},
+        asset_pools={
+            state.assets[a].symbol: format_minor(pool, state.assets[a].decimals) for a, pool in sorted(state.asset_pool.items())
+        },
     )
 
 
@@ -162,6 +170,10 @@ def market_summary(state: ClearingState, market: int, tally: MarketTally) -> Mar
     column = state.position[:, market]
     long_lots = int(column[column > 0].sum())
     counts = tally.counts(market)
+    terms = state.inverse.get(market)
+    settles_in, funding_decimals = "quote", decimals
+    if terms is not None:
+        settles_in, funding_decimals = state.assets[terms.asset].symbol, state.assets[terms.asset].decimals
     return MarketSummary(
         market=market,
         index=_price(int(state.index_ticks[market]), tick),
@@ -169,7 +181,7 @@ def market_summary(state: ClearingState, market: int, tally: MarketTally) -> Mar
         mark=_price(int(state.mark_ticks[market]), tick),
         last_trade=_price(int(state.last_trade_ticks[market]), tick),
         open_interest=str(long_lots * Decimal(listing.lot_size)),
-        open_interest_notional=format_minor(long_lots * valuation_price(state, market) * listing.unit_value, decimals),
+        open_interest_notional=format_minor(trade_notional(state, market, long_lots, valuation_price(state, market)), decimals),
         liquidations=counts.liquidations,
         liquidated_notional=format_minor(counts.liquidated_notional, decimals),
         adl_events=counts.adl_events,
@@ -177,7 +189,8 @@ def market_summary(state: ClearingState, market: int, tally: MarketTally) -> Mar
         socialised_loss=format_minor(counts.socialised_loss, decimals),
         socialisations=counts.socialisations,
         funding_rate_ppb=int(state.funding_rate_ppb[market]),
-        funding_paid=format_minor(counts.funding_paid, decimals),
+        funding_paid=format_minor(counts.funding_paid, funding_decimals),
+        settles_in=settles_in,
     )
 
 
@@ -190,7 +203,8 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    fields = {k: v for k, v in summary.as_dict().items() if k != "markets"}
+    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools")}
+    fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
     width = max(len(k) for k in fields)
     lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]
     return "\n".join([*lines, *market_table(summary.markets, width)])

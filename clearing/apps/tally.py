@@ -45,7 +45,7 @@ class MarketCounts:
     adl_notional: int = 0
     socialised_loss: int = 0
     socialisations: int = 0
-    funding_paid: int = 0  # funding that changed hands: the sum of what the receiving accounts received
+    funding_paid: int = 0  # funding that changed hands: what the receivers received (an inverse perpetual's: coin minor units)
 
 
 @dataclass
@@ -54,6 +54,7 @@ class MarketTally:
 
     markets: list[MarketCounts] = field(default_factory=list)
     unit_value: list[int] = field(default_factory=list)
+    inverse: set[int] = field(default_factory=set)  # inverse perpetuals: a lot is worth its unit value at any price
     fills: dict[int, tuple[int, int]] = field(default_factory=dict)  # liquidation fill seq -> (market, notional)
 
     def counts(self, market: int) -> MarketCounts:
@@ -91,15 +92,26 @@ def _listed(tally: MarketTally, seq: int, e: Any) -> None:
     tally.unit_value[e.market] = e.unit_value
 
 
+def _contract(tally: MarketTally, seq: int, e: Any) -> None:
+    if e.instrument == "inverse_perpetual":
+        tally.inverse.add(e.market)
+
+
+def _notional(tally: MarketTally, e: Any) -> int:
+    # Quote notional of a fill: lots x price x unit value; an inverse lot is worth its unit value.
+    per_lot = tally.unit_value[e.market] * (1 if e.market in tally.inverse else e.price_ticks)
+    return int(e.lots * per_lot)
+
+
 def _trade(tally: MarketTally, seq: int, e: Any) -> None:
     if e.liquidation:
         tally.market(e.market)
-        tally.fills[seq] = (e.market, e.lots * e.price_ticks * tally.unit_value[e.market])
+        tally.fills[seq] = (e.market, _notional(tally, e))
 
 
 def _deleveraged(tally: MarketTally, seq: int, e: Any) -> None:
     counts = tally.market(e.market)
-    notional = e.lots * e.price_ticks * tally.unit_value[e.market]
+    notional = _notional(tally, e)
     counts.adl_events += 1
     counts.adl_notional += notional
     tally.fills[seq] = (e.market, notional)
@@ -133,6 +145,7 @@ def _funding(tally: MarketTally, seq: int, e: Any) -> None:
 
 _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
     "market_listed": _listed,
+    "contract_specified": _contract,
     "trade_executed": _trade,
     "position_deleveraged": _deleveraged,
     "liquidation_completed": _completed,

@@ -6,7 +6,9 @@
    only inside a funding settlement or an expiry.
 2. Per market, long lots == short lots (an expired market's positions close one by one
    against the settlement ledger, so it is checked until its expiry).
-3. Per collateral asset, the accounts' holdings equal the deposits (assets only move between accounts).
+3. Per collateral asset, the accounts' holdings plus the asset's pool (an inverse perpetual's
+   trade dust and coin fees) and its coin funding clearing equal the deposits (assets only
+   move between accounts and those two ledgers).
 4. The insurance fund is never negative.
 """
 
@@ -36,8 +38,10 @@ def violations(state: ClearingState) -> list[str]:
             problems.append(f"market {market}: long lots {longs} != short lots {shorts}")
     for asset, listed in enumerate(state.assets):
         held = int(state.collateral[:, asset].sum(dtype=object)) if state.n_accounts else 0
-        if held != state.asset_deposits[asset]:
-            problems.append(f"collateral {listed.symbol}: accounts hold {held}, deposits were {state.asset_deposits[asset]}")
+        house = state.asset_pool.get(asset, 0) + state.asset_clearing.get(asset, 0)
+        if held + house != state.asset_deposits[asset]:
+            problems.append(f"collateral {listed.symbol}: accounts hold {held}, the pool and clearing {house}, "
+                            f"deposits were {state.asset_deposits[asset]}")  # fmt: skip
     if state.insurance_fund < 0:
         problems.append(f"insurance fund is negative: {state.insurance_fund}")
     return problems

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from clearing.core import inverse
+from clearing.core.inverse import coin_to_quote, position_coin_values
 from clearing.core.margin import (
     account_requirements,
     bankruptcy_price,
@@ -43,6 +45,65 @@ def valuation_price(state: ClearingState, market: int) -> int:
 def valuation_prices(state: ClearingState) -> Int64Array:
     """Return `valuation_price` of every market, shape (M,)."""
     return np.array([valuation_price(state, m) for m in range(len(state.mark_ticks))], np.int64)
+
+
+def market_values(state: ClearingState, held: Int64Array, prices: Int64Array) -> Int64Array:
+    """Return each position's signed value in quote minor units at `prices` (ticks), shape (N, M).
+
+    A linear market's is q x price x unit value (`clearing.core.margin.position_values`);
+    an inverse perpetual's is its coin value at the price valued at its settlement asset's
+    oracle price (`inverse_values`), so equity, requirements and every liquidation rule read
+    one quote number whatever the instrument.
+    """
+    values = position_values(held, prices, state.unit_value)
+    for market in state.inverse:
+        values[:, market] = inverse_values(state, market, held[:, market], int(prices[market]))
+    return values
+
+
+def inverse_values(state: ClearingState, market: int, lots: Int64Array, price_ticks: int) -> Int64Array:
+    """Return the quote value of inverse positions of `lots` at `price_ticks`: floor(floor(-q x k / P) x S / 10^d).
+
+    S is the settlement asset's oracle price (quote minor units per coin), the price margin
+    values the coin the account holds at; both floors are against the account. 0 before
+    the asset has a price. Source: docs/references.md [bitmex-inverse].
+    """
+    terms = state.inverse[market]
+    coin = position_coin_values(lots, price_ticks, terms.k)
+    price = int(state.asset_oracle_ticks[terms.asset])
+    return coin_to_quote(coin, price, int(state.asset_decimals[terms.asset]))  # type: ignore[return-value]
+
+
+def lot_value(state: ClearingState, market: int, price_ticks: int) -> int:
+    """Return one lot's quote value at `price_ticks`: price x unit value, an inverse perpetual's contract value at any price."""
+    if market in state.inverse:
+        return state.markets[market].unit_value
+    return price_ticks * state.markets[market].unit_value
+
+
+def trade_notional(state: ClearingState, market: int, lots: int, price_ticks: int) -> int:
+    """Return the quote notional of `lots` (absolute) traded at `price_ticks`: lots x price x unit value.
+
+    An inverse perpetual's lot is worth its contract value (`unit_value`) at every price.
+    """
+    if market in state.inverse:
+        return lots * state.markets[market].unit_value
+    return lots * price_ticks * state.markets[market].unit_value
+
+
+def value_of(state: ClearingState, market: int, lots: int, price_ticks: int) -> int:
+    """Return the quote value of a position of `lots` (signed) on `market` at `price_ticks` (`value_at`, one position)."""
+    if market in state.inverse:
+        return int(inverse_values(state, market, np.array([lots], np.int64), price_ticks)[0])
+    return lots * price_ticks * state.markets[market].unit_value
+
+
+def value_at(state: ClearingState, market: int, lots: Int64Array | int, price_ticks: int) -> Int64Array:
+    """Return the quote value of positions of `lots` (signed) on `market` at `price_ticks` (`market_values`' rule)."""
+    lots = np.atleast_1d(np.asarray(lots, np.int64))
+    if market in state.inverse:
+        return inverse_values(state, market, lots, price_ticks)
+    return lots * (price_ticks * int(state.unit_value[market]))  # type: ignore[no-any-return]
 
 
 class OptionTerms(NamedTuple):
@@ -89,7 +150,7 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     """
     held = state.position[rows] if positions is None else positions
     prices = valuation_prices(state)
-    values = position_values(held, prices, state.unit_value)
+    values = market_values(state, held, prices)
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
     options = live_options(state)
@@ -128,7 +189,7 @@ def requirement_with(state: ClearingState, account: int, market: int, lots: int)
 
 def equity(state: ClearingState, rows: Int64Array) -> Int64Array:
     """Return the equity of the accounts `rows` (margin cash plus their positions at the valuation prices), shape (len(rows),)."""
-    return _equity(state, rows, position_values(state.position[rows], valuation_prices(state), state.unit_value))
+    return _equity(state, rows, market_values(state, state.position[rows], valuation_prices(state)))
 
 
 def _equity(state: ClearingState, rows: Int64Array, values: Int64Array) -> Int64Array:
@@ -145,7 +206,7 @@ def backing(state: ClearingState, account: int, market: int) -> int:
     price and a deficit is shared out instead of landing on one leg.
     Source: docs/references.md [dydx-v4-bankruptcy].
     """
-    values = position_values(state.position[account : account + 1], valuation_prices(state), state.unit_value)[0]
+    values = market_values(state, state.position[account : account + 1], valuation_prices(state))[0]
     cash = int(state.margin_cash(slice(account, account + 1))[0])
     held = np.flatnonzero(values).tolist()
     if len(held) <= 1:
@@ -166,6 +227,12 @@ def position_bankruptcy_price(state: ClearingState, account: int, market: int) -
     account (up for a long, down for a short; at least one tick); 0 for no position.
     Sources: docs/references.md [bitmex-liquidation], [dydx-v4-bankruptcy].
     """
+    terms = state.inverse.get(market)
+    if terms is not None:  # the coin form: `clearing.core.inverse.bankruptcy_price`
+        return inverse.bankruptcy_price(
+            backing(state, account, market), state.position.item(account, market), terms.k,
+            int(state.asset_oracle_ticks[terms.asset]), int(state.asset_decimals[terms.asset]),
+        )  # fmt: skip
     backed = np.array([backing(state, account, market)], np.int64)
     return int(bankruptcy_price(backed, state.position[account : account + 1, market], int(state.unit_value[market]))[0])
 
@@ -180,8 +247,15 @@ def breach_liquidation_price(state: ClearingState, account: int, market: int) ->
     if state.margin_mode[account] == PORTFOLIO or not state.position[account, market]:
         return 0
     rows = slice(account, account + 1)
-    values = position_values(state.position[rows], valuation_prices(state), state.unit_value)
+    values = market_values(state, state.position[rows], valuation_prices(state))
     backed = cross_backing(state.margin_cash(rows), values, state.brackets, market)
+    terms = state.inverse.get(market)
+    if terms is not None:  # the coin form: `clearing.core.inverse.liquidation_price`
+        b = state.brackets[market]
+        return inverse.liquidation_price(
+            int(backed[0]), state.position.item(account, market), terms.k, int(state.asset_oracle_ticks[terms.asset]),
+            int(state.asset_decimals[terms.asset]), b.floors, b.rates_ppm, b.cums,
+        )  # fmt: skip
     return int(liquidation_price(backed, state.position[rows, market], int(state.unit_value[market]), state.brackets[market])[0])
 
 

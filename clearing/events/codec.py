@@ -222,6 +222,11 @@ def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "digest_version": 1}
 
 
+def upcast_contract_specified_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 contracts all settled in the quote."""
+    return {**payload, "settlement_asset": -1}
+
+
 # Upcasters turn an old payload (a dict) into the next version: (kind, from_version) -> fn.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("accounts_opened", 1): upcast_accounts_opened_v1_v2,
@@ -234,6 +239,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
     ("margin_breached", 1): upcast_margin_breached_v1_v2,
     ("oracle_observed", 1): upcast_oracle_observed_v1_v2,
+    ("contract_specified", 1): upcast_contract_specified_v1_v2,
 }
 
 ENCODER = msgspec.json.Encoder()

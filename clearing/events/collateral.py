@@ -54,7 +54,10 @@ class CollateralPriceDelivered(Event, frozen=True, kw_only=True, tag="collateral
 class CollateralSeized(Event, frozen=True, kw_only=True, tag="collateral_seized"):
     """A liquidated account's collateral went to the buyer for `value` quote minor units.
 
-    `value` = amount at the oracle price less the haircut, rounded down.
+    `value` = amount at the oracle price less the haircut, rounded down. A negative `amount`
+    repays a debt in the asset (an inverse perpetual's loss beyond the account's coin): the
+    buyer delivers -amount and the account pays -value = the amount at the oracle price,
+    rounded up.
     """
 
     account: int

@@ -8,19 +8,23 @@ from clearing.events.base import Event
 
 
 class ContractSpecified(Event, frozen=True, kw_only=True, tag="contract_specified"):
-    """The contract of market `market` is not a linear perpetual: its kind, expiry and option terms.
+    """The contract of market `market` is not a linear perpetual: its kind, expiry, option terms, settlement asset.
 
     Emitted right after the market's `market_listed`; a market with none is a linear
     perpetual (so logs of perpetual-only runs are unchanged). `instrument` is "future" (a
-    dated future, quote-settled, no funding) or "option" (a European option, cash-settled in
-    quote, its premium paid in full at the trade). `expiry_ns` is the expiry (ns since the
-    scenario start); `settlement_window_ns` the averaging window before it (30 minutes at
-    Deribit and Binance); `underlying` the market whose index settles it (itself for a
-    future); for an option `option_type` ("call" or "put") and `strike` (a decimal string in
-    quote units, like `tick_size`). Source: docs/references.md [deribit-futures], [binance-delivery].
+    dated future, quote-settled, no funding), "option" (a European option, cash-settled in
+    quote, its premium paid in full at the trade) or "inverse_perpetual" (coin-margined:
+    its `unit_value` is the contract's value in quote minor units, its PnL, fees and
+    funding move in collateral asset `settlement_asset`; `clearing.core.inverse`).
+    `expiry_ns` is the expiry (ns since the scenario start; 0 for a perpetual);
+    `settlement_window_ns` the averaging window before it (30 minutes at Deribit and
+    Binance); `underlying` the market whose index settles it (itself for a future or a
+    perpetual); for an option `option_type` ("call" or "put") and `strike` (a decimal string
+    in quote units, like `tick_size`). v2 adds `settlement_asset` (-1: the quote).
+    Source: docs/references.md [deribit-futures], [binance-delivery], [bitmex-inverse].
     """
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     market: int
     instrument: str
     expiry_ns: int
@@ -28,6 +32,7 @@ class ContractSpecified(Event, frozen=True, kw_only=True, tag="contract_specifie
     underlying: int
     option_type: str = ""
     strike: str = ""
+    settlement_asset: int = -1
 
 
 class MarketSettled(Event, frozen=True, kw_only=True, tag="market_settled"):

@@ -116,6 +116,8 @@ class CollateralParams(NamedTuple):
     step_ns: int
     shocks: tuple[Shock, ...]
     oracle: CollateralOracleParams
+    follows: int = -1  # a market whose index path is the asset's price (-1: its own GBM)
+    tick_minor: int = 0  # quote minor units per tick of that market
 
 
 class MakersParams(NamedTuple):
@@ -330,9 +332,14 @@ def _collateral(sc: Scenario, c: CollateralConfig) -> CollateralParams:
         policy, _ms(o.observe_interval_ms if policy is Policy.PUSH else o.cadence_ms), to_ppm(o.deviation, "deviation"),
         _ns(o.heartbeat_s), _ms(o.latency_ms),
     )  # fmt: skip
+    follows, tick_minor = -1, 0
+    if c.follows:
+        listed = [m for m, _ in sc.listed()]
+        follows = [m.symbol for m in listed].index(c.follows)
+        tick_minor = to_units(listed[follows].tick_size, sc.market.minor_unit, f"collateral {c.asset} follows: tick")
     return CollateralParams(
         c.asset, c.decimals, to_ppm(c.haircut, "haircut"), to_units(c.price, sc.market.minor_unit, "collateral price"),
-        c.volatility, _ms(c.step_ms), _shocks(c.shocks), oracle,
+        c.volatility, _ms(c.step_ms), _shocks(c.shocks), oracle, follows, tick_minor,
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ def _ns(seconds: float) -> int:
 
 
 class ContractParams(NamedTuple):
-    """A dated market's contract, as `contract_specified` records it: instrument, expiry, window, underlying."""
+    """A market's contract, as `contract_specified` records it: instrument, expiry, window, underlying, settlement asset."""
 
     instrument: str
     expiry_ns: int
@@ -31,6 +31,7 @@ class ContractParams(NamedTuple):
     underlying: int
     option_type: str = ""  # "call" or "put" for an option
     strike: str = ""  # an option's strike, a decimal string (quote)
+    settlement_asset: int = -1  # an inverse perpetual's settlement asset (index in `RunParams.collateral`)
 
 
 class CorrelationParams(NamedTuple):
@@ -53,9 +54,12 @@ class VolatilityParams(NamedTuple):
 
 
 def contract_params(sc: Scenario, m: MarketConfig) -> ContractParams | None:
+    symbols = [listed.symbol for listed, _ in sc.listed()]
+    if m.kind == "inverse_perpetual":
+        asset = [c.asset for c in sc.collateral].index(m.settlement_asset)
+        return ContractParams(m.kind, 0, 0, symbols.index(m.symbol), settlement_asset=asset)
     if m.expiry_s is None:
         return None
-    symbols = [listed.symbol for listed, _ in sc.listed()]
     underlying = symbols.index(m.underlying or m.symbol)
     option = (m.option_type or "", str(m.strike)) if m.kind == "option" else ("", "")
     return ContractParams(m.kind, _ns(m.expiry_s), _ns(m.settlement_window_s), underlying, *option)

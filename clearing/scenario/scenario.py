@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from clearing.core.inverse import coin_per_lot_tick
 from clearing.errors import ConfigError
 from clearing.scenario.forks import ForkConfig
 from clearing.scenario.overrides import apply_override, format_error
@@ -105,6 +106,7 @@ class Scenario(Section):
                     f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures"
                 )
         self._check_dynamics(symbols)
+        self._check_inverse(symbols, assets)
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
@@ -159,6 +161,37 @@ class Scenario(Section):
         if self.fork is not None:
             self._check_fork(self.fork)
         return self
+
+    def _check_inverse(self, symbols: list[str], assets: list[str]) -> None:
+        # Inverse perpetuals settle in a listed asset without a haircut, priced by a market
+        # (`follows`); the liquidation rules written only in quote are refused with them.
+        kinds = {listed.symbol: listed.kind for listed, _ in self.listed()}
+        for c in self.collateral:
+            if c.follows and c.follows not in symbols:
+                raise ValueError(f"collateral {c.asset}: follows {c.follows!r} is not a listed market's symbol")
+            if c.follows and kinds[c.follows] == "option":
+                raise ValueError(f"collateral {c.asset}: follows {c.follows!r}, an option; follow its underlying")
+        inverse = [listed for listed, _ in self.listed() if listed.kind == "inverse_perpetual"]
+        for listed in inverse:
+            if listed.settlement_asset not in assets:
+                raise ValueError(
+                    f"{listed.symbol}: settlement_asset {listed.settlement_asset!r} is not a listed collateral asset"
+                )
+            asset = self.collateral[assets.index(listed.settlement_asset)]
+            if asset.haircut:
+                raise ValueError(f"{listed.symbol}: settlement asset {listed.settlement_asset!r} must have no haircut")
+            try:
+                coin_per_lot_tick(listed.unit_value, listed.quote_decimals, str(listed.tick_size), asset.decimals)
+            except ValueError as e:
+                raise ValueError(f"{listed.symbol}: lot_size {listed.lot_size} x 10^{asset.decimals} / tick_size: {e}") from None
+        if not inverse:
+            return
+        refused = {"fund": "liquidation.execution \"fund\"", "fillable": "liquidation.execution \"fillable\""}
+        if self.liquidation.execution in refused:
+            raise ValueError(f"{refused[self.liquidation.execution]} is not modelled for inverse perpetuals; use book, "
+                             "bankruptcy or vault")  # fmt: skip
+        if self.population.margin_mode == "portfolio":
+            raise ValueError("portfolio margin of inverse perpetuals is not modelled; use isolated or cross margin")
 
     def _check_fork(self, fork: ForkConfig) -> None:
         if fork.at_s >= self.duration_s:
@@ -241,6 +274,9 @@ class Scenario(Section):
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}
         if perpetuals:
             exclude["markets"] = perpetuals
+        own_paths = {i: {"follows"} for i, c in enumerate(self.collateral) if not c.follows}
+        if own_paths:  # `follows` came later: an asset on its own path serialises as before
+            exclude["collateral"] = own_paths
         return self.model_dump_json(exclude=exclude or None)
 
     def hash(self) -> str:

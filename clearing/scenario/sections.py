@@ -26,7 +26,9 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-INSTRUMENT_FIELDS = frozenset({"kind", "expiry_s", "settlement_window_s", "underlying", "strike", "option_type"})
+INSTRUMENT_FIELDS = frozenset(
+    {"kind", "expiry_s", "settlement_window_s", "underlying", "strike", "option_type", "settlement_asset"}
+)
 
 
 class MarketConfig(Section):
@@ -39,14 +41,18 @@ class MarketConfig(Section):
     "option": a European `option_type` option struck at `strike` (quote) on `underlying`,
     priced on the `[volatility]` surface, cash-settled at expiry at its intrinsic value;
     `tick_size` is its premium tick and `lot_size` its contract size in the underlying.
+    "inverse_perpetual": a coin-margined perpetual (BitMEX XBTUSD, Binance COIN-M) whose
+    `lot_size` is the contract's value in quote (1 USD, 100 USD) and whose PnL, fees and
+    funding are paid in the `[[collateral]]` asset `settlement_asset`.
     """
 
-    kind: Literal["linear_perpetual", "future", "option"] = "linear_perpetual"
+    kind: Literal["linear_perpetual", "future", "option", "inverse_perpetual"] = "linear_perpetual"
     expiry_s: float | None = Field(default=None, gt=0, description="a future's expiry, seconds after the start")
     settlement_window_s: float = Field(default=1800.0, gt=0, description="the index averaging window before expiry")
     underlying: str = Field(default="", description="the market whose index settles a future (empty: its own) or an option")
     strike: PositiveDecimal | None = Field(default=None, description="an option's strike, quote")
     option_type: Literal["call", "put"] | None = None
+    settlement_asset: str = Field(default="", description="an inverse perpetual's settlement asset, a [[collateral]] asset")
     symbol: str = Field(default="BTCUSDT-PERP", min_length=1)
     tick_size: PositiveDecimal = Decimal("0.1")
     lot_size: PositiveDecimal = Decimal("0.001")
@@ -74,9 +80,11 @@ class MarketConfig(Section):
             raise ValueError("an option needs strike, option_type (\"call\" or \"put\") and underlying")
         if self.kind == "option" and self.underlying == self.symbol:
             raise ValueError("an option's underlying must be another market")
-        if self.kind == "linear_perpetual":
+        if (self.kind == "inverse_perpetual") != bool(self.settlement_asset):
+            raise ValueError("an inverse_perpetual needs settlement_asset (a [[collateral]] asset), and only it has one")
+        if self.kind in ("linear_perpetual", "inverse_perpetual"):
             if self.expiry_s is not None or self.underlying:
-                raise ValueError("a linear_perpetual has no expiry_s or underlying; set kind = \"future\"")
+                raise ValueError(f"a {self.kind} has no expiry_s or underlying; set kind = \"future\"")
         elif self.expiry_s is None:
             raise ValueError(f"a {self.kind} needs expiry_s (seconds after the start)")
         elif self.settlement_window_s > self.expiry_s:
@@ -89,7 +97,7 @@ class MarketConfig(Section):
 
     @model_validator(mode="after")
     def _exact_units(self) -> MarketConfig:
-        value = self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals
+        value = (1 if self.kind == "inverse_perpetual" else self.tick_size) * self.lot_size * Decimal(10) ** self.quote_decimals
         if value != value.to_integral_value():
             raise ValueError(
                 f"tick_size x lot_size = {self.tick_size * self.lot_size} is not a whole number of quote "
@@ -120,7 +128,9 @@ class MarketConfig(Section):
 
     @property
     def unit_value(self) -> int:
-        """Return the quote minor units one lot is worth per tick of price."""
+        """Return the quote minor units one lot is worth per tick of price (an inverse perpetual's lot: at any price)."""
+        if self.kind == "inverse_perpetual":
+            return int(self.lot_size * Decimal(10) ** self.quote_decimals)
         return int(self.tick_size * self.lot_size * Decimal(10) ** self.quote_decimals)
 
     @property
@@ -400,7 +410,12 @@ class CollateralOracleConfig(Section):
 
 
 class CollateralConfig(Section):
-    """A collateral asset: its venue price path (GBM with shocks), its oracle and its haircut."""
+    """A collateral asset: its venue price path (GBM with shocks, or a market's index), its oracle and its haircut.
+
+    `follows` names a market whose index path (in quote per unit, one sample per the
+    market's step) is the asset's venue price: the coin an inverse perpetual settles in is
+    priced by that market's underlying, as BitMEX and Binance value it at the index.
+    """
 
     asset: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
     decimals: int = Field(default=6, ge=0, le=18)
@@ -410,6 +425,7 @@ class CollateralConfig(Section):
     step_ms: int = Field(default=1000, ge=1)
     shocks: tuple[PriceShock, ...] = ()
     oracle: CollateralOracleConfig = CollateralOracleConfig()
+    follows: str = Field(default="", description="a market whose index path is this asset's price (empty: its own GBM)")
 
 
 class MarkConfig(Section):

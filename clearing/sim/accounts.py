@@ -5,11 +5,15 @@ from __future__ import annotations
 from clearing import events as ev
 from clearing.core.state import MarginMode, Role
 from clearing.scenario.params import RunParams
+from clearing.scenario.pricing import ContractParams
 from clearing.sim.bus import EventBus
 
 
 def list_markets(bus: EventBus, params: RunParams) -> None:
-    """List every market (`market_listed`, and a dated one's `contract_specified`), then every collateral asset."""
+    """List every market (`market_listed`, and a dated one's `contract_specified`), then every collateral asset.
+
+    An inverse perpetual's `contract_specified` comes after the assets: it names the one it settles in.
+    """
     for market, m in enumerate(params.markets):
         bus.emit(
             ev.MarketListed(
@@ -19,13 +23,20 @@ def list_markets(bus: EventBus, params: RunParams) -> None:
                 bracket_floors=m.bracket_floors, bracket_rates_ppm=m.bracket_rates_ppm,
             )
         )  # fmt: skip
-        if m.contract is not None:
-            k = m.contract
-            bus.emit(ev.ContractSpecified(ts_ns=0, market=market, instrument=k.instrument, expiry_ns=k.expiry_ns,
-                                          settlement_window_ns=k.settlement_window_ns, underlying=k.underlying,
-                                          option_type=k.option_type, strike=k.strike))  # fmt: skip
+        if m.contract is not None and m.contract.settlement_asset < 0:
+            _contract(bus, market, m.contract)
     for asset, c in enumerate(params.collateral):
         bus.emit(ev.CollateralListed(ts_ns=0, asset=asset, symbol=c.asset, decimals=c.decimals, haircut_ppm=c.haircut_ppm))
+    for market, m in enumerate(params.markets):  # an inverse perpetual's contract names its (now listed) asset
+        if m.contract is not None and m.contract.settlement_asset >= 0:
+            _contract(bus, market, m.contract)
+
+
+def _contract(bus: EventBus, market: int, k: ContractParams) -> None:
+    bus.emit(ev.ContractSpecified(ts_ns=0, market=market, instrument=k.instrument, expiry_ns=k.expiry_ns,
+                                  settlement_window_ns=k.settlement_window_ns, underlying=k.underlying,
+                                  option_type=k.option_type, strike=k.strike,
+                                  settlement_asset=k.settlement_asset))  # fmt: skip
 
 
 def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:

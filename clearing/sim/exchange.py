@@ -23,9 +23,10 @@ import numpy as np
 from clearing import events as ev
 from clearing.core.book import BUY, crosses, match
 from clearing.core.book import Fill as BookFill
+from clearing.core.inverse import fee_coin
 from clearing.core.margin import initial_margin_ppm
 from clearing.core.market import MarketTerms
-from clearing.core.risk import valuation_price
+from clearing.core.risk import valuation_price, value_of
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
@@ -112,6 +113,7 @@ class Exchange:
         market_spec = s.markets[market]
         taker_fee = 0 if liquidation else market_spec.taker_fee_ppm
         maker_fee, unit_value = market_spec.maker_fee_ppm, market_spec.unit_value
+        inverse = s.inverse.get(market)
         trades: list[int] = []
         makers: list[int] = []
         value = 0
@@ -123,9 +125,14 @@ class Exchange:
                     )
                 )
                 continue
-            notional = step.lots * step.price * unit_value
-            fee_taker = -(-notional * taker_fee // PPM)  # ceil, exact on Python ints (= mul_div_ceil)
-            fee_maker = -(-notional * maker_fee // PPM)
+            if inverse is None:
+                notional = step.lots * step.price * unit_value
+                fee_taker = -(-notional * taker_fee // PPM)  # ceil, exact on Python ints (= mul_div_ceil)
+                fee_maker = -(-notional * maker_fee // PPM)
+            else:  # fees in the settlement asset, on the lots' coin value
+                notional = step.lots * unit_value
+                fee_taker = fee_coin(step.lots, step.price, inverse.k, taker_fee)
+                fee_maker = fee_coin(step.lots, step.price, inverse.k, maker_fee)
             buyer, seller = (account, step.maker_account) if side == BUY else (step.maker_account, account)
             trades.append(
                 emit(
@@ -156,8 +163,8 @@ class Exchange:
 
     def _initial_margin_check(self, account: int, market: int, lots: int) -> str:
         # Equity at the marks (the index before the first) must cover the initial margin of
-        # the positions the order would leave: the sum over markets of
-        # ceil(|position| x price x unit value x IMR), the order's market with the order.
+        # the positions the order would leave: the sum over markets of ceil(|value| x IMR),
+        # value = position x price x unit value (`value_of`), the order's market with the order.
         s = self.bus.state
         held = s.position.item(account, market)
         if abs(held + lots) <= abs(held):
@@ -169,22 +176,21 @@ class Exchange:
             if not (position or m == market):
                 continue
             price = valuation_price(s, m)
-            unit_value = s.markets[m].unit_value
-            equity += position * price * unit_value
+            equity += value_of(s, m, position, price)
             after = position + lots if m == market else position
             terms = self.terms_of(m)
             lower, upper = terms.oi_caps_minor
             open_notional = 0
             if upper > lower:  # the market's open interest (long lots) at the price
                 column = s.position[:, m]
-                open_notional = int(column[column > 0].sum()) * price * unit_value
+                open_notional = abs(value_of(s, m, int(column[column > 0].sum()), price))
             rate = int(
                 initial_margin_ppm(
                     terms.initial_margin_ppm or s.markets[m].maintenance_margin_ppm, np.array([after]), open_notional,
                     terms.size_premium_ppm, lower, upper,
                 )[0]
             )  # fmt: skip
-            requirement += int(mul_div_ceil(abs(after) * price * unit_value, rate, PPM))
+            requirement += int(mul_div_ceil(abs(value_of(s, m, after, price)), rate, PPM))
         return "insufficient_margin" if equity < requirement else ""
 
     def _market_limit(self, market: int, side: int) -> int | None:

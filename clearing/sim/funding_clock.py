@@ -1,4 +1,4 @@
-"""Funding: samples the premium on a cadence and settles payments every interval."""
+"""Funding: samples the premium on a cadence and settles payments every interval (in coin on an inverse perpetual)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
-from clearing.core.book import BUY, SELL, impact_price
+from clearing.core.book import BUY, SELL, Book, impact_price
 from clearing.core.funding import FundingParams, average_premium_ppb, funding_rate_ppb, payments, premium_ppb
+from clearing.core.inverse import funding_payments
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 
@@ -26,8 +27,12 @@ def funding_process(env: Clock, bus: EventBus, market: int, params: FundingParam
         index = int(s.oracle_ticks[market]) or int(s.index_ticks[market])
         if index > 0:
             book = s.books[market]
-            bid = impact_price(book, SELL, params.impact_notional_minor, unit_value)
-            ask = impact_price(book, BUY, params.impact_notional_minor, unit_value)
+            if market in s.inverse:  # the impact notional in contracts, each worth its unit value
+                contracts = max(1, -(-params.impact_notional_minor // unit_value))
+                bid, ask = impact_price_of_lots(book, SELL, contracts), impact_price_of_lots(book, BUY, contracts)
+            else:
+                bid = impact_price(book, SELL, params.impact_notional_minor, unit_value)
+                ask = impact_price(book, BUY, params.impact_notional_minor, unit_value)
             bus.emit(
                 ev.PremiumSampled(
                     ts_ns=env.now, market=market, premium_ppb=premium_ppb(bid, ask, index), impact_bid_ticks=bid,
@@ -52,7 +57,11 @@ def _settle(now: int, bus: EventBus, market: int, params: FundingParams) -> None
     )  # fmt: skip
     if mark <= 0:
         return
-    accounts, amounts = payments(s.position[:, market], mark, s.markets[market].unit_value, rate)
+    terms = s.inverse.get(market)
+    if terms is None:
+        accounts, amounts = payments(s.position[:, market], mark, s.markets[market].unit_value, rate)
+    else:  # in the settlement asset, on the coin value at the mark (Binance COIN-M)
+        accounts, amounts = funding_payments(s.position[:, market], mark, terms.k, rate)
     if accounts.size == 0:
         return
     accounts_list, amounts_list = accounts.tolist(), amounts.tolist()
@@ -64,3 +73,20 @@ def _settle(now: int, bus: EventBus, market: int, params: FundingParams) -> None
                 amounts=tuple(amounts_list[start:end]), final=end >= len(accounts_list),
             )
         )  # fmt: skip
+
+
+def impact_price_of_lots(book: Book, side: int, lots: int) -> int:
+    """Return the average price (ticks) a market order of `side` for `lots` would fill at, 0 when too thin.
+
+    An inverse perpetual's impact notional is a number of contracts (each worth its
+    contract value at any price); the average is sum(price x lots) / lots, rounded against
+    the taker (up for a buy, down for a sell).
+    """
+    paid = filled = 0
+    for order in book.walk(-side):
+        take = min(order.lots, lots - filled)
+        paid += take * order.price
+        filled += take
+        if filled >= lots:
+            return -(-paid // filled) if side == BUY else paid // filled
+    return 0

@@ -36,10 +36,10 @@ from clearing.core.liquidation.fund import fund_takeover, offload_orders, sweep_
 from clearing.core.liquidation.modes import EXECUTIONS, ExecutionPolicy
 from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.liquidation.plan import close_plan, guard_markets
-from clearing.core.liquidation.settlement import Closed, collateral_seizures, settlement, socialisation
+from clearing.core.liquidation.settlement import Closed, collateral_seizures, debt_repayments, settlement, socialisation
 from clearing.core.liquidation.waterfall import AFTER_FUND, AfterFundPolicy
 from clearing.core.market import off_book_trade
-from clearing.core.risk import below_requirement
+from clearing.core.risk import below_requirement, trade_notional
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.live import Live
@@ -157,6 +157,9 @@ def liquidate(
         )  # fmt: skip
         return
     last = (trades[-1],)
+    for asset, amount, value in debt_repayments(s, account):  # a coin debt becomes a quote one
+        bus.emit(ev.CollateralSeized(ts_ns=now_ns, causes=last, account=account, asset=asset, amount=amount, value=value,
+                                     buyer=backstop))  # fmt: skip
     if s.cash.item(account) < 0:
         for asset, amount, value in collateral_seizures(s, account):
             bus.emit(ev.CollateralSeized(ts_ns=now_ns, causes=last, account=account, asset=asset, amount=amount, value=value,
@@ -201,7 +204,6 @@ def _close(
     bus = exchange.bus
     s = bus.state
     cause = (breach_seq,)
-    unit_value = int(s.unit_value[market])
     for order in s.books[market].orders_of(account):
         exchange.cancel(now_ns, order.order_id, "liquidation", causes=cause)
     held = s.position.item(account, market)
@@ -221,18 +223,18 @@ def _close(
         if taken:
             sold = -taken if held > 0 else taken
             trades.append(bus.emit(off_book_trade(now_ns, cause, market, account, fund_account, sold, price, liquidation=True)))
-            notional += taken * price * unit_value
+            notional += trade_notional(s, market, taken, price)
             exchange.latest.traded(market, trades[-1:])
             remaining = s.position.item(account, market) - (held - lots)
     if remaining and not vault and after_fund.deleverages and mode.adl_applies(s, account, market, remaining, params, now_ns):
         plan = deleveraging(s, account, market, remaining, backstop, params.adl_ranking, breach_seq)
         for event in deleveraged_events(plan, now_ns, cause, market, account, remaining):
             trades.append(bus.emit(event))
-            notional += event.lots * plan.price_ticks * unit_value
+            notional += trade_notional(s, market, event.lots, plan.price_ticks)
         remaining = s.position.item(account, market) - (held - lots)
     if remaining:
         price = takeover_price(s, account, market, remaining, params, vault)
         trades.append(bus.emit(off_book_trade(now_ns, cause, market, account, backstop, -remaining, price, liquidation=True)))
-        notional += abs(remaining) * price * unit_value
+        notional += trade_notional(s, market, abs(remaining), price)
         exchange.latest.traded(market, trades[-1:])
     return trades, notional

@@ -21,7 +21,7 @@ import simpy
 from clearing import events as ev
 from clearing.core.liquidation.queue import queue_key
 from clearing.core.margin import liquidation_price
-from clearing.core.risk import breach_liquidation_price
+from clearing.core.risk import breach_liquidation_price, market_values
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
 from clearing.sim.bus import EventBus
@@ -161,7 +161,7 @@ class MarginMonitor:
         if breached.size == 0:
             return
         equities, requirements = self.risk.measure(breached)
-        sizes = np.abs(s.position[breached] * (self.risk.prices() * s.unit_value)).sum(axis=1)
+        sizes = np.abs(market_values(s, s.position[breached], self.risk.prices())).sum(axis=1)
         for account, account_equity, requirement, size in zip(
             breached.tolist(), equities.tolist(), requirements.tolist(), sizes.tolist(), strict=True
         ):

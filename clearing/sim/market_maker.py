@@ -50,7 +50,7 @@ def market_maker_process(
     """
     s = bus.state
     causes_of = latest.readers[anchor]
-    unit_value = s.markets[market].unit_value
+    unit_value, inverse = s.markets[market].unit_value, market in s.inverse
     variance = params.calm_volatility**2 / SECONDS_PER_YEAR
     previous, previous_ns = 0, 0
     posted: tuple[object, object] = ((), ())
@@ -73,7 +73,7 @@ def market_maker_process(
             if depth_at is not None:
                 bid_depth, ask_depth = depth_at(env.now)
                 notionals = (profile_notionals(bid_depth, params, depth_share), profile_notionals(ask_depth, params, depth_share))
-            bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals)
+            bids, asks = ladder(reference, variance, s.position.item(account, market), params, unit_value, notionals, inverse)
             book = s.books[market]
             bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
             if option_underlying is not None:  # the perpetuals' makers re-post every refresh (their log is pinned)

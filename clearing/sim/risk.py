@@ -44,10 +44,11 @@ class Risk:
         return valuation_prices(self.bus.state)
 
     def single_market(self) -> bool:
-        """Return whether the one-market fast path applies: one market and no portfolio account."""
+        """Return whether the one-market fast path applies: one linear market and no portfolio account."""
         s = self.bus.state
         if self._single[:2] != (s.n_accounts, s.n_markets):  # accounts and markets only ever grow
-            single = s.n_markets == 1 and not (s.portfolio is not None and (s.margin_mode == PORTFOLIO).any())
+            portfolio = s.portfolio is not None and (s.margin_mode == PORTFOLIO).any()
+            single = s.n_markets == 1 and not portfolio and not s.inverse  # the cache's prices are linear
             self._single = (s.n_accounts, s.n_markets, single)
         return self._single[2]
 

@@ -10,7 +10,7 @@ import simpy
 
 from clearing.core.agents.arbitrageur import ArbitrageParams, arbitrage_order
 from clearing.core.agents.noise import NoiseParams, next_order
-from clearing.core.risk import valuation_price
+from clearing.core.risk import lot_value, valuation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
@@ -22,14 +22,13 @@ def noise_taker_process(
 ) -> Generator[simpy.Event, Any, None]:
     """Send market orders at Poisson times, sized at the current mark (index before the first)."""
     s = exchange.bus.state
-    unit_value = s.markets[market].unit_value
     while True:
         wait_ns, side, notional = next_order(rng, params)
         yield env.timeout(wait_ns)
         if market in s.settlement_prices:  # a dated market takes no orders once it has expired
             return
         price = valuation_price(s, market)
-        lots = int(notional // (price * unit_value)) if price else 0
+        lots = int(notional // lot_value(s, market, price)) if price else 0
         if lots > 0:
             exchange.submit(env.now, account, market, side, lots, "market")
 

@@ -18,8 +18,9 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.agents.population import Population
+from clearing.core.inverse import fee_coin
 from clearing.core.market import off_book_trade
-from clearing.core.risk import valuation_price
+from clearing.core.risk import lot_value, valuation_price
 from clearing.core.state import ClearingState
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
@@ -78,7 +79,7 @@ def trader_process(
         for market, lots, _side, first in plans:
             spec = s.markets[market]
             reference = valuation_price(s, market)
-            notional = lots[i] * reference * spec.unit_value
+            notional = lots[i] * lot_value(s, market, reference)
             margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
             margins[first + i] = margins.get(first + i, 0) + margin
         deposits = {}
@@ -109,7 +110,11 @@ def _open_against(exchange: Exchange, now_ns: int, account: int, counterparty: i
     s = exchange.bus.state
     spec = s.markets[market]
     price = valuation_price(s, market)
-    fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))
+    terms = s.inverse.get(market)
+    if terms is None:
+        fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))
+    else:  # in the settlement asset
+        fee = fee_coin(abs(lots), price, terms.k, spec.taker_fee_ppm)
     return exchange.bus.emit(off_book_trade(now_ns, (cause,), market, account, counterparty, lots, price, fee=fee))
 
 

@@ -23,6 +23,7 @@ from clearing.core.agents.population import draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import gbm_path
+from clearing.core.risk import lot_value
 from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
 from clearing.errors import InvariantViolation
 from clearing.rng import generator
@@ -49,6 +50,7 @@ from clearing.sim.price_feed import index_feed_process
 from clearing.sim.risk import Risk, return_window_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import Leg, trader_process
+from clearing.units import Int64Array
 
 
 @dataclass
@@ -125,7 +127,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         contract = params.markets[market].contract
         assert contract is not None
         guards[market] = guards[contract.underlying]
-    _start_collateral(env, bus, params, seed, monitor)
+    _start_collateral(env, bus, params, seed, monitor, paths)
     if params.mark is not None:
         for market in range(len(params.markets)):
             if market not in options:
@@ -143,7 +145,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     for _ in range(params.queue.liquidators):
         env.process(liquidator_process(env, exchange, queue, backstop, live, [guards[m] for m in sorted(guards)], budget, fund))
     for market, m in enumerate(params.markets):
-        if m.contract is not None:
+        if m.contract is not None and m.contract.expiry_ns:
             env.process(expiry_process(env, bus, market))
         elif params.funding is not None:  # dated instruments pay no funding
             env.process(funding_process(env, bus, market, params.funding))
@@ -182,12 +184,19 @@ def _source_specs(params: RunParams, seed: int, market: int) -> list[SourceSpec]
     return specs
 
 
-def _start_collateral(env: Clock, bus: EventBus, params: RunParams, seed: int, monitor: MarginMonitor) -> None:
+def _start_collateral(
+    env: Clock, bus: EventBus, params: RunParams, seed: int, monitor: MarginMonitor, paths: list[tuple[Int64Array, int]]
+) -> None:
     latest: dict[int, int] = {}
     for asset, c in enumerate(params.collateral):
-        rng = generator(seed, f"collateral/{c.asset}")
-        path = gbm_path(rng, c.price_minor, params.duration_ns // c.step_ns, c.step_ns, c.volatility, 0.0, list(c.shocks))
-        env.process(collateral_price_process(env, bus, asset, path, c.step_ns, latest))
+        if c.follows >= 0:  # priced by a market's index path (an inverse perpetual's coin)
+            index, step_ns = paths[c.follows]
+            path = index * c.tick_minor
+        else:
+            rng = generator(seed, f"collateral/{c.asset}")
+            path = gbm_path(rng, c.price_minor, params.duration_ns // c.step_ns, c.step_ns, c.volatility, 0.0, list(c.shocks))
+            step_ns = c.step_ns
+        env.process(collateral_price_process(env, bus, asset, path, step_ns, latest))
         env.process(collateral_oracle_process(env, bus, asset, c.oracle, latest, monitor.on_collateral))
 
 
@@ -207,11 +216,11 @@ def _start_agents(
     depth_at = depth_source(params, inputs)
     options = option_markets(params)
     first_maker = first_noise = 0
-    for market, m in enumerate(params.markets):
+    for market in range(len(params.markets)):
         mm = params.makers_of(market)
         # An option's makers quote around its model value on their own ladder (`option_underlying`).
         anchor, depth = (Anchor.INDEX, None) if market in options else (mm.anchor, depth_at)
-        inventory_lots = max(1, mm.inventory_limit_minor // (initials[market] * m.unit_value))
+        inventory_lots = max(1, mm.inventory_limit_minor // lot_value(bus.state, market, initials[market]))
         maker = MakerParams(
             mm.levels, mm.half_spread_bps, mm.level_spacing_bps, mm.level_notional_minor, mm.calm_volatility,
             mm.spread_stress, mm.depth_stress, mm.halflife_ns, inventory_lots, mm.skew_bps,
@@ -232,11 +241,11 @@ def _start_agents(
             env.process(noise_taker_process(env, exchange, market, account, flow, rng))
         first_noise += count
         for account in accounts[Role.ARBITRAGEUR][market * t.arbitrageur_count : (market + 1) * t.arbitrageur_count]:
-            if market in options:  # an option's book against its model value is its makers' business
+            if market in options or market in bus.state.inverse:  # only linear perpetuals and futures are arbitraged
                 break
             env.process(arbitrageur_process(env, exchange, market, account, t.arbitrage, t.arbitrage_interval_ns, latest))
     p = params.population
-    lot_values = [initials[market] * m.unit_value for market, m in enumerate(params.markets)]
+    lot_values = [lot_value(bus.state, market, initials[market]) for market in range(len(params.markets))]
     population = draw_population(
         generator(seed, "population"), p.accounts, p.long_fraction, p.notional_median_minor, p.notional_sigma,
         p.notional_max_minor, p.leverage, p.leverage_weights, p.entry_window_ns, lot_values[0], p.holding_mean_ns,

@@ -55,6 +55,9 @@ DEPEG = (
     'population.collateral_asset="USDE"', "population.collateral_fraction=0.5", "population.leverage=[50, 100]",
     "population.leverage_weights=[1.0, 1.0]",
 )  # fmt: skip
+COIN = (  # the inverse perpetual's crash in 25 minutes, with a funding settlement every 5 minutes
+    *SHORT, "funding.interval_s=300", "oracle.latency_ms=30000",
+)
 CRASH_WINDOW = ("duration_s=900", "population.accounts=2000", "checkpoint_interval_s=300")
 OPTIONS = (  # the stress window, the crash and the future's expiry inside 20 minutes; 300 traders
     "duration_s=1200", "checkpoint_interval_s=300", "population.accounts=300", "population.entry_window_s=60",
@@ -135,6 +138,7 @@ CASES: list[tuple[str, str, tuple[str, ...], int]] = [
       for day in ("black-thursday-2020", "may-19-2021", "ftx-2022", "august-5-2024", "october-10-2025")],
     ("btcusdt-2020-03-12-1000", "btcusdt-2020-03-12-1000", ("population.accounts=3000",), 0),
     ("options-crash-short", "options-crash", OPTIONS, 0),
+    ("coin-margined-short", "coin-margined-crash", COIN, 0),
 ]  # fmt: skip
 
 

@@ -86,14 +86,14 @@ def test_partial_policies():
     # A long of 100 lots at mark 100 (unit value 1) with 300 of equity; maintenance 5 % = 5 a lot.
     # docs/references.md [hyperliquid-liq] (20 % at a time, then a cooldown), [binance-liq]
     # ("Smart Liquidation" reduces the position until margin is met), [dydx-v4-liq] (the cap).
-    backing = 300 - 100 * 100
+    equity = 300
     assert set(PARTIALS) == set(Partial)
-    assert partial_lots(Partial.NONE, 100, backing, 100, 1, five_percent) == 100
-    assert partial_lots(Partial.RESTORE, 100, backing, 100, 1, five_percent) == 40  # 60 lots need 300: close 40
-    assert partial_lots(Partial.RESTORE, 100, -10_000, 100, 1, five_percent) == 100  # no equity left: all of it
-    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000) == 20  # Hyperliquid's 20 %
-    assert partial_lots(Partial.FRACTION, 3, backing, 100, 1, five_percent, 200_000) == 1  # at least one lot
-    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000, in_cooldown=True) == 100
-    assert partial_lots(Partial.FRACTION, 100, backing, 100, 1, five_percent, 200_000, min_notional=10_000) == 100
-    assert partial_lots(Partial.RESTORE, 100, backing, 100, 1, five_percent, max_notional=2_500) == 25  # the block cap
-    assert partial_lots(Partial.NONE, 100, backing, 100, 1, five_percent, max_notional=50) == 1  # at least one lot
+    assert partial_lots(Partial.NONE, 100, equity, 100, five_percent) == 100
+    assert partial_lots(Partial.RESTORE, 100, equity, 100, five_percent) == 40  # 60 lots need 300: close 40
+    assert partial_lots(Partial.RESTORE, 100, 0, 100, five_percent) == 100  # no equity left: all of it
+    assert partial_lots(Partial.FRACTION, 100, equity, 100, five_percent, 200_000) == 20  # Hyperliquid's 20 %
+    assert partial_lots(Partial.FRACTION, 3, equity, 100, five_percent, 200_000) == 1  # at least one lot
+    assert partial_lots(Partial.FRACTION, 100, equity, 100, five_percent, 200_000, in_cooldown=True) == 100
+    assert partial_lots(Partial.FRACTION, 100, equity, 100, five_percent, 200_000, min_notional=10_000) == 100
+    assert partial_lots(Partial.RESTORE, 100, equity, 100, five_percent, max_notional=2_500) == 25  # the block cap
+    assert partial_lots(Partial.NONE, 100, equity, 100, five_percent, max_notional=50) == 1  # at least one lot

@@ -35,6 +35,7 @@ from tests.builders import (
     contract_specified,
     deposited,
     insurance_fund_deposited,
+    inverse_contract,
     mark_price_updated,
     market_listed,
     market_settled,
@@ -145,6 +146,8 @@ FUTURE = (*TWO, contract_specified())  # market 1: a future on market 0, expirin
 HELD_FUTURE = (*FUTURE, trade(0, 1, 2, 100, market=1))  # 0 long 2 lots of the future, 1 short 2
 SETTLED = (*HELD_FUTURE, market_settled(105))  # expired at 105: positions still to settle
 AFTER = 3_600 * 10**9  # the expiry: events after SETTLED happen then
+COIN = (*TWO, collateral_listed(haircut_ppm=0))  # asset 0 ("USDE", no haircut) beside markets 0 and 1
+INVERSE = (*COIN, inverse_contract(), trade(0, 1, 2, 100, market=1))  # market 1 inverse in asset 0; 0 long 2, 1 short 2
 
 ROWS = [
     # apply
@@ -372,6 +375,19 @@ ROWS = [
         "option market 1: bad type or strike"),
     Row("contract_specified: a strike between the underlying's ticks", TWO,
         contract_specified(instrument="option", strike="100.5"), "option market 1: strike or lot not whole"),
+    Row("contract_specified: a dated market with a settlement asset", COIN, contract_specified(settlement_asset=0),
+        "dated market 1 settles in the quote"),
+    Row("contract_specified: an inverse perpetual with an expiry", COIN, inverse_contract(expiry_ns=AFTER),
+        "inverse perpetual 1 has an expiry"),
+    Row("contract_specified: an inverse perpetual in an unknown asset", TWO, inverse_contract(),
+        "unknown settlement asset 0"),
+    Row("contract_specified: an inverse perpetual in an asset with a haircut", (*TWO, collateral_listed()),
+        inverse_contract(), "which has a haircut"),
+    Row("contract_specified: an inverse contract not whole in coin units",
+        (market_listed(0), market_listed(1, tick_size="3"), accounts_opened(0, 3), collateral_listed(haircut_ppm=0)),
+        inverse_contract(), "is not a whole number of coin units"),
+    Row("funding_paid: a coin settlement leaving its clearing ledger non-zero", INVERSE,
+        funding_paid((0,), (5,), final=True, market=1), "coin funding settlement leaves -5"),
     Row("contract_specified: a future with a strike", TWO, contract_specified(strike="100"), "future market 1 has option terms"),
     Row("market_settled: an unknown market", FUTURE, market_settled(105, market=2), "unknown market 2"),
     Row("market_settled: a perpetual", FUTURE, market_settled(105, market=0), "market 0 cannot settle"),

@@ -104,7 +104,7 @@ def test_the_summary_has_every_market_by_symbol_and_the_replay_the_same(concentr
     assert total == int(summary.liquidated_notional.replace(".", ""))
     assert fold(path).summary == summary
     text = render_text(summary)
-    assert f"market                            {BTC}" in text and ETH in text.splitlines()[-15]
+    assert f"market                            {BTC}" in text and ETH in text.splitlines()[-16]
 
 
 def test_every_sink_gives_the_same_markets(concentrated):

@@ -78,6 +78,7 @@ def ladder(
     params: MakerParams,
     unit_value: int,
     level_notionals_minor: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+    inverse: bool = False,
 ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
     """Return (bids, asks) as ((price_ticks, lots), ...) best first.
 
@@ -85,7 +86,8 @@ def ladder(
     from the skewed centre, centre = reference x (1 - skew x inventory / limit); bids round
     down and asks up, one tick apart at least. Size of level k: its notional (per side from
     `level_notionals_minor` = (bid notionals, ask notionals) if given, else level_notional)
-    / (1 + depth_stress x s), in whole lots rounded down, at least one.
+    / (1 + depth_stress x s), in whole lots rounded down, at least one: a lot is worth
+    price x `unit_value`, or `unit_value` at every price on an `inverse` perpetual.
     At the inventory limit only the reducing side is quoted.
     """
     s = stress(variance, params.calm_volatility)
@@ -104,11 +106,13 @@ def ladder(
         if prices[-1] <= 0:
             prices = [p for p in prices if p > 0]
         notionals = level_notionals_minor[0] if level_notionals_minor else None
-        bids = tuple(zip(prices, _sizes(prices, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
+        sized = [1] * len(prices) if inverse else prices
+        bids = tuple(zip(prices, _sizes(sized, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
     if inventory_lots > -limit:
         prices = _monotonic([ceil(centre * (1.0 + d) * _DOWN) for d in distances], reference_ticks + 1, 1)
         notionals = level_notionals_minor[1] if level_notionals_minor else None
-        asks = tuple(zip(prices, _sizes(prices, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
+        sized = [1] * len(prices) if inverse else prices
+        asks = tuple(zip(prices, _sizes(sized, notionals, params.level_notional_minor, shrink, unit_value), strict=False))
     return bids, asks
 
 

@@ -18,13 +18,13 @@ from typing import NamedTuple
 import numpy as np
 
 from clearing import events as ev
+from clearing.core.inverse import position_coin_values
 from clearing.core.liquidation.params import AdlRanking
 from clearing.core.liquidation.waterfall import RANKINGS, adl_allocation, adl_ranking
-from clearing.core.margin import position_values
-from clearing.core.risk import position_bankruptcy_price, valuation_prices
+from clearing.core.risk import market_values, position_bankruptcy_price, valuation_prices, value_at
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
-from clearing.units import Int64Array
+from clearing.units import Int64Array, mul_div_floor
 
 FUND = Role.INSURANCE_FUND
 FIRST_RANKED = 64  # candidates ranked first; four times more each time they hold too little
@@ -54,10 +54,11 @@ def adl_candidates(
     The accounts holding the opposite side, except `account`, the `backstop`, the
     insurance fund's account and accounts being liquidated; and of those only the ones
     whose equity, their position closed at `price_ticks` instead of its valuation price,
-    stays >= 0: margin cash + sum of position values + q x (price - valuation price) x
-    unit value.
+    stays >= 0: margin cash + sum of position values + the position's value at `price_ticks`
+    less its value at the valuation price (`clearing.core.risk.value_at`). On an inverse
+    perpetual the ranking reads coin: the positions' coin values, their coin cost and the
+    backing in coin at the settlement asset's price.
     """
-    unit_value = int(state.unit_value[market])
     column = state.position[:, market]
     candidates = np.flatnonzero(column < 0) if lots > 0 else np.flatnonzero(column > 0)
     candidates = candidates[~state.liquidating[candidates] & (state.role[candidates] != FUND)]
@@ -65,8 +66,9 @@ def adl_candidates(
     prices = valuation_prices(state)
     held = column[candidates]
     backing = state.margin_cash(candidates)
-    equity = backing + position_values(state.position[candidates], prices, state.unit_value).sum(axis=1)
-    keep = equity + held * (price_ticks - int(prices[market])) * unit_value >= 0
+    equity = backing + market_values(state, state.position[candidates], prices).sum(axis=1)
+    shift = value_at(state, market, held, price_ticks) - value_at(state, market, held, int(prices[market]))
+    keep = equity + shift >= 0
     return Candidates(candidates[keep], held[keep], backing[keep])
 
 
@@ -87,9 +89,14 @@ def deleveraging(
     policy = RANKINGS[ranking]
     limit = None if policy.pro_rata else FIRST_RANKED
     entry = state.entry_cost[candidates, market]
-    mark, unit_value = int(state.mark_ticks[market]), int(state.unit_value[market])
+    sizes, mark, unit_value = held, int(state.mark_ticks[market]), int(state.unit_value[market])
+    terms = state.inverse.get(market)
+    if terms is not None:  # ranked in the settlement asset: coin values, coin cost, coin backing
+        sizes, mark, unit_value = position_coin_values(held, mark, terms.k), 1, 1
+        asset_price = max(int(state.asset_oracle_ticks[terms.asset]), 1)
+        backing = mul_div_floor(backing, 10 ** int(state.asset_decimals[terms.asset]), asset_price)  # type: ignore[assignment]
     while True:  # rank only as far as the position needs (pro rata shares it among all)
-        order = adl_ranking(ranking, candidates, held, entry, backing, mark, unit_value, seed=seed, limit=limit)
+        order = adl_ranking(ranking, candidates, sizes, entry, backing, mark, unit_value, seed=seed, limit=limit)
         if limit is None or len(order) == len(candidates) or int(np.abs(held[order]).sum()) >= abs(lots):
             break
         limit *= 4

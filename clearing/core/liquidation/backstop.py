@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.liquidation.pricing import backstop_price_ticks
-from clearing.core.risk import backing, position_bankruptcy_price, valuation_price
+from clearing.core.risk import backing, position_bankruptcy_price, valuation_price, value_of
 from clearing.core.state import ClearingState
 
 
@@ -20,13 +20,12 @@ def backstop_price(state: ClearingState, market: int, lots: int, params: Liquida
     """Return the price (ticks) the backstop takes `lots` (signed, as held) over at.
 
     `backstop_price_ticks` at the market's valuation price: the mark x (1 -/+ min(slippage
-    + |lots| x mark x unit value x 1 % / impact depth, max slippage)), rounded against the
+    + |value of lots at the mark| x 1 % / impact depth, max slippage)), rounded against the
     account.
     """
-    return backstop_price_ticks(
-        lots, valuation_price(state, market), int(state.unit_value[market]), params.slippage_ppm,
-        params.impact_depth_minor, params.max_slippage_ppm,
-    )  # fmt: skip
+    mark = valuation_price(state, market)
+    notional = abs(value_of(state, market, lots, mark))
+    return backstop_price_ticks(lots, mark, notional, params.slippage_ppm, params.impact_depth_minor, params.max_slippage_ppm)
 
 
 def takeover_price(state: ClearingState, account: int, market: int, lots: int, params: LiquidationParams, vault: bool) -> int:
@@ -43,17 +42,17 @@ def takeover_price(state: ClearingState, account: int, market: int, lots: int, p
 def fund_falls_short(state: ClearingState, account: int, market: int, lots: int, params: LiquidationParams, now_ns: int) -> bool:
     """Return whether the backstop's take-over of `lots` would leave a shortfall larger than the fund may pay now.
 
-    balance = backing + lots x backstop price x unit value + kept x mark x unit value,
+    balance = backing + the value of lots at the backstop price + of kept at the mark
+    (`clearing.core.risk.value_of`: lots x price x unit value on a linear market),
     with kept = the position - lots (the part not being closed, at the mark) and the other
     markets at their prices (in the backing); falls short when balance < 0 and -balance >
     `ClearingState.fund_payable(now_ns)` (the fund under its caps).
     """
     mark = valuation_price(state, market)
-    unit_value = int(state.unit_value[market])
     kept = state.position.item(account, market) - lots
     balance = (
         backing(state, account, market)
-        + lots * backstop_price(state, market, lots, params) * unit_value
-        + kept * mark * unit_value
+        + value_of(state, market, lots, backstop_price(state, market, lots, params))
+        + value_of(state, market, kept, mark)
     )
     return balance < 0 and -balance > state.fund_payable(now_ns)

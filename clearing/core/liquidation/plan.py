@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.liquidation.pricing import partial_lots
-from clearing.core.risk import backing, requirement_with, valuation_prices
+from clearing.core.risk import backing, market_values, requirement_with, valuation_prices, value_of
 from clearing.core.state import ClearingState
 
 
@@ -34,12 +34,13 @@ def guard_markets(state: ClearingState, account: int, market: int) -> list[int]:
 def close_plan(state: ClearingState, account: int, now_ns: int, params: LiquidationParams) -> list[Close]:
     """Return what the liquidation of `account` closes, market by market in order.
 
-    Markets by notional |position| x valuation price x unit value, largest first, ties to
-    the lower market. One position: `partial_close` of it; several: each whole.
+    Markets by notional (the position's quote value, `clearing.core.risk.market_values`),
+    largest first, ties to the lower market. One position: `partial_close` of it; several: each whole.
     """
     prices = valuation_prices(state)
     held = [m for m in range(state.n_markets) if state.position.item(account, m)]
-    held.sort(key=lambda m: (-abs(state.position.item(account, m)) * int(prices[m]) * int(state.unit_value[m]), m))
+    values = market_values(state, state.position[account : account + 1], prices)[0]
+    held.sort(key=lambda m: (-abs(int(values[m])), m))
     if len(held) == 1:
         return [Close(held[0], partial_close(state, account, held[0], int(prices[held[0]]), now_ns, params))]
     return [Close(m, state.position.item(account, m)) for m in held]
@@ -58,8 +59,9 @@ def partial_close(
     held_lots = state.position.item(account, market)
     sign = 1 if held_lots > 0 else -1
     last = state.last_partial_ns.item(account)
+    equity = backing(state, account, market) + value_of(state, market, held_lots, mark_ticks)
     closing = partial_lots(
-        params.partial, held_lots, backing(state, account, market), mark_ticks, int(state.unit_value[market]),
+        params.partial, held_lots, equity, abs(value_of(state, market, 1, mark_ticks)),
         lambda size: requirement_with(state, account, market, sign * size), params.partial_fraction_ppm,
         params.partial_min_notional, in_cooldown=bool(params.cooldown_ns) and last > 0 and now_ns - last < params.cooldown_ns,
         max_notional=params.max_notional_per_block,

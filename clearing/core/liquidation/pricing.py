@@ -60,13 +60,14 @@ def settle(balance: int, notional: int, fee_ppm: int, insurance_fund: int, fund_
 
 
 def backstop_price_ticks(
-    position_lots: int, mark_ticks: int, unit_value: int, base_slippage_ppm: int, impact_depth_minor: int, max_slippage_ppm: int
-) -> int:
+    position_lots: int, mark_ticks: int, notional_at_mark: int, base_slippage_ppm: int, impact_depth_minor: int,
+    max_slippage_ppm: int,
+) -> int:  # fmt: skip
     """Return the price the backstop takes a position (or the part the book left) over at.
 
-    fill_price_ticks(position, mark, slippage_ppm(|position| x mark x unit_value, ...)).
+    fill_price_ticks(position, mark, slippage_ppm(notional at the mark, ...)): the notional
+    is |position| x mark x unit value (its quote value for an inverse perpetual).
     """
-    notional_at_mark = abs(position_lots) * mark_ticks * unit_value
     slip = slippage_ppm(notional_at_mark, base_slippage_ppm, impact_depth_minor, max_slippage_ppm)
     return fill_price_ticks(position_lots, mark_ticks, slip)
 
@@ -105,18 +106,15 @@ def fillable_price(
 RequirementOf = Callable[[int], int]
 
 
-def _whole(size: int, _q: int, _backing: int, _mark: int, _uv: int, _req: RequirementOf, _fraction_ppm: int) -> int:
+def _whole(size: int, _equity: int, _req: RequirementOf, _fraction_ppm: int) -> int:
     return size
 
 
-def _fraction(size: int, _q: int, _backing: int, _mark: int, _uv: int, _req: RequirementOf, fraction_ppm: int) -> int:
+def _fraction(size: int, _equity: int, _req: RequirementOf, fraction_ppm: int) -> int:
     return min(size, max(1, -((-size * fraction_ppm) // PPM)))
 
 
-def _restore(
-    size: int, position_lots: int, backing: int, mark_ticks: int, unit_value: int, requirement_of: RequirementOf, _f: int
-) -> int:
-    equity = backing + position_lots * mark_ticks * unit_value
+def _restore(size: int, equity: int, requirement_of: RequirementOf, _f: int) -> int:
     if equity <= 0:
         return size
     low, high = 0, size  # the largest size whose requirement the equity covers, by bisection
@@ -129,8 +127,8 @@ def _restore(
     return max(1, size - low)
 
 
-# Each partial policy: (size, position, backing, mark, unit value, requirement_of, fraction) -> lots to close.
-PARTIALS: dict[Partial, Callable[[int, int, int, int, int, RequirementOf, int], int]] = {
+# Each partial policy: (size, equity, requirement_of, fraction) -> lots to close.
+PARTIALS: dict[Partial, Callable[[int, int, RequirementOf, int], int]] = {
     Partial.NONE: _whole,
     Partial.FRACTION: _fraction,
     Partial.RESTORE: _restore,
@@ -140,9 +138,8 @@ PARTIALS: dict[Partial, Callable[[int, int, int, int, int, RequirementOf, int], 
 def partial_lots(
     policy: Partial,
     position_lots: int,
-    backing: int,
-    mark_ticks: int,
-    unit_value: int,
+    equity: int,
+    lot_value: int,
     requirement_of: RequirementOf,
     fraction_ppm: int = PPM,
     min_notional: int = 0,
@@ -151,20 +148,22 @@ def partial_lots(
 ) -> int:
     """Return how many lots (absolute) this liquidation closes, by the partial policy (`PARTIALS`).
 
-    "none", a position of at most `min_notional` at the mark, or an account still in its
-    cooldown after a partial liquidation: all of it. "fraction": ceil(|q| x fraction), at
-    least one lot (Hyperliquid: 20 % above 100,000 USDC, then a 30 s cooldown).
-    "restore": just enough that, closed at the mark, the rest meets maintenance:
-    |q| - (the largest size s with requirement_of(s) <= equity), all of it when the
-    equity is not positive (Binance's "Smart Liquidation"). `requirement_of(size)` is the
-    maintenance amount of a position of `size` lots at the mark. A positive
-    `max_notional` caps the result at max(1, floor(max_notional / (mark x unit_value)))
-    lots (dYdX's per-block notional cap).
+    `equity` is the account's (its position at the mark) and `lot_value` one lot's quote
+    value at the mark (mark x unit value; an inverse perpetual's contract value). "none", a
+    position of at most `min_notional`, or an account still in its cooldown after a partial
+    liquidation: all of it. "fraction": ceil(|q| x fraction), at least one lot (Hyperliquid:
+    20 % above 100,000 USDC, then a 30 s cooldown). "restore": just enough that, closed at
+    the mark, the rest meets maintenance: |q| - (the largest size s with requirement_of(s)
+    <= equity), all of it when the equity is not positive (Binance's "Smart Liquidation").
+    `requirement_of(size)` is the maintenance amount of a position of `size` lots at the
+    mark. A positive `max_notional` caps the result at max(1, floor(max_notional /
+    lot_value)) lots (dYdX's per-block notional cap).
     Sources: docs/references.md [hyperliquid-liq], [binance-liq], [dydx-v4-liq].
     """
     size = abs(position_lots)
-    cap = max(1, max_notional // (mark_ticks * unit_value)) if max_notional > 0 else size
-    if in_cooldown or size * mark_ticks * unit_value <= min_notional:
+    lot_value = max(lot_value, 1)
+    cap = max(1, max_notional // lot_value) if max_notional > 0 else size
+    if in_cooldown or size * lot_value <= min_notional:
         return min(cap, size)
-    closing = PARTIALS[policy](size, position_lots, backing, mark_ticks, unit_value, requirement_of, fraction_ppm)
+    closing = PARTIALS[policy](size, equity, requirement_of, fraction_ppm)
     return min(cap, closing)

@@ -1,6 +1,8 @@
 """Settling a closed account: collateral seized, the liquidation fee, the fund's payout, bad debt, socialised loss.
 
-Once every position of a liquidated account is closed: if its quote cash is negative its
+Once every position of a liquidated account is closed: a negative balance of an asset (an
+inverse perpetual's loss beyond the coin it held) is bought from the backstop at the oracle
+price (`debt_repayments`); then if its quote cash is negative its
 collateral assets go to the backstop at the oracle price less the haircut
 (`collateral_seizures`); a positive balance then pays the liquidation fee to the insurance
 fund, a negative one is covered by the fund as far as it can under its caps, and the rest
@@ -20,6 +22,7 @@ import numpy as np
 from clearing.core.liquidation.pricing import Settlement, settle
 from clearing.core.liquidation.waterfall import socialised_amounts
 from clearing.core.margin import collateral_value
+from clearing.core.risk import value_at
 from clearing.core.state import ClearingState
 from clearing.units import PPM, mul_div_ceil
 
@@ -47,6 +50,23 @@ class Charge(NamedTuple):
     amounts: tuple[int, ...]
 
 
+def debt_repayments(state: ClearingState, account: int) -> list[Seizure]:
+    """Return every asset the account owes (a negative balance: an inverse perpetual's loss), in asset order.
+
+    The buyer delivers the debt and the account pays its value: amount = the (negative)
+    balance, value = -ceil(|amount| x oracle price / 10^decimals), rounded up against the
+    account (the settlement asset has no haircut). Binance converts a negative asset
+    balance this way (its auto-exchange). Source: docs/references.md [binance-auto-exchange].
+    """
+    out = []
+    for asset in range(len(state.assets)):
+        amount = state.collateral.item(account, asset)
+        if amount < 0:
+            price, decimals = int(state.asset_oracle_ticks[asset]), int(state.asset_decimals[asset])
+            out.append(Seizure(asset, amount, -int(mul_div_ceil(-amount, price, 10**decimals))))
+    return out
+
+
 def collateral_seizures(state: ClearingState, account: int) -> list[Seizure]:
     """Return every collateral asset the account holds, in asset order, with its value to the buyer.
 
@@ -56,7 +76,7 @@ def collateral_seizures(state: ClearingState, account: int) -> list[Seizure]:
     out = []
     for asset in range(len(state.assets)):
         amount = state.collateral.item(account, asset)
-        if amount:
+        if amount > 0:
             one = state.collateral[account : account + 1, asset : asset + 1]
             value = collateral_value(
                 one, state.asset_oracle_ticks[asset : asset + 1], state.asset_decimals[asset : asset + 1],
@@ -105,6 +125,6 @@ def socialisation(state: ClearingState, account: int, closed: Sequence[Closed], 
         holders = holders[holders != account]
         if holders.size == 0:
             continue
-        notionals = (np.abs(column[holders]) * (int(state.mark_ticks[market]) * int(state.unit_value[market]))).tolist()
+        notionals = np.abs(value_at(state, market, column[holders], int(state.mark_ticks[market]))).tolist()
         charges.append(Charge(market, tuple(holders.tolist()), tuple(socialised_amounts(share, notionals))))
     return charges

@@ -9,6 +9,7 @@ never renumber them. Events carry roles and margin modes by their labels ("trade
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from clearing import events as ev
 
@@ -69,6 +70,7 @@ class Instrument(StrEnum):
     LINEAR_PERPETUAL = "linear_perpetual"
     FUTURE = "future"  # dated, quote-settled at expiry, no funding
     OPTION = "option"  # European, cash-settled in quote at expiry, premium paid in full
+    INVERSE_PERPETUAL = "inverse_perpetual"  # coin-margined: PnL, fees and funding in its settlement asset
 
 
 DATED = frozenset({Instrument.FUTURE, Instrument.OPTION})  # instruments with an expiry
@@ -108,6 +110,13 @@ SCALAR_FIELDS = (
     "oracle_failures", "guard_blocks",
     "next_order_id", "events_applied", "now_ns",
 )  # fmt: skip
+
+
+class InverseTerms(NamedTuple):
+    """An inverse perpetual's settlement asset and k: a lot at p ticks is worth k / p of the asset's minor units."""
+
+    asset: int
+    k: int
 
 
 class IncomingOrder:

@@ -28,6 +28,7 @@ from clearing.core.state.schema import (
     MARKET_ARRAYS,
     SCALAR_FIELDS,
     IncomingOrder,
+    InverseTerms,
     Observation,
 )
 from clearing.units import Int64Array
@@ -64,6 +65,9 @@ class ClearingState:
             settlement_prices: each expired market's settlement price; settlement_clearing:
             minus the amounts settled positions were credited (zero once a market settled);
             surfaces: the implied-volatility surface of each underlying with options, by market.
+        inverse: each inverse perpetual's settlement asset and k (`clearing.core.inverse`), by
+            market; asset_pool: the coin its trades' dust and fees leave with the house, by asset;
+            asset_clearing: the coin funding ledger, by asset (0 outside a settlement).
         touched: None, or (while a margin monitor reads it) the rows whose cash, position or
             collateral changed since it last looked; `TOUCHED_ALL` when a collateral price
             moved. Bookkeeping for the monitor's cache, not state: not in the digest.
@@ -101,6 +105,9 @@ class ClearingState:
         self.settlement_prices: dict[int, int] = {}  # expired markets' settlement prices (their ticks)
         self.settlement_clearing = 0  # minus what settled positions were credited; 0 once a market settled
         self.surfaces: dict[int, VolSurface] = {}  # implied-vol surfaces, by underlying market
+        self.inverse: dict[int, InverseTerms] = {}  # inverse perpetuals: settlement asset and coin per lot-tick
+        self.asset_pool: dict[int, int] = {}  # coin the house holds per settlement asset: trade dust and fees
+        self.asset_clearing: dict[int, int] = {}  # per settlement asset, 0 except inside a coin funding settlement
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
@@ -230,6 +237,8 @@ class ClearingState:
         if self.contracts or self.surfaces:  # perpetual-only runs keep the digests they had before
             h.update(msgspec.json.encode([self.contracts[m] for m in sorted(self.contracts)]))
             h.update(msgspec.json.encode([sorted(self.settlement_prices.items()), self.settlement_clearing]))
+            if self.asset_pool:
+                h.update(msgspec.json.encode([sorted(self.asset_pool.items()), sorted(self.asset_clearing.items())]))
             surfaces = sorted(self.surfaces.items())
             h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in surfaces]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))

@@ -71,11 +71,14 @@ def collateral_price_delivered(state: ClearingState, e: ev.CollateralPriceDelive
 
 
 def collateral_seized(state: ClearingState, e: ev.CollateralSeized) -> None:
-    """Move the asset from the account to the buyer, and the value back in quote."""
+    """Move the asset from the account to the buyer, and the value back in quote (both reversed for a debt repaid)."""
     account(state, e.account)
     account(state, e.buyer)
     _asset(state, e.asset)
-    require(0 < e.amount <= state.collateral[e.account, e.asset] and e.value >= 0, "bad seizure %s", e)
+    held = state.collateral.item(e.account, e.asset)
+    sold = 0 < e.amount <= held and e.value >= 0
+    repaid = held <= e.amount < 0 and e.value <= 0  # a coin debt bought back from the buyer
+    require(sold or repaid, "bad seizure %s", e)
     state.collateral[e.account, e.asset] -= e.amount
     state.collateral[e.buyer, e.asset] += e.amount
     state.cash[e.account] += e.value

@@ -1,7 +1,8 @@
 """Reducers of funding: premium samples, the interval's rate, and zero-sum payments.
 
 Payments go through `state.funding_clearing`: each `funding_paid` moves its amounts
-between accounts and the clearing ledger, which is exactly zero after the final event of
+between accounts and the clearing ledger (an inverse perpetual's: in its settlement asset,
+through `state.asset_clearing`), which is exactly zero after the final event of
 a settlement. Premium samples accumulate the time-weighted average sum(i x P_i) / sum(i).
 """
 
@@ -42,6 +43,7 @@ def funding_paid(state: ClearingState, e: ev.FundingPaid) -> None:
     """Credit (or debit, if negative) each account, against the clearing ledger."""
     market(state, e.market)
     require(len(e.accounts) == len(e.amounts), "funding_paid accounts and amounts differ in length")
+    inverse = state.inverse.get(e.market)
     accounts = np.asarray(e.accounts, dtype=np.int64)
     amounts = np.asarray(e.amounts, dtype=np.int64)
     if accounts.size:
@@ -49,6 +51,14 @@ def funding_paid(state: ClearingState, e: ev.FundingPaid) -> None:
             int(accounts.min()) >= 0 and int(accounts.max()) < state.n_accounts and np.unique(accounts).size == accounts.size,
             "funding_paid names an unknown or repeated account",
         )
+    if inverse is not None:  # in the settlement asset, through its own clearing ledger; the volume is quote only
+        left = state.asset_clearing[inverse.asset] - sum(e.amounts)
+        require(not e.final or left == 0, "coin funding settlement leaves %s in the clearing ledger", left)
+        state.asset_clearing[inverse.asset] = left
+        state.collateral[accounts, inverse.asset] += amounts
+        state.touch(*e.accounts)
+        return
+    if accounts.size:
         state.cash[accounts] += amounts
         state.touch(*e.accounts)
     state.funding_clearing -= sum(e.amounts)

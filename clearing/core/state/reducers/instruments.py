@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from clearing import events as ev
+from clearing.core.inverse import coin_per_lot_tick
 from clearing.core.options.surface import VolSurface
 from clearing.core.state.reducers.checks import account, market, require
-from clearing.core.state.schema import DATED, OPTION_TYPES, Instrument
+from clearing.core.state.schema import DATED, OPTION_TYPES, Instrument, InverseTerms
 from clearing.errors import InvariantViolation
 from clearing.units import to_decimal
 
@@ -37,7 +38,11 @@ def contract_specified(state: ClearingState, e: ev.ContractSpecified) -> None:
     book = state.books[e.market]
     require(not state.position[:, e.market].any() and not (book.best_bid() or book.best_ask()),
             "market %s traded before its contract", e.market)  # fmt: skip
+    if e.instrument == Instrument.INVERSE_PERPETUAL:
+        _inverse(state, e)
+        return
     require(e.instrument in DATED, "unknown instrument %r of market %s", e.instrument, e.market)
+    require(e.settlement_asset == -1, "dated market %s settles in the quote, not asset %s", e.market, e.settlement_asset)
     require(0 < e.settlement_window_ns <= e.expiry_ns and e.expiry_ns > e.ts_ns, "market %s: bad expiry or window", e.market)
     market(state, e.underlying)
     if e.instrument == Instrument.OPTION:
@@ -49,6 +54,26 @@ def contract_specified(state: ClearingState, e: ev.ContractSpecified) -> None:
     else:
         require(e.option_type == e.strike == "", "future market %s has option terms", e.market)
     state.contracts[e.market] = e
+
+
+def _inverse(state: ClearingState, e: ev.ContractSpecified) -> None:
+    # An inverse perpetual: no expiry, its own underlying, a listed settlement asset without a
+    # haircut (its PnL is that asset) and a contract whose coin value per lot-tick is whole.
+    require(e.expiry_ns == e.settlement_window_ns == 0 and e.underlying == e.market and e.option_type == e.strike == "",
+            "inverse perpetual %s has an expiry, an underlying or option terms", e.market)  # fmt: skip
+    require(0 <= e.settlement_asset < len(state.assets), "inverse perpetual %s: unknown settlement asset %s",
+            e.market, e.settlement_asset)  # fmt: skip
+    asset = state.assets[e.settlement_asset]
+    require(asset.haircut_ppm == 0, "inverse perpetual %s settles in %s, which has a haircut", e.market, asset.symbol)
+    listing = state.markets[e.market]
+    try:
+        k = coin_per_lot_tick(listing.unit_value, listing.quote_decimals, listing.tick_size, asset.decimals)
+    except ValueError as error:
+        raise InvariantViolation(f"inverse perpetual {e.market}: {error}") from None
+    state.contracts[e.market] = e
+    state.inverse[e.market] = InverseTerms(e.settlement_asset, k)
+    state.asset_pool.setdefault(e.settlement_asset, 0)
+    state.asset_clearing.setdefault(e.settlement_asset, 0)
 
 
 def market_settled(state: ClearingState, e: ev.MarketSettled) -> None:

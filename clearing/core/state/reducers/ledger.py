@@ -12,10 +12,11 @@ import numpy as np
 
 from clearing import events as ev
 from clearing.core.book import Book
+from clearing.core.inverse import trade_coin
 from clearing.core.margin import Brackets
 from clearing.core.state.reducers import orders
 from clearing.core.state.reducers.checks import account, market
-from clearing.core.state.schema import MARKET_ARRAYS, MODE_LABELS, ROLE_LABELS, MarginMode, Role
+from clearing.core.state.schema import MARKET_ARRAYS, MODE_LABELS, ROLE_LABELS, InverseTerms, MarginMode, Role
 from clearing.errors import InvariantViolation
 
 if TYPE_CHECKING:
@@ -136,7 +137,16 @@ def trade_executed(state: ClearingState, e: ev.TradeExecuted) -> None:
 
 def _exchange(state: ClearingState, market_id: int, buyer: int, seller: int, lots: int, price: int, buyer_fee: int,
               seller_fee: int) -> int:  # fmt: skip
-    """Move `lots` at `price` from seller to buyer with their fees; return the value moved."""
+    """Move `lots` at `price` from seller to buyer with their fees; return the value moved (quote notional).
+
+    An inverse perpetual moves coin the other way (`clearing.core.inverse.trade_coin`): the
+    buyer receives floor(lots x k / price) of the settlement asset, the seller pays the
+    ceiling, the dust and the fees (in the asset) go to the asset's pool; its notional is
+    lots x the contract's quote value.
+    """
+    inverse = state.inverse.get(market_id)
+    if inverse is not None:
+        return _exchange_coin(state, market_id, inverse, buyer, seller, lots, price, buyer_fee, seller_fee)
     value = lots * price * state.markets[market_id].unit_value
     cash = state.cash
     cash[buyer] = cash.item(buyer) - value - buyer_fee
@@ -145,6 +155,19 @@ def _exchange(state: ClearingState, market_id: int, buyer: int, seller: int, lot
     _move_position(state, buyer, market_id, lots, value)
     _move_position(state, seller, market_id, -lots, -value)
     return value
+
+
+def _exchange_coin(state: ClearingState, market_id: int, inverse: InverseTerms, buyer: int, seller: int, lots: int,
+                   price: int, buyer_fee: int, seller_fee: int) -> int:  # fmt: skip
+    received, paid = trade_coin(lots, price, inverse.k)
+    coin = state.collateral
+    asset = inverse.asset
+    coin[buyer, asset] = coin.item(buyer, asset) + received - buyer_fee
+    coin[seller, asset] = coin.item(seller, asset) - paid - seller_fee
+    state.asset_pool[asset] += paid - received + buyer_fee + seller_fee
+    _move_position(state, buyer, market_id, lots, -received)
+    _move_position(state, seller, market_id, -lots, paid)
+    return lots * state.markets[market_id].unit_value
 
 
 def position_deleveraged(state: ClearingState, e: ev.PositionDeleveraged) -> None:
@@ -157,9 +180,8 @@ def position_deleveraged(state: ClearingState, e: ev.PositionDeleveraged) -> Non
     counterparty_lots = state.position.item(e.seller if e.account == e.buyer else e.buyer, e.market)
     if not (abs(counterparty_lots) >= e.lots):
         raise InvariantViolation(f"deleveraging {e.lots} lots from a position of {counterparty_lots}")
-    _exchange(state, e.market, e.buyer, e.seller, e.lots, e.price_ticks, 0, 0)
     state.adl_events += 1
-    state.adl_notional += e.lots * e.price_ticks * state.markets[e.market].unit_value
+    state.adl_notional += _exchange(state, e.market, e.buyer, e.seller, e.lots, e.price_ticks, 0, 0)
 
 
 def loss_socialised(state: ClearingState, e: ev.LossSocialised) -> None:
