@@ -17,6 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clearing.core.options.pricing import black76_price
+from clearing.core.portfolio.es import (
+    OptionLegs,
+    es_requirement,
+    ewma_variances,
+    expected_shortfall,
+    filtered_scenarios,
+    scenario_pnl,
+)
 from clearing.core.portfolio.grid import NS_PER_DAY, GridParams, grid_requirement, price_moves, vol_shock
 from clearing.core.portfolio.span import (
     future_arrays,
@@ -129,3 +137,59 @@ def test_a_long_option_never_needs_more_than_its_premium(size, strike, vol, days
     premium = float(black76_price(60_000.0, strike, vol, tau, True))
     long = grid_requirement(60_000.0, 0.0, [abs(size)], [strike], [True], [vol], [tau])
     assert 0 <= long.maintenance <= abs(size) * premium * (1 + 1e-9) + 1e-9
+
+
+# Expected shortfall by filtered historical simulation ---------------------------------------------
+
+
+def test_ewma_variances_follow_the_riskmetrics_recursion():
+    r = np.array([[0.01], [-0.02], [0.03]])
+    var, now = ewma_variances(r, 0.94)
+    seed = (0.01**2 + 0.02**2 + 0.03**2) / 3  # the first 25 rows: all three here
+    second = 0.94 * seed + 0.06 * 0.01**2
+    third = 0.94 * second + 0.06 * 0.02**2
+    assert var[:, 0].tolist() == pytest.approx([seed, second, third])
+    assert now[0] == pytest.approx(0.94 * third + 0.06 * 0.03**2)
+
+
+def test_filtering_scales_calm_history_up_to_a_volatile_present():
+    calm, wild = np.full(50, 0.01), np.full(10, 0.05)
+    r = np.concatenate([calm * np.resize([1, -1], 50), wild * np.resize([1, -1], 10)])[:, None]
+    scaled = filtered_scenarios(r, 0.94)
+    assert abs(scaled[0, 0]) > 2 * abs(r[0, 0])  # an old calm day is rescaled to today's higher volatility
+    assert np.allclose(filtered_scenarios(np.zeros((5, 1)), 0.94), 0.0)
+
+
+def test_expected_shortfall_is_the_mean_of_the_tail():
+    losses = np.arange(1, 1001, dtype=float)
+    assert expected_shortfall(losses, 0.975) == pytest.approx(np.arange(976, 1001).mean())  # 25 worst of 1,000: 988
+    assert expected_shortfall(np.arange(2500, dtype=float), 1 - 6 / 2500) == pytest.approx(np.arange(2494, 2500).mean())
+
+
+def test_joint_scenarios_keep_the_hedge_and_per_market_ones_would_not():
+    rng = np.random.default_rng(7)
+    btc = rng.normal(0, 0.03, 500)
+    joint = np.column_stack([btc, btc])  # BTC and ETH moving together, row by row
+    prices = [60_000.0, 3_000.0]
+    hedged = [1.0, -20.0]  # long 1 BTC, short 20 ETH: the same dollars
+    assert es_requirement(prices, hedged, joint).requirement == pytest.approx(0.0, abs=1e-6)
+    alone = es_requirement([60_000.0], [1.0], btc[:, None]).requirement
+    assert alone > 1_000 and es_requirement(prices, [1.0, 0.0], joint).requirement == pytest.approx(alone)
+
+
+def test_the_stress_scenarios_floor_a_calm_lookback():
+    calm = np.resize([0.001, -0.001], 250)[:, None]
+    crash = np.array([[-0.10], [-0.15], [0.05]])
+    result = es_requirement([60_000.0], [1.0], calm, alpha=0.99, stress_returns=crash)
+    assert result.stress == pytest.approx(60_000 * 0.15) and result.requirement == result.stress > result.filtered
+
+
+def test_options_are_revalued_in_each_joint_scenario():
+    legs = OptionLegs(np.array([0]), np.array([-1.0]), np.array([60_000.0]), np.array([False]), np.array([0.6]),
+                      np.array([7 * NS_PER_DAY]))  # fmt: skip
+    r = np.array([[-0.2], [0.0], [0.2]])
+    pnl = scenario_pnl([60_000.0], [0.0], r, legs)
+    put_now = float(black76_price(60_000.0, 60_000.0, 0.6, 7 * NS_PER_DAY, False))
+    put_down = float(black76_price(48_000.0, 60_000.0, 0.6, 7 * NS_PER_DAY, False))
+    assert pnl.tolist() == pytest.approx([-(put_down - put_now), 0.0, pnl[2]])
+    assert pnl[0] < 0 < pnl[2]  # a short put loses in the fall and keeps part of its premium in the rise
