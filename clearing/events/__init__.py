@@ -44,7 +44,7 @@ from clearing.events.liquidation import (
     LossSocialised,
     PositionDeleveraged,
 )
-from clearing.events.margin import MarginBreached, PortfolioMarginConfigured, ReturnWindowSampled
+from clearing.events.margin import MarginBreached, MarginRatesSet, PortfolioMarginConfigured, ReturnWindowSampled
 from clearing.events.orders import OrderCancelled, OrderPlaced, OrderRejected, OrderRested, QuotesReplaced, TradeExecuted
 from clearing.events.prices import (
     CheckpointRecorded,
@@ -91,6 +91,7 @@ __all__ = [
     "LiquidationFeeCharged",
     "LossSocialised",
     "MarginBreached",
+    "MarginRatesSet",
     "MarkPriceUpdated",
     "MarketListed",
     "MarketSettled",

@@ -41,6 +41,7 @@ from clearing.events.liquidation import (
 )
 from clearing.events.margin import (
     MarginBreached,
+    MarginRatesSet,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
 )
@@ -86,6 +87,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MarginBreached,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
+    MarginRatesSet,
     LiquidationCancelled,
     LiquidationFeeCharged,
     InsuranceFundConfigured,
@@ -133,6 +135,7 @@ AnyEvent = (
     | MarginBreached
     | PortfolioMarginConfigured
     | ReturnWindowSampled
+    | MarginRatesSet
     | LiquidationCancelled
     | LiquidationFeeCharged
     | InsuranceFundConfigured

@@ -49,3 +49,19 @@ class ReturnWindowSampled(Event, frozen=True, kw_only=True, tag="return_window_s
     """Every market's mark, sampled into the rolling window expected-shortfall margin scans."""
 
     prices_ticks: tuple[int, ...]
+
+
+class MarginRatesSet(Event, frozen=True, kw_only=True, tag="margin_rates_set"):
+    """Dynamic margin moved market `market`'s maintenance brackets: its listed rates times `multiplier_ppm`.
+
+    `bracket_rates_ppm` replaces the rates of the market's brackets (their floors stay the
+    listing's); the first is the maintenance rate. `vol_ppm` (the EWMA volatility of the
+    mark, annualised, x 10^6) and `open_interest` (quote minor units) are what the rule read
+    (`clearing.core.dynamic_margin`), recorded for the reader: replay applies the rates.
+    """
+
+    market: int
+    multiplier_ppm: int
+    bracket_rates_ppm: tuple[int, ...]
+    vol_ppm: int
+    open_interest: int

@@ -46,6 +46,7 @@ _WHY_NOT = (
     ("arbitrageurs", f"{_STARTED}"),
     ("mark", f"{_STARTED} (the mark clock) or when the oracle is built"),
     ("funding", f"{_STARTED} (the funding clock)"),
+    ("dynamic_margin", f"{_STARTED} (one per market, only when enabled)"),
     ("fork", "is the fork itself"),
     ("name", "describes the whole run"),
     ("description", "describes the whole run"),

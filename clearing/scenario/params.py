@@ -19,6 +19,7 @@ from typing import NamedTuple
 from clearing.core.agents.arbitrageur import ArbitrageParams
 from clearing.core.agents.market_maker import Anchor
 from clearing.core.agents.noise import NoiseParams
+from clearing.core.dynamic_margin import DynamicParams
 from clearing.core.funding import FundingParams
 from clearing.core.heston import HestonParams
 from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
@@ -41,6 +42,7 @@ from clearing.scenario.pricing import (
     VolatilityParams,
     contract_params,
     correlation_params,
+    dynamic_params,
     heston_params,
     volatility_params,
 )
@@ -237,6 +239,7 @@ class RunParams(NamedTuple):
     option_takers: TakersParams | None = None  # the option markets' noise takers (no arbitrageurs); None: no options
     correlation: CorrelationParams | None = None  # None: every index path drawn on its own
     heston: HestonParams | None = None  # None: no market on price.model heston
+    dynamic: DynamicParams | None = None  # None: the listed rates hold all run
 
     def is_option(self, market: int) -> bool:
         """Return whether `market` lists an option."""
@@ -437,5 +440,5 @@ def compile_params(sc: Scenario) -> RunParams:
         volatility=volatility_params(sc),
         option_makers=_makers(sc, sc.option_makers) if options else None,
         option_takers=_takers(sc, sc.option_takers) if options else None,
-        correlation=correlation_params(sc), heston=heston_params(sc),
+        correlation=correlation_params(sc), heston=heston_params(sc), dynamic=dynamic_params(sc),
     )  # fmt: skip

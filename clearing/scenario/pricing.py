@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from clearing.core.correlation import StressChain, StressRegime, StressWindow
+from clearing.core.dynamic_margin import DynamicParams
 from clearing.core.heston import HestonParams
 from clearing.core.options.dynamics import LeverageEffect
 from clearing.scenario.scenario import Scenario
@@ -95,3 +96,14 @@ def volatility_params(sc: Scenario) -> VolatilityParams | None:
         round(v.base * PPM), _ns(v.half_life_s), v.leverage_down, v.leverage_up, round(v.floor * PPM), round(v.cap * PPM)
     )
     return VolatilityParams(v.model, leverage, round(v.skew * PPM), round(v.term_slope * PPM), _ns(v.interval_s), v.file)
+
+
+def dynamic_params(sc: Scenario) -> DynamicParams | None:
+    """Return dynamic margin's compiled parameters (`[dynamic_margin]`), None when it is off."""
+    d = sc.dynamic_margin
+    if not d.enabled:
+        return None
+    return DynamicParams(
+        _ns(d.interval_s), _ns(d.halflife_s), d.reference_vol, sc.quote_minor(d.oi_reference), d.oi_sensitivity, d.floor,
+        d.cap, d.max_rise, d.max_fall,
+    )  # fmt: skip

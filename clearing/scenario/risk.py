@@ -61,6 +61,36 @@ class PortfolioConfig(Section):
         return self
 
 
+class DynamicMarginConfig(Section):
+    """Dynamic margin: the markets' maintenance rates rise with realised volatility and open interest (off by default).
+
+    Each `interval_s` a market's rates become its listed bracket rates times a multiplier:
+    max(1, EWMA vol of the mark / `reference_vol`) x (1 + `oi_sensitivity` x max(0, open
+    interest / `oi_reference` - 1)), kept within [`floor`, `cap`] and moved at most
+    `max_rise` up and `max_fall` down (fractions of the current multiplier) per interval
+    (`clearing.core.dynamic_margin`). The initial rate scales with it.
+    """
+
+    enabled: bool = False
+    interval_s: float = Field(default=60, gt=0)
+    halflife_s: float = Field(default=3600, gt=0, description="half-life of the EWMA of the mark's squared returns")
+    reference_vol: float = Field(default=0.6, gt=0, le=20, description="annualised volatility the listed rates are for")
+    oi_reference: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Field(
+        default=Decimal(0), description="open interest (quote) above which rates rise; 0: open interest does not count"
+    )
+    oi_sensitivity: float = Field(default=0.0, ge=0, le=100)
+    floor: float = Field(default=1.0, ge=0.1, le=100)
+    cap: float = Field(default=3.0, ge=0.1, le=100)
+    max_rise: float = Field(default=0.25, ge=0, le=10)
+    max_fall: float = Field(default=0.05, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DynamicMarginConfig:
+        if self.floor > self.cap:
+            raise ValueError(f"dynamic_margin.floor {self.floor} exceeds cap {self.cap}")
+        return self
+
+
 class InsuranceFundConfig(Section):
     """The insurance fund's starting balance and payout caps (0: no cap)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from clearing.core.dynamic_margin import rate_step
 from clearing.core.inverse import coin_per_lot_tick
 from clearing.errors import ConfigError
 from clearing.scenario.forks import ForkConfig
@@ -22,7 +23,7 @@ from clearing.scenario.participants import (
     OptionTakersConfig,
     PopulationConfig,
 )
-from clearing.scenario.risk import InsuranceFundConfig, LiquidationConfig, PortfolioConfig
+from clearing.scenario.risk import DynamicMarginConfig, InsuranceFundConfig, LiquidationConfig, PortfolioConfig
 from clearing.scenario.sections import (
     INSTRUMENT_FIELDS,
     CollateralConfig,
@@ -41,7 +42,7 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
-ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston")
+ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin")
 
 
 class Scenario(Section):
@@ -72,6 +73,7 @@ class Scenario(Section):
     option_takers: OptionTakersConfig = Field(default=OptionTakersConfig(), description="noise flow on the option markets")
     correlation: CorrelationConfig = Field(default=CorrelationConfig(), description="jointly drawn synthetic paths")
     heston: HestonConfig = Field(default=HestonConfig(), description="stochastic volatility of price.model heston")
+    dynamic_margin: DynamicMarginConfig = Field(default=DynamicMarginConfig(), description="rates that follow volatility")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
@@ -107,6 +109,12 @@ class Scenario(Section):
                 )
         self._check_dynamics(symbols)
         self._check_inverse(symbols, assets)
+        if self.dynamic_margin.enabled:
+            for listed, _ in self.listed():
+                step = rate_step(tuple(listed.bracket_units()[0]))
+                if step > 100:
+                    raise ValueError(f"dynamic_margin: {listed.symbol}'s bracket floors allow rates only in steps of {step} "
+                                     "ppm; use floors that are whole multiples of 10,000 minor units")  # fmt: skip
         for i, extra in enumerate(self.markets):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")

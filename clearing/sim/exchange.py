@@ -184,10 +184,13 @@ class Exchange:
             if upper > lower:  # the market's open interest (long lots) at the price
                 column = s.position[:, m]
                 open_notional = abs(value_of(s, m, int(column[column > 0].sum()), price))
+            base = terms.initial_margin_ppm
+            if base and m in s.dynamic_rates:  # dynamic margin scales the initial rate with the maintenance ones
+                base = -(-base * s.dynamic_rates[m][0] // PPM)
             rate = int(
                 initial_margin_ppm(
-                    terms.initial_margin_ppm or s.markets[m].maintenance_margin_ppm, np.array([after]), open_notional,
-                    terms.size_premium_ppm, lower, upper,
+                    base or int(s.maintenance_margin_ppm[m]), np.array([after]), open_notional, terms.size_premium_ppm,
+                    lower, upper,
                 )[0]
             )  # fmt: skip
             requirement += int(mul_div_ceil(abs(value_of(s, m, after, price)), rate, PPM))

@@ -20,7 +20,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.liquidation.queue import queue_key
-from clearing.core.margin import liquidation_price
+from clearing.core.margin import Brackets, liquidation_price
 from clearing.core.risk import breach_liquidation_price, market_values
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
@@ -55,6 +55,7 @@ class TriggerCache:
         self.trader = np.zeros(0, np.bool_)
         self.highest_long = 0
         self.lowest_short = 0
+        self.brackets: Brackets | None = None  # the rates the triggers were computed at
 
     def breached(self, s: ClearingState, touched: list[int] | None = None) -> Int64Array:
         """Return the traders below maintenance at the market's mark, not yet queued, ascending.
@@ -64,7 +65,9 @@ class TriggerCache:
         Only those rows' margin cash is computed.
         """
         column = s.position[:, self.market]
-        if self.position.shape[0] != column.shape[0]:  # accounts were opened: start over
+        if self.position.shape[0] != column.shape[0] or s.brackets[self.market] is not self.brackets:
+            # Accounts were opened, or dynamic margin moved the rates (`margin_rates_set`): start over.
+            self.brackets = s.brackets[self.market]
             self.backing, self.position = s.margin_cash().copy(), column.copy()
             self.long_trigger = np.zeros(column.shape[0], np.int64)  # longs: breached at or below
             self.short_trigger = np.full(column.shape[0], np.iinfo(np.int64).max)  # shorts: at or above

@@ -35,6 +35,7 @@ from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
 from clearing.sim.clock import Clock
 from clearing.sim.collateral_feed import collateral_oracle_process, collateral_price_process
+from clearing.sim.dynamic_margin import dynamic_margin_process
 from clearing.sim.exchange import Exchange
 from clearing.sim.expiry import expiry_process
 from clearing.sim.funding_clock import funding_process
@@ -149,6 +150,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
             env.process(expiry_process(env, bus, market))
         elif params.funding is not None:  # dated instruments pay no funding
             env.process(funding_process(env, bus, market, params.funding))
+    if params.dynamic is not None:
+        for market in range(len(params.markets)):
+            if market not in options:  # an option's margin is its own rule
+                env.process(dynamic_margin_process(env, bus, market, live))
     env.process(checkpoint_process(env, bus, params.checkpoint_ns))
     if scenario.fork is not None:
         env.process(fork_process(env, live, compile_params(scenario.after_fork())))

@@ -58,6 +58,9 @@ DEPEG = (
 COIN = (  # the inverse perpetual's crash in 25 minutes, with a funding settlement every 5 minutes
     *SHORT, "funding.interval_s=300", "oracle.latency_ms=30000",
 )
+DYNAMIC = (  # dynamic margin every 30 s on a 10-minute EWMA, through the crash at 600 s
+    *SHORT, "dynamic_margin.enabled=true", "dynamic_margin.interval_s=30", "dynamic_margin.halflife_s=600",
+)
 CRASH_WINDOW = ("duration_s=900", "population.accounts=2000", "checkpoint_interval_s=300")
 OPTIONS = (  # the stress window, the crash and the future's expiry inside 20 minutes; 300 traders
     "duration_s=1200", "checkpoint_interval_s=300", "population.accounts=300", "population.entry_window_s=60",
@@ -139,6 +142,7 @@ CASES: list[tuple[str, str, tuple[str, ...], int]] = [
     ("btcusdt-2020-03-12-1000", "btcusdt-2020-03-12-1000", ("population.accounts=3000",), 0),
     ("options-crash-short", "options-crash", OPTIONS, 0),
     ("coin-margined-short", "coin-margined-crash", COIN, 0),
+    ("dynamic-margin-short", "synthetic-crash", DYNAMIC, 0),
 ]  # fmt: skip
 
 

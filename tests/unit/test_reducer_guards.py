@@ -31,6 +31,7 @@ from clearing.core.book import BUY
 from clearing.core.state import ClearingState, Role, apply
 from clearing.errors import InvariantViolation
 from tests.builders import (
+    MAINTENANCE_PPM,
     accounts_opened,
     contract_specified,
     deposited,
@@ -96,6 +97,11 @@ def collateral_listed(asset: int = 0, haircut_ppm: int = 20_000) -> ev.Event:
 
 def seized(account: int = 0, buyer: int = 1, asset: int = 0, amount: int = 1) -> ev.Event:
     return at0(ev.CollateralSeized, account=account, asset=asset, amount=amount, value=0, buyer=buyer)
+
+
+def rates(rates_ppm: tuple[int, ...], market: int = 0, multiplier_ppm: int = 1_200_000) -> ev.Event:
+    return at0(ev.MarginRatesSet, market=market, multiplier_ppm=multiplier_ppm, bracket_rates_ppm=rates_ppm, vol_ppm=0,
+               open_interest=0)  # fmt: skip
 
 
 def funding_paid(accounts: tuple[int, ...], amounts: tuple[int, ...], final: bool = False, market: int = 0) -> ev.Event:
@@ -375,6 +381,13 @@ ROWS = [
         "option market 1: bad type or strike"),
     Row("contract_specified: a strike between the underlying's ticks", TWO,
         contract_specified(instrument="option", strike="100.5"), "option market 1: strike or lot not whole"),
+    Row("margin_rates_set: an unknown market", BASE, rates((60_000,), market=4), "unknown market 4"),
+    Row("margin_rates_set: a rate per bracket missing", BASE, rates((60_000, 70_000)), "bad margin rates"),
+    Row("margin_rates_set: a multiplier of 0", BASE, rates((60_000,), multiplier_ppm=0), "bad margin rates"),
+    Row("margin_rates_set: a rate of 100 %", BASE, rates((1_000_000,)), "out of"),
+    Row("margin_rates_set: rates whose maintenance amounts are not whole",
+        (market_listed(0, bracket_floors=(0, 7), bracket_rates_ppm=(MAINTENANCE_PPM, MAINTENANCE_PPM)), accounts_opened(0, 3)),
+        rates((60_000, 60_001)), "market 0: bracket floor 7"),
     Row("contract_specified: a dated market with a settlement asset", COIN, contract_specified(settlement_asset=0),
         "dated market 1 settles in the quote"),
     Row("contract_specified: an inverse perpetual with an expiry", COIN, inverse_contract(expiry_ns=AFTER),

@@ -1,1 +1,1 @@
-"""Portfolio margin by full revaluation: SPAN risk arrays with the volatility leg, Deribit's scenario grid, filtered-HS expected shortfall."""
+"""Portfolio margin by full revaluation: SPAN risk arrays, Deribit's scenario grid, filtered-HS expected shortfall."""

@@ -52,6 +52,7 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.MarginBreached: ledger.margin_breached,
     ev.PortfolioMarginConfigured: margin.portfolio_margin_configured,
     ev.ReturnWindowSampled: margin.return_window_sampled,
+    ev.MarginRatesSet: margin.margin_rates_set,
     ev.LiquidationCancelled: ledger.liquidation_cancelled,
     ev.LiquidationFeeCharged: ledger.liquidation_fee_charged,
     ev.InsuranceFundConfigured: ledger.insurance_fund_configured,

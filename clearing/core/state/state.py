@@ -68,6 +68,8 @@ class ClearingState:
         inverse: each inverse perpetual's settlement asset and k (`clearing.core.inverse`), by
             market; asset_pool: the coin its trades' dust and fees leave with the house, by asset;
             asset_clearing: the coin funding ledger, by asset (0 outside a settlement).
+        dynamic_rates: each market whose rates dynamic margin moved, its multiplier and rates
+            (`margin_rates_set`); `brackets` and `maintenance_margin_ppm` hold them in force.
         touched: None, or (while a margin monitor reads it) the rows whose cash, position or
             collateral changed since it last looked; `TOUCHED_ALL` when a collateral price
             moved. Bookkeeping for the monitor's cache, not state: not in the digest.
@@ -108,6 +110,7 @@ class ClearingState:
         self.inverse: dict[int, InverseTerms] = {}  # inverse perpetuals: settlement asset and coin per lot-tick
         self.asset_pool: dict[int, int] = {}  # coin the house holds per settlement asset: trade dust and fees
         self.asset_clearing: dict[int, int] = {}  # per settlement asset, 0 except inside a coin funding settlement
+        self.dynamic_rates: dict[int, tuple[int, tuple[int, ...]]] = {}  # market -> (multiplier, bracket rates) set last
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
         self.deposits = 0
@@ -242,5 +245,7 @@ class ClearingState:
             surfaces = sorted(self.surfaces.items())
             h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in surfaces]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
+        if self.dynamic_rates:  # runs without dynamic margin keep the digests they had before
+            h.update(msgspec.json.encode(sorted(self.dynamic_rates.items())))
         return h.hexdigest()
 

@@ -1,4 +1,4 @@
-"""Reducers of the margin parameters: portfolio-margin configuration and the return window."""
+"""Reducers of the margin parameters: portfolio-margin configuration, the return window, dynamic rates."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clearing import events as ev
-from clearing.core.margin import PortfolioParams, span_scenarios
-from clearing.core.state.reducers.checks import require
+from clearing.core.margin import Brackets, PortfolioParams, span_scenarios
+from clearing.core.state.reducers.checks import market, require
 from clearing.core.state.schema import PORTFOLIO_METHODS
+from clearing.errors import InvariantViolation
 
 if TYPE_CHECKING:
     from clearing.core.state.state import ClearingState
@@ -44,3 +45,18 @@ def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> No
     require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, "bad return window sample %s", e)
     state.return_samples.append(e.prices_ticks)
     state.returns_cache = None
+
+
+def margin_rates_set(state: ClearingState, e: ev.MarginRatesSet) -> None:
+    """Replace a market's bracket rates (its floors kept): dynamic margin."""
+    market(state, e.market)
+    listing = state.markets[e.market]
+    require(e.multiplier_ppm > 0 and len(e.bracket_rates_ppm) == len(listing.bracket_floors), "bad margin rates %s", e)
+    require(e.bracket_rates_ppm[0] > 0 and e.bracket_rates_ppm[-1] < 1_000_000, "margin rates out of (0, 100 %%): %s", e)
+    try:
+        brackets = Brackets.of(listing.bracket_floors, e.bracket_rates_ppm)
+    except ValueError as error:
+        raise InvariantViolation(f"market {e.market}: {error}") from None
+    state.brackets[e.market] = brackets
+    state.maintenance_margin_ppm[e.market] = e.bracket_rates_ppm[0]
+    state.dynamic_rates[e.market] = (e.multiplier_ppm, e.bracket_rates_ppm)
