@@ -220,7 +220,9 @@ def cmd_cascades(args: argparse.Namespace) -> int:
     totals, top, markets = result.totals(), result.largest_cascade(), result.by_symbol()
     if args.json:
         print(json.dumps({"totals": totals, "largest_cascade": top, "price_moves": result.price_moves(),
-                          "markets": markets, "liquidations": result.as_rows()}))  # fmt: skip
+                          "markets": markets, "contagion": result.contagion(),
+                          "generations_by_market": result.generations_by_market(),
+                          "liquidations": result.as_rows()}))  # fmt: skip
         return 0
     # One column of keys; with several markets wide enough for "liquidation_fall_share (SYMBOL)".
     width = max(30, *(len(f"liquidation_fall_share ({symbol})") + 2 for symbol in markets)) if len(markets) > 1 else 30
@@ -243,6 +245,14 @@ def cmd_cascades(args: argparse.Namespace) -> int:
               f"{m['peak_to_trough_liquidation_share']} of the peak to trough)")  # fmt: skip
         print(f"{'liquidation_rise_share' + at:<{width}}{m['liquidation_rise_share']:.6f} ({m['liquidation_rise_ticks']} of "
               f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
+    if len(markets) > 1:  # which market's moves liquidated what where
+        print(f"{'cross_market':<{width}}{totals['cross_market_liquidations']} liquidations closed a market other than "
+              f"the one that breached them, {totals['cross_market_notional']} notional")  # fmt: skip
+        for source, row in result.contagion().items():
+            cells = ", ".join(f"{target} {notional}" for target, notional in row.items())
+            print(f"{'contagion (' + source + ' moves)':<{width}}{cells}")
+        for symbol, counts in result.generations_by_market().items():
+            print(f"{'generations (' + symbol + ')':<{width}}{counts}")
     if dot is not None:
         print(f"{'dot':<{width}}{dot}")
     return 0

@@ -72,7 +72,7 @@ def test_cascades_prints_the_largest_cascade_and_writes_dot(log, tmp_path, capsy
     assert 0 < len(re.findall(r"^\s*L\d+ \[label=", text, re.M)) <= 5 and "// left out:" in text
     assert main(["cascades", str(log), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert set(shown) == {"totals", "largest_cascade", "price_moves", "markets", "liquidations"}
+    assert set(shown) == {"totals", "largest_cascade", "price_moves", "markets", "contagion", "generations_by_market", "liquidations"}
     assert shown["totals"]["liquidation_fall_share"] == 0.0  # the mark is the index's oracle price
 
 

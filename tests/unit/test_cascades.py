@@ -11,6 +11,12 @@ def row(seq, kind, causes=(), **fields):
     """(seq, kind, event): an event with the fields the analysis reads, at `seq` seconds."""
     if kind == "trade_executed":
         fields.setdefault("taker_side", 0)  # as an upcast version-1 trade
+    if kind == "market_listed":
+        fields.setdefault("unit_value", 1)
+    if kind in ("trade_executed", "position_deleveraged"):
+        fields.setdefault("market", 0)
+        fields.setdefault("lots", 0)
+        fields.setdefault("price_ticks", 0)
     return (seq, kind, SimpleNamespace(ts_ns=seq * 10**9, causes=tuple(causes), **fields))
 
 
@@ -253,3 +259,31 @@ def test_one_market_keeps_its_flat_price_attribution():
     rows = [row(1, "market_listed", market=0, symbol="BTCUSDT-PERP"), mark(2, (), 1000, 1000), mark(3, (), 990, 990)]
     totals = analyse(rows).totals()
     assert totals["mark_fall_ticks"] == 10 and totals["liquidation_fall_share"] == 0.0
+
+
+def test_a_cross_account_breached_by_one_market_closed_on_another_is_contagion():
+    # Account 1 (cross) is breached by BTC's mark; its liquidation sells 2 BTC lots at 100 and 10 ETH lots at 5
+    # (unit value 1 on both). Account 2 is breached by ETH's mark and closed on ETH only.
+    rows = [
+        row(1, "market_listed", market=0, symbol="BTC", unit_value=1),
+        row(2, "market_listed", market=1, symbol="ETH", unit_value=1),
+        mark(3, (), 100, 100), mark(4, (), 5, 5, market=1),
+        row(5, "margin_breached", (3,), account=1, market=0),
+        row(6, "order_placed", (5,), liquidation=True),
+        row(7, "trade_executed", (6,), liquidation=True, taker_side=-1, market=0, lots=2, price_ticks=100),
+        row(8, "order_placed", (5,), liquidation=True),
+        row(9, "trade_executed", (8,), liquidation=True, taker_side=-1, market=1, lots=10, price_ticks=5),
+        row(10, "liquidation_completed", (7, 9), account=1, market=0, notional=250),
+        row(11, "margin_breached", (4,), account=2, market=1),
+        row(12, "trade_executed", (11,), liquidation=True, taker_side=-1, market=1, lots=4, price_ticks=5),
+        row(13, "liquidation_completed", (12,), account=2, market=1, notional=20),
+    ]  # fmt: skip
+    result = analyse(rows)
+    first, second = result.liquidations
+    assert (first.trigger_market, first.closed, first.cross_market) == (0, ((0, 200), (1, 50)), True)
+    assert (second.trigger_market, second.closed, second.cross_market) == (1, ((1, 20),), False)
+    assert result.contagion() == {"BTC": {"BTC": 200, "ETH": 50}, "ETH": {"ETH": 20}}
+    assert result.generations_by_market() == {"BTC": [1], "ETH": [2]}
+    totals = result.totals()
+    assert (totals["cross_market_liquidations"], totals["cross_market_notional"]) == (1, 50)
+    assert result.as_rows()[0]["closed"] == [[0, 200], [1, 50]]

@@ -43,8 +43,8 @@ class CascadeAnalysis(Observer):
     """Generations, roots, parents and attributed price moves, from every event's causes.
 
     Events are read by their fields only (`ts_ns`, `causes`, and `account`, `market`,
-    `notional`, `taker_side`, `price_ticks`, `index_ticks` of the kinds that have them,
-    and a listing's `symbol`).
+    `notional`, `taker_side`, `lots`, `price_ticks`, `index_ticks` of the kinds that have
+    them, a listing's `symbol` and `unit_value`, a contract's `instrument`).
     """
 
     needs_state = False
@@ -63,6 +63,10 @@ class CascadeAnalysis(Observer):
         self.tape: dict[int, int] = {}  # market -> latest external index (ticks)
         self.symbols: dict[int, str] = {}  # market -> its symbol, from its listing
         self.marks: dict[int, _Marks] = {}
+        self.unit_value: dict[int, int] = {}  # market -> its listing's unit value
+        self.inverse: set[int] = set()  # inverse perpetuals: a lot is worth its unit value at any price
+        self.trigger: dict[int, int] = {}  # breach seq -> the market whose mark breached it
+        self.closed: dict[int, dict[int, int]] = {}  # breach seq -> market -> notional its liquidation's fills closed
         self.pending: list[tuple[int, int, int, int, int, int, tuple[int, ...]]] = []
         self.out = Cascades()
 
@@ -94,6 +98,7 @@ class CascadeAnalysis(Observer):
             if depth:
                 parents[seq] = parents.get(deepest, ())
             self.breach_of[event.account] = seq
+            self.trigger[seq] = event.market
             return
         source = max(causes, key=lambda c: int(generation[c])) if kind in _LIQUIDATION_PARTS and causes else 0
         own = int(generation[source]) if source else -1
@@ -103,6 +108,9 @@ class CascadeAnalysis(Observer):
             root[seq] = root[source]
             self.breach_id[seq] = self.breach_id[source]
             if kind in ("trade_executed", "position_deleveraged"):
+                per_lot = self.unit_value.get(event.market, 0) * (1 if event.market in self.inverse else event.price_ticks)
+                closed = self.closed.setdefault(int(self.breach_id[source]), {})
+                closed[event.market] = closed.get(event.market, 0) + event.lots * per_lot
                 driven[seq] = own + 1
                 parents[seq] = (int(self.breach_id[source]),)
                 side = event.taker_side if kind == "trade_executed" else 0
@@ -139,6 +147,9 @@ class CascadeAnalysis(Observer):
             self.delivery[seq] = True
         elif kind == "market_listed":
             self.symbols[event.market] = event.symbol
+            self.unit_value[event.market] = event.unit_value
+        elif kind == "contract_specified" and event.instrument == "inverse_perpetual":
+            self.inverse.add(event.market)
         elif kind == "index_price_updated":
             self.tape[event.market] = event.price_ticks
         elif kind == "mark_price_updated":
@@ -162,9 +173,11 @@ class CascadeAnalysis(Observer):
         if len(out.liquidations) == len(self.pending):
             return out
         liquidation_of = {breach: seq for seq, *_rest, breach, _p in self.pending}
+        out.symbols = dict(self.symbols)
         out.liquidations = [
             Liquidation(seq, ts, account, market, notional, int(self.generation[breach]), int(self.root[breach]), breach,
-                        tuple(liquidation_of[b] for b in of if b in liquidation_of), self.symbols.get(market, ""))
+                        tuple(liquidation_of[b] for b in of if b in liquidation_of), self.symbols.get(market, ""),
+                        self.trigger.get(breach, market), tuple(sorted(self.closed.get(breach, {}).items())))
             for seq, ts, account, market, notional, breach, of in self.pending
         ]  # fmt: skip
         return out

@@ -22,7 +22,9 @@ class Liquidation:
     seqs of the generation-(k - 1) liquidations whose fills drove the mark that breached this
     one (empty at generation 0). `market` and `symbol` are the first market it closed (its
     `liquidation_completed`'s; `notional` covers every market it closed); the symbol is ""
-    when the events seen did not list the market.
+    when the events seen did not list the market. `trigger_market` is the market whose mark
+    breached the account and `closed` what its fills closed on each market: a cross or
+    portfolio account breached by one market's move can be closed on others (contagion).
     """
 
     seq: int
@@ -35,6 +37,13 @@ class Liquidation:
     breach: int = 0
     parents: tuple[int, ...] = ()
     symbol: str = ""
+    trigger_market: int = -1  # the market whose mark update breached the account (its `margin_breached`'s)
+    closed: tuple[tuple[int, int], ...] = ()  # (market, notional) its fills closed, by market
+
+    @property
+    def cross_market(self) -> bool:
+        """Return whether it closed a position on a market other than the one whose move breached it."""
+        return any(m != self.trigger_market for m, _notional in self.closed)
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,33 @@ class Cascades:
     liquidations: list[Liquidation] = field(default_factory=list)
     prices: dict[int, PriceMoves] = field(default_factory=dict)
     epoch: datetime | None = None  # the run's start, to print UTC times (set by `analyse_log`)
+    symbols: dict[int, str] = field(default_factory=dict)  # market -> symbol, from the listings seen
+
+    def _name(self, market: int) -> str:
+        return self.symbols.get(market) or str(market)
+
+    def contagion(self) -> dict[str, dict[str, int]]:
+        """Return the notional (quote minor units) each market's moves liquidated on each market, by symbol.
+
+        `out[A][B]`: the notional closed on B by liquidations whose breach came from A's mark
+        (A == B: on its own market). Liquidation flow that moves A's mark and breaches the
+        next accounts counts under A too, so the off-diagonal is cross-market contagion.
+        """
+        out: dict[str, dict[str, int]] = {}
+        for x in self.liquidations:
+            row = out.setdefault(self._name(x.trigger_market), {})
+            for market, notional in x.closed:
+                row[self._name(market)] = row.get(self._name(market), 0) + notional
+        return {a: dict(sorted(row.items())) for a, row in sorted(out.items())}
+
+    def generations_by_market(self) -> dict[str, list[int]]:
+        """Return, per market closed (by symbol), how many liquidations of each generation closed lots on it."""
+        out: dict[str, list[int]] = {}
+        for x in self.liquidations:
+            for market, _notional in x.closed:
+                counts = out.setdefault(self._name(market), [0] * self.generations)
+                counts[x.generation] += 1
+        return dict(sorted(out.items()))
 
     @property
     def generations(self) -> int:
@@ -224,6 +260,8 @@ class Cascades:
             "largest_cascade_start_s": top["start_s"] if top else 0.0,
             "largest_cascade_end_s": top["end_s"] if top else 0.0,
             "largest_cascade_duration_s": top["duration_s"] if top else 0.0,
+            "cross_market_liquidations": sum(1 for x in self.liquidations if x.cross_market),
+            "cross_market_notional": sum(n for x in self.liquidations for m, n in x.closed if m != x.trigger_market),
             "mark_fall_ticks": moves["mark_fall_ticks"],
             "liquidation_fall_ticks": moves["liquidation_fall_ticks"],
             "liquidation_fall_share": moves["liquidation_fall_share"],
@@ -250,4 +288,4 @@ class Cascades:
 
     def as_rows(self) -> list[dict[str, Any]]:
         """Return each liquidation as a JSON-ready dict."""
-        return [{**asdict(x), "parents": list(x.parents)} for x in self.liquidations]
+        return [{**asdict(x), "parents": list(x.parents), "closed": [list(c) for c in x.closed]} for x in self.liquidations]
