@@ -15,10 +15,29 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from clearing.apps.tally import MarketTally
-from clearing.core.risk import fund_equity, trade_notional, valuation_price
-from clearing.core.state import ClearingState
+from clearing.core.risk import account_risk, fund_equity, trade_notional, valuation_price
+from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.units import NS_PER_S, format_minor
+
+
+@dataclass(frozen=True)
+class ModeSummary:
+    """The traders of one margin mode at the end of a run: how many, what their liquidations cost, what they need.
+
+    Money fields are quote decimal strings; `requirement_end` is the maintenance requirement
+    of their open positions at the end (`clearing.core.risk.account_risk`).
+    """
+
+    traders: int
+    liquidations: int
+    liquidated_notional: str
+    insurance_paid: str
+    bad_debt: str
+    margin_posted: str
+    requirement_end: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,8 @@ class RunSummary:
     markets: dict[str, MarketSummary] = field(default_factory=dict)  # by symbol, in the order they were listed
     # The coin the house holds per settlement asset (an inverse perpetual's fees and rounding dust), in that asset.
     asset_pools: dict[str, str] = field(default_factory=dict)
+    # The traders by margin mode, when they are in several (`population.margin_modes`); empty otherwise.
+    modes: dict[str, ModeSummary] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -156,7 +177,24 @@ def summarize(
         asset_pools={
             state.assets[a].symbol: format_minor(pool, state.assets[a].decimals) for a, pool in sorted(state.asset_pool.items())
         },
+        modes=mode_summaries(state, tally, decimals) if len(tally.modes) > 1 else {},
     )
+
+
+def mode_summaries(state: ClearingState, tally: MarketTally, decimals: int) -> dict[str, ModeSummary]:
+    """Return the traders' summary per margin mode (in the order isolated, cross, portfolio)."""
+    out = {}
+    for mode in sorted(tally.modes, key=lambda label: MarginMode.of(label)):
+        counts = tally.modes[mode]
+        rows = np.flatnonzero((state.role == Role.TRADER) & (state.margin_mode == MarginMode.of(mode)))
+        rows = rows[state.position[rows].any(axis=1)]
+        requirement = int(account_risk(state, rows)[1].sum()) if rows.size else 0
+        out[mode] = ModeSummary(
+            counts.traders, counts.liquidations, format_minor(counts.liquidated_notional, decimals),
+            format_minor(counts.insurance_paid, decimals), format_minor(counts.bad_debt, decimals),
+            format_minor(counts.margin_posted, decimals), format_minor(requirement, decimals),
+        )  # fmt: skip
+    return out
 
 
 def _price(ticks: int, tick_size: Decimal) -> str | None:
@@ -203,8 +241,14 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools")}
+    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools", "modes")}
     fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
+    for mode, m in summary.modes.items():
+        fields[f"mode_{mode}"] = (
+            f"{m.traders} accounts, {m.liquidations} liquidations ({m.liquidated_notional}), insurance paid "
+            f"{m.insurance_paid}, bad debt {m.bad_debt}, margin posted {m.margin_posted}, requirement at the end "
+            f"{m.requirement_end}"
+        )
     width = max(len(k) for k in fields)
     lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]
     return "\n".join([*lines, *market_table(summary.markets, width)])

@@ -1,4 +1,4 @@
-"""Per-market counts the state does not keep: liquidations, ADL, socialised loss and funding, by market.
+"""Counts the state does not keep: liquidations, ADL, socialised loss and funding by market; the traders by margin mode.
 
 The state counts liquidations, their notional, ADL and socialised loss for the whole run;
 the summary shows them per market too, so `MarketTally` counts them from the events. A
@@ -15,6 +15,11 @@ state values them), and it counts once on every market it closed lots on: the ma
 notionals add up to the run's `liquidated_notional` exactly, their counts to at least its
 `liquidations`. A liquidation that cites no fill a market can be found for (a log written
 before liquidations cited their fills) goes to the market it names.
+
+The traders are counted by the margin mode of their group (`accounts_opened`): their
+accounts, liquidations and liquidated notional, what the insurance fund paid for them, their
+bad debt and the quote they deposited, so a run with `population.margin_modes` compares the
+modes on one path.
 """
 
 from __future__ import annotations
@@ -49,12 +54,26 @@ class MarketCounts:
 
 
 @dataclass
+class ModeCounts:
+    """The traders of one margin mode: how many, and what their liquidations cost (money in quote minor units)."""
+
+    traders: int = 0  # accounts (an isolated trader holds one per leg)
+    liquidations: int = 0
+    liquidated_notional: int = 0
+    insurance_paid: int = 0
+    bad_debt: int = 0
+    margin_posted: int = 0  # quote deposited into their accounts
+
+
+@dataclass
 class MarketTally:
     """Counts per market, from the events of the kinds in `TALLIED` shown in seq order."""
 
     markets: list[MarketCounts] = field(default_factory=list)
     unit_value: list[int] = field(default_factory=list)
     inverse: set[int] = field(default_factory=set)  # inverse perpetuals: a lot is worth its unit value at any price
+    modes: dict[str, ModeCounts] = field(default_factory=dict)  # the traders' counts by margin mode
+    trader_groups: list[tuple[int, int, str]] = field(default_factory=list)  # (first, count, mode) of each trader group
     fills: dict[int, tuple[int, int]] = field(default_factory=dict)  # liquidation fill seq -> (market, notional)
 
     def counts(self, market: int) -> MarketCounts:
@@ -131,6 +150,10 @@ def _completed(tally: MarketTally, seq: int, e: Any) -> None:
         counts = tally.market(market)
         counts.liquidations += 1
         counts.liquidated_notional += notional
+    by_mode = _mode_of(tally, e.account)
+    if by_mode is not None:
+        by_mode.liquidations += 1
+        by_mode.liquidated_notional += e.notional
 
 
 def _socialised(tally: MarketTally, seq: int, e: Any) -> None:
@@ -143,6 +166,38 @@ def _funding(tally: MarketTally, seq: int, e: Any) -> None:
     tally.market(e.market).funding_paid += sum(a for a in e.amounts if a > 0)
 
 
+def _opened(tally: MarketTally, seq: int, e: Any) -> None:
+    if e.role == "trader":
+        tally.trader_groups.append((e.first_account, e.count, e.margin_mode))
+        tally.modes.setdefault(e.margin_mode, ModeCounts()).traders += e.count
+
+
+def _mode_of(tally: MarketTally, account: int) -> ModeCounts | None:
+    # The counts of the trader group `account` is in (None: not a trader).
+    for first, count, mode in tally.trader_groups:
+        if first <= account < first + count:
+            return tally.modes[mode]
+    return None
+
+
+def _deposited(tally: MarketTally, seq: int, e: Any) -> None:
+    counts = _mode_of(tally, e.account)
+    if counts is not None:
+        counts.margin_posted += e.amount
+
+
+def _paid(tally: MarketTally, seq: int, e: Any) -> None:
+    counts = _mode_of(tally, e.account)
+    if counts is not None:
+        counts.insurance_paid += e.amount
+
+
+def _written_off(tally: MarketTally, seq: int, e: Any) -> None:
+    counts = _mode_of(tally, e.account)
+    if counts is not None:
+        counts.bad_debt += e.amount
+
+
 _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
     "market_listed": _listed,
     "contract_specified": _contract,
@@ -151,6 +206,10 @@ _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
     "liquidation_completed": _completed,
     "loss_socialised": _socialised,
     "funding_paid": _funding,
+    "accounts_opened": _opened,
+    "deposited": _deposited,
+    "insurance_fund_paid": _paid,
+    "bad_debt_recorded": _written_off,
 }
 TALLIED = frozenset(_COUNT)  # the kinds a tally reads
 

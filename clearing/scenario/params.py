@@ -173,6 +173,7 @@ class PopulationParams(NamedTuple):
     margin_mode: MarginMode
     entry_at_backstop: bool  # positions open by a trade with the backstop, not through the book
     legs: tuple[tuple[int, float], ...]  # (market, multiple) of every non-zero leg, primary first
+    modes: tuple[tuple[MarginMode, int], ...] = ()  # (mode, traders) in trader order; () : every trader in margin_mode
 
 
 class QueueParams(NamedTuple):
@@ -373,6 +374,7 @@ def _population(sc: Scenario) -> PopulationParams:
         p.accounts, p.long_fraction, sc.quote_minor(p.notional_median), p.notional_sigma, sc.quote_minor(p.notional_max),
         p.leverage, p.leverage_weights, _ns(p.entry_window_s), _ns(p.holding_mean_s), p.collateral_fraction, asset,
         MarginMode.of(p.margin_mode), p.entry == "backstop", legs,
+        tuple((MarginMode.of(mode), n) for mode, n in p.mode_counts()),
     )  # fmt: skip
 
 
@@ -397,7 +399,7 @@ def _fund(sc: Scenario) -> FundParams:
 
 
 def _portfolio(sc: Scenario) -> PortfolioParams | None:
-    if sc.population.margin_mode != "portfolio":
+    if not sc.population.uses("portfolio"):
         return None
     p = sc.portfolio
     return PortfolioParams(

@@ -115,6 +115,9 @@ class PopulationConfig(Section):
     collateral_asset: str = Field(default="", description="asset some traders post margin in")
     collateral_fraction: float = Field(default=0.0, ge=0, le=1)
     margin_mode: Literal["isolated", "cross", "portfolio"] = "isolated"
+    margin_modes: dict[Literal["isolated", "cross", "portfolio"], Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="shares of the traders in each margin mode, summing to 1 (overrides margin_mode)"
+    )
     entry: Literal["book", "backstop"] = Field(
         default="book", description="'backstop': positions open by a trade with the backstop at the mark, not the book"
     )
@@ -130,7 +133,28 @@ class PopulationConfig(Section):
             raise ValueError("legs needs at least one non-zero multiple")
         if len(self.leverage_weights) != len(self.leverage):
             raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
+        if self.margin_modes and abs(sum(self.margin_modes.values()) - 1.0) > 1e-9:
+            raise ValueError(f"margin_modes shares sum to {sum(self.margin_modes.values())}, not 1")
         return self
+
+    def mode_counts(self) -> list[tuple[str, int]]:
+        """Return how many traders each margin mode holds, in the order isolated, cross, portfolio (modes with none left out).
+
+        `margin_modes`' shares times `accounts`, rounded by largest remainder (ties to the
+        earlier mode); without shares every trader is in `margin_mode`.
+        """
+        if not self.margin_modes:
+            return [(self.margin_mode, self.accounts)]
+        order = [m for m in ("isolated", "cross", "portfolio") if self.margin_modes.get(m, 0.0) > 0]  # type: ignore[call-overload]
+        exact = [self.margin_modes[m] * self.accounts for m in order]  # type: ignore[index]
+        counts = [int(x) for x in exact]
+        for i in sorted(range(len(order)), key=lambda i: (-(exact[i] - counts[i]), i))[: self.accounts - sum(counts)]:
+            counts[i] += 1
+        return [(m, n) for m, n in zip(order, counts, strict=True) if n]
+
+    def uses(self, mode: str) -> bool:
+        """Return whether any trader is margined in `mode`."""
+        return any(m == mode for m, _n in self.mode_counts())
 
 
 class LiquidityProviderConfig(Section):

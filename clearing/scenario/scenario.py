@@ -198,7 +198,7 @@ class Scenario(Section):
         if self.liquidation.execution in refused:
             raise ValueError(f"{refused[self.liquidation.execution]} is not modelled for inverse perpetuals; use book, "
                              "bankruptcy or vault")  # fmt: skip
-        if self.population.margin_mode == "portfolio":
+        if self.population.uses("portfolio"):
             raise ValueError("portfolio margin of inverse perpetuals is not modelled; use isolated or cross margin")
 
     def _check_fork(self, fork: ForkConfig) -> None:
@@ -282,6 +282,8 @@ class Scenario(Section):
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}
         if perpetuals:
             exclude["markets"] = perpetuals
+        if not self.population.margin_modes:  # `margin_modes` came later: a one-mode population serialises as before
+            exclude["population"] = {"margin_modes"}
         own_paths = {i: {"follows"} for i, c in enumerate(self.collateral) if not c.follows}
         if own_paths:  # `follows` came later: an asset on its own path serialises as before
             exclude["collateral"] = own_paths

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from clearing import events as ev
 from clearing.core.state import MarginMode, Role
-from clearing.scenario.params import RunParams
+from clearing.scenario.params import PopulationParams, RunParams
 from clearing.scenario.pricing import ContractParams
 from clearing.sim.bus import EventBus
+from clearing.units import Int64Array
 
 
 def list_markets(bus: EventBus, params: RunParams) -> None:
@@ -44,15 +47,15 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
 
     Each group is opened by one `accounts_opened` and funded by `deposited` events:
     traders first (funded at entry, not here), then the backstop, market makers, noise
-    takers, arbitrageurs and the insurance fund's account. Isolated traders hold one
-    account per leg (leg-major); agents have their own accounts on every market
-    (market-major). Then the insurance fund is seeded and its payout caps set.
+    takers, arbitrageurs and the insurance fund's account. Traders come in one group per
+    margin mode (`population.margin_modes`; one group without it); isolated traders hold one
+    account per leg (leg-major within their group); agents have their own accounts on every
+    market (market-major). Then the insurance fund is seeded and its payout caps set.
     """
     p, n_markets, t = params.population, len(params.markets), params.takers
     makers = [params.makers_of(m) for m in range(n_markets)]  # market-major: each market's makers in turn
-    traders = p.accounts * (len(p.legs) if p.margin_mode is MarginMode.ISOLATED else 1)
     groups: list[tuple[Role, int, int | None, str]] = [
-        (Role.TRADER, traders, None, p.margin_mode.label),
+        *((Role.TRADER, n * (len(p.legs) if mode is MarginMode.ISOLATED else 1), None, mode.label) for mode, n in modes(p)),
         (Role.LIQUIDITY_PROVIDER, 1, params.backstop_collateral_minor, "cross"),
         (Role.MARKET_MAKER, sum(mm.per_market for mm in makers), None, "cross"),
         (Role.NOISE_TRADER, sum(params.noise_of(m)[0] for m in range(n_markets)), None, "cross"),
@@ -62,7 +65,7 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
     accounts: dict[Role, list[int]] = {}
     first = 0
     for role, count, collateral, mode in groups:
-        accounts[role] = list(range(first, first + count))
+        accounts[role] = accounts.get(role, []) + list(range(first, first + count))
         if count:
             bus.emit(ev.AccountsOpened(ts_ns=0, first_account=first, count=count, role=role.label, margin_mode=mode))
         if role in (Role.MARKET_MAKER, Role.NOISE_TRADER):  # each market's agents with their own collateral
@@ -85,3 +88,26 @@ def open_accounts(bus: EventBus, params: RunParams) -> dict[Role, list[int]]:
             )
         )
     return accounts
+
+
+def modes(p: PopulationParams) -> tuple[tuple[MarginMode, int], ...]:
+    """Return the traders' groups: (margin mode, traders) in trader order."""
+    return p.modes or ((p.margin_mode, p.accounts),)
+
+
+def leg_accounts(p: PopulationParams, first: int) -> list[Int64Array]:
+    """Return, per leg, each trader's account on it (shape (traders,)): the layout `open_accounts` opened from `first`.
+
+    In a group of n isolated traders, leg j of its trader k is account start + j x n + k; a
+    cross or portfolio trader holds every leg in one account, start + k.
+    """
+    out = [np.zeros(p.accounts, np.int64) for _ in p.legs]
+    trader, account = 0, first
+    for mode, n in modes(p):
+        within = np.arange(n, dtype=np.int64)
+        isolated = mode is MarginMode.ISOLATED
+        for j, column in enumerate(out):
+            column[trader : trader + n] = account + (j * n if isolated else 0) + within
+        account += n * (len(p.legs) if isolated else 1)
+        trader += n
+    return out

@@ -30,12 +30,12 @@ ENTER, EXIT = 0, 1
 
 
 class Leg(NamedTuple):
-    """One leg of every trader: its market, each trader's lots and side (shape (N,)), and first account."""
+    """One leg of every trader: its market, and each trader's lots, side and account on it (shape (N,) each)."""
 
     market: int
     lots: Int64Array
     side: Int64Array
-    first_account: int
+    accounts: Int64Array
 
 
 def trader_process(
@@ -64,24 +64,24 @@ def trader_process(
     schedule = zip(times[keep][order].tolist(), actions[keep][order].tolist(), who[keep][order].tolist(), strict=True)
     leverage = population.leverage.tolist()
     uses_collateral = population.collateral.tolist()
-    plans = [(leg.market, leg.lots.tolist(), leg.side.tolist(), leg.first_account) for leg in legs]
+    plans = [(leg.market, leg.lots.tolist(), leg.side.tolist(), leg.accounts.tolist()) for leg in legs]
     for at, action, i in schedule:
         if at > env.now:
             yield env.timeout(at - env.now)
         if action == EXIT:
-            for market, _lots, _side, first in plans:
-                account = first + i
+            for market, _lots, _side, holders in plans:
+                account = holders[i]
                 held = s.position.item(account, market)
                 if held and not s.liquidating[account]:
                     exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
             continue
         margins: dict[int, int] = {}
-        for market, lots, _side, first in plans:
+        for market, lots, _side, holders in plans:
             spec = s.markets[market]
             reference = valuation_price(s, market)
             notional = lots[i] * lot_value(s, market, reference)
             margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
-            margins[first + i] = margins.get(first + i, 0) + margin
+            margins[holders[i]] = margins.get(holders[i], 0) + margin
         deposits = {}
         for account, margin in margins.items():
             if asset >= 0 and uses_collateral[i]:
@@ -91,8 +91,8 @@ def trader_process(
             else:
                 deposits[account] = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
         fills: list[int] = []
-        for market, lots, side, first in plans:
-            account = first + i
+        for market, lots, side, holders in plans:
+            account = holders[i]
             if counterparty >= 0:
                 fills.append(
                     _open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account])

@@ -29,7 +29,7 @@ from clearing.errors import InvariantViolation
 from clearing.rng import generator
 from clearing.scenario import Scenario
 from clearing.scenario.params import RunParams, compile_params
-from clearing.sim.accounts import list_markets, open_accounts
+from clearing.sim.accounts import leg_accounts, list_markets, modes, open_accounts
 from clearing.sim.bus import EventBus, Sink
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
@@ -256,13 +256,12 @@ def _start_agents(
         p.notional_max_minor, p.leverage, p.leverage_weights, p.entry_window_ns, lot_values[0], p.holding_mean_ns,
         p.collateral_fraction,
     )  # fmt: skip
-    first = accounts[Role.TRADER][0]
     legs = []
-    for j, (market, multiple) in enumerate(p.legs):
+    for (market, multiple), holders in zip(p.legs, leg_accounts(p, accounts[Role.TRADER][0]), strict=True):
         lots = leg_lots(population.notional, multiple, lot_values[market])
         side = population.side if multiple > 0 else -population.side
-        legs.append(Leg(market, lots, side, first + (j * p.accounts if p.margin_mode is MarginMode.ISOLATED else 0)))
-    after_entry = monitor.on_entry if p.margin_mode is MarginMode.PORTFOLIO else None
+        legs.append(Leg(market, lots, side, holders))
+    after_entry = monitor.on_entry if any(mode is MarginMode.PORTFOLIO for mode, _n in modes(p)) else None
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
     env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty))
 

@@ -117,10 +117,14 @@ class ClearingMachine(RuleBasedStateMachine):
         self.now += dt
         self.emit(mark_price_updated, price)
 
+    def funding(self, rate):
+        """Return (accounts, amounts) of a settlement at `rate` ppb (the quote rule; an inverse market's machine pays coin)."""
+        s = self.state
+        return payments(s.position[:, 0], int(s.mark_ticks[0]), int(s.unit_value[0]), rate)
+
     @rule(rate=st.integers(-3_000_000, 3_000_000))
     def settle_funding(self, rate):
-        s = self.state
-        held, paid = payments(s.position[:, 0], int(s.mark_ticks[0]), int(s.unit_value[0]), rate)
+        held, paid = self.funding(rate)
         assert int(paid.sum()) == 0
         for start in range(0, held.size, 2):
             self.emit(ev.FundingPaid, market=0, accounts=tuple(held[start : start + 2].tolist()),

@@ -71,14 +71,10 @@ class InverseMachine(ClearingMachine):
         self.emit(mark_price_updated, price)
         self.emit(ev.CollateralPriceDelivered, asset=0, price_ticks=price, ts_source_ns=self.now, ts_published_ns=self.now)
 
-    @rule(rate=st.integers(-3_000_000, 3_000_000))
-    def settle_funding(self, rate):
+    def funding(self, rate):
+        """Return (accounts, amounts) of a coin settlement at `rate` ppb (Binance COIN-M's rule)."""
         s = self.state
-        held, paid = funding_payments(s.position[:, 0], int(s.mark_ticks[0]), s.inverse[0].k, rate)
-        assert int(paid.sum()) == 0
-        for start in range(0, held.size, 2):
-            self.emit(ev.FundingPaid, market=0, accounts=tuple(held[start : start + 2].tolist()),
-                      amounts=tuple(paid[start : start + 2].tolist()), final=start + 2 >= held.size)  # fmt: skip
+        return funding_payments(s.position[:, 0], int(s.mark_ticks[0]), s.inverse[0].k, rate)
 
     @rule()
     def liquidate_breached(self):
