@@ -95,19 +95,42 @@ def modes(p: PopulationParams) -> tuple[tuple[MarginMode, int], ...]:
     return p.modes or ((p.margin_mode, p.accounts),)
 
 
+def trader_groups(p: PopulationParams) -> Int64Array:
+    """Return each trader's group (an index into `modes(p)`), shape (traders,).
+
+    Traders are drawn in entry order, so the groups are interleaved evenly along it rather
+    than cut into blocks (which would let one mode enter first): trader i joins the group
+    furthest behind its share, the largest count_g x (i + 1) - joined_g x traders among the
+    groups not yet full (ties to the earlier group). Deterministic, no random draw.
+    """
+    groups = modes(p)
+    out = np.zeros(p.accounts, np.int64)
+    if len(groups) == 1:
+        return out
+    joined = [0] * len(groups)
+    for i in range(p.accounts):
+        g = max((g for g in range(len(groups)) if joined[g] < groups[g][1]),
+                key=lambda g: (groups[g][1] * (i + 1) - joined[g] * p.accounts, -g))  # fmt: skip
+        out[i] = g
+        joined[g] += 1
+    return out
+
+
 def leg_accounts(p: PopulationParams, first: int) -> list[Int64Array]:
     """Return, per leg, each trader's account on it (shape (traders,)): the layout `open_accounts` opened from `first`.
 
-    In a group of n isolated traders, leg j of its trader k is account start + j x n + k; a
-    cross or portfolio trader holds every leg in one account, start + k.
+    Each group (`trader_groups`) has its accounts in one block, in the order of `modes`;
+    within a group of n isolated traders, leg j of its k-th trader is block + j x n + k; a
+    cross or portfolio trader holds every leg in one account, block + k.
     """
+    group = trader_groups(p)
     out = [np.zeros(p.accounts, np.int64) for _ in p.legs]
-    trader, account = 0, first
-    for mode, n in modes(p):
-        within = np.arange(n, dtype=np.int64)
+    start = first
+    for g, (mode, n) in enumerate(modes(p)):
+        members = np.flatnonzero(group == g)
+        within = np.arange(members.size, dtype=np.int64)
         isolated = mode is MarginMode.ISOLATED
         for j, column in enumerate(out):
-            column[trader : trader + n] = account + (j * n if isolated else 0) + within
-        account += n * (len(p.legs) if isolated else 1)
-        trader += n
+            column[members] = start + (j * n if isolated else 0) + within
+        start += n * (len(p.legs) if isolated else 1)
     return out

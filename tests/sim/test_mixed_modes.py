@@ -13,7 +13,7 @@ from clearing.errors import ConfigError
 from clearing.scenario import load_scenario
 from clearing.scenario.params import compile_params
 from clearing.scenario.participants import PopulationConfig
-from clearing.sim.accounts import leg_accounts
+from clearing.sim.accounts import leg_accounts, trader_groups
 from tests.conftest import ROOT
 from tests.regression.test_head_hashes import TWO_MARKETS
 
@@ -30,12 +30,14 @@ def test_mode_counts_round_by_largest_remainder():
         PopulationConfig(margin_modes={"isolated": 0.5, "cross": 0.4})
 
 
-def test_each_group_is_laid_out_as_its_mode_wants():
-    # 4 isolated traders (two legs: one account each) from account 0, then 3 cross and 3 portfolio.
+def test_each_group_is_laid_out_as_its_mode_wants_and_the_modes_interleave_in_entry_order():
+    # 4 isolated traders (two legs: accounts 0-3 and 4-7), 3 cross (8-10) and 3 portfolio (11-13).
     params = compile_params(load_scenario(SCENARIO, [*MIXED, "population.accounts=10"]))
+    groups = trader_groups(params.population)
+    assert groups.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]  # never all of one mode first: traders enter in index order
     btc, eth = leg_accounts(params.population, 0)
-    assert btc.tolist() == [0, 1, 2, 3, 8, 9, 10, 11, 12, 13]
-    assert eth.tolist() == [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert btc.tolist() == [0, 8, 11, 1, 9, 12, 2, 10, 13, 3]
+    assert eth.tolist() == [4, 8, 11, 5, 9, 12, 6, 10, 13, 7]
 
 
 @pytest.fixture(scope="module")
