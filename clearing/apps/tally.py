@@ -90,7 +90,7 @@ class MarketTally:
     def event(self, seq: int, kind: str, event: ev.Event) -> None:
         """Count one event (of any kind: those outside `TALLIED` are ignored)."""
         count = _COUNT.get(kind)
-        if count is not None:
+        if count is not None and not (kind in _BY_MODE and len(self.trader_groups) < 2):
             count(self, seq, event)
 
     def row(self, seq: int, kind: str, version: int, payload: bytes | str) -> None:
@@ -98,6 +98,8 @@ class MarketTally:
         if kind not in TALLIED:
             return
         if kind == "trade_executed" and not _is_fill(payload):
+            return
+        if kind in _BY_MODE and len(self.trader_groups) < 2:  # one margin mode: nothing to tell apart
             return
         self.event(seq, kind, ev.decode(payload, kind, version))
 
@@ -150,7 +152,7 @@ def _completed(tally: MarketTally, seq: int, e: Any) -> None:
         counts = tally.market(market)
         counts.liquidations += 1
         counts.liquidated_notional += notional
-    by_mode = _mode_of(tally, e.account)
+    by_mode = _mode_of(tally, e.account) if len(tally.trader_groups) > 1 else None
     if by_mode is not None:
         by_mode.liquidations += 1
         by_mode.liquidated_notional += e.notional
@@ -212,6 +214,7 @@ _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
     "bad_debt_recorded": _written_off,
 }
 TALLIED = frozenset(_COUNT)  # the kinds a tally reads
+_BY_MODE = frozenset(("deposited", "insurance_fund_paid", "bad_debt_recorded"))  # read only with several trader groups
 
 
 class TalliedSink:
