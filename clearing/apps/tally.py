@@ -118,10 +118,13 @@ def _contract(tally: MarketTally, seq: int, e: Any) -> None:
         tally.inverse.add(e.market)
 
 
+def fill_notional(lots: int, price_ticks: int, unit_value: int, inverse: bool) -> int:
+    """Return a fill's quote notional as the events give it: lots x price x unit value (an inverse lot: its unit value)."""
+    return lots * unit_value * (1 if inverse else price_ticks)
+
+
 def _notional(tally: MarketTally, e: Any) -> int:
-    # Quote notional of a fill: lots x price x unit value; an inverse lot is worth its unit value.
-    per_lot = tally.unit_value[e.market] * (1 if e.market in tally.inverse else e.price_ticks)
-    return int(e.lots * per_lot)
+    return fill_notional(e.lots, e.price_ticks, tally.unit_value[e.market], e.market in tally.inverse)
 
 
 def _trade(tally: MarketTally, seq: int, e: Any) -> None:

@@ -86,16 +86,14 @@ def trade_notional(state: ClearingState, market: int, lots: int, price_ticks: in
 
     An inverse perpetual's lot is worth its contract value (`unit_value`) at every price.
     """
-    if market in state.inverse:
-        return lots * state.markets[market].unit_value
-    return lots * price_ticks * state.markets[market].unit_value
+    return lots * lot_value(state, market, price_ticks)
 
 
 def value_of(state: ClearingState, market: int, lots: int, price_ticks: int) -> int:
     """Return the quote value of a position of `lots` (signed) on `market` at `price_ticks` (`value_at`, one position)."""
     if market in state.inverse:
         return int(inverse_values(state, market, np.array([lots], np.int64), price_ticks)[0])
-    return lots * price_ticks * state.markets[market].unit_value
+    return lots * lot_value(state, market, price_ticks)
 
 
 def value_at(state: ClearingState, market: int, lots: Int64Array | int, price_ticks: int) -> Int64Array:

@@ -19,6 +19,7 @@ import numpy as np
 
 from clearing.apps.cascades.model import Cascades, Liquidation, PriceMoves
 from clearing.apps.fold import Folded, Observer, fold_log
+from clearing.apps.tally import fill_notional
 from clearing.log.reader import RunHeader
 
 MAX_PARENTS = 16  # parents kept per driven event (the earliest breaches), so a mark citing many fills stays cheap
@@ -108,9 +109,10 @@ class CascadeAnalysis(Observer):
             root[seq] = root[source]
             self.breach_id[seq] = self.breach_id[source]
             if kind in ("trade_executed", "position_deleveraged"):
-                per_lot = self.unit_value.get(event.market, 0) * (1 if event.market in self.inverse else event.price_ticks)
+                notional = fill_notional(event.lots, event.price_ticks, self.unit_value.get(event.market, 0),
+                                         event.market in self.inverse)  # fmt: skip
                 closed = self.closed.setdefault(int(self.breach_id[source]), {})
-                closed[event.market] = closed.get(event.market, 0) + event.lots * per_lot
+                closed[event.market] = closed.get(event.market, 0) + notional
                 driven[seq] = own + 1
                 parents[seq] = (int(self.breach_id[source]),)
                 side = event.taker_side if kind == "trade_executed" else 0
