@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from clearing.core import inverse
 from clearing.core.inverse import coin_to_quote, position_coin_values
@@ -25,10 +26,22 @@ from clearing.core.margin import (
     maintenance_amounts,
     position_values,
 )
+from clearing.core.options.implied import implied_volatility
 from clearing.core.options.margin import option_requirements
+from clearing.core.options.pricing import greeks
+from clearing.core.options.surface import implied_vol
+from clearing.core.portfolio.revaluation import (
+    GridCache,
+    Scenarios,
+    ScenarioTable,
+    grid_requirements,
+    grid_scenarios,
+    linear_lot_pnl,
+    option_lot_pnl,
+)
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Instrument, MarginMode, Role
-from clearing.units import Int64Array
+from clearing.units import Float64Array, Int64Array
 
 PORTFOLIO = MarginMode.PORTFOLIO
 FUND = Role.INSURANCE_FUND
@@ -134,7 +147,9 @@ def option_terms(state: ClearingState) -> list[OptionTerms]:
     return out
 
 
-def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:
+def account_risk(
+    state: ClearingState, rows: Int64Array, positions: Int64Array | None = None, cache: GridCache | None = None
+) -> tuple[Int64Array, Int64Array]:
     """Return (equity, requirement) of the accounts `rows`, quote minor units, shape (len(rows),) each.
 
     equity = margin cash + sum over markets of position x price x unit value (a long
@@ -142,24 +157,36 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
     `account_requirements` under each account's margin mode over the perpetuals and futures,
     plus the standard maintenance margin of each option position
     (`clearing.core.options.margin.option_requirements`: nothing for a long, bit.com's
-    short-option rule for a short, U the underlying's valuation price). Portfolio margin of
-    options by full revaluation is issue 14: until then an option leg is margined on its
-    own in every mode. `positions` (len(rows), M) replaces their positions (a what-if).
+    short-option rule for a short, U the underlying's valuation price). Portfolio accounts
+    under method "grid" are margined on every market they hold, options revalued
+    (`grid_maintenance`), and their options need nothing more. `positions` (len(rows), M)
+    replaces their positions (a what-if); `cache` (a `GridCache` the caller keeps up to
+    date, `grid_cache_update`) returns the same grid requirements, recomputing only what changed.
     """
     held = state.position[rows] if positions is None else positions
     prices = valuation_prices(state)
     values = market_values(state, held, prices)
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
+    grid = state.grid is not None and bool(portfolio.any())
     options = live_options(state)
     linear = values
     if options:
         linear = values.copy()
         linear[:, options] = 0
-    requirement = account_requirements(linear, portfolio, state.brackets, state.portfolio, state.window_returns())
+    requirement = account_requirements(
+        linear, portfolio & (not grid), state.brackets, state.portfolio, state.window_returns()
+    )
+    if grid:
+        on = np.flatnonzero(portfolio)
+        if cache is not None and positions is None:
+            requirement[on] = cache.requirements(state.position, rows[on])
+        else:
+            requirement[on] = grid_maintenance(state, held[on], prices)
     if options and (held[:, options] < 0).any():  # only a short option needs margin
+        margined = ~portfolio if grid else np.ones(len(held), np.bool_)
         for t in option_terms(state):
-            short = np.flatnonzero(held[:, t.market] < 0)
+            short = np.flatnonzero((held[:, t.market] < 0) & margined)
             if short.size:
                 _initial, maintenance = option_requirements(
                     held[short, t.market], np.array(t.is_call), np.array(t.strike_ticks, np.int64),
@@ -168,6 +195,152 @@ def account_risk(state: ClearingState, rows: Int64Array, positions: Int64Array |
                 )  # fmt: skip
                 requirement[short] += maintenance
     return equity, requirement
+
+
+def underlying_of(state: ClearingState, market: int) -> int:
+    """Return the market whose price moves `market` in a scenario: a future's or an option's underlying, else itself."""
+    contract = state.contracts.get(market)
+    return market if contract is None else contract.underlying
+
+
+def grid_tables(state: ClearingState, prices: Int64Array | None = None) -> dict[int, ScenarioTable]:
+    """Return each underlying's `ScenarioTable` at the current prices, surfaces and time (the grid's).
+
+    Markets on one underlying: its perpetual, the dated futures and the live options on it.
+    A linear market's lot moves by its own value at its valuation price times the move; an
+    option is revalued by `option_lot_pnl` at the underlying's valuation price, its volatility
+    the underlying's surface at the start of the current `time_step_ns` (the option's mark's
+    implied volatility before a surface exists). A table whose inputs did not change since it
+    was last built is the one built then (`state.grid_tables`).
+    """
+    params, config = state.grid, state.grid_config
+    if params is None or config is None:
+        raise ValueError("no scenario grid configured (portfolio method 'grid')")
+    prices = valuation_prices(state) if prices is None else prices
+    now = state.now_ns - state.now_ns % config.time_step_ns
+    by_underlying: dict[int, list[int]] = {}
+    for market in range(state.n_markets):
+        if market not in state.settlement_prices:
+            by_underlying.setdefault(underlying_of(state, market), []).append(market)
+    terms = {t.market: t for t in option_terms(state)}
+    tables = {}
+    for u, markets in sorted(by_underlying.items()):
+        options = [m for m in markets if m in terms]
+        surface = state.surfaces.get(u) if options else None
+        key = (tuple(markets), tuple(prices[markets].tolist()), now if options else 0, surface)
+        cached = state.grid_tables.get(u)
+        if cached is not None and cached.key == key:
+            tables[u] = cached
+            continue
+        scenarios = grid_scenarios(params)
+        pnl = np.zeros((len(markets), scenarios.moves.size), np.float64)
+        linear = [i for i, m in enumerate(markets) if m not in terms]
+        if linear:
+            lot_values = [lot_value(state, markets[i], int(prices[markets[i]])) for i in linear]
+            pnl[linear] = linear_lot_pnl(lot_values, scenarios)
+        if options and prices[u] > 0:
+            pnl[[markets.index(m) for m in options]] = _option_table(state, [terms[m] for m in options], prices, now, scenarios)
+        tables[u] = ScenarioTable(np.array(markets, np.int64), pnl, key)
+    state.grid_tables = tables
+    return tables
+
+
+def _option_table(
+    state: ClearingState, terms: list[OptionTerms], prices: Int64Array, now: int, scenarios: Scenarios
+) -> Float64Array:
+    # One lot's grid P/L of each option on one underlying, at the grid's time `now`.
+    assert state.grid is not None
+    forward, strike, call, tau, vol = option_inputs(state, terms, prices, now)
+    unit = np.array([t.underlying_unit_value for t in terms], np.float64)
+    return option_lot_pnl(forward, strike, call, vol, tau, unit, scenarios, state.grid)
+
+
+def option_inputs(
+    state: ClearingState, terms: list[OptionTerms], prices: Int64Array, now: int
+) -> tuple[float, Float64Array, npt.NDArray[np.bool_], Int64Array, Float64Array]:
+    """Return (forward, strikes, is_call, tau_ns, vols) of options on one underlying, prices in its ticks, at `now`.
+
+    The forward is the underlying's valuation price; an option's volatility is the
+    underlying's surface at its strike and expiry (read before the surface's first expiry),
+    its mark's implied volatility before any surface exists, 0 at or past its expiry.
+    """
+    u = terms[0].underlying
+    forward = float(prices[u])
+    strike = np.array([t.strike_ticks for t in terms], np.float64)
+    call = np.array([t.is_call for t in terms], np.bool_)
+    expiry = np.array([state.contracts[t.market].expiry_ns for t in terms], np.int64)
+    tau = np.maximum(expiry - now, 0)
+    live = tau > 0
+    vol = np.zeros(len(terms))
+    surface = state.surfaces.get(u)
+    if live.any() and forward > 0:
+        if surface is not None:
+            at = min(now, surface.expiries_ns[0] - 1)
+            vol[live] = implied_vol(surface, at, expiry[live], forward, strike[live])
+        else:
+            marks = np.array([prices[t.market] * _option_tick_ratio(state, t) for t in terms], np.float64)
+            implied = implied_volatility(marks[live], forward, strike[live], tau[live], call[live])
+            vol[live] = np.nan_to_num(implied, nan=0.0)
+    return forward, strike, call, tau, vol
+
+
+def delta_exposure(state: ClearingState, rows: Int64Array, underlying: int) -> Float64Array:
+    """Return each account's delta on `underlying`: quote minor units per underlying tick, float64, shape (len(rows),).
+
+    Linear markets on it count their unit value per lot (a future moving tick for tick with
+    its underlying); options their Black-76 delta x their quote value per underlying tick
+    (`option_inputs` at the current time).
+    """
+    held = state.position[rows]
+    out = np.zeros(len(rows))
+    terms = [t for t in option_terms(state) if t.underlying == underlying]
+    options = {t.market for t in terms}
+    for market in range(state.n_markets):
+        linear = market not in options and market not in state.inverse and market not in state.settlement_prices
+        if linear and underlying_of(state, market) == underlying:
+            out += held[:, market] * float(state.unit_value[market])
+    if terms:
+        forward, strike, call, tau, vol = option_inputs(state, terms, valuation_prices(state), state.now_ns)
+        if forward > 0:
+            delta = greeks(forward, strike, vol, tau, call).delta * np.array([t.underlying_unit_value for t in terms])
+            out += held[:, [t.market for t in terms]] @ delta
+    return out
+
+
+def exposure_notional(state: ClearingState, market: int, lots: int) -> int:
+    """Return the quote notional of `lots` (absolute) on `market`; an option's is on its underlying.
+
+    An option's: lots x its quote value per underlying tick x the underlying's valuation price.
+    """
+    contract = state.contracts.get(market)
+    if contract is not None and contract.instrument == Instrument.OPTION:
+        t = next(t for t in option_terms(state) if t.market == market)
+        return lots * t.underlying_unit_value * valuation_price(state, t.underlying)
+    return trade_notional(state, market, lots, valuation_price(state, market))
+
+
+def _option_tick_ratio(state: ClearingState, t: OptionTerms) -> float:
+    # The option's price tick in its underlying's ticks (an option mark times this is a price in underlying ticks).
+    return float(Decimal(state.markets[t.market].tick_size) / Decimal(state.markets[t.underlying].tick_size))
+
+
+def grid_maintenance(state: ClearingState, positions: Int64Array, prices: Int64Array | None = None) -> Int64Array:
+    """Return the grid maintenance requirement of `positions` (n, M): `grid_requirements` over `grid_tables`."""
+    config = state.portfolio_config
+    credit = config.inter_commodity_credit_ppm if config is not None else 0
+    return grid_requirements(positions, grid_tables(state, prices), credit)
+
+
+def grid_cache_update(state: ClearingState, cache: GridCache, changed: Int64Array | None) -> None:
+    """Bring `cache` to the current tables and positions; `changed`: rows whose positions changed (None: any)."""
+    cache.update(state.position, grid_tables(state), changed)
+
+
+def grid_initial(state: ClearingState, maintenance: Int64Array) -> Int64Array:
+    """Return the grid's initial requirement of a maintenance requirement: ceil(maintenance x 10^6 / mm_factor_ppm)."""
+    assert state.grid_config is not None
+    factor = state.grid_config.mm_factor_ppm
+    return -((-maintenance * 1_000_000) // factor)  # type: ignore[no-any-return]
 
 
 def below_requirement(state: ClearingState, account: int) -> bool:

@@ -44,7 +44,13 @@ from clearing.events.liquidation import (
     LossSocialised,
     PositionDeleveraged,
 )
-from clearing.events.margin import MarginBreached, MarginRatesSet, PortfolioMarginConfigured, ReturnWindowSampled
+from clearing.events.margin import (
+    GridMarginConfigured,
+    MarginBreached,
+    MarginRatesSet,
+    PortfolioMarginConfigured,
+    ReturnWindowSampled,
+)
 from clearing.events.orders import OrderCancelled, OrderPlaced, OrderRejected, OrderRested, QuotesReplaced, TradeExecuted
 from clearing.events.prices import (
     CheckpointRecorded,
@@ -81,6 +87,7 @@ __all__ = [
     "Event",
     "FundingPaid",
     "FundingRateSet",
+    "GridMarginConfigured",
     "IndexPriceUpdated",
     "InsuranceFundConfigured",
     "InsuranceFundDeposited",

@@ -40,6 +40,7 @@ from clearing.events.liquidation import (
     PositionDeleveraged,
 )
 from clearing.events.margin import (
+    GridMarginConfigured,
     MarginBreached,
     MarginRatesSet,
     PortfolioMarginConfigured,
@@ -88,6 +89,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PortfolioMarginConfigured,
     ReturnWindowSampled,
     MarginRatesSet,
+    GridMarginConfigured,
     LiquidationCancelled,
     LiquidationFeeCharged,
     InsuranceFundConfigured,
@@ -136,6 +138,7 @@ AnyEvent = (
     | PortfolioMarginConfigured
     | ReturnWindowSampled
     | MarginRatesSet
+    | GridMarginConfigured
     | LiquidationCancelled
     | LiquidationFeeCharged
     | InsuranceFundConfigured

@@ -30,7 +30,8 @@ class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio
 
     `method` "span": CME's 16 scenarios over each market's `scan_range_ppm`, the extreme
     moves at `extreme_multiple` ranges counting `extreme_cover_pct` %, and the
-    inter-commodity credit; "es": the mean of the `es_tail` worst losses over the last
+    inter-commodity credit; "grid": Deribit's scenario grid over every market of an
+    underlying, options revalued (`grid_margin_configured` follows); "es": the mean of the `es_tail` worst losses over the last
     `es_window` returns of `es_horizon` samples (`return_window_sampled`).
     Sources: docs/references.md [cme-span], [span-scenario-table]; [lch-es-2013].
     """
@@ -43,6 +44,30 @@ class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio
     es_window: int
     es_horizon: int
     es_tail: int
+
+
+class GridMarginConfigured(Event, frozen=True, kw_only=True, tag="grid_margin_configured"):
+    """The scenario grid portfolio accounts are margined by, when `portfolio_margin_configured`'s method is "grid".
+
+    Deribit's grid (`clearing.core.portfolio.grid.GridParams`), in integers: the underlying
+    moves across +-`price_range_ppm` in `buckets` steps each way; each option's volatility
+    is shocked by range x (30 / DTE)^power up (`vol_up_ppm`) and down (`vol_down_ppm`), the
+    power `short_term_power_ppm` to 30 days and `long_term_power_ppm` beyond; the extended
+    moves count at `extended_weight_ppm` (0: not evaluated); initial = maintenance /
+    `mm_factor_ppm`. Time to expiry is measured at the start of the current
+    `time_step_ns`. Sources: docs/references.md [deribit-pm], [deribit-pm-history].
+    """
+
+    price_range_ppm: int
+    buckets: int
+    vol_up_ppm: int
+    vol_down_ppm: int
+    short_term_power_ppm: int
+    long_term_power_ppm: int
+    extended_moves_ppm: tuple[int, ...]
+    extended_weight_ppm: int
+    mm_factor_ppm: int
+    time_step_ns: int
 
 
 class ReturnWindowSampled(Event, frozen=True, kw_only=True, tag="return_window_sampled"):

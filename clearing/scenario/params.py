@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from clearing import events as ev
 from clearing.core.agents.arbitrageur import ArbitrageParams
 from clearing.core.agents.market_maker import Anchor
 from clearing.core.agents.noise import NoiseParams
@@ -156,6 +157,18 @@ class TakersParams(NamedTuple):
     arbitrage: ArbitrageParams
 
 
+class StrategyParams(NamedTuple):
+    """One portfolio type of the population (`population.strategies`), markets by index."""
+
+    name: str
+    traders: int
+    legs: tuple[tuple[int, float], ...]  # (market, multiple), ascending by market, non-zero
+    drawn_side: bool
+    hedge_market: int  # -1: no delta hedge
+    delta_band_ppm: int
+    hedge_interval_ns: int
+
+
 class PopulationParams(NamedTuple):
     """The leveraged traders: the draw's inputs and how they hold and enter."""
 
@@ -174,6 +187,7 @@ class PopulationParams(NamedTuple):
     entry_at_backstop: bool  # positions open by a trade with the backstop, not through the book
     legs: tuple[tuple[int, float], ...]  # (market, multiple) of every non-zero leg, primary first
     modes: tuple[tuple[MarginMode, int], ...] = ()  # (mode, traders) in trader order; () : every trader in margin_mode
+    strategies: tuple[StrategyParams, ...] = ()  # (): every trader holds `legs`
 
 
 class QueueParams(NamedTuple):
@@ -210,6 +224,7 @@ class PortfolioParams(NamedTuple):
     es_step_ns: int
     es_horizon: int
     es_tail: int
+    grid: ev.GridMarginConfigured | None = None  # method "grid" only: the event that configures it, at time 0
 
 
 class RunParams(NamedTuple):
@@ -370,11 +385,23 @@ def _population(sc: Scenario) -> PopulationParams:
     p = sc.population
     asset = [c.asset for c in sc.collateral].index(p.collateral_asset) if p.collateral_asset else -1
     legs = tuple((market, multiple) for market, multiple in enumerate(p.legs) if multiple)
+    index = {m.symbol: i for i, (m, _) in enumerate(sc.listed())}
+    strategies = tuple(
+        StrategyParams(
+            x.name, n, tuple(sorted((index[symbol], multiple) for symbol, multiple in x.legs.items() if multiple)),
+            x.drawn_side, index[x.hedge] if x.hedge else -1, to_ppm(round(x.delta_band, 6), "delta_band"),
+            _ns(x.hedge_interval_s),
+        )
+        for x, (_name, n) in zip(p.strategies, p.strategy_counts(), strict=True)
+    )
+    if strategies:  # the legs are every market a strategy holds, ascending
+        held = {m for x in strategies for m, _ in x.legs} | {x.hedge_market for x in strategies if x.hedge_market >= 0}
+        legs = tuple((market, 1.0) for market in sorted(held))
     return PopulationParams(
         p.accounts, p.long_fraction, sc.quote_minor(p.notional_median), p.notional_sigma, sc.quote_minor(p.notional_max),
         p.leverage, p.leverage_weights, _ns(p.entry_window_s), _ns(p.holding_mean_s), p.collateral_fraction, asset,
         MarginMode.of(p.margin_mode), p.entry == "backstop", legs,
-        tuple((MarginMode.of(mode), n) for mode, n in p.mode_counts()),
+        tuple((MarginMode.of(mode), n) for mode, n in p.mode_counts()), strategies,
     )  # fmt: skip
 
 
@@ -402,9 +429,20 @@ def _portfolio(sc: Scenario) -> PortfolioParams | None:
     if not sc.population.uses("portfolio"):
         return None
     p = sc.portfolio
+    g = p.grid
+    grid = ev.GridMarginConfigured(
+        ts_ns=0, price_range_ppm=to_ppm(g.price_range, "price_range"), buckets=g.buckets,
+        vol_up_ppm=to_ppm(g.vol_up, "vol_up"), vol_down_ppm=to_ppm(g.vol_down, "vol_down"),
+        short_term_power_ppm=to_ppm(g.short_term_power, "short_term_power"),
+        long_term_power_ppm=to_ppm(g.long_term_power, "long_term_power"),
+        extended_moves_ppm=tuple(to_ppm(m, "extended_moves") for m in g.extended_moves),
+        extended_weight_ppm=to_ppm(g.extended_weight, "extended_weight"), mm_factor_ppm=to_ppm(g.mm_factor, "mm_factor"),
+        time_step_ns=_ns(g.time_step_s),
+    )  # fmt: skip
     return PortfolioParams(
         p.method, to_ppm(p.inter_commodity_credit, "inter_commodity_credit"), p.extreme_multiple,
         int(p.extreme_cover * 100), p.es_window, _ns(p.es_step_s), p.es_horizon, p.es_tail,
+        grid if p.method == "grid" else None,
     )  # fmt: skip
 
 

@@ -39,10 +39,42 @@ class LiquidationConfig(Section):
     adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
 
 
-class PortfolioConfig(Section):
-    """How portfolio-margined accounts are margined: SPAN scenarios or historical expected shortfall."""
+class GridConfig(Section):
+    """Deribit's scenario grid of portfolio method "grid" (its BTC parameters of 2024 by default).
 
-    method: Literal["span", "es"] = "span"
+    The underlying moves across +-`price_range` in `buckets` steps each way; each option's
+    implied volatility is shocked up by `vol_up` x (30 / DTE)^p and down by `vol_down` x
+    (30 / DTE)^p, p = `short_term_power` to 30 days and `long_term_power` beyond; the
+    `extended_moves` count at `extended_weight` (0: not evaluated); initial = maintenance /
+    `mm_factor`. Source: docs/references.md [deribit-pm].
+    """
+
+    price_range: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.16")
+    buckets: int = Field(default=4, ge=1, le=100)
+    vol_up: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.5")
+    vol_down: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.25")
+    short_term_power: Annotated[Decimal, Field(ge=0, le=5)] = Decimal("0.3")
+    long_term_power: Annotated[Decimal, Field(ge=0, le=5)] = Decimal("0.13")
+    extended_moves: tuple[Annotated[Decimal, Field(gt=-1, le=100)], ...] = tuple(
+        Decimal(x) for x in ("-0.66", "-0.33", "0.5", "1", "2", "3", "4", "5")
+    )
+    extended_weight: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)
+    mm_factor: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.8")
+    time_step_s: float = Field(default=60, ge=0.001, le=86_400, description="time to expiry is measured at the start of each")
+
+    @model_validator(mode="after")
+    def _exact(self) -> GridConfig:
+        for name in ("price_range", "vol_up", "vol_down", "short_term_power", "long_term_power", "extended_weight", "mm_factor"):
+            to_ppm(getattr(self, name), f"portfolio.grid.{name}")
+        for move in self.extended_moves:
+            to_ppm(move, "portfolio.grid.extended_moves")
+        return self
+
+
+class PortfolioConfig(Section):
+    """How portfolio-margined accounts are margined: SPAN scenarios, Deribit's grid, or historical expected shortfall."""
+
+    method: Literal["span", "es", "grid"] = "span"
     inter_commodity_credit: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)
     extreme_multiple: int = Field(default=2, ge=1, le=10)
     extreme_cover: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.35")
@@ -50,6 +82,7 @@ class PortfolioConfig(Section):
     es_step_s: float = Field(default=60, ge=0.001, description="sampling interval of the marks")
     es_horizon: int = Field(default=1, ge=1, le=10_000, description="return horizon, in samples")
     es_tail: int = Field(default=6, ge=1, description="worst returns averaged")
+    grid: GridConfig = GridConfig()
 
     @model_validator(mode="after")
     def _tail_fits(self) -> PortfolioConfig:

@@ -42,6 +42,7 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
+ADDED_FIELDS = {"population": ("margin_modes", "strategies"), "portfolio": ("grid",)}  # fields of older sections added later
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin")
 
 
@@ -119,6 +120,18 @@ class Scenario(Section):
             if extra.quote_decimals != m.quote_decimals:
                 raise ValueError(f"markets.{i}: quote_decimals {extra.quote_decimals} differs from market's {m.quote_decimals}")
             to_units(extra.price.initial, extra.tick_size, f"markets.{i}.price.initial")
+        for strategy in self.population.strategies:
+            for symbol in (*strategy.legs, *([strategy.hedge] if strategy.hedge else [])):
+                if symbol not in kinds:
+                    raise ValueError(f"population.strategies {strategy.name!r}: {symbol!r} is not a listed market's symbol")
+            if strategy.hedge and kinds[strategy.hedge] not in ("linear_perpetual", "future"):
+                raise ValueError(
+                    f"population.strategies {strategy.name!r}: hedge {strategy.hedge!r} is not a perpetual or future"
+                )
+            if strategy.hedge and not any(kinds[symbol] == "option" for symbol in strategy.legs):
+                raise ValueError(f"population.strategies {strategy.name!r}: a hedge needs an option leg")
+            if any(kinds[symbol] == "inverse_perpetual" for symbol in strategy.legs):
+                raise ValueError(f"population.strategies {strategy.name!r}: inverse perpetuals are not strategy legs")
         if len(self.population.legs) > len(symbols):
             raise ValueError(f"population.legs has {len(self.population.legs)} multiples for {len(symbols)} market(s)")
         for c in self.collateral:
@@ -282,8 +295,12 @@ class Scenario(Section):
         perpetuals = {i: set(INSTRUMENT_FIELDS) for i, m in enumerate(self.markets) if m.instrument_defaults()}
         if perpetuals:
             exclude["markets"] = perpetuals
-        if not self.population.margin_modes:  # `margin_modes` came later: a one-mode population serialises as before
-            exclude["population"] = {"margin_modes"}
+        for section, fields in ADDED_FIELDS.items():  # fields added later: left out at their defaults
+            value = getattr(self, section)
+            defaults = type(value).model_fields
+            left = {f for f in fields if getattr(value, f) == defaults[f].get_default(call_default_factory=True)}
+            if left:
+                exclude[section] = left
         own_paths = {i: {"follows"} for i, c in enumerate(self.collateral) if not c.follows}
         if own_paths:  # `follows` came later: an asset on its own path serialises as before
             exclude["collateral"] = own_paths

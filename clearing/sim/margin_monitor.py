@@ -139,7 +139,9 @@ class MarginMonitor:
                 self.trigger = TriggerCache(market)
             breached = self.trigger.breached(s, touched)
         else:
-            s.touched, self.trigger = None, None  # no cache to feed: stop the journal (a cache would start over)
+            if s.grid is None:  # no cache to feed: stop the journal (a cache would start over)
+                s.touched = None
+            self.trigger = None
             breached = self.risk.breached(market)
         self._enqueue(breached, market, mark, mark_seq)
 

@@ -99,6 +99,15 @@ def seized(account: int = 0, buyer: int = 1, asset: int = 0, amount: int = 1) ->
     return at0(ev.CollateralSeized, account=account, asset=asset, amount=amount, value=0, buyer=buyer)
 
 
+def grid(**overrides: Any) -> ev.Event:
+    fields: dict[str, Any] = {
+        "price_range_ppm": 160_000, "buckets": 4, "vol_up_ppm": 500_000, "vol_down_ppm": 250_000,
+        "short_term_power_ppm": 300_000, "long_term_power_ppm": 130_000, "extended_moves_ppm": (-660_000,),
+        "extended_weight_ppm": 0, "mm_factor_ppm": 800_000, "time_step_ns": 60 * 10**9,
+    }  # fmt: skip
+    return at0(ev.GridMarginConfigured, **{**fields, **overrides})
+
+
 def rates(rates_ppm: tuple[int, ...], market: int = 0, multiplier_ppm: int = 1_200_000) -> ev.Event:
     return at0(ev.MarginRatesSet, market=market, multiplier_ppm=multiplier_ppm, bracket_rates_ppm=rates_ppm, vol_ppm=0,
                open_interest=0)  # fmt: skip
@@ -289,6 +298,12 @@ ROWS = [
         "2 scan ranges for 1 markets"),
     Row("portfolio_margin_configured: a scan range of 100 %", BASE, portfolio(scan_range_ppm=(1_000_000,)),
         "bad scan ranges or credit"),
+    Row("grid_margin_configured: without portfolio method grid", (*BASE, portfolio()), grid(), "needs portfolio method grid"),
+    Row("grid_margin_configured: twice", (*BASE, portfolio(method="grid"), grid()), grid(), "needs portfolio method grid"),
+    Row("grid_margin_configured: a range of 100 %", (*BASE, portfolio(method="grid")), grid(price_range_ppm=1_000_000),
+        "bad grid parameters"),
+    Row("grid_margin_configured: an extended move of -100 %", (*BASE, portfolio(method="grid")),
+        grid(extended_moves_ppm=(-1_000_000,)), "bad grid parameters"),
     Row("portfolio_margin_configured: a tail longer than the window", BASE, portfolio(es_tail=11), "bad portfolio parameters"),
     Row("return_window_sampled: without portfolio margin", BASE, at0(ev.ReturnWindowSampled, prices_ticks=(100,)),
         "a return window needs portfolio margin configured"),

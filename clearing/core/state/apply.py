@@ -51,6 +51,7 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.TradeExecuted: ledger.trade_executed,
     ev.MarginBreached: ledger.margin_breached,
     ev.PortfolioMarginConfigured: margin.portfolio_margin_configured,
+    ev.GridMarginConfigured: margin.grid_margin_configured,
     ev.ReturnWindowSampled: margin.return_window_sampled,
     ev.MarginRatesSet: margin.margin_rates_set,
     ev.LiquidationCancelled: ledger.liquidation_cancelled,

@@ -79,7 +79,7 @@ OPTION_TYPES = ("call", "put")
 ROLE_LABELS = frozenset(r.label for r in Role)
 MODE_LABELS = frozenset(m.label for m in MarginMode)
 ORDER_TYPES = ("limit", "market", "ioc", "post_only")
-PORTFOLIO_METHODS = ("span", "es")
+PORTFOLIO_METHODS = ("span", "es", "grid")
 
 TOUCHED_ALL = -1  # in `state.touched`: a collateral price moved, every row's backing may differ
 

@@ -21,6 +21,8 @@ from clearing import events as ev
 from clearing.core.book import Book
 from clearing.core.margin import Brackets, PortfolioParams, historical_returns_ppm, margin_cash
 from clearing.core.options.surface import VolSurface
+from clearing.core.portfolio.grid import GridParams
+from clearing.core.portfolio.revaluation import ScenarioTable
 from clearing.core.state.schema import (
     ARRAY_FIELDS,
     ASSET_ARRAYS,
@@ -40,6 +42,9 @@ class ClearingState:
     Attributes (N accounts, M markets):
         role: (N,) int8, a `Role`; margin_mode: (N,) int8, a `MarginMode` (`schema`).
         portfolio_config, portfolio: how portfolio accounts are margined (None: not set);
+        grid_config, grid: the scenario grid of portfolio method "grid" (None: not set);
+        grid_tables: derived, not state: each underlying's scenario table last built
+            (`clearing.core.risk.grid_tables` rebuilds one whose inputs changed);
         return_samples: the marks sampled into the expected-shortfall window.
         cash: (N,) int64 quote minor units, wallet balance minus open-position cost.
         position: (N, M) int64 lots, signed (long > 0).
@@ -95,6 +100,9 @@ class ClearingState:
         self.entry_cost: Int64Array = np.zeros((0, 0), np.int64)
         self.portfolio_config: ev.PortfolioMarginConfigured | None = None
         self.portfolio: PortfolioParams | None = None
+        self.grid_config: ev.GridMarginConfigured | None = None
+        self.grid: GridParams | None = None  # the scenario grid of portfolio method "grid"
+        self.grid_tables: dict[int, ScenarioTable] = {}  # derived: each underlying's last scenario table (not state)
         self.return_samples: deque[tuple[int, ...]] = deque()
         self.returns_cache: Int64Array | None = None
         self.assets: list[ev.CollateralListed] = []
@@ -226,6 +234,8 @@ class ClearingState:
         if self.portfolio_config is not None:
             h.update(ev.encode(self.portfolio_config))
             h.update(msgspec.json.encode(list(self.return_samples)))
+        if self.grid_config is not None:
+            h.update(ev.encode(self.grid_config))
         for name in ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())

@@ -9,6 +9,7 @@ import numpy as np
 
 from clearing import events as ev
 from clearing.core.margin import Brackets, PortfolioParams, span_scenarios
+from clearing.core.portfolio.grid import GridParams
 from clearing.core.state.reducers.checks import market, require
 from clearing.core.state.schema import PORTFOLIO_METHODS
 from clearing.errors import InvariantViolation
@@ -37,6 +38,25 @@ def portfolio_margin_configured(state: ClearingState, e: ev.PortfolioMarginConfi
         e.inter_commodity_credit_ppm, e.es_tail,
     )  # fmt: skip
     state.return_samples = deque(maxlen=e.es_window + e.es_horizon)
+
+
+def grid_margin_configured(state: ClearingState, e: ev.GridMarginConfigured) -> None:
+    """Set the scenario grid of portfolio margin (after `portfolio_margin_configured` with method "grid")."""
+    config = state.portfolio_config
+    require(config is not None and config.method == "grid" and state.grid is None, "a grid needs portfolio method grid, once")
+    require(
+        0 < e.price_range_ppm < 1_000_000 and 1 <= e.buckets <= 100 and e.vol_up_ppm >= 0 and 0 <= e.vol_down_ppm < 1_000_000
+        and e.short_term_power_ppm >= 0 and e.long_term_power_ppm >= 0 and 0 <= e.extended_weight_ppm <= 1_000_000
+        and 0 < e.mm_factor_ppm <= 1_000_000 and e.time_step_ns > 0 and all(m > -1_000_000 for m in e.extended_moves_ppm),
+        "bad grid parameters %s",
+        e,
+    )  # fmt: skip
+    state.grid_config = e
+    state.grid = GridParams(
+        e.price_range_ppm / 1e6, e.buckets, e.vol_up_ppm / 1e6, e.vol_down_ppm / 1e6, e.short_term_power_ppm / 1e6,
+        e.long_term_power_ppm / 1e6, tuple(m / 1e6 for m in e.extended_moves_ppm), e.extended_weight_ppm / 1e6,
+        e.mm_factor_ppm / 1e6,
+    )  # fmt: skip
 
 
 def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> None:
