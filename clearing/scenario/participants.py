@@ -100,6 +100,41 @@ class ArbitrageursConfig(Section):
     collateral: PositiveDecimal = Decimal(100_000_000)
 
 
+def largest_remainder(shares: list[float], total: int) -> list[int]:
+    """Return `total` split by `shares` (summing to 1): floors, the rest to the largest remainders (ties to the earlier)."""
+    exact = [share * total for share in shares]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+class StrategyConfig(Section):
+    """One portfolio type of the population: its share of the traders, its legs, and its delta hedge.
+
+    `legs` maps a market's symbol to a multiple of the trader's drawn notional, its sign the
+    side (long > 0); an option leg's multiple is of its underlying notional (contracts x the
+    underlying's price). With `drawn_side` each trader's drawn side (`long_fraction`) flips
+    every leg, as for directional traders. With a `hedge` market, the trader's options are
+    delta-hedged on it: at entry, and every `hedge_interval_s` when the net delta exceeds
+    `delta_band` of the options' underlying exposure.
+    """
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")
+    share: float = Field(gt=0, le=1)
+    legs: dict[str, Annotated[float, Field(ge=-100, le=100)]] = Field(min_length=1)
+    drawn_side: bool = False
+    hedge: str = Field(default="", description="a perpetual or future the options are delta-hedged on")
+    delta_band: float = Field(default=0.1, ge=0, le=10)
+    hedge_interval_s: float = Field(default=60, ge=0.001)
+
+    @model_validator(mode="after")
+    def _some_leg(self) -> StrategyConfig:
+        if not any(self.legs.values()):
+            raise ValueError(f"strategy {self.name!r}: legs needs a non-zero multiple")
+        return self
+
+
 class PopulationConfig(Section):
     """Leveraged traders, each holding one isolated position opened during the entry window."""
 
@@ -124,6 +159,9 @@ class PopulationConfig(Section):
     legs: tuple[Annotated[float, Field(ge=-100, le=100)], ...] = Field(
         default=(1.0,), description="position on each market (primary first) as a multiple of the drawn notional"
     )
+    strategies: tuple[StrategyConfig, ...] = Field(
+        default=(), description="portfolio types with their shares of the traders (replace `legs`)"
+    )
 
     @model_validator(mode="after")
     def _weights_match(self) -> PopulationConfig:
@@ -135,7 +173,16 @@ class PopulationConfig(Section):
             raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
         if self.margin_modes and abs(sum(self.margin_modes.values()) - 1.0) > 1e-9:
             raise ValueError(f"margin_modes shares sum to {sum(self.margin_modes.values())}, not 1")
+        if self.strategies and abs(sum(x.share for x in self.strategies) - 1.0) > 1e-9:
+            raise ValueError(f"strategies' shares sum to {sum(x.share for x in self.strategies)}, not 1")
+        if len({x.name for x in self.strategies}) != len(self.strategies):
+            raise ValueError("strategies need distinct names")
         return self
+
+    def strategy_counts(self) -> list[tuple[str, int]]:
+        """Return how many traders each strategy holds, in the order given, by largest remainder (none: [])."""
+        return list(zip([x.name for x in self.strategies], largest_remainder([x.share for x in self.strategies], self.accounts),
+                        strict=True))  # fmt: skip
 
     def mode_counts(self) -> list[tuple[str, int]]:
         """Return how many traders each margin mode holds, in the order isolated, cross, portfolio (modes with none left out).
@@ -146,10 +193,7 @@ class PopulationConfig(Section):
         if not self.margin_modes:
             return [(self.margin_mode, self.accounts)]
         order = [m for m in ("isolated", "cross", "portfolio") if self.margin_modes.get(m, 0.0) > 0]  # type: ignore[call-overload]
-        exact = [self.margin_modes[m] * self.accounts for m in order]  # type: ignore[index]
-        counts = [int(x) for x in exact]
-        for i in sorted(range(len(order)), key=lambda i: (-(exact[i] - counts[i]), i))[: self.accounts - sum(counts)]:
-            counts[i] += 1
+        counts = largest_remainder([self.margin_modes[m] for m in order], self.accounts)  # type: ignore[index]
         return [(m, n) for m, n in zip(order, counts, strict=True) if n]
 
     def uses(self, mode: str) -> bool:

@@ -96,21 +96,30 @@ def modes(p: PopulationParams) -> tuple[tuple[MarginMode, int], ...]:
 
 
 def trader_groups(p: PopulationParams) -> Int64Array:
-    """Return each trader's group (an index into `modes(p)`), shape (traders,).
+    """Return each trader's margin-mode group (an index into `modes(p)`), shape (traders,): `interleave` of their counts."""
+    return interleave([n for _mode, n in modes(p)], p.accounts)
+
+
+def trader_strategies(p: PopulationParams) -> Int64Array:
+    """Return each trader's strategy (an index into `p.strategies`), shape (traders,): `interleave` of their counts."""
+    return interleave([x.traders for x in p.strategies] or [p.accounts], p.accounts)
+
+
+def interleave(counts: list[int], total: int) -> Int64Array:
+    """Return each of `total` traders' group, the groups holding `counts` (summing to `total`), shape (total,).
 
     Traders are drawn in entry order, so the groups are interleaved evenly along it rather
-    than cut into blocks (which would let one mode enter first): trader i joins the group
-    furthest behind its share, the largest count_g x (i + 1) - joined_g x traders among the
+    than cut into blocks (which would let one group enter first): trader i joins the group
+    furthest behind its share, the largest count_g x (i + 1) - joined_g x total among the
     groups not yet full (ties to the earlier group). Deterministic, no random draw.
     """
-    groups = modes(p)
-    out = np.zeros(p.accounts, np.int64)
-    if len(groups) == 1:
+    out = np.zeros(total, np.int64)
+    if len(counts) == 1:
         return out
-    joined = [0] * len(groups)
-    for i in range(p.accounts):
-        g = max((g for g in range(len(groups)) if joined[g] < groups[g][1]),
-                key=lambda g: (groups[g][1] * (i + 1) - joined[g] * p.accounts, -g))  # fmt: skip
+    joined = [0] * len(counts)
+    for i in range(total):
+        g = max((g for g in range(len(counts)) if joined[g] < counts[g]),
+                key=lambda g: (counts[g] * (i + 1) - joined[g] * total, -g))  # fmt: skip
         out[i] = g
         joined[g] += 1
     return out

@@ -20,7 +20,7 @@ from clearing import events as ev
 from clearing.core.agents.population import Population
 from clearing.core.inverse import fee_coin
 from clearing.core.market import off_book_trade
-from clearing.core.risk import lot_value, valuation_price
+from clearing.core.risk import exposure_notional, valuation_price
 from clearing.core.state import ClearingState
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
@@ -71,15 +71,16 @@ def trader_process(
         if action == EXIT:
             for market, _lots, _side, holders in plans:
                 account = holders[i]
-                held = s.position.item(account, market)
+                held = s.position.item(account, market)  # (a hedge leg may hold lots it did not enter with)
                 if held and not s.liquidating[account]:
                     exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
             continue
         margins: dict[int, int] = {}
         for market, lots, _side, holders in plans:
+            if not lots[i]:  # a strategy that does not hold this market
+                continue
             spec = s.markets[market]
-            reference = valuation_price(s, market)
-            notional = lots[i] * lot_value(s, market, reference)
+            notional = exposure_notional(s, market, lots[i])  # an option's: on its underlying
             margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
             margins[holders[i]] = margins.get(holders[i], 0) + margin
         deposits = {}
@@ -93,9 +94,11 @@ def trader_process(
         fills: list[int] = []
         for market, lots, side, holders in plans:
             account = holders[i]
+            if not lots[i]:
+                continue
             if counterparty >= 0:
                 fills.append(
-                    _open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account])
+                    open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account])
                 )
             else:
                 outcome = exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
@@ -104,9 +107,12 @@ def trader_process(
             after_entry(list(deposits), plans[0][0], fills[-1])
 
 
-def _open_against(exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int) -> int:
-    # A position opened by a trade with the backstop at the valuation price (the mark, the
-    # index before it), the trader paying the taker fee; no order, no book. Returns the seq.
+def open_against(exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int) -> int:
+    """Open `lots` (signed) by a trade with `counterparty` at the valuation price; return its seq.
+
+    The valuation price is the mark, the index before it; the trader pays the taker fee; no
+    order, no book.
+    """
     s = exchange.bus.state
     spec = s.markets[market]
     price = valuation_price(s, market)

@@ -15,21 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import simpy
 
 from clearing import events as ev
 from clearing.core.agents.market_maker import Anchor, MakerParams
-from clearing.core.agents.population import draw_population, leg_lots
+from clearing.core.agents.population import Population, draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import gbm_path
-from clearing.core.risk import lot_value
+from clearing.core.risk import lot_value, option_terms
 from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
 from clearing.errors import InvariantViolation
 from clearing.rng import generator
 from clearing.scenario import Scenario
-from clearing.scenario.params import RunParams, compile_params
-from clearing.sim.accounts import leg_accounts, list_markets, modes, open_accounts
+from clearing.scenario.params import PopulationParams, RunParams, compile_params
+from clearing.sim.accounts import leg_accounts, list_markets, modes, open_accounts, trader_groups, trader_strategies
 from clearing.sim.bus import EventBus, Sink
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
@@ -39,6 +40,7 @@ from clearing.sim.dynamic_margin import dynamic_margin_process
 from clearing.sim.exchange import Exchange
 from clearing.sim.expiry import expiry_process
 from clearing.sim.funding_clock import funding_process
+from clearing.sim.hedger import Hedger
 from clearing.sim.index import depth_source, index_paths, stream
 from clearing.sim.liquidator import BlockBudget, liquidator_process, offload_process
 from clearing.sim.live import Live, fork_process
@@ -172,6 +174,8 @@ def _portfolio(env: Clock, bus: EventBus, params: RunParams) -> None:
             extreme_cover_pct=p.extreme_cover_pct, es_window=p.es_window, es_horizon=p.es_horizon, es_tail=p.es_tail,
         )
     )  # fmt: skip
+    if p.grid is not None:
+        bus.emit(p.grid)
     if p.method == "es":
         env.process(return_window_process(env, bus, p.es_step_ns))
 
@@ -256,14 +260,64 @@ def _start_agents(
         p.notional_max_minor, p.leverage, p.leverage_weights, p.entry_window_ns, lot_values[0], p.holding_mean_ns,
         p.collateral_fraction,
     )  # fmt: skip
-    legs = []
-    for (market, multiple), holders in zip(p.legs, leg_accounts(p, accounts[Role.TRADER][0]), strict=True):
-        lots = leg_lots(population.notional, multiple, lot_values[market])
-        side = population.side if multiple > 0 else -population.side
-        legs.append(Leg(market, lots, side, holders))
-    after_entry = monitor.on_entry if any(mode is MarginMode.PORTFOLIO for mode, _n in modes(p)) else None
+    holders = leg_accounts(p, accounts[Role.TRADER][0])
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
+    legs = _legs(bus.state, p, population, holders, lot_values, initials)
+    entry_hooks: list[Callable[[list[int], int, int], None]] = []
+    for k, strategy in enumerate(p.strategies):
+        if strategy.hedge_market >= 0:
+            hedged = _hedged_accounts(p, k, holders)
+            if hedged.size:
+                hedger = Hedger(env, exchange, strategy, hedged, counterparty)
+                entry_hooks.append(hedger.after_entry)
+                env.process(hedger.process())
+    if any(mode is MarginMode.PORTFOLIO for mode, _n in modes(p)):
+        entry_hooks.append(monitor.on_entry)  # after the hedges: the requirement counts them
+    after_entry = None
+    if entry_hooks:
+        def after_entry(accounts: list[int], market: int, seq: int) -> None:
+            for hook in entry_hooks:
+                hook(accounts, market, seq)
     env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty))
+
+
+def _legs(
+    state: ClearingState, p: PopulationParams, population: Population, holders: list[Int64Array], lot_values: list[int],
+    initials: list[int],
+) -> list[Leg]:  # fmt: skip
+    # Each trader's lots and side on each leg: `population.legs`' multiples, or with strategies
+    # each trader's strategy's (0 lots on a market it does not hold; an option's multiple is of
+    # its underlying notional).
+    if not p.strategies:
+        out = []
+        for (market, multiple), accounts in zip(p.legs, holders, strict=True):
+            lots = leg_lots(population.notional, multiple, lot_values[market])
+            side = population.side if multiple > 0 else -population.side
+            out.append(Leg(market, lots, side, accounts))
+        return out
+    strategy = trader_strategies(p)
+    per_tick = {t.market: (t.underlying_unit_value, t.underlying) for t in option_terms(state)}
+    out = []
+    for (market, _one), accounts in zip(p.legs, holders, strict=True):
+        multiples = np.array([dict(x.legs).get(market, 0.0) for x in p.strategies])[strategy]
+        drawn = np.array([x.drawn_side for x in p.strategies])[strategy]
+        exposure = lot_values[market]
+        if market in per_tick:
+            unit, underlying = per_tick[market]
+            exposure = unit * initials[underlying]
+        lots = np.where(multiples != 0, np.floor(np.abs(multiples) * population.notional / exposure), 0).astype(np.int64)
+        lots = np.where((multiples != 0) & (lots == 0), 1, lots)
+        side = np.where(multiples >= 0, 1, -1) * np.where(drawn, population.side, 1)
+        out.append(Leg(market, lots, side.astype(np.int64), accounts))
+    return out
+
+
+def _hedged_accounts(p: PopulationParams, k: int, holders: list[Int64Array]) -> Int64Array:
+    # The accounts of strategy k's cross and portfolio traders (isolated ones hold each leg alone: not hedged).
+    strategy = trader_strategies(p)
+    group = trader_groups(p)
+    pooled = np.array([mode is not MarginMode.ISOLATED for mode, _n in modes(p)])[group]
+    return np.unique(holders[0][(strategy == k) & pooled])
 
 
 def _underlying(params: RunParams, market: int) -> int:
