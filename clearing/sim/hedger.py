@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from clearing.core.agents.hedge import hedge_trades
-from clearing.scenario.params import StrategyParams
+from clearing.scenario.holdings import StrategyParams
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.traders import open_against
