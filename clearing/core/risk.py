@@ -174,9 +174,9 @@ def account_risk(
     if options:
         linear = values.copy()
         linear[:, options] = 0
-    requirement = account_requirements(
-        linear, portfolio & (not grid), state.brackets, state.portfolio, state.window_returns()
-    )
+    # Under the grid, portfolio rows are overwritten below: the markets' maintenance sum stands in until then.
+    span_or_es = None if grid else state.portfolio
+    requirement = account_requirements(linear, portfolio, state.brackets, span_or_es, state.window_returns())
     if grid:
         on = np.flatnonzero(portfolio)
         if cache is not None and positions is None:

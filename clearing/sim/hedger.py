@@ -34,10 +34,10 @@ class Hedger:
         self.accounts = np.unique(accounts)
         self.counterparty = counterparty
 
-    def on_entry(self, accounts: list[int], cause_seq: int) -> None:
+    def on_entry(self, accounts: list[int], _market: int, cause_seq: int) -> None:
         """Hedge the accounts of traders who just entered (those of this strategy), whatever the band.
 
-        `cause_seq`: their last entry fill.
+        The traders' entry hook: `cause_seq` is their last entry fill.
         """
         mine = np.intersect1d(np.array(accounts, np.int64), self.accounts)
         for account, lots in hedge_trades(self.exchange.bus.state, mine, self.strategy.hedge_market, 0, force=True):
@@ -45,10 +45,6 @@ class Hedger:
                 open_against(self.exchange, self.env.now, account, self.counterparty, self.strategy.hedge_market, lots, cause_seq)
             else:
                 self._order(account, lots)
-
-    def after_entry(self, accounts: list[int], _market: int, cause_seq: int) -> None:
-        """`on_entry` in the shape of the traders' entry hook."""
-        self.on_entry(accounts, cause_seq)
 
     def process(self) -> Generator[simpy.Event, Any, None]:
         """Re-hedge every `hedge_interval_ns` the accounts whose delta left the band."""
@@ -62,6 +58,3 @@ class Hedger:
 
     def _order(self, account: int, lots: int) -> None:
         self.exchange.submit(self.env.now, account, self.strategy.hedge_market, 1 if lots > 0 else -1, abs(lots), "market")
-
-
-

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import simpy
 
 from clearing import events as ev
@@ -262,14 +263,15 @@ def _start_agents(
     )  # fmt: skip
     holders = leg_accounts(p, accounts[Role.TRADER][0])
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
-    legs = _legs(bus.state, p, population, holders, lot_values, initials)
+    strategy_of = trader_strategies(p)
+    legs = _legs(bus.state, p, population, strategy_of, holders, lot_values, initials)
     entry_hooks: list[Callable[[list[int], int, int], None]] = []
     for k, strategy in enumerate(p.strategies):
         if strategy.hedge_market >= 0:
-            hedged = _hedged_accounts(p, k, holders)
+            hedged = _hedged_accounts(p, strategy_of == k, holders)
             if hedged.size:
                 hedger = Hedger(env, exchange, strategy, hedged, counterparty)
-                entry_hooks.append(hedger.after_entry)
+                entry_hooks.append(hedger.on_entry)
                 env.process(hedger.process())
     if any(mode is MarginMode.PORTFOLIO for mode, _n in modes(p)):
         entry_hooks.append(monitor.on_entry)  # after the hedges: the requirement counts them
@@ -282,8 +284,8 @@ def _start_agents(
 
 
 def _legs(
-    state: ClearingState, p: PopulationParams, population: Population, holders: list[Int64Array], lot_values: list[int],
-    initials: list[int],
+    state: ClearingState, p: PopulationParams, population: Population, strategy: Int64Array, holders: list[Int64Array],
+    lot_values: list[int], initials: list[int],
 ) -> list[Leg]:  # fmt: skip
     # Each trader's lots and side on each leg: `population.legs`' multiples, or with strategies
     # each trader's strategy's (0 lots on a market it does not hold; an option's multiple is of
@@ -295,7 +297,6 @@ def _legs(
             side = population.side if multiple > 0 else -population.side
             out.append(Leg(market, lots, side, accounts))
         return out
-    strategy = trader_strategies(p)
     per_tick = {t.market: (t.underlying_unit_value, t.underlying) for t in option_terms(state)}
     out = []
     for (market, _one), accounts in zip(p.legs, holders, strict=True):
@@ -312,12 +313,10 @@ def _legs(
     return out
 
 
-def _hedged_accounts(p: PopulationParams, k: int, holders: list[Int64Array]) -> Int64Array:
-    # The accounts of strategy k's cross and portfolio traders (isolated ones hold each leg alone: not hedged).
-    strategy = trader_strategies(p)
-    group = trader_groups(p)
-    pooled = np.array([mode is not MarginMode.ISOLATED for mode, _n in modes(p)])[group]
-    return np.unique(holders[0][(strategy == k) & pooled])
+def _hedged_accounts(p: PopulationParams, members: npt.NDArray[np.bool_], holders: list[Int64Array]) -> Int64Array:
+    # The accounts of a strategy's `members` in cross and portfolio mode (isolated ones hold each leg alone: not hedged).
+    pooled = np.array([mode is not MarginMode.ISOLATED for mode, _n in modes(p)])[trader_groups(p)]
+    return np.unique(holders[0][members & pooled])
 
 
 def _underlying(params: RunParams, market: int) -> int:

@@ -233,7 +233,7 @@ class GridCache:
             standalone[:, j] = self.loss[u][rows]
         joint = None
         if self.credit_ppm and order:
-            joint = worst_loss(sum((self.pnl[u][rows] for u in order[1:]), self.pnl[order[0]][rows].copy()))
+            joint = worst_loss(np.add.reduce([self.pnl[u][rows] for u in order]))
         return combine(standalone, joint, self.credit_ppm)
 
 
