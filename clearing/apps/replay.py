@@ -46,7 +46,7 @@ class ReplayChecks(Observer):
     it shows is the state the live run had.
     """
 
-    kinds = frozenset({"checkpoint_recorded", "margin_breached"})
+    kinds = frozenset({"checkpoint_recorded", "margin_breached", "margin_called"})
 
     def __init__(self) -> None:
         self.path = Path()
@@ -62,6 +62,9 @@ class ReplayChecks(Observer):
         """Compare a checkpoint's digest with the state's; recompute a breach's audited values."""
         if isinstance(event, ev.MarginBreached):
             _check_breach(state, event, seq)
+            return
+        if isinstance(event, ev.MarginCalled):
+            _check_call(state, event, seq)
             return
         if not isinstance(event, ev.CheckpointRecorded):
             return
@@ -105,6 +108,18 @@ def _check_breach(state: ClearingState, e: ev.MarginBreached, seq: int) -> None:
         raise ReplayDivergenceError(
             f"seq {seq}: margin breach of account {e.account} recomputes to equity {eq}, requirement {req}, "
             f"liquidation price {lp}; the log says {e.equity}, {e.requirement}, {e.liquidation_price_ticks}",
+            seq,
+        )
+
+
+def _check_call(state: ClearingState, e: ev.MarginCalled, seq: int) -> None:
+    # The margin caller's measure, redone on the state as it was at the call.
+    equity, requirement = account_risk(state, np.array([e.account]))
+    eq, req = int(equity[0]), int(requirement[0])
+    if (eq, req) != (e.equity, e.requirement):
+        raise ReplayDivergenceError(
+            f"seq {seq}: margin call of account {e.account} recomputes to equity {eq}, requirement {req}; "
+            f"the log says {e.equity}, {e.requirement}",
             seq,
         )
 

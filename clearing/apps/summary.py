@@ -113,6 +113,8 @@ class RunSummary:
     asset_pools: dict[str, str] = field(default_factory=dict)
     # The traders by margin mode, when they are in several (`population.margin_modes`); empty otherwise.
     modes: dict[str, ModeSummary] = field(default_factory=dict)
+    # Margin calls (`[margin_calls]`), when there were any: calls by response and the quote topped up.
+    margin_calls: dict[str, int | str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -178,7 +180,16 @@ def summarize(
             state.assets[a].symbol: format_minor(pool, state.assets[a].decimals) for a, pool in sorted(state.asset_pool.items())
         },
         modes=mode_summaries(state, tally, decimals) if len(tally.modes) > 1 else {},
+        margin_calls=margin_call_summary(state, decimals),
     )
+
+
+def margin_call_summary(state: ClearingState, decimals: int) -> dict[str, int | str]:
+    """Return the margin calls by response and the quote topped up; empty when no account was called."""
+    counts = state.margin_call_counts
+    if not counts["calls"]:
+        return {}
+    return {**{k: v for k, v in counts.items() if k != "topped_up"}, "topped_up": format_minor(counts["topped_up"], decimals)}
 
 
 def mode_summaries(state: ClearingState, tally: MarketTally, decimals: int) -> dict[str, ModeSummary]:
@@ -241,13 +252,19 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools", "modes")}
+    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools", "modes", "margin_calls")}
     fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
     for mode, m in summary.modes.items():
         fields[f"mode_{mode}"] = (
             f"{m.traders} accounts, {m.liquidations} liquidations ({m.liquidated_notional}), insurance paid "
             f"{m.insurance_paid}, bad debt {m.bad_debt}, margin posted {m.margin_posted}, requirement at the end "
             f"{m.requirement_end}"
+        )
+    if summary.margin_calls:
+        c = summary.margin_calls
+        fields["margin_calls"] = (
+            f"{c['calls']} calls: {c['top_up']} to top up ({c['topped_up']} topped up), {c['reduce']} to reduce, "
+            f"{c['none']} ignored"
         )
     width = max(len(k) for k in fields)
     lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]

@@ -41,7 +41,7 @@ from clearing.core.portfolio.revaluation import (
 )
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Instrument, MarginMode, Role
-from clearing.units import Float64Array, Int64Array
+from clearing.units import PPM, Float64Array, Int64Array
 
 PORTFOLIO = MarginMode.PORTFOLIO
 FUND = Role.INSURANCE_FUND
@@ -336,11 +336,17 @@ def grid_cache_update(state: ClearingState, cache: GridCache, changed: Int64Arra
     cache.update(state.position, grid_tables(state), changed)
 
 
-def grid_initial(state: ClearingState, maintenance: Int64Array) -> Int64Array:
-    """Return the grid's initial requirement of a maintenance requirement: ceil(maintenance x 10^6 / mm_factor_ppm)."""
-    assert state.grid_config is not None
-    factor = state.grid_config.mm_factor_ppm
-    return -((-maintenance * 1_000_000) // factor)  # type: ignore[no-any-return]
+def initial_requirements(state: ClearingState, rows: Int64Array, maintenance: Int64Array, call_level_ppm: int) -> Int64Array:
+    """Return the initial requirement of `rows` from their maintenance: ceil(maintenance x 10^6 / level).
+
+    The level is the grid's `mm_factor_ppm` for portfolio accounts under method "grid"
+    (Deribit: initial = maintenance / 0.8), `call_level_ppm` for the others.
+    """
+    level = np.full(len(rows), call_level_ppm, np.int64)
+    if state.grid_config is not None:
+        level[state.margin_mode[rows] == PORTFOLIO] = state.grid_config.mm_factor_ppm
+    whole, rest = np.divmod(maintenance, level)
+    return whole * PPM + -((-rest * PPM) // level)  # type: ignore[no-any-return]
 
 
 def below_requirement(state: ClearingState, account: int) -> bool:

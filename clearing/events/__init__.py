@@ -47,7 +47,9 @@ from clearing.events.liquidation import (
 from clearing.events.margin import (
     GridMarginConfigured,
     MarginBreached,
+    MarginCalled,
     MarginRatesSet,
+    MarginToppedUp,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
 )
@@ -98,7 +100,9 @@ __all__ = [
     "LiquidationFeeCharged",
     "LossSocialised",
     "MarginBreached",
+    "MarginCalled",
     "MarginRatesSet",
+    "MarginToppedUp",
     "MarkPriceUpdated",
     "MarketListed",
     "MarketSettled",

@@ -42,7 +42,9 @@ from clearing.events.liquidation import (
 from clearing.events.margin import (
     GridMarginConfigured,
     MarginBreached,
+    MarginCalled,
     MarginRatesSet,
+    MarginToppedUp,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
 )
@@ -90,6 +92,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReturnWindowSampled,
     MarginRatesSet,
     GridMarginConfigured,
+    MarginCalled,
+    MarginToppedUp,
     LiquidationCancelled,
     LiquidationFeeCharged,
     InsuranceFundConfigured,
@@ -139,6 +143,8 @@ AnyEvent = (
     | ReturnWindowSampled
     | MarginRatesSet
     | GridMarginConfigured
+    | MarginCalled
+    | MarginToppedUp
     | LiquidationCancelled
     | LiquidationFeeCharged
     | InsuranceFundConfigured

@@ -46,6 +46,31 @@ class PortfolioMarginConfigured(Event, frozen=True, kw_only=True, tag="portfolio
     es_tail: int
 
 
+class MarginCalled(Event, frozen=True, kw_only=True, tag="margin_called"):
+    """An account's equity fell below its initial requirement but not its maintenance: a margin call.
+
+    `equity`, `requirement` (maintenance) and `initial` are audit copies at the call
+    (`clearing.core.risk.initial_requirements`). `response` is what the trader will do,
+    drawn by the scenario's `[margin_calls]` shares: "top_up" (deposit back to the initial
+    requirement, within its outside funds), "reduce" (close part of every position) or
+    "none"; `delay_ns` when it will act (its `margin_topped_up` or orders cite this event).
+    """
+
+    account: int
+    equity: int
+    requirement: int
+    initial: int
+    response: str
+    delay_ns: int
+
+
+class MarginToppedUp(Event, frozen=True, kw_only=True, tag="margin_topped_up"):
+    """A called trader brought quote from outside into account `account` (a deposit that answers its margin call)."""
+
+    account: int
+    amount: int
+
+
 class GridMarginConfigured(Event, frozen=True, kw_only=True, tag="grid_margin_configured"):
     """The scenario grid portfolio accounts are margined by, when `portfolio_margin_configured`'s method is "grid".
 

@@ -47,6 +47,7 @@ _WHY_NOT = (
     ("mark", f"{_STARTED} (the mark clock) or when the oracle is built"),
     ("funding", f"{_STARTED} (the funding clock)"),
     ("dynamic_margin", f"{_STARTED} (one per market, only when enabled)"),
+    ("margin_calls", f"{_STARTED} (only when enabled)"),
     ("fork", "is the fork itself"),
     ("name", "describes the whole run"),
     ("description", "describes the whole run"),

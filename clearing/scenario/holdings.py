@@ -111,3 +111,27 @@ def portfolio_params(sc: Scenario) -> PortfolioParams | None:
         int(p.extreme_cover * 100), p.es_window, _ns(p.es_step_s), p.es_horizon, p.es_tail,
         grid if p.method == "grid" else None,
     )  # fmt: skip
+
+
+class MarginCallParams(NamedTuple):
+    """Margin calls (`[margin_calls]`) in run units."""
+
+    check_interval_ns: int
+    call_level_ppm: int
+    repeat_ns: int
+    top_up_share: float
+    reduce_share: float
+    reaction_mean_ns: int
+    outside_funds: float
+    reduce_fraction_ppm: int
+
+
+def margin_call_params(sc: Scenario) -> MarginCallParams | None:
+    """Return margin calls' parameters, None when they are off."""
+    c = sc.margin_calls
+    if not c.enabled:
+        return None
+    return MarginCallParams(
+        _ns(c.check_interval_s), to_ppm(c.call_level, "call_level"), _ns(c.repeat_s), c.top_up_share, c.reduce_share,
+        _ns(c.reaction_mean_s), c.outside_funds, to_ppm(c.reduce_fraction, "reduce_fraction"),
+    )  # fmt: skip

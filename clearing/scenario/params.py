@@ -35,8 +35,10 @@ from clearing.core.oracle import (
     SourceSpec,
 )
 from clearing.scenario.holdings import (
+    MarginCallParams,
     PopulationParams,
     PortfolioParams,
+    margin_call_params,
     population_params,
     portfolio_params,
 )
@@ -213,6 +215,7 @@ class RunParams(NamedTuple):
     correlation: CorrelationParams | None = None  # None: every index path drawn on its own
     heston: HestonParams | None = None  # None: no market on price.model heston
     dynamic: DynamicParams | None = None  # None: the listed rates hold all run
+    margin_calls: MarginCallParams | None = None  # None: no margin calls, a breach goes straight to liquidation
 
     def is_option(self, market: int) -> bool:
         """Return whether `market` lists an option."""
@@ -393,4 +396,5 @@ def compile_params(sc: Scenario) -> RunParams:
         option_makers=_makers(sc, sc.option_makers) if options else None,
         option_takers=_takers(sc, sc.option_takers) if options else None,
         correlation=correlation_params(sc), heston=heston_params(sc), dynamic=dynamic_params(sc),
+        margin_calls=margin_call_params(sc),
     )  # fmt: skip

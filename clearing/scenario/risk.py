@@ -94,6 +94,38 @@ class PortfolioConfig(Section):
         return self
 
 
+class MarginCallsConfig(Section):
+    """Margin calls before liquidation (off by default), as risk-based venues run them.
+
+    Every `check_interval_s` each trader whose equity is below its initial requirement but
+    not its maintenance is called (again at most every `repeat_s`): the initial is the
+    maintenance / `call_level` (a grid account's: / the grid's `mm_factor`). A called trader
+    tops up (share `top_up_share`: deposits back to the initial requirement, within outside
+    funds of `outside_funds` x its initial requirement at its first call), reduces (share
+    `reduce_share`: closes `reduce_fraction` of every position by reduce-only market orders)
+    or does nothing, after an exponential delay of mean `reaction_mean_s`. Below maintenance
+    the liquidation engine acts as without calls.
+    """
+
+    enabled: bool = False
+    check_interval_s: float = Field(default=10, ge=0.001)
+    call_level: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.8")
+    repeat_s: float = Field(default=3600, ge=0)
+    top_up_share: float = Field(default=0.5, ge=0, le=1)
+    reduce_share: float = Field(default=0.2, ge=0, le=1)
+    reaction_mean_s: float = Field(default=300, ge=0)
+    outside_funds: float = Field(default=1.0, ge=0, le=1000)
+    reduce_fraction: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+
+    @model_validator(mode="after")
+    def _shares(self) -> MarginCallsConfig:
+        if self.top_up_share + self.reduce_share > 1:
+            raise ValueError(f"margin_calls: top_up_share + reduce_share is {self.top_up_share + self.reduce_share}, above 1")
+        to_ppm(self.call_level, "margin_calls.call_level")
+        to_ppm(self.reduce_fraction, "margin_calls.reduce_fraction")
+        return self
+
+
 class DynamicMarginConfig(Section):
     """Dynamic margin: the markets' maintenance rates rise with realised volatility and open interest (off by default).
 

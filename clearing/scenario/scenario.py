@@ -23,7 +23,13 @@ from clearing.scenario.participants import (
     OptionTakersConfig,
     PopulationConfig,
 )
-from clearing.scenario.risk import DynamicMarginConfig, InsuranceFundConfig, LiquidationConfig, PortfolioConfig
+from clearing.scenario.risk import (
+    DynamicMarginConfig,
+    InsuranceFundConfig,
+    LiquidationConfig,
+    MarginCallsConfig,
+    PortfolioConfig,
+)
 from clearing.scenario.sections import (
     INSTRUMENT_FIELDS,
     CollateralConfig,
@@ -43,7 +49,7 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
 ADDED_FIELDS = {"population": ("margin_modes", "strategies"), "portfolio": ("grid",)}  # fields of older sections added later
-ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin")
+ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
 
 
 class Scenario(Section):
@@ -75,6 +81,7 @@ class Scenario(Section):
     correlation: CorrelationConfig = Field(default=CorrelationConfig(), description="jointly drawn synthetic paths")
     heston: HestonConfig = Field(default=HestonConfig(), description="stochastic volatility of price.model heston")
     dynamic_margin: DynamicMarginConfig = Field(default=DynamicMarginConfig(), description="rates that follow volatility")
+    margin_calls: MarginCallsConfig = Field(default=MarginCallsConfig(), description="calls below the initial requirement")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")

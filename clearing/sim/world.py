@@ -45,6 +45,7 @@ from clearing.sim.hedger import Hedger
 from clearing.sim.index import depth_source, index_paths, stream
 from clearing.sim.liquidator import BlockBudget, liquidator_process, offload_process
 from clearing.sim.live import Live, fork_process
+from clearing.sim.margin_calls import MarginCaller
 from clearing.sim.margin_monitor import MarginMonitor
 from clearing.sim.mark_clock import mark_process
 from clearing.sim.market_maker import market_maker_process
@@ -157,6 +158,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
         for market in range(len(params.markets)):
             if market not in options:  # an option's margin is its own rule
                 env.process(dynamic_margin_process(env, bus, market, live))
+    if params.margin_calls is not None:
+        traders = np.array(accounts[Role.TRADER], np.int64)
+        caller = MarginCaller(env, exchange, monitor.risk, traders, params.margin_calls, generator(seed, "margin_calls"))
+        env.process(caller.process())
     env.process(checkpoint_process(env, bus, params.checkpoint_ns))
     if scenario.fork is not None:
         env.process(fork_process(env, live, compile_params(scenario.after_fork())))

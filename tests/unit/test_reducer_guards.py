@@ -108,6 +108,15 @@ def grid(**overrides: Any) -> ev.Event:
     return at0(ev.GridMarginConfigured, **{**fields, **overrides})
 
 
+def called(account: int = 0, equity: int = 10, requirement: int = 8, initial: int = 12, response: str = "top_up") -> ev.Event:
+    return at0(ev.MarginCalled, account=account, equity=equity, requirement=requirement, initial=initial, response=response,
+               delay_ns=0)  # fmt: skip
+
+
+def topped_up(account: int = 0, amount: int = 1) -> ev.Event:
+    return at0(ev.MarginToppedUp, account=account, amount=amount)
+
+
 def rates(rates_ppm: tuple[int, ...], market: int = 0, multiplier_ppm: int = 1_200_000) -> ev.Event:
     return at0(ev.MarginRatesSet, market=market, multiplier_ppm=multiplier_ppm, bracket_rates_ppm=rates_ppm, vol_ppm=0,
                open_interest=0)  # fmt: skip
@@ -182,6 +191,13 @@ ROWS = [
     Row("accounts_opened: an unknown role", BASE, replace(accounts_opened(3, 1), role="pirate"), "role 'pirate'"),
     Row("accounts_opened: an unknown margin mode", BASE, replace(accounts_opened(3, 1), margin_mode="spread"),
         "margin mode 'spread'"),
+    Row("margin_called: an unknown account", BASE, called(account=3), "unknown account 3"),
+    Row("margin_called: an unknown response", BASE, called(response="pray"), "bad margin call"),
+    Row("margin_called: equity below maintenance", BASE, called(equity=7), "needs maintenance <= equity < initial"),
+    Row("margin_called: equity at the initial", BASE, called(equity=12), "needs maintenance <= equity < initial"),
+    Row("margin_topped_up: an unknown account", BASE, topped_up(account=3), "unknown account 3"),
+    Row("margin_topped_up: an account never called", BASE, topped_up(), "was not called"),
+    Row("margin_topped_up: nothing", (*BASE, called()), topped_up(amount=0), "top-up of 0"),
     Row("deposited: an unknown account", BASE, deposited(3, 1), "unknown account 3"),
     Row("deposited: a negative account", BASE, deposited(-1, 1), "unknown account -1"),
     Row("deposited: nothing", BASE, deposited(0, 0), "deposit of 0 into account 0"),

@@ -73,6 +73,8 @@ class ClearingState:
         inverse: each inverse perpetual's settlement asset and k (`clearing.core.inverse`), by
             market; asset_pool: the coin its trades' dust and fees leave with the house, by asset;
             asset_clearing: the coin funding ledger, by asset (0 outside a settlement).
+        margin_calls, margin_call_counts: each called account's last call time; the calls by
+            response and the quote topped up (`margin_called`, `margin_topped_up`);
         dynamic_rates: each market whose rates dynamic margin moved, its multiplier and rates
             (`margin_rates_set`); `brackets` and `maintenance_margin_ppm` hold them in force.
         touched: None, or (while a margin monitor reads it) the rows whose cash, position or
@@ -118,6 +120,8 @@ class ClearingState:
         self.inverse: dict[int, InverseTerms] = {}  # inverse perpetuals: settlement asset and coin per lot-tick
         self.asset_pool: dict[int, int] = {}  # coin the house holds per settlement asset: trade dust and fees
         self.asset_clearing: dict[int, int] = {}  # per settlement asset, 0 except inside a coin funding settlement
+        self.margin_calls: dict[int, int] = {}  # account -> the time of its last margin call
+        self.margin_call_counts = dict.fromkeys(("calls", "top_up", "reduce", "none", "topped_up"), 0)
         self.dynamic_rates: dict[int, tuple[int, tuple[int, ...]]] = {}  # market -> (multiplier, bracket rates) set last
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
@@ -255,6 +259,8 @@ class ClearingState:
             surfaces = sorted(self.surfaces.items())
             h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in surfaces]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
+        if self.margin_calls:  # runs without margin calls keep the digests they had before
+            h.update(msgspec.json.encode([sorted(self.margin_calls.items()), sorted(self.margin_call_counts.items())]))
         if self.dynamic_rates:  # runs without dynamic margin keep the digests they had before
             h.update(msgspec.json.encode(sorted(self.dynamic_rates.items())))
         return h.hexdigest()

@@ -10,7 +10,7 @@ import numpy as np
 from clearing import events as ev
 from clearing.core.margin import Brackets, PortfolioParams, span_scenarios
 from clearing.core.portfolio.grid import GridParams
-from clearing.core.state.reducers.checks import market, require
+from clearing.core.state.reducers.checks import account, market, require
 from clearing.core.state.schema import PORTFOLIO_METHODS
 from clearing.errors import InvariantViolation
 
@@ -57,6 +57,30 @@ def grid_margin_configured(state: ClearingState, e: ev.GridMarginConfigured) -> 
         e.long_term_power_ppm / 1e6, tuple(m / 1e6 for m in e.extended_moves_ppm), e.extended_weight_ppm / 1e6,
         e.mm_factor_ppm / 1e6,
     )  # fmt: skip
+
+
+MARGIN_CALL_RESPONSES = ("top_up", "reduce", "none")
+
+
+def margin_called(state: ClearingState, e: ev.MarginCalled) -> None:
+    """Record a margin call on an account (its time, and the run's counts)."""
+    account(state, e.account)
+    require(e.response in MARGIN_CALL_RESPONSES and e.delay_ns >= 0, "bad margin call %s", e)
+    require(e.requirement <= e.equity < e.initial, "a margin call needs maintenance <= equity < initial: %s", e)
+    state.margin_calls[e.account] = e.ts_ns
+    state.margin_call_counts["calls"] += 1
+    state.margin_call_counts[e.response] += 1
+
+
+def margin_topped_up(state: ClearingState, e: ev.MarginToppedUp) -> None:
+    """Credit a called account's top-up: outside money, as a deposit."""
+    account(state, e.account)
+    require(e.account in state.margin_calls, "account %s was not called", e.account)
+    require(e.amount > 0, "top-up of %s into account %s", e.amount, e.account)
+    state.cash[e.account] += e.amount
+    state.deposits += e.amount
+    state.touch(e.account)
+    state.margin_call_counts["topped_up"] += e.amount
 
 
 def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> None:
