@@ -22,7 +22,15 @@ from clearing.core.agents.noise import NoiseParams
 from clearing.core.dynamic_margin import DynamicParams
 from clearing.core.funding import FundingParams
 from clearing.core.heston import HestonParams
-from clearing.core.liquidation.params import AdlRanking, AfterFund, Execution, LiquidationParams, Partial, QueuePriority
+from clearing.core.liquidation.params import (
+    AdlRanking,
+    AfterFund,
+    Execution,
+    LiquidationParams,
+    MultiLeg,
+    Partial,
+    QueuePriority,
+)
 from clearing.core.mark import MarkMethod, MarkParams
 from clearing.core.market import MarketTerms
 from clearing.core.oracle import (
@@ -349,6 +357,7 @@ def _liquidation(sc: Scenario) -> LiquidationParams:
         to_ppm(q.partial_fraction, "partial_fraction"),
         sc.quote_minor(q.partial_min_notional), _ns(q.cooldown_s), sc.quote_minor(q.max_notional_per_block),
         to_ppm(q.vault_threshold, "vault_threshold"), to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"),
+        MultiLeg(q.multi_leg),
     )  # fmt: skip
 
 

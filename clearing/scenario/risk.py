@@ -29,6 +29,9 @@ class LiquidationConfig(Section):
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
     partial: Literal["none", "fraction", "restore"] = "none"
+    multi_leg: Literal["whole", "incremental"] = Field(
+        default="whole", description="several markets: close every leg whole, or reduce chunk by chunk (Deribit)"
+    )
     partial_fraction: Rate = Decimal("0.2")
     partial_min_notional: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     cooldown_s: float = Field(default=0.0, ge=0)

@@ -48,7 +48,11 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
-ADDED_FIELDS = {"population": ("margin_modes", "strategies"), "portfolio": ("grid",)}  # fields of older sections added later
+ADDED_FIELDS = {
+    "population": ("margin_modes", "strategies"),
+    "portfolio": ("grid",),
+    "liquidation": ("multi_leg",),
+}  # fields of older sections added later
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
 
 

@@ -46,13 +46,15 @@ def trader_process(
     asset: int = -1,
     after_entry: Callable[[list[int], int, int], None] | None = None,
     counterparty: int = -1,
+    starting_prices: Sequence[int] = (),
 ) -> Generator[simpy.Event, Any, None]:
     """Run every trader's entry and exit in time order (ties: entries first, then by account).
 
     `after_entry(accounts, market, last_fill_seq)` is called once a trader's entry orders
     filled (the margin monitor's `on_entry`). With a `counterparty` account (the backstop),
     entries do not go through the book: each leg is a trade against it at the reference
-    price, with the taker fee (the open interest that stood before the run starts).
+    price, with the taker fee (the open interest that stood before the run starts); a market
+    with no price yet (an option before its first model mark) at its `starting_prices` one.
     """
     s = exchange.bus.state
     n = len(population.entry_ns)
@@ -97,8 +99,9 @@ def trader_process(
             if not lots[i]:
                 continue
             if counterparty >= 0:
+                fallback = starting_prices[market] if starting_prices else 0
                 fills.append(
-                    open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account])
+                    open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account], fallback)
                 )
             else:
                 outcome = exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
@@ -107,15 +110,17 @@ def trader_process(
             after_entry(list(deposits), plans[0][0], fills[-1])
 
 
-def open_against(exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int) -> int:
+def open_against(
+    exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int, fallback: int = 0
+) -> int:
     """Open `lots` (signed) by a trade with `counterparty` at the valuation price; return its seq.
 
-    The valuation price is the mark, the index before it; the trader pays the taker fee; no
-    order, no book.
+    The valuation price is the mark, the index before it, `fallback` before either; the
+    trader pays the taker fee; no order, no book.
     """
     s = exchange.bus.state
     spec = s.markets[market]
-    price = valuation_price(s, market)
+    price = valuation_price(s, market) or fallback
     terms = s.inverse.get(market)
     if terms is None:
         fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))

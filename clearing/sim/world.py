@@ -285,7 +285,7 @@ def _start_agents(
         def after_entry(accounts: list[int], market: int, seq: int) -> None:
             for hook in entry_hooks:
                 hook(accounts, market, seq)
-    env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty))
+    env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty, initials))
 
 
 def _legs(

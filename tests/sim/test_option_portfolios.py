@@ -117,3 +117,19 @@ def test_same_seed_same_bytes(run, tmp_path):
 def test_bad_strategies_are_refused_with_a_clear_message(override, message):
     with pytest.raises(ConfigError, match=message):
         load_scenario(SCENARIO, [override])
+
+
+def test_option_legs_opened_before_the_first_model_mark_trade_at_the_starting_model_price(tmp_path):
+    # 2025-10-10's traders all enter at 0, before the option pricer's first mark: their option legs
+    # open against the backstop at the model price the run started from, never at 0.
+    scenario = load_scenario(ROOT / "scenarios" / "october-10-2025-portfolios.toml",
+                             ["duration_s=300", "population.accounts=60", "checkpoint_interval_s=300"])  # fmt: skip
+    path = tmp_path / "oct.sqlite"
+    live = run_scenario(scenario, 0, path)
+    result = fold(path)
+    assert result.summary == live and violations(result.state) == []
+    options = {m for m, c in result.state.contracts.items() if c.instrument == "option"}
+    with EventLogReader(path) as reader:
+        opened = [e for _seq, e in reader.events(kinds=["trade_executed"]) if e.ts_ns == 0 and e.market in options]
+    assert opened and all(e.price_ticks > 0 for e in opened)
+    assert set(live.modes) == {"isolated", "cross", "portfolio"}

@@ -5,11 +5,15 @@ Sources: docs/references.md [binance-liq] (Smart Liquidation: reduce until margi
 block; at most 50 liquidations a block), [dydx-v4-bankruptcy] (a multi-market account).
 """
 
+import numpy as np
+
 from clearing import events as ev
-from clearing.core.liquidation.params import LiquidationParams, Partial, QueuePriority
-from clearing.core.liquidation.plan import Close, close_plan, guard_markets, partial_close
+from clearing.core.liquidation.params import LiquidationParams, MultiLeg, Partial, QueuePriority
+from clearing.core.liquidation.plan import Close, close_plan, guard_markets, incremental_plan, partial_close
 from clearing.core.liquidation.queue import PRIORITIES, queue_key
-from clearing.core.state import Role
+from clearing.core.risk import account_risk
+from clearing.core.state import MarginMode, Role
+from tests.builders import accounts_opened
 from tests.unit.liquidation_states import Ledger, one_market
 
 MAKER = 9
@@ -64,6 +68,46 @@ def test_several_markets_close_whole_largest_notional_first():
     # Notionals at the marks: 100, 300 and 100 (a tie: the lower market first).
     s = three_markets().state
     assert close_plan(s, 0, 0, params(Partial.FRACTION)) == [Close(1, -30), Close(0, 1), Close(2, 2)]
+
+
+def book(mode, legs, deposit, marks):
+    """Account 0 in `mode` holding `legs` ((market, lots, price)), marked at `marks` afterwards."""
+    ledger = Ledger().market(0).market(1).market(2)
+    ledger.apply(accounts_opened(0, 1, Role.TRADER, mode)).accounts(1, 1, Role.MARKET_MAKER).deposit(0, deposit)
+    for market, lots, price in legs:
+        buyer, seller = (0, 1) if lots > 0 else (1, 0)
+        ledger.emit(ev.TradeExecuted, market=market, buyer=buyer, seller=seller, lots=abs(lots), price_ticks=price,
+                    buyer_fee=0, seller_fee=0, liquidation=False, maker_order=0, taker_order=0, taker_side=1)  # fmt: skip
+    if mode is MarginMode.PORTFOLIO:  # SPAN, a 10 % range, full inter-commodity netting
+        ledger.emit(ev.PortfolioMarginConfigured, method="span", scan_range_ppm=(100_000,) * 3,
+                    inter_commodity_credit_ppm=1_000_000, extreme_multiple=2, extreme_cover_pct=35, es_window=2,
+                    es_horizon=1, es_tail=1)  # fmt: skip
+    for market, mark in enumerate(marks):
+        ledger.mark(mark, market)
+    return ledger.state
+
+
+def test_incremental_liquidation_stops_once_maintenance_holds():
+    # Cross: long 100 at 100, short 300 at 10, long 20 at 50 with 2,000; market 0 falls to 86: equity 600 < 630.
+    s = book(MarginMode.CROSS, [(0, 100, 100), (1, -300, 10), (2, 20, 50)], 2_000, [86, 10, 50])
+    equity, requirement = account_risk(s, np.array([0]))
+    assert (int(equity[0]), int(requirement[0])) == (600, 630)
+    incremental = params(Partial.NONE, multi_leg=MultiLeg.INCREMENTAL)
+    # Flat 5 %: relief per unit of notional ties, the largest leg wins; one 20 % chunk (20 lots) restores maintenance.
+    assert close_plan(s, 0, 0, incremental) == [Close(0, 20)]
+    assert close_plan(s, 0, 0, params(Partial.NONE)) == [Close(0, 100), Close(1, -300), Close(2, 20)]
+
+
+def test_incremental_liquidation_reduces_the_net_exposure_and_keeps_the_hedge():
+    # Portfolio (SPAN over every market moving together, full netting): long 100 on market 0 against short 100 on
+    # market 1, and long 40 on market 2, which fell to 85: equity 300 under the joint scan of the net long, 340.
+    s = book(MarginMode.PORTFOLIO, [(0, 100, 100), (1, -100, 100), (2, 40, 100)], 900, [100, 100, 85])
+    rows = np.array([0])
+    assert [int(x[0]) for x in account_risk(s, rows)] == [300, 340]
+    assert int(account_risk(s, rows, np.array([[100, -80, 40]]))[1][0]) == 540  # closing the short hedge raises it
+    assert int(account_risk(s, rows, np.array([[80, -100, 40]]))[1][0]) == 140  # a chunk of the long lowers it most
+    plan = incremental_plan(s, 0, params(Partial.NONE, multi_leg=MultiLeg.INCREMENTAL), [0, 1, 2])
+    assert plan == [Close(0, 20)]  # then 300 - its cost >= 140: the hedge and the rest stay open
 
 
 def test_every_market_held_is_guarded_the_breach_market_first():

@@ -47,6 +47,13 @@ class Partial(StrEnum):
     RESTORE = "restore"
 
 
+class MultiLeg(StrEnum):
+    """How a liquidation closes an account with positions on several markets (`clearing.core.liquidation.plan`)."""
+
+    WHOLE = "whole"  # every leg whole, the largest first
+    INCREMENTAL = "incremental"  # Deribit's: the chunk that lowers the requirement most per unit of cost first
+
+
 class QueuePriority(StrEnum):
     """The order of the liquidation queue (`clearing.core.liquidation.queue.PRIORITIES`)."""
 
@@ -74,3 +81,4 @@ class LiquidationParams(NamedTuple):
     max_notional_per_block: int = 0  # per account and block; 0: no cap
     vault_threshold_ppm: int = 666_667  # execution "vault": take-over below this share of maintenance
     fund_limit_ppm: int = 1_000_000  # execution "fund": the fund's most net notional, ppm of its equity
+    multi_leg: MultiLeg = MultiLeg.WHOLE  # several markets: every leg whole, or Deribit's incremental reduction
