@@ -197,7 +197,7 @@ ROWS = [
     Row("margin_called: equity at the initial", BASE, called(equity=12), "needs maintenance <= equity < initial"),
     Row("margin_topped_up: an unknown account", BASE, topped_up(account=3), "unknown account 3"),
     Row("margin_topped_up: an account never called", BASE, topped_up(), "was not called"),
-    Row("margin_topped_up: nothing", (*BASE, called()), topped_up(amount=0), "top-up of 0"),
+    Row("margin_topped_up: nothing", (*BASE, called()), topped_up(amount=0), "deposit of 0 into account 0"),
     Row("deposited: an unknown account", BASE, deposited(3, 1), "unknown account 3"),
     Row("deposited: a negative account", BASE, deposited(-1, 1), "unknown account -1"),
     Row("deposited: nothing", BASE, deposited(0, 0), "deposit of 0 into account 0"),

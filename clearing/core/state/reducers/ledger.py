@@ -72,12 +72,17 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
 
 def deposited(state: ClearingState, e: ev.Deposited) -> None:
     """Credit outside money to an account."""
-    account(state, e.account)
-    if not (e.amount > 0):
-        raise InvariantViolation(f"deposit of {e.amount} into account {e.account}")
-    state.cash[e.account] += e.amount
-    state.touch(e.account)
-    state.deposits += e.amount
+    credit_outside_money(state, e.account, e.amount)
+
+
+def credit_outside_money(state: ClearingState, account_id: int, amount: int) -> None:
+    """Credit `amount` (> 0) of outside money to `account_id`'s cash and the run's deposits: a deposit, a top-up."""
+    account(state, account_id)
+    if not (amount > 0):
+        raise InvariantViolation(f"deposit of {amount} into account {account_id}")
+    state.cash[account_id] += amount
+    state.touch(account_id)
+    state.deposits += amount
 
 
 def insurance_fund_deposited(state: ClearingState, e: ev.InsuranceFundDeposited) -> None:

@@ -11,6 +11,7 @@ from clearing import events as ev
 from clearing.core.margin import Brackets, PortfolioParams, span_scenarios
 from clearing.core.portfolio.grid import GridParams
 from clearing.core.state.reducers.checks import account, market, require
+from clearing.core.state.reducers.ledger import credit_outside_money
 from clearing.core.state.schema import PORTFOLIO_METHODS
 from clearing.errors import InvariantViolation
 
@@ -76,10 +77,7 @@ def margin_topped_up(state: ClearingState, e: ev.MarginToppedUp) -> None:
     """Credit a called account's top-up: outside money, as a deposit."""
     account(state, e.account)
     require(e.account in state.margin_calls, "account %s was not called", e.account)
-    require(e.amount > 0, "top-up of %s into account %s", e.amount, e.account)
-    state.cash[e.account] += e.amount
-    state.deposits += e.amount
-    state.touch(e.account)
+    credit_outside_money(state, e.account, e.amount)
     state.margin_call_counts["topped_up"] += e.amount
 
 
