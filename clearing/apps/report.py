@@ -24,8 +24,9 @@ from clearing.apps.cascades import CascadeAnalysis, Cascades
 from clearing.apps.fold import Folded, Observer
 from clearing.apps.replay import ReplayResult, fold
 from clearing.apps.tally import MarketTally
-from clearing.core.risk import fund_equity, trade_notional, valuation_price
+from clearing.core.risk import fund_equity
 from clearing.core.state import ClearingState
+from clearing.core.valuation import trade_notional, valuation_price
 from clearing.units import NS_PER_S
 
 

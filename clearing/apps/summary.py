@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from clearing.apps.tally import MarketTally
-from clearing.core.risk import account_risk, fund_equity, trade_notional, valuation_price
+from clearing.core.risk import account_risk, fund_equity
 from clearing.core.state import ClearingState, MarginMode, Role
+from clearing.core.valuation import trade_notional, valuation_price
 from clearing.units import NS_PER_S, format_minor
 
 

@@ -24,6 +24,9 @@ def input_names(scenario: Scenario) -> list[str]:
         names.append(scenario.market_makers.depth_profile)
     if scenario.volatility.model == "okx" and any(m.kind == "option" for m, _ in scenario.listed()):
         names.append(scenario.volatility.file)
+    if scenario.portfolio.method == "es" and scenario.population.uses("portfolio"):
+        for _symbol, files in sorted(scenario.portfolio.es.stress_files.items()):
+            names.extend(name for name in files if name not in names)
     return names
 
 
@@ -87,6 +90,9 @@ def data_sources(scenario: Scenario, inputs: dict[str, Path] | dict[str, str]) -
     depth = scenario.market_makers.depth_profile
     if depth:
         out.append(f"book depth: {depth}" if depth in inputs else f"book depth: ladder ({depth} not in the data directory)")
+    stress = scenario.portfolio.es.stress_files
+    if scenario.portfolio.method == "es" and scenario.population.uses("portfolio") and stress:
+        out.append("stress scenarios: " + "; ".join(f"{s} {', '.join(files)}" for s, files in sorted(stress.items())))
     return out
 
 

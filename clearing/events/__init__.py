@@ -45,6 +45,7 @@ from clearing.events.liquidation import (
     PositionDeleveraged,
 )
 from clearing.events.margin import (
+    EsMarginConfigured,
     GridMarginConfigured,
     MarginBreached,
     MarginCalled,
@@ -52,6 +53,7 @@ from clearing.events.margin import (
     MarginToppedUp,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
+    SpanMarginConfigured,
 )
 from clearing.events.orders import OrderCancelled, OrderPlaced, OrderRejected, OrderRested, QuotesReplaced, TradeExecuted
 from clearing.events.prices import (
@@ -86,6 +88,7 @@ __all__ = [
     "CollateralSeized",
     "ContractSpecified",
     "Deposited",
+    "EsMarginConfigured",
     "Event",
     "FundingPaid",
     "FundingRateSet",
@@ -122,6 +125,7 @@ __all__ = [
     "PremiumSampled",
     "QuotesReplaced",
     "ReturnWindowSampled",
+    "SpanMarginConfigured",
     "TradeExecuted",
     "VolatilitySurfaceUpdated",
     "decode",

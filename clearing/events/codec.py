@@ -40,6 +40,7 @@ from clearing.events.liquidation import (
     PositionDeleveraged,
 )
 from clearing.events.margin import (
+    EsMarginConfigured,
     GridMarginConfigured,
     MarginBreached,
     MarginCalled,
@@ -47,6 +48,7 @@ from clearing.events.margin import (
     MarginToppedUp,
     PortfolioMarginConfigured,
     ReturnWindowSampled,
+    SpanMarginConfigured,
 )
 from clearing.events.orders import (
     OrderCancelled,
@@ -92,6 +94,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReturnWindowSampled,
     MarginRatesSet,
     GridMarginConfigured,
+    SpanMarginConfigured,
+    EsMarginConfigured,
     MarginCalled,
     MarginToppedUp,
     LiquidationCancelled,
@@ -143,6 +147,8 @@ AnyEvent = (
     | ReturnWindowSampled
     | MarginRatesSet
     | GridMarginConfigured
+    | SpanMarginConfigured
+    | EsMarginConfigured
     | MarginCalled
     | MarginToppedUp
     | LiquidationCancelled

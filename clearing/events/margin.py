@@ -95,6 +95,48 @@ class GridMarginConfigured(Event, frozen=True, kw_only=True, tag="grid_margin_co
     time_step_ns: int
 
 
+class SpanMarginConfigured(Event, frozen=True, kw_only=True, tag="span_margin_configured"):
+    """SPAN's risk arrays with the volatility leg, when `portfolio_margin_configured`'s method is "span".
+
+    Per underlying u, every market on it (perpetual, dated futures, live options) is
+    revalued in CME's 16 scenarios: the price moves by thirds of u's `scan_range_ppm` (and
+    +-`extreme_multiple` of it at `extreme_cover_pct` %), an option's volatility by
+    +-`vol_scan_ppm`[u] (absolute, x 10^6); time to expiry is measured at the start of the
+    current `time_step_ns`. The intra-commodity spread charge is `intra_rate_ppm`[u] of the
+    delta matched across expiry tiers (at u's price); the short option minimum is
+    `short_option_minimum_ppm` of the underlying notional of each short option lot. A log
+    without this event margins method "span" by the earlier linear rule (each market alone,
+    options by the standard short-option rule). Sources: docs/references.md [cme-span],
+    [span-scenario-table], [cme-span-intra], [cme-span-som].
+    """
+
+    vol_scan_ppm: tuple[int, ...]
+    intra_rate_ppm: tuple[int, ...]
+    short_option_minimum_ppm: int
+    time_step_ns: int
+
+
+class EsMarginConfigured(Event, frozen=True, kw_only=True, tag="es_margin_configured"):
+    """Expected shortfall by filtered historical simulation, when `portfolio_margin_configured`'s method is "es".
+
+    The return window's rows (every market's return over `es_horizon` samples) are joint
+    scenarios; each market's returns are rescaled to today's volatility by EWMA with decay
+    `lambda_ppm` (x 10^6); the stress scenarios are `stress_returns_ppm` (rows of returns
+    of the markets `stress_markets`, ppm, from the data directory's tapes), used as they
+    are, a floor. A market moves by its own return in the window and by its underlying's in
+    the stress rows (0 when its underlying has none); options are revalued at their
+    underlying's scenario price. A log without this event margins method "es" by the
+    earlier linear rule. Sources: docs/references.md [lch-pairs], [eurex-prisma],
+    [riskmetrics-1996].
+    """
+
+    lambda_ppm: int
+    stress_markets: tuple[int, ...]
+    stress_returns_ppm: tuple[tuple[int, ...], ...]
+    stress_source: str
+    time_step_ns: int
+
+
 class ReturnWindowSampled(Event, frozen=True, kw_only=True, tag="return_window_sampled"):
     """Every market's mark, sampled into the rolling window expected-shortfall margin scans."""
 

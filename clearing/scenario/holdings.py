@@ -64,6 +64,17 @@ class PortfolioParams(NamedTuple):
     es_horizon: int
     es_tail: int
     grid: ev.GridMarginConfigured | None = None  # method "grid" only: the event that configures it, at time 0
+    span: ev.SpanMarginConfigured | None = None  # method "span" only: its risk arrays' event, at time 0
+    es: EsParams | None = None  # method "es" only: filtered historical simulation (its event needs the data files)
+
+
+class EsParams(NamedTuple):
+    """Filtered historical simulation of method "es": EWMA decay, time step, and the stress tapes by market index."""
+
+    lambda_ppm: int
+    time_step_ns: int
+    stress_files: tuple[tuple[int, tuple[str, ...]], ...]  # (market, bar files), ascending by market
+    horizon_minutes: int  # the stress returns' horizon: the window's, in whole minutes (at least 1)
 
 
 def population_params(sc: Scenario) -> PopulationParams:
@@ -106,10 +117,23 @@ def portfolio_params(sc: Scenario) -> PortfolioParams | None:
         extended_weight_ppm=to_ppm(g.extended_weight, "extended_weight"), mm_factor_ppm=to_ppm(g.mm_factor, "mm_factor"),
         time_step_ns=_ns(g.time_step_s),
     )  # fmt: skip
+    markets = [m for m, _ in sc.listed()]
+    a = p.span
+    span = ev.SpanMarginConfigured(
+        ts_ns=0, vol_scan_ppm=(to_ppm(a.vol_scan, "vol_scan"),) * len(markets),
+        intra_rate_ppm=(to_ppm(a.intra_rate, "intra_rate"),) * len(markets),
+        short_option_minimum_ppm=to_ppm(a.short_option_minimum, "short_option_minimum"), time_step_ns=_ns(a.time_step_s),
+    )  # fmt: skip
+    index = {m.symbol: i for i, m in enumerate(markets)}
+    es = EsParams(
+        to_ppm(p.es.ewma_lambda, "ewma_lambda"), _ns(p.es.time_step_s),
+        tuple(sorted((index[symbol], files) for symbol, files in p.es.stress_files.items())),
+        max(1, round(p.es_step_s * p.es_horizon / 60)),
+    )  # fmt: skip
     return PortfolioParams(
         p.method, to_ppm(p.inter_commodity_credit, "inter_commodity_credit"), p.extreme_multiple,
         int(p.extreme_cover * 100), p.es_window, _ns(p.es_step_s), p.es_horizon, p.es_tail,
-        grid if p.method == "grid" else None,
+        grid if p.method == "grid" else None, span if p.method == "span" else None, es if p.method == "es" else None,
     )  # fmt: skip
 
 

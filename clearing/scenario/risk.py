@@ -74,6 +74,53 @@ class GridConfig(Section):
         return self
 
 
+class SpanConfig(Section):
+    """SPAN's risk arrays with the volatility leg, for portfolio method "span".
+
+    Each underlying's markets are revalued in CME's 16 scenarios over the underlying's
+    `scan_range` (options with their volatility moved by +-`vol_scan`, absolute: 0.15 is 15
+    volatility points); `intra_rate` of the delta matched across expiry tiers is charged
+    (CME's flat-rate intra-commodity spread charge, as a fraction of its notional); the
+    requirement is at least `short_option_minimum` of the underlying notional of each short
+    option lot. Time to expiry is measured at the start of each `time_step_s`. The defaults
+    are this project's, not a CME product's: CME sets them per product (docs/portfolio-margin.md).
+    """
+
+    vol_scan: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.15")
+    intra_rate: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.005")
+    short_option_minimum: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.001")
+    time_step_s: float = Field(default=60, ge=0.001, le=86_400)
+
+    @model_validator(mode="after")
+    def _exact(self) -> SpanConfig:
+        for name in ("vol_scan", "intra_rate", "short_option_minimum"):
+            to_ppm(getattr(self, name), f"portfolio.span.{name}")
+        return self
+
+
+class EsConfig(Section):
+    """Filtered historical simulation for portfolio method "es" (LCH PAIRS, Eurex Prisma).
+
+    The window's returns are rescaled to today's volatility by EWMA with decay `ewma_lambda`
+    (LCH's 0.97); `stress_files` names, per underlying market symbol, 1-minute bar files in
+    the data directory whose returns (over the window's horizon, whole minutes, at least
+    one) are stress scenarios, joined on their timestamps so the underlyings move jointly,
+    and floor the requirement. Time to expiry is measured at the start of each `time_step_s`.
+    """
+
+    ewma_lambda: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.97")
+    stress_files: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    time_step_s: float = Field(default=60, ge=0.001, le=86_400)
+
+    @model_validator(mode="after")
+    def _exact(self) -> EsConfig:
+        to_ppm(self.ewma_lambda, "portfolio.es.ewma_lambda")
+        for symbol, files in self.stress_files.items():
+            if not files:
+                raise ValueError(f"portfolio.es.stress_files.{symbol} names no file")
+        return self
+
+
 class PortfolioConfig(Section):
     """How portfolio-margined accounts are margined: SPAN scenarios, Deribit's grid, or historical expected shortfall."""
 
@@ -86,6 +133,8 @@ class PortfolioConfig(Section):
     es_horizon: int = Field(default=1, ge=1, le=10_000, description="return horizon, in samples")
     es_tail: int = Field(default=6, ge=1, description="worst returns averaged")
     grid: GridConfig = GridConfig()
+    span: SpanConfig = SpanConfig()
+    es: EsConfig = EsConfig()
 
     @model_validator(mode="after")
     def _tail_fits(self) -> PortfolioConfig:

@@ -50,7 +50,7 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
 ADDED_FIELDS = {
     "population": ("margin_modes", "strategies"),
-    "portfolio": ("grid",),
+    "portfolio": ("grid", "span", "es"),
     "liquidation": ("multi_leg",),
 }  # fields of older sections added later
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
@@ -143,6 +143,9 @@ class Scenario(Section):
                 raise ValueError(f"population.strategies {strategy.name!r}: a hedge needs an option leg")
             if any(kinds[symbol] == "inverse_perpetual" for symbol in strategy.legs):
                 raise ValueError(f"population.strategies {strategy.name!r}: inverse perpetuals are not strategy legs")
+        for symbol in self.portfolio.es.stress_files:
+            if kinds.get(symbol) not in ("linear_perpetual", "inverse_perpetual", "future"):
+                raise ValueError(f"portfolio.es.stress_files: {symbol!r} is not a listed perpetual or future (an underlying)")
         if len(self.population.legs) > len(symbols):
             raise ValueError(f"population.legs has {len(self.population.legs)} multiples for {len(symbols)} market(s)")
         for c in self.collateral:

@@ -17,7 +17,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.dynamic_margin import PPM, annualised, ewma_update, next_multiplier_ppm, scaled_rates
-from clearing.core.risk import trade_notional, valuation_price
+from clearing.core.valuation import trade_notional, valuation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.live import Live

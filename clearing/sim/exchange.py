@@ -26,8 +26,8 @@ from clearing.core.book import Fill as BookFill
 from clearing.core.inverse import fee_coin
 from clearing.core.margin import initial_margin_ppm
 from clearing.core.market import MarketTerms
-from clearing.core.risk import valuation_price, value_of
 from clearing.core.state import ClearingState, MarginMode, Role
+from clearing.core.valuation import valuation_price, value_of
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.units import PPM, mul_div_ceil, mul_div_floor

@@ -39,7 +39,8 @@ from clearing.core.liquidation.plan import close_plan, guard_markets
 from clearing.core.liquidation.settlement import Closed, collateral_seizures, debt_repayments, settlement, socialisation
 from clearing.core.liquidation.waterfall import AFTER_FUND, AfterFundPolicy
 from clearing.core.market import off_book_trade
-from clearing.core.risk import below_requirement, trade_notional
+from clearing.core.risk import below_requirement
+from clearing.core.valuation import trade_notional
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.sim.live import Live

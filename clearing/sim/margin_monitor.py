@@ -21,9 +21,10 @@ import simpy
 from clearing import events as ev
 from clearing.core.liquidation.queue import queue_key
 from clearing.core.margin import Brackets, liquidation_price
-from clearing.core.risk import breach_liquidation_price, market_values
+from clearing.core.risk import breach_liquidation_price
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
+from clearing.core.valuation import market_values
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.live import Live
@@ -139,7 +140,7 @@ class MarginMonitor:
                 self.trigger = TriggerCache(market)
             breached = self.trigger.breached(s, touched)
         else:
-            if s.grid is None:  # no cache to feed: stop the journal (a cache would start over)
+            if s.table_method is None:  # no cache to feed: stop the journal (a cache would start over)
                 s.touched = None
             self.trigger = None
             breached = self.risk.breached(market)

@@ -14,10 +14,12 @@ import numpy as np
 import simpy
 
 from clearing import events as ev
-from clearing.core.portfolio.revaluation import GridCache
-from clearing.core.risk import PORTFOLIO, account_risk, grid_cache_update, valuation_prices
+from clearing.core.portfolio.revaluation import ScenarioCache
+from clearing.core.risk import PORTFOLIO, account_risk
+from clearing.core.scenario_margin import table_cache_update, table_rule, tables_ready
 from clearing.core.state import Role
 from clearing.core.state.schema import TOUCHED_ALL
+from clearing.core.valuation import valuation_prices
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.units import Int64Array
@@ -40,10 +42,10 @@ class Risk:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self._single: tuple[int, int, bool] = (-1, -1, False)
-        self.grid: GridCache | None = None  # portfolio method "grid": each account's scenario P/L, kept up to date
+        self.tables: ScenarioCache | None = None  # scenario-table margin: each account's scenario P/L, kept up to date
 
     def prices(self) -> Int64Array:
-        """Return the price each market's positions are valued at (`clearing.core.risk.valuation_prices`)."""
+        """Return the price each market's positions are valued at (`clearing.core.valuation.valuation_prices`)."""
         return valuation_prices(self.bus.state)
 
     def single_market(self) -> bool:
@@ -58,23 +60,22 @@ class Risk:
     def measure(self, rows: Int64Array, positions: Int64Array | None = None) -> tuple[Int64Array, Int64Array]:
         """Return (equity, requirement) of the accounts `rows` (`clearing.core.risk.account_risk`).
 
-        Under portfolio method "grid" the requirements come from the `GridCache`, brought up
+        Under scenario-table margin the requirements come from the `ScenarioCache`, brought up
         to date first: the rows the state's journal (`ClearingState.touched`) names since
         the last call, and the holders of each underlying whose scenario table changed.
         """
         s = self.bus.state
-        return account_risk(s, rows, positions, self._grid_cache() if s.grid is not None else None)
+        return account_risk(s, rows, positions, self._table_cache() if tables_ready(s) else None)
 
-    def _grid_cache(self) -> GridCache:
+    def _table_cache(self) -> ScenarioCache:
         s = self.bus.state
         changed = None if s.touched is None or TOUCHED_ALL in s.touched else np.array(s.touched, np.int64)
         s.touched = []  # the journal runs from here on
-        if self.grid is None:
-            config = s.portfolio_config
-            self.grid = GridCache(config.inter_commodity_credit_ppm if config is not None else 0)
+        if self.tables is None:
+            self.tables = ScenarioCache(table_rule(s))
             changed = None
-        grid_cache_update(s, self.grid, changed)
-        return self.grid
+        table_cache_update(s, self.tables, changed)
+        return self.tables
 
     def breached(self, market: int) -> Int64Array:
         """Return the traders exposed to `market` and below their requirement, not yet queued, ascending."""

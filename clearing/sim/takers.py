@@ -10,7 +10,7 @@ import simpy
 
 from clearing.core.agents.arbitrageur import ArbitrageParams, arbitrage_order
 from clearing.core.agents.noise import NoiseParams, next_order
-from clearing.core.risk import lot_value, valuation_price
+from clearing.core.valuation import lot_value, valuation_price
 from clearing.sim.bus import EventBus
 from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock

@@ -20,8 +20,8 @@ from clearing import events as ev
 from clearing.core.agents.population import Population
 from clearing.core.inverse import fee_coin
 from clearing.core.market import off_book_trade
-from clearing.core.risk import exposure_notional, valuation_price
 from clearing.core.state import ClearingState
+from clearing.core.valuation import exposure_notional, valuation_price
 from clearing.sim.clock import Clock
 from clearing.sim.exchange import Exchange
 from clearing.units import PPM, Int64Array, div_ceil, mul_div_ceil

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,14 @@ from clearing.core.agents.population import Population, draw_population, leg_lot
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import gbm_path
-from clearing.core.risk import lot_value, option_terms
+from clearing.core.portfolio.es import joint_returns_ppm
 from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
-from clearing.errors import InvariantViolation
+from clearing.core.valuation import lot_value, option_terms
+from clearing.data import tapes
+from clearing.errors import DataError, InvariantViolation
 from clearing.rng import generator
 from clearing.scenario import Scenario
+from clearing.scenario.holdings import EsParams
 from clearing.scenario.params import PopulationParams, RunParams, compile_params
 from clearing.sim.accounts import leg_accounts, list_markets, modes, open_accounts, trader_groups, trader_strategies
 from clearing.sim.bus import EventBus, Sink
@@ -112,7 +116,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     exchange = Exchange(bus, params.self_trade_prevention, latest=latest)
     for market, m in enumerate(params.markets):
         exchange.set_terms(market, m.terms)
-    _portfolio(env, bus, params)
+    _portfolio(env, bus, params, inputs)
     risk = Risk(bus)
     queue = simpy.PriorityStore(env)
     monitor = MarginMonitor(env, bus, queue, live, risk)
@@ -168,7 +172,7 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     return World(scenario, seed, env, bus)
 
 
-def _portfolio(env: Clock, bus: EventBus, params: RunParams) -> None:
+def _portfolio(env: Clock, bus: EventBus, params: RunParams, inputs: dict[str, Path]) -> None:
     # Portfolio margin's parameters are state (an event), and so is its return window.
     p = params.portfolio
     if p is None:
@@ -180,10 +184,35 @@ def _portfolio(env: Clock, bus: EventBus, params: RunParams) -> None:
             extreme_cover_pct=p.extreme_cover_pct, es_window=p.es_window, es_horizon=p.es_horizon, es_tail=p.es_tail,
         )
     )  # fmt: skip
-    if p.grid is not None:
-        bus.emit(p.grid)
+    for config in (p.grid, p.span):
+        if config is not None:
+            bus.emit(config)
+    if p.es is not None:
+        bus.emit(es_event(params, p.es, inputs))
     if p.method == "es":
         env.process(return_window_process(env, bus, p.es_step_ns))
+
+
+def es_event(params: RunParams, es: EsParams, inputs: dict[str, Path]) -> ev.EsMarginConfigured:
+    """Return the filtered expected shortfall's event: its stress returns read from the data directory's bars."""
+    rows: tuple[tuple[int, ...], ...] = ()
+    names: list[str] = []
+    if es.stress_files:
+        times, closes = [], []
+        for market, files in es.stress_files:
+            tick = Decimal(params.markets[market].tick_size)
+            bars = tapes.concat_bars([tapes.read_bars(inputs[name], tick) for name in files], list(files))
+            times.append(bars.open_ms)
+            closes.append(bars.close)
+            names.extend(files)
+        joint = joint_returns_ppm(times, closes, es.horizon_minutes)
+        if not joint.shape[0]:
+            raise DataError(f"portfolio.es.stress_files: {', '.join(names)} share no {es.horizon_minutes}-minute returns")
+        rows = tuple(tuple(row) for row in joint.tolist())
+    return ev.EsMarginConfigured(
+        ts_ns=0, lambda_ppm=es.lambda_ppm, stress_markets=tuple(m for m, _ in es.stress_files), stress_returns_ppm=rows,
+        stress_source=", ".join(names), time_step_ns=es.time_step_ns,
+    )  # fmt: skip
 
 
 def _source_specs(params: RunParams, seed: int, market: int) -> list[SourceSpec]:

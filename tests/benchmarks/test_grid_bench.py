@@ -3,7 +3,7 @@
 Targets (issue 14), measured in the same run:
 - a full pass (`grid_requirements`: exact products, worst loss, the sum) within 2x of the bare
   numpy evaluation of the same scenario P/L product and its worst loss;
-- a mark update of an underlying that 1 % of the accounts hold (`GridCache.update` and
+- a mark update of an underlying that 1 % of the accounts hold (`ScenarioCache.update` and
   `requirements` of every account) at least 20x faster than the full pass.
 """
 
@@ -17,7 +17,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from clearing.core.portfolio.grid import NS_PER_DAY, GridParams
 from clearing.core.portfolio.revaluation import (
-    GridCache,
+    ScenarioCache,
     ScenarioTable,
     grid_requirements,
     grid_scenarios,
@@ -91,7 +91,7 @@ def test_grid_requirement_of_100k_portfolios_against_bare_numpy(benchmark: Bench
 def test_a_mark_update_held_by_1_percent_against_a_full_pass(benchmark: BenchmarkFixture) -> None:
     q, t = positions(), tables()
     rows = np.arange(N)
-    cache = GridCache()
+    cache = ScenarioCache()
     cache.update(q, t, None)
     cache.requirements(q, rows)
     moved = [tables(version=v + 1, price=600_000.0 + v) for v in range(REPS)]

@@ -15,9 +15,11 @@ from clearing.apps.replay import fold
 from clearing.apps.run import run_scenario
 from clearing.core.agents.hedge import hedge_trades
 from clearing.core.invariants import violations
-from clearing.core.portfolio.revaluation import GridCache
-from clearing.core.risk import account_risk, delta_exposure, grid_cache_update, grid_maintenance
+from clearing.core.portfolio.revaluation import ScenarioCache
+from clearing.core.risk import account_risk
+from clearing.core.scenario_margin import table_cache_update, table_maintenance
 from clearing.core.state import Role
+from clearing.core.valuation import delta_exposure
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader
 from clearing.scenario import load_scenario
@@ -77,12 +79,12 @@ def test_the_cached_grid_requirements_equal_the_full_computation(run):
     path, _live = run
     s = fold(path).state
     traders = np.flatnonzero((s.role == Role.TRADER) & s.position.any(axis=1))
-    cache = GridCache()
-    grid_cache_update(s, cache, None)
+    cache = ScenarioCache()
+    table_cache_update(s, cache, None)
     _equity, cached = account_risk(s, traders, cache=cache)
     _equity, pure = account_risk(s, traders)
     assert np.array_equal(cached, pure)
-    assert np.array_equal(pure, grid_maintenance(s, s.position[traders]))
+    assert np.array_equal(pure, table_maintenance(s, s.position[traders]))
     held_options = s.position[traders][:, [m for m, c in s.contracts.items() if c.instrument == "option"]].any(axis=1)
     assert (pure[held_options] > 0).all()  # every option book needs margin; a future/perpetual basis may net to 0
 

@@ -3,7 +3,7 @@
 The engine's grid must agree with the per-account model of `clearing.core.portfolio.grid`
 (which the Deribit examples of test_revaluation_margin pin) to the rounding of each lot's
 P/L to a minor unit; its matrix product must be exact (the float path equals the integer
-one); and `GridCache` must return exactly `grid_requirements` whatever changed in between.
+one); and `ScenarioCache` must return exactly `grid_requirements` whatever changed in between.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from clearing.core.portfolio.grid import NS_PER_DAY, GridParams, grid_requirement
 from clearing.core.portfolio.revaluation import (
-    GridCache,
+    Reduction,
+    ScenarioCache,
     ScenarioTable,
     grid_requirements,
     grid_scenarios,
@@ -117,7 +118,7 @@ def test_the_cache_returns_exactly_the_full_computation_whatever_changed(data):
     positions = rng.integers(-5, 6, (n, 6)) * (rng.random((n, 6)) < 0.4)
     tables = _tables(rng, 0)
     credit = data.draw(st.sampled_from([0, 300_000]))
-    cache = GridCache(credit)
+    cache = ScenarioCache(Reduction("worst", credit))
     cache.update(positions, tables, None)
     for step in range(data.draw(st.integers(1, 6))):
         what = data.draw(st.sampled_from(["positions", "table", "both", "nothing"]))
@@ -140,7 +141,7 @@ def test_a_table_change_on_one_underlying_revalues_only_its_holders():
     positions[:, 0] = 1  # everyone holds underlying 0
     positions[:3, 4] = 2  # three hold underlying 1
     tables = _tables(rng, 0)
-    cache = GridCache()
+    cache = ScenarioCache()
     cache.update(positions, tables, None)
     cache.requirements(positions, np.arange(100))
     cache.update(positions, {**tables, 1: _tables(rng, 1)[1]}, np.zeros(0, np.int64))

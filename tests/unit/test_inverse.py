@@ -23,8 +23,9 @@ from clearing.core import inverse
 from clearing.core.book import BUY, SELL, Book, RestingOrder
 from clearing.core.invariants import violations
 from clearing.core.liquidation.settlement import debt_repayments
-from clearing.core.risk import account_risk, breach_liquidation_price, position_bankruptcy_price, value_of
+from clearing.core.risk import account_risk, breach_liquidation_price, position_bankruptcy_price
 from clearing.core.state import ClearingState, apply
+from clearing.core.valuation import value_of
 from clearing.sim.funding_clock import impact_price_of_lots
 from tests.builders import accounts_opened, inverse_contract, mark_price_updated, market_listed, trade
 

@@ -108,6 +108,21 @@ def grid(**overrides: Any) -> ev.Event:
     return at0(ev.GridMarginConfigured, **{**fields, **overrides})
 
 
+def span_arrays(**overrides: Any) -> ev.Event:
+    fields: dict[str, Any] = {
+        "vol_scan_ppm": (150_000,), "intra_rate_ppm": (5_000,), "short_option_minimum_ppm": 1_000, "time_step_ns": 60 * 10**9,
+    }  # fmt: skip
+    return at0(ev.SpanMarginConfigured, **{**fields, **overrides})
+
+
+def es_scenarios(**overrides: Any) -> ev.Event:
+    fields: dict[str, Any] = {
+        "lambda_ppm": 970_000, "stress_markets": (0,), "stress_returns_ppm": ((-20_000,), (5_000,)), "stress_source": "x.csv",
+        "time_step_ns": 60 * 10**9,
+    }  # fmt: skip
+    return at0(ev.EsMarginConfigured, **{**fields, **overrides})
+
+
 def called(account: int = 0, equity: int = 10, requirement: int = 8, initial: int = 12, response: str = "top_up") -> ev.Event:
     return at0(ev.MarginCalled, account=account, equity=equity, requirement=requirement, initial=initial, response=response,
                delay_ns=0)  # fmt: skip
@@ -320,6 +335,16 @@ ROWS = [
         "bad grid parameters"),
     Row("grid_margin_configured: an extended move of -100 %", (*BASE, portfolio(method="grid")),
         grid(extended_moves_ppm=(-1_000_000,)), "bad grid parameters"),
+    Row("span_margin_configured: without portfolio method span", (*BASE, portfolio()), span_arrays(),
+        "span arrays need method span"),
+    Row("span_margin_configured: twice", (*BASE, portfolio(method="span"), span_arrays()), span_arrays(),
+        "span arrays need method span"),
+    Row("span_margin_configured: a vol scan per market missing", (*BASE, portfolio(method="span")),
+        span_arrays(vol_scan_ppm=()), "bad span parameters"),
+    Row("es_margin_configured: without portfolio method es", (*BASE, portfolio(method="span")), es_scenarios(),
+        "es scenarios need method es"),
+    Row("es_margin_configured: a stress row of -100 %", (*BASE, portfolio()),
+        es_scenarios(stress_returns_ppm=((-1_000_000,),)), "bad expected-shortfall parameters"),
     Row("portfolio_margin_configured: a tail longer than the window", BASE, portfolio(es_tail=11), "bad portfolio parameters"),
     Row("return_window_sampled: without portfolio margin", BASE, at0(ev.ReturnWindowSampled, prices_ticks=(100,)),
         "a return window needs portfolio margin configured"),

@@ -4,13 +4,8 @@ import numpy as np
 
 from clearing import events as ev
 from clearing.core.market import off_book_trade
-from clearing.core.risk import (
-    below_requirement,
-    position_bankruptcy_price,
-    requirement_with,
-    valuation_price,
-    valuation_prices,
-)
+from clearing.core.risk import below_requirement, position_bankruptcy_price, requirement_with
+from clearing.core.valuation import valuation_price, valuation_prices
 from tests.unit.liquidation_states import Ledger, one_market
 
 MAKER = 9

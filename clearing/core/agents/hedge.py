@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from clearing.core.risk import delta_exposure, option_terms, underlying_of
 from clearing.core.state import ClearingState
+from clearing.core.valuation import delta_exposure, option_terms, underlying_of
 from clearing.units import PPM, Int64Array
 
 

@@ -21,9 +21,10 @@ from clearing import events as ev
 from clearing.core.inverse import position_coin_values
 from clearing.core.liquidation.params import AdlRanking
 from clearing.core.liquidation.waterfall import RANKINGS, adl_allocation, adl_ranking
-from clearing.core.risk import market_values, position_bankruptcy_price, valuation_prices, value_at
+from clearing.core.risk import position_bankruptcy_price
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
+from clearing.core.valuation import market_values, valuation_prices, value_at
 from clearing.units import Int64Array, mul_div_floor
 
 FUND = Role.INSURANCE_FUND
@@ -55,7 +56,7 @@ def adl_candidates(
     insurance fund's account and accounts being liquidated; and of those only the ones
     whose equity, their position closed at `price_ticks` instead of its valuation price,
     stays >= 0: margin cash + sum of position values + the position's value at `price_ticks`
-    less its value at the valuation price (`clearing.core.risk.value_at`). On an inverse
+    less its value at the valuation price (`clearing.core.valuation.value_at`). On an inverse
     perpetual the ranking reads coin: the positions' coin values, their coin cost and the
     backing in coin at the settlement asset's price.
     """

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from clearing.core.liquidation.params import LiquidationParams
 from clearing.core.liquidation.pricing import backstop_price_ticks
-from clearing.core.risk import backing, position_bankruptcy_price, valuation_price, value_of
+from clearing.core.risk import backing, position_bankruptcy_price
 from clearing.core.state import ClearingState
+from clearing.core.valuation import valuation_price, value_of
 
 
 def backstop_price(state: ClearingState, market: int, lots: int, params: LiquidationParams) -> int:
@@ -43,7 +44,7 @@ def fund_falls_short(state: ClearingState, account: int, market: int, lots: int,
     """Return whether the backstop's take-over of `lots` would leave a shortfall larger than the fund may pay now.
 
     balance = backing + the value of lots at the backstop price + of kept at the mark
-    (`clearing.core.risk.value_of`: lots x price x unit value on a linear market),
+    (`clearing.core.valuation.value_of`: lots x price x unit value on a linear market),
     with kept = the position - lots (the part not being closed, at the mark) and the other
     markets at their prices (in the backing); falls short when balance < 0 and -balance >
     `ClearingState.fund_payable(now_ns)` (the fund under its caps).

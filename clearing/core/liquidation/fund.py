@@ -17,8 +17,9 @@ import numpy as np
 
 from clearing.core.liquidation.pricing import fill_price_ticks
 from clearing.core.margin import position_values
-from clearing.core.risk import fund_equity, position_bankruptcy_price, valuation_prices
+from clearing.core.risk import fund_equity, position_bankruptcy_price
 from clearing.core.state import ClearingState
+from clearing.core.valuation import valuation_prices
 from clearing.units import PPM
 
 

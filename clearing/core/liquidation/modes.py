@@ -30,8 +30,9 @@ from clearing.core.liquidation.backstop import fund_falls_short
 from clearing.core.liquidation.params import Execution, LiquidationParams
 from clearing.core.liquidation.pricing import fill_price_ticks, fillable_price
 from clearing.core.margin import maintenance_amounts, notional
-from clearing.core.risk import account_risk, position_bankruptcy_price, valuation_price
+from clearing.core.risk import account_risk, position_bankruptcy_price
 from clearing.core.state import ClearingState
+from clearing.core.valuation import valuation_price
 from clearing.units import PPM
 
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from clearing.core.liquidation.params import LiquidationParams, MultiLeg
 from clearing.core.liquidation.pricing import partial_lots
-from clearing.core.risk import account_risk, backing, market_values, requirement_with, valuation_prices, value_of
+from clearing.core.risk import account_risk, backing, requirement_with
 from clearing.core.state import ClearingState
+from clearing.core.valuation import market_values, valuation_prices, value_of
 from clearing.units import PPM, div_ceil
 
 
@@ -39,7 +40,7 @@ def guard_markets(state: ClearingState, account: int, market: int) -> list[int]:
 def close_plan(state: ClearingState, account: int, now_ns: int, params: LiquidationParams) -> list[Close]:
     """Return what the liquidation of `account` closes, market by market in order.
 
-    Markets by notional (the position's quote value, `clearing.core.risk.market_values`),
+    Markets by notional (the position's quote value, `clearing.core.valuation.market_values`),
     largest first, ties to the lower market. One position: `partial_close` of it; several: each whole.
     """
     prices = valuation_prices(state)

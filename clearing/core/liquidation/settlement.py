@@ -22,8 +22,8 @@ import numpy as np
 from clearing.core.liquidation.pricing import Settlement, settle
 from clearing.core.liquidation.waterfall import socialised_amounts
 from clearing.core.margin import collateral_value
-from clearing.core.risk import value_at
 from clearing.core.state import ClearingState
+from clearing.core.valuation import value_at
 from clearing.units import PPM, mul_div_ceil
 
 

@@ -1,9 +1,11 @@
 """Portfolio margin in the engine: per-lot scenario P/L tables, exact matrix products, and an incremental cache.
 
-The engine margins a portfolio account by Deribit's grid (`clearing.core.portfolio.grid`)
-over every market it holds, options revalued with Black-76. Per underlying u, a
-`ScenarioTable` holds the P/L of one lot of each market on u (the perpetual, dated futures,
-live options) in each grid scenario, in whole quote minor units (rounded to the nearest: at
+The engine margins a portfolio account by scenario tables over every market it holds,
+options revalued with Black-76: Deribit's grid (`clearing.core.portfolio.grid`), SPAN's
+risk arrays (`clearing.core.portfolio.span`) or filtered historical scenarios
+(`clearing.core.portfolio.es`). Per underlying u, a `ScenarioTable` holds the P/L of one
+lot of each market on u (the perpetual, dated futures, live options) in each scenario, in
+whole quote minor units (rounded to the nearest: at
 most half a minor unit per lot). An account's scenario P/L on u is then a matrix product,
 positions (n, k) @ table (k, S), exact: every entry is an integer and the product is taken in
 float64 only when |lots| x k x |per-lot P/L| < 2^53, where every partial sum is an exact
@@ -15,10 +17,12 @@ machine's thread count); otherwise in int64. The requirement:
     requirement  = sum_u standalone_u - floor(credit x (sum_u standalone_u - joint))
 
 Credit 0 (Deribit: each currency's portfolio margined alone) sums the underlyings; a credit
-nets them in proportion, as `clearing.core.margin.span_requirement` does. `GridCache` keeps
+nets them in proportion, as `clearing.core.margin.span_requirement` does. SPAN adds its
+intra-commodity spread charge and floors the sum at its short option minimum; expected
+shortfall takes the tail mean of the joint P/L instead (`Reduction`). `ScenarioCache` keeps
 each account's P/L per underlying (accounts x scenarios) and recomputes only the rows whose
 positions changed and, for an underlying whose table changed, only the accounts that hold
-something on it. Sources: docs/references.md [deribit-pm], [deribit-pm-history].
+something on it. Sources: docs/references.md [deribit-pm], [deribit-pm-history], [cme-span], [lch-pairs].
 """
 
 from __future__ import annotations
@@ -106,12 +110,36 @@ class ScenarioTable(NamedTuple):
     """One underlying's markets and the P/L of one lot of each in each scenario.
 
     `markets` (k,): columns of the positions matrix, ascending; `pnl` (k, S): whole quote
-    minor units held in float64; `key`: what the table was built from (equal keys, equal tables).
+    minor units held in float64; `key`: what the table was built from (equal keys, equal
+    tables). SPAN's charges, when the table carries them (`clearing.core.portfolio.span`):
+    `tiers` (k, T) one lot's delta in each expiry tier (whole quote minor units per
+    underlying tick), `intra` (the spread rate in ppm, the underlying's price in ticks) and
+    `som` (k,) the short option minimum of one short lot (0 for a linear market).
     """
 
     markets: Int64Array
     pnl: Float64Array
     key: tuple[object, ...]
+    tiers: Float64Array | None = None
+    intra: tuple[int, int] = (0, 0)
+    som: Int64Array | None = None
+
+
+class Reduction(NamedTuple):
+    """How scenario P/L becomes a requirement.
+
+    "worst" (Deribit's grid, SPAN's scanning risk): the worst loss per underlying, less
+    `credit_ppm` of what scanning them jointly saves; "span": that plus the tables'
+    intra-commodity spread charges, at least their short option minimum; "es": the expected
+    shortfall of the joint P/L (every underlying in the same scenario row), the mean of the
+    `tail` worst losses of the first `split` scenarios (the filtered look-back) and of the
+    rest (the stress scenarios, when there are any), the larger of the two.
+    """
+
+    method: str = "worst"
+    credit_ppm: int = 0
+    tail: int = 1
+    split: int = 0
 
 
 def scenario_pnl(lots: Int64Array, pnl: Float64Array) -> Float64Array:
@@ -148,43 +176,111 @@ def combine(standalone: Int64Array, joint: Int64Array | None, credit_ppm: int) -
     return total - ((total - joint) * credit_ppm) // PPM  # type: ignore[no-any-return]
 
 
-def grid_requirements(positions: Int64Array, tables: Mapping[int, ScenarioTable], credit_ppm: int = 0) -> Int64Array:
-    """Return each account's maintenance requirement under the grid, quote minor units, shape (n,).
+def table_charges(lots: Int64Array, table: ScenarioTable) -> tuple[Int64Array, Int64Array]:
+    """Return SPAN's (intra-commodity spread charge, short option minimum) of positions `lots` (n, k) on one table.
+
+    Each tier's net delta is lots @ `tiers` (exact, `scenario_pnl`); the spread delta is
+    min(sum of the long tiers, sum of the short ones) and is charged the rate on its notional
+    at the underlying's price, ceil(spread delta x price x rate / 10^6) (against the
+    account); the minimum is sum over short option lots of their `som`. Zeros for a table
+    without charges.
+    """
+    n = lots.shape[0]
+    intra = np.zeros(n, np.int64)
+    som = np.zeros(n, np.int64)
+    rate, price = table.intra
+    if table.tiers is not None and rate and table.tiers.shape[1] > 1:
+        deltas = scenario_pnl(lots, table.tiers)
+        matched = np.minimum(np.where(deltas > 0, deltas, 0.0).sum(axis=1), np.where(deltas < 0, -deltas, 0.0).sum(axis=1))
+        q, r = np.divmod(matched.astype(np.int64) * price, PPM)
+        intra = q * rate + -((-r * rate) // PPM)
+    if table.som is not None and table.som.any():
+        som = np.maximum(-lots, 0) @ table.som
+    return intra, som
+
+
+def reduce(rule: Reduction, standalone: Int64Array, joint: Float64Array | None, intra: Int64Array, som: Int64Array) -> Int64Array:
+    """Return the requirement of each row from its per-underlying worst losses (n, U), joint P/L (n, S) and charges (n,)."""
+    if rule.method == "es":
+        if joint is None:
+            return np.zeros(standalone.shape[0], np.int64)
+        out = _shortfall(joint[:, : rule.split], rule.tail)
+        if rule.split < joint.shape[1]:
+            out = np.maximum(out, _shortfall(joint[:, rule.split :], rule.tail))
+        return out
+    total = combine(standalone, worst_loss(joint) if joint is not None else None, rule.credit_ppm)
+    if rule.method == "span":
+        total = np.maximum(total + intra, som)
+    return total
+
+
+def _shortfall(pnl: Float64Array, tail: int) -> Int64Array:
+    # The mean of the `tail` worst losses of each row (ceil, against the account), at least 0.
+    if pnl.shape[1] == 0:
+        return np.zeros(pnl.shape[0], np.int64)
+    k = min(tail, pnl.shape[1])
+    worst = -np.partition(pnl, k - 1, axis=1)[:, :k]
+    total = worst.sum(axis=1).astype(np.int64)
+    return np.maximum(0, -((-total) // k))  # type: ignore[no-any-return]
+
+
+def _needs_joint(rule: Reduction) -> bool:
+    return rule.method == "es" or bool(rule.credit_ppm)
+
+
+WORST = Reduction()  # the grid's rule without a credit
+
+
+def scenario_requirements(positions: Int64Array, tables: Mapping[int, ScenarioTable], rule: Reduction = WORST) -> Int64Array:
+    """Return each account's maintenance requirement under the tables, quote minor units, shape (n,).
 
     `positions` (n, M): every market's lots; `tables`: one per underlying (`ScenarioTable`),
-    sharing one scenario order. Markets on no table need nothing here.
+    sharing one scenario order; `rule`: how the P/L becomes a requirement (`Reduction`).
+    Markets on no table need nothing here.
     """
     n = positions.shape[0]
     standalone = np.zeros((n, len(tables)), np.int64)
+    intra = np.zeros(n, np.int64)
+    som = np.zeros(n, np.int64)
     joint_pnl: Float64Array | None = None
     for j, (_u, table) in enumerate(sorted(tables.items())):
-        pnl = scenario_pnl(positions[:, table.markets], table.pnl)
+        lots = positions[:, table.markets]
+        pnl = scenario_pnl(lots, table.pnl)
         standalone[:, j] = worst_loss(pnl)
-        if credit_ppm:
+        if _needs_joint(rule):
             joint_pnl = pnl if joint_pnl is None else joint_pnl + pnl
-    joint = worst_loss(joint_pnl) if joint_pnl is not None else None
-    return combine(standalone, joint, credit_ppm)
+        if rule.method == "span":
+            i, s = table_charges(lots, table)
+            intra += i
+            som += s
+    return reduce(rule, standalone, joint_pnl, intra, som)
 
 
-class GridCache:
-    """Each account's grid requirement, recomputed only where its inputs changed.
+def grid_requirements(positions: Int64Array, tables: Mapping[int, ScenarioTable], credit_ppm: int = 0) -> Int64Array:
+    """Return each account's requirement under Deribit's grid: `scenario_requirements` by the worst loss."""
+    return scenario_requirements(positions, tables, Reduction("worst", credit_ppm))
+
+
+class ScenarioCache:
+    """Each account's scenario requirement, recomputed only where its inputs changed.
 
     Holds, per underlying, every account's scenario P/L (accounts x scenarios) and worst
     loss, and which accounts hold something on it. `update` marks stale the rows whose
     positions changed, and, for each underlying whose table changed (its prices, surface,
     time or listed series), the accounts that hold something on it; `requirements`
     recomputes the stale entries of the rows asked for, one matrix product per underlying,
-    and returns exactly `grid_requirements` of those rows.
+    and returns exactly `scenario_requirements` of those rows under `rule`.
     """
 
-    def __init__(self, credit_ppm: int = 0) -> None:
-        self.credit_ppm = credit_ppm
+    def __init__(self, rule: Reduction = WORST) -> None:
+        self.rule = rule
         self.n = 0
         self.tables: dict[int, ScenarioTable] = {}
         self.pnl: dict[int, Float64Array] = {}
         self.loss: dict[int, Int64Array] = {}
         self.holders: dict[int, npt.NDArray[np.bool_]] = {}
         self.stale: dict[int, npt.NDArray[np.bool_]] = {}
+        self.charges: dict[int, tuple[Int64Array, Int64Array]] = {}  # SPAN: each account's (intra, som) on u
 
     def update(self, positions: Int64Array, tables: Mapping[int, ScenarioTable], changed: Int64Array | None) -> None:
         """Take the current `tables` and the rows whose positions `changed` since the last call (None: all of them)."""
@@ -214,27 +310,39 @@ class GridCache:
         self.tables = dict(tables)
         self.pnl = {u: np.zeros((self.n, t.pnl.shape[1]), np.float64) for u, t in tables.items()}
         self.loss = {u: np.zeros(self.n, np.int64) for u in tables}
+        self.charges = {u: (np.zeros(self.n, np.int64), np.zeros(self.n, np.int64)) for u in tables}
         self.holders = {u: _holding(positions, t.markets) for u, t in tables.items()}
         self.stale = {u: h.copy() for u, h in self.holders.items()}
 
     def requirements(self, positions: Int64Array, rows: Int64Array) -> Int64Array:
-        """Return the grid requirement of `rows` at the tables of the last `update` (`grid_requirements` of them)."""
+        """Return the requirement of `rows` at the tables of the last `update` (`scenario_requirements` of them)."""
+        span = self.rule.method == "span"
         for u, table in self.tables.items():
             stale = self.stale[u]
             todo = rows[stale[rows]]
             if todo.size:
-                pnl = scenario_pnl(positions[todo][:, table.markets], table.pnl)
+                lots = positions[todo][:, table.markets]
+                pnl = scenario_pnl(lots, table.pnl)
                 self.pnl[u][todo] = pnl
                 self.loss[u][todo] = worst_loss(pnl)
+                if span:
+                    intra, som = table_charges(lots, table)
+                    self.charges[u][0][todo] = intra
+                    self.charges[u][1][todo] = som
                 stale[todo] = False
         order = sorted(self.tables)
         standalone = np.zeros((rows.size, len(order)), np.int64)
+        intra = np.zeros(rows.size, np.int64)
+        som = np.zeros(rows.size, np.int64)
         for j, u in enumerate(order):
             standalone[:, j] = self.loss[u][rows]
+            if span:
+                intra += self.charges[u][0][rows]
+                som += self.charges[u][1][rows]
         joint = None
-        if self.credit_ppm and order:
-            joint = worst_loss(np.add.reduce([self.pnl[u][rows] for u in order]))
-        return combine(standalone, joint, self.credit_ppm)
+        if _needs_joint(self.rule) and order:
+            joint = np.add.reduce([self.pnl[u][rows] for u in order])
+        return reduce(self.rule, standalone, joint, intra, som)
 
 
 def _holding(positions: Int64Array, markets: Int64Array) -> npt.NDArray[np.bool_]:

@@ -52,6 +52,8 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.MarginBreached: ledger.margin_breached,
     ev.PortfolioMarginConfigured: margin.portfolio_margin_configured,
     ev.GridMarginConfigured: margin.grid_margin_configured,
+    ev.SpanMarginConfigured: margin.span_margin_configured,
+    ev.EsMarginConfigured: margin.es_margin_configured,
     ev.MarginCalled: margin.margin_called,
     ev.MarginToppedUp: margin.margin_topped_up,
     ev.ReturnWindowSampled: margin.return_window_sampled,

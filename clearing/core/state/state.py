@@ -43,8 +43,10 @@ class ClearingState:
         role: (N,) int8, a `Role`; margin_mode: (N,) int8, a `MarginMode` (`schema`).
         portfolio_config, portfolio: how portfolio accounts are margined (None: not set);
         grid_config, grid: the scenario grid of portfolio method "grid" (None: not set);
-        grid_tables: derived, not state: each underlying's scenario table last built
-            (`clearing.core.risk.grid_tables` rebuilds one whose inputs changed);
+        span_config, es_config: SPAN's risk arrays of method "span", the filtered expected
+            shortfall of method "es" (None: not set; those methods then margin linearly);
+        scenario_tables: derived, not state: each underlying's scenario table last built
+            (`clearing.core.scenario_margin.scenario_tables` rebuilds one whose inputs changed);
         return_samples: the marks sampled into the expected-shortfall window.
         cash: (N,) int64 quote minor units, wallet balance minus open-position cost.
         position: (N, M) int64 lots, signed (long > 0).
@@ -104,8 +106,11 @@ class ClearingState:
         self.portfolio: PortfolioParams | None = None
         self.grid_config: ev.GridMarginConfigured | None = None
         self.grid: GridParams | None = None  # the scenario grid of portfolio method "grid"
-        self.grid_tables: dict[int, ScenarioTable] = {}  # derived: each underlying's last scenario table (not state)
+        self.span_config: ev.SpanMarginConfigured | None = None  # SPAN's risk arrays of method "span"
+        self.es_config: ev.EsMarginConfigured | None = None  # filtered expected shortfall of method "es"
+        self.scenario_tables: dict[int, ScenarioTable] = {}  # derived: each underlying's last scenario table (not state)
         self.return_samples: deque[tuple[int, ...]] = deque()
+        self.return_count = 0  # derived: samples appended so far (a scenario table's key)
         self.returns_cache: Int64Array | None = None
         self.assets: list[ev.CollateralListed] = []
         self.collateral: Int64Array = np.zeros((0, 0), np.int64)
@@ -217,6 +222,17 @@ class ClearingState:
             self.returns_cache = historical_returns_ppm(np.array(self.return_samples, np.int64), config.es_horizon)
         return self.returns_cache
 
+    @property
+    def table_method(self) -> str | None:
+        """Return how portfolio accounts are margined by scenario tables: "grid", "span", "es", or None (linearly)."""
+        if self.grid is not None:
+            return "grid"
+        if self.span_config is not None:
+            return "span"
+        if self.es_config is not None:
+            return "es"
+        return None
+
     def touch(self, *rows: int) -> None:
         """Note that the margin inputs of `rows` changed (when a monitor is reading `touched`)."""
         if self.touched is not None:
@@ -238,8 +254,9 @@ class ClearingState:
         if self.portfolio_config is not None:
             h.update(ev.encode(self.portfolio_config))
             h.update(msgspec.json.encode(list(self.return_samples)))
-        if self.grid_config is not None:
-            h.update(ev.encode(self.grid_config))
+        for config in (self.grid_config, self.span_config, self.es_config):
+            if config is not None:
+                h.update(ev.encode(config))
         for name in ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())

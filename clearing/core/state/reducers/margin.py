@@ -60,6 +60,37 @@ def grid_margin_configured(state: ClearingState, e: ev.GridMarginConfigured) -> 
     )  # fmt: skip
 
 
+def span_margin_configured(state: ClearingState, e: ev.SpanMarginConfigured) -> None:
+    """Set SPAN's risk arrays with the volatility leg (after `portfolio_margin_configured` with method "span")."""
+    config = state.portfolio_config
+    require(
+        config is not None and config.method == "span" and state.span_config is None, "span arrays need method span, once"
+    )
+    n = state.n_markets
+    require(
+        len(e.vol_scan_ppm) == n and len(e.intra_rate_ppm) == n and all(0 <= v <= 10_000_000 for v in e.vol_scan_ppm)
+        and all(0 <= r <= 1_000_000 for r in e.intra_rate_ppm) and 0 <= e.short_option_minimum_ppm <= 1_000_000
+        and e.time_step_ns > 0,
+        "bad span parameters %s",
+        e,
+    )  # fmt: skip
+    state.span_config = e
+
+
+def es_margin_configured(state: ClearingState, e: ev.EsMarginConfigured) -> None:
+    """Set filtered historical expected shortfall (after `portfolio_margin_configured` with method "es")."""
+    config = state.portfolio_config
+    require(config is not None and config.method == "es" and state.es_config is None, "es scenarios need method es, once")
+    require(
+        0 < e.lambda_ppm < 1_000_000 and e.time_step_ns > 0 and len(set(e.stress_markets)) == len(e.stress_markets)
+        and all(0 <= m < state.n_markets for m in e.stress_markets)
+        and all(len(row) == len(e.stress_markets) and min(row, default=0) > -1_000_000 for row in e.stress_returns_ppm),
+        "bad expected-shortfall parameters %s",
+        e,
+    )  # fmt: skip
+    state.es_config = e
+
+
 MARGIN_CALL_RESPONSES = ("top_up", "reduce", "none")
 
 
@@ -87,6 +118,7 @@ def return_window_sampled(state: ClearingState, e: ev.ReturnWindowSampled) -> No
     require(len(e.prices_ticks) == state.n_markets and min(e.prices_ticks) > 0, "bad return window sample %s", e)
     state.return_samples.append(e.prices_ticks)
     state.returns_cache = None
+    state.return_count += 1
 
 
 def margin_rates_set(state: ClearingState, e: ev.MarginRatesSet) -> None:

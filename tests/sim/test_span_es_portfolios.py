@@ -1,0 +1,130 @@
+"""Portfolio types margined by SPAN's risk arrays and by filtered expected shortfall, in a run.
+
+`scenarios/option-portfolios.toml` shortened, its method switched: every option book needs
+margin; a basis trade (a dated future against the perpetual) pays SPAN's intra-commodity
+charge; a short option needs at least SPAN's short option minimum; the monitor's cached
+requirements equal the pure computation; a replay reproduces the live run. Under "es" the
+stress scenarios come from bar files in the data directory, joined on their times, and are
+recorded in the log's `es_margin_configured` with the files' hashes in its header.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from clearing.apps.replay import fold
+from clearing.apps.run import run_scenario
+from clearing.core.portfolio.revaluation import ScenarioCache, table_charges
+from clearing.core.risk import account_risk
+from clearing.core.scenario_margin import scenario_tables, table_cache_update, table_maintenance, table_rule
+from clearing.core.state import Role
+from clearing.errors import DataError
+from clearing.log.reader import EventLogReader
+from clearing.scenario import load_scenario
+from clearing.scenario.params import compile_params
+from clearing.sim.accounts import trader_strategies
+from tests.conftest import ROOT
+
+SCENARIO = ROOT / "scenarios" / "option-portfolios.toml"
+SHORT = ["duration_s=5400", "population.accounts=120", "checkpoint_interval_s=1800"]
+START_MS = 1_704_067_200_000  # the scenario's epoch, 2024-01-01
+
+
+@pytest.fixture(scope="module")
+def span_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("span") / "run.sqlite"
+    scenario = load_scenario(SCENARIO, [*SHORT, "portfolio.method=span"])
+    return path, scenario, run_scenario(scenario, 3, path)
+
+
+def _members(scenario, s, name):
+    params = compile_params(scenario)
+    k = [x.name for x in params.population.strategies].index(name)
+    first = int(np.flatnonzero(s.role == Role.TRADER)[0])
+    return first + np.flatnonzero(trader_strategies(params.population) == k)
+
+
+def test_a_span_log_replays_and_its_cache_equals_the_full_computation(span_run):
+    path, _scenario, live = span_run
+    result = fold(path)
+    assert result.summary == live
+    s = result.state
+    assert s.table_method == "span" and s.span_config is not None
+    traders = np.flatnonzero((s.role == Role.TRADER) & s.position.any(axis=1))
+    cache = ScenarioCache(table_rule(s))
+    table_cache_update(s, cache, None)
+    _equity, cached = account_risk(s, traders, cache=cache)
+    _equity, pure = account_risk(s, traders)
+    assert np.array_equal(cached, pure) and np.array_equal(pure, table_maintenance(s, s.position[traders]))
+    options = [m for m, c in s.contracts.items() if c.instrument == "option" and m not in s.settlement_prices]
+    held = s.position[traders][:, options].any(axis=1)
+    assert held.any() and (pure[held] > 0).all()
+
+
+def test_span_charges_a_basis_trade_and_floors_short_options(span_run):
+    path, scenario, _live = span_run
+    s = fold(path).state
+    tables = scenario_tables(s)
+    btc = next(u for u, t in tables.items() if t.tiers is not None and t.tiers.shape[1] > 1)
+    table = tables[btc]
+    basis = [a for a in _members(scenario, s, "basis") if s.position[a].any()]
+    assert basis
+    intra, _som = table_charges(s.position[basis][:, table.markets], table)
+    assert (intra > 0).all()  # the future's and the perpetual's deltas match across tiers
+    _equity, requirement = account_risk(s, np.array(basis))
+    scan = table_maintenance(s, s.position[basis])
+    assert np.array_equal(requirement, scan) and (scan >= intra).all()
+    strangles = [a for a in _members(scenario, s, "short-strangle") if (s.position[a][table.markets] < 0).any()]
+    assert strangles
+    _intra, som = table_charges(s.position[strangles][:, table.markets], table)
+    assert (som > 0).all() and (table_maintenance(s, s.position[strangles]) >= som).all()
+
+
+def _bars(path, closes):
+    rows = ["ts,open,high,low,close,volume"]
+    for i, c in enumerate(closes):
+        rows.append(f"{START_MS + 60_000 * i},{c},{c},{c},{c},1")
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def es_run(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    down = [60_000 * (1 - 0.002 * i) for i in range(120)]
+    _bars(data / "btc-stress.csv", [f"{x:.1f}" for x in down])
+    _bars(data / "eth-stress.csv", [f"{x / 20:.2f}" for x in down])
+    scenario = load_scenario(SCENARIO, [
+        *SHORT, "portfolio.method=es", "portfolio.es_step_s=60", "portfolio.es_window=200", "portfolio.es_tail=3",
+        'portfolio.es.stress_files={"BTCUSDT-PERP" = ["btc-stress.csv"], "ETHUSDT-PERP" = ["eth-stress.csv"]}',
+    ])  # fmt: skip
+    path = data / "run.sqlite"
+    return path, scenario, run_scenario(scenario, 3, path, data_dir=data)
+
+
+def test_an_es_run_records_its_stress_scenarios_and_replays(es_run):
+    path, _scenario, live = es_run
+    with EventLogReader(path) as reader:
+        config = [e for _seq, e in reader.events(kinds=["es_margin_configured"])]
+        inputs = json.loads(reader.header.inputs_json)
+    assert len(config) == 1 and config[0].stress_source == "btc-stress.csv, eth-stress.csv"
+    assert len(config[0].stress_returns_ppm) == 119 and config[0].stress_returns_ppm[0][0] == -2_000
+    assert set(inputs) >= {"btc-stress.csv", "eth-stress.csv"}
+    result = fold(path)
+    assert result.summary == live
+    s = result.state
+    traders = np.flatnonzero((s.role == Role.TRADER) & s.position.any(axis=1))
+    cache = ScenarioCache(table_rule(s))
+    table_cache_update(s, cache, None)
+    assert np.array_equal(account_risk(s, traders, cache=cache)[1], account_risk(s, traders)[1])
+    longs = traders[s.position[traders, 0] > 0]
+    assert (account_risk(s, longs)[1] > 0).all()  # a long perpetual loses in the stress rows
+
+
+def test_a_missing_stress_file_is_a_clear_error(tmp_path):
+    scenario = load_scenario(SCENARIO, [*SHORT, "portfolio.method=es", 'portfolio.es.stress_files={"BTCUSDT-PERP" = ["nowhere.csv"]}'])
+    with pytest.raises(DataError, match="nowhere.csv"):
+        run_scenario(scenario, 3, tmp_path / "run.sqlite", data_dir=tmp_path)
+    assert not (tmp_path / "run.sqlite").exists()
