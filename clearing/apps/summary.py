@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from clearing.apps.tally import MarketTally
+from clearing.apps.tally import MarketTally, ModeCounts
 from clearing.core.risk import account_risk, fund_equity
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.valuation import trade_notional, valuation_price
-from clearing.units import NS_PER_S, format_minor
+from clearing.units import NS_PER_S, Int64Array, format_minor
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class ModeSummary:
     bad_debt: str
     margin_posted: str
     requirement_end: str
+    accounts_liquidated: int = 0  # of `traders`, those liquidated at least once
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class RunSummary:
     asset_pools: dict[str, str] = field(default_factory=dict)
     # The traders by margin mode, when they are in several (`population.margin_modes`); empty otherwise.
     modes: dict[str, ModeSummary] = field(default_factory=dict)
+    # The traders by portfolio type (`population.strategies`), when the population has types; empty otherwise.
+    strategies: dict[str, ModeSummary] = field(default_factory=dict)
     # Margin calls (`[margin_calls]`), when there were any: calls by response and the quote topped up.
     margin_calls: dict[str, int | str] = field(default_factory=dict)
 
@@ -181,6 +184,7 @@ def summarize(
             state.assets[a].symbol: format_minor(pool, state.assets[a].decimals) for a, pool in sorted(state.asset_pool.items())
         },
         modes=mode_summaries(state, tally, decimals) if len(tally.modes) > 1 else {},
+        strategies=strategy_summaries(state, tally, decimals),
         margin_calls=margin_call_summary(state, decimals),
     )
 
@@ -197,16 +201,29 @@ def mode_summaries(state: ClearingState, tally: MarketTally, decimals: int) -> d
     """Return the traders' summary per margin mode (in the order isolated, cross, portfolio)."""
     out = {}
     for mode in sorted(tally.modes, key=lambda label: MarginMode.of(label)):
-        counts = tally.modes[mode]
         rows = np.flatnonzero((state.role == Role.TRADER) & (state.margin_mode == MarginMode.of(mode)))
-        rows = rows[state.position[rows].any(axis=1)]
-        requirement = int(account_risk(state, rows)[1].sum()) if rows.size else 0
-        out[mode] = ModeSummary(
-            counts.traders, counts.liquidations, format_minor(counts.liquidated_notional, decimals),
-            format_minor(counts.insurance_paid, decimals), format_minor(counts.bad_debt, decimals),
-            format_minor(counts.margin_posted, decimals), format_minor(requirement, decimals),
-        )  # fmt: skip
+        out[mode] = _group_summary(state, tally.modes[mode], rows, decimals)
     return out
+
+
+def strategy_summaries(state: ClearingState, tally: MarketTally, decimals: int) -> dict[str, ModeSummary]:
+    """Return the traders' summary per portfolio type (`strategy_assigned`), in the population's order; empty without types."""
+    out = {}
+    for k, name in enumerate(state.strategy_names):
+        rows = np.array(sorted(a for a, s in state.strategy_of.items() if s == k), np.int64)
+        out[name] = _group_summary(state, tally.strategies.get(name, ModeCounts()), rows, decimals)
+    return out
+
+
+def _group_summary(state: ClearingState, counts: ModeCounts, rows: Int64Array, decimals: int) -> ModeSummary:
+    # One group's counts, and the requirement of its accounts still holding positions at the end.
+    rows = rows[state.position[rows].any(axis=1)]
+    requirement = int(account_risk(state, rows)[1].sum()) if rows.size else 0
+    return ModeSummary(
+        counts.traders, counts.liquidations, format_minor(counts.liquidated_notional, decimals),
+        format_minor(counts.insurance_paid, decimals), format_minor(counts.bad_debt, decimals),
+        format_minor(counts.margin_posted, decimals), format_minor(requirement, decimals), len(counts.liquidated_accounts),
+    )  # fmt: skip
 
 
 def _price(ticks: int, tick_size: Decimal) -> str | None:
@@ -253,14 +270,16 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    fields = {k: v for k, v in summary.as_dict().items() if k not in ("markets", "asset_pools", "modes", "margin_calls")}
+    skip = ("markets", "asset_pools", "modes", "strategies", "margin_calls")
+    fields = {k: v for k, v in summary.as_dict().items() if k not in skip}
     fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
-    for mode, m in summary.modes.items():
-        fields[f"mode_{mode}"] = (
-            f"{m.traders} accounts, {m.liquidations} liquidations ({m.liquidated_notional}), insurance paid "
-            f"{m.insurance_paid}, bad debt {m.bad_debt}, margin posted {m.margin_posted}, requirement at the end "
-            f"{m.requirement_end}"
-        )
+    for prefix, groups in (("mode", summary.modes), ("strategy", summary.strategies)):
+        for name, m in groups.items():
+            fields[f"{prefix}_{name}"] = (
+                f"{m.traders} accounts, {m.liquidations} liquidations of {m.accounts_liquidated} ({m.liquidated_notional}), "
+                f"insurance paid {m.insurance_paid}, bad debt {m.bad_debt}, margin posted {m.margin_posted}, "
+                f"requirement at the end {m.requirement_end}"
+            )
     if summary.margin_calls:
         c = summary.margin_calls
         fields["margin_calls"] = (

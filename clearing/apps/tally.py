@@ -19,7 +19,8 @@ before liquidations cited their fills) goes to the market it names.
 The traders are counted by the margin mode of their group (`accounts_opened`): their
 accounts, liquidations and liquidated notional, what the insurance fund paid for them, their
 bad debt and the quote they deposited, so a run with `population.margin_modes` compares the
-modes on one path.
+modes on one path; and likewise by portfolio type (`strategy_assigned`) when the population
+has types (`population.strategies`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ModeCounts:
 
     traders: int = 0  # accounts (an isolated trader holds one per leg)
     liquidations: int = 0
+    liquidated_accounts: set[int] = field(default_factory=set)  # the accounts liquidated at least once
     liquidated_notional: int = 0
     insurance_paid: int = 0
     bad_debt: int = 0
@@ -73,6 +75,8 @@ class MarketTally:
     unit_value: list[int] = field(default_factory=list)
     inverse: set[int] = field(default_factory=set)  # inverse perpetuals: a lot is worth its unit value at any price
     modes: dict[str, ModeCounts] = field(default_factory=dict)  # the traders' counts by margin mode
+    strategies: dict[str, ModeCounts] = field(default_factory=dict)  # the traders' counts by portfolio type
+    strategy_of: dict[int, str] = field(default_factory=dict)  # trader account -> its portfolio type
     trader_groups: list[tuple[int, int, str]] = field(default_factory=list)  # (first, count, mode) of each trader group
     fills: dict[int, tuple[int, int]] = field(default_factory=dict)  # liquidation fill seq -> (market, notional)
 
@@ -87,10 +91,14 @@ class MarketTally:
             self.unit_value.append(0)
         return self.markets[market]
 
+    def grouped(self) -> bool:
+        """Return whether the traders are told apart: several margin-mode groups, or portfolio types."""
+        return len(self.trader_groups) > 1 or bool(self.strategy_of)
+
     def event(self, seq: int, kind: str, event: ev.Event) -> None:
         """Count one event (of any kind: those outside `TALLIED` are ignored)."""
         count = _COUNT.get(kind)
-        if count is not None and not (kind in _BY_MODE and len(self.trader_groups) < 2):
+        if count is not None and not (kind in _BY_MODE and not self.grouped()):
             count(self, seq, event)
 
     def row(self, seq: int, kind: str, version: int, payload: bytes | str) -> None:
@@ -99,7 +107,7 @@ class MarketTally:
             return
         if kind == "trade_executed" and not _is_fill(payload):
             return
-        if kind in _BY_MODE and len(self.trader_groups) < 2:  # one margin mode: nothing to tell apart
+        if kind in _BY_MODE and not self.grouped():  # one margin mode and no types: nothing to tell apart
             return
         self.event(seq, kind, ev.decode(payload, kind, version))
 
@@ -155,10 +163,10 @@ def _completed(tally: MarketTally, seq: int, e: Any) -> None:
         counts = tally.market(market)
         counts.liquidations += 1
         counts.liquidated_notional += notional
-    by_mode = _mode_of(tally, e.account) if len(tally.trader_groups) > 1 else None
-    if by_mode is not None:
-        by_mode.liquidations += 1
-        by_mode.liquidated_notional += e.notional
+    for group in _groups_of(tally, e.account):
+        group.liquidations += 1
+        group.liquidated_notional += e.notional
+        group.liquidated_accounts.add(e.account)
 
 
 def _socialised(tally: MarketTally, seq: int, e: Any) -> None:
@@ -177,30 +185,38 @@ def _opened(tally: MarketTally, seq: int, e: Any) -> None:
         tally.modes.setdefault(e.margin_mode, ModeCounts()).traders += e.count
 
 
-def _mode_of(tally: MarketTally, account: int) -> ModeCounts | None:
-    # The counts of the trader group `account` is in (None: not a trader).
-    for first, count, mode in tally.trader_groups:
-        if first <= account < first + count:
-            return tally.modes[mode]
-    return None
+def _assigned(tally: MarketTally, seq: int, e: Any) -> None:
+    tally.strategies[e.name] = ModeCounts(traders=len(e.accounts))
+    tally.strategy_of.update(dict.fromkeys(e.accounts, e.name))
+
+
+def _groups_of(tally: MarketTally, account: int) -> list[ModeCounts]:
+    # The counts `account` adds to: its margin-mode group's (with several) and its portfolio type's (with types).
+    out = []
+    if len(tally.trader_groups) > 1:
+        for first, count, mode in tally.trader_groups:
+            if first <= account < first + count:
+                out.append(tally.modes[mode])
+                break
+    name = tally.strategy_of.get(account)
+    if name is not None:
+        out.append(tally.strategies[name])
+    return out
 
 
 def _deposited(tally: MarketTally, seq: int, e: Any) -> None:
-    counts = _mode_of(tally, e.account)
-    if counts is not None:
-        counts.margin_posted += e.amount
+    for group in _groups_of(tally, e.account):
+        group.margin_posted += e.amount
 
 
 def _paid(tally: MarketTally, seq: int, e: Any) -> None:
-    counts = _mode_of(tally, e.account)
-    if counts is not None:
-        counts.insurance_paid += e.amount
+    for group in _groups_of(tally, e.account):
+        group.insurance_paid += e.amount
 
 
 def _written_off(tally: MarketTally, seq: int, e: Any) -> None:
-    counts = _mode_of(tally, e.account)
-    if counts is not None:
-        counts.bad_debt += e.amount
+    for group in _groups_of(tally, e.account):
+        group.bad_debt += e.amount
 
 
 _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
@@ -212,6 +228,7 @@ _COUNT: dict[str, Callable[[MarketTally, int, Any], None]] = {
     "loss_socialised": _socialised,
     "funding_paid": _funding,
     "accounts_opened": _opened,
+    "strategy_assigned": _assigned,
     "deposited": _deposited,
     "insurance_fund_paid": _paid,
     "bad_debt_recorded": _written_off,

@@ -7,7 +7,7 @@ the sequence numbers of the events that led to it. A kind is never renamed: a ch
 payload gets a new version and an upcaster from the old one.
 """
 
-from clearing.events.accounts import AccountsOpened, Deposited, InsuranceFundDeposited, MarketListed
+from clearing.events.accounts import AccountsOpened, Deposited, InsuranceFundDeposited, MarketListed, StrategyAssigned
 from clearing.events.base import Event
 from clearing.events.codec import (
     DECODER,
@@ -126,6 +126,7 @@ __all__ = [
     "QuotesReplaced",
     "ReturnWindowSampled",
     "SpanMarginConfigured",
+    "StrategyAssigned",
     "TradeExecuted",
     "VolatilitySurfaceUpdated",
     "decode",

@@ -45,6 +45,19 @@ class AccountsOpened(Event, frozen=True, kw_only=True, tag="accounts_opened"):
     margin_mode: str = "cross"
 
 
+class StrategyAssigned(Event, frozen=True, kw_only=True, tag="strategy_assigned"):
+    """The traders of portfolio type `strategy` (`population.strategies`, named `name`) hold `accounts` (ascending).
+
+    Written at time 0, one per type, when the population has types, so a reader of the log
+    (the summary, SQL) can group accounts by type; an isolated trader's every leg account is
+    listed.
+    """
+
+    strategy: int
+    name: str
+    accounts: tuple[int, ...]
+
+
 class Deposited(Event, frozen=True, kw_only=True, tag="deposited"):
     """Collateral came into an account from outside the exchange."""
 

@@ -12,6 +12,7 @@ from clearing.events.accounts import (
     Deposited,
     InsuranceFundDeposited,
     MarketListed,
+    StrategyAssigned,
 )
 from clearing.events.base import Event
 from clearing.events.collateral import (
@@ -96,6 +97,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     GridMarginConfigured,
     SpanMarginConfigured,
     EsMarginConfigured,
+    StrategyAssigned,
     MarginCalled,
     MarginToppedUp,
     LiquidationCancelled,
@@ -149,6 +151,7 @@ AnyEvent = (
     | GridMarginConfigured
     | SpanMarginConfigured
     | EsMarginConfigured
+    | StrategyAssigned
     | MarginCalled
     | MarginToppedUp
     | LiquidationCancelled

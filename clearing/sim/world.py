@@ -298,6 +298,9 @@ def _start_agents(
     holders = leg_accounts(p, accounts[Role.TRADER][0])
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
     strategy_of = trader_strategies(p)
+    for k, strategy in enumerate(p.strategies):
+        members = np.unique(np.concatenate([column[strategy_of == k] for column in holders]))
+        bus.emit(ev.StrategyAssigned(ts_ns=env.now, strategy=k, name=strategy.name, accounts=tuple(members.tolist())))
     legs = _legs(bus.state, p, population, strategy_of, holders, lot_values, initials)
     entry_hooks: list[Callable[[list[int], int, int], None]] = []
     for k, strategy in enumerate(p.strategies):

@@ -135,3 +135,24 @@ def test_option_legs_opened_before_the_first_model_mark_trade_at_the_starting_mo
         opened = [e for _seq, e in reader.events(kinds=["trade_executed"]) if e.ts_ns == 0 and e.market in options]
     assert opened and all(e.price_ticks > 0 for e in opened)
     assert set(live.modes) == {"isolated", "cross", "portfolio"}
+
+
+def test_the_summary_counts_each_portfolio_type_from_its_strategy_assigned_event(run):
+    path, live = run
+    params = compile_params(load_scenario(SCENARIO, SHORT))
+    s = fold(path).state
+    first = int(np.flatnonzero(s.role == Role.TRADER)[0])
+    strategy = trader_strategies(params.population)
+    names = [x.name for x in params.population.strategies]
+    assert list(live.strategies) == names == s.strategy_names
+    liquidated: dict[int, int] = {}
+    with EventLogReader(path) as reader:
+        assigned = {e.name: e.accounts for _seq, e in reader.events(kinds=["strategy_assigned"])}
+        for _seq, e in reader.events(kinds=["liquidation_completed"]):
+            liquidated[e.account] = liquidated.get(e.account, 0) + 1
+    for k, name in enumerate(names):
+        members = (first + np.flatnonzero(strategy == k)).tolist()  # every trader here is portfolio-margined: one account
+        assert list(assigned[name]) == members and live.strategies[name].traders == len(members)
+        assert live.strategies[name].liquidations == sum(liquidated.get(a, 0) for a in members)
+        assert live.strategies[name].accounts_liquidated == sum(1 for a in members if a in liquidated)
+    assert sum(x.liquidations for x in live.strategies.values()) == sum(liquidated.values())

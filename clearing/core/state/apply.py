@@ -33,6 +33,7 @@ def apply(state: ClearingState, event: ev.Event) -> None:
 _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.MarketListed: ledger.market_listed,
     ev.AccountsOpened: ledger.accounts_opened,
+    ev.StrategyAssigned: ledger.strategy_assigned,
     ev.Deposited: ledger.deposited,
     ev.InsuranceFundDeposited: ledger.insurance_fund_deposited,
     ev.IndexPriceUpdated: prices.index_price_updated,

@@ -75,6 +75,8 @@ class ClearingState:
         inverse: each inverse perpetual's settlement asset and k (`clearing.core.inverse`), by
             market; asset_pool: the coin its trades' dust and fees leave with the house, by asset;
             asset_clearing: the coin funding ledger, by asset (0 outside a settlement).
+        strategy_names, strategy_of: the population's portfolio types and each typed trader
+            account's type (`strategy_assigned`);
         margin_calls, margin_call_counts: each called account's last call time; the calls by
             response and the quote topped up (`margin_called`, `margin_topped_up`);
         dynamic_rates: each market whose rates dynamic margin moved, its multiplier and rates
@@ -125,6 +127,8 @@ class ClearingState:
         self.inverse: dict[int, InverseTerms] = {}  # inverse perpetuals: settlement asset and coin per lot-tick
         self.asset_pool: dict[int, int] = {}  # coin the house holds per settlement asset: trade dust and fees
         self.asset_clearing: dict[int, int] = {}  # per settlement asset, 0 except inside a coin funding settlement
+        self.strategy_names: list[str] = []  # the population's portfolio types, in order (`strategy_assigned`)
+        self.strategy_of: dict[int, int] = {}  # trader account -> its portfolio type
         self.margin_calls: dict[int, int] = {}  # account -> the time of its last margin call
         self.margin_call_counts = dict.fromkeys(("calls", "top_up", "reduce", "none", "topped_up"), 0)
         self.dynamic_rates: dict[int, tuple[int, tuple[int, ...]]] = {}  # market -> (multiplier, bracket rates) set last
@@ -276,6 +280,8 @@ class ClearingState:
             surfaces = sorted(self.surfaces.items())
             h.update(msgspec.json.encode([(m, s.expiries_ns, s.log_moneyness_ppm, s.vol_ppm) for m, s in surfaces]))
         h.update(msgspec.json.encode([[o.canonical() if o else None for o in obs] for obs in self.observations]))
+        if self.strategy_names:  # runs without portfolio types keep the digests they had before
+            h.update(msgspec.json.encode([self.strategy_names, sorted(self.strategy_of.items())]))
         if self.margin_calls:  # runs without margin calls keep the digests they had before
             h.update(msgspec.json.encode([sorted(self.margin_calls.items()), sorted(self.margin_call_counts.items())]))
         if self.dynamic_rates:  # runs without dynamic margin keep the digests they had before

@@ -15,7 +15,7 @@ from clearing.core.book import Book
 from clearing.core.inverse import trade_coin
 from clearing.core.margin import Brackets
 from clearing.core.state.reducers import orders
-from clearing.core.state.reducers.checks import account, market
+from clearing.core.state.reducers.checks import account, market, require
 from clearing.core.state.schema import MARKET_ARRAYS, MODE_LABELS, ROLE_LABELS, InverseTerms, MarginMode, Role
 from clearing.errors import InvariantViolation
 
@@ -68,6 +68,21 @@ def accounts_opened(state: ClearingState, e: ev.AccountsOpened) -> None:
     state.position = np.vstack([state.position, block])
     state.entry_cost = np.vstack([state.entry_cost, block])
     state.collateral = np.vstack([state.collateral, np.zeros((n, len(state.assets)), np.int64)])
+
+
+def strategy_assigned(state: ClearingState, e: ev.StrategyAssigned) -> None:
+    """Record which traders' accounts hold portfolio type `e.strategy` (types in order, each account in one)."""
+    require(e.strategy == len(state.strategy_names) and bool(e.name) and e.name not in state.strategy_names,
+            "strategy %s %r out of order or named twice", e.strategy, e.name)  # fmt: skip
+    accounts = list(e.accounts)
+    require(accounts == sorted(set(accounts)), "strategy %r: accounts not ascending and distinct", e.name)
+    ends = accounts[:1] + accounts[-1:]
+    require(all(0 <= a < state.n_accounts for a in ends), "strategy %r names an account not opened", e.name)
+    rows = np.array(accounts, np.int64)
+    require(bool((state.role[rows] == Role.TRADER).all()), "strategy %r names an account that is not a trader's", e.name)
+    require(not any(a in state.strategy_of for a in accounts), "strategy %r names an account of another type", e.name)
+    state.strategy_names.append(e.name)
+    state.strategy_of.update(dict.fromkeys(accounts, e.strategy))
 
 
 def deposited(state: ClearingState, e: ev.Deposited) -> None:
