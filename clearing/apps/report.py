@@ -151,7 +151,7 @@ def _png(fig: Any) -> str:
 
 
 def render(report: Report, out: Path | str) -> dict[str, Any]:
-    """Write `report` as one HTML file to `out`; return what it shows (the cascade totals, the fund's path, the markets).
+    """Write `report` as one HTML file to `out`; return what it shows (cascade totals, the fund's path, markets, modes, types).
 
     A panel of prices and one of open interest per market, titled with its symbol; with
     several markets also the liquidated notional per step by market.
@@ -217,7 +217,8 @@ def render(report: Report, out: Path | str) -> dict[str, Any]:
     fund_path = _fund_path(samples, scale)
     markets = market_rows(summary["markets"], cascades)
     Path(out).write_text(_html(summary, totals, fund_path, markets, figures), encoding="utf-8")
-    return {"cascades": totals, "insurance_fund_path": fund_path, "markets": markets}
+    groups = {"modes": summary["modes"], "strategies": summary["strategies"]}
+    return {"cascades": totals, "insurance_fund_path": fund_path, "markets": markets, **groups}
 
 
 def market_rows(markets: dict[str, dict[str, Any]], cascades: Cascades) -> dict[str, dict[str, Any]]:
@@ -284,17 +285,17 @@ def _html(
         body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in rows.items())
         return f"<table>{body}</table>"
 
-    def by_market(columns: dict[str, dict[str, Any]]) -> str:
-        # A column per symbol, a row per field.
+    def columns_table(heading: str, corner: str, columns: dict[str, dict[str, Any]]) -> str:
+        # A column per market, margin mode or portfolio type, a row per field.
         if not columns:
             return ""
-        head = "<tr><th>market</th>" + "".join(f"<th>{html.escape(s)}</th>" for s in columns) + "</tr>"
+        head = f"<tr><th>{corner}</th>" + "".join(f"<th>{html.escape(s)}</th>" for s in columns) + "</tr>"
         fields = [k for k in next(iter(columns.values())) if k != "market"]
         body = "".join(
             f"<tr><th>{html.escape(k)}</th>" + "".join(f"<td>{cell(c[k])}</td>" for c in columns.values()) + "</tr>"
             for k in fields
         )
-        return f"<h2>Markets</h2><table>{head}{body}</table>"
+        return f"<h2>{heading}</h2><table>{head}{body}</table>"
 
     images = "".join(
         f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
@@ -306,9 +307,12 @@ def _html(
         "table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "th{background:#f4f4f4;font-weight:600}img{max-width:100%}"
     )
-    flat = {k: v for k, v in summary.items() if k != "markets"}
+    flat = {k: v for k, v in summary.items() if k not in ("markets", "modes", "strategies")}
+    groups = columns_table("By margin mode", "mode", summary.get("modes") or {})
+    groups += columns_table("By portfolio type", "type", summary.get("strategies") or {})
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head><body>"
-        f"<h1>{title}</h1><h2>Summary</h2>{table(flat)}{by_market(markets)}<h2>Cascades</h2>{table(totals)}"
+        f"<h1>{title}</h1><h2>Summary</h2>{table(flat)}{columns_table('Markets', 'market', markets)}{groups}"
+        f"<h2>Cascades</h2>{table(totals)}"
         f"<h2>Insurance fund path</h2>{table(fund)}{images}</body></html>"
     )

@@ -190,7 +190,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     markets = {symbol: {key: m[key] for key in _MARKET_HEADLINE} for symbol, m in shown["markets"].items()}
     if args.json:
         print(json.dumps({**headline, "insurance_fund_path": fund, "cascades": cascades, "markets": markets,
-                          "report": str(out)}))  # fmt: skip
+                          "modes": shown["modes"], "strategies": shown["strategies"], "report": str(out)}))  # fmt: skip
         return 0
     for key, value in headline.items():
         print(f"{key:<22}{value}")

@@ -129,3 +129,21 @@ def test_a_complete_log_cut_short_is_refused_by_report_and_cascades(log, tmp_pat
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "the header records" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_report_compares_margin_modes_and_portfolio_types_in_tables(tmp_path, capsys):
+    from tests.conftest import ROOT
+
+    path = tmp_path / "types.sqlite"
+    scenario = str(ROOT / "scenarios" / "option-portfolios.toml")
+    overrides = ["--set", "duration_s=1800", "--set", "population.accounts=90", "--set", "checkpoint_interval_s=900",
+                 "--set", "population.margin_modes={cross=0.5, portfolio=0.5}"]  # fmt: skip
+    assert main(["run", scenario, "--seed", "1", "--out", str(path), *overrides]) == 0
+    capsys.readouterr()
+    assert main(["report", str(path), "--out", str(tmp_path / "r.html"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    page = (tmp_path / "r.html").read_text()
+    assert "<h2>By margin mode</h2>" in page and "<h2>By portfolio type</h2>" in page
+    for name, counts in shown["strategies"].items():
+        assert f"<th>{name}</th>" in page and counts["traders"] > 0
+    assert set(shown["modes"]) == {"cross", "portfolio"} and "{&#x27;" not in page  # no dict printed raw in a cell
