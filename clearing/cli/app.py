@@ -21,6 +21,7 @@ from clearing.cli.common import Parser
 from clearing.cli.data import add_data_commands
 from clearing.cli.fork import add_fork_commands
 from clearing.cli.logs import add_log_commands
+from clearing.cli.margin import add_margin_commands
 from clearing.cli.sweep import add_sweep_commands
 from clearing.errors import ClearingError
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_fork_commands(sub)
     add_sweep_commands(sub)
+    add_margin_commands(sub)
     return parser
 
 

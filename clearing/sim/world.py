@@ -25,7 +25,7 @@ from clearing.core.agents.market_maker import Anchor, MakerParams
 from clearing.core.agents.population import Population, draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
-from clearing.core.paths import gbm_path
+from clearing.core.paths import Bars, gbm_path
 from clearing.core.portfolio.es import joint_returns_ppm
 from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
 from clearing.core.valuation import lot_value, option_terms
@@ -195,17 +195,20 @@ def _portfolio(env: Clock, bus: EventBus, params: RunParams, inputs: dict[str, P
 
 def es_event(params: RunParams, es: EsParams, inputs: dict[str, Path]) -> ev.EsMarginConfigured:
     """Return the filtered expected shortfall's event: its stress returns read from the data directory's bars."""
+    bars = {}
+    for market, files in es.stress_files:
+        tick = Decimal(params.markets[market].tick_size)
+        bars[market] = tapes.concat_bars([tapes.read_bars(inputs[name], tick) for name in files], list(files))
+    return stress_event(es, bars)
+
+
+def stress_event(es: EsParams, bars: dict[int, Bars]) -> ev.EsMarginConfigured:
+    """Return the filtered expected shortfall's event with the joint returns of `bars` (each stress market's) as stress rows."""
     rows: tuple[tuple[int, ...], ...] = ()
-    names: list[str] = []
+    names = [name for _market, files in es.stress_files for name in files]
     if es.stress_files:
-        times, closes = [], []
-        for market, files in es.stress_files:
-            tick = Decimal(params.markets[market].tick_size)
-            bars = tapes.concat_bars([tapes.read_bars(inputs[name], tick) for name in files], list(files))
-            times.append(bars.open_ms)
-            closes.append(bars.close)
-            names.extend(files)
-        joint = joint_returns_ppm(times, closes, es.horizon_minutes)
+        markets = [m for m, _files in es.stress_files]
+        joint = joint_returns_ppm([bars[m].open_ms for m in markets], [bars[m].close for m in markets], es.horizon_minutes)
         if not joint.shape[0]:
             raise DataError(f"portfolio.es.stress_files: {', '.join(names)} share no {es.horizon_minutes}-minute returns")
         rows = tuple(tuple(row) for row in joint.tolist())

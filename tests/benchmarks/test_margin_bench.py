@@ -1,79 +1,96 @@
-"""The margin monitor's check over 10^6 accounts next to a bare numpy expression of the same formula.
+"""`clearing margin` speed: a 200-position multi-asset options book under every model; Monte Carlo ES.
 
-Target (issue 5): within 3x of the bare expression, measured in the same run. Both find
-the accounts with a position whose cash + position x mark x unit value is below
-ceil(|position| x mark x unit value x rate / 10^6); the monitor's version also applies the
-bracket lookup path, the trader and not-yet-queued masks, and avoids overflow by splitting
-the product.
+Targets (issue 15): the whole analysis of the book (isolated, cross, SPAN, grid and ES by the
+engine with each position's marginal requirement, historical VaR/ES with attribution, the
+Greeks) in under a second; Monte Carlo ES with attribution over 10^5 correlated paths in a
+few seconds. The book: four perpetuals and 49 options on each (7 expiries x 7 strikes), one
+position in each market, generated with its scenario and a day of synthetic 1-minute bars per
+underlying (the size of a crash-day tape).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
-from pytest_benchmark.fixture import BenchmarkFixture
+import pytest
 
-from clearing.core.state import ClearingState
-from tests.builders import bus_with
-from tests.unit.margin_reference import breached_accounts
+from clearing.apps.margin import analyse, load_book
+from clearing.apps.margin.var import monte_carlo_returns, position_pnl, tail_measure
 
-N = 1_000_000
-REPS = 7
-MARK, UNIT_VALUE, RATE = 600_000, 100, 5_000
-
-
-def big_state() -> ClearingState:
-    bus = bus_with(N, tick_size="0.1", lot_size="0.001", quote_decimals=6, unit_value=UNIT_VALUE, maintenance_margin_ppm=RATE)
-    s = bus.state
-    rng = np.random.default_rng(1)
-    lots = rng.integers(-5_000, 5_000, N)
-    notional = np.abs(lots) * MARK * UNIT_VALUE
-    leverage = rng.choice([2, 5, 10, 20, 50, 100], N)
-    # About 5 % of accounts below maintenance at the mark.
-    s.position[:, 0] = lots
-    s.cash[:] = notional // leverage - lots * MARK * UNIT_VALUE - (rng.random(N) < 0.05) * notional // 40
-    s.mark_ticks[0] = MARK
-    return s
+UNDERLYINGS = (("BTC", 60_000, "0.1", "0.001"), ("ETH", 3_000, "0.01", "0.01"), ("SOL", 150, "0.01", "0.1"),
+               ("XRP", 0.6, "0.0001", "10"))  # fmt: skip
+EXPIRIES_D = (1, 3, 7, 14, 30, 60, 90)
+MONEYNESS = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)
 
 
-def bare(cash: np.ndarray, position: np.ndarray) -> np.ndarray:
-    value = position * (MARK * UNIT_VALUE)
-    requirement = (np.abs(value) * RATE + 999_999) // 1_000_000
-    return np.flatnonzero((position != 0) & (cash + value < requirement))
+def _scenario() -> str:
+    first = UNDERLYINGS[0]
+    out = [
+        'name = "bench-book"\nepoch = "2024-03-01T00:00:00Z"\nduration_s = 3600\n',
+        f'[market]\nsymbol = "{first[0]}-PERP"\ntick_size = "{first[2]}"\nlot_size = "{first[3]}"\nquote_decimals = 6\n',
+        f'[price]\nmodel = "gbm"\ninitial = "{first[1]}"\n',
+    ]
+    for i, (name, price, tick, lot) in enumerate(UNDERLYINGS):
+        if i:
+            out.append(f'[[markets]]\nsymbol = "{name}-PERP"\ntick_size = "{tick}"\nlot_size = "{lot}"\n'
+                       f'[markets.price]\ninitial = "{price}"\n')  # fmt: skip
+        for days in EXPIRIES_D:
+            for m in MONEYNESS:
+                strike = float(price) * m
+                strike_text = f"{strike:.4f}".rstrip("0").rstrip(".")
+                kind = "put" if m < 1 else "call"
+                out.append(
+                    f'[[markets]]\nsymbol = "{name}-{days}D-{strike_text}-{kind[0].upper()}"\nkind = "option"\n'
+                    f'underlying = "{name}-PERP"\noption_type = "{kind}"\nstrike = "{strike_text}"\nexpiry_s = {days * 86400}\n'
+                    f'tick_size = "{tick}"\nlot_size = "{lot}"\n'
+                )  # fmt: skip
+    return "\n".join(out)
 
 
-def test_margin_check_of_a_million_accounts(benchmark: BenchmarkFixture) -> None:
-    s = big_state()
-    backing = s.margin_cash()
-    column = np.ascontiguousarray(s.position[:, 0])
-    assert (breached_accounts(s, 0, backing) == bare(s.cash, column)).all()
-    ours, base = [], []
-    for _ in range(REPS):
-        start = time.perf_counter()
-        breached_accounts(s, 0, s.margin_cash())
-        ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        bare(s.cash, column)
-        base.append(time.perf_counter() - start)
-    ratio = statistics.median(o / b for o, b in zip(ours, base, strict=True))
-    benchmark.extra_info.update(
-        accounts=N, monitor_rate=round(N / statistics.median(ours)), bare_rate=round(N / statistics.median(base)),
-        ratio=round(1 / ratio, 3), ratio_min=round(min(b / o for o, b in zip(ours, base, strict=True)), 3),
-        ratio_max=round(max(b / o for o, b in zip(ours, base, strict=True)), 3),
-    )  # fmt: skip
-    benchmark.pedantic(breached_accounts, args=(s, 0, backing), rounds=5, iterations=1)
-    assert ratio <= 3.0, f"the monitor takes {ratio:.2f}x the bare expression (target 3x)"
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench-book")
+    (root / "scenario.toml").write_text(_scenario())
+    rng = np.random.default_rng(0)
+    lines = ['scenario = "scenario.toml"', 'cash = "10000000"', "[history]", "horizon_minutes = 60", "[history.files]"]
+    positions = []
+    for name, price, tick, _lot in UNDERLYINGS:
+        path = root / f"{name.lower()}.csv"
+        closes = float(price) * np.exp(np.cumsum(rng.normal(0, 0.001, 1440)))  # a day of minutes, as a crash-day tape
+        decimals = len(tick.split(".")[1]) if "." in tick else 0
+        rows = [f"{1_709_251_200_000 + 60_000 * i},{c:.{decimals}f},{c:.{decimals}f},{c:.{decimals}f},{c:.{decimals}f},1"
+                for i, c in enumerate(closes)]  # fmt: skip
+        path.write_text("ts,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+        lines.append(f'"{name}-PERP" = ["{path.name}"]')
+        positions.append((f"{name}-PERP", 1))
+        for days in EXPIRIES_D:
+            for m in MONEYNESS:
+                strike = f"{float(price) * m:.4f}".rstrip("0").rstrip(".")
+                positions.append((f"{name}-{days}D-{strike}-{'P' if m < 1 else 'C'}", int(rng.integers(-5, 6)) or 1))
+    lots = {name: lot for name, _p, _t, lot in UNDERLYINGS}
+    body = "\n".join(lines) + "\n" + "".join(
+        f'[[positions]]\nsymbol = "{s}"\nquantity = "{q * float(lots[s.split("-")[0]]):g}"\n' for s, q in positions
+    )
+    (root / "book.toml").write_text(body)
+    return load_book(root / "book.toml", data_dir=root)
 
 
-def test_span_requirement_of_a_million_two_market_portfolios(benchmark: BenchmarkFixture) -> None:
-    """SPAN's 16 scenarios over 10^6 accounts holding two markets, with a 70 % credit."""
-    from clearing.core.margin import span_requirement, span_scenarios
+def test_the_whole_analysis_of_a_200_position_book(benchmark, book):
+    assert len(book.held()) == 200
+    result = benchmark.pedantic(analyse, args=(book, ("isolated", "cross", "span", "grid", "es", "var")), rounds=3)
+    assert set(result.engine) == {"isolated", "cross", "span", "grid", "es"} and "historical" in result.tails
 
-    rng = np.random.default_rng(2)
-    values = rng.integers(-(10**12), 10**12, (N, 2))
-    psr = np.array([100_000, 150_000], np.int64)
-    scenarios = span_scenarios(2)
-    requirement = benchmark(span_requirement, values, psr, scenarios, 700_000)
-    assert requirement.shape == (N,) and (requirement >= 0).all()
+
+def test_monte_carlo_es_over_100000_correlated_paths(benchmark, book):
+    from clearing.apps.margin.book import MonteCarloConfig
+
+    n = len(UNDERLYINGS)
+    correlation = tuple(tuple(1.0 if i == j else 0.7 for j in range(n)) for i in range(n))
+    mc = MonteCarloConfig(underlyings=tuple(f"{u[0]}-PERP" for u in UNDERLYINGS), vols=(0.6, 0.75, 0.9, 0.9),
+                          correlation=correlation, paths=100_000)  # fmt: skip
+    with_mc = book._replace(monte_carlo=mc)
+
+    def run():
+        return tail_measure(position_pnl(with_mc, monte_carlo_returns(with_mc, 0)), 0.99)
+
+    t = benchmark.pedantic(run, rounds=2)
+    assert t.scenarios == 100_000 and t.es >= t.var

@@ -1,0 +1,323 @@
+"""A portfolio to analyse (`clearing margin`): its file, its validation, and the book in run units.
+
+A book file (TOML) names a scenario (the markets, the venue's rules and the portfolio-margin
+parameters come from it, so the analysis margins with the engine's own functions), the
+positions (in the file, or a CSV of `symbol,quantity` rows), the collateral, the prices
+(the scenario's initial prices, written ones, or a data-directory tape's at a UTC time),
+implied volatilities per underlying, and the inputs of the historical and Monte Carlo
+models. Errors are one line naming the file and the field or the CSV row.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import tomllib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clearing.core.options.pricing import black76_price
+from clearing.data import tapes
+from clearing.data.directory import resolve_data_file
+from clearing.errors import ConfigError, DataError
+from clearing.scenario import Scenario, load_scenario
+from clearing.scenario.loading import PRESETS, preset_names
+from clearing.scenario.overrides import format_error
+from clearing.scenario.params import RunParams, compile_params
+from clearing.units import to_units
+
+NS_PER_S = 1_000_000_000
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PositionRow(_Section):
+    """One position: a listed market's symbol and a signed quantity in its base units (a whole number of lots)."""
+
+    symbol: str = Field(min_length=1)
+    quantity: Decimal
+
+
+class CollateralRow(_Section):
+    """An amount of one of the scenario's collateral assets (valued at its price less its haircut)."""
+
+    asset: str
+    amount: Annotated[Decimal, Field(ge=0)]
+
+
+class TapePrice(_Section):
+    """A market's price from a 1-minute bar file of the data directory: the close of the bar open at or before `at`."""
+
+    file: str
+    at: datetime
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("expected a UTC time with its zone, e.g. 2025-10-10T21:15:00Z")
+        return value.astimezone(UTC)
+
+
+class HistoryConfig(_Section):
+    """Historical simulation: each underlying's 1-minute bar files, joined on their times; returns over `horizon_minutes`."""
+
+    files: dict[str, tuple[str, ...]]
+    horizon_minutes: int = Field(default=1, ge=1, le=10_080)
+
+
+class MonteCarloConfig(_Section):
+    """Monte Carlo: joint normal log-returns of the `underlyings` with annualised `vols` and a `correlation` matrix."""
+
+    underlyings: tuple[str, ...] = Field(min_length=1)
+    vols: tuple[Annotated[float, Field(gt=0, le=20)], ...]
+    correlation: tuple[tuple[float, ...], ...]
+    paths: int = Field(default=100_000, ge=100, le=10_000_000)
+    horizon_minutes: int = Field(default=1440, ge=1, le=525_600)
+
+    @model_validator(mode="after")
+    def _shape(self) -> MonteCarloConfig:
+        n = len(self.underlyings)
+        if len(self.vols) != n or len(self.correlation) != n or any(len(row) != n for row in self.correlation):
+            raise ValueError(f"expected {n} vols and a {n} x {n} correlation matrix, one per underlying")
+        c = np.array(self.correlation)
+        if not np.allclose(c, c.T) or not np.allclose(np.diag(c), 1) or (np.abs(c) > 1).any():
+            raise ValueError("the correlation matrix must be symmetric with a unit diagonal and entries in [-1, 1]")
+        if np.linalg.eigvalsh(c).min() < -1e-10:
+            raise ValueError("the correlation matrix is not positive semi-definite")
+        return self
+
+
+class BookFile(_Section):
+    """The book file as written (see docs/margin-analysis.md)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = ""
+    scenario: str
+    set: tuple[str, ...] = ()
+    at_s: float = Field(default=0, ge=0)
+    cash: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+    positions: tuple[PositionRow, ...] = ()
+    positions_csv: str = ""
+    collateral: tuple[CollateralRow, ...] = ()
+    prices: dict[str, Decimal] = Field(default_factory=dict)
+    prices_from: dict[str, TapePrice] = Field(default_factory=dict)
+    vols: dict[str, Annotated[float, Field(gt=0, le=20)]] = Field(default_factory=dict)
+    default_vol: float = Field(default=0.6, gt=0, le=20)
+    history: HistoryConfig | None = None
+    monte_carlo: MonteCarloConfig | None = None
+
+
+class Book(NamedTuple):
+    """A book in run units: the scenario's markets, each market's lots, prices and vols, the collateral."""
+
+    name: str
+    path: Path
+    scenario: Scenario
+    params: RunParams
+    lots: tuple[int, ...]  # per market, signed
+    prices_ticks: tuple[int, ...]  # per market (an option's in its own ticks)
+    vols: tuple[float, ...]  # per market: its underlying's implied vol (0 for a market that is no underlying)
+    at_ns: int
+    cash_minor: int
+    collateral: tuple[tuple[int, int], ...]  # (asset, amount in its minor units)
+    history: HistoryConfig | None
+    monte_carlo: MonteCarloConfig | None
+    data_dir: str | Path | None
+
+    @property
+    def symbols(self) -> list[str]:
+        """Return the markets' symbols, in listing order."""
+        return [m.symbol for m in self.params.markets]
+
+    def held(self) -> list[int]:
+        """Return the markets the book holds, ascending."""
+        return [m for m, lots in enumerate(self.lots) if lots]
+
+
+def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path | None = None) -> Book:
+    """Read and validate a book file; `preset` (e.g. "venue/binance-usdm") applies a venue's rules on top of its scenario.
+
+    Raises:
+        ConfigError: a missing or malformed file, an unknown symbol or asset, a quantity that is
+            not a whole number of lots, a bad CSV row; named by file and field or row.
+        DataError: a price tape missing from the data directory, or with no bar at the time.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such book file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the book ({e.__class__.__name__}: {e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    data.setdefault("name", path.stem)
+    try:
+        f = BookFile.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_error(str(path), e)) from None
+    scenario = _scenario(path, f, preset)
+    params = compile_params(scenario)
+    index = {m.symbol: i for i, m in enumerate(params.markets)}
+    rows = [(f"positions.{i}", p.symbol, p.quantity) for i, p in enumerate(f.positions)]
+    if f.positions_csv:
+        rows += _csv_rows(path.parent / f.positions_csv)
+    lots = [0] * len(params.markets)
+    for where, symbol, quantity in rows:
+        market = index.get(symbol)
+        if market is None:
+            raise ConfigError(f"{path}: {where}: {symbol!r} is not a market of {f.scenario} ({', '.join(index)})")
+        m = params.markets[market]
+        if m.contract is not None and m.contract.instrument == "inverse_perpetual":
+            raise ConfigError(f"{path}: {where}: {symbol} is an inverse perpetual; clearing margin takes linear markets")
+        try:
+            lots[market] += to_units(quantity, Decimal(m.lot_size), f"{where}: quantity")
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e} ({symbol}'s lot size)") from None
+    if not any(lots):
+        raise ConfigError(f"{path}: the book holds no position (positions or positions_csv)")
+    at_ns = round(f.at_s * NS_PER_S)
+    prices = _prices(path, f, scenario, params, index, data_dir)
+    vols = _vols(path, f, params, index)
+    prices = _option_prices(params, prices, vols, at_ns)
+    assets = [c.asset for c in scenario.collateral]
+    collateral = []
+    for i, c in enumerate(f.collateral):
+        if c.asset not in assets:
+            raise ConfigError(f"{path}: collateral.{i}.asset: {c.asset!r} is not a collateral asset of {f.scenario}")
+        asset = assets.index(c.asset)
+        decimals = scenario.collateral[asset].decimals
+        collateral.append((asset, _units(path, c.amount, Decimal(1).scaleb(-decimals), f"collateral.{i}.amount")))
+    cash = _units(path, f.cash, scenario.market.minor_unit, "cash")
+    return Book(f.name, path, scenario, params, tuple(lots), tuple(prices), tuple(vols), at_ns, cash, tuple(collateral),
+                f.history, f.monte_carlo, data_dir)  # fmt: skip
+
+
+def _units(path: Path, amount: Decimal, unit: Decimal, what: str) -> int:
+    try:
+        return to_units(amount, unit, what)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _scenario(path: Path, f: BookFile, preset: str | None) -> Scenario:
+    # The book's scenario, its `set` overrides, and a venue preset on top of its own includes.
+    file = path.parent / f.scenario
+    overrides = list(f.set)
+    if preset is not None:
+        if not (PRESETS / f"{preset}.toml").is_file():
+            raise ConfigError(f"--preset {preset!r}: no such preset ({', '.join(preset_names())})")
+        try:
+            own = tomllib.loads(file.read_text(encoding="utf-8")).get("include", [])
+        except (OSError, tomllib.TOMLDecodeError):
+            own = []  # load_scenario reports it
+        own = [own] if isinstance(own, str) else list(own)
+        own = [str((file.parent / n).resolve()) if n.endswith(".toml") else n for n in own]
+        overrides.append("include=[" + ", ".join(f'"{n}"' for n in [*own, preset]) + "]")
+    return load_scenario(file, overrides)
+
+
+def _csv_rows(csv_path: Path) -> list[tuple[str, str, Decimal]]:
+    # `symbol,quantity` rows (a header row is optional), each named by file and line.
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{csv_path}: no such positions file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{csv_path}: cannot read ({e.__class__.__name__}: {e})") from None
+    out = []
+    for line, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if line == 1 and [x.strip().lower() for x in row] == ["symbol", "quantity"]:
+            continue
+        if len(row) != 2:
+            raise ConfigError(f"{csv_path}:{line}: expected 2 columns symbol,quantity, was {len(row)}")
+        symbol, text_quantity = row[0].strip(), row[1].strip()
+        try:
+            quantity = Decimal(text_quantity)
+        except InvalidOperation:
+            raise ConfigError(f"{csv_path}:{line}: quantity {text_quantity!r} is not a number") from None
+        if not quantity.is_finite():
+            raise ConfigError(f"{csv_path}:{line}: quantity {text_quantity!r} is not a number")
+        out.append((f"{csv_path.name}:{line}", symbol, quantity))
+    return out
+
+
+def _prices(
+    path: Path, f: BookFile, scenario: Scenario, params: RunParams, index: dict[str, int], data_dir: str | Path | None
+) -> list[int]:
+    # Each linear market's price in ticks: written, from a tape, else the scenario's initial price (options: 0 here).
+    out = []
+    for (m, price), p in zip(scenario.listed(), params.markets, strict=True):
+        out.append(0 if m.kind == "option" else _units(path, price.initial, m.tick_size, f"{m.symbol} initial price"))
+        del p
+    for symbol, value in f.prices.items():
+        market = _market(path, index, symbol, "prices")
+        if value <= 0:
+            raise ConfigError(f"{path}: prices.{symbol}: expected a price > 0, was {value}")
+        out[market] = _units(path, value, Decimal(params.markets[market].tick_size), f"prices.{symbol}")
+    for symbol, tape in f.prices_from.items():
+        market = _market(path, index, symbol, "prices_from")
+        bars = tapes.read_bars(resolve_data_file(tape.file, data_dir), Decimal(params.markets[market].tick_size))
+        at_ms = int(tape.at.timestamp() * 1000)
+        i = int(np.searchsorted(bars.open_ms, at_ms, side="right")) - 1
+        if i < 0 or at_ms - int(bars.open_ms[i]) >= 60_000 * 60:
+            raise DataError(f"{tape.file}: no bar at or within an hour before {tape.at.isoformat()} (prices_from.{symbol})")
+        out[market] = int(bars.close[i])
+    return out
+
+
+def _market(path: Path, index: dict[str, int], symbol: str, where: str) -> int:
+    market = index.get(symbol)
+    if market is None:
+        raise ConfigError(f"{path}: {where}.{symbol}: not a market of the scenario ({', '.join(index)})")
+    return market
+
+
+def _vols(path: Path, f: BookFile, params: RunParams, index: dict[str, int]) -> list[float]:
+    # Each market's underlying's implied vol: written per underlying, else `default_vol`.
+    out = [f.default_vol] * len(params.markets)
+    for symbol, vol in f.vols.items():
+        out[_market(path, index, symbol, "vols")] = vol
+    return [out[underlying_index(params, m)] for m in range(len(params.markets))]
+
+
+def underlying_index(params: RunParams, market: int) -> int:
+    """Return the market whose price moves `market`: a future's or an option's underlying, else itself."""
+    contract = params.markets[market].contract
+    return market if contract is None or contract.underlying < 0 else contract.underlying
+
+
+def option_tick_ratio(params: RunParams, market: int) -> Decimal:
+    """Return an option's price tick in its underlying's ticks."""
+    u = underlying_index(params, market)
+    return Decimal(params.markets[market].tick_size) / Decimal(params.markets[u].tick_size)
+
+
+def _option_prices(params: RunParams, prices: list[int], vols: list[float], at_ns: int) -> list[int]:
+    # An option's price: Black-76 at its underlying's price and the book's vol, in its own ticks (at least one).
+    out = list(prices)
+    for market, m in enumerate(params.markets):
+        k = m.contract
+        if k is None or k.instrument != "option":
+            continue
+        u = underlying_index(params, market)
+        strike = float(Decimal(k.strike) / Decimal(params.markets[u].tick_size))
+        tau = max(k.expiry_ns - at_ns, 0)
+        value = float(black76_price(float(prices[u]), strike, vols[market], tau, k.option_type == "call"))
+        out[market] = max(1, math.floor(value / float(option_tick_ratio(params, market)) + 0.5))
+    return out
+
+
+def epoch_at(book: Book) -> datetime:
+    """Return the UTC time the book is valued at (the scenario's epoch plus `at_s`)."""
+    return datetime.fromtimestamp(book.scenario.epoch.timestamp() + book.at_ns / NS_PER_S, UTC)
