@@ -305,6 +305,11 @@ def span_requirement(
     return total - mul_div_floor(total - joint, inter_commodity_credit_ppm, PPM)  # type: ignore[no-any-return]
 
 
+def relative_returns_ppm(before: Int64Array, after: Int64Array) -> Int64Array:
+    """Return floor((after - before) x 10^6 / before) element by element, ppm (prices > 0)."""
+    return ((after - before) * PPM) // before  # type: ignore[no-any-return]
+
+
 def historical_returns_ppm(prices_ticks: Int64Array, horizon: int = 1) -> Int64Array:
     """Return the `horizon`-step relative returns of a price history, ppm, shape (T - horizon, M).
 
@@ -313,7 +318,7 @@ def historical_returns_ppm(prices_ticks: Int64Array, horizon: int = 1) -> Int64A
     prices = np.asarray(prices_ticks, np.int64)
     if prices.ndim != 2 or prices.shape[0] <= horizon or horizon < 1 or (prices <= 0).any():
         raise ValueError(f"expected positive prices (T, M) with T > horizon >= 1, was {prices.shape}, horizon {horizon}")
-    return ((prices[horizon:] - prices[:-horizon]) * PPM) // prices[:-horizon]  # type: ignore[no-any-return]
+    return relative_returns_ppm(prices[:-horizon], prices[horizon:])
 
 
 def expected_shortfall_requirement(values: Int64Array, returns_ppm: Int64Array, tail: int) -> Int64Array:

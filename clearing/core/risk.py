@@ -22,7 +22,7 @@ from clearing.core.margin import (
 )
 from clearing.core.options.margin import option_requirements
 from clearing.core.portfolio.revaluation import ScenarioCache
-from clearing.core.scenario_margin import table_maintenance, tables_ready
+from clearing.core.scenario_margin import stress_floor_only, table_maintenance, tables_ready
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import MarginMode, Role
 from clearing.core.valuation import live_options, market_values, option_terms, valuation_prices
@@ -45,7 +45,9 @@ def account_risk(
     short-option rule for a short, U the underlying's valuation price). Portfolio accounts
     margined by scenario tables (`tables_ready`: Deribit's grid, SPAN's risk arrays, filtered
     expected shortfall) are margined on every market they hold, options revalued
-    (`table_maintenance`), and their options need nothing more. `positions` (len(rows), M)
+    (`table_maintenance`), and their options need nothing more; under expected shortfall
+    before its window holds `es_tail` returns (`stress_floor_only`), the linear requirement
+    with the standard option rule stands, floored by the stress rows' requirement. `positions` (len(rows), M)
     replaces their positions (a what-if); `cache` (a `ScenarioCache` the caller keeps up to
     date, `table_cache_update`) returns the same requirements, recomputing only what changed.
     """
@@ -55,6 +57,7 @@ def account_risk(
     equity = _equity(state, rows, values)
     portfolio = state.margin_mode[rows] == PORTFOLIO
     tabled = bool(portfolio.any()) and tables_ready(state)
+    floor_only = tabled and stress_floor_only(state)  # es before its window fills: the stress rows only floor
     options = live_options(state)
     linear = values
     if options:
@@ -63,14 +66,17 @@ def account_risk(
     # Under scenario tables, portfolio rows are overwritten below: the markets' maintenance sum stands in until then.
     span_or_es = None if tabled else state.portfolio
     requirement = account_requirements(linear, portfolio, state.brackets, span_or_es, state.window_returns())
+    tables = None
     if tabled:
         on = np.flatnonzero(portfolio)
         if cache is not None and positions is None:
-            requirement[on] = cache.requirements(state.position, rows[on])
+            tables = cache.requirements(state.position, rows[on])
         else:
-            requirement[on] = table_maintenance(state, held[on], prices)
+            tables = table_maintenance(state, held[on], prices)
+        if not floor_only:
+            requirement[on] = tables
     if options and (held[:, options] < 0).any():  # only a short option needs margin
-        margined = ~portfolio if tabled else np.ones(len(held), np.bool_)
+        margined = ~portfolio if tabled and not floor_only else np.ones(len(held), np.bool_)
         for t in option_terms(state):
             short = np.flatnonzero((held[:, t.market] < 0) & margined)
             if short.size:
@@ -80,6 +86,8 @@ def account_risk(
                     np.array(t.underlying_unit_value, np.int64), state.unit_value[t.market : t.market + 1],
                 )  # fmt: skip
                 requirement[short] += maintenance
+    if floor_only and tables is not None:
+        requirement[on] = np.maximum(requirement[on], tables)
     return equity, requirement
 
 

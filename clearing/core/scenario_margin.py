@@ -30,7 +30,7 @@ from clearing.core.portfolio.revaluation import (
 )
 from clearing.core.state import ClearingState
 from clearing.core.valuation import OptionTerms, lot_value, option_inputs, option_terms, underlying_of, valuation_prices
-from clearing.units import PPM, Float64Array, Int64Array
+from clearing.units import PPM, Float64Array, Int64Array, mul_div_ceil
 
 
 def tables_ready(state: ClearingState) -> bool:
@@ -47,6 +47,18 @@ def tables_ready(state: ClearingState) -> bool:
     returns = state.window_returns()
     window = 0 if returns is None else returns.shape[0]
     return window >= state.portfolio_config.es_tail or bool(state.es_config.stress_returns_ppm)
+
+
+def stress_floor_only(state: ClearingState) -> bool:
+    """Return whether expected shortfall's tables only floor the linear requirement (its window holds < `es_tail` returns).
+
+    The stress rows alone would margin an underlying without stress files at nothing.
+    """
+    if state.table_method != "es":
+        return False
+    assert state.portfolio_config is not None
+    returns = state.window_returns()
+    return (0 if returns is None else returns.shape[0]) < state.portfolio_config.es_tail
 
 
 def table_rule(state: ClearingState) -> Reduction:
@@ -160,8 +172,7 @@ def _span_table(
         for j, i in enumerate(rows.options):
             tiers[i, tier_index[tiers_of[i]]] = np.rint(delta[j])
         notional = unit.astype(np.int64) * forward  # quote minor units of underlying per option lot
-        q, r = np.divmod(notional, PPM)
-        som[rows.options] = q * config.short_option_minimum_ppm + -((-r * config.short_option_minimum_ppm) // PPM)
+        som[rows.options] = mul_div_ceil(notional, config.short_option_minimum_ppm, PPM)
     return ScenarioTable(np.array(markets, np.int64), pnl, key, tiers, (config.intra_rate_ppm[u], forward), som)
 
 

@@ -143,9 +143,16 @@ class Scenario(Section):
                 raise ValueError(f"population.strategies {strategy.name!r}: a hedge needs an option leg")
             if any(kinds[symbol] == "inverse_perpetual" for symbol in strategy.legs):
                 raise ValueError(f"population.strategies {strategy.name!r}: inverse perpetuals are not strategy legs")
+        underlyings = {listed.symbol for listed, _ in self.listed() if listed.kind != "option" and not listed.underlying}
         for symbol in self.portfolio.es.stress_files:
-            if kinds.get(symbol) not in ("linear_perpetual", "inverse_perpetual", "future"):
-                raise ValueError(f"portfolio.es.stress_files: {symbol!r} is not a listed perpetual or future (an underlying)")
+            if symbol not in underlyings:
+                raise ValueError(f"portfolio.es.stress_files: {symbol!r} is not an underlying (a listed perpetual, or a "
+                                 "future on no other market)")  # fmt: skip
+        for section in ("span", "es"):
+            if self.portfolio.method != section and getattr(self.portfolio, section) != type(self.portfolio).model_fields[
+                section
+            ].get_default(call_default_factory=True):
+                raise ValueError(f"portfolio.{section} is set but portfolio.method is {self.portfolio.method!r}")
         if len(self.population.legs) > len(symbols):
             raise ValueError(f"population.legs has {len(self.population.legs)} multiples for {len(symbols)} market(s)")
         for c in self.collateral:

@@ -208,7 +208,12 @@ def stress_event(es: EsParams, bars: dict[int, Bars]) -> ev.EsMarginConfigured:
     names = [name for _market, files in es.stress_files for name in files]
     if es.stress_files:
         markets = [m for m, _files in es.stress_files]
-        joint = joint_returns_ppm([bars[m].open_ms for m in markets], [bars[m].close for m in markets], es.horizon_minutes)
+        for market, files in es.stress_files:
+            if bars[market].interval_ms != 60_000:
+                raise DataError(f"portfolio.es.stress_files: {', '.join(files)}: bars of {bars[market].interval_ms // 1000} s, "
+                                "expected 1-minute bars")  # fmt: skip
+        horizon_ms = es.horizon_minutes * 60_000
+        joint = joint_returns_ppm([bars[m].open_ms for m in markets], [bars[m].close for m in markets], horizon_ms)
         if not joint.shape[0]:
             raise DataError(f"portfolio.es.stress_files: {', '.join(names)} share no {es.horizon_minutes}-minute returns")
         rows = tuple(tuple(row) for row in joint.tolist())

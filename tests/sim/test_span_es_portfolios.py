@@ -128,3 +128,44 @@ def test_a_missing_stress_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="nowhere.csv"):
         run_scenario(scenario, 3, tmp_path / "run.sqlite", data_dir=tmp_path)
     assert not (tmp_path / "run.sqlite").exists()
+
+
+def test_before_the_window_fills_the_stress_rows_only_floor_the_linear_requirement(es_run):
+    # With 3 samples of the window (es_tail 3 needs 4), a portfolio account needs at least its markets'
+    # bracket maintenance (and its short options' standard margin), whatever the stress rows say.
+    from clearing.core.margin import maintenance_amounts
+    from clearing.core.scenario_margin import stress_floor_only
+    from clearing.core.valuation import live_options, market_values, valuation_prices
+
+    path, _scenario, _live = es_run
+    s = fold(path, until_ns=200 * 10**9).state
+    assert stress_floor_only(s)
+    traders = np.flatnonzero((s.role == Role.TRADER) & s.position.any(axis=1))
+    assert traders.size
+    values = market_values(s, s.position[traders], valuation_prices(s))
+    options = set(live_options(s))
+    linear = sum(maintenance_amounts(np.abs(values[:, m]), s.brackets[m]) for m in range(s.n_markets) if m not in options)
+    requirement = account_risk(s, traders)[1]
+    assert (requirement >= linear).all() and (linear > 0).any()  # long options alone may need nothing
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ('portfolio.es.stress_files={"BTCUSDT-Q" = ["x.csv"]}', "'BTCUSDT-Q' is not an underlying"),
+    ('portfolio.es.stress_files={"BTC-1D-55000-P" = ["x.csv"]}', "'BTC-1D-55000-P' is not an underlying"),
+    ("portfolio.span.vol_scan=0.3", "portfolio.span is set but portfolio.method is 'grid'"),
+    ("portfolio.es.ewma_lambda=0.94", "portfolio.es is set but portfolio.method is 'grid'"),
+])  # fmt: skip
+def test_misplaced_span_and_es_keys_are_refused(override, message):
+    from clearing.errors import ConfigError
+
+    extra = [] if "span" in override or "ewma" in override else ["portfolio.method=es"]
+    with pytest.raises(ConfigError, match=message):
+        load_scenario(SCENARIO, [*extra, override])
+
+
+def test_stress_bars_of_another_interval_are_refused(tmp_path):
+    rows = ["ts,open,high,low,close,volume"] + [f"{START_MS + 300_000 * i},60000,60000,60000,60000,1" for i in range(20)]
+    (tmp_path / "five.csv").write_text("\n".join(rows) + "\n")
+    scenario = load_scenario(SCENARIO, [*SHORT, "portfolio.method=es", 'portfolio.es.stress_files={"BTCUSDT-PERP" = ["five.csv"]}'])
+    with pytest.raises(DataError, match="five.csv: bars of 300 s, expected 1-minute bars"):
+        run_scenario(scenario, 3, tmp_path / "run.sqlite", data_dir=tmp_path)

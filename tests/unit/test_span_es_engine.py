@@ -56,6 +56,14 @@ def test_a_calendar_spread_pays_the_intra_commodity_charge_on_its_matched_delta(
     assert intra.tolist() == [math.ceil(2 * 100 * 50_000 * 0.005)]  # only the matched 2 lots
 
 
+def test_the_short_option_minimum_floors_each_underlying_on_its_own():
+    # CME: max(scan + intra, SOM) per combined commodity. A scan of 1,000 on one underlying and three
+    # short options with a minimum of 40 each on another need 1,000 + 120, not max(1,000, 120).
+    linear = ScenarioTable(np.array([0]), np.array([[-1000.0] + [0.0] * 15]), (), np.zeros((1, 1)), (0, 1), np.zeros(1, np.int64))
+    shorts = ScenarioTable(np.array([1]), np.zeros((1, 16)), (), np.zeros((1, 1)), (0, 1), np.array([40]))
+    assert scenario_requirements(np.array([[1, -3]]), {0: linear, 1: shorts}, SPAN).tolist() == [1_120]
+
+
 def test_the_short_option_minimum_floors_a_far_out_of_the_money_short():
     # A short option whose worst scenario loses 5 a lot, against a minimum of 40 a short lot.
     table = ScenarioTable(np.array([0]), np.array([[0.0] * 15 + [-5.0]]), (), np.zeros((1, 1)), (0, 1), np.array([40]))
@@ -89,10 +97,18 @@ def test_the_stress_block_floors_expected_shortfall():
 def test_joint_returns_keep_only_the_shared_times():
     times = [np.array([0, 60, 120, 180]), np.array([60, 120, 180, 240])]
     closes = [np.array([100, 110, 99, 99]), np.array([50, 40, 40, 60])]
-    assert joint_returns_ppm(times, closes, 1).tolist() == [[-100_000, -200_000], [0, 0]]
-    assert joint_returns_ppm(times, closes, 3).shape == (0, 2)
+    assert joint_returns_ppm(times, closes, 60).tolist() == [[-100_000, -200_000], [0, 0]]
+    assert joint_returns_ppm(times, closes, 180).shape == (0, 2)
     with pytest.raises(ValueError, match="horizon"):
         joint_returns_ppm(times, closes, 0)
+
+
+def test_a_gap_drops_the_returns_it_would_stretch():
+    # Minute 120 is missing: no return spans it, and the 60 -> 180 pair is two minutes, not one.
+    times = [np.array([0, 60, 180, 240])]
+    closes = [np.array([100, 101, 103, 104])]
+    assert joint_returns_ppm(times, closes, 60).tolist() == [[10_000], [9_708]]
+    assert joint_returns_ppm(times, closes, 120).tolist() == [[19_801]]  # 60 -> 180: 101 -> 103
 
 
 def _tables(rng: np.random.Generator, version: int, scenarios: int) -> dict[int, ScenarioTable]:

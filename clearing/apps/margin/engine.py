@@ -37,7 +37,7 @@ from clearing.core.risk import account_risk, initial_requirements
 from clearing.core.scenario_margin import scenario_tables, table_rule, tables_ready
 from clearing.core.state import ClearingState, MarginMode
 from clearing.core.valuation import option_terms, value_of
-from clearing.errors import ConfigError
+from clearing.errors import ConfigError, DataError
 from clearing.log.writer import MemorySink
 from clearing.scenario.holdings import EsParams, portfolio_params
 from clearing.sim.accounts import list_markets
@@ -119,25 +119,57 @@ def _configure(bus: EventBus, book: Book, model: str, history: dict[int, Bars] |
     scenario = sc.model_copy(update={"population": population, "portfolio": sc.portfolio.model_copy(update={"method": model})})
     p = portfolio_params(scenario)
     assert p is not None
+    samples: list[tuple[int, ...]] = []
+    window, horizon = p.es_window, p.es_horizon
+    if model == "es":  # the book's history is the window: a sample a minute, returns over its horizon
+        h = book.history
+        if h is None:
+            raise ConfigError(f"{book.path}: model es needs a [history] table (its files are the window)")
+        samples = window_samples(book, history_bars(book) if history is None else history)
+        horizon = h.horizon_minutes
+        window = len(samples) - horizon
+        if window < p.es_tail:
+            raise DataError(f"{book.path}: history.files give {max(window, 0)} returns over {horizon} minutes, "
+                            f"fewer than es_tail {p.es_tail}")  # fmt: skip
     bus.emit(ev.PortfolioMarginConfigured(
         ts_ns=0, method=model, scan_range_ppm=tuple(m.scan_range_ppm for m in book.params.markets),
         inter_commodity_credit_ppm=p.inter_commodity_credit_ppm, extreme_multiple=p.extreme_multiple,
-        extreme_cover_pct=p.extreme_cover_pct, es_window=p.es_window, es_horizon=p.es_horizon, es_tail=p.es_tail,
+        extreme_cover_pct=p.extreme_cover_pct, es_window=window, es_horizon=horizon, es_tail=p.es_tail,
     ))  # fmt: skip
-    if p.grid is not None:
-        bus.emit(p.grid)
-    if p.span is not None:
-        bus.emit(p.span)
+    for config in (p.grid, p.span):
+        if config is not None:
+            bus.emit(config)
     if model == "es":
-        h = book.history
-        if h is None:
-            raise ConfigError(f"{book.path}: model es needs a [history] table (its files are the scenarios)")
-        bars = history_bars(book) if history is None else history
-        index = {s: i for i, s in enumerate(book.symbols)}
-        files = tuple(sorted((index[s], f) for s, f in h.files.items()))
-        es = EsParams(to_ppm(sc.portfolio.es.ewma_lambda, "ewma_lambda"), round(sc.portfolio.es.time_step_s * 1e9), files,
-                      h.horizon_minutes)  # fmt: skip
-        bus.emit(stress_event(es, bars))
+        es = EsParams(to_ppm(sc.portfolio.es.ewma_lambda, "ewma_lambda"), round(sc.portfolio.es.time_step_s * 1e9), (), 1)
+        bus.emit(stress_event(es, {}))
+        for prices in samples:
+            bus.emit(ev.ReturnWindowSampled(ts_ns=0, prices_ticks=prices))
+
+
+def window_samples(book: Book, bars: dict[int, Bars]) -> list[tuple[int, ...]]:
+    """Return every market's price at each minute the history's bars share: the es model's return window.
+
+    A market with bars of its own takes their closes; one whose underlying has bars, the
+    underlying's closes times its book price over the underlying's (a future keeps its
+    basis); any other market, its book price (an option moves with its underlying in the
+    tables, not with its own column).
+    """
+    markets = sorted(bars)
+    shared = bars[markets[0]].open_ms
+    for m in markets[1:]:
+        shared = np.intersect1d(shared, bars[m].open_ms)
+    closes = {m: bars[m].close[np.searchsorted(bars[m].open_ms, shared)] for m in markets}
+    columns = []
+    for market, price in enumerate(book.prices_ticks):
+        u = underlying_index(book.params, market)
+        contract = book.params.markets[market].contract
+        if market in closes:
+            columns.append(closes[market])
+        elif u in closes and contract is not None and contract.instrument != "option":
+            columns.append(np.maximum(1, (closes[u] * price) // max(book.prices_ticks[u], 1)))
+        else:
+            columns.append(np.full(shared.size, price, np.int64))
+    return [tuple(row) for row in np.column_stack(columns).tolist()]
 
 
 def _surfaces(bus: EventBus, book: Book) -> None:

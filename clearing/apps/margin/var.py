@@ -118,6 +118,9 @@ def history_bars(book: Book) -> dict[int, Bars]:
     for market, names in sorted(by_market.items()):
         tick = Decimal(book.params.markets[market].tick_size)
         out[market] = tapes.concat_bars([tapes.read_bars(resolve_data_file(n, book.data_dir), tick) for n in names], list(names))
+        if out[market].interval_ms != 60_000:
+            raise DataError(f"{book.path}: history.files: {', '.join(names)}: bars of {out[market].interval_ms // 1000} s, "
+                            "expected 1-minute bars")  # fmt: skip
     return out
 
 
@@ -130,7 +133,7 @@ def historical_returns(book: Book, bars: dict[int, Bars], horizon_minutes: int |
     assert book.history is not None
     horizon = horizon_minutes or book.history.horizon_minutes
     markets = sorted(bars)
-    joint = joint_returns_ppm([bars[m].open_ms for m in markets], [bars[m].close for m in markets], horizon)
+    joint = joint_returns_ppm([bars[m].open_ms for m in markets], [bars[m].close for m in markets], horizon * 60_000)
     if not joint.shape[0]:
         raise DataError(f"{book.path}: history.files share no return over {horizon} minutes")
     return {m: joint[:, j] / 1e6 for j, m in enumerate(markets)}

@@ -23,33 +23,37 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from clearing.core.margin import relative_returns_ppm
 from clearing.core.options.pricing import black76_price
 
 Float64Array = npt.NDArray[np.float64]
 SEED_ROWS = 25  # the EWMA starts from the mean square of the first 25 returns (about a month of trading days)
 
 
-def joint_returns_ppm(times_ms: Sequence[npt.ArrayLike], closes: Sequence[npt.ArrayLike], horizon: int) -> npt.NDArray[np.int64]:
-    """Return the joint `horizon`-bar returns of several bar series, ppm, shape (T, U): the stress scenarios.
+def joint_returns_ppm(
+    times_ms: Sequence[npt.ArrayLike], closes: Sequence[npt.ArrayLike], horizon_ms: int
+) -> npt.NDArray[np.int64]:
+    """Return the joint returns over `horizon_ms` of several bar series, ppm, shape (T, U): the stress scenarios.
 
-    Each series u gives its bars' open times and closes (ticks > 0); only the times every
-    series has are kept (the rows stay joint: one time, every underlying), and the return
-    over `horizon` kept bars is floor((c_{t+h} - c_t) x 10^6 / c_t), overlapping windows.
-    Empty when fewer than `horizon` + 1 times are shared.
+    Each series u gives its bars' open times (ms) and closes (ticks > 0). A row is a time t
+    every series has a bar at, and at t + `horizon_ms` too (a gap in any series drops the
+    rows it would stretch): floor((c_{t+h} - c_t) x 10^6 / c_t) for every series, so a row
+    keeps the underlyings' joint move. Overlapping windows; empty when no time qualifies.
     """
-    if horizon < 1 or len(times_ms) != len(closes) or not closes:
-        raise ValueError(f"expected one close series per time series and horizon >= 1, was {len(closes)}, {horizon}")
+    if horizon_ms < 1 or len(times_ms) != len(closes) or not closes:
+        raise ValueError(f"expected one close series per time series and a horizon > 0 ms, was {len(closes)}, {horizon_ms}")
     shared = np.asarray(times_ms[0], np.int64)
     for t in times_ms[1:]:
         shared = np.intersect1d(shared, np.asarray(t, np.int64))
-    columns = []
+    later = np.intersect1d(shared, shared + horizon_ms)  # times whose horizon's end is shared too
+    if not later.size:
+        return np.zeros((0, len(closes)), np.int64)
+    before, after = [], []
     for t, c in zip(times_ms, closes, strict=True):
         t, c = np.asarray(t, np.int64), np.asarray(c, np.int64)
-        columns.append(c[np.searchsorted(t, shared)])
-    prices = np.column_stack(columns) if shared.size else np.zeros((0, len(closes)), np.int64)
-    if prices.shape[0] <= horizon:
-        return np.zeros((0, len(closes)), np.int64)
-    return ((prices[horizon:] - prices[:-horizon]) * 1_000_000) // prices[:-horizon]  # type: ignore[no-any-return]
+        before.append(c[np.searchsorted(t, later - horizon_ms)])
+        after.append(c[np.searchsorted(t, later)])
+    return relative_returns_ppm(np.column_stack(before), np.column_stack(after))
 
 
 def ewma_variances(returns: npt.ArrayLike, lam: float) -> tuple[Float64Array, Float64Array]:

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from clearing.core.options.pricing import black76_price
 from clearing.core.portfolio.grid import NS_PER_DAY, GridParams, price_moves, vol_shock
-from clearing.units import PPM, Float64Array, Int64Array
+from clearing.units import PPM, Float64Array, Int64Array, mul_div_ceil
 
 EXACT_FLOAT = 2**53  # integers below this add exactly in float64, in any order
 _INT64_SAFE = 2**62
@@ -192,15 +192,20 @@ def table_charges(lots: Int64Array, table: ScenarioTable) -> tuple[Int64Array, I
     if table.tiers is not None and rate and table.tiers.shape[1] > 1:
         deltas = scenario_pnl(lots, table.tiers)
         matched = np.minimum(np.where(deltas > 0, deltas, 0.0).sum(axis=1), np.where(deltas < 0, -deltas, 0.0).sum(axis=1))
-        q, r = np.divmod(matched.astype(np.int64) * price, PPM)
-        intra = q * rate + -((-r * rate) // PPM)
+        intra = np.asarray(mul_div_ceil(matched.astype(np.int64) * price, rate, PPM), np.int64)
     if table.som is not None and table.som.any():
         som = np.maximum(-lots, 0) @ table.som
     return intra, som
 
 
 def reduce(rule: Reduction, standalone: Int64Array, joint: Float64Array | None, intra: Int64Array, som: Int64Array) -> Int64Array:
-    """Return the requirement of each row from its per-underlying worst losses (n, U), joint P/L (n, S) and charges (n,)."""
+    """Return the requirement of each row from its per-underlying worst losses, joint P/L (n, S) and charges.
+
+    `standalone`, `intra`, `som`: (n, U), one column per underlying. SPAN: per underlying the
+    larger of its scanning risk plus intra charge and its short option minimum, summed, less
+    the inter-commodity credit on the scanning risk, and at least the summed minimums (CME:
+    max(scan + intra - credit, SOM) per combined commodity; the credit here is the account's).
+    """
     if rule.method == "es":
         if joint is None:
             return np.zeros(standalone.shape[0], np.int64)
@@ -208,10 +213,10 @@ def reduce(rule: Reduction, standalone: Int64Array, joint: Float64Array | None, 
         if rule.split < joint.shape[1]:
             out = np.maximum(out, _shortfall(joint[:, rule.split :], rule.tail))
         return out
-    total = combine(standalone, worst_loss(joint) if joint is not None else None, rule.credit_ppm)
-    if rule.method == "span":
-        total = np.maximum(total + intra, som)
-    return total
+    if rule.method != "span":
+        return combine(standalone, worst_loss(joint) if joint is not None else None, rule.credit_ppm)
+    credit = standalone.sum(axis=1) - combine(standalone, worst_loss(joint) if joint is not None else None, rule.credit_ppm)
+    return np.maximum(np.maximum(standalone + intra, som).sum(axis=1) - credit, som.sum(axis=1))  # type: ignore[no-any-return]
 
 
 def _shortfall(pnl: Float64Array, tail: int) -> Int64Array:
@@ -240,8 +245,8 @@ def scenario_requirements(positions: Int64Array, tables: Mapping[int, ScenarioTa
     """
     n = positions.shape[0]
     standalone = np.zeros((n, len(tables)), np.int64)
-    intra = np.zeros(n, np.int64)
-    som = np.zeros(n, np.int64)
+    intra = np.zeros((n, len(tables)), np.int64)
+    som = np.zeros((n, len(tables)), np.int64)
     joint_pnl: Float64Array | None = None
     for j, (_u, table) in enumerate(sorted(tables.items())):
         lots = positions[:, table.markets]
@@ -250,9 +255,7 @@ def scenario_requirements(positions: Int64Array, tables: Mapping[int, ScenarioTa
         if _needs_joint(rule):
             joint_pnl = pnl if joint_pnl is None else joint_pnl + pnl
         if rule.method == "span":
-            i, s = table_charges(lots, table)
-            intra += i
-            som += s
+            intra[:, j], som[:, j] = table_charges(lots, table)
     return reduce(rule, standalone, joint_pnl, intra, som)
 
 
@@ -285,7 +288,8 @@ class ScenarioCache:
     def update(self, positions: Int64Array, tables: Mapping[int, ScenarioTable], changed: Int64Array | None) -> None:
         """Take the current `tables` and the rows whose positions `changed` since the last call (None: all of them)."""
         n = positions.shape[0]
-        if n != self.n or changed is None or set(tables) != set(self.tables):
+        reshaped = any(t.pnl.shape[1] != self.tables[u].pnl.shape[1] for u, t in tables.items() if u in self.tables)
+        if n != self.n or changed is None or set(tables) != set(self.tables) or reshaped:
             self._reset(positions, tables)
             return
         changed = np.unique(changed)
@@ -332,13 +336,13 @@ class ScenarioCache:
                 stale[todo] = False
         order = sorted(self.tables)
         standalone = np.zeros((rows.size, len(order)), np.int64)
-        intra = np.zeros(rows.size, np.int64)
-        som = np.zeros(rows.size, np.int64)
+        intra = np.zeros((rows.size, len(order)), np.int64)
+        som = np.zeros((rows.size, len(order)), np.int64)
         for j, u in enumerate(order):
             standalone[:, j] = self.loss[u][rows]
             if span:
-                intra += self.charges[u][0][rows]
-                som += self.charges[u][1][rows]
+                intra[:, j] = self.charges[u][0][rows]
+                som[:, j] = self.charges[u][1][rows]
         joint = None
         if _needs_joint(self.rule) and order:
             joint = np.add.reduce([self.pnl[u][rows] for u in order])
