@@ -50,6 +50,20 @@ def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) ->
     return merge(merged, data)
 
 
+def read_input(path: Path, what: str) -> str:
+    """Return the text of an input file (a scenario, a book, a positions CSV).
+
+    Raises:
+        ConfigError: "PATH: no such WHAT file", or why it cannot be read, in one line.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the {what} ({e.__class__.__name__}: {e})") from None
+
+
 def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
@@ -57,12 +71,7 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
         ConfigError: missing file, bad TOML, unknown key, wrong type or out-of-range value.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such scenario file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read scenario ({e.__class__.__name__}: {e})") from None
+    text = read_input(path, "scenario")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

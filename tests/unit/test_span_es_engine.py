@@ -27,10 +27,8 @@ from clearing.core.portfolio.revaluation import (
     scenario_requirements,
     table_charges,
 )
+from tests.unit.test_revaluation_margin import CALL_410, FUTURE  # McMillan's published arrays, P/L in dollars
 
-# McMillan's arrays, P/L (gain +) in dollars, scenarios in CME order, extremes at 35 % cover.
-FUTURE = [0, 0, 3330, 3330, -3330, -3330, 6670, 6670, -6670, -6670, 10000, 10000, -10000, -10000, 7000, -7000]
-CALL_410 = [460, -610, 2640, 1730, -1270, -2340, 5210, 4540, -2540, -3430, 8060, 7640, -3380, -3990, 3130, -1500]
 SPAN = Reduction("span")
 
 

@@ -26,7 +26,7 @@ from clearing.data import tapes
 from clearing.data.directory import resolve_data_file
 from clearing.errors import ConfigError, DataError
 from clearing.scenario import Scenario, load_scenario
-from clearing.scenario.loading import PRESETS, preset_names
+from clearing.scenario.loading import PRESETS, preset_names, read_input
 from clearing.scenario.overrides import format_error
 from clearing.scenario.params import RunParams, compile_params
 from clearing.units import to_units
@@ -152,11 +152,7 @@ def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path 
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such book file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the book ({e.__class__.__name__}: {e})") from None
+        data = tomllib.loads(read_input(path, "book"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     data.setdefault("name", path.stem)
@@ -227,12 +223,7 @@ def _scenario(path: Path, f: BookFile, preset: str | None) -> Scenario:
 
 def _csv_rows(csv_path: Path) -> list[tuple[str, str, Decimal]]:
     # `symbol,quantity` rows (a header row is optional), each named by file and line.
-    try:
-        text = csv_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{csv_path}: no such positions file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{csv_path}: cannot read ({e.__class__.__name__}: {e})") from None
+    text = read_input(csv_path, "positions")
     out = []
     for line, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
