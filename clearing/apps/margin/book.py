@@ -95,6 +95,33 @@ class MonteCarloConfig(_Section):
         return self
 
 
+class HedgeRow(_Section):
+    """An instrument the optimisers may trade: up to `max_quantity` either way.
+
+    A lot costs (spread + fee) x its underlying notional.
+    """
+
+    symbol: str
+    max_quantity: Annotated[Decimal, Field(gt=0)]
+    spread: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)  # the half-spread paid, of the underlying notional
+    fee: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)
+
+
+class RebalanceConfig(_Section):
+    """Target Greeks per underlying (delta in its units, vega in quote per volatility point) and their tolerances."""
+
+    delta: dict[str, float] = Field(default_factory=dict)
+    vega: dict[str, float] = Field(default_factory=dict)
+    delta_tolerance: float = Field(default=0.01, ge=0)
+    vega_tolerance: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> RebalanceConfig:
+        if not self.delta and not self.vega:
+            raise ValueError("name at least one delta or vega target")
+        return self
+
+
 class BookFile(_Section):
     """The book file as written (see docs/margin-analysis.md)."""
 
@@ -113,6 +140,8 @@ class BookFile(_Section):
     default_vol: float = Field(default=0.6, gt=0, le=20)
     history: HistoryConfig | None = None
     monte_carlo: MonteCarloConfig | None = None
+    hedges: tuple[HedgeRow, ...] = ()
+    rebalance: RebalanceConfig | None = None
 
 
 class Book(NamedTuple):
@@ -131,6 +160,8 @@ class Book(NamedTuple):
     history: HistoryConfig | None
     monte_carlo: MonteCarloConfig | None
     data_dir: str | Path | None
+    hedges: tuple[HedgeRow, ...] = ()
+    rebalance: RebalanceConfig | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -194,7 +225,7 @@ def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path 
         collateral.append((asset, _units(path, c.amount, Decimal(1).scaleb(-decimals), f"collateral.{i}.amount")))
     cash = _units(path, f.cash, scenario.market.minor_unit, "cash")
     return Book(f.name, path, scenario, params, tuple(lots), tuple(prices), tuple(vols), at_ns, cash, tuple(collateral),
-                f.history, f.monte_carlo, data_dir)  # fmt: skip
+                f.history, f.monte_carlo, data_dir, f.hedges, f.rebalance)  # fmt: skip
 
 
 def _units(path: Path, amount: Decimal, unit: Decimal, what: str) -> int:
