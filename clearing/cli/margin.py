@@ -73,8 +73,53 @@ def cmd_margin(args: argparse.Namespace) -> int:
                             "after": {s: {"delta": d, "vega": v} for s, (d, v) in result_r.after.items()},
                             "cost": _money(book, round(result_r.cost))}  # fmt: skip
         pages.append(_render("rebalance to the targets", out["rebalance"]))
+    if args.split is not None:
+        from clearing.apps.margin.split import collateral_split
+
+        sp = collateral_split(book, tuple(args.split))
+        out["split"] = {
+            "distance": sp.distance, "all_cross_distance": sp.all_cross, "proportional_distance": sp.proportional,
+            "accounts": {a.name: {"collateral": _money(book, a.collateral), "maintenance": _money(book, a.maintenance),
+                                  "distance": a.distance} for a in sp.accounts},
+        }  # fmt: skip
+        lines = ["collateral split (distance: the move of every underlying, each its worst way, a sub-account survives)",
+                 f"  weakest distance {sp.distance:.4%}; all in one cross account {sp.all_cross:.4%}; "
+                 f"split in proportion to maintenance {sp.proportional:.4%}"]  # fmt: skip
+        lines += [f"  {a.name:<22}collateral {_money(book, a.collateral)}, maintenance {_money(book, a.maintenance)}, "
+                  f"distance {a.distance:.4%}" for a in sp.accounts]  # fmt: skip
+        pages.append("\n".join(lines))
+    if args.stress:
+        out["stress"], page = _stress(book, [m for m in models if m in ("isolated", "cross", "span", "grid", "es")])
+        pages.append(page)
     print(json.dumps(out) if args.json else "\n\n".join(pages))
     return 0
+
+
+def _stress(book: Any, models: list[str]) -> tuple[dict[str, Any], str]:
+    # Time to liquidation and depletion along the book's [stress] path, under each engine model asked.
+    from clearing.apps.margin.stress import depletion, shock_path, tape_path
+
+    st = book.stress
+    if st is None:
+        raise ConfigError(f"{book.path}: --stress needs a [stress] table (a tape path or a scripted shock)")
+    tape = st.files and st.start is not None
+    path = (tape_path(book, st.files, st.start, st.minutes) if tape
+            else shock_path(book, st.underlyings, st.shock or 0.0, st.minutes))  # fmt: skip
+    result: dict[str, Any] = {"path": path.source, "minutes": st.minutes, "models": {}}
+    lines = [f"stress path: {path.source}, {st.minutes} minutes"]
+    for model in models:
+        d = depletion(book, path, model)
+        result["models"][model] = {
+            "liquidated_at_minute": d.minute, "equity_start": _money(book, int(d.equity[0])),
+            "equity_end": _money(book, int(d.equity[-1])), "requirement_end": _money(book, int(d.requirement[-1])),
+            "equity_lost_per_minute": _money(book, round(d.per_minute)),
+            "equity_lost_per_1pct": _money(book, round(d.per_percent)),
+        }  # fmt: skip
+        when = f"liquidated at minute {d.minute}" if d.minute is not None else f"not liquidated in {st.minutes} minutes"
+        start, end = _money(book, int(d.equity[0])), _money(book, int(d.equity[-1]))
+        lines.append(f"  {model:<10}{when}; equity {start} -> {end}, {_money(book, round(d.per_minute))} a minute, "
+                     f"{_money(book, round(d.per_percent))} per 1 % move")  # fmt: skip
+    return result, "\n".join(lines)
 
 
 def _quantities(book: Any, trades: dict[str, int]) -> dict[str, str]:
@@ -89,15 +134,19 @@ def _money(book: Any, minor: int) -> str:
     return format_minor(minor, book.params.markets[0].quote_decimals)
 
 
+def _short(x: Any) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
 def _render(title: str, result: dict[str, Any]) -> str:
     lines = [title]
     for key, value in result.items():
         if isinstance(value, dict):
             value = ", ".join(
-                f"{k} " + (", ".join(f"{g} {x:.6g}" for g, x in v.items()) if isinstance(v, dict) else str(v))
+                f"{k} " + (", ".join(f"{g} {_short(x)}" for g, x in v.items()) if isinstance(v, dict) else str(v))
                 for k, v in value.items()
             ) or "none"
-        lines.append(f"  {key:<20}{value}")
+        lines.append(f"  {key:<22}{_short(value)}")
     return "\n".join(lines)
 
 
@@ -125,5 +174,10 @@ def add_margin_commands(subparsers: Any) -> None:
     p.add_argument("--target", type=Decimal, metavar="QUOTE",
                    help="with --hedge: the cheapest hedge bringing the requirement to at most this")  # fmt: skip
     p.add_argument("--rebalance", action="store_true", help="also find the cheapest trades to the book's [rebalance] Greeks")
+    p.add_argument("--split", action="append", metavar="SYMBOL",
+                   help="also split the book's cash between an isolated sub-account per SYMBOL (repeatable) and a cross "
+                   "pool of the rest, keeping the weakest furthest from liquidation")  # fmt: skip
+    p.add_argument("--stress", action="store_true", help="also the time to liquidation and equity depletion along the "
+                   "book's [stress] path under each engine model")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=cmd_margin, model=None)

@@ -122,6 +122,28 @@ class RebalanceConfig(_Section):
         return self
 
 
+class StressConfig(_Section):
+    """A stress path (`clearing margin --stress`): the data directory's 1-minute bars from `start`, or a scripted shock."""
+
+    files: dict[str, str] = Field(default_factory=dict)  # underlying symbol -> 1-minute bar file
+    start: datetime | None = None
+    shock: float | None = Field(default=None, gt=-1, le=10)  # the move over `minutes`, e.g. -0.2
+    underlyings: tuple[str, ...] = ()  # the shocked underlyings
+    minutes: int = Field(default=60, ge=1, le=10_080)
+
+    @model_validator(mode="after")
+    def _one(self) -> StressConfig:
+        if bool(self.files) == (self.shock is not None):
+            raise ValueError("give either files and start (a tape path) or shock and underlyings (a scripted one)")
+        if self.files and self.start is None:
+            raise ValueError("a tape path needs its start, a UTC time")
+        if self.start is not None and self.start.tzinfo is None:
+            raise ValueError("start: expected a UTC time with its zone, e.g. 2025-10-10T20:00:00Z")
+        if self.shock is not None and not self.underlyings:
+            raise ValueError("a shock needs the underlyings it moves")
+        return self
+
+
 class BookFile(_Section):
     """The book file as written (see docs/margin-analysis.md)."""
 
@@ -142,6 +164,7 @@ class BookFile(_Section):
     monte_carlo: MonteCarloConfig | None = None
     hedges: tuple[HedgeRow, ...] = ()
     rebalance: RebalanceConfig | None = None
+    stress: StressConfig | None = None
 
 
 class Book(NamedTuple):
@@ -162,6 +185,7 @@ class Book(NamedTuple):
     data_dir: str | Path | None
     hedges: tuple[HedgeRow, ...] = ()
     rebalance: RebalanceConfig | None = None
+    stress: StressConfig | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -225,7 +249,7 @@ def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path 
         collateral.append((asset, _units(path, c.amount, Decimal(1).scaleb(-decimals), f"collateral.{i}.amount")))
     cash = _units(path, f.cash, scenario.market.minor_unit, "cash")
     return Book(f.name, path, scenario, params, tuple(lots), tuple(prices), tuple(vols), at_ns, cash, tuple(collateral),
-                f.history, f.monte_carlo, data_dir, f.hedges, f.rebalance)  # fmt: skip
+                f.history, f.monte_carlo, data_dir, f.hedges, f.rebalance, f.stress)  # fmt: skip
 
 
 def _units(path: Path, amount: Decimal, unit: Decimal, what: str) -> int:

@@ -67,11 +67,14 @@ class BookState(NamedTuple):
 
 
 def book_state(
-    book: Book, model: str, positions: tuple[int, ...] | None = None, history: dict[int, Bars] | None = None
-) -> BookState:
+    book: Book, model: str, positions: tuple[int, ...] | None = None, history: dict[int, Bars] | None = None,
+    cash: tuple[int, ...] | None = None,
+) -> BookState:  # fmt: skip
     """Return a state holding `positions` (default the book's lots per market) under `model` (`ENGINE_MODELS`).
 
     `history`: the bars of the book's `[history]` files (`history_bars`), read once by the caller; model "es" needs them.
+    `cash`: each account's deposit (isolated: one per held position, in market order); default the book's cash
+    in the first.
     """
     if model not in ENGINE_MODELS:
         raise ValueError(f"expected one of {ENGINE_MODELS}, was {model!r}")
@@ -97,8 +100,9 @@ def book_state(
         price = book.prices_ticks[market]
         bus.emit(ev.MarkPriceUpdated(ts_ns=t, market=market, price_ticks=price, index_ticks=price, method="book"))
     _surfaces(bus, book)
-    if book.cash_minor:
-        bus.emit(ev.Deposited(ts_ns=t, account=1, amount=book.cash_minor))
+    for row, amount in enumerate(cash if cash is not None else (book.cash_minor,)):
+        if amount:
+            bus.emit(ev.Deposited(ts_ns=t, account=1 + row, amount=amount))
     for asset, amount in book.collateral:
         if amount:
             bus.emit(ev.CollateralDeposited(ts_ns=t, account=1, asset=asset, amount=amount))

@@ -1,0 +1,151 @@
+"""Time to liquidation and equity depletion of a book along a stress path, under each engine margin model.
+
+A stress path moves each underlying by a factor per minute: from the data directory's
+1-minute bars from a UTC time (each close over the close at the start), or a scripted shock
+(a straight fall or rise of `change` over `minutes`, every named underlying alike). Along it
+the book's account in each model's state is marked minute by minute (a linear market at its
+price times its underlying's factor; an option at its Black-76 value there, its volatility
+held and its time to expiry running down) and margined by the engine (`account_risk`); the
+time to liquidation is the first minute its equity is below its requirement. Depletion: the
+equity lost per minute up to then (or the path's end), and per 1 % of the largest move of an
+underlying by then.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+import numpy as np
+
+from clearing import events as ev
+from clearing.apps.margin.book import Book, option_tick_ratio, underlying_index
+from clearing.apps.margin.engine import book_state
+from clearing.core.options.pricing import black76_price
+from clearing.core.risk import account_risk
+from clearing.core.state import apply
+from clearing.data import tapes
+from clearing.data.directory import resolve_data_file
+from clearing.errors import ConfigError, DataError
+
+NS_PER_MINUTE = 60 * 10**9
+
+
+class StressPath(NamedTuple):
+    """Each moved underlying's price factor at minutes 0..T (factor 1 at 0), and what made it."""
+
+    factors: dict[int, np.ndarray]  # underlying market -> (T + 1,)
+    source: str
+
+
+def tape_path(book: Book, files: dict[str, str], start: datetime, minutes: int) -> StressPath:
+    """Return the path of the named underlyings' 1-minute closes from `start`, each over its close at `start`.
+
+    A minute without a bar (a quiet minute of a spot tape) keeps the last close before it.
+
+    Raises:
+        ConfigError: a symbol that is not an underlying of the book's scenario.
+        DataError: a missing file, or one without bars within an hour of the path's start and end.
+    """
+    index = {s: i for i, s in enumerate(book.symbols)}
+    start_ms = int(start.timestamp() * 1000)
+    factors = {}
+    for symbol, name in files.items():
+        market = index.get(symbol)
+        if market is None or underlying_index(book.params, market) != market:
+            raise ConfigError(f"{book.path}: stress.files: {symbol!r} is not an underlying of the scenario")
+        bars = tapes.read_bars(resolve_data_file(name, book.data_dir), Decimal(book.params.markets[market].tick_size))
+        times = start_ms + 60_000 * np.arange(minutes + 1)
+        at = np.searchsorted(bars.open_ms, times, side="right") - 1  # the last bar at or before each minute
+        if at[0] < 0 or start_ms - int(bars.open_ms[at[0]]) >= 3_600_000 or int(bars.open_ms[-1]) < int(times[-1]) - 3_600_000:
+            raise DataError(f"{name}: no bars from {start.isoformat()} for {minutes} minutes")
+        closes = bars.close[at].astype(np.float64)
+        factors[market] = closes / closes[0]
+    return StressPath(factors, ", ".join(f"{s} {n}" for s, n in files.items()) + f" from {start.isoformat()}")
+
+
+def shock_path(book: Book, symbols: tuple[str, ...], change: float, minutes: int) -> StressPath:
+    """Return a straight move of `change` (e.g. -0.2) over `minutes` of each named underlying."""
+    index = {s: i for i, s in enumerate(book.symbols)}
+    factors = {}
+    for symbol in symbols:
+        market = index.get(symbol)
+        if market is None or underlying_index(book.params, market) != market:
+            raise ConfigError(f"{book.path}: stress.underlyings: {symbol!r} is not an underlying of the scenario")
+        factors[market] = 1.0 + change * np.arange(minutes + 1) / minutes
+    return StressPath(factors, f"{change:+.1%} over {minutes} minutes on {', '.join(symbols)}")
+
+
+class Depletion(NamedTuple):
+    """One model along the path: when it liquidates, the equity path, and how fast equity went."""
+
+    model: str
+    minute: int | None  # the first minute equity < requirement (None: never on the path)
+    equity: np.ndarray  # quote minor units, per minute until the liquidation or the end
+    requirement: np.ndarray
+    per_minute: float  # equity lost per minute up to the liquidation or the end
+    per_percent: float  # equity lost per 1 % of the largest underlying move by then
+
+
+def prices_at(book: Book, path: StressPath, minute: int) -> list[int]:
+    """Return every market's price (ticks) at `minute` of the path: linear ones by their factor, options by Black-76."""
+    p = book.params
+    out = []
+    for market, price in enumerate(book.prices_ticks):
+        u = underlying_index(p, market)
+        factor = float(path.factors[u][minute]) if u in path.factors else 1.0
+        k = p.markets[market].contract
+        if k is None or k.instrument != "option":
+            out.append(max(1, round(price * factor)))
+            continue
+        forward = book.prices_ticks[u] * factor
+        strike = float(Decimal(k.strike) / Decimal(p.markets[u].tick_size))
+        tau = max(k.expiry_ns - book.at_ns - minute * NS_PER_MINUTE, 0)
+        value = float(black76_price(forward, strike, book.vols[market], tau, k.option_type == "call"))
+        out.append(max(1, math.floor(value / float(option_tick_ratio(p, market)) + 0.5)))
+    return out
+
+
+def isolated_cash(book: Book) -> tuple[int, ...]:
+    """Return the book's cash shared among its isolated sub-accounts in proportion to their maintenance (largest remainder)."""
+    b = book_state(book, "isolated", cash=())
+    need = [int(x) for x in account_risk(b.state, b.rows)[1]]
+    total = sum(need)
+    equal = [book.cash_minor // len(need)] * len(need)
+    shares = [book.cash_minor * n // total for n in need] if total else equal
+    rest = book.cash_minor - sum(shares)
+    by_remainder = sorted(range(len(need)), key=lambda i: (-(book.cash_minor * need[i] % max(total, 1)), i))
+    for i in by_remainder[:rest]:
+        shares[i] += 1
+    return tuple(shares)
+
+
+def depletion(book: Book, path: StressPath, model: str) -> Depletion:
+    """Return the book's equity and requirement along `path` under `model` (an engine model), and its liquidation minute.
+
+    Isolated: the cash is shared among the sub-accounts in proportion to their maintenance
+    (`isolated_cash`), and the book is liquidated when the first sub-account is.
+    """
+    b = book_state(book, model, cash=isolated_cash(book) if model == "isolated" else None)
+    s, rows = b.state, b.rows
+    minutes = len(next(iter(path.factors.values()))) - 1
+    equity, requirement = [], []
+    liquidated = None
+    for minute in range(minutes + 1):
+        if minute:
+            t = book.at_ns + minute * NS_PER_MINUTE
+            for market, price in enumerate(prices_at(book, path, minute)):
+                apply(s, ev.MarkPriceUpdated(ts_ns=t, market=market, price_ticks=price, index_ticks=price, method="stress"))
+        e, r = account_risk(s, rows)
+        equity.append(int(e.sum()))
+        requirement.append(int(r.sum()))
+        if (model == "isolated" and (e < r).any()) or (model != "isolated" and equity[-1] < requirement[-1]):
+            liquidated = minute
+            break
+    end = len(equity) - 1
+    lost = equity[0] - equity[-1]
+    move = max((abs(float(f[end]) - 1.0) for f in path.factors.values()), default=0.0)
+    return Depletion(model, liquidated, np.array(equity), np.array(requirement), lost / end if end else 0.0,
+                     lost / (move * 100) if move else 0.0)  # fmt: skip
