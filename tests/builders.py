@@ -198,3 +198,9 @@ def state_from_rows(rows: Iterable[tuple[int, int, str, int, str, str, bytes]]) 
 def payloads(sink: MemorySink, kind: str) -> list[tuple[int, int, dict[str, Any]]]:
     """Return (seq, ts_ns, payload) of every event of `kind` in a memory sink's rows, in order."""
     return [(seq, ts, json.loads(payload)) for seq, ts, k, _v, _c, payload, _h in sink.rows if k == kind]
+
+
+def write_minute_bars(path, start_ms: int, closes) -> None:
+    """Write 1-minute bars (ts,open,high,low,close,volume) from `start_ms`, each bar flat at its close (a string or number)."""
+    rows = ["ts,open,high,low,close,volume"] + [f"{start_ms + 60_000 * i},{c},{c},{c},{c},1" for i, c in enumerate(closes)]
+    path.write_text("\n".join(rows) + "\n")

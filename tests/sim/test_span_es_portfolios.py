@@ -26,6 +26,7 @@ from clearing.log.reader import EventLogReader
 from clearing.scenario import load_scenario
 from clearing.scenario.params import compile_params
 from clearing.sim.accounts import trader_strategies
+from tests.builders import write_minute_bars
 from tests.conftest import ROOT
 
 SCENARIO = ROOT / "scenarios" / "option-portfolios.toml"
@@ -84,10 +85,7 @@ def test_span_charges_a_basis_trade_and_floors_short_options(span_run):
 
 
 def _bars(path, closes):
-    rows = ["ts,open,high,low,close,volume"]
-    for i, c in enumerate(closes):
-        rows.append(f"{START_MS + 60_000 * i},{c},{c},{c},{c},1")
-    path.write_text("\n".join(rows) + "\n")
+    write_minute_bars(path, START_MS, closes)
 
 
 @pytest.fixture(scope="module")

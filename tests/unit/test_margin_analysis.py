@@ -22,6 +22,7 @@ from clearing.apps.margin.engine import engine_requirement
 from clearing.apps.margin.var import monte_carlo_returns, position_pnl, tail_measure
 from clearing.cli import main
 from clearing.errors import ConfigError, DataError
+from tests.builders import write_minute_bars
 from tests.conftest import ROOT
 
 SCENARIO = (ROOT / "scenarios" / "option-portfolios.toml").as_posix()
@@ -36,8 +37,7 @@ def _book(tmp_path: Path, body: str, name: str = "book") -> Path:
 
 
 def _bars(path: Path, closes: list[float]) -> None:
-    rows = ["ts,open,high,low,close,volume"] + [f"{START_MS + 60_000 * i},{c},{c},{c},{c},1" for i, c in enumerate(closes)]
-    path.write_text("\n".join(rows) + "\n")
+    write_minute_bars(path, START_MS, closes)
 
 
 DIRECTIONAL = """

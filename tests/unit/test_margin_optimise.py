@@ -23,6 +23,7 @@ from clearing.apps.margin.optimise import hedge_costs, lot_greeks, rebalance, sm
 from clearing.core.portfolio.revaluation import scenario_requirements
 from clearing.core.scenario_margin import scenario_tables, table_rule
 from clearing.errors import ConfigError
+from tests.builders import write_minute_bars
 from tests.conftest import ROOT
 
 SCENARIO = (ROOT / "scenarios" / "option-portfolios.toml").as_posix()
@@ -34,8 +35,7 @@ HEDGES = (HedgeRow(symbol="BTC-7D-55000-P", max_quantity=Decimal("0.05"), spread
 @pytest.fixture
 def book(tmp_path):
     closes = [60_000 * (1 + 0.02 * np.sin(i / 7) - 0.0004 * i) for i in range(200)]
-    rows = ["ts,open,high,low,close,volume"] + [f"{START_MS + 60_000 * i},{c:.1f},{c:.1f},{c:.1f},{c:.1f},1" for i, c in enumerate(closes)]
-    (tmp_path / "btc.csv").write_text("\n".join(rows) + "\n")
+    write_minute_bars(tmp_path / "btc.csv", START_MS, [f"{c:.1f}" for c in closes])
     (tmp_path / "book.toml").write_text(f'''scenario = "{SCENARIO}"
 cash = "5000"
 [[positions]]
