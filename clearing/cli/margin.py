@@ -89,19 +89,21 @@ def cmd_margin(args: argparse.Namespace) -> int:
                   f"distance {a.distance:.4%}" for a in sp.accounts]  # fmt: skip
         pages.append("\n".join(lines))
     if args.stress:
-        out["stress"], page = _stress(book, [m for m in models if m in ("isolated", "cross", "span", "grid", "es")])
+        out["stress"], page = _stress(book, [m for m in models if m in ("isolated", "cross", "span", "grid", "es")], args.seed)
         pages.append(page)
     print(json.dumps(out) if args.json else "\n\n".join(pages))
     return 0
 
 
-def _stress(book: Any, models: list[str]) -> tuple[dict[str, Any], str]:
-    # Time to liquidation and depletion along the book's [stress] path, under each engine model asked.
-    from clearing.apps.margin.stress import depletion, shock_path, tape_path
+def _stress(book: Any, models: list[str], seed: int) -> tuple[dict[str, Any], str]:
+    # Time to liquidation and depletion along the book's [stress] path (or over its Monte Carlo paths), per engine model.
+    from clearing.apps.margin.stress import depletion, monte_carlo_path, shock_path, tape_path
 
     st = book.stress
     if st is None:
-        raise ConfigError(f"{book.path}: --stress needs a [stress] table (a tape path or a scripted shock)")
+        raise ConfigError(f"{book.path}: --stress needs a [stress] table (a tape path, a scripted shock or Monte Carlo paths)")
+    if st.paths is not None:
+        return _stress_distribution(book, models, monte_carlo_path(book, st.paths, st.minutes, seed))
     tape = st.files and st.start is not None
     path = (tape_path(book, st.files, st.start, st.minutes) if tape
             else shock_path(book, st.underlyings, st.shock or 0.0, st.minutes))  # fmt: skip
@@ -119,6 +121,39 @@ def _stress(book: Any, models: list[str]) -> tuple[dict[str, Any], str]:
         start, end = _money(book, int(d.equity[0])), _money(book, int(d.equity[-1]))
         lines.append(f"  {model:<10}{when}; equity {start} -> {end}, {_money(book, round(d.per_minute))} a minute, "
                      f"{_money(book, round(d.per_percent))} per 1 % move")  # fmt: skip
+    return result, "\n".join(lines)
+
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5)
+
+
+def _stress_distribution(book: Any, models: list[str], path: Any) -> tuple[dict[str, Any], str]:
+    # The distribution over Monte Carlo paths: the share liquidated by each minute, quantiles of the time to
+    # liquidation, the depletion speeds' mean and 95th percentile.
+    import numpy as np
+
+    from clearing.apps.margin.stress import distribution
+
+    paths, width = next(iter(path.factors.values())).shape
+    result: dict[str, Any] = {"path": path.source, "minutes": width - 1, "paths": paths, "models": {}}
+    lines = [f"stress paths: {path.source}; time to liquidation (minutes) at the quantiles "
+             + ", ".join(f"{q:.0%}" for q in QUANTILES) + " of the paths ('-': beyond the path)"]  # fmt: skip
+    for model in models:
+        d = distribution(book, path, model)
+        by = d.liquidated_by()
+        quantiles = {f"{q:g}": d.quantile(q) for q in QUANTILES}
+        result["models"][model] = {
+            "liquidated_share": float(by[-1]), "time_to_liquidation_quantiles": quantiles,
+            "liquidated_share_by_minute": [round(float(x), 6) for x in by],
+            "equity_lost_per_minute_mean": _money(book, round(float(d.per_minute.mean()))),
+            "equity_lost_per_minute_p95": _money(book, round(float(np.quantile(d.per_minute, 0.95)))),
+            "equity_lost_per_1pct_mean": _money(book, round(float(d.per_percent.mean()))),
+        }  # fmt: skip
+        r = result["models"][model]
+        times = ", ".join("-" if v is None else str(v) for v in quantiles.values())
+        lines.append(f"  {model:<10}{by[-1]:.1%} liquidated within {width - 1} minutes; quantiles {times}; equity lost "
+                     f"{r['equity_lost_per_minute_mean']} a minute (95th percentile {r['equity_lost_per_minute_p95']}), "
+                     f"{r['equity_lost_per_1pct_mean']} per 1 % move")  # fmt: skip
     return result, "\n".join(lines)
 
 
@@ -168,7 +203,7 @@ def add_margin_commands(subparsers: Any) -> None:
     p.add_argument("--confidence", type=float, default=0.99, help="VaR and ES confidence level (default 0.99)")
     p.add_argument("--horizon-minutes", type=int, help="VaR and ES horizon (default: the book's [history] / [monte_carlo])")
     p.add_argument("--paths", type=int, help="Monte Carlo paths (default: the book's [monte_carlo] paths)")
-    p.add_argument("--seed", type=seed, default=0, help="Monte Carlo seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="Monte Carlo seed, of VaR/ES and of stress paths (default 0)")
     p.add_argument("--hedge", choices=["grid", "es"], help="also find the hedge (from the book's [[hedges]]) of least "
                    "requirement + cost under this model")  # fmt: skip
     p.add_argument("--target", type=Decimal, metavar="QUOTE",
@@ -178,6 +213,6 @@ def add_margin_commands(subparsers: Any) -> None:
                    help="also split the book's cash between an isolated sub-account per SYMBOL (repeatable) and a cross "
                    "pool of the rest, keeping the weakest furthest from liquidation")  # fmt: skip
     p.add_argument("--stress", action="store_true", help="also the time to liquidation and equity depletion along the "
-                   "book's [stress] path under each engine model")  # fmt: skip
+                   "book's [stress] path (or its distribution over Monte Carlo paths) under each engine model")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=cmd_margin, model=None)

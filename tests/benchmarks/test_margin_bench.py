@@ -94,3 +94,20 @@ def test_monte_carlo_es_over_100000_correlated_paths(benchmark, book):
 
     t = benchmark.pedantic(run, rounds=2)
     assert t.scenarios == 100_000 and t.es >= t.var
+
+
+@pytest.mark.parametrize("model", ["cross", "grid"])
+def test_time_to_liquidation_over_100_monte_carlo_paths_of_an_hour(benchmark, book, model):
+    # The 200-position book along 100 correlated Monte Carlo paths, minute by minute for an hour: the cost of the
+    # distribution of its time to liquidation (`clearing margin --stress` with [stress] paths), per model.
+    from clearing.apps.margin.book import MonteCarloConfig
+    from clearing.apps.margin.stress import distribution, monte_carlo_path
+
+    n = len(UNDERLYINGS)
+    correlation = tuple(tuple(1.0 if i == j else 0.7 for j in range(n)) for i in range(n))
+    mc = MonteCarloConfig(underlyings=tuple(f"{u[0]}-PERP" for u in UNDERLYINGS), vols=(0.6, 0.75, 0.9, 0.9),
+                          correlation=correlation)  # fmt: skip
+    with_mc = book._replace(monte_carlo=mc)
+    path = monte_carlo_path(with_mc, 100, 60, 0)
+    d = benchmark.pedantic(distribution, args=(with_mc, path, model), rounds=1)
+    assert d.liquidated_at.shape == (100,)

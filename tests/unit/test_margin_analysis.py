@@ -182,7 +182,7 @@ def test_a_venue_preset_changes_the_rate_based_requirement(tmp_path):
 DATA = Path(os.environ.get("CLEARING_DATA_DIR", ROOT / "data"))
 
 
-@pytest.mark.parametrize("name", ["hedged-options", "basis-trade", "directional-cross", "covered-calls", "multi-asset"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in SHIPPED.glob("*.toml")))
 def test_every_shipped_book_is_analysed_under_every_model_it_configures(name):
     book_path = SHIPPED / f"{name}.toml"
     needs = ["btcusdt_1m_2025-10-10.csv"] if name == "multi-asset" else []

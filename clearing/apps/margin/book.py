@@ -123,18 +123,21 @@ class RebalanceConfig(_Section):
 
 
 class StressConfig(_Section):
-    """A stress path (`clearing margin --stress`): the data directory's 1-minute bars from `start`, or a scripted shock."""
+    """A stress path (`clearing margin --stress`): the data directory's 1-minute bars from `start`, a scripted shock,
+    or `paths` Monte Carlo paths of the book's `[monte_carlo]` model, minute by minute."""
 
     files: dict[str, str] = Field(default_factory=dict)  # underlying symbol -> 1-minute bar file
     start: datetime | None = None
     shock: float | None = Field(default=None, gt=-1, le=10)  # the move over `minutes`, e.g. -0.2
     underlyings: tuple[str, ...] = ()  # the shocked underlyings
+    paths: int | None = Field(default=None, ge=10, le=100_000)  # Monte Carlo paths
     minutes: int = Field(default=60, ge=1, le=10_080)
 
     @model_validator(mode="after")
     def _one(self) -> StressConfig:
-        if bool(self.files) == (self.shock is not None):
-            raise ValueError("give either files and start (a tape path) or shock and underlyings (a scripted one)")
+        if sum((bool(self.files), self.shock is not None, self.paths is not None)) != 1:
+            raise ValueError("give one of: files and start (a tape path), shock and underlyings (a scripted one), "
+                             "or paths (Monte Carlo paths of the book's [monte_carlo] model)")  # fmt: skip
         if self.files and self.start is None:
             raise ValueError("a tape path needs its start, a UTC time")
         if self.start is not None and self.start.tzinfo is None:

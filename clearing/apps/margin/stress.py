@@ -2,18 +2,19 @@
 
 A stress path moves each underlying by a factor per minute: from the data directory's
 1-minute bars from a UTC time (each close over the close at the start), or a scripted shock
-(a straight fall or rise of `change` over `minutes`, every named underlying alike). Along it
+(a straight fall or rise of `change` over `minutes`, every named underlying alike), or many
+Monte Carlo paths (`monte_carlo_path`: the book's `[monte_carlo]` model minute by minute, whose
+`distribution` is reported). Along a path
 the book's account in each model's state is marked minute by minute (a linear market at its
 price times its underlying's factor; an option at its Black-76 value there, its volatility
 held and its time to expiry running down) and margined by the engine (`account_risk`); the
 time to liquidation is the first minute its equity is below its requirement. Depletion: the
 equity lost per minute up to then (or the path's end), and per 1 % of the largest move of an
-underlying by then.
+underlying by then. Only the markets the book holds and their underlyings are marked.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -23,6 +24,7 @@ import numpy as np
 from clearing import events as ev
 from clearing.apps.margin.book import Book, option_tick_ratio, underlying_index
 from clearing.apps.margin.engine import book_state
+from clearing.apps.margin.var import log_returns
 from clearing.core.options.pricing import black76_price
 from clearing.core.risk import account_risk
 from clearing.core.state import apply
@@ -89,22 +91,31 @@ class Depletion(NamedTuple):
     per_percent: float  # equity lost per 1 % of the largest underlying move by then
 
 
-def prices_at(book: Book, path: StressPath, minute: int) -> list[int]:
-    """Return every market's price (ticks) at `minute` of the path: linear ones by their factor, options by Black-76."""
+def path_prices(book: Book, path: StressPath) -> dict[int, np.ndarray]:
+    """Return the price (ticks) at each minute of `path` of every market the book holds and of their underlyings.
+
+    A linear market moves by its underlying's factor; an option is Black-76 at its underlying's
+    moved price with its volatility held and its time to expiry running down. The factors may
+    carry leading axes (Monte Carlo paths): each price array has their shape.
+    """
     p = book.params
-    out = []
-    for market, price in enumerate(book.prices_ticks):
+    held = book.held()
+    markets = sorted(set(held) | {underlying_index(p, m) for m in held})
+    size = next(iter(path.factors.values())).shape
+    minutes = np.arange(size[-1], dtype=np.int64)
+    out = {}
+    for market in markets:
         u = underlying_index(p, market)
-        factor = float(path.factors[u][minute]) if u in path.factors else 1.0
+        factor = path.factors[u] if u in path.factors else np.ones(size)
         k = p.markets[market].contract
         if k is None or k.instrument != "option":
-            out.append(max(1, round(price * factor)))
+            out[market] = np.maximum(1, np.rint(book.prices_ticks[market] * factor)).astype(np.int64)
             continue
         forward = book.prices_ticks[u] * factor
         strike = float(Decimal(k.strike) / Decimal(p.markets[u].tick_size))
-        tau = max(k.expiry_ns - book.at_ns - minute * NS_PER_MINUTE, 0)
-        value = float(black76_price(forward, strike, book.vols[market], tau, k.option_type == "call"))
-        out.append(max(1, math.floor(value / float(option_tick_ratio(p, market)) + 0.5)))
+        tau = np.maximum(k.expiry_ns - book.at_ns - minutes * NS_PER_MINUTE, 0)
+        value = black76_price(forward, strike, book.vols[market], tau, k.option_type == "call")
+        out[market] = np.maximum(1, np.floor(value / float(option_tick_ratio(p, market)) + 0.5)).astype(np.int64)
     return out
 
 
@@ -128,15 +139,21 @@ def depletion(book: Book, path: StressPath, model: str) -> Depletion:
     Isolated: the cash is shared among the sub-accounts in proportion to their maintenance
     (`isolated_cash`), and the book is liquidated when the first sub-account is.
     """
+    return _walk(book, model, path_prices(book, path), path.factors)
+
+
+def _walk(book: Book, model: str, prices: dict[int, np.ndarray], factors: dict[int, np.ndarray]) -> Depletion:
+    # Mark the book's state minute by minute at `prices` (per market, (T + 1,)) until it is liquidated or the path ends.
     b = book_state(book, model, cash=isolated_cash(book) if model == "isolated" else None)
     s, rows = b.state, b.rows
-    minutes = len(next(iter(path.factors.values()))) - 1
+    minutes = len(next(iter(factors.values()))) - 1
     equity, requirement = [], []
     liquidated = None
     for minute in range(minutes + 1):
         if minute:
             t = book.at_ns + minute * NS_PER_MINUTE
-            for market, price in enumerate(prices_at(book, path, minute)):
+            for market, series in prices.items():
+                price = int(series[minute])
                 apply(s, ev.MarkPriceUpdated(ts_ns=t, market=market, price_ticks=price, index_ticks=price, method="stress"))
         e, r = account_risk(s, rows)
         equity.append(int(e.sum()))
@@ -146,6 +163,51 @@ def depletion(book: Book, path: StressPath, model: str) -> Depletion:
             break
     end = len(equity) - 1
     lost = equity[0] - equity[-1]
-    move = max((abs(float(f[end]) - 1.0) for f in path.factors.values()), default=0.0)
+    move = max((abs(float(f[end]) - 1.0) for f in factors.values()), default=0.0)
     return Depletion(model, liquidated, np.array(equity), np.array(requirement), lost / end if end else 0.0,
                      lost / (move * 100) if move else 0.0)  # fmt: skip
+
+
+def monte_carlo_path(book: Book, paths: int, minutes: int, seed: int) -> StressPath:
+    """Return `paths` Monte Carlo paths of `minutes` minutes: the `[monte_carlo]` model's correlated log-returns minute
+    by minute, from `seed` (factors of shape (paths, minutes + 1), 1 at minute 0).
+
+    Raises:
+        ConfigError: no `[monte_carlo]`, or one that leaves out an underlying the book holds.
+    """
+    steps = log_returns(book, np.random.default_rng(seed), (paths, minutes), 1)
+    factors = {u: np.exp(np.concatenate([np.zeros((paths, 1)), np.cumsum(r, axis=1)], axis=1)) for u, r in steps.items()}
+    return StressPath(factors, f"{paths} Monte Carlo paths of {minutes} minutes (seed {seed})")
+
+
+class Distribution(NamedTuple):
+    """One model over Monte Carlo paths: each path's liquidation minute (-1: never) and its depletion speeds."""
+
+    model: str
+    minutes: int
+    liquidated_at: np.ndarray  # (P,) int
+    per_minute: np.ndarray  # (P,) equity lost per minute up to the liquidation or the end
+    per_percent: np.ndarray  # (P,)
+
+    def liquidated_by(self) -> np.ndarray:
+        """Return the share of paths liquidated by each minute 0..T (cumulative)."""
+        hit = self.liquidated_at[self.liquidated_at >= 0]
+        return np.cumsum(np.bincount(hit, minlength=self.minutes + 1)) / len(self.liquidated_at)
+
+    def quantile(self, q: float) -> int | None:
+        """Return the q-quantile of the time to liquidation (None: beyond the path, fewer than q of the paths liquidated)."""
+        by = self.liquidated_by()
+        reached = np.flatnonzero(by >= q - 1e-12)
+        return int(reached[0]) if reached.size else None
+
+
+def distribution(book: Book, path: StressPath, model: str) -> Distribution:
+    """Return the time to liquidation and depletion of the book under `model` along each of the Monte Carlo `path`s."""
+    prices = path_prices(book, path)
+    count, width = next(iter(path.factors.values())).shape
+    at, per_minute, per_percent = np.full(count, -1), np.zeros(count), np.zeros(count)
+    for i in range(count):
+        d = _walk(book, model, {m: a[i] for m, a in prices.items()}, {u: f[i] for u, f in path.factors.items()})
+        at[i] = -1 if d.minute is None else d.minute
+        per_minute[i], per_percent[i] = d.per_minute, d.per_percent
+    return Distribution(model, width - 1, at, per_minute, per_percent)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from clearing.apps.margin.book import Book, underlying_index
+from clearing.apps.margin.book import Book, MonteCarloConfig, underlying_index
 from clearing.core.options.pricing import black76_price, greeks
 from clearing.core.paths import Bars
 from clearing.core.portfolio.es import joint_returns_ppm
@@ -145,9 +145,35 @@ def monte_carlo_returns(book: Book, seed: int = 0, paths: int | None = None) -> 
     Raises:
         ConfigError: no `[monte_carlo]`, an unknown symbol, or an underlying the book holds that it leaves out.
     """
+    mc = _monte_carlo(book)
+    logs = log_returns(book, np.random.default_rng(seed), (paths or mc.paths,), mc.horizon_minutes)
+    return {m: np.expm1(r) for m, r in logs.items()}
+
+
+def log_returns(book: Book, rng: np.random.Generator, shape: tuple[int, ...], minutes: int) -> dict[int, Float64Array]:
+    """Return the `[monte_carlo]` model's log-returns over `minutes` per underlying, each of `shape`, drawn from `rng`.
+
+    sigma sqrt(h) z - sigma^2 h / 2 with z = L x, L L' = the correlation (its eigen-decomposition).
+
+    Raises:
+        ConfigError: no `[monte_carlo]`, an unknown symbol, or an underlying the book holds that it leaves out.
+    """
+    mc = _monte_carlo(book)
+    index = {s: i for i, s in enumerate(book.symbols)}
+    values, vectors = np.linalg.eigh(np.array(mc.correlation, np.float64))
+    root = vectors * np.sqrt(np.maximum(values, 0.0))
+    z = rng.standard_normal((*shape, len(mc.underlyings))) @ root.T
+    h = minutes / MINUTES_PER_YEAR
+    sigma = np.array(mc.vols)
+    r = sigma * math.sqrt(h) * z - 0.5 * sigma * sigma * h
+    return {index[s]: r[..., j] for j, s in enumerate(mc.underlyings)}
+
+
+def _monte_carlo(book: Book) -> MonteCarloConfig:
+    # The book's [monte_carlo], checked against its scenario and its positions.
     mc = book.monte_carlo
     if mc is None:
-        raise ConfigError(f"{book.path}: Monte Carlo VaR and ES need a [monte_carlo] table")
+        raise ConfigError(f"{book.path}: Monte Carlo needs a [monte_carlo] table")
     index = {s: i for i, s in enumerate(book.symbols)}
     unknown = [s for s in mc.underlyings if s not in index]
     if unknown:
@@ -156,13 +182,7 @@ def monte_carlo_returns(book: Book, seed: int = 0, paths: int | None = None) -> 
     missing = [book.symbols[u] for u in needed_underlyings(book) if u not in markets]
     if missing:
         raise ConfigError(f"{book.path}: monte_carlo.underlyings: {', '.join(missing)} missing, which the book holds")
-    values, vectors = np.linalg.eigh(np.array(mc.correlation, np.float64))
-    root = vectors * np.sqrt(np.maximum(values, 0.0))
-    z = np.random.default_rng(seed).standard_normal((paths or mc.paths, len(markets))) @ root.T
-    h = mc.horizon_minutes / MINUTES_PER_YEAR
-    sigma = np.array(mc.vols)
-    r = np.expm1(sigma * math.sqrt(h) * z - 0.5 * sigma * sigma * h)
-    return {m: r[:, j] for j, m in enumerate(markets)}
+    return mc
 
 
 class TailMeasure(NamedTuple):
