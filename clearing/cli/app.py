@@ -22,6 +22,7 @@ from clearing.cli.data import add_data_commands
 from clearing.cli.fork import add_fork_commands
 from clearing.cli.logs import add_log_commands
 from clearing.cli.margin import add_margin_commands
+from clearing.cli.optimise import add_optimise_commands
 from clearing.cli.sweep import add_sweep_commands
 from clearing.errors import ClearingError
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fork_commands(sub)
     add_sweep_commands(sub)
     add_margin_commands(sub)
+    add_optimise_commands(sub)
     return parser
 
 

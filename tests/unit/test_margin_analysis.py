@@ -206,3 +206,23 @@ def test_all_leaves_out_the_models_whose_history_files_are_missing_and_says_so(t
     assert "es and historical VaR left out" in captured.err and "gone.csv" in captured.err
     assert set(json.loads(captured.out)["models"]) == {"isolated", "cross", "span", "grid"}
     assert main(["--data-dir", str(tmp_path), "margin", str(path), "--model", "es"]) == 2
+
+
+def test_collateral_backs_every_model_at_its_price_less_the_haircut_rounded_down_twice(tmp_path, capsys):
+    # 1.23456789 ETH at 3,000: 3,703.70367 gross, 10 % off and rounded down: 3,333.333303, on top of 100 of cash.
+    (tmp_path / "s.toml").write_text(
+        'name = "eth-collateral"\nepoch = "2024-03-01T00:00:00Z"\nduration_s = 3600\n[market]\nsymbol = "BTCUSDT-PERP"\n'
+        '[price]\nmodel = "gbm"\ninitial = "60000"\n[[collateral]]\nasset = "ETH"\ndecimals = 8\nprice = "3000"\n'
+        'haircut = "0.1"\n')  # fmt: skip
+    path = tmp_path / "b.toml"
+    path.write_text('scenario = "s.toml"\ncash = "100"\n[[positions]]\nsymbol = "BTCUSDT-PERP"\nquantity = "1"\n'
+                    '[[collateral]]\nasset = "ETH"\namount = "1.23456789"\n')  # fmt: skip
+    a = analyse(load_book(path), ("isolated", "cross", "grid"))
+    (line,) = a.collateral
+    assert (line.gross, line.value) == (3_703_703_670, 3_333_333_303)
+    assert a.engine["cross"].equity == a.engine["grid"].equity == 100_000_000 + 3_333_333_303
+    d = as_dict(a)
+    assert d["collateral"] == [{"asset": "ETH", "amount": "1.23456789", "price": "3000.000000", "haircut": 0.1,
+                                "value_before_haircut": "3703.703670", "value": "3333.333303"}]  # fmt: skip
+    assert main(["margin", str(path), "--model", "cross"]) == 0
+    assert "backing: cash 100.000000; 1.23456789 ETH at 3000.000000 less 10.00%: 3333.333303" in capsys.readouterr().out

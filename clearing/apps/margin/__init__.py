@@ -30,12 +30,24 @@ from clearing.apps.margin.var import (
     position_pnl,
     tail_measure,
 )
+from clearing.core.margin import collateral_value
 from clearing.core.risk import account_risk
 from clearing.units import format_minor
 
 MODELS = (*ENGINE_MODELS, "var")  # "var": VaR and ES by historical simulation and Monte Carlo (those the book configures)
 
-__all__ = ["MODELS", "Analysis", "analyse", "load_book", "render_text"]
+__all__ = ["MODELS", "Analysis", "CollateralLine", "analyse", "collateral_lines", "load_book", "render_text"]
+
+
+class CollateralLine(NamedTuple):
+    """One collateral asset of the book: its amount, price, haircut and what it backs (quote minor units)."""
+
+    asset: str
+    amount: str  # in the asset's units
+    price_minor: int  # quote minor units per whole unit (the scenario's price)
+    haircut_ppm: int
+    gross: int  # amount x price, rounded down
+    value: int  # gross less the haircut, rounded down: what it adds to every model's equity
 
 
 class Analysis(NamedTuple):
@@ -47,6 +59,7 @@ class Analysis(NamedTuple):
     horizons: dict[str, int]  # minutes, per tail model
     marginal: dict[str, list[int]]  # engine model -> each held position's marginal requirement
     greeks: list[UnderlyingGreeks]
+    collateral: tuple[CollateralLine, ...] = ()
 
 
 def analyse(
@@ -81,7 +94,20 @@ def analyse(
             with_mc = book._replace(monte_carlo=mc)
             tails["monte_carlo"] = tail_measure(position_pnl(with_mc, monte_carlo_returns(with_mc, seed, paths)), confidence)
             horizons["monte_carlo"] = mc.horizon_minutes
-    return Analysis(book, engine, tails, horizons, marginal, book_greeks(book))
+    return Analysis(book, engine, tails, horizons, marginal, book_greeks(book), collateral_lines(book))
+
+
+def collateral_lines(book: Book) -> tuple[CollateralLine, ...]:
+    """Return the book's collateral assets valued as the engine values them (`clearing.core.margin.collateral_value`)."""
+    out = []
+    for asset, amount in book.collateral:
+        c = book.params.collateral[asset]
+        one = np.array([[amount]], np.int64)
+        price, decimals = np.array([c.price_minor], np.int64), np.array([c.decimals], np.int64)
+        gross = int(collateral_value(one, price, decimals, np.zeros(1, np.int64))[0])
+        value = int(collateral_value(one, price, decimals, np.array([c.haircut_ppm], np.int64))[0])
+        out.append(CollateralLine(c.asset, str(Decimal(amount).scaleb(-c.decimals)), c.price_minor, c.haircut_ppm, gross, value))
+    return tuple(out)
 
 
 def _marginal(book: Book, model: str, b: BookState, total: int) -> list[int]:
@@ -133,13 +159,19 @@ def as_dict(a: Analysis) -> dict[str, Any]:
     return {
         "book": book.name, "scenario": book.scenario.name, "at": epoch_at(book).isoformat().replace("+00:00", "Z"),
         "models": models, "positions": positions, "greeks": [g._asdict() for g in a.greeks],
+        "cash": money(book.cash_minor),
+        "collateral": [{"asset": c.asset, "amount": c.amount, "price": money(c.price_minor), "haircut": c.haircut_ppm / 1e6,
+                        "value_before_haircut": money(c.gross), "value": money(c.value)} for c in a.collateral],
     }  # fmt: skip
 
 
 def render_text(a: Analysis) -> str:
     """Return the analysis as a terminal page: the models side by side, then the positions' attribution, then Greeks."""
     d = as_dict(a)
-    lines = [f"book {d['book']} on {d['scenario']} at {d['at']}", ""]
+    lines = [f"book {d['book']} on {d['scenario']} at {d['at']}"]
+    backing = [f"cash {d['cash']}"] + [f"{c['amount']} {c['asset']} at {c['price']} less {c['haircut']:.2%}: "
+                                       f"{c['value']} (of {c['value_before_haircut']})" for c in d["collateral"]]  # fmt: skip
+    lines += ["backing: " + "; ".join(backing), ""]
     rows = [("model", "maintenance", "initial", "saving vs isolated", "worst scenario")]
     for name, m in d["models"].items():
         if name.startswith("var_"):

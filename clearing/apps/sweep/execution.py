@@ -64,11 +64,14 @@ def _failed_row(task: Task, error: str, wall_s: float) -> dict[str, Any]:
 # Executors ------------------------------------------------------------------------------
 
 
-def _local(tasks: list[Task], workers: int) -> Generator[dict[str, Any], None, None]:
+Runner = Callable[[Task], dict[str, Any]]
+
+
+def _local(tasks: list[Task], workers: int, run: Runner) -> Generator[dict[str, Any], None, None]:
     # At most two tasks a worker in flight: the parent holds a bounded number of futures,
     # and each worker process is replaced after a few runs (memory stays flat).
     with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=25) as pool:
-        yield from bounded(tasks, lambda t: pool.submit(run_task, t), 2 * workers)
+        yield from bounded(tasks, lambda t: pool.submit(run, t), 2 * workers)
 
 
 def connect(scheduler: str) -> Any:
@@ -87,9 +90,9 @@ def connect(scheduler: str) -> Any:
         raise ConfigError(f"--scheduler {scheduler}: cannot connect ({e})") from None
 
 
-def _dask(tasks: list[Task], client: Any) -> Generator[dict[str, Any], None, None]:
+def _dask(tasks: list[Task], client: Any, run: Runner) -> Generator[dict[str, Any], None, None]:
     workers = max(1, sum(client.nthreads().values()))
-    yield from bounded(tasks, lambda t: client.submit(run_task, t, key=f"clearing-run-{t.run_id}", pure=False), 2 * workers)
+    yield from bounded(tasks, lambda t: client.submit(run, t, key=f"clearing-run-{t.run_id}", pure=False), 2 * workers)
 
 
 def bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Generator[dict[str, Any], None, None]:
@@ -136,14 +139,17 @@ def _wait_any(futures: set[Any]) -> set[Any]:
 def run_sweep(
     tasks: list[Task],
     out: Path,
-    manifest: dict[str, Any],
+    manifest: dict[str, Any] | None,
     workers: int = 1,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    run: Runner = run_task,
 ) -> dict[str, int]:
     """Run the tasks not yet done in `out`, recording each result as it arrives.
 
-    Returns counts: total, skipped (already done), complete, failed.
+    `manifest` is written to DIR/sweep.json (None: not written); `run` runs one task in a
+    worker and returns its row (a top-level function, picklable). Returns counts: total,
+    skipped (already done), complete, failed.
     """
     client = connect(scheduler) if scheduler else None  # before anything is written
     try:
@@ -151,7 +157,8 @@ def run_sweep(
             out.mkdir(parents=True, exist_ok=True)
             if any(t.log_path for t in tasks):
                 (out / "logs").mkdir(exist_ok=True)
-            (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            if manifest is not None:
+                (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         except OSError as e:
             raise ConfigError(f"--out {out}: cannot write the sweep there ({e.strerror or e})") from None
         db = open_results(out)
@@ -161,7 +168,7 @@ def run_sweep(
             counts = {"total": len(tasks), "skipped": len(tasks) - len(todo), "complete": 0, "failed": 0}
             if progress:
                 progress(counts["skipped"], len(tasks))
-            with closing(_dask(todo, client) if client is not None else _local(todo, workers)) as results:
+            with closing(_dask(todo, client, run) if client is not None else _local(todo, workers, run)) as results:
                 for row in results:
                     db.table("runs").upsert(row, pk="run_id", alter=True)
                     counts[row["status"]] += 1
