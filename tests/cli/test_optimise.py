@@ -100,3 +100,31 @@ def test_a_dask_cluster_runs_the_study_the_local_pool_runs(tmp_path, capsys):
     local = study(tmp_path / "l", 2, capsys)
     assert [(t["params"], t["objective"], t["worst"]) for t in on_dask["trials"]] == [
         (t["params"], t["objective"], t["worst"]) for t in local["trials"]]
+
+
+def test_a_batch_interrupted_midway_is_not_counted_and_the_resumed_study_is_the_one_run_at_once(
+    tmp_path, capsys, monkeypatch
+):  # fmt: skip
+    from clearing.apps.optimise import study as study_module
+
+    args = [CRASH, *TINY, "--space", "market.maintenance_margin_rate=0.002:0.008", "--batch", "2", "--workers", "2",
+            "--progress", "never", "--trials", "4", "--json"]  # fmt: skip
+    assert main(["optimise", *args, "--out", str(tmp_path / "a")]) == 0
+    at_once = json.loads(capsys.readouterr().out)
+    real, calls = study_module.run_sweep, []
+
+    def interrupted_second_batch(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second batch's runs are in flight
+        return real(*a, **k)
+
+    monkeypatch.setattr(study_module, "run_sweep", interrupted_second_batch)
+    assert main(["optimise", *args, "--out", str(tmp_path / "i")]) == 130
+    assert "run again to resume" in capsys.readouterr().err
+    monkeypatch.setattr(study_module, "run_sweep", real)
+    assert main(["optimise", *args, "--out", str(tmp_path / "i")]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert [t["number"] for t in resumed["trials"]] == [0, 1, 4, 5]  # 2 and 3 were stopped: failed, not counted
+    assert [(t["params"], t["objective"]) for t in resumed["trials"]] == [(t["params"], t["objective"]) for t in at_once["trials"]]
+    assert all(t["state"] == "complete" for t in resumed["trials"])

@@ -175,7 +175,8 @@ def _run_batch(study: Study, o: Any, batch: list[Any], out: Path, workers: int, 
             o.tell(trial, state=optuna.trial.TrialState.FAIL)
     every = [t for ts in tasks.values() for t in ts]
     try:
-        run_sweep(every, out, None, workers, scheduler, run=run_study_task)
+        if every:
+            run_sweep(every, out, None, workers, scheduler, run=run_study_task)
     except KeyboardInterrupt:
         for trial in batch:
             if trial.number in tasks:
