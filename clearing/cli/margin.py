@@ -74,25 +74,51 @@ def cmd_margin(args: argparse.Namespace) -> int:
                             "cost": _money(book, round(result_r.cost))}  # fmt: skip
         pages.append(_render("rebalance to the targets", out["rebalance"]))
     if args.split is not None:
-        from clearing.apps.margin.split import collateral_split
-
-        sp = collateral_split(book, tuple(args.split))
-        out["split"] = {
-            "distance": sp.distance, "all_cross_distance": sp.all_cross, "proportional_distance": sp.proportional,
-            "accounts": {a.name: {"collateral": _money(book, a.collateral), "maintenance": _money(book, a.maintenance),
-                                  "distance": a.distance} for a in sp.accounts},
-        }  # fmt: skip
-        lines = ["collateral split (distance: the move of every underlying, each its worst way, a sub-account survives)",
-                 f"  weakest distance {sp.distance:.4%}; all in one cross account {sp.all_cross:.4%}; "
-                 f"split in proportion to maintenance {sp.proportional:.4%}"]  # fmt: skip
-        lines += [f"  {a.name:<22}collateral {_money(book, a.collateral)}, maintenance {_money(book, a.maintenance)}, "
-                  f"distance {a.distance:.4%}" for a in sp.accounts]  # fmt: skip
-        pages.append("\n".join(lines))
+        split_book = book
+        if args.horizon_minutes is not None and book.monte_carlo is not None:
+            split_book = book._replace(monte_carlo=book.monte_carlo.model_copy(update={"horizon_minutes": args.horizon_minutes}))
+        out["split"], page = _split(split_book, tuple(args.split), args.split_by, args.seed, args.paths)
+        pages.append(page)
     if args.stress:
         out["stress"], page = _stress(book, [m for m in models if m in ("isolated", "cross", "span", "grid", "es")], args.seed)
         pages.append(page)
     print(json.dumps(out) if args.json else "\n\n".join(pages))
     return 0
+
+
+def _split(book: Any, isolated: tuple[str, ...], by: str, seed: int, paths: int | None) -> tuple[dict[str, Any], str]:
+    # The split of the cash between isolated sub-accounts and a pool: max-min distance, or least expected loss.
+    from clearing.apps.margin.split import collateral_split, loss_split
+
+    if by == "loss":
+        ls = loss_split(book, isolated, seed, paths or 2000)
+        result: dict[str, Any] = {
+            "objective": "loss", "scenarios": ls.scenarios, "expected_loss": _money(book, round(ls.expected_loss)),
+            "max_min_expected_loss": None if ls.max_min_loss != ls.max_min_loss else _money(book, round(ls.max_min_loss)),
+            "proportional_expected_loss": _money(book, round(ls.proportional_loss)),
+            "accounts": {a.name: {"collateral": _money(book, a.collateral), "liquidation_probability": a.probability,
+                                  "expected_loss": _money(book, round(a.expected_loss))} for a in ls.accounts},
+        }  # fmt: skip
+        lines = [f"collateral split of least expected liquidation loss over {ls.scenarios} Monte Carlo scenarios",
+                 f"  expected loss {result['expected_loss']}; split at the max-min distance "
+                 f"{result['max_min_expected_loss'] or '-'}; in proportion to maintenance "
+                 f"{result['proportional_expected_loss']}"]  # fmt: skip
+        lines += [f"  {a.name:<22}collateral {_money(book, a.collateral)}, liquidated in {a.probability:.2%} of "
+                  f"scenarios, expected loss {_money(book, round(a.expected_loss))}" for a in ls.accounts]  # fmt: skip
+        return result, "\n".join(lines)
+    sp = collateral_split(book, isolated)
+    result = {
+        "objective": "distance", "distance": sp.distance, "all_cross_distance": sp.all_cross,
+        "proportional_distance": sp.proportional,
+        "accounts": {a.name: {"collateral": _money(book, a.collateral), "maintenance": _money(book, a.maintenance),
+                              "distance": a.distance} for a in sp.accounts},
+    }  # fmt: skip
+    lines = ["collateral split (distance: the move of every underlying, each its worst way, a sub-account survives)",
+             f"  weakest distance {sp.distance:.4%}; all in one cross account {sp.all_cross:.4%}; "
+             f"split in proportion to maintenance {sp.proportional:.4%}"]  # fmt: skip
+    lines += [f"  {a.name:<22}collateral {_money(book, a.collateral)}, maintenance {_money(book, a.maintenance)}, "
+              f"distance {a.distance:.4%}" for a in sp.accounts]  # fmt: skip
+    return result, "\n".join(lines)
 
 
 def _stress(book: Any, models: list[str], seed: int) -> tuple[dict[str, Any], str]:
@@ -212,6 +238,10 @@ def add_margin_commands(subparsers: Any) -> None:
     p.add_argument("--split", action="append", metavar="SYMBOL",
                    help="also split the book's cash between an isolated sub-account per SYMBOL (repeatable) and a cross "
                    "pool of the rest, keeping the weakest furthest from liquidation")  # fmt: skip
+    p.add_argument("--split-by", choices=["distance", "loss"], default="distance",
+                   help="with --split: keep the weakest sub-account furthest from liquidation (distance), or least "
+                   "expected liquidation loss over the book's [monte_carlo] scenarios (loss; --paths, default 2000; "
+                   "--horizon-minutes)")
     p.add_argument("--stress", action="store_true", help="also the time to liquidation and equity depletion along the "
                    "book's [stress] path (or its distribution over Monte Carlo paths) under each engine model")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")

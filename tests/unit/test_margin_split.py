@@ -10,6 +10,7 @@ keeps its weakest sub-account further away.
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ from clearing import events as ev
 from clearing.apps.margin import load_book
 from clearing.apps.margin.book import underlying_index
 from clearing.apps.margin.engine import book_state
-from clearing.apps.margin.split import collateral_split, sub_account
+from clearing.apps.margin.split import collateral_split, expected_loss, loss_split, sub_account
+from clearing.cli import main
 from clearing.core.risk import account_risk
 from clearing.core.state import apply
 from clearing.core.valuation import market_values, valuation_prices
@@ -104,12 +106,76 @@ def test_a_split_is_refused_for_options_and_unheld_symbols(book, tmp_path):
 
 
 def test_the_command_prints_the_split_and_its_alternatives(book, capsys):
-    import json
-
-    from clearing.cli import main
-
     assert main(["margin", str(book.path), "--model", "cross", "--split", "BTCUSDT-PERP", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)["split"]
     assert set(out["accounts"]) == {"BTCUSDT-PERP", "cross pool"}
     assert out["all_cross_distance"] > out["distance"] >= out["proportional_distance"]
     assert main(["margin", str(book.path), "--split", "XRP"]) == 2
+
+
+def _with_monte_carlo(book, vols=(0.9, 1.1)):
+    from clearing.apps.margin.book import MonteCarloConfig
+
+    mc = MonteCarloConfig(underlyings=("BTCUSDT-PERP", "ETHUSDT-PERP"), vols=vols, correlation=((1.0, 0.8), (0.8, 1.0)),
+                          horizon_minutes=1440)  # fmt: skip
+    return book._replace(monte_carlo=mc)
+
+
+def _brute_force(sc, total):
+    # Every level of every sub-account but the last, the last taking the rest: the least total expected loss.
+    k_count = sc.need.shape[0]
+    levels = [np.unique(np.concatenate([[0.0], np.ceil(np.maximum(sc.need[k], 0))])) for k in range(k_count - 1)]
+    best = np.inf
+    for combo in itertools.product(*levels):
+        rest = total - sum(combo)
+        if rest < 0:
+            continue
+        best = min(best, float(expected_loss(sc, np.array([*combo, rest])).sum()))
+    return best
+
+
+@pytest.mark.parametrize(("isolated", "paths"), [(("BTCUSDT-PERP",), 400), (("BTCUSDT-PERP", "ETHUSDT-PERP"), 60)])
+def test_the_least_loss_split_is_the_least_of_every_split_at_the_needs(book, isolated, paths):
+    from clearing.apps.margin.split import _groups, least_loss_levels, scenario_needs
+    from clearing.apps.margin.var import monte_carlo_returns
+
+    b = _with_monte_carlo(book)
+    sc = scenario_needs(b, _groups(b, isolated), monte_carlo_returns(b, 3, paths))
+    chosen = least_loss_levels(sc, b.cash_minor)
+    assert chosen.sum() <= b.cash_minor
+    found = float(expected_loss(sc, np.array([*chosen[:-1], b.cash_minor - chosen[:-1].sum()])).sum())
+    assert found == pytest.approx(_brute_force(sc, b.cash_minor), rel=1e-12, abs=1e-9)
+    split = loss_split(b, isolated, seed=3, paths=paths)
+    assert sum(a.collateral for a in split.accounts) == b.cash_minor
+    assert split.expected_loss <= split.proportional_loss + 1e-9 and split.expected_loss <= split.max_min_loss + 1e-9
+
+
+def test_a_sub_account_is_liquidated_in_a_scenario_exactly_when_its_collateral_is_below_its_need(book):
+    # The need against the engine: the ETH sub-account (10 ETH) with the need's collateral, its prices moved by the
+    # scenario's return, is at its requirement within the rounding of a price to a tick.
+    from clearing.apps.margin.split import _groups, scenario_needs
+
+    groups = _groups(book, ("ETHUSDT-PERP",))
+    eth = book.symbols.index("ETHUSDT-PERP")
+    for r in (-0.3, -0.1, -0.02):
+        sc = scenario_needs(book, groups, {0: np.array([r]), eth: np.array([r])})
+        need = float(sc.need[0, 0])
+        b = book_state(book._replace(cash_minor=round(need)), "cross", tuple(q if m == eth else 0 for m, q in enumerate(book.lots)))
+        price = round(book.prices_ticks[eth] * (1 + r))
+        apply(b.state, ev.MarkPriceUpdated(ts_ns=b.state.now_ns, market=eth, price_ticks=price, index_ticks=price, method="book"))
+        equity, requirement = account_risk(b.state, b.rows)
+        assert abs(int(equity[0]) - int(requirement[0])) <= 20_000  # 10 ETH x a 0.01 tick, and a minor unit
+        assert sc.loss[0, 0] == pytest.approx(0.0125 * 10 * 3000e6 * (1 + r))  # the scenario's liquidation fee
+
+
+def test_the_command_prints_the_least_loss_split(book, capsys):
+    path = book.path
+    text = path.read_text() + ('[monte_carlo]\nunderlyings = ["BTCUSDT-PERP", "ETHUSDT-PERP"]\nvols = [0.9, 1.1]\n'
+                               'correlation = [[1.0, 0.8], [0.8, 1.0]]\n')  # fmt: skip
+    path.write_text(text)
+    argv = ["margin", str(path), "--model", "cross", "--split", "ETHUSDT-PERP", "--split-by", "loss", "--paths", "500", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)["split"]
+    assert out["objective"] == "loss" and out["scenarios"] == 500
+    assert set(out["accounts"]) == {"ETHUSDT-PERP", "cross pool"}
+    assert float(out["expected_loss"]) <= float(out["proportional_expected_loss"])
