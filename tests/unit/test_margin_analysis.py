@@ -226,3 +226,34 @@ def test_collateral_backs_every_model_at_its_price_less_the_haircut_rounded_down
                                 "value_before_haircut": "3703.703670", "value": "3333.333303"}]  # fmt: skip
     assert main(["margin", str(path), "--model", "cross"]) == 0
     assert "backing: cash 100.000000; 1.23456789 ETH at 3000.000000 less 10.00%: 3333.333303" in capsys.readouterr().out
+
+
+def test_a_surface_prices_each_option_at_its_strike_and_expiry_as_the_engine_interpolates(tmp_path):
+    # One expiry at 7 days (the put's own): the smile linear in k = ln(K / F) from 0.9 at -0.2 to 0.6 at 0 and 0.5
+    # at 0.2. The 55,000 put on 60,000: k = ln(55/60) = -0.0870, vol 0.6 + 0.3 x 0.0870 / 0.2 = 0.7305.
+    skew = '[surfaces."BTCUSDT-PERP"]\nexpiry_days = [7]\nlog_moneyness = [-0.2, 0.0, 0.2]\nvols = [[0.9, 0.6, 0.5]]\n'
+    flat = '[surfaces."BTCUSDT-PERP"]\nexpiry_days = [7]\nlog_moneyness = [-0.2, 0.0, 0.2]\nvols = [[0.6, 0.6, 0.6]]\n'
+    body = 'cash = "20000"\n[[positions]]\nsymbol = "BTC-7D-55000-P"\nquantity = "-1"\n'
+    skewed = load_book(_book(tmp_path, body + skew, "skew"))
+    put = skewed.symbols.index("BTC-7D-55000-P")
+    assert skewed.vols[put] == pytest.approx(0.6 + 0.3 * -math.log(55 / 60) / 0.2, rel=1e-12)
+    plain = load_book(_book(tmp_path, 'vols = { "BTCUSDT-PERP" = 0.6 }\n' + body, "plain"))
+    flat_surface = load_book(_book(tmp_path, body + flat, "flat"))
+    for model in ("cross", "span", "grid"):  # a flat surface is the flat vol; the skew makes the short put dearer
+        assert engine_requirement(flat_surface, model).maintenance == engine_requirement(plain, model).maintenance
+        assert engine_requirement(skewed, model).maintenance > engine_requirement(plain, model).maintenance
+    assert skewed.prices_ticks[put] > plain.prices_ticks[put] == flat_surface.prices_ticks[put]
+
+
+@pytest.mark.parametrize(("surface", "message"), [
+    ('expiry_days = [7, 3]\nlog_moneyness = [0.0]\nvols = [[0.5], [0.5]]\n', "expiry_days must be strictly increasing"),
+    ('expiry_days = [7]\nlog_moneyness = [-0.1, 0.1]\nvols = [[0.5]]\n', "expected 1 rows of 2 vols"),
+    ('expiry_days = [7]\nlog_moneyness = [0.0]\nvols = [[0.0]]\n', "greater than 0"),
+])  # fmt: skip
+def test_a_bad_surface_is_refused_naming_it(tmp_path, surface, message):
+    body = '[[positions]]\nsymbol = "BTCUSDT-PERP"\nquantity = "1"\n[surfaces."BTCUSDT-PERP"]\n' + surface
+    with pytest.raises(ConfigError, match=message):
+        load_book(_book(tmp_path, body))
+    with pytest.raises(ConfigError, match="surfaces.BTC-7D-55000-P: not an underlying"):
+        load_book(_book(tmp_path, '[[positions]]\nsymbol = "BTCUSDT-PERP"\nquantity = "1"\n[surfaces."BTC-7D-55000-P"]\n'
+                                   'expiry_days = [7]\nlog_moneyness = [0.0]\nvols = [[0.5]]\n', "u"))  # fmt: skip

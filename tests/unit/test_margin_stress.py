@@ -131,3 +131,17 @@ def test_the_command_reports_the_distribution_over_monte_carlo_paths(tmp_path, c
     no_mc.write_text(book.path.read_text().split("[monte_carlo]")[0] + "[stress]\npaths = 50\n")
     assert main(["margin", str(no_mc), "--model", "cross", "--stress"]) == 2
     assert "needs a [monte_carlo] table" in capsys.readouterr().err
+
+
+def test_an_isolated_long_option_is_given_its_premium_and_never_liquidated(tmp_path):
+    path = tmp_path / "put.toml"
+    path.write_text(f'scenario = "{(ROOT / "scenarios" / "option-portfolios.toml").as_posix()}"\ncash = "5000"\n'
+                    '[[positions]]\nsymbol = "BTCUSDT-PERP"\nquantity = "1"\n'
+                    '[[positions]]\nsymbol = "BTC-7D-55000-P"\nquantity = "1"\n')  # fmt: skip
+    book = load_book(path)
+    put = book.symbols.index("BTC-7D-55000-P")
+    premium = book.prices_ticks[put] * book.params.markets[put].unit_value  # one lot is 0.01 BTC: 100 lots
+    shares = isolated_cash(book)
+    assert sum(shares) == book.cash_minor and shares[1] == 100 * premium  # the perpetual's maintenance takes the rest
+    d = depletion(book, shock_path(book, ("BTCUSDT-PERP",), 0.3, 60), "isolated")  # the put loses as BTC rises
+    assert d.minute is None

@@ -11,17 +11,21 @@ models. Errors are one line naming the file and the field or the CSV row.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clearing.core.options.pricing import black76_price
+from clearing.core.options.surface import VolSurface, implied_vol
 from clearing.data import tapes
 from clearing.data.directory import resolve_data_file
 from clearing.errors import ConfigError, DataError
@@ -64,6 +68,47 @@ class TapePrice(_Section):
         if value.tzinfo is None:
             raise ValueError("expected a UTC time with its zone, e.g. 2025-10-10T21:15:00Z")
         return value.astimezone(UTC)
+
+
+class SurfaceConfig(_Section):
+    """An underlying's implied-volatility surface: written on a grid, or fitted to an option-chain file at a time.
+
+    Written: vols on a grid of expiries (days from the book's time) x log-moneyness k = ln(K / F).
+    From a chain: the OKX chain file's level-and-skew fit at the minute at or before `at` (default
+    the book's time; `clearing.data.option_chain.load_okx_surfaces`). Interpolated as the engine
+    interpolates (`clearing.core.options.surface.implied_vol`): linear in k along each expiry's
+    smile, flat beyond the wings, linear in total variance between expiries.
+    """
+
+    expiry_days: tuple[Annotated[float, Field(gt=0)], ...] = ()
+    log_moneyness: tuple[float, ...] = ()
+    vols: tuple[tuple[Annotated[float, Field(gt=0, le=20)], ...], ...] = ()
+    chain: str = ""
+    at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _grid(self) -> SurfaceConfig:
+        if bool(self.chain) == bool(self.expiry_days or self.log_moneyness or self.vols):
+            raise ValueError("give either expiry_days, log_moneyness and vols (a written surface) or chain (a file)")
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("at: expected a UTC time with its zone, e.g. 2025-10-10T20:00:00Z")
+        if self.chain:
+            return self
+        if not self.expiry_days or not self.log_moneyness:
+            raise ValueError("a written surface needs expiry_days, log_moneyness and vols")
+        for name, axis in (("expiry_days", self.expiry_days), ("log_moneyness", self.log_moneyness)):
+            if any(b <= a for a, b in itertools.pairwise(axis)):
+                raise ValueError(f"{name} must be strictly increasing")
+        if len(self.vols) != len(self.expiry_days) or any(len(row) != len(self.log_moneyness) for row in self.vols):
+            raise ValueError(f"expected {len(self.expiry_days)} rows of {len(self.log_moneyness)} vols "
+                             "(one row per expiry, one vol per log-moneyness)")  # fmt: skip
+        return self
+
+    def surface(self, at_ns: int) -> VolSurface:
+        """Return the written surface in the engine's integers, its expiries counted from `at_ns`."""
+        return VolSurface(tuple(at_ns + round(d * 86_400 * NS_PER_S) for d in self.expiry_days),
+                          tuple(round(k * 1_000_000) for k in self.log_moneyness),
+                          tuple(tuple(round(v * 1_000_000) for v in row) for row in self.vols))  # fmt: skip
 
 
 class HistoryConfig(_Section):
@@ -163,6 +208,7 @@ class BookFile(_Section):
     prices_from: dict[str, TapePrice] = Field(default_factory=dict)
     vols: dict[str, Annotated[float, Field(gt=0, le=20)]] = Field(default_factory=dict)
     default_vol: float = Field(default=0.6, gt=0, le=20)
+    surfaces: dict[str, SurfaceConfig] = Field(default_factory=dict)
     history: HistoryConfig | None = None
     monte_carlo: MonteCarloConfig | None = None
     hedges: tuple[HedgeRow, ...] = ()
@@ -179,7 +225,7 @@ class Book(NamedTuple):
     params: RunParams
     lots: tuple[int, ...]  # per market, signed
     prices_ticks: tuple[int, ...]  # per market (an option's in its own ticks)
-    vols: tuple[float, ...]  # per market: its underlying's implied vol (0 for a market that is no underlying)
+    vols: tuple[float, ...]  # per market: an option's implied vol (its underlying's surface, else flat), else the flat vol
     at_ns: int
     cash_minor: int
     collateral: tuple[tuple[int, int], ...]  # (asset, amount in its minor units)
@@ -189,6 +235,7 @@ class Book(NamedTuple):
     hedges: tuple[HedgeRow, ...] = ()
     rebalance: RebalanceConfig | None = None
     stress: StressConfig | None = None
+    surfaces: Mapping[int, VolSurface] = MappingProxyType({})  # per underlying market
 
     @property
     def symbols(self) -> list[str]:
@@ -240,7 +287,8 @@ def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path 
         raise ConfigError(f"{path}: the book holds no position (positions or positions_csv)")
     at_ns = round(f.at_s * NS_PER_S)
     prices = _prices(path, f, scenario, params, index, data_dir)
-    vols = _vols(path, f, params, index)
+    surfaces = _surfaces(path, f, params, index, at_ns, round(scenario.epoch.timestamp()) * NS_PER_S, data_dir)
+    vols = _vols(path, f, params, index, surfaces, prices, at_ns)
     prices = _option_prices(params, prices, vols, at_ns)
     assets = [c.asset for c in scenario.collateral]
     collateral = []
@@ -252,7 +300,7 @@ def load_book(path: Path | str, preset: str | None = None, data_dir: str | Path 
         collateral.append((asset, _units(path, c.amount, Decimal(1).scaleb(-decimals), f"collateral.{i}.amount")))
     cash = _units(path, f.cash, scenario.market.minor_unit, "cash")
     return Book(f.name, path, scenario, params, tuple(lots), tuple(prices), tuple(vols), at_ns, cash, tuple(collateral),
-                f.history, f.monte_carlo, data_dir, f.hedges, f.rebalance, f.stress)  # fmt: skip
+                f.history, f.monte_carlo, data_dir, f.hedges, f.rebalance, f.stress, surfaces)  # fmt: skip
 
 
 def _units(path: Path, amount: Decimal, unit: Decimal, what: str) -> int:
@@ -332,12 +380,57 @@ def _market(path: Path, index: dict[str, int], symbol: str, where: str) -> int:
     return market
 
 
-def _vols(path: Path, f: BookFile, params: RunParams, index: dict[str, int]) -> list[float]:
-    # Each market's underlying's implied vol: written per underlying, else `default_vol`.
-    out = [f.default_vol] * len(params.markets)
+def _surfaces(
+    path: Path, f: BookFile, params: RunParams, index: dict[str, int], at_ns: int, epoch_ns: int,
+    data_dir: str | Path | None,
+) -> dict[int, VolSurface]:  # fmt: skip
+    # Each surface in the engine's integers (expiries in ns since the scenario's epoch), keyed by its underlying market.
+    out = {}
+    for symbol, config in f.surfaces.items():
+        market = _market(path, index, symbol, "surfaces")
+        if underlying_index(params, market) != market:
+            raise ConfigError(f"{path}: surfaces.{symbol}: not an underlying (a surface belongs to the market options are on)")
+        try:
+            out[market] = _chain_surface(config, at_ns, epoch_ns, data_dir) if config.chain else config.surface(at_ns)
+        except ValueError as e:
+            raise ConfigError(f"{path}: surfaces.{symbol}: {e}") from None
+    return out
+
+
+def _chain_surface(config: SurfaceConfig, at_ns: int, epoch_ns: int, data_dir: str | Path | None) -> VolSurface:
+    # The chain's fitted surface at the minute at or before `at` (default the book's time), in scenario time.
+    from clearing.data.option_chain import load_okx_surfaces
+
+    when = epoch_ns + at_ns if config.at is None else round(config.at.timestamp()) * NS_PER_S
+    minutes = load_okx_surfaces(config.chain, data_dir)
+    before = [surface for minute, surface in minutes if minute <= when]
+    stamp = datetime.fromtimestamp(when // NS_PER_S, UTC).isoformat()
+    if not before or when - max(m for m, _ in minutes if m <= when) >= 3_600 * NS_PER_S:
+        raise DataError(f"{config.chain}: no surface at or within an hour before {stamp}")
+    s = before[-1]
+    if s.expiries_ns[0] - epoch_ns <= at_ns:
+        raise DataError(f"{config.chain}: the surface at {stamp} has an expiry at or before the book's time")
+    return VolSurface(tuple(e - epoch_ns for e in s.expiries_ns), s.log_moneyness_ppm, s.vol_ppm)
+
+
+def _vols(
+    path: Path, f: BookFile, params: RunParams, index: dict[str, int], surfaces: dict[int, VolSurface], prices: list[int],
+    at_ns: int,
+) -> list[float]:  # fmt: skip
+    # Each market's vol: a live option on an underlying with a surface, the surface's at its expiry and strike;
+    # else its underlying's flat vol, written per underlying or `default_vol`.
+    flat = [f.default_vol] * len(params.markets)
     for symbol, vol in f.vols.items():
-        out[_market(path, index, symbol, "vols")] = vol
-    return [out[underlying_index(params, m)] for m in range(len(params.markets))]
+        flat[_market(path, index, symbol, "vols")] = vol
+    out = []
+    for market, m in enumerate(params.markets):
+        u, k = underlying_index(params, market), m.contract
+        if u in surfaces and k is not None and k.instrument == "option" and k.expiry_ns > at_ns and prices[u] > 0:
+            strike = float(Decimal(k.strike) / Decimal(params.markets[u].tick_size))
+            out.append(float(implied_vol(surfaces[u], at_ns, k.expiry_ns, float(prices[u]), strike)))
+        else:
+            out.append(flat[u])
+    return out
 
 
 def underlying_index(params: RunParams, market: int) -> int:

@@ -177,7 +177,7 @@ def window_samples(book: Book, bars: dict[int, Bars]) -> list[tuple[int, ...]]:
 
 
 def _surfaces(bus: EventBus, book: Book) -> None:
-    # A flat surface at the book's vol per underlying with live options (expiries after the book's time).
+    # Per underlying with live options (expiries after the book's time): the book's surface, else a flat one at its vol.
     params, t = book.params, book.at_ns
     expiries: dict[int, set[int]] = {}
     for market, m in enumerate(params.markets):
@@ -186,6 +186,12 @@ def _surfaces(bus: EventBus, book: Book) -> None:
             expiries.setdefault(underlying_index(params, market), set()).add(k.expiry_ns)
     grid = moneyness_grid_ppm(-2_000_000, 2_000_000, 500_000)
     for u, dates in sorted(expiries.items()):
+        written = book.surfaces.get(u)
+        if written is not None:  # the book's own surface (its smile and term structure)
+            bus.emit(ev.VolatilitySurfaceUpdated(ts_ns=t, underlying=u, expiries_ns=written.expiries_ns,
+                                                 log_moneyness_ppm=written.log_moneyness_ppm, vol_ppm=written.vol_ppm,
+                                                 source="book"))  # fmt: skip
+            continue
         vol = round(book.vols[u] * PPM)
         bus.emit(ev.VolatilitySurfaceUpdated(ts_ns=t, underlying=u, expiries_ns=tuple(sorted(dates)), log_moneyness_ppm=grid,
                                              vol_ppm=tuple((vol,) * len(grid) for _ in dates), source="book"))  # fmt: skip

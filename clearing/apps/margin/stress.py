@@ -28,6 +28,7 @@ from clearing.apps.margin.var import log_returns
 from clearing.core.options.pricing import black76_price
 from clearing.core.risk import account_risk
 from clearing.core.state import apply
+from clearing.core.valuation import market_values, valuation_prices
 from clearing.data import tapes
 from clearing.data.directory import resolve_data_file
 from clearing.errors import ConfigError, DataError
@@ -120,24 +121,37 @@ def path_prices(book: Book, path: StressPath) -> dict[int, np.ndarray]:
 
 
 def isolated_cash(book: Book) -> tuple[int, ...]:
-    """Return the book's cash shared among its isolated sub-accounts in proportion to their maintenance (largest remainder)."""
+    """Return the book's cash shared among its isolated sub-accounts: each first its long options' value (the premium
+    it paid, so a long option is never liquidated), the rest in proportion to their maintenance (largest remainder).
+    """
     b = book_state(book, "isolated", cash=())
-    need = [int(x) for x in account_risk(b.state, b.rows)[1]]
-    total = sum(need)
-    equal = [book.cash_minor // len(need)] * len(need)
-    shares = [book.cash_minor * n // total for n in need] if total else equal
-    rest = book.cash_minor - sum(shares)
-    by_remainder = sorted(range(len(need)), key=lambda i: (-(book.cash_minor * need[i] % max(total, 1)), i))
-    for i in by_remainder[:rest]:
+    s = b.state
+    need = [int(x) for x in account_risk(s, b.rows)[1]]
+    values = market_values(s, s.position[b.rows], valuation_prices(s))
+    options = [m for m in range(s.n_markets) if m in s.contracts and s.contracts[m].instrument == "option"]
+    premium = [int(np.maximum(values[i, options], 0).sum()) if options else 0 for i in range(len(need))]
+    floor = premium if sum(premium) <= book.cash_minor else [0] * len(need)
+    return tuple(f + x for f, x in zip(floor, _largest_remainder(book.cash_minor - sum(floor), need), strict=True))
+
+
+def _largest_remainder(amount: int, weights: list[int]) -> list[int]:
+    # `amount` shared in proportion to `weights` (equally when they are all 0), the remainder to the largest fractions.
+    total = sum(weights)
+    if not total:
+        weights, total = [1] * len(weights), len(weights)
+    shares = [amount * w // total for w in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % total), i))
+    for i in by_remainder[: amount - sum(shares)]:
         shares[i] += 1
-    return tuple(shares)
+    return shares
 
 
 def depletion(book: Book, path: StressPath, model: str) -> Depletion:
     """Return the book's equity and requirement along `path` under `model` (an engine model), and its liquidation minute.
 
-    Isolated: the cash is shared among the sub-accounts in proportion to their maintenance
-    (`isolated_cash`), and the book is liquidated when the first sub-account is.
+    Isolated: the cash is shared among the sub-accounts (`isolated_cash`: long options' premium
+    first, the rest in proportion to maintenance), and the book is liquidated when the first
+    sub-account is.
     """
     return _walk(book, model, path_prices(book, path), path.factors)
 
