@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -24,6 +25,7 @@ from clearing.cli.logs import add_log_commands
 from clearing.cli.margin import add_margin_commands
 from clearing.cli.optimise import add_optimise_commands
 from clearing.cli.sweep import add_sweep_commands
+from clearing.data.directory import ALLOW_PATH_ENV
 from clearing.errors import ClearingError
 
 
@@ -35,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir", help="where scenarios' data files are looked for first (then $CLEARING_DATA_DIR, then ./data)"
     )
+    parser.add_argument(
+        "--allow-path", action="append", metavar="DIR",
+        help="also read data files named by path inside DIR (repeatable; data files are otherwise read only from the "
+        "data directories)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     add_log_commands(sub)
@@ -65,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    allowed = os.environ.get(ALLOW_PATH_ENV)
+    if args.allow_path:  # in the environment (for this command only), so that worker processes read the same files
+        before = [p for p in (allowed or "").split(os.pathsep) if p]
+        os.environ[ALLOW_PATH_ENV] = os.pathsep.join([*(str(Path(p).resolve()) for p in args.allow_path), *before])
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args))
@@ -84,3 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if args.allow_path:
+            if allowed is None:
+                os.environ.pop(ALLOW_PATH_ENV, None)
+            else:
+                os.environ[ALLOW_PATH_ENV] = allowed

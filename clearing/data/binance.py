@@ -38,9 +38,12 @@ def binance_url(symbol: str, day: date, kind: str, base_url: str = BINANCE_URL, 
     """Return the URL of Binance's USD-M futures daily dump of `kind` for `symbol` on `day`.
 
     Raises:
-        ConfigError: an unknown kind, a malformed symbol or interval.
+        ConfigError: an unknown kind, a malformed symbol or interval, a base URL that is not http(s).
     """
     symbol = symbol.upper()
+    scheme, sep, host = base_url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not host.strip("/"):
+        raise ConfigError(f"--base-url {base_url!r}: expected an http:// or https:// URL")
     if kind not in BINANCE_KINDS:
         raise ConfigError(f"kind {kind!r}: expected one of {', '.join(BINANCE_KINDS)}")
     if not _SYMBOL.fullmatch(symbol):

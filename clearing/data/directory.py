@@ -14,6 +14,7 @@ from pathlib import Path
 from clearing.errors import DataError
 
 DATA_DIR_ENV = "CLEARING_DATA_DIR"
+ALLOW_PATH_ENV = "CLEARING_ALLOW_PATH"  # more folders a data file may be read from (os.pathsep-separated; --allow-path)
 _CHUNK = 1 << 20
 
 
@@ -37,26 +38,37 @@ def default_data_dir(data_dir: str | Path | None) -> Path:
     return search_places(data_dir)[0][0]
 
 
-def resolve_data_file(name: str, data_dir: str | Path | None) -> Path:
-    """Return the path of data file `name`.
+def allowed_places(data_dir: str | Path | None) -> list[Path]:
+    """Return the folders data files may be read from: the data directories, then $CLEARING_ALLOW_PATH's."""
+    extra = [Path(p) for p in os.environ.get(ALLOW_PATH_ENV, "").split(os.pathsep) if p]
+    return [p.resolve() for p in [*(place for place, _ in search_places(data_dir)), *extra]]
 
-    An absolute path, or one starting with ./ or ../, is used as is. Any other name is
-    looked up in search_places(data_dir) order and the first existing file wins (returned
-    as an absolute path).
+
+def resolve_data_file(name: str, data_dir: str | Path | None) -> Path:
+    """Return the path of data file `name`, which must lie inside a data directory or an allowed folder.
+
+    An absolute path, or one starting with ./ or ../, is used as is when it lies inside one of
+    `allowed_places(data_dir)` (a data directory, or a folder given with --allow-path). Any
+    other name is looked up in search_places(data_dir) order and the first existing file
+    inside its place wins (returned as an absolute path). Nothing else on the machine is read.
 
     Raises:
-        DataError: no such file; the one-line message lists every place looked in.
+        DataError: no such file, or a file outside the allowed folders; one line naming the places.
     """
     if not name:
         raise DataError("empty data file name")
     if Path(name).is_absolute() or name.startswith(("./", "../", f".{os.sep}", f"..{os.sep}")):
-        if Path(name).is_file():
-            return Path(name)
-        raise DataError(f"{name}: no such data file")
+        if not Path(name).is_file():
+            raise DataError(f"{name}: no such data file")
+        real = Path(name).resolve()
+        if not any(real.is_relative_to(place) for place in allowed_places(data_dir)):
+            raise DataError(f"{name}: outside the data directories ({', '.join(str(p) for p in allowed_places(data_dir))}); "
+                            f"pass --allow-path {real.parent} to read it")  # fmt: skip
+        return Path(name)
     looked = []
     for place, origin in search_places(data_dir):
         candidate = (place / name).absolute()
-        if candidate.is_file():
+        if candidate.is_file() and candidate.resolve().is_relative_to(place.resolve()):
             return candidate
         looked.append(f"{candidate} ({origin})")
     raise DataError(f"data file {name!r} not found; looked in {', '.join(looked)}")

@@ -28,9 +28,10 @@ def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    # `include = ["oracle/chainlink-push", "../mine.toml"]`: presets by name, files relative
-    # to the including file; later includes override earlier ones, the file itself all.
+def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...], root: Path) -> dict[str, Any]:
+    # `include = ["oracle/chainlink-push", "mine.toml"]`: presets by name, files relative to the
+    # including file and inside `root` (the scenario's own folder: nothing else on the machine is
+    # read); later includes override earlier ones, the file itself all.
     names = data.pop("include", [])
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -38,6 +39,11 @@ def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) ->
     merged: dict[str, Any] = {}
     for name in names:
         file = (path.parent / name) if name.endswith(".toml") else PRESETS / f"{name}.toml"
+        inside = root if name.endswith(".toml") else PRESETS
+        if not file.resolve().is_relative_to(inside):
+            where = f"outside the scenario's folder {root}" if name.endswith(".toml") else "not a preset"
+            raise ConfigError(f"{path}: include {name!r}: {where}; include a file beside the scenario or a preset "
+                              f"({', '.join(preset_names())})")  # fmt: skip
         if not file.is_file():
             raise ConfigError(f"{path}: include {name!r}: no such preset or file (presets: {', '.join(preset_names())})")
         if file.resolve() in chain:
@@ -46,7 +52,7 @@ def _with_includes(data: dict[str, Any], path: Path, chain: tuple[Path, ...]) ->
             included = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{file}: invalid TOML: {e}") from None
-        merged = merge(merged, _with_includes(included, file, (*chain, file.resolve())))
+        merged = merge(merged, _with_includes(included, file, (*chain, file.resolve()), root))
     return merge(merged, data)
 
 
@@ -80,7 +86,7 @@ def load_scenario(path: Path | str, overrides: list[str] | tuple[str, ...] = ())
     for (keys, value), text_ in parsed:  # `--set include=...` picks presets before they are merged
         if keys == ["include"]:
             apply_override(data, keys, value, text_)
-    data = _with_includes(data, path, ())
+    data = _with_includes(data, path, (), path.resolve().parent)
     data.setdefault("name", path.stem)
     for (keys, value), text_ in parsed:
         if keys != ["include"]:

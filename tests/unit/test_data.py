@@ -4,6 +4,7 @@ import argparse
 import hashlib
 import http.server
 import io
+import os
 import threading
 import zipfile
 from datetime import date
@@ -50,10 +51,14 @@ def test_resolve_data_file_error_lists_every_place_on_one_line(places):
         assert f"{places[where] / 'y.csv'} ({label})" in message
 
 
-def test_resolve_data_file_uses_explicit_paths_as_they_are(places, tmp_path):
+def test_resolve_data_file_uses_explicit_paths_inside_the_data_directories_as_they_are(places, tmp_path, monkeypatch):
     (tmp_path / "cwd" / "here.csv").write_text("h")
-    assert str(resolve_data_file("./here.csv", places["option"])) == "here.csv"
+    assert str(resolve_data_file("./data/x.csv", places["option"])) == "data/x.csv"  # ./data is a data directory
     assert resolve_data_file(str(tmp_path / "env" / "x.csv"), places["option"]) == tmp_path / "env" / "x.csv"
+    with pytest.raises(DataError, match=r"./here.csv: outside the data directories .*; pass --allow-path"):
+        resolve_data_file("./here.csv", places["option"])
+    monkeypatch.setenv("CLEARING_ALLOW_PATH", str(tmp_path / "cwd"))
+    assert str(resolve_data_file("./here.csv", places["option"])) == "here.csv"
     with pytest.raises(DataError, match="./x.csv: no such data file"):
         resolve_data_file("./x.csv", places["option"])  # not searched for
     with pytest.raises(DataError, match="not found"):
@@ -239,3 +244,28 @@ def test_cli_data_fetch_refuses_a_bad_date(capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(["data", "fetch", "binance", "--symbol", "BTCUSDT", "--date", "12/03/2020"])
     assert info.value.code == 2 and "expected a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["file:///", "file:///etc", "ftp://example.com", "data.binance.vision", "http://"])
+def test_only_http_urls_are_fetched(tmp_path, url):
+    with pytest.raises(ConfigError, match="expected an http:// or https:// URL"):
+        fetch_binance("BTCUSDT", DAY, "klines", tmp_path, base_url=url)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_data_file_outside_the_data_directories_is_read_only_with_allow_path(tmp_path, capsys, monkeypatch):
+    from clearing.cli import main
+
+    monkeypatch.delenv("CLEARING_DATA_DIR", raising=False)
+    outside = tmp_path / "elsewhere" / "bars.csv"
+    outside.parent.mkdir()
+    outside.write_text("x")
+    data = tmp_path / "data"
+    data.mkdir()
+    assert main(["--data-dir", str(data), "data", "where", str(outside)]) == 2
+    err = capsys.readouterr().err
+    assert "outside the data directories" in err and f"--allow-path {outside.parent}" in err
+    assert main(["--data-dir", str(data), "--allow-path", str(outside.parent), "data", "where", str(outside)]) == 0
+    assert str(outside) in capsys.readouterr().out
+    assert "CLEARING_ALLOW_PATH" not in os.environ  # for that command only
+    assert main(["--data-dir", str(data), "data", "where", "../" * 20 + "etc/passwd"]) == 2

@@ -1,6 +1,7 @@
 """The scenario's `[fork]` section: hashing, validation, refusals, and the world applying it."""
 
 import json
+import shutil
 
 import pytest
 from pydantic import ValidationError
@@ -31,8 +32,9 @@ def test_a_scenario_without_a_fork_hashes_as_before():
 
 def test_the_fork_section_loads_from_toml_with_dotted_or_quoted_keys(tmp_path):
     path = tmp_path / "f.toml"
+    shutil.copy(CRASH, tmp_path / "crash.toml")  # an included file lives beside the scenario
     path.write_text(
-        f'include = ["{CRASH}"]\nname = "f"\n[fork]\nat_s = 600\n[fork.set]\noracle.heartbeat_s = 60\n"liquidation.slippage" = "0.002"\n'
+        'include = ["crash.toml"]\nname = "f"\n[fork]\nat_s = 600\n[fork.set]\noracle.heartbeat_s = 60\n"liquidation.slippage" = "0.002"\n'
     )
     sc = load_scenario(path)
     assert sc.fork is not None and sc.fork.set == {"oracle.heartbeat_s": 60, "liquidation.slippage": "0.002"}

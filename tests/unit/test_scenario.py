@@ -116,3 +116,20 @@ def test_maintenance_brackets_validate_and_convert(tmp_path):
     assert derived.market.bracket_units()[1][0] == 3000  # the first bracket's rate governs
     with pytest.raises(ConfigError, match="ascending from 0"):
         load_scenario(write(tmp_path, text.replace("[250000, '0.01']", "[20000, '0.01']")))
+
+
+def test_an_include_reads_only_presets_and_files_in_the_scenario_s_folder(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "oracle.toml").write_text("[oracle]\nheartbeat_s = 30\n")
+    inside = write(tmp_path / "parts", 'include = ["oracle.toml"]\nduration_s = 60\n')
+    assert load_scenario(inside).oracle.heartbeat_s == 30  # beside the scenario
+    nested = tmp_path / "parts" / "s.toml"
+    nested.write_text('include = ["oracle.toml"]\nduration_s = 60\n')
+    (tmp_path / "secret.toml").write_text("[oracle]\nheartbeat_s = 1\n")
+    for name, message in [("../secret.toml", "outside the scenario's folder"),
+                          (str(tmp_path / "secret.toml"), "outside the scenario's folder"),
+                          ("../../../../../etc/passwd", "not a preset")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            load_scenario(write(tmp_path / "parts", f'include = ["{name}"]\nduration_s = 60\n'))
+        with pytest.raises(ConfigError, match=message):
+            load_scenario(nested, [f'include=["{name}"]'])
