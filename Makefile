@@ -22,7 +22,7 @@ DATA ?= $(abspath ../shared/data/crashdays)
 demo: $(STAMP)
 	CLEARING_DATA_DIR=$${CLEARING_DATA_DIR:-$(DATA)} $(BIN)/clearing run scenarios/black-thursday-2020.toml --seed 0 \
 		--out replays/black-thursday-2020.sqlite --overwrite --progress always
-	$(BIN)/clearing report replays/black-thursday-2020.sqlite --out replays/black-thursday-2020.html
+	$(BIN)/clearing report replays/black-thursday-2020.sqlite --out replays/black-thursday-2020.html --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15

@@ -22,7 +22,9 @@ failure, so a half-written log never sits under a name that looks finished (fork
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -35,7 +37,7 @@ from clearing.apps.summary import RunSummary, summarize
 from clearing.apps.tally import MarketTally, TalliedSink, tally_log, tally_rows
 from clearing.core.state import ClearingState
 from clearing.data.inputs import data_sources, input_hashes, resolve_inputs
-from clearing.errors import OutputExistsError
+from clearing.errors import ConfigError, OutputExistsError
 from clearing.log.reader import EventLogReader
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
@@ -87,6 +89,8 @@ class OutputFile:
 
     `overwrite`: an existing event log at `path` may be replaced (never anything else).
     `atomic`: write to `path.partial`, rename to `path` when complete, remove it otherwise.
+    One writer at a time: `claim` takes an exclusive lock on `path.lock` (held until `release`),
+    so a second run to the same path is refused instead of both writing it.
     """
 
     def __init__(self, path: Path | str, *, overwrite: bool = False, atomic: bool = False) -> None:
@@ -94,14 +98,49 @@ class OutputFile:
         self.overwrite = overwrite
         self.atomic = atomic
         self.writing = self.path.with_name(self.path.name + ".partial") if atomic else self.path
+        self._lock: int | None = None
 
     def claim(self) -> None:
-        """Make room for the log, refusing to replace anything but an event log (and that only with `overwrite`).
+        """Lock the path, then make room for the log, refusing to replace anything but an event log (and that only
+        with `overwrite`).
 
         Raises:
-            OutputExistsError: a file is there and `overwrite` is not set.
+            OutputExistsError: another run is writing the path, or a file is there and `overwrite` is not set.
             clearing.errors.EventLogError: the file there is not an event log.
         """
+        self._take_lock()
+        try:
+            self._make_room()
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_lock(self) -> None:
+        # flock on `path.lock`; the lock file is removed by its holder, so a lock taken on a file another run has just
+        # removed is no lock: the inode locked must still be the one at the path.
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ConfigError(f"{self.path}: cannot write there ({e.strerror or e})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino != os.stat(lock).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
+            os.close(fd)
+            raise OutputExistsError(f"{self.path}: another run is writing it; wait for it or choose another --out") from None
+        self._lock = fd
+
+    def release(self) -> None:
+        """Give up the lock (removing the lock file first, while it is still held)."""
+        if self._lock is not None:
+            self.path.with_name(self.path.name + ".lock").unlink(missing_ok=True)
+            os.close(self._lock)
+            self._lock = None
+
+    def _make_room(self) -> None:
         if self.path.exists():
             if not self.overwrite:
                 raise OutputExistsError(f"{self.path}: a log already exists there; choose another --out or pass --overwrite")
@@ -112,15 +151,21 @@ class OutputFile:
             remove_log(self.writing)  # what a killed run left
 
     def publish(self) -> None:
-        """Put the complete log in place (atomic: replacing the old one only now)."""
-        if self.atomic:
-            remove_log(self.path)
-            self.writing.replace(self.path)
+        """Put the complete log in place (atomic: replacing the old one only now) and release the lock."""
+        try:
+            if self.atomic:
+                remove_log(self.path)
+                self.writing.replace(self.path)
+        finally:
+            self.release()
 
     def discard(self) -> None:
-        """Drop the log of a run that did not complete (atomic only; in place it is kept with its status)."""
-        if self.atomic:
-            remove_log(self.writing)
+        """Drop the log of a run that did not complete (atomic only; in place it is kept with its status); release."""
+        try:
+            if self.atomic:
+                remove_log(self.writing)
+        finally:
+            self.release()
 
 
 class RunLifecycle:
@@ -184,7 +229,11 @@ class RunLifecycle:
             Whatever the run raised, after the log was closed as `failed` or `incomplete`.
         """
         output.claim()
-        log = EventLog(output.writing, self.header, batch_size=batch_size)
+        try:
+            log = EventLog(output.writing, self.header, batch_size=batch_size)
+        except BaseException:
+            output.release()
+            raise
         try:
             state = self.execute(wrap(log) if wrap is not None else log, progress)
             if before_complete is not None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,6 +122,32 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def guard_output(path: Path, option: str, overwrite: bool, reads: Sequence[Path | str] = ()) -> None:
+    """Refuse to write `path` over a file the command reads, over an event log, or (without --overwrite) over anything.
+
+    Raises:
+        ConfigError: one line naming the option and why.
+    """
+    for source in reads:
+        if _same_file(path, Path(source)):
+            raise ConfigError(f"{option} {path}: that is {source}, which this command reads; choose another path")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory")
+    if path.exists():
+        with path.open("rb") as f:
+            if f.read(16) == b"SQLite format 3\x00":
+                raise ConfigError(f"{option} {path}: is an SQLite database (an event log?); it is never written over")
+        if not overwrite:
+            raise ConfigError(f"{option} {path}: exists; pass --overwrite to replace it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return (a.exists() and b.exists() and os.path.samefile(a, b)) or a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def write_atomically(path: Path, write: Callable[[Path], Any], option: str) -> Any:

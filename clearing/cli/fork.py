@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
     from clearing.apps.summary import render_text
     from clearing.cli.common import parse_time, progress_bar, sim_seconds
 
+    if Path(args.out).exists() and Path(args.log).exists() and os.path.samefile(args.out, args.log):
+        raise ConfigError(f"--out {args.out}: that is {args.log}, which the fork reads; choose another path")
     with EventLogReader(args.log) as reader:
         epoch = reader.header.epoch
         at_ns = parse_time(args.at, epoch)

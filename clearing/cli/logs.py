@@ -19,6 +19,7 @@ import structlog
 from clearing import events as ev
 from clearing.cli.common import (
     add_progress_argument,
+    guard_output,
     parse_time,
     print_summary,
     progress_bar,
@@ -67,6 +68,7 @@ def add_log_commands(sub: Any) -> None:
     report = sub.add_parser("report", help="write a self-contained HTML report of a log (plots and summary)")
     report.add_argument("log")
     report.add_argument("--out", help="the HTML file to write (default: the log's path with .html)")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing file at --out (never an event log)")
     report.add_argument("--step-s", type=int, default=60, help="sampling step of the time series, s (default 60)")
     report.add_argument("--json", action="store_true", help="print the headline numbers as one JSON object")
     report.set_defaults(func=cmd_report)
@@ -75,6 +77,7 @@ def add_log_commands(sub: Any) -> None:
     cascades.add_argument("log")
     cascades.add_argument("--json", action="store_true", help="print the totals and every liquidation as JSON")
     cascades.add_argument("--dot", metavar="FILE", help="write the liquidations' causal graph as Graphviz DOT")
+    cascades.add_argument("--overwrite", action="store_true", help="replace an existing file at --dot (never an event log)")
     cascades.add_argument(
         "--dot-limit", type=int, default=2000, metavar="N",
         help="at most N nodes in the DOT file, whole cascades, the largest first (default 2000)",
@@ -179,6 +182,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.log).with_suffix(".html")
     if not out.parent.is_dir():  # before the fold: a bad --out costs nothing
         raise ConfigError(f"--out {out}: no such directory {out.parent}")
+    guard_output(out, "--out", args.overwrite, [args.log])
     report = build(args.log, args.step_s)
     summary = report.replay.summary.as_dict()
     shown = write_atomically(out, lambda partial: render(report, partial), "--out")
@@ -214,6 +218,8 @@ def cmd_cascades(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dot-limit {args.dot_limit}: expected a whole number of nodes >= 1")
     if dot is not None and not dot.parent.is_dir():
         raise ConfigError(f"--dot {dot}: no such directory {dot.parent}")
+    if dot is not None:
+        guard_output(dot, "--dot", args.overwrite, [args.log])
     result = analyse_log(args.log)
     if dot is not None:
         write_atomically(dot, lambda partial: partial.write_text(to_dot(result, args.dot_limit), encoding="utf-8"), "--dot")

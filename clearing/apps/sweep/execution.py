@@ -151,6 +151,8 @@ def run_sweep(
     worker and returns its row (a top-level function, picklable). Returns counts: total,
     skipped (already done), complete, failed.
     """
+    if manifest is not None:
+        check_manifest(out, manifest)
     client = connect(scheduler) if scheduler else None  # before anything is written
     try:
         try:
@@ -181,6 +183,30 @@ def run_sweep(
         if client is not None:
             client.close()
     return counts
+
+
+# What identifies a sweep: another value in an existing DIR would mix two sweeps' results (more seeds only extend one).
+_IDENTITY = ("scenario", "grid", "set", "baseseed", "logs")
+
+
+def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Refuse an `out` that holds another sweep (or something that is not a sweep).
+
+    Raises:
+        ConfigError: `out` has a sweep.json differing in scenario, grid, --set, base seed or logs, or is a
+            non-empty directory without one.
+    """
+    path = out / MANIFEST
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigError(f"{path}: unreadable; use a new --out") from None
+        changed = [k for k in _IDENTITY if json.dumps(before.get(k)) != json.dumps(manifest.get(k))]
+        if changed:
+            raise ConfigError(f"--out {out}: holds a sweep with other {', '.join(changed)}; use a new --out")
+    elif out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"--out {out}: exists and holds no sweep; use a new or empty directory")
 
 
 def default_workers() -> int:

@@ -1,0 +1,95 @@
+"""No command destroys a file: outputs never replace their own input or an event log, nothing without --overwrite,
+and two runs cannot write one path."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from clearing.cli import main
+from tests.cli.test_cli import CRASH, SMALL
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("outputs") / "small.sqlite"
+    assert main(["run", CRASH, "--seed", "4", "--out", str(path), *SMALL]) == 0
+    return path
+
+
+def _intact(log, capsys):
+    capsys.readouterr()
+    assert main(["verify", str(log)]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "{log}", "--out", "{log}"],
+    ["report", "{log}", "--out", "{log}", "--overwrite"],
+    ["cascades", "{log}", "--dot", "{log}"],
+    ["cascades", "{log}", "--dot", "{log}", "--overwrite"],
+])  # fmt: skip
+def test_an_output_is_never_the_log_the_command_reads(log, capsys, argv):
+    assert main([a.format(log=log) for a in argv]) == 2
+    assert "which this command reads; choose another path" in capsys.readouterr().err
+    _intact(log, capsys)
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite_and_an_event_log_never(log, tmp_path, capsys):
+    page = tmp_path / "r.html"
+    page.write_text("mine")
+    assert main(["report", str(log), "--out", str(page)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and page.read_text() == "mine"
+    assert main(["report", str(log), "--out", str(page), "--overwrite"]) == 0 and page.read_text().startswith("<!")
+    other = tmp_path / "other.sqlite"
+    shutil.copy(log, other)
+    for argv in (["report", str(log), "--out", str(other), "--overwrite"],
+                 ["cascades", str(log), "--dot", str(other), "--overwrite"]):  # fmt: skip
+        assert main(argv) == 2
+        assert "is an SQLite database (an event log?); it is never written over" in capsys.readouterr().err
+    _intact(other, capsys)
+    dot = tmp_path / "g.dot"
+    dot.write_text("mine")
+    assert main(["cascades", str(log), "--dot", str(dot)]) == 2 and dot.read_text() == "mine"
+
+
+def test_a_fork_never_writes_over_its_parent(log, capsys):
+    assert main(["fork", str(log), "--at", "600", "--out", str(log), "--overwrite", "--progress", "never"]) == 2
+    assert "which the fork reads" in capsys.readouterr().err
+    _intact(log, capsys)
+
+
+def test_a_second_run_to_a_path_being_written_is_refused(tmp_path, capsys):
+    out = tmp_path / "busy.sqlite"
+    first = subprocess.Popen([sys.executable, "-m", "clearing", "run", CRASH, "--out", str(out), "--progress", "never"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    lock = out.with_name(out.name + ".lock")
+    try:
+        deadline = time.monotonic() + 60
+        while not lock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock.exists()
+        assert main(["run", CRASH, "--out", str(out), "--overwrite", *SMALL]) == 2
+        assert "another run is writing it" in capsys.readouterr().err
+    finally:
+        first.terminate()
+        first.wait(60)
+    assert not lock.exists()  # the lock goes with the run that held it
+    assert main(["run", CRASH, "--out", str(out), "--overwrite", *SMALL]) == 0  # the interrupted log is replaced
+
+
+def test_a_sweep_directory_holds_one_sweep(tmp_path, capsys):
+    from tests.cli.test_sweep import TINY
+
+    out = tmp_path / "s"
+    base = ["sweep", CRASH, *TINY, "--seeds", "1", "--workers", "1", "--no-logs", "--progress", "never", "--out", str(out)]
+    assert main([*base, "--grid", "oracle.latency_ms=0,5000"]) == 0
+    assert main([*base, "--grid", "oracle.latency_ms=0,100"]) == 2
+    assert "holds a sweep with other grid; use a new --out" in capsys.readouterr().err
+    assert main([*base[:-1], str(tmp_path), "--grid", "oracle.latency_ms=0,5000"]) == 2  # a folder holding other things
+    assert "holds no sweep" in capsys.readouterr().err
