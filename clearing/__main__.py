@@ -1,5 +1,5 @@
 """Run the command line: `python -m clearing`."""
 
-from clearing.cli.app import main
+from clearing.cli import main
 
 raise SystemExit(main())

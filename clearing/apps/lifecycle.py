@@ -70,18 +70,35 @@ def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = N
     )
 
 
+class _Stop:
+    """An interrupt asked for (SIGINT or SIGTERM) while a log is written: noted, acted on between two events."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def asked(self) -> bool:
+        """Return whether an interrupt was asked for."""
+        return self.requested
+
+
 @contextmanager
-def _signals_held() -> Iterator[None]:
-    # A second Ctrl-C while the log is being closed must not leave it half-written.
+def _interrupts_deferred() -> Iterator[_Stop]:
+    # While a log is written, SIGINT and SIGTERM only set a flag: the run stops between two SimPy steps (the log an
+    # exact prefix of the whole run's), the batch is flushed and the log closed; no signal ever lands inside a
+    # process, a batch write or the closing. A signal after the log is complete is dropped (the run is done).
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class OutputFile:
@@ -181,9 +198,12 @@ class RunLifecycle:
         """Return the hash the run's chain starts from."""
         return genesis_hash(self.header.run_id, self.header.scenario_hash, self.seed)
 
-    def execute(self, sink: Sink, progress: Progress | None = None) -> ClearingState:
-        """Build the world on `sink` and run it to its end; return the final state."""
-        return build_world(self.scenario, self.seed, sink, self.inputs).run(progress)
+    def execute(self, sink: Sink, progress: Progress | None = None, stopped: Callable[[], bool] | None = None) -> ClearingState:
+        """Build the world on `sink` and run it to its end; return the final state.
+
+        `stopped()`: checked between two SimPy steps; once true the run raises KeyboardInterrupt there.
+        """
+        return build_world(self.scenario, self.seed, sink, self.inputs, stopped).run(progress)
 
     def summary(self, state: ClearingState, events: int, head: bytes, tally: MarketTally) -> RunSummary:
         """Return the summary of the run that completed in `state` after `events` rows ending in `head`.
@@ -228,28 +248,26 @@ class RunLifecycle:
             clearing.errors.ConfigError: the log cannot be created there.
             Whatever the run raised, after the log was closed as `failed` or `incomplete`.
         """
-        output.claim()
-        try:
-            log = EventLog(output.writing, self.header, batch_size=batch_size)
-        except BaseException:
-            output.release()
-            raise
-        try:
-            state = self.execute(wrap(log) if wrap is not None else log, progress)
-            if before_complete is not None:
-                before_complete()
-            digest = state.digest()
-        except (KeyboardInterrupt, SystemExit):
-            with _signals_held():
+        with _interrupts_deferred() as stop:
+            output.claim()
+            try:
+                log = EventLog(output.writing, self.header, batch_size=batch_size)
+            except BaseException:
+                output.release()
+                raise
+            try:
+                state = self.execute(wrap(log) if wrap is not None else log, progress, stop.asked)
+                if before_complete is not None:
+                    before_complete()
+                digest = state.digest()
+            except (KeyboardInterrupt, SystemExit):
                 log.finish("incomplete")
                 output.discard()
-            raise
-        except BaseException as e:
-            with _signals_held():
+                raise
+            except BaseException as e:
                 log.finish("failed", error=f"{type(e).__name__}: {e}")
                 output.discard()
-            raise
-        with _signals_held():
+                raise
             log.finish("complete", state_digest=digest)
             output.publish()
         return self.summary(state, log.count, log.head_hash, tally_log(output.path))

@@ -1,5 +1,39 @@
 """The command line: `clearing ...` (one module per group of commands)."""
 
-from clearing.cli.app import main
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+
+def _stop_at_start(signum: int, frame: FrameType | None) -> None:
+    # Ctrl-C or SIGTERM while the program is still loading: nothing has been done or written, leave quietly.
+    os._exit(130)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (`clearing.cli.app.main`).
+
+    Until the program has loaded, SIGINT and SIGTERM end it at once with exit code 130 and no
+    traceback (nothing has been read or written yet); then the commands' own handling applies.
+    """
+    early = threading.current_thread() is threading.main_thread()
+    if early:
+        previous = {s: signal.signal(s, _stop_at_start) for s in (signal.SIGINT, signal.SIGTERM)}
+    from clearing.cli.app import main as run
+    from clearing.cli.app import on_sigterm
+
+    if early:
+        signal.signal(signal.SIGINT, previous[signal.SIGINT])
+        signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            return run(argv)
+        finally:
+            signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+    return run(argv)
+
 
 __all__ = ["main"]

@@ -64,19 +64,24 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into KeyboardInterrupt: a command stopped by either ends the same way."""
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
-    args = build_parser().parse_args(argv)
+    try:  # an interrupt while the arguments are read: nothing was done
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("clearing: interrupted", file=sys.stderr)
+        return 130
     _configure_logging(args.verbose)
     allowed = os.environ.get(ALLOW_PATH_ENV)
     if args.allow_path:  # in the environment (for this command only), so that worker processes read the same files
         before = [p for p in (allowed or "").split(os.pathsep) if p]
         os.environ[ALLOW_PATH_ENV] = os.pathsep.join([*(str(Path(p).resolve()) for p in args.allow_path), *before])
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return int(args.func(args))
     except ClearingError as e:

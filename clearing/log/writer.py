@@ -192,11 +192,17 @@ class EventLog:
         """Write the buffered rows in one transaction."""
         if not self._rows:
             return
+        rows, self._rows = self._rows, []
         conn = self._conn
-        conn.execute("BEGIN")
-        conn.executemany(schema.INSERT_SQL, self._rows)
-        conn.execute("COMMIT")
-        self._rows = []
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(schema.INSERT_SQL, rows)
+            conn.execute("COMMIT")
+        except BaseException:  # nothing of the batch is written; the rows stay buffered
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._rows = rows + self._rows
+            raise
 
     def finish(self, status: str, state_digest: str | None = None, error: str | None = None) -> None:
         """Flush, record the final status and close the file (idempotent)."""

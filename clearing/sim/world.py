@@ -70,6 +70,7 @@ class World:
     seed: int
     env: Clock
     bus: EventBus
+    stopped: Callable[[], bool] = lambda: False  # asked to stop (an interrupt): checked between two SimPy steps
 
     @property
     def state(self) -> ClearingState:
@@ -85,14 +86,15 @@ class World:
 
         Raises:
             InvariantViolation: the final state breaks a conservation law (a bug).
+            KeyboardInterrupt: `stopped()` became true; the run stopped between two steps.
         """
         end = self.scenario.duration_ns
         if progress is None:
-            self.env.run(until=end)
+            self.env.run_until(end, self.stopped)
         else:
             for k in range(1, 201):
                 if end * k // 200 > self.env.now:
-                    self.env.run(until=end * k // 200)
+                    self.env.run_until(end * k // 200, self.stopped)
                     progress(self.env.now, end)
         self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.state.digest(), digest_version=DIGEST_VERSION, final=True))
         problems = violations(self.state)
@@ -101,8 +103,11 @@ class World:
         return self.state
 
 
-def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Path] | None = None) -> World:
-    """Open the markets and accounts, and start every process of the run."""
+def build_world(
+    scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Path] | None = None,
+    stopped: Callable[[], bool] | None = None,
+) -> World:  # fmt: skip
+    """Open the markets and accounts, and start every process of the run (`stopped`: see `World.run`)."""
     inputs = inputs or {}
     params = compile_params(scenario)
     live = Live(params)
@@ -169,7 +174,10 @@ def build_world(scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Pat
     env.process(checkpoint_process(env, bus, params.checkpoint_ns))
     if scenario.fork is not None:
         env.process(fork_process(env, live, compile_params(scenario.after_fork())))
-    return World(scenario, seed, env, bus)
+    world = World(scenario, seed, env, bus)
+    if stopped is not None:
+        world.stopped = stopped
+    return world
 
 
 def _portfolio(env: Clock, bus: EventBus, params: RunParams, inputs: dict[str, Path]) -> None:

@@ -39,13 +39,13 @@ def wait_for_rows(out, rows=30_000, timeout=60.0):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill", "int", "term"])
 def test_stopped_run_leaves_an_incomplete_log_that_verifies(tmp_path, capsys, sig):
     out = tmp_path / "stopped.sqlite"
-    process = start(out)
-    try:
-        wait_for_rows(out)
-        process.send_signal(sig)
-        _stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
+    with start(out) as process:  # the pipes are closed whatever happens
+        try:
+            wait_for_rows(out)
+            process.send_signal(sig)
+            _stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
     if sig == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
     else:
@@ -55,3 +55,59 @@ def test_stopped_run_leaves_an_incomplete_log_that_verifies(tmp_path, capsys, si
     assert '"status": "incomplete"' in report
     assert main(["replay", str(out), "--json"]) == 0
     assert '"status": "incomplete"' in capsys.readouterr().out
+
+
+PREFIX = ["--set", "duration_s=3600", "--set", "population.accounts=2000", "--set", "population.entry_window_s=600",
+          "--progress", "never"]  # fmt: skip
+
+
+def _rows(path):
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq").fetchall()
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    path = tmp_path_factory.mktemp("whole") / "whole.sqlite"
+    assert main(["run", str(SCENARIOS / "synthetic-crash.toml"), "--out", str(path), *PREFIX]) == 0
+    return _rows(path)
+
+
+def _interrupted(tmp_path, sig, delay):
+    # A run stopped by `sig` after `delay` seconds: its exit code, status and rows.
+    out = tmp_path / f"i-{sig}-{delay:.3f}.sqlite"
+    with subprocess.Popen([sys.executable, "-m", "clearing", "run", str(SCENARIOS / "synthetic-crash.toml"), "--out",
+                           str(out), *PREFIX], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:  # fmt: skip
+        time.sleep(delay)
+        process.send_signal(sig)
+        _out, stderr = process.communicate(timeout=120)
+    if not out.exists():  # stopped before the log was created: nothing is left
+        return process.returncode, None, [], stderr
+    with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as conn:
+        status = conn.execute("SELECT status FROM runs").fetchone()[0]
+    return process.returncode, status, _rows(out), stderr
+
+
+def _check_prefix(whole, code, status, rows, stderr):
+    assert "Traceback" not in stderr and code in (0, 130), (code, stderr)
+    if code == 0:
+        assert status == "complete" and rows == whole
+        return
+    assert status in (None, "incomplete"), status
+    assert rows == whole[: len(rows)]  # row by row: seq, time, kind, payload and hash
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_an_interrupted_log_is_an_exact_prefix_of_the_whole_run(whole, tmp_path, sig):
+    for delay in (1.6, 2.9):
+        _check_prefix(whole, *_interrupted(tmp_path, sig, delay))
+
+
+@pytest.mark.slow
+def test_fifty_interrupts_at_random_times_each_leave_an_exact_prefix(whole, tmp_path):
+    import random
+
+    rng = random.Random(16)
+    for i in range(50):
+        sig = signal.SIGINT if i % 2 else signal.SIGTERM
+        _check_prefix(whole, *_interrupted(tmp_path, sig, rng.uniform(0.8, 6.0)))
