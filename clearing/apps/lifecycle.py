@@ -37,7 +37,7 @@ from clearing.apps.summary import RunSummary, summarize
 from clearing.apps.tally import MarketTally, TalliedSink, tally_log, tally_rows
 from clearing.core.state import ClearingState
 from clearing.data.inputs import data_sources, input_hashes, resolve_inputs
-from clearing.errors import ConfigError, OutputExistsError
+from clearing.errors import ConfigError, DataError, OutputExistsError
 from clearing.log.reader import EventLogReader
 from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
@@ -176,6 +176,13 @@ class OutputFile:
         finally:
             self.release()
 
+    def drop(self) -> None:
+        """Remove the log being written, whatever the mode (a run that failed on its input), and release the lock."""
+        try:
+            remove_log(self.writing)
+        finally:
+            self.release()
+
     def discard(self) -> None:
         """Drop the log of a run that did not complete (atomic only; in place it is kept with its status); release."""
         try:
@@ -263,6 +270,10 @@ class RunLifecycle:
             except (KeyboardInterrupt, SystemExit):
                 log.finish("incomplete")
                 output.discard()
+                raise
+            except (ConfigError, DataError):  # bad input (a malformed data file): nothing worth keeping, no file left
+                log.finish("failed")
+                output.drop()
                 raise
             except BaseException as e:
                 log.finish("failed", error=f"{type(e).__name__}: {e}")

@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from clearing.errors import ConfigError
 from clearing.units import NS_PER_S
 
+MAX_TIME_NS = 30 * 86_400 * NS_PER_S  # no run is longer (scenario duration_s <= 30 days)
+
 
 def parse_time(text: str, epoch: datetime) -> int:
     """Return TIME (seconds from the start, or an ISO-8601 UTC time) as ns since `epoch`.
@@ -29,9 +31,11 @@ def parse_time(text: str, epoch: datetime) -> int:
     else:
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             raise ConfigError(f"time {text!r}: not a finite number of seconds")
-        ns = round(seconds * NS_PER_S)
+        ns = round(min(max(seconds, -1.0), MAX_TIME_NS / NS_PER_S + 1.0) * NS_PER_S)  # bounded before the float grows
     if ns < 0:
         raise ConfigError(f"time {text!r} is before the run's start ({epoch.isoformat()})")
+    if ns > MAX_TIME_NS:
+        raise ConfigError(f"time {text!r} is more than 30 days after the run's start ({epoch.isoformat()})")
     return ns
 
 

@@ -136,7 +136,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     """Export events as JSON lines or CSV."""
     with EventLogReader(args.log) as reader:
         epoch = reader.header.epoch
-        kinds = [k for item in (args.kind or []) for k in item.split(",") if k]
+        kinds = [_event_kind(k.strip()) for item in (args.kind or []) for k in item.split(",") if k.strip()]
         bounds: dict[str, Any] = {"kinds": kinds or None}
         if args.since is not None:
             bounds["since_ns"] = parse_time(args.since, epoch)
@@ -159,6 +159,17 @@ def cmd_events(args: argparse.Namespace) -> int:
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
                 writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), kind, version, causes, payload])
     return 0
+
+
+def _event_kind(name: str) -> str:
+    # An event kind, or a view's name for one (`trades` is `trade_executed`).
+    from clearing.log.schema import VIEW_ALIASES
+
+    kind = VIEW_ALIASES.get(name, name)
+    if kind not in ev.KINDS:
+        raise ConfigError(f"--kind {name}: no such event kind; expected one of {', '.join(sorted(ev.KINDS))} "
+                          f"or a view name ({', '.join(sorted(VIEW_ALIASES))})")  # fmt: skip
+    return kind
 
 
 def _csv_value(value: Any) -> Any:

@@ -93,3 +93,33 @@ def test_a_sweep_directory_holds_one_sweep(tmp_path, capsys):
     assert "holds a sweep with other grid; use a new --out" in capsys.readouterr().err
     assert main([*base[:-1], str(tmp_path), "--grid", "oracle.latency_ms=0,5000"]) == 2  # a folder holding other things
     assert "holds no sweep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["fork", "{log}", "--at", "1e300", "--out", "{tmp}/f.sqlite"],
+    ["replay", "{log}", "--until", "9999-12-31T00:00:00Z"],
+    ["events", "{log}", "--since", "1e300"],
+    ["events", "{log}", "--until=-1e300"],
+])  # fmt: skip
+def test_an_out_of_range_time_is_one_line_exit_2(log, tmp_path, capsys, argv):
+    assert main([a.format(log=log, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clearing: error: time") and len(err.strip().splitlines()) == 1, err
+
+
+def test_events_takes_a_view_name_for_its_kind_and_refuses_an_unknown_one(log, capsys):
+    assert main(["events", str(log), "--format", "csv", "--kind", "trades", "--until", "300"]) == 0
+    assert capsys.readouterr().out.startswith("seq,ts_ns,time_utc,causes,market,buyer,seller")
+    assert main(["events", str(log), "--kind", "trade"]) == 2
+    assert "--kind trade: no such event kind" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_on_a_malformed_data_file_leaves_no_file(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "btcusdt_1m_2020-03-12.csv").write_text("ts,open,high,low,close,volume\n1583971200000,7938.39,oops,1,1,1\n")
+    out = tmp_path / "bad.sqlite"
+    argv = ["--data-dir", str(data), "run", str(ROOT / "scenarios" / "btcusdt-2020-03-12-1000.toml"), "--out", str(out)]
+    assert main(argv) == 2
+    assert "btcusdt_1m_2020-03-12.csv" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob("bad.sqlite*"))  # no failed log blocking the next run
