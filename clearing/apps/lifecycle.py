@@ -43,6 +43,8 @@ from clearing.log.schema import genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import ChainSink, EventLog, MemorySink, RunHeaderData, remove_log
 from clearing.scenario import Scenario
+from clearing.scenario.limits import check_limits
+from clearing.scenario.params import compile_params
 from clearing.sim.world import build_world
 
 if TYPE_CHECKING:
@@ -196,6 +198,7 @@ class RunLifecycle:
     """One run of `scenario` with `seed`: inputs and header first, then a sink, the world, the status, the summary."""
 
     def __init__(self, scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> None:
+        check_limits(compile_params(scenario))  # money within int64, paths within memory: before anything is written
         self.scenario = scenario
         self.seed = seed
         self.inputs = resolve_inputs(scenario, data_dir)

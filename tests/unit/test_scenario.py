@@ -133,3 +133,24 @@ def test_an_include_reads_only_presets_and_files_in_the_scenario_s_folder(tmp_pa
             load_scenario(write(tmp_path / "parts", f'include = ["{name}"]\nduration_s = 60\n'))
         with pytest.raises(ConfigError, match=message):
             load_scenario(nested, [f'include=["{name}"]'])
+
+
+def test_a_run_beyond_int64_money_or_the_machine_s_memory_is_refused_before_it_starts():
+    from clearing.scenario.limits import check_limits
+    from clearing.scenario.params import compile_params
+
+    for price in ("1e15", "9e18"):
+        with pytest.raises(ConfigError, match=r"BTCUSDT-PERP: one lot is worth .* quote minor units .* less than 9.01e\+15"):
+            check_limits(compile_params(load_scenario(CRASH, [f'price.initial="{price}"'])))
+    month_at_1ms = compile_params(load_scenario(CRASH, ["duration_s=2592000", "price.step_ms=1"]))
+    with pytest.raises(ConfigError, match=r"the index paths need about 57.9 GiB \(2,592,000,001 samples .*24.0 GiB"):
+        check_limits(month_at_1ms, memory_bytes=24 * 2**30)
+    check_limits(compile_params(load_scenario(CRASH)), memory_bytes=24 * 2**30)  # the shipped scenario fits
+
+
+def test_the_command_refuses_an_overflowing_price_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from clearing.cli import main
+
+    out = tmp_path / "o.sqlite"
+    assert main(["run", str(CRASH), "--set", 'price.initial="1e15"', "--set", "population.accounts=20000", "--out", str(out)]) == 2
+    assert "one lot is worth" in capsys.readouterr().err and not out.exists()
