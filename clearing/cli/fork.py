@@ -123,6 +123,23 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 24 else text[:16] + "…"
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume an interrupted run; print its summary and how many of its rows were kept (checked, not rewritten)."""
+    from clearing.apps.resume import resume_log
+    from clearing.cli.common import print_summary, progress_bar, sim_seconds
+
+    with EventLogReader(args.log) as reader:
+        name = reader.header.scenario_name
+    try:
+        with progress_bar(args.progress, f"resume of {name}", sim_seconds) as progress:
+            result = resume_log(args.log, getattr(args, "data_dir", None), progress)
+    except KeyboardInterrupt:
+        print(f"clearing: interrupted; {args.log} is kept as it was", file=sys.stderr)
+        return 130
+    print_summary(result.summary, args.json, {"log": str(args.log), "resumed_after_events": result.kept_events})
+    return 0
+
+
 def add_fork_commands(subparsers: Any) -> None:
     """Register `fork` and `diff` on the main parser's subparsers.
 
@@ -143,6 +160,13 @@ def add_fork_commands(subparsers: Any) -> None:
     fork.add_argument("--json", action="store_true", help="print the summary and the fork's checks as one JSON object")
     add_progress_argument(fork)
     fork.set_defaults(func=cmd_fork)
+
+    resume = subparsers.add_parser("resume", help="run an interrupted log to its end, checking the rows it kept")
+    resume.add_argument("log", help="an event log with status 'incomplete' (stopped by SIGINT, SIGTERM or SIGKILL)")
+    resume.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="where the run's data files are")
+    resume.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_progress_argument(resume)
+    resume.set_defaults(func=cmd_resume)
 
     diff = subparsers.add_parser("diff", help="the first divergence of two logs and every summary metric of both")
     diff.add_argument("a", metavar="A", help="an event log")
