@@ -208,12 +208,15 @@ class RunLifecycle:
         """Return the hash the run's chain starts from."""
         return genesis_hash(self.header.run_id, self.header.scenario_hash, self.seed)
 
-    def execute(self, sink: Sink, progress: Progress | None = None, stopped: Callable[[], bool] | None = None) -> ClearingState:
+    def execute(
+        self, sink: Sink, progress: Progress | None = None, stopped: Callable[[], bool] | None = None, check_every: int = 0
+    ) -> ClearingState:
         """Build the world on `sink` and run it to its end; return the final state.
 
         `stopped()`: checked between two SimPy steps; once true the run raises KeyboardInterrupt there.
+        `check_every` > 0: the conservation laws are checked every that many events (InvariantViolation).
         """
-        return build_world(self.scenario, self.seed, sink, self.inputs, stopped).run(progress)
+        return build_world(self.scenario, self.seed, sink, self.inputs, stopped, check_every).run(progress)
 
     def summary(self, state: ClearingState, events: int, head: bytes, tally: MarketTally) -> RunSummary:
         """Return the summary of the run that completed in `state` after `events` rows ending in `head`.
@@ -246,12 +249,14 @@ class RunLifecycle:
         progress: Progress | None = None,
         wrap: Callable[[EventLog], Sink] | None = None,
         before_complete: Callable[[], None] | None = None,
+        check_invariants: bool = False,
     ) -> RunSummary:
         """Run into an event log at `output` and return the summary.
 
         `wrap(log)` may return a sink that passes the rows on to the log (a fork's prefix
         check); `before_complete()` runs after the world, before the log is marked complete,
-        and may still fail the run.
+        and may still fail the run. `check_invariants`: the conservation laws after every batch of
+        `batch_size` events; the first violation fails the run, naming its seq.
 
         Raises:
             OutputExistsError, clearing.errors.EventLogError: the output is taken (`OutputFile.claim`).
@@ -266,7 +271,8 @@ class RunLifecycle:
                 output.release()
                 raise
             try:
-                state = self.execute(wrap(log) if wrap is not None else log, progress, stop.asked)
+                state = self.execute(wrap(log) if wrap is not None else log, progress, stop.asked,
+                                     batch_size if check_invariants else 0)  # fmt: skip
                 if before_complete is not None:
                     before_complete()
                 digest = state.digest()

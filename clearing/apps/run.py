@@ -28,6 +28,7 @@ def run_scenario(
     *,
     overwrite: bool = False,
     atomic: bool = False,
+    check_invariants: bool = False,
 ) -> RunSummary:
     """Run `scenario` with `seed`, writing the log to `out`.
 
@@ -35,10 +36,12 @@ def run_scenario(
     refused, unless `overwrite` and it is an event log. The log's status is `complete` on
     success, `failed` (with the error) when the run raised, and stays `incomplete` when it
     was interrupted (KeyboardInterrupt, SIGTERM); with `atomic` the log is written to
-    `out.partial`, renamed to `out` when complete and removed otherwise.
+    `out.partial`, renamed to `out` when complete and removed otherwise. `check_invariants`:
+    the conservation laws after every `batch_size` events (InvariantViolation at the first broken one).
     """
     output = OutputFile(out, overwrite=overwrite, atomic=atomic)
-    return RunLifecycle(scenario, seed, data_dir).to_file(output, batch_size=batch_size, progress=progress)
+    return RunLifecycle(scenario, seed, data_dir).to_file(output, batch_size=batch_size, progress=progress,
+                                                          check_invariants=check_invariants)  # fmt: skip
 
 
 def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> tuple[RunSummary, MemorySink]:

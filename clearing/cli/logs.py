@@ -43,6 +43,8 @@ def add_log_commands(sub: Any) -> None:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario value (repeatable)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing log at the output path")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--check-invariants", action="store_true",
+                     help="check exact conservation after every batch of 10,000 events; stop at the first violation")
     add_progress_argument(run)
     run.set_defaults(func=cmd_run)
 
@@ -96,7 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
             summary = run_scenario(
-                scenario, args.seed, out, data_dir=args.data_dir, progress=progress, overwrite=args.overwrite
+                scenario, args.seed, out, data_dir=args.data_dir, progress=progress, overwrite=args.overwrite,
+                check_invariants=args.check_invariants,
             )  # an existing log is replaced only with --overwrite; anything else never
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)

@@ -71,6 +71,7 @@ class World:
     env: Clock
     bus: EventBus
     stopped: Callable[[], bool] = lambda: False  # asked to stop (an interrupt): checked between two SimPy steps
+    check_every: int = 0  # > 0: check the conservation laws every this many events (`--check-invariants`)
 
     @property
     def state(self) -> ClearingState:
@@ -87,14 +88,16 @@ class World:
         Raises:
             InvariantViolation: the final state breaks a conservation law (a bug).
             KeyboardInterrupt: `stopped()` became true; the run stopped between two steps.
+            InvariantViolation: with `check_every`, a conservation law broken after an event (named by its seq).
         """
         end = self.scenario.duration_ns
+        stopped = self._checked(self.stopped) if self.check_every > 0 else self.stopped
         if progress is None:
-            self.env.run_until(end, self.stopped)
+            self.env.run_until(end, stopped)
         else:
             for k in range(1, 201):
                 if end * k // 200 > self.env.now:
-                    self.env.run_until(end * k // 200, self.stopped)
+                    self.env.run_until(end * k // 200, stopped)
                     progress(self.env.now, end)
         self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.state.digest(), digest_version=DIGEST_VERSION, final=True))
         problems = violations(self.state)
@@ -103,11 +106,27 @@ class World:
         return self.state
 
 
+    def _checked(self, stopped: Callable[[], bool]) -> Callable[[], bool]:
+        # `stopped`, checking the conservation laws first whenever `check_every` more events were applied.
+        state, every = self.state, self.check_every
+        due = [every]
+
+        def check() -> bool:
+            if state.events_applied >= due[0]:
+                problems = violations(state)
+                if problems:
+                    raise InvariantViolation(f"after seq {state.events_applied}: " + "; ".join(problems))
+                due[0] = state.events_applied + every
+            return stopped()
+
+        return check
+
+
 def build_world(
     scenario: Scenario, seed: int, sink: Sink, inputs: dict[str, Path] | None = None,
-    stopped: Callable[[], bool] | None = None,
+    stopped: Callable[[], bool] | None = None, check_every: int = 0,
 ) -> World:  # fmt: skip
-    """Open the markets and accounts, and start every process of the run (`stopped`: see `World.run`)."""
+    """Open the markets and accounts, and start every process of the run (`stopped`, `check_every`: see `World`)."""
     inputs = inputs or {}
     params = compile_params(scenario)
     live = Live(params)
@@ -174,7 +193,7 @@ def build_world(
     env.process(checkpoint_process(env, bus, params.checkpoint_ns))
     if scenario.fork is not None:
         env.process(fork_process(env, live, compile_params(scenario.after_fork())))
-    world = World(scenario, seed, env, bus)
+    world = World(scenario, seed, env, bus, check_every=check_every)
     if stopped is not None:
         world.stopped = stopped
     return world
