@@ -44,9 +44,11 @@ def allowed_places(data_dir: str | Path | None) -> list[Path]:
     return [p.resolve() for p in [*(place for place, _ in search_places(data_dir)), *extra]]
 
 
-def resolve_data_file(name: str, data_dir: str | Path | None) -> Path:
+def resolve_data_file(name: str | Path, data_dir: str | Path | None) -> Path:
     """Return the path of data file `name`, which must lie inside a data directory or an allowed folder.
 
+    A `Path` object is a caller's own choice of file (the Python API) and is used as it is; the
+    names scenarios, books and the command line give are strings, and they are confined:
     An absolute path, or one starting with ./ or ../, is used as is when it lies inside one of
     `allowed_places(data_dir)` (a data directory, or a folder given with --allow-path). Any
     other name is looked up in search_places(data_dir) order and the first existing file
@@ -55,6 +57,10 @@ def resolve_data_file(name: str, data_dir: str | Path | None) -> Path:
     Raises:
         DataError: no such file, or a file outside the allowed folders; one line naming the places.
     """
+    if isinstance(name, Path):
+        if not name.is_file():
+            raise DataError(f"{name}: no such data file")
+        return name
     if not name:
         raise DataError("empty data file name")
     if Path(name).is_absolute() or name.startswith(("./", "../", f".{os.sep}", f"..{os.sep}")):

@@ -148,7 +148,7 @@ def read_option_chain(name: str | Path, data_dir: str | Path | None = None) -> O
             a ts not after the previous one, instruments with different minutes, or no rows;
             one line, "path:line: ..." where a line is at fault.
     """
-    path = resolve_data_file(str(name), data_dir)
+    path = resolve_data_file(name, data_dir)
     header: list[str] = []
     instruments: dict[str, _Instrument] = {}
     for line, fields in csv_rows(path):
@@ -273,7 +273,7 @@ def read_dvol(name: str | Path = DVOL_FILE, data_dir: str | Path | None = None) 
         DataError: missing or unreadable file, wrong header, a bad date or number, a close
             <= 0, dates out of order, or no rows; "path:line: ...".
     """
-    path = resolve_data_file(str(name), data_dir)
+    path = resolve_data_file(name, data_dir)
     header = True
     days: list[int] = []
     vols: list[int] = []

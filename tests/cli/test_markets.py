@@ -85,7 +85,7 @@ def test_the_report_has_a_panel_set_per_symbol_and_each_market_s_liquidations(lo
     assert "Liquidations by market" in headings and "Markets" in headings
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 9  # two price and two OI panels, bars by market
     assert f"<th>{BTC}</th><th>{ETH}</th>" in page
-    text = output(capsys, "report", str(isolated), "--out", str(out))
+    text = output(capsys, "report", str(isolated), "--out", str(out), "--overwrite")
     for symbol in (BTC, ETH):
         line = next(line for line in text.splitlines() if line.startswith(symbol))
         assert f"{summary['markets'][symbol]['liquidations']} liquidations" in line
