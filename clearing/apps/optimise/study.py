@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from clearing.apps.optimise.metrics import Constraint, Objective, metric_values, run_study_task
 from clearing.apps.optimise.space import Dimension, suggest
-from clearing.apps.sweep import Task, plan, replication_seed, run_sweep
+from clearing.apps.sweep import Task, plan, refuse_another, replication_seed, run_sweep
 from clearing.apps.sweep.results import open_results
 from clearing.errors import ConfigError
 
@@ -89,16 +89,7 @@ def open_study(study: Study, out: Path) -> Any:
     optuna = _optuna()
     manifest = study.manifest()
     path = out / MANIFEST
-    if path.is_file():
-        try:
-            before = json.loads(path.read_text())
-        except ValueError:
-            raise ConfigError(f"{path}: unreadable; use a new --out") from None
-        if before != manifest:
-            changed = sorted(k for k in manifest if before.get(k) != manifest[k])
-            raise ConfigError(f"--out {out}: holds a study with other {', '.join(changed)}; use a new --out")
-    elif out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out {out}: exists and holds no study; use a new or empty directory")
+    refuse_another(out, MANIFEST, manifest, sorted(manifest), "study")
     try:
         out.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")

@@ -16,7 +16,7 @@ Modules: `plan` (the grid, its seeds and tasks), `execution` (a task through the
 lifecycle, on a local pool or a Dask cluster), `results` (the results store), `plots`.
 """
 
-from clearing.apps.sweep.execution import bounded, connect, default_workers, run_sweep, run_task
+from clearing.apps.sweep.execution import bounded, connect, default_workers, refuse_another, run_sweep, run_task
 from clearing.apps.sweep.plan import Task, inert_keys, parse_grid, plan, replication_seed
 from clearing.apps.sweep.plots import plot
 from clearing.apps.sweep.results import MANIFEST, METRICS, PLOTTED, RESULTS, complete_rows, summarise
@@ -35,6 +35,7 @@ __all__ = [
     "parse_grid",
     "plan",
     "plot",
+    "refuse_another",
     "replication_seed",
     "run_sweep",
     "run_task",

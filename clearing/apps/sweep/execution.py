@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import closing
 from pathlib import Path
@@ -190,23 +190,28 @@ _IDENTITY = ("scenario", "grid", "set", "baseseed", "logs")
 
 
 def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    """Refuse an `out` that holds another sweep (or something that is not a sweep).
+    """Refuse an `out` that holds another sweep (`refuse_another`: scenario, grid, --set, base seed, logs)."""
+    refuse_another(out, MANIFEST, manifest, _IDENTITY, "sweep")
+
+
+def refuse_another(out: Path, file: str, manifest: dict[str, Any], identity: Iterable[str], what: str) -> None:
+    """Refuse a directory whose manifest `file` differs from `manifest` in any `identity` key, or that holds other
+    things and no manifest: two studies (sweeps, optimisations) never mix their results in one directory.
 
     Raises:
-        ConfigError: `out` has a sweep.json differing in scenario, grid, --set, base seed or logs, or is a
-            non-empty directory without one.
+        ConfigError: naming the keys that differ, or saying the directory holds no `what`.
     """
-    path = out / MANIFEST
+    path = out / file
     if path.is_file():
         try:
             before = json.loads(path.read_text())
         except ValueError:
             raise ConfigError(f"{path}: unreadable; use a new --out") from None
-        changed = [k for k in _IDENTITY if json.dumps(before.get(k)) != json.dumps(manifest.get(k))]
+        changed = [k for k in identity if json.dumps(before.get(k)) != json.dumps(manifest.get(k))]
         if changed:
-            raise ConfigError(f"--out {out}: holds a sweep with other {', '.join(changed)}; use a new --out")
+            raise ConfigError(f"--out {out}: holds a {what} with other {', '.join(changed)}; use a new --out")
     elif out.is_dir() and any(out.iterdir()):
-        raise ConfigError(f"--out {out}: exists and holds no sweep; use a new or empty directory")
+        raise ConfigError(f"--out {out}: exists and holds no {what}; use a new or empty directory")
 
 
 def default_workers() -> int:
