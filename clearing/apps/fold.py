@@ -39,6 +39,7 @@ from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import ROW_HEADER, genesis_hash
+from clearing.log.verify import check_structure
 
 Hook = Callable[[int, str, ev.Event, ClearingState], None]
 
@@ -145,6 +146,7 @@ def fold_log(
     tallying = Tallying() if apply_events else None
     hooks_of = _hooks([*observers, *([tallying] if tallying else [])]).get
     with EventLogReader(path) as reader:
+        check_structure(reader)  # the schema and header every reader relies on, as `verify` checks them
         h = reader.header
         for observer in observers:
             observer.begin(reader.path, h)

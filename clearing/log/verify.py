@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from clearing import events as ev
 from clearing.errors import VerificationError
 from clearing.log import schema
 from clearing.log.reader import EventLogReader
-from clearing.log.writer import causes_text
+from clearing.log.writer import EventLog, RunHeaderData, causes_text
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,33 @@ def _normalise(sql: str) -> str:
     return re.sub(r"\s+", " ", sql).strip()
 
 
+def _expected_objects() -> dict[str, tuple[str, str]]:
+    # What this version writes: every table, view, trigger and index by name (type, normalised SQL), from the writer's
+    # own schema code run on an empty in-memory database (one source of truth).
+    conn = sqlite3.connect(":memory:")
+    try:
+        header = RunHeaderData("0" * 16, "", "", "{}", "0" * 64, 0, "1970-01-01T00:00:00Z", "{}")
+        EventLog._create(conn, header)
+        for sql in schema.INDEXES_SQL:
+            conn.execute(sql)
+        return {name: (kind, _normalise(sql or "")) for kind, name, sql in
+                conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}  # fmt: skip
+    finally:
+        conn.close()
+
+
+def _check_objects(reader: EventLogReader) -> None:
+    # Nothing added: a table, view, trigger or index this version does not write (an attacker's trigger, a shadow
+    # table). Views are not compared with this version's: their SQL has changed between versions without the
+    # schema version (the reader never uses them; binding them to the chain needs a header field).
+    expected = _expected_objects()
+    for kind, name in reader.conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"):
+        if name not in expected or expected[name][0] != kind:
+            raise VerificationError(f"{reader.path}: {kind} {name} was added (this version writes no such {kind})")
+
+
 def _check_schema(reader: EventLogReader) -> None:
+    _check_objects(reader)
     objects = dict(reader.conn.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')"))
     if _normalise(objects.get("events", "")) != _normalise(schema.EVENTS_SQL):
         raise VerificationError(f"{reader.path}: events table schema was altered")
@@ -68,6 +95,20 @@ def _check_header(reader: EventLogReader) -> None:
         raise VerificationError(f"{where}: run_id does not match scenario, seed and input data")
     if h.status not in schema.STATUSES:
         raise VerificationError(f"{where}: unknown status {h.status!r}")
+    try:
+        scenario = json.loads(h.scenario_json)
+    except ValueError:
+        raise VerificationError(f"{where}: scenario_json is not JSON") from None
+    if isinstance(scenario, dict) and "name" in scenario and scenario["name"] != h.scenario_name:
+        raise VerificationError(f"{where}: scenario_name {h.scenario_name!r} is not the scenario's ({scenario['name']!r})")
+    epoch = scenario.get("epoch") if isinstance(scenario, dict) else None
+    if isinstance(epoch, str) and _utc(epoch) != _utc(h.epoch_utc):
+        raise VerificationError(f"{where}: epoch_utc {h.epoch_utc} is not the scenario's epoch ({epoch})")
+
+
+def _utc(text: str) -> str:
+    # An ISO time, normalised (Z and +00:00 are one zone).
+    return text.replace("+00:00", "Z")
 
 
 def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int) -> bool:
@@ -87,6 +128,18 @@ def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, 
     return isinstance(event, ev.CheckpointRecorded) and event.final
 
 
+def check_structure(reader: EventLogReader) -> None:
+    """Check what every reader of a log relies on before reading its rows: its schema (nothing added, the tables and
+    append-only triggers as written) and its header (each field bound to the others: scenario, hash, run id, name,
+    epoch, schema version, status). The rows themselves are checked as they are read (the hash chain).
+
+    Raises:
+        VerificationError: naming what was altered or added.
+    """
+    _check_schema(reader)
+    _check_header(reader)
+
+
 def verify_log(path: Path | str) -> VerifyReport:
     """Check a log end to end and return what it holds.
 
@@ -95,8 +148,7 @@ def verify_log(path: Path | str) -> VerifyReport:
         VerificationError: tampered or corrupt; the message and `.seq` name the first bad seq.
     """
     with EventLogReader(path) as reader:
-        _check_schema(reader)
-        _check_header(reader)
+        check_structure(reader)
         h = reader.header
         head = schema.genesis_hash(h.run_id, h.scenario_hash, h.seed)
         expected_seq = 1

@@ -123,3 +123,26 @@ def test_a_run_that_fails_on_a_malformed_data_file_leaves_no_file(tmp_path, caps
     assert main(argv) == 2
     assert "btcusdt_1m_2020-03-12.csv" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob("bad.sqlite*"))  # no failed log blocking the next run
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ("UPDATE runs SET scenario_name = 'other'", "scenario_name 'other' is not the scenario's"),
+    ("UPDATE runs SET epoch_utc = '2030-01-01T00:00:00Z'", "epoch_utc 2030-01-01T00:00:00Z is not the scenario's epoch"),
+    ("UPDATE runs SET scenario_json = replace(scenario_json, '\"seed\"', '\"seed\"')||' '", "scenario_json does not match"),
+    ("CREATE TABLE shadow (x)", "table shadow was added"),
+    ("CREATE TRIGGER sneaky AFTER INSERT ON events BEGIN SELECT 1; END", "trigger sneaky was added"),
+    ("CREATE VIEW extra AS SELECT 1", "view extra was added"),
+])  # fmt: skip
+def test_every_reader_refuses_an_altered_header_or_schema(log, tmp_path, capsys, edit, message):
+    from tests.conftest import tampering
+
+    bad = tmp_path / "bad.sqlite"
+    shutil.copy(log, bad)
+    with tampering(bad) as conn:
+        conn.execute(edit)
+    for argv in (["verify", str(bad)], ["replay", str(bad)], ["cascades", str(bad)],
+                 ["report", str(bad), "--out", str(tmp_path / "r.html")]):  # fmt: skip
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("clearing: verification failed:") and message in err, (argv, err)
+    assert not (tmp_path / "r.html").exists()
