@@ -25,6 +25,7 @@ from clearing.apps.lifecycle import OutputFile, RunLifecycle
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError, VerificationError
 from clearing.log.reader import EventLogReader, RunHeader
+from clearing.log.verify import check_structure
 from clearing.log.writer import EventLog, causes_text
 from clearing.scenario import Scenario, fork_refusal, parse_override
 from clearing.units import NS_PER_S
@@ -189,6 +190,7 @@ def fork_log(
             (with no overrides: anywhere).
     """
     with EventLogReader(parent_path) as reader:
+        check_structure(reader)
         h = reader.header
         scenario = forked_scenario(h, at_ns, overrides)
         if scenario.fork is not None:

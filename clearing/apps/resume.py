@@ -22,6 +22,7 @@ from clearing.apps.lifecycle import OutputFile, RunLifecycle
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader
+from clearing.log.verify import check_structure
 from clearing.log.writer import EventLog
 from clearing.scenario import Scenario
 
@@ -45,6 +46,7 @@ def resume_log(
     """
     path = Path(path)
     with EventLogReader(path) as reader:
+        check_structure(reader)
         h = reader.header
         if h.status == "complete":
             raise ConfigError(f"{path}: the run is complete; there is nothing to resume")

@@ -140,9 +140,10 @@ def test_every_reader_refuses_an_altered_header_or_schema(log, tmp_path, capsys,
     shutil.copy(log, bad)
     with tampering(bad) as conn:
         conn.execute(edit)
-    for argv in (["verify", str(bad)], ["replay", str(bad)], ["cascades", str(bad)],
-                 ["report", str(bad), "--out", str(tmp_path / "r.html")]):  # fmt: skip
+    for argv in (["verify", str(bad)], ["replay", str(bad)], ["cascades", str(bad)], ["events", str(bad)],
+                 ["report", str(bad), "--out", str(tmp_path / "r.html")], ["diff", str(log), str(bad)],
+                 ["fork", str(bad), "--at", "600", "--out", str(tmp_path / "f.sqlite"), "--progress", "never"]):  # fmt: skip
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith("clearing: verification failed:") and message in err, (argv, err)
-    assert not (tmp_path / "r.html").exists()
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "f.sqlite").exists()
