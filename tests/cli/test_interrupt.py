@@ -113,3 +113,18 @@ def test_fifty_interrupts_at_random_times_each_leave_an_exact_prefix(whole, tmp_
     for i in range(50):
         sig = signal.SIGINT if i % 2 else signal.SIGTERM
         _check_prefix(whole, *_interrupted(tmp_path, sig, rng.uniform(0.8, 6.0)))
+
+
+def test_ctrl_c_during_report_is_one_line_and_leaves_no_file(whole, tmp_path):
+    log = tmp_path / "log.sqlite"
+    assert main(["run", str(SCENARIOS / "synthetic-crash.toml"), "--out", str(log), *PREFIX]) == 0
+    page = tmp_path / "r.html"
+    with subprocess.Popen([sys.executable, "-m", "clearing", "report", str(log), "--out", str(page)], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:  # fmt: skip
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _out, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the report was done before the signal")
+    assert process.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert not page.exists() and not list(tmp_path.glob("*.partial"))
