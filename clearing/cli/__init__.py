@@ -17,23 +17,27 @@ def _stop_at_start(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (`clearing.cli.app.main`).
 
-    Until the program has loaded, SIGINT and SIGTERM end it at once with exit code 130 and no
-    traceback (nothing has been read or written yet); then the commands' own handling applies.
+    Until the program has loaded and read its arguments, SIGINT and SIGTERM end it at once with
+    exit code 130 and no traceback (nothing has been read or written yet); then the commands' own
+    handling applies (SIGINT and SIGTERM raise KeyboardInterrupt; a run defers them, decision 0023).
     """
-    early = threading.current_thread() is threading.main_thread()
-    if early:
-        previous = {s: signal.signal(s, _stop_at_start) for s in (signal.SIGINT, signal.SIGTERM)}
+    if threading.current_thread() is not threading.main_thread():
+        from clearing.cli.app import main as run_in_thread
+
+        return run_in_thread(argv)
+    previous = {s: signal.signal(s, _stop_at_start) for s in (signal.SIGINT, signal.SIGTERM)}
     from clearing.cli.app import main as run
     from clearing.cli.app import on_sigterm
 
-    if early:
+    def loaded() -> None:
         signal.signal(signal.SIGINT, previous[signal.SIGINT])
         signal.signal(signal.SIGTERM, on_sigterm)
-        try:
-            return run(argv)
-        finally:
-            signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
-    return run(argv)
+
+    try:
+        return run(argv, loaded)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 __all__ = ["main"]

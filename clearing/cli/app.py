@@ -11,7 +11,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -69,13 +69,31 @@ def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code."""
+def _interrupted(e: BaseException) -> bool:
+    # Whether `e` was caused by a KeyboardInterrupt (Python wraps one raised inside some hooks).
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = None) -> int:
+    """Run the command line and return its exit code.
+
+    `loaded()` is called once the arguments are read (the parser imports most of the program):
+    `clearing.cli.main` installs the commands' signal handling there, in place of its quiet exit.
+    """
     try:  # an interrupt while the arguments are read: nothing was done
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
         print("clearing: interrupted", file=sys.stderr)
         return 130
+    if loaded is not None:
+        loaded()
     _configure_logging(args.verbose)
     allowed = os.environ.get(ALLOW_PATH_ENV)
     if args.allow_path:  # in the environment (for this command only), so that worker processes read the same files
@@ -94,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # a bug: one line unless -v asks for the traceback
+        if _interrupted(e):  # an interrupt that surfaced wrapped (in a class's __set_name__, say)
+            print("clearing: interrupted", file=sys.stderr)
+            return 130
         if args.verbose:
             raise
         print(f"clearing: internal error (please report; -v shows the traceback): {type(e).__name__}: {e}", file=sys.stderr)

@@ -128,3 +128,17 @@ def test_ctrl_c_during_report_is_one_line_and_leaves_no_file(whole, tmp_path):
         pytest.skip("the report was done before the signal")
     assert process.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     assert not page.exists() and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_signal_while_the_program_loads_is_a_quiet_130(tmp_path, sig):
+    # Every 50 ms of the first second (imports, the parser, the scenario): never a traceback, never exit 3.
+    for i in range(1, 13):
+        with subprocess.Popen([sys.executable, "-m", "clearing", "run", str(SCENARIOS / "synthetic-crash.toml"), "--out",
+                               str(tmp_path / f"s{i}.sqlite"), *PREFIX], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) as process:  # fmt: skip
+            time.sleep(0.05 * i)
+            process.send_signal(sig)
+            _out, stderr = process.communicate(timeout=120)
+        assert process.returncode in (130, -signal.SIGINT), (i, process.returncode, stderr)
+        assert "Traceback" not in stderr and "internal error" not in stderr, stderr
