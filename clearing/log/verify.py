@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -47,6 +48,7 @@ def _normalise(sql: str) -> str:
     return re.sub(r"\s+", " ", sql).strip()
 
 
+@functools.cache
 def _expected_objects() -> dict[str, tuple[str, str]]:
     # What this version writes: every table, view, trigger and index by name (type, normalised SQL), from the writer's
     # own schema code run on an empty in-memory database (one source of truth).

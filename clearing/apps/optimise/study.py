@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from clearing.apps.optimise.metrics import Constraint, Objective, metric_values, run_study_task
+from clearing.apps.optimise.metrics import Constraint, Objective, metric_values, parse_constraint, run_study_task
 from clearing.apps.optimise.space import Dimension, suggest
 from clearing.apps.sweep import Task, plan, refuse_another, replication_seed, run_sweep
 from clearing.apps.sweep.results import open_results
@@ -215,7 +215,7 @@ def finished_trials(out: Path) -> list[Trial]:
     manifest = out / MANIFEST
     if not manifest.is_file() or not (out / STORAGE).is_file():
         raise ConfigError(f"{out}: not a study directory (no {MANIFEST} or {STORAGE})")
-    constrained = [_metric_of(c) for c in json.loads(manifest.read_text())["constraints"]]
+    constrained = [parse_constraint(c).metric for c in json.loads(manifest.read_text())["constraints"]]
     o = optuna.load_study(storage=f"sqlite:///{out / STORAGE}", study_name=STUDY)
     front = {t.number for t in o.best_trials}
     out_trials = []
@@ -228,10 +228,6 @@ def finished_trials(out: Path) -> list[Trial]:
                                 feasible, "complete" if complete else "failed", t.user_attrs.get("error", ""),
                                 t.number in front))  # fmt: skip
     return out_trials
-
-
-def _metric_of(described: str) -> str:
-    return described.replace(">=", "<=").partition("<=")[0]
 
 
 def pareto_front(trials: Sequence[Trial], objective_max: bool) -> list[Trial]:
