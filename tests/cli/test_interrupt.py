@@ -140,5 +140,9 @@ def test_a_signal_while_the_program_loads_is_a_quiet_130(tmp_path, sig):
             time.sleep(0.05 * i)
             process.send_signal(sig)
             _out, stderr = process.communicate(timeout=120)
-        assert process.returncode in (130, -signal.SIGINT), (i, process.returncode, stderr)
+        # Before the interpreter reaches our code (a loaded CI machine), the OS's default action ends the
+        # process by the signal itself: quiet too, and no log can exist yet.
+        assert process.returncode in (130, -signal.SIGINT, -sig), (i, process.returncode, stderr)
+        if process.returncode < 0:
+            assert not (tmp_path / f"s{i}.sqlite").exists()
         assert "Traceback" not in stderr and "internal error" not in stderr, stderr
