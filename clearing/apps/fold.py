@@ -25,6 +25,7 @@ declare `needs_state` and are refused by such a walk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import ROW_HEADER, genesis_hash
-from clearing.log.verify import check_structure
+from clearing.log.verify import check_end, check_structure
 
 Hook = Callable[[int, str, ev.Event, ClearingState], None]
 
@@ -125,13 +126,15 @@ def _relabelled(path: Path, seq: int, kind: str) -> VerificationError:
 
 
 def fold_log(
-    path: Path | str,
+    path: Path | str | EventLogReader,
     observers: Sequence[Observer] = (),
     *,
     until_ns: int | None = None,
     apply_events: bool = True,
 ) -> Folded:
     """Walk the log at `path` up to and including `until_ns` (all of it when None), showing it to `observers`.
+
+    `path` may be a reader already open (its snapshot is walked, and it stays open).
 
     Raises:
         clearing.errors.EventLogError: the file is not a readable event log.
@@ -145,7 +148,7 @@ def fold_log(
         raise ValueError(f"{', '.join(needy)} read(s) the state: fold with apply_events=True")
     tallying = Tallying() if apply_events else None
     hooks_of = _hooks([*observers, *([tallying] if tallying else [])]).get
-    with EventLogReader(path) as reader:
+    with EventLogReader(path) if not isinstance(path, EventLogReader) else contextlib.nullcontext(path) as reader:
         check_structure(reader)  # the schema and header every reader relies on, as `verify` checks them
         h = reader.header
         for observer in observers:
@@ -155,6 +158,7 @@ def fold_log(
         sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, _PREFIX.get
         decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
         expected = 1
+        final: tuple[int, str] | None = None  # the final checkpoint's seq and digest, once read
         for seq, kind, version, data, row_hash in reader.rows(until_ns=until_ns, columns=FOLD_COLUMNS):
             # schema.chain_hash, inlined: this runs once per row.
             head = sha256(head + pack(seq, version) + data).digest()
@@ -162,7 +166,7 @@ def fold_log(
                 raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken; run `clearing verify`", seq)
             expected += 1
             hooks = hooks_of(kind)
-            if hooks is None and not apply_events:
+            if hooks is None and not apply_events and kind != "checkpoint_recorded":
                 prefix = prefix_of(kind)
                 if prefix is not None and data.startswith(prefix):
                     continue  # nobody asked for it, and it is what its column says
@@ -174,6 +178,8 @@ def fold_log(
                 raise VerificationError(f"{reader.path}: seq {seq}: undecodable payload ({e})", seq) from None
             if type(event) is not types(kind):
                 raise _relabelled(reader.path, seq, kind)
+            if kind == "checkpoint_recorded" and event.final:  # type: ignore[attr-defined]
+                final = (seq, event.digest)  # type: ignore[attr-defined]
             if hooks is not None:
                 for hook in hooks:
                     hook(seq, kind, event, state)
@@ -184,10 +190,8 @@ def fold_log(
                     raise ReplayDivergenceError(f"{reader.path}: seq {seq}: cannot be applied ({e})", seq) from None
         events = expected - 1
         whole = until_ns is None or events == reader.count()
-        if whole and h.status != "incomplete" and (h.events, h.head_hash) != (events, head.hex()):
-            raise VerificationError(
-                f"{reader.path}: the header records {h.events} events ending in {h.head_hash}; the log has {events}", events
-            )
+        if whole:
+            check_end(reader, events, head.hex(), final)
         folded = Folded(reader.path, h, state, events, head.hex(), whole, tallying.tally if tallying else None)
         for observer in observers:
             observer.end(folded)

@@ -21,11 +21,11 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from clearing.apps.fold import fold_log
 from clearing.apps.lifecycle import OutputFile, RunLifecycle
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError, VerificationError
 from clearing.log.reader import EventLogReader, RunHeader
-from clearing.log.verify import check_structure
 from clearing.log.writer import EventLog, causes_text
 from clearing.scenario import Scenario, fork_refusal, parse_override
 from clearing.units import NS_PER_S
@@ -190,7 +190,7 @@ def fork_log(
             (with no overrides: anywhere).
     """
     with EventLogReader(parent_path) as reader:
-        check_structure(reader)
+        fold_log(reader, apply_events=False)  # the whole parent verified first (its chain to the header's end)
         h = reader.header
         scenario = forked_scenario(h, at_ns, overrides)
         if scenario.fork is not None:

@@ -203,6 +203,7 @@ class RunLifecycle:
         self.seed = seed
         self.inputs = resolve_inputs(scenario, data_dir)
         self.header = header_for(scenario, seed, self.inputs)
+        self.final_digest = ""  # the final checkpoint's state digest, once `execute` ran
 
     def genesis(self) -> bytes:
         """Return the hash the run's chain starts from."""
@@ -216,7 +217,10 @@ class RunLifecycle:
         `stopped()`: checked between two SimPy steps; once true the run raises KeyboardInterrupt there.
         `check_every` > 0: the conservation laws are checked every that many events (InvariantViolation).
         """
-        return build_world(self.scenario, self.seed, sink, self.inputs, stopped, check_every).run(progress)
+        world = build_world(self.scenario, self.seed, sink, self.inputs, stopped, check_every)
+        state = world.run(progress)
+        self.final_digest = world.final_digest  # the final checkpoint's: the header records it (bound to the chain)
+        return state
 
     def summary(self, state: ClearingState, events: int, head: bytes, tally: MarketTally) -> RunSummary:
         """Return the summary of the run that completed in `state` after `events` rows ending in `head`.
@@ -275,7 +279,7 @@ class RunLifecycle:
                                      batch_size if check_invariants else 0)  # fmt: skip
                 if before_complete is not None:
                     before_complete()
-                digest = state.digest()
+                digest = self.final_digest
             except (KeyboardInterrupt, SystemExit):
                 log.finish("incomplete")
                 output.discard()

@@ -6,11 +6,14 @@ the header's scenario with its seed, checks every row the log holds against the 
 (`clearing.apps.fork.PrefixCheck`: seq, time, kind, version, causes, payload and chain hash),
 and goes on to the end; the result is written to `LOG.partial` and replaces LOG only when
 complete, so the log is the one an uninterrupted run writes, head hash included, and a resume
-that is itself interrupted leaves LOG as it was.
+that is itself interrupted leaves LOG as it was. Its header's `resumed_at` lists the event
+counts it was resumed at (outside the chain, like the rest of the header; `verify` checks it is
+a rising list no longer than the log).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +25,7 @@ from clearing.apps.lifecycle import OutputFile, RunLifecycle
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader
-from clearing.log.verify import check_structure
+from clearing.log.verify import check_structure, resumes
 from clearing.log.writer import EventLog
 from clearing.scenario import Scenario
 
@@ -60,6 +63,8 @@ def resume_log(
         if run.header.inputs_json != h.inputs_json:
             raise ConfigError(f"{path}: the input data differ from the run's "
                               f"(run {h.inputs_json}, found {run.header.inputs_json})")  # fmt: skip
+        # The header says so (outside the chain: the head hash is the uninterrupted run's): after how many events.
+        run.header = dataclasses.replace(run.header, resumed_at=(*resumes(reader), reader.count()))
         checks: list[PrefixCheck] = []
 
         def checked(log: EventLog) -> PrefixCheck:

@@ -43,6 +43,8 @@ class RunHeader:
     events: int | None
     head_hash: str | None
     state_digest: str | None
+    resumed_at: str | None = None  # layout 2: a JSON list of the event counts the run was resumed at
+    layout: int = 1  # the file's layout (`clearing.log.schema.LAYOUT_VERSION`), not a column
 
     @property
     def epoch(self) -> datetime:
@@ -56,7 +58,12 @@ def utc_text(epoch: datetime, ts_ns: int, timespec: str = "seconds") -> str:
 
 
 class EventLogReader:
-    """A checked, read-only view of one run's event log."""
+    """A checked, read-only view of one run's event log.
+
+    The file is opened read-only (a reader never checkpoints or removes a -wal file) and read in
+    one transaction: a log still being written is seen as one consistent prefix, its header's
+    progress and its rows from the same commit.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -69,8 +76,13 @@ class EventLogReader:
         if head[: len(schema.SQLITE_MAGIC)] != schema.SQLITE_MAGIC:
             raise EventLogError(f"{self.path}: not a SQLite database (not a clearing event log)")
         self._check_size(head)
+        # In WAL mode (byte 18 is 2) with no -wal file beside it: the file was copied without its -wal, or
+        # the -wal of a killed run was removed; the events after the file's last checkpoint are not in it.
+        self.wal_missing = head[18] == 2 and not Path(f"{self.path}-wal").exists()
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            self.conn.execute("BEGIN")
+            self.layout = 0
             self._check_schema()
             self.header = self._read_header()
         except sqlite3.DatabaseError as e:
@@ -93,12 +105,14 @@ class EventLogReader:
         application_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
         if application_id != schema.APPLICATION_ID:
             raise EventLogError(f"{self.path}: a SQLite database, but not a clearing event log")
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > schema.SCHEMA_VERSION:
+        self.layout = version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > schema.LAYOUT_VERSION:
             raise SchemaVersionError(
-                f"{self.path}: written by log schema {version}; this clearing reads up to "
-                f"{schema.SCHEMA_VERSION}, upgrade clearing"
+                f"{self.path}: written in log layout {version}; this clearing reads up to "
+                f"{schema.LAYOUT_VERSION}, upgrade clearing"
             )
+        if version < 1:
+            raise EventLogError(f"{self.path}: log layout {version} is not one clearing ever wrote")
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = {"runs", "events"} - tables
         if missing:
@@ -111,8 +125,8 @@ class EventLogReader:
         if len(rows) != 1:
             raise EventLogError(f"{self.path}: expected one run header, found {len(rows)}")
         values: dict[str, Any] = dict(zip(names, rows[0], strict=True))
-        fields: dict[str, Any] = {k: values.get(k) for k in RunHeader.__dataclass_fields__}
-        return RunHeader(**fields)
+        fields: dict[str, Any] = {k: values.get(k) for k in RunHeader.__dataclass_fields__ if k != "layout"}
+        return RunHeader(**fields, layout=self.layout)
 
     def __enter__(self) -> EventLogReader:
         return self

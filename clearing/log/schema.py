@@ -5,10 +5,19 @@ is sha256(hash of row n-1 || seq as 8 bytes || version as 2 bytes || payload byt
 chain starts from a genesis hash over the header, so rows cannot be edited, dropped,
 reordered or moved to another run without `verify` finding the first bad seq.
 
-The views are conveniences over `events` for plain `sqlite3`: they are outside the chain
-(no event's bytes depend on them) and `verify` does not check them. A log keeps the views
-of the code that wrote it, so changing them changes neither `SCHEMA_VERSION` (which the
-genesis hash binds) nor any existing log; only new logs get the new views.
+Two versions, kept apart (decision 0024):
+
+- `SCHEMA_VERSION` is the chain's: the event rows and the genesis hash (which binds it). It
+  changes only when what is hashed changes, and with it every head hash.
+- `LAYOUT_VERSION` (SQLite's `user_version`) is the file's: every table, view, trigger and
+  index, and the header's columns. `verify` compares a layout-2 file's whole schema with what
+  this version writes, object by object; any change to a view or a header column is a new
+  layout (a test pins each layout's objects). Layout-1 files (before the header said where a
+  run was resumed) are still read: their tables and triggers are compared, their views, which
+  changed without a version then, are not.
+
+The views are conveniences over `events` for plain `sqlite3`: no event's bytes depend on
+them, and the reader never uses them.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ import msgspec
 from clearing import events as ev
 
 SCHEMA_VERSION = 1
+LAYOUT_VERSION = 2
+# Each layout's tables, views and triggers by digest (`clearing.log.verify.layout_digest`): a file of an older
+# layout is checked against its own. A change to what this version writes needs a new layout and its digest here.
+LAYOUT_DIGESTS = {2: "c15ac0895ff74866ac0135bb498f77d41fde1a99e2f42050ffb36837c855c57a"}
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PAGE_SIZE = 65536  # bytes per page of a log file written by `EventLog`
@@ -41,9 +54,12 @@ CREATE TABLE runs (
     error TEXT,
     events INTEGER,
     head_hash TEXT,
-    state_digest TEXT
+    state_digest TEXT,
+    resumed_at TEXT
 ) STRICT
 """
+# Layout 1's header: no `resumed_at`.
+RUNS_SQL_V1 = RUNS_SQL.replace(",\n    resumed_at TEXT", "")
 
 EVENTS_SQL = """
 CREATE TABLE events (

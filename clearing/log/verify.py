@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import structlog
 
 from clearing import events as ev
 from clearing.errors import VerificationError
@@ -33,6 +34,7 @@ class VerifyReport:
     events: int
     head_hash: str
     last_ts_ns: int
+    resumed_at: tuple[int, ...] = ()
 
 
 def run_id_for(scenario_hash: str, seed: int, inputs_json: str = "{}") -> str:
@@ -58,20 +60,50 @@ def _expected_objects() -> dict[str, tuple[str, str]]:
         EventLog._create(conn, header)
         for sql in schema.INDEXES_SQL:
             conn.execute(sql)
-        return {name: (kind, _normalise(sql or "")) for kind, name, sql in
-                conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}  # fmt: skip
+        return _objects(conn)
     finally:
         conn.close()
 
 
+def _objects(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+    return {name: (kind, _normalise(sql or "")) for kind, name, sql in
+            conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}  # fmt: skip
+
+
+def layout_digest(objects: dict[str, tuple[str, str]] | None = None) -> str:
+    """Return the SHA-256 of a layout's tables, views and triggers (this version's by default), sorted by name.
+
+    A layout is known by it: `clearing.log.schema.LAYOUT_DIGESTS` records each layout's, and a
+    test fails when what this version writes is no longer its layout's (bump the layout).
+    """
+    objects = _expected_objects() if objects is None else objects
+    text = "\n".join(f"{name}|{kind}|{sql}" for name, (kind, sql) in sorted(objects.items()) if kind != "index")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _check_objects(reader: EventLogReader) -> None:
-    # Nothing added: a table, view, trigger or index this version does not write (an attacker's trigger, a shadow
-    # table). Views are not compared with this version's: their SQL has changed between versions without the
-    # schema version (the reader never uses them; binding them to the chain needs a header field).
-    expected = _expected_objects()
-    for kind, name in reader.conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"):
+    # This layout: the file's objects are exactly this version's, each by name and SQL. An older layout from 2 on:
+    # its tables, views and triggers together are that layout's (by digest). Layout 1: nothing added (its views
+    # changed between versions without a layout number then, so they cannot be compared).
+    expected, found = _expected_objects(), _objects(reader.conn)
+    where, layout = reader.path, reader.layout
+    if 2 <= layout < schema.LAYOUT_VERSION:
+        if layout_digest(found) != schema.LAYOUT_DIGESTS.get(layout):
+            raise VerificationError(f"{where}: its tables, views and triggers are not those of log layout {layout} "
+                                    "(altered or added)")  # fmt: skip
+        expected = {name: item for name, item in expected.items() if item[0] == "index"}
+    for name, (kind, sql) in sorted(found.items()):
+        if 2 <= layout < schema.LAYOUT_VERSION and kind != "index":
+            continue
         if name not in expected or expected[name][0] != kind:
-            raise VerificationError(f"{reader.path}: {kind} {name} was added (this version writes no such {kind})")
+            raise VerificationError(f"{where}: {kind} {name} was added (this version writes no such {kind})")
+        if (layout >= 2 or kind == "index") and sql != expected[name][1]:
+            raise VerificationError(f"{where}: {kind} {name} was altered (its SQL is not what clearing writes)")
+    if layout == schema.LAYOUT_VERSION:
+        complete = reader.header.status == "complete"  # the indexes are made when the run completes
+        for name, (kind, _sql) in sorted(expected.items()):
+            if name not in found and (kind != "index" or complete):
+                raise VerificationError(f"{where}: {kind} {name} is missing")
 
 
 def _check_schema(reader: EventLogReader) -> None:
@@ -79,7 +111,8 @@ def _check_schema(reader: EventLogReader) -> None:
     objects = dict(reader.conn.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')"))
     if _normalise(objects.get("events", "")) != _normalise(schema.EVENTS_SQL):
         raise VerificationError(f"{reader.path}: events table schema was altered")
-    if _normalise(objects.get("runs", "")) != _normalise(schema.RUNS_SQL):
+    runs = schema.RUNS_SQL if reader.layout >= 2 else schema.RUNS_SQL_V1
+    if _normalise(objects.get("runs", "")) != _normalise(runs):
         raise VerificationError(f"{reader.path}: runs table schema was altered")
     for name, sql in zip(schema.TRIGGER_NAMES, schema.TRIGGERS_SQL, strict=True):
         if _normalise(objects.get(name) or "") != _normalise(sql):
@@ -97,6 +130,10 @@ def _check_header(reader: EventLogReader) -> None:
         raise VerificationError(f"{where}: run_id does not match scenario, seed and input data")
     if h.status not in schema.STATUSES:
         raise VerificationError(f"{where}: unknown status {h.status!r}")
+    if h.status != "complete" and h.state_digest is not None:
+        raise VerificationError(f"{where}: status {h.status} with a state_digest (only a complete run records one)")
+    if h.status != "failed" and h.error is not None:
+        raise VerificationError(f"{where}: status {h.status} with an error (only a failed run records one)")
     try:
         scenario = json.loads(h.scenario_json)
     except ValueError:
@@ -106,6 +143,88 @@ def _check_header(reader: EventLogReader) -> None:
     epoch = scenario.get("epoch") if isinstance(scenario, dict) else None
     if isinstance(epoch, str) and _utc(epoch) != _utc(h.epoch_utc):
         raise VerificationError(f"{where}: epoch_utc {h.epoch_utc} is not the scenario's epoch ({epoch})")
+    resumes(reader)
+
+
+def resumes(reader: EventLogReader) -> tuple[int, ...]:
+    """Return the event counts at which the log's run was resumed (`clearing resume`), oldest first.
+
+    Raises:
+        VerificationError: the header's `resumed_at` is not a rising list of counts.
+    """
+    text = reader.header.resumed_at
+    if text is None:
+        return ()
+    try:
+        counts = json.loads(text)
+    except ValueError:
+        counts = None
+    if (not isinstance(counts, list) or not counts or any(type(c) is not int or c < 0 for c in counts)
+            or counts != sorted(counts) or (reader.header.events is not None and counts[-1] > reader.header.events)):  # fmt: skip
+        raise VerificationError(f"{reader.path}: run header: resumed_at {text!r} is not a rising list of event counts")
+    return tuple(counts)
+
+
+def check_end(reader: EventLogReader, events: int, head: str, final: tuple[int, str] | None) -> None:
+    """Check the header against the chain read to its end: `events` rows ending in `head`, and `final`, the seq and
+    digest of the run's final checkpoint if one was read.
+
+    A finished run's header records its end; a run still incomplete records the end of its last
+    complete batch (layout 2), so a log cut at its tail is found either way. The status is bound
+    to the final checkpoint (a complete run ends with it, no other run holds one), and the state
+    digest to the digest it records (layout 2).
+
+    Raises:
+        VerificationError: the header and the chain disagree.
+    """
+    _check_count(reader, events, head)
+    h = reader.header
+    if h.status == "complete":
+        if final is None or final[0] != events:
+            raise VerificationError(f"{reader.path}: status complete, but the log does not end with the final checkpoint",
+                                    events)  # fmt: skip
+        if reader.layout >= 2 and h.state_digest != final[1]:
+            raise VerificationError(f"{reader.path}: run header: state_digest is not the final checkpoint's (seq {events})",
+                                    events)  # fmt: skip
+    elif final is not None:
+        raise VerificationError(f"{reader.path}: status {h.status}, but seq {final[0]} is the final checkpoint", final[0])
+
+
+def _check_count(reader: EventLogReader, events: int, head: str) -> None:
+    h = reader.header
+    if h.events is None and h.head_hash is None and h.status == "incomplete" and (events == 0 or reader.layout < 2):
+        return  # nothing written yet, or a layout-1 run stopped before its progress was recorded
+    if (h.events, h.head_hash) == (events, head):
+        return
+    if h.events is not None and events < h.events:
+        raise VerificationError(
+            f"{reader.path}: cut at its tail: the header records {h.events} events, the file holds {events}"
+            + (" (its -wal file is missing)" if reader.wal_missing else ""),
+            events + 1,
+        )
+    raise VerificationError(f"{reader.path}: the header records {h.events} events ending in {h.head_hash}; "
+                            f"the log has {events} ending in {head}", events)  # fmt: skip
+
+
+def check_structure(reader: EventLogReader, note: bool = True) -> None:
+    """Check what every reader of a log relies on before reading its rows: its schema (nothing added, the tables and
+    append-only triggers as written) and its header (each field bound to the others: scenario, hash, run id, name,
+    epoch, schema version, status). The rows themselves are checked as they are read (the hash chain).
+
+    With `note`, a log that is not complete is said on stderr (a warning): it is read up to its last complete batch.
+
+    Raises:
+        VerificationError: naming what was altered or added.
+    """
+    _check_schema(reader)
+    _check_header(reader)
+    h = reader.header
+    if note and h.status == "incomplete":
+        structlog.get_logger().warning(
+            "reading an incomplete log (interrupted, killed or still being written) up to its last complete batch"
+            + ("; its -wal file is missing, so later events are not in it" if reader.wal_missing else ""),
+            log=str(reader.path), events=h.events or 0, resume=f"clearing resume {reader.path}",
+        )  # fmt: skip
 
 
 def _utc(text: str) -> str:
@@ -113,8 +232,10 @@ def _utc(text: str) -> str:
     return text.replace("+00:00", "Z")
 
 
-def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int) -> bool:
-    # Returns whether the row is the run's final checkpoint.
+def _check_row(
+    reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int
+) -> ev.CheckpointRecorded | None:
+    # Returns the row's event if it is the run's final checkpoint.
     seq, ts_ns, kind, version, causes, payload, _ = row
     where = f"{reader.path}: seq {seq}"
     try:
@@ -127,19 +248,7 @@ def _check_row(reader: EventLogReader, row: tuple[int, int, str, int, str, str, 
         raise VerificationError(f"{where}: time goes backwards ({ts_ns} < {previous_ts})", seq)
     if any(not 1 <= c < seq for c in event.causes):
         raise VerificationError(f"{where}: causes {event.causes} name events that are not earlier", seq)
-    return isinstance(event, ev.CheckpointRecorded) and event.final
-
-
-def check_structure(reader: EventLogReader) -> None:
-    """Check what every reader of a log relies on before reading its rows: its schema (nothing added, the tables and
-    append-only triggers as written) and its header (each field bound to the others: scenario, hash, run id, name,
-    epoch, schema version, status). The rows themselves are checked as they are read (the hash chain).
-
-    Raises:
-        VerificationError: naming what was altered or added.
-    """
-    _check_schema(reader)
-    _check_header(reader)
+    return event if isinstance(event, ev.CheckpointRecorded) and event.final else None
 
 
 def verify_log(path: Path | str) -> VerifyReport:
@@ -150,12 +259,16 @@ def verify_log(path: Path | str) -> VerifyReport:
         VerificationError: tampered or corrupt; the message and `.seq` name the first bad seq.
     """
     with EventLogReader(path) as reader:
-        check_structure(reader)
+        check_structure(reader, note=False)
         h = reader.header
+        if h.status == "incomplete" and reader.wal_missing:
+            raise VerificationError(f"{reader.path}: its -wal file is missing (copied without {reader.path.name}-wal, or "
+                                    "removed after the run was killed): the events after the file's last checkpoint "
+                                    "are not in it; copy the -wal with it, or `clearing resume` the log")  # fmt: skip
         head = schema.genesis_hash(h.run_id, h.scenario_hash, h.seed)
         expected_seq = 1
         last_ts = 0
-        final_seq = 0
+        final: tuple[int, ev.CheckpointRecorded] | None = None
         try:
             for row in reader.conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"):
                 seq = row[0]
@@ -167,20 +280,13 @@ def verify_log(path: Path | str) -> VerifyReport:
                     raise VerificationError(
                         f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq
                     )
-                if _check_row(reader, row, last_ts):
-                    final_seq = seq
+                checkpoint = _check_row(reader, row, last_ts)
+                if checkpoint is not None:
+                    final = (seq, checkpoint)
                 last_ts = row[1]
                 expected_seq += 1
         except sqlite3.DatabaseError as e:
             raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} ({e})", expected_seq) from None
         count = expected_seq - 1
-        if h.status == "complete" and final_seq != count:
-            raise VerificationError(f"{reader.path}: status complete, but the log does not end with the final checkpoint", count)
-        if h.status == "incomplete" and final_seq:
-            raise VerificationError(f"{reader.path}: status incomplete, but seq {final_seq} is the final checkpoint", final_seq)
-        if h.status != "incomplete":
-            if h.events != count:
-                raise VerificationError(f"{reader.path}: header says {h.events} events, log has {count} (truncated?)", count + 1)
-            if h.head_hash != head.hex():
-                raise VerificationError(f"{reader.path}: header head_hash does not match the chain", count)
-        return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts)
+        check_end(reader, count, head.hex(), None if final is None else (final[0], final[1].digest))
+        return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts, resumes(reader))

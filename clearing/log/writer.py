@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class RunHeaderData:
     seed: int
     epoch_utc: str
     inputs_json: str
+    resumed_at: tuple[int, ...] = ()  # the event counts the run was resumed at (`clearing resume`), oldest first
 
 
 def causes_text(causes: tuple[int, ...]) -> str:
@@ -45,6 +47,7 @@ def causes_text(causes: tuple[int, ...]) -> str:
 
 
 _sha256 = hashlib.sha256
+_PROGRESS_SQL = "UPDATE runs SET events = ?, head_hash = ? WHERE run_id = ?"
 _pack_header = schema.ROW_HEADER.pack
 
 
@@ -143,7 +146,7 @@ class EventLog:
         db = sqlite_utils.Database(conn)
         with db.atomic():
             db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version = {schema.LAYOUT_VERSION}")
             db.execute(schema.RUNS_SQL)
             db.execute(schema.EVENTS_SQL)
             for sql in schema.TRIGGERS_SQL:
@@ -164,6 +167,7 @@ class EventLog:
                     "epoch_utc": header.epoch_utc,
                     "inputs_json": header.inputs_json,
                     "status": "incomplete",
+                    "resumed_at": json.dumps(list(header.resumed_at)) if header.resumed_at else None,
                 }
             )
 
@@ -189,7 +193,11 @@ class EventLog:
         return seq
 
     def flush(self) -> None:
-        """Write the buffered rows in one transaction."""
+        """Write the buffered rows in one transaction, with the header's count and head hash of them.
+
+        The header's progress is committed with the rows, so a reader finds a log cut at its tail
+        (fewer rows than the header says) even before the run finishes.
+        """
         if not self._rows:
             return
         rows, self._rows = self._rows, []
@@ -197,6 +205,8 @@ class EventLog:
         try:
             conn.execute("BEGIN")
             conn.executemany(schema.INSERT_SQL, rows)
+            last = rows[-1]
+            conn.execute(_PROGRESS_SQL, (last[0], last[6].hex(), self._run_id))
             conn.execute("COMMIT")
         except BaseException:  # nothing of the batch is written; the rows stay buffered
             if conn.in_transaction:

@@ -72,6 +72,7 @@ class World:
     bus: EventBus
     stopped: Callable[[], bool] = lambda: False  # asked to stop (an interrupt): checked between two SimPy steps
     check_every: int = 0  # > 0: check the conservation laws every this many events (`--check-invariants`)
+    final_digest: str = ""  # the state digest the final checkpoint records (set by `run`)
 
     @property
     def state(self) -> ClearingState:
@@ -99,7 +100,8 @@ class World:
                 if end * k // 200 > self.env.now:
                     self.env.run_until(end * k // 200, stopped)
                     progress(self.env.now, end)
-        self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.state.digest(), digest_version=DIGEST_VERSION, final=True))
+        self.final_digest = self.state.digest()
+        self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.final_digest, digest_version=DIGEST_VERSION, final=True))
         problems = violations(self.state)
         if problems:
             raise InvariantViolation("; ".join(problems))

@@ -189,7 +189,7 @@ def test_replay_checks_a_complete_log_against_its_header(log, tmp_path, capsys):
     with tampering(cut) as conn:
         conn.execute("DELETE FROM events WHERE seq > (SELECT max(seq) - 3 FROM events)")
     assert main(["replay", str(cut)]) == 1
-    assert "the header records" in capsys.readouterr().err
+    assert "cut at its tail: the header records" in capsys.readouterr().err
 
 
 def test_single_kind_csv_of_an_old_log_reads_upcast_fields(capsys):

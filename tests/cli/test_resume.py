@@ -39,8 +39,8 @@ def _stopped(tmp_path, sig, delay, name="stopped.sqlite", extra=()):
 
 
 def _resume_and_check(out, whole, capsys):
-    with sqlite3.connect(out) as conn:
-        status = conn.execute("SELECT status FROM runs").fetchone()[0]
+    with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as conn:
+        status, kept = conn.execute("SELECT status, (SELECT count(*) FROM events) FROM runs").fetchone()
     if status == "complete":  # the run finished before the signal
         assert main(["resume", str(out)]) == 2
         assert "nothing to resume" in capsys.readouterr().err
@@ -48,7 +48,11 @@ def _resume_and_check(out, whole, capsys):
     assert main(["resume", str(out), "--json", "--progress", "never"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["events"], shown["head_hash"]) == whole and shown["status"] == "complete"
-    assert main(["verify", str(out)]) == 0 and "intact" in capsys.readouterr().out
+    assert main(["verify", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "intact" in said and f"resumed at event {kept}," in said  # the header says the run was resumed, and after what
+    with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT resumed_at FROM runs").fetchone()[0] == f"[{kept}]"
 
 
 @pytest.mark.parametrize(("sig", "delay"), [(signal.SIGKILL, 2.2), (signal.SIGTERM, 1.8)], ids=["kill", "term"])

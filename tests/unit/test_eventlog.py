@@ -1,3 +1,4 @@
+import shutil
 import sqlite3
 
 import pytest
@@ -8,7 +9,7 @@ from clearing.core.state import DIGEST_VERSION, ClearingState
 from clearing.errors import EventLogError, OutputExistsError, SchemaVersionError, VerificationError
 from clearing.log import EventLog, EventLogReader, schema, verify_log
 from clearing.log.schema import genesis_hash
-from clearing.log.verify import run_id_for
+from clearing.log.verify import layout_digest, run_id_for
 from clearing.log.writer import RunHeaderData
 from clearing.sim.bus import EventBus
 from tests.builders import market_listed
@@ -23,8 +24,9 @@ def write_log(path, n=25, batch_size=10, finish=True):
     for i in range(1, n):
         bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
     if finish:
-        bus.emit(ev.CheckpointRecorded(ts_ns=n * 10, digest=bus.state.digest(), digest_version=DIGEST_VERSION, final=True))
-        log.finish("complete", state_digest=bus.state.digest())
+        digest = bus.state.digest()
+        bus.emit(ev.CheckpointRecorded(ts_ns=n * 10, digest=digest, digest_version=DIGEST_VERSION, final=True))
+        log.finish("complete", state_digest=digest)  # the header records the final checkpoint's digest
     return log, bus
 
 
@@ -88,10 +90,22 @@ def test_views_flatten_payloads_for_plain_sqlite(tmp_path):
 def test_a_crash_leaves_a_valid_incomplete_prefix(tmp_path):
     path = tmp_path / "a.sqlite"
     log, _ = write_log(path, n=25, batch_size=10, finish=False)
-    # Simulate a kill: the process never flushes its last 5 buffered rows or the header.
+    # A kill: the process never flushes its last 5 buffered rows; its files are what a copy of them holds now.
+    killed, separated = tmp_path / "killed", tmp_path / "separated"
+    killed.mkdir()
+    separated.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copy(f"{path}{suffix}", killed / f"a.sqlite{suffix}")
+    shutil.copy(path, separated / "a.sqlite")
     log._conn.close()
-    report = verify_log(path)
+    report = verify_log(killed / "a.sqlite")
     assert (report.status, report.events) == ("incomplete", 20)
+    with EventLogReader(killed / "a.sqlite") as reader:  # the header's progress: the last complete batch
+        assert (reader.header.events, reader.header.head_hash) == (20, report.head_hash)
+    assert (killed / "a.sqlite-wal").exists()  # a reader never checkpoints or removes the -wal
+    # The file without its -wal is reported as such, never as intact.
+    with pytest.raises(VerificationError, match="-wal file is missing"):
+        verify_log(separated / "a.sqlite")
 
 
 def test_verify_names_the_first_tampered_seq(tmp_path):
@@ -145,7 +159,7 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.commit()
-    with pytest.raises(SchemaVersionError, match="schema 99.*upgrade clearing"):
+    with pytest.raises(SchemaVersionError, match="layout 99.*upgrade clearing"):
         EventLogReader(path)
 
 
@@ -174,3 +188,23 @@ def test_corrupt_pages_fail_verification_naming_a_seq(tmp_path):
     with pytest.raises(VerificationError, match=r"seq \d+") as info:
         verify_log(path)
     assert info.value.seq is not None
+
+
+def test_a_log_being_written_reads_as_one_consistent_prefix(tmp_path):
+    path = tmp_path / "a.sqlite"
+    log, bus = write_log(path, n=25, batch_size=10, finish=False)
+    with EventLogReader(path) as reader:
+        seen = reader.count()
+        for i in range(25, 60):  # the writer goes on while the reader holds its snapshot
+            bus.emit(ev.IndexPriceUpdated(ts_ns=i * 10, causes=(i,), market=0, price_ticks=100 + i))
+        log.flush()
+        assert reader.count() == seen == 20 and reader.header.events == 20
+        assert verify_log(path).events == 60  # a new reader: the new prefix, its header and rows from one commit
+    log.finish("incomplete")
+    assert verify_log(path).events == 60
+
+
+def test_what_this_version_writes_is_its_layout():
+    # A change to a table, view or trigger a log holds is a new layout: bump LAYOUT_VERSION, record its digest in
+    # LAYOUT_DIGESTS (the old layouts' stay), and say so in docs/reliability.md.
+    assert layout_digest() == schema.LAYOUT_DIGESTS[schema.LAYOUT_VERSION]
