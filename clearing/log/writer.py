@@ -227,15 +227,26 @@ class EventLog:
             conn.execute("ROLLBACK")
         stored = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         self._rows = [row for row in self._rows if row[0] > stored]
-        self.flush()
-        if status == "complete":
-            for sql in schema.INDEXES_SQL:
-                conn.execute(sql)
-        if status != "incomplete":
-            conn.execute(
-                "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
-                (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
-            )
+        if status == "incomplete":
+            self.flush()
+        else:  # the last rows and the final status in one commit: no reader sees the final checkpoint unfinished
+            rows, self._rows = self._rows, []
+            try:
+                conn.execute("BEGIN")
+                conn.executemany(schema.INSERT_SQL, rows)
+                if status == "complete":
+                    for sql in schema.INDEXES_SQL:
+                        conn.execute(sql)
+                conn.execute(
+                    "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
+                    (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._rows = rows
+                raise
         # Back to one self-contained file. A reader holding the file open may prevent it;
         # WAL mode is just as valid, and SQLite checkpoints the WAL on close.
         with contextlib.suppress(sqlite3.OperationalError):
