@@ -188,3 +188,26 @@ def test_an_output_under_a_file_is_one_line_exit_2(tmp_path, command):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, (
         result.stderr
     )
+
+
+def test_a_task_crosses_to_a_worker_as_json_bytes_with_its_runner_by_name(tmp_path, monkeypatch):
+    from clearing.apps.sweep import execution
+
+    submitted = []
+
+    class Recording(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            submitted.append((fn, args, kwargs))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(execution, "ProcessPoolExecutor", Recording)
+    planned = sweep.plan(CRASH, [("oracle.latency_ms", ["0", "500"])], 1, 0, TINY[1::2], tmp_path / "d", False, None)
+    rows = list(execution._local(planned, 1, execution.run_task))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"complete"}
+    for fn, args, kwargs in submitted:  # nothing but a module-level function, a name and bytes: no pickled object
+        assert fn is execution.remote_run and not kwargs
+        assert [type(a) for a in args] == [str, bytes] and args[0] == "clearing.apps.sweep.execution:run_task"
+    assert execution.decode_task(submitted[0][1][1]) == planned[0]
+    assert rows == [execution.run_task(t) | {"wall_s": r["wall_s"]} for t, r in zip(planned, rows, strict=True)]
+    with pytest.raises(ValueError, match="expected clearing.apps"):
+        execution.remote_run("os:system", b"{}")

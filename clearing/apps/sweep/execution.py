@@ -1,6 +1,7 @@
 """Running a sweep's tasks: each through the one run lifecycle, on a local process pool or a Dask cluster.
 
-A task is a plain, picklable `Task`; its run writes its log atomically (`logs/<run id>.sqlite`,
+A task is a plain `Task`, sent to a worker as JSON bytes with its runner by name
+(`remote_run`: nothing pickled but that function's name); its run writes its log atomically (`logs/<run id>.sqlite`,
 renamed into place only when complete, replacing a log a resumed sweep left there) or keeps
 only the hash chain, and returns its result row. A run that raises fails its row, not the
 sweep; so does a worker that dies. Results are recorded as they arrive.
@@ -8,6 +9,8 @@ sweep; so does a worker that dies. Results are recorded as they arrive.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import itertools
 import json
 import os
@@ -17,6 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from clearing.apps.run import run_scenario, run_unlogged
 from clearing.apps.sweep.plan import Task
@@ -67,11 +72,48 @@ def _failed_row(task: Task, error: str, wall_s: float) -> dict[str, Any]:
 Runner = Callable[[Task], dict[str, Any]]
 
 
+def encode_task(task: Task) -> bytes:
+    """Return a task as JSON bytes: what crosses to a worker (no pickled object)."""
+    return msgspec.json.encode(dataclasses.asdict(task))
+
+
+def decode_task(data: bytes) -> Task:
+    """Return the task `encode_task` encoded (its fields checked by type)."""
+    return msgspec.json.decode(data, type=Task)
+
+
+def remote_run(runner: str, data: bytes) -> bytes:
+    """Run one encoded task in a worker with the runner named `module:function` (in `clearing` only); return its row as
+    JSON bytes.
+
+    The pool and the cluster move only these: a function name, a string and bytes each way. Floats
+    survive JSON exactly (shortest round-trip form), so a row is the one the runner returned.
+
+    Raises:
+        ValueError: a runner outside `clearing.apps`.
+    """
+    module, _, name = runner.partition(":")
+    if not module.startswith("clearing.apps.") or not name.isidentifier():
+        raise ValueError(f"runner {runner!r}: expected clearing.apps.<module>:<function>")
+    run = getattr(importlib.import_module(module), name)
+    return msgspec.json.encode(run(decode_task(data)))
+
+
+def _runner_name(run: Runner) -> str:
+    return f"{run.__module__}:{run.__qualname__}"
+
+
+def _submit(submit: Callable[..., Any], run: Runner) -> Callable[[Task], Any]:
+    # A task goes as JSON bytes, with its runner by name; the worker's row comes back as JSON bytes (`_row_of`).
+    name = _runner_name(run)
+    return lambda task: submit(remote_run, name, encode_task(task))
+
+
 def _local(tasks: list[Task], workers: int, run: Runner) -> Generator[dict[str, Any], None, None]:
     # At most two tasks a worker in flight: the parent holds a bounded number of futures,
     # and each worker process is replaced after a few runs (memory stays flat).
     with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=25) as pool:
-        yield from bounded(tasks, lambda t: pool.submit(run, t), 2 * workers)
+        yield from bounded(tasks, _submit(pool.submit, run), 2 * workers)
 
 
 def connect(scheduler: str) -> Any:
@@ -92,7 +134,9 @@ def connect(scheduler: str) -> Any:
 
 def _dask(tasks: list[Task], client: Any, run: Runner) -> Generator[dict[str, Any], None, None]:
     workers = max(1, sum(client.nthreads().values()))
-    yield from bounded(tasks, lambda t: client.submit(run, t, key=f"clearing-run-{t.run_id}", pure=False), 2 * workers)
+    name = _runner_name(run)
+    submit = lambda t: client.submit(remote_run, name, encode_task(t), key=f"clearing-run-{t.run_id}", pure=False)  # noqa: E731
+    yield from bounded(tasks, submit, 2 * workers)
 
 
 def bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Generator[dict[str, Any], None, None]:
@@ -110,7 +154,7 @@ def bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Ge
             for future in _wait_any(set(running)):
                 task = running.pop(future)
                 try:
-                    row = future.result()
+                    row = _row_of(future.result())
                 except Exception as e:
                     row = _failed_row(task, f"the worker failed: {type(e).__name__}: {e}", 0.0)
                 yield row
@@ -120,6 +164,11 @@ def bounded(tasks: list[Task], submit: Callable[[Task], Any], window: int) -> Ge
     finally:
         for future in running:
             future.cancel()
+
+
+def _row_of(result: bytes | dict[str, Any]) -> dict[str, Any]:
+    # A worker's row: JSON bytes from `remote_run` (a dict from a future made some other way, as in tests).
+    return result if isinstance(result, dict) else msgspec.json.decode(result)
 
 
 def _wait_any(futures: set[Any]) -> set[Any]:

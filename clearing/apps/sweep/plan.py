@@ -23,7 +23,7 @@ from clearing.scenario import Scenario, load_scenario
 
 @dataclass(frozen=True)
 class Task:
-    """One run of a sweep: everything a worker needs (plain data, picklable)."""
+    """One run of a sweep: everything a worker needs (plain data, sent as JSON: `execution.encode_task`)."""
 
     run_id: str
     params: tuple[tuple[str, str], ...]  # (dotted key, value as given), in grid order
