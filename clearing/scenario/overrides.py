@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from typing import Any
 
@@ -19,6 +20,8 @@ def format_error(where: str, error: ValidationError) -> str:
     shown = "" if isinstance(got, dict) or first["type"] in ("missing", "value_error") else f" (got {got!r})"
     more = len(error.errors()) - 1
     tail = f"; and {more} more problem{'s' * (more > 1)}" if more else ""
+    if not first["loc"] and re.match(r"[a-z_][\w.]*[ :]", message):
+        return f"{where}: {message}{shown}{tail}"  # a whole-scenario check whose message names its field first
     return f"{where}: {loc}: {message}{shown}{tail}"
 
 

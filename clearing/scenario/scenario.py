@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from clearing.core.dynamic_margin import rate_step
 from clearing.core.inverse import coin_per_lot_tick
@@ -56,6 +56,28 @@ ADDED_FIELDS = {
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
 
 
+# Every time a scenario gives (a field named *_s or *_ms: an expiry, a window, a delay) is at most ten years, so each,
+# in nanoseconds and added to another, stays far inside int64.
+MAX_TIME_S = 10 * 365 * 86_400
+
+
+def _check_times(model: BaseModel, where: str) -> None:
+    # Walks the sections, lists and maps of `model`; raises naming the first time out of range by its dotted path.
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{where}{name}"
+        scale = 1 if name.endswith("_s") else 1000 if name.endswith("_ms") else 0
+        timed = scale and "per_" not in name and isinstance(value, int | float) and not isinstance(value, bool)
+        if timed and not value <= MAX_TIME_S * scale:  # NaN too
+            raise ValueError(f"{path}: {value:g} is beyond ten years ({MAX_TIME_S * scale:g}); times must be shorter")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, tuple | list) else ()
+        if isinstance(value, BaseModel):
+            _check_times(value, f"{path}.")
+        for key, item in items:
+            if isinstance(item, BaseModel):
+                _check_times(item, f"{path}.{key}.")
+
+
 class Scenario(Section):
     """A whole run: validated, immutable, hashable."""
 
@@ -97,6 +119,7 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        _check_times(self, "")
         m = self.market
         assets = [c.asset for c in self.collateral]
         if len(set(assets)) != len(assets):

@@ -1,6 +1,9 @@
-"""Fuzzing (issue 16 item 6): overrides, command lines and logs that hypothesis makes never end in a traceback.
+"""Fuzzing (issue 16 item 6): scenario files, overrides, command lines and logs that hypothesis makes never end in a
+traceback.
 
-A `--set` override is either applied or refused with a one-line `ConfigError`; a command line
+A scenario file made from a shipped one by deleting, replacing or adding keys either loads (and
+a short horizon of it runs to completion) or is refused with one line naming the file and a
+field; a `--set` override is either applied or refused with a one-line `ConfigError`; a command line
 ends with exit code 0, 2 (bad input) or 1 (verification), never 3; a log with a flipped byte, an
 edited, deleted or inserted row, or an edited schema is refused by `verify` (exit 1 or 2) unless
 the flip fell where SQLite keeps nothing (then it verifies as the original did).
@@ -8,14 +11,18 @@ the flip fell where SQLite keeps nothing (then it verifies as the original did).
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import sqlite3
+import tomllib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearing.apps.run import run_unlogged
 from clearing.cli import main
 from clearing.errors import ConfigError
 from clearing.scenario import load_scenario
@@ -118,3 +125,116 @@ def test_a_flipped_byte_is_refused_or_harmless(small_log: Path, tmp_path: Path, 
         assert capsys.readouterr().out.replace(str(small_log), str(bad)) == captured.out
     with sqlite3.connect(small_log) as conn:  # the original is untouched
         assert conn.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+
+
+# Whole scenario files ---------------------------------------------------------------------------------------------
+
+
+def _toml_value(value: object) -> str:
+    # A value as TOML writes it (what the test makes: scalars, lists and inline tables of them).
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def _toml(document: dict[str, object], prefix: str = "") -> str:
+    # A document as TOML text: scalars first, then tables and arrays of tables, recursively.
+    lines: list[str] = []
+    tables = []
+    for key, value in document.items():
+        if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+            tables.append((key, value))
+        else:
+            lines.append(f"{json.dumps(key)} = {_toml_value(value)}")
+    for key, value in tables:
+        name = f"{prefix}{json.dumps(key)}"
+        if isinstance(value, dict):
+            lines.append(f"\n[{name}]")
+            lines.append(_toml(value, name + "."))
+        else:
+            for item in value:
+                lines.append(f"\n[[{name}]]")
+                lines.append(_toml(item, name + "."))
+    return "\n".join(lines)
+
+
+def _leaves(document: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    # Every path to a value in a document (a table's keys, a list's indexes).
+    if isinstance(document, dict):
+        return [path] * bool(path) + [p for k, v in document.items() for p in _leaves(v, (*path, k))]
+    if isinstance(document, list):
+        return [path] + [p for i, v in enumerate(document) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+SCENARIO_FILES = ("synthetic-crash.toml", "coin-margined-crash.toml", "options-crash.toml")
+SCALARS = st.one_of(
+    st.integers(-(2**66), 2**66), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.text(alphabet="abcxyz019.-+e:TZ ", max_size=10), st.sampled_from(["0.005", "-1", "1e400", "", "push", "gbm", "2024-03-01T00:00:00Z"]),
+)  # fmt: skip
+VALUES_IN_FILES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(st.sampled_from(["a", "start_s"]), SCALARS, max_size=2))
+MUTATIONS = st.lists(st.tuples(st.sampled_from(["delete", "replace", "add"]), st.integers(0, 10**6), VALUES_IN_FILES),
+                     min_size=1, max_size=3)  # fmt: skip
+
+
+def _mutated(document: dict[str, object], mutations: list[tuple[str, int, object]]) -> tuple[dict[str, object], list[str]]:
+    # The document with each mutation made at a path chosen by its number; the keys touched, for the messages.
+    touched = []
+    for action, pick, value in mutations:
+        paths = _leaves(document)
+        path = paths[pick % len(paths)]
+        *parents, last = path
+        holder: object = document
+        for step in parents:
+            holder = holder[step]  # type: ignore[index]
+        touched += [str(p) for p in path if isinstance(p, str)]
+        if action == "delete":
+            del holder[last]  # type: ignore[attr-defined]
+        elif action == "replace":
+            holder[last] = value  # type: ignore[index]
+        elif isinstance(holder, dict):
+            holder[f"extra_{pick % 7}"] = value
+            touched.append(f"extra_{pick % 7}")
+    return document, touched
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(SCENARIO_FILES), mutations=MUTATIONS)
+def test_a_generated_scenario_file_runs_or_is_refused_naming_its_field(tmp_path: Path, source: str,
+                                                                       mutations: list[tuple[str, int, object]]) -> None:  # fmt: skip
+    original = tomllib.loads((SCENARIOS / source).read_text())
+    keys = {str(p) for path in _leaves(original) for p in path if isinstance(p, str)}
+    document, touched = _mutated(original, mutations)
+    path = tmp_path / "fuzzed.toml"
+    path.write_text(_toml(document))
+    try:
+        scenario = load_scenario(path)
+    except ConfigError as e:
+        message = str(e)
+        assert "\n" not in message.strip() and str(path) in message, message
+        # It names a field: one the mutations touched, or one that a change elsewhere made wrong.
+        assert any(key in message for key in [*touched, *keys]) or "TOML" in message, (touched, message)
+        return
+    # Valid: a short horizon of it runs (unless shortening it is what makes it invalid).
+    horizon = [f"duration_s={min(scenario.duration_s, 120)}", f"population.accounts={min(scenario.population.accounts, 60)}"]
+    try:
+        short = load_scenario(path, horizon)
+    except ConfigError as e:
+        assert "\n" not in str(e).strip()
+        return
+    try:
+        summary = run_unlogged(short, 1)
+    except ConfigError as e:  # refused before the run starts (`check_limits`: money within int64, memory)
+        assert "\n" not in str(e).strip() and ("int64" in str(e) or "memory" in str(e) or "integers" in str(e)), str(e)
+        return
+    assert summary.status == "complete"
