@@ -192,6 +192,24 @@ def _liquidation_price_exact(backing: int, q: int, unit_value: int, brackets: Br
     return max(price, 0)
 
 
+def risk_limit_rates(
+    value_minor: int, base_limit_minor: int, step_minor: int, base_maintenance_ppm: int, base_initial_ppm: int
+) -> tuple[int, int]:
+    """Return BitMEX's (maintenance, initial) rates (ppm) for a position of `value_minor` under stepped risk limits.
+
+    Below the base risk limit the base rates; each step of `step_minor` above it (a position at
+    the limit is one step up) raises both by the base maintenance rate: maintenance = base MM
+    x (1 + steps), initial = base IM + steps x base MM. The rate applies to the whole position
+    (no maintenance amount, unlike Binance's brackets). XBTUSD: base MM 0.50 %, IM 1.00 %, limit
+    200 XBT, step 150 XBT gives <200: 0.50/1.00, <350: 1.00/1.50, <500: 1.50/2.00, <650:
+    2.00/2.50 (%). Source: docs/references.md [bitmex-risk-limits].
+    """
+    if step_minor <= 0:
+        raise ValueError(f"expected a positive risk-limit step, was {step_minor}")
+    steps = 0 if abs(value_minor) < base_limit_minor else (abs(value_minor) - base_limit_minor) // step_minor + 1
+    return base_maintenance_ppm * (1 + steps), base_initial_ppm + steps * base_maintenance_ppm
+
+
 def initial_margin_ppm(
     base_ppm: int,
     size_lots: Int64Array,

@@ -6,7 +6,8 @@ from clearing.events.base import Event
 
 
 class PremiumSampled(Event, frozen=True, kw_only=True, tag="premium_sampled"):
-    """A funding premium sample: [max(0, impact bid - index) - max(0, index - impact ask)] / index."""
+    """A funding premium sample as the venue takes it (`clearing.core.funding`): by default
+    [max(0, impact bid - index) - max(0, index - impact ask)] / index."""
 
     market: int
     premium_ppb: int
@@ -16,7 +17,8 @@ class PremiumSampled(Event, frozen=True, kw_only=True, tag="premium_sampled"):
 
 
 class FundingRateSet(Event, frozen=True, kw_only=True, tag="funding_rate_set"):
-    """The funding rate of the interval that ends now, from the averaged premium."""
+    """The funding rate paid for the interval that ends now (the period's rate times interval / period), from the
+    averaged premium; `mark_ticks` is the price the payments value positions at (the mark, or the oracle price)."""
 
     market: int
     rate_ppb: int

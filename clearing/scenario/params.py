@@ -385,7 +385,10 @@ def compile_params(sc: Scenario) -> RunParams:
     if f.enabled:
         funding = FundingParams(
             _ns(f.sample_s), _ns(f.interval_s), sc.quote_minor(f.impact_notional), _ppb(f.interest_rate), _ppb(f.clamp),
-            _ppb(f.cap),
+            _ppb(f.cap), _ns(f.rate_period_s) if f.rate_period_s else 0, f.average, f.interest_mode, f.premium,
+            _ppb(f.sample_clamp), f.pays_on, to_ppm(f.cap_margin_factor or 0, "funding.cap_margin_factor"),
+            to_ppm(f.sample_clamp_margin_factor or 0, "funding.sample_clamp_margin_factor"),
+            sc.quote_minor(f.impact_margin) if f.impact_margin else 0,
         )  # fmt: skip
     options = any(m.kind == "option" for m, _ in sc.listed())
     return RunParams(

@@ -39,7 +39,7 @@ class LiquidationConfig(Section):
     max_per_block: int = Field(default=0, ge=0, description="0: no cap")
     max_notional_per_block: Annotated[Decimal, Field(ge=0)] = Field(default=Decimal(0), description="per account; 0: no cap")
     detection_latency_ms: int = Field(default=0, ge=0)
-    adl_ranking: Literal["pnl_leverage", "random", "pro_rata"] = "pnl_leverage"
+    adl_ranking: Literal["pnl_leverage", "leverage_pnl", "random", "pro_rata"] = "pnl_leverage"
 
 
 class GridConfig(Section):

@@ -13,6 +13,7 @@ from clearing.core.dynamic_margin import rate_step
 from clearing.core.inverse import coin_per_lot_tick
 from clearing.errors import ConfigError
 from clearing.scenario.forks import ForkConfig
+from clearing.scenario.funding import FundingConfig
 from clearing.scenario.overrides import apply_override, format_error
 from clearing.scenario.participants import (
     ArbitrageursConfig,
@@ -34,7 +35,6 @@ from clearing.scenario.sections import (
     INSTRUMENT_FIELDS,
     CollateralConfig,
     CorrelationConfig,
-    FundingConfig,
     HestonConfig,
     ListedMarketConfig,
     MarkConfig,
@@ -52,6 +52,8 @@ ADDED_FIELDS = {
     "population": ("margin_modes", "strategies"),
     "portfolio": ("grid", "span", "es"),
     "liquidation": ("multi_leg",),
+    "funding": ("rate_period_s", "average", "interest_mode", "premium", "sample_clamp", "pays_on", "cap_margin_factor",
+                "sample_clamp_margin_factor", "impact_margin"),
 }  # fields of older sections added later
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
 

@@ -434,21 +434,3 @@ class MarkConfig(Section):
     method: Literal["oracle", "binance_median", "ema_basis"] = "oracle"
     interval_ms: int = Field(default=1000, ge=1)
     basis_window_s: float = Field(default=300, gt=0)
-
-
-class FundingConfig(Section):
-    """Binance-style funding: premium samples, interest plus clamp, periodic payments."""
-
-    enabled: bool = True
-    interval_s: float = Field(default=28_800, gt=0)
-    sample_s: float = Field(default=60, gt=0)
-    impact_notional: PositiveDecimal = Decimal(4000)
-    interest_rate: Annotated[Decimal, Field(ge=-1, lt=1)] = Decimal("0.0001")
-    clamp: Rate = Decimal("0.0005")
-    cap: Rate = Decimal("0.003")
-
-    @model_validator(mode="after")
-    def _exact_rates(self) -> FundingConfig:
-        for name in ("interest_rate", "clamp", "cap"):
-            to_units(getattr(self, name), Decimal("1e-9"), f"funding.{name}")
-        return self

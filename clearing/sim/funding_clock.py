@@ -9,7 +9,17 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.book import BUY, SELL, Book, impact_price
-from clearing.core.funding import FundingParams, average_premium_ppb, funding_rate_ppb, payments, premium_ppb
+from clearing.core.funding import (
+    FundingParams,
+    average_premium_ppb,
+    clamp_ppb,
+    mean_premium_ppb,
+    mid_premium_ppb,
+    payment_rate_ppb,
+    payments,
+    period_rate_ppb,
+    premium_ppb,
+)
 from clearing.core.inverse import funding_payments
 from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
@@ -18,10 +28,17 @@ CHUNK = 4096  # accounts per funding_paid event
 
 
 def funding_process(env: Clock, bus: EventBus, market: int, params: FundingParams) -> Generator[simpy.Event, Any, None]:
-    """Sample every `sample_ns`; at every multiple of `interval_ns`, set the rate and pay it."""
+    """Sample every `sample_ns`; at every multiple of `interval_ns`, set the rate and pay its share of it.
+
+    `params` are the market's (`FundingParams.for_market`). The plain sum and count of the
+    interval's samples (for the "mean" averages) are kept here; they are the `premium_sampled`
+    rows since the last `funding_rate_set`, so the log holds everything the rate came from.
+    """
     s = bus.state
     unit_value = s.markets[market].unit_value
     next_settlement = params.interval_ns
+    premium_of = mid_premium_ppb if params.premium == "impact_mid" else premium_ppb
+    total = count = 0
     while True:
         yield env.timeout(params.sample_ns)
         index = int(s.oracle_ticks[market]) or int(s.index_ticks[market])
@@ -33,22 +50,36 @@ def funding_process(env: Clock, bus: EventBus, market: int, params: FundingParam
             else:
                 bid = impact_price(book, SELL, params.impact_notional_minor, unit_value)
                 ask = impact_price(book, BUY, params.impact_notional_minor, unit_value)
+            premium = clamp_ppb(premium_of(bid, ask, index), params.sample_clamp_ppb)
+            total, count = total + premium, count + 1
             bus.emit(
                 ev.PremiumSampled(
-                    ts_ns=env.now, market=market, premium_ppb=premium_ppb(bid, ask, index), impact_bid_ticks=bid,
-                    impact_ask_ticks=ask, index_ticks=index,
+                    ts_ns=env.now, market=market, premium_ppb=premium, impact_bid_ticks=bid, impact_ask_ticks=ask,
+                    index_ticks=index,
                 )
             )  # fmt: skip
         if env.now >= next_settlement:
             next_settlement += params.interval_ns
-            _settle(env.now, bus, market, params)
+            _settle(env.now, bus, market, params, total, count)
+            total = count = 0
 
 
-def _settle(now: int, bus: EventBus, market: int, params: FundingParams) -> None:
+def _average(s: Any, market: int, params: FundingParams, total: int, count: int) -> int:
+    # The interval's average premium, as the venue takes it (clearing.core.funding).
+    if params.average == "weighted":
+        return average_premium_ppb(int(s.premium_weighted_sum[market]), int(s.premium_weight[market]))
+    padded = params.interval_ns // params.sample_ns if params.average == "padded_mean" else 0
+    return mean_premium_ppb(total, count, padded)
+
+
+def _settle(now: int, bus: EventBus, market: int, params: FundingParams, total: int, count: int) -> None:
     s = bus.state
-    average = average_premium_ppb(int(s.premium_weighted_sum[market]), int(s.premium_weight[market]))
-    rate = funding_rate_ppb(average, params.interest_ppb, params.clamp_ppb, params.cap_ppb)
-    mark = int(s.mark_ticks[market]) or int(s.index_ticks[market])
+    average = _average(s, market, params, total, count)
+    period_rate = period_rate_ppb(average, params.interest_ppb, params.clamp_ppb, params.cap_ppb, params.interest)
+    rate = payment_rate_ppb(period_rate, params.interval_ns, params.rate_period_ns or params.interval_ns)
+    # The price the positions are valued at: the mark (Binance, BitMEX) or the oracle (Hyperliquid, dYdX, Drift).
+    held = s.oracle_ticks if params.pays_on == "oracle" else s.mark_ticks
+    mark = int(held[market]) or int(s.index_ticks[market])
     set_seq = bus.emit(
         ev.FundingRateSet(
             ts_ns=now, market=market, rate_ppb=rate, average_premium_ppb=average, samples=int(s.premium_samples[market]),

@@ -183,7 +183,8 @@ def build_world(
         if m.contract is not None and m.contract.expiry_ns:
             env.process(expiry_process(env, bus, market))
         elif params.funding is not None:  # dated instruments pay no funding
-            env.process(funding_process(env, bus, market, params.funding))
+            funding = params.funding.for_market(m.terms.initial_margin_ppm or m.bracket_rates_ppm[0], m.bracket_rates_ppm[0])
+            env.process(funding_process(env, bus, market, funding))
     if params.dynamic is not None:
         for market in range(len(params.markets)):
             if market not in options:  # an option's margin is its own rule

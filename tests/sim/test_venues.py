@@ -50,3 +50,42 @@ def test_venue_presets_set_their_documented_mechanisms(tmp_path):
     assert load("venue/drift").liquidation.after_fund == "socialise" and load("venue/drift").oracle.policy == "pull"
     hyperliquid = load("venue/hyperliquid")
     assert hyperliquid.oracle.cadence_ms == 3000 and hyperliquid.market.bracket_units()[1] == [12_500]
+
+
+@pytest.mark.parametrize("venue", ["venue/binance-usdm", "venue/hyperliquid", "venue/dydx-v4", "venue/drift"])
+def test_each_funding_payment_is_the_venues_formula_recomputed_from_the_log(venue, tmp_path):
+    # Every funding_rate_set is recomputed from the premium samples logged since the last one, with the venue's own
+    # average, interest, cap and period, and priced on the venue's price (the mark, or the oracle price).
+    from clearing import events as ev
+    from clearing.core import funding as f
+    from clearing.scenario.params import compile_params
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'include = ["{venue}"]\n' + MINIMAL.replace("duration_s = 900", "duration_s = 11000")
+                    + "[funding]\ninterval_s = 600\n" * (venue == "venue/binance-usdm"))  # fmt: skip
+    scenario = load_scenario(path)
+    params = compile_params(scenario)
+    market = params.markets[0]
+    p = params.funding.for_market(market.terms.initial_margin_ppm or market.bracket_rates_ppm[0], market.bracket_rates_ppm[0])
+    _summary, sink = run_in_memory(scenario, 2)
+    samples: list[int] = []
+    oracle = mark = 0
+    settlements = 0
+    for _seq, _ts, kind, version, _causes, payload, _hash in sink.rows:
+        event = ev.decode(payload, kind, version)
+        if isinstance(event, ev.OraclePriceDelivered):
+            oracle = event.price_ticks
+        elif isinstance(event, ev.MarkPriceUpdated):
+            mark = event.price_ticks
+        elif isinstance(event, ev.PremiumSampled):
+            samples.append(event.premium_ppb)
+        elif isinstance(event, ev.FundingRateSet):
+            if p.average == "weighted":
+                average = f.average_premium_ppb(sum((i + 1) * x for i, x in enumerate(samples)), len(samples) * (len(samples) + 1) // 2)
+            else:
+                average = f.mean_premium_ppb(sum(samples), len(samples), p.interval_ns // p.sample_ns * (p.average == "padded_mean"))
+            period = f.period_rate_ppb(average, p.interest_ppb, p.clamp_ppb, p.cap_ppb, p.interest)
+            assert (event.average_premium_ppb, event.rate_ppb) == (average, f.payment_rate_ppb(period, p.interval_ns, p.rate_period_ns))
+            assert event.mark_ticks == (oracle if p.pays_on == "oracle" else mark)
+            samples, settlements = [], settlements + 1
+    assert settlements >= 2 and p.rate_period_ns == {"venue/binance-usdm": 600, "venue/drift": 86_400}.get(venue, 28_800) * 10**9

@@ -5,6 +5,7 @@ of the liquidated order; BitMEX's PnL% x effective leverage ranking), [dydx-v4-d
 (a pseudo-random start over the candidates).
 """
 
+import numpy as np
 import pytest
 
 from clearing import events as ev
@@ -50,6 +51,39 @@ def test_pnl_leverage_deleverages_the_highest_score_first_at_the_bankruptcy_pric
     assert deleveraging(book.state, 0, 0, 7, BACKSTOP, AdlRanking.PNL_LEVERAGE, 7) == Deleveraging(950, [1, 2], [4, 3])
     assert deleveraging(book.state, 0, 0, 3, BACKSTOP, AdlRanking.PNL_LEVERAGE, 7) == Deleveraging(950, [1], [3])
     assert deleveraging(book.state, 0, 0, 99, BACKSTOP, AdlRanking.PNL_LEVERAGE, 7).lots == [4, 6]  # all they hold
+
+
+def test_binance_leverage_pnl_ranks_profit_over_wallet_times_margin_ratio():
+    # Binance ([binance-adl]): PnLPercent = max(0, UPnL) / max(1, WalletBalance), MarginRatio = MM / (WB + UPnL)
+    # (0 when WB + UPnL <= 0), LeveragePnL = PnLPercent x MarginRatio, highest first. Four shorts, quote unit 100 minor:
+    #   A: wallet 1,000, UPnL +500, MM 50  -> 0.5 x 50 / 1,500 = 0.0167
+    #   B: wallet 100,   UPnL +10,  MM 40  -> 0.1 x 40 / 110   = 0.036
+    #   C: wallet 500,   UPnL -100, MM 30  -> 0 (no profit)
+    #   D: wallet 50,    UPnL +200, MM 100 -> 200 / max(100, 50) = 2.0 x 100 / 250 = 0.8
+    # A short of 10 lots at unit value 1 and mark 100 is worth -1,000: entry cost = value - UPnL.
+    accounts = np.array([10, 11, 12, 13], np.int64)
+    position = np.array([-10, -10, -10, -10], np.int64)
+    upnl = np.array([500, 10, -100, 200], np.int64)
+    entry = -1000 - upnl
+    wallet = np.array([1000, 100, 500, 50], np.int64)
+    backing = wallet - entry  # the ledger's cash holds the short's sale (decision 0002)
+    maintenance = np.array([50, 40, 30, 100], np.int64)
+    order = adl_ranking(AdlRanking.LEVERAGE_PNL, accounts, position, entry, backing, 100, 1, maintenance=maintenance,
+                        quote_unit=100)  # fmt: skip
+    assert accounts[order].tolist() == [13, 11, 10, 12]
+    assert accounts[adl_ranking(AdlRanking.LEVERAGE_PNL, accounts, position, entry, backing, 100, 1, limit=2,
+                                maintenance=maintenance, quote_unit=100)].tolist() == [13, 11]  # fmt: skip
+    # BitMEX's PnL% x effective leverage puts A before B (0.333 x 0.667 = 0.222 against 0.0099 x 9.09 = 0.090).
+    bitmex = accounts[adl_ranking(AdlRanking.PNL_LEVERAGE, accounts, position, entry, backing, 100, 1)].tolist()
+    assert bitmex == [13, 10, 11, 12]
+
+
+def test_leverage_pnl_reads_the_positions_maintenance_requirement_from_the_state(book):
+    # At 940 the book's shorts 1 (short 4 from 1,000, wallet 1,000) and 2 (short 6, wallet 10,000) gained 240 and 360;
+    # maintenance at 5 %: 188 and 282. 1: 240 / 1,000 x 188 / 1,240 = 0.0364; 2: 360 / 10,000 x 282 / 10,360 = 0.00098.
+    plan = deleveraging(book.state, 0, 0, 10, BACKSTOP, AdlRanking.LEVERAGE_PNL, 7)
+    assert plan == Deleveraging(950, [1, 2], [4, 6])
+    assert deleveraging(book.state, 0, 0, 3, BACKSTOP, AdlRanking.LEVERAGE_PNL, 7) == Deleveraging(950, [1], [3])
 
 
 def test_random_starts_at_a_seeded_candidate_and_goes_on_in_account_order(book):

@@ -21,6 +21,7 @@ from clearing import events as ev
 from clearing.core.inverse import position_coin_values
 from clearing.core.liquidation.params import AdlRanking
 from clearing.core.liquidation.waterfall import RANKINGS, adl_allocation, adl_ranking
+from clearing.core.margin import maintenance_amounts, maintenance_margin
 from clearing.core.risk import position_bankruptcy_price
 from clearing.core.state import ClearingState
 from clearing.core.state.schema import Role
@@ -92,12 +93,18 @@ def deleveraging(
     entry = state.entry_cost[candidates, market]
     sizes, mark, unit_value = held, int(state.mark_ticks[market]), int(state.unit_value[market])
     terms = state.inverse.get(market)
+    quote_unit = 10 ** int(state.markets[market].quote_decimals)
     if terms is not None:  # ranked in the settlement asset: coin values, coin cost, coin backing
         sizes, mark, unit_value = position_coin_values(held, mark, terms.k), 1, 1
         asset_price = max(int(state.asset_oracle_ticks[terms.asset]), 1)
-        backing = mul_div_floor(backing, 10 ** int(state.asset_decimals[terms.asset]), asset_price)  # type: ignore[assignment]
+        quote_unit = 10 ** int(state.asset_decimals[terms.asset])
+        backing = mul_div_floor(backing, quote_unit, asset_price)  # type: ignore[assignment]
+        maintenance = maintenance_margin(np.abs(sizes), int(state.maintenance_margin_ppm[market]))
+    else:
+        maintenance = maintenance_amounts(np.abs(held) * (mark * unit_value), state.brackets[market])
     while True:  # rank only as far as the position needs (pro rata shares it among all)
-        order = adl_ranking(ranking, candidates, sizes, entry, backing, mark, unit_value, seed=seed, limit=limit)
+        order = adl_ranking(ranking, candidates, sizes, entry, backing, mark, unit_value, seed=seed, limit=limit,
+                            maintenance=maintenance, quote_unit=quote_unit)  # fmt: skip
         if limit is None or len(order) == len(candidates) or int(np.abs(held[order]).sum()) >= abs(lots):
             break
         limit *= 4

@@ -35,6 +35,7 @@ class AdlRanking(StrEnum):
     """Who is deleveraged first (`clearing.core.liquidation.waterfall.RANKINGS`)."""
 
     PNL_LEVERAGE = "pnl_leverage"
+    LEVERAGE_PNL = "leverage_pnl"
     RANDOM = "random"
     PRO_RATA = "pro_rata"
 

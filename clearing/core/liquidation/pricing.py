@@ -167,3 +167,49 @@ def partial_lots(
         return min(cap, size)
     closing = PARTIALS[policy](size, equity, requirement_of, fraction_ppm)
     return min(cap, closing)
+
+
+def drift_if_fee_ppm(
+    if_liquidation_fee_ppm: int, margin_ratio_ppm: int, liquidator_fee_ppm: int, shortage_minor: int, value_minor: int
+) -> int:
+    """Return Drift's insurance-fund fee of a perp liquidation, in ppm of the value transferred.
+
+    if_fee = min(if_liquidation_fee, 0.95 x max(0, margin ratio with buffer - liquidator fee -
+    shortage / position value)): the 95 % keeps the fee from pushing the account into
+    bankruptcy (`calculate_perp_if_fee`). The shortage share rounds up, the 95 % down.
+    Source: docs/references.md [drift-v2-liq].
+    """
+    if value_minor <= 0:
+        return 0
+    shortage_ppm = -((-shortage_minor * PPM) // value_minor)
+    room = max(0, margin_ratio_ppm - liquidator_fee_ppm - shortage_ppm)
+    return min(if_liquidation_fee_ppm, room * 95 // 100)
+
+
+def drift_liquidation_lots(
+    shortage_minor: int,
+    position_lots: int,
+    lot_value_minor: int,
+    margin_ratio_ppm: int,
+    liquidator_fee_ppm: int,
+    if_fee_ppm: int,
+    full_below_minor: int,
+) -> int:
+    """Return how many lots of a position Drift's liquidator takes over to cover the margin shortage.
+
+    Each lot transferred frees its value x the margin ratio (maintenance plus the liquidation
+    buffer) of requirement and costs the account its value x (liquidator fee + IF fee), so
+    base = shortage / (value x (margin ratio - liquidator fee) - value x IF fee), rounded up
+    to whole lots and at most the position (`calculate_base_asset_amount_to_cover_margin_shortage`,
+    the quote price 1: the quote here is exact). The whole position goes when the shortage or
+    the position's value is at most `full_below_minor` (Drift: 50 USDC), or when the fees eat
+    the whole ratio. Source: docs/references.md [drift-v2-liq].
+    """
+    held = abs(position_lots)
+    if shortage_minor <= 0:
+        return 0
+    per_lot_ppm = margin_ratio_ppm - liquidator_fee_ppm - if_fee_ppm
+    if shortage_minor <= full_below_minor or held * lot_value_minor <= full_below_minor or per_lot_ppm <= 0:
+        return held
+    lots = -((-shortage_minor * PPM) // (lot_value_minor * per_lot_ppm))
+    return min(held, lots)

@@ -11,12 +11,15 @@ guard left at 0 is off and records nothing (`confidence_guard` returns None,
   (Pyth's `getPriceNoOlderThan`);
 - liquidation (action `liquidation`): a liquidation waits while the visible price is older
   than the maximum age, or the mark diverges from it by more than the limit (Drift's
-  mark/oracle divergence; Drift itself does not gate liquidations on staleness).
+  mark/oracle divergence; Drift itself does not gate liquidations on staleness);
+- validity (`oracle_validity`, Drift's ladder): non-positive, too volatile, too uncertain,
+  stale for margin, stale for the AMM, valid, and which actions refuse which (`valid_for`).
 Sources: docs/references.md [pyth-pull], [drift-v2-oracle-guards], [chainlink-feeds].
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final, NamedTuple
 
 from clearing.units import PPM
@@ -79,3 +82,60 @@ def liquidation_guard(
     if max_divergence_ppm and divergence > max_divergence_ppm:
         return GuardDecision(False, DIVERGENCE, age, 0, divergence)
     return GuardDecision(True, OK, age, 0, divergence)
+
+
+class Validity(StrEnum):
+    """Drift's oracle validity, the first that holds in this order (`oracle_validity`)."""
+
+    NON_POSITIVE = "non_positive"
+    TOO_VOLATILE = "too_volatile"
+    TOO_UNCERTAIN = "too_uncertain"
+    STALE_FOR_MARGIN = "stale_for_margin"
+    STALE_FOR_AMM = "stale_for_amm"
+    VALID = "valid"
+
+
+# What each action refuses (Drift's `is_oracle_valid_for_action`): the margin calculation refuses the first four,
+# a liquidation only a non-positive or too volatile price, an immediate AMM fill anything but a valid one.
+REFUSES: Final = {
+    "margin": frozenset({Validity.NON_POSITIVE, Validity.TOO_VOLATILE, Validity.TOO_UNCERTAIN, Validity.STALE_FOR_MARGIN}),
+    "liquidation": frozenset({Validity.NON_POSITIVE, Validity.TOO_VOLATILE}),
+    "amm": frozenset(set(Validity) - {Validity.VALID}),
+}
+
+
+def oracle_validity(
+    price_ticks: int,
+    twap_ticks: int,
+    confidence_ticks: int,
+    age_ns: int,
+    *,
+    too_volatile_ratio: int = 5,
+    max_confidence_ppm: int = 20_000,
+    stale_for_margin_ns: int = 60 * 10**9,
+    stale_for_amm_ns: int = 5 * 10**9,
+) -> Validity:
+    """Return Drift's validity of an oracle price: the first of non-positive (price <= 0), too volatile (the price
+    and its TWAP more than `too_volatile_ratio` times apart), too uncertain (confidence / price above the cap), stale
+    for margin, stale for the AMM (older than each limit), else valid.
+
+    Drift's defaults: ratio 5, confidence 2 % of price, 120 slots (about 60 s) for margin, 10 slots (about 5 s)
+    for the AMM; its "insufficient data points" step has no counterpart here (no on-chain history). Source:
+    docs/references.md [drift-v2-oracle-guards].
+    """
+    if price_ticks <= 0:
+        return Validity.NON_POSITIVE
+    if twap_ticks > 0 and max(price_ticks, twap_ticks) > too_volatile_ratio * min(price_ticks, twap_ticks):
+        return Validity.TOO_VOLATILE
+    if confidence_ticks * PPM > max_confidence_ppm * price_ticks:
+        return Validity.TOO_UNCERTAIN
+    if age_ns > stale_for_margin_ns:
+        return Validity.STALE_FOR_MARGIN
+    if age_ns > stale_for_amm_ns:
+        return Validity.STALE_FOR_AMM
+    return Validity.VALID
+
+
+def valid_for(action: str, validity: Validity) -> bool:
+    """Return whether `action` ("margin", "liquidation" or "amm") may use a price of `validity`."""
+    return validity not in REFUSES[action]

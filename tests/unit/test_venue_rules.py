@@ -1,0 +1,71 @@
+"""Venue rules as pure functions, each against the venue's own numbers (issue 17 item 3).
+
+BitMEX's stepped risk limits ([bitmex-risk-limits]: the XBTUSD table), Drift's liquidation
+transfer size and insurance-fund fee ([drift-v2-liq]) and Drift's oracle validity ladder
+([drift-v2-oracle-guards]). Sources: docs/references.md.
+"""
+
+import pytest
+
+from clearing.core.liquidation.pricing import drift_if_fee_ppm, drift_liquidation_lots
+from clearing.core.margin import risk_limit_rates
+from clearing.core.oracle.guards import Validity, oracle_validity, valid_for
+
+XBT = 100_000_000  # satoshi
+
+
+@pytest.mark.parametrize(("value", "rates"), [
+    (0, (5_000, 10_000)), (199 * XBT, (5_000, 10_000)), (200 * XBT, (10_000, 15_000)), (349 * XBT, (10_000, 15_000)),
+    (350 * XBT, (15_000, 20_000)), (499 * XBT, (15_000, 20_000)), (500 * XBT, (20_000, 25_000)),
+    (649 * XBT, (20_000, 25_000)), (-300 * XBT, (10_000, 15_000)),
+])  # fmt: skip
+def test_bitmex_risk_limit_steps_are_the_xbtusd_table(value, rates):
+    # XBTUSD: base MM 0.50 %, base IM 1.00 %, base risk limit 200 XBT, step 150 XBT:
+    # <200: 0.50/1.00; <350: 1.00/1.50; <500: 1.50/2.00; <650: 2.00/2.50 (%).
+    assert risk_limit_rates(value, 200 * XBT, 150 * XBT, 5_000, 10_000) == rates
+
+
+def test_a_risk_limit_needs_a_step():
+    with pytest.raises(ValueError, match="positive risk-limit step"):
+        risk_limit_rates(1, 200, 0, 5_000, 10_000)
+
+
+def test_drift_takes_over_just_enough_to_cover_the_shortage():
+    # 10 BTC long at 20,000 USDC (lot 1 BTC, value 20,000 USDC = 2 x 10^10 minor units at 6 decimals); maintenance
+    # 5 % plus the 2 % buffer, liquidator fee 1 %, IF liquidation fee 1 %, shortage 2,000 USDC (1 % of the value):
+    # if_fee = min(1 %, 0.95 x (7 % - 1 % - 1 %)) = 1 %; base = 2,000 / (20,000 x (7 % - 1 %) - 20,000 x 1 %) = 2 BTC.
+    usdc = 10**6
+    if_fee = drift_if_fee_ppm(10_000, 70_000, 10_000, 2_000 * usdc, 200_000 * usdc)
+    assert if_fee == 10_000
+    assert drift_liquidation_lots(2_000 * usdc, 10, 20_000 * usdc, 70_000, 10_000, if_fee, 50 * usdc) == 2
+    # Check: 2 BTC (40,000) free 2,800 of requirement and cost 800 of fees, exactly the 2,000 short.
+    assert 40_000 * 70_000 // 10**6 - 40_000 * 20_000 // 10**6 == 2_000
+    # A shortage that leaves little room: the IF fee shrinks to 95 % of what is left (7 % - 1 % - 5.5 % = 0.5 %).
+    assert drift_if_fee_ppm(10_000, 70_000, 10_000, 11_000 * usdc, 200_000 * usdc) == 4_750
+    # Rounded up to whole lots, never more than the position; small shortages or positions go whole.
+    assert drift_liquidation_lots(2_001 * usdc, 10, 20_000 * usdc, 70_000, 10_000, 10_000, 50 * usdc) == 3
+    assert drift_liquidation_lots(10**9 * usdc, 10, 20_000 * usdc, 70_000, 10_000, 10_000, 50 * usdc) == 10
+    assert drift_liquidation_lots(40 * usdc, 10, 20_000 * usdc, 70_000, 10_000, 10_000, 50 * usdc) == 10
+    assert drift_liquidation_lots(0, 10, 20_000 * usdc, 70_000, 10_000, 10_000, 50 * usdc) == 0
+    assert drift_liquidation_lots(100 * usdc, -4, 20_000 * usdc, 20_000, 10_000, 10_000, 50 * usdc) == 4  # fees eat it
+
+
+@pytest.mark.parametrize(("price", "twap", "confidence", "age_s", "validity"), [
+    (0, 100, 0, 0, Validity.NON_POSITIVE),
+    (600, 100, 0, 0, Validity.TOO_VOLATILE),  # more than 5x its TWAP
+    (19, 100, 0, 0, Validity.TOO_VOLATILE),  # less than a fifth
+    (500, 100, 0, 0, Validity.VALID),  # exactly 5x is not too volatile
+    (10_000, 10_000, 201, 0, Validity.TOO_UNCERTAIN),  # confidence above 2 % of price
+    (10_000, 10_000, 200, 61, Validity.STALE_FOR_MARGIN),
+    (10_000, 10_000, 200, 6, Validity.STALE_FOR_AMM),
+    (10_000, 10_000, 200, 5, Validity.VALID),
+])  # fmt: skip
+def test_drift_oracle_validity_ladder(price, twap, confidence, age_s, validity):
+    assert oracle_validity(price, twap, confidence, age_s * 10**9) is validity
+
+
+def test_drift_liquidations_refuse_only_a_non_positive_or_too_volatile_price():
+    assert valid_for("liquidation", Validity.STALE_FOR_MARGIN) and valid_for("liquidation", Validity.TOO_UNCERTAIN)
+    assert not valid_for("liquidation", Validity.TOO_VOLATILE) and not valid_for("liquidation", Validity.NON_POSITIVE)
+    assert not valid_for("margin", Validity.STALE_FOR_MARGIN) and valid_for("margin", Validity.STALE_FOR_AMM)
+    assert not valid_for("amm", Validity.STALE_FOR_AMM) and valid_for("amm", Validity.VALID)
