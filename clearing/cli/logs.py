@@ -1,4 +1,4 @@
-"""The commands on runs and their logs: run, replay, verify, events, report, cascades.
+"""The commands on runs and their logs: run, replay, verify, events, report, cascades, funding.
 
 Registered into the main parser by `add_log_commands(subparsers)`. Problems are raised as
 ClearingError for `clearing.cli.app.main` to report as one line with its exit code.
@@ -35,7 +35,7 @@ log = structlog.get_logger()
 
 
 def add_log_commands(sub: Any) -> None:
-    """Register run, replay, verify, events, report and cascades."""
+    """Register run, replay, verify, events, report, cascades and funding."""
     run = sub.add_parser("run", help="run a scenario into a new event log")
     run.add_argument("scenario", help="scenario TOML file")
     run.add_argument("--seed", type=seed, default=0, help="run seed (default 0)")
@@ -85,6 +85,38 @@ def add_log_commands(sub: Any) -> None:
         help="at most N nodes in the DOT file, whole cascades, the largest first (default 2000)",
     )  # fmt: skip
     cascades.set_defaults(func=cmd_cascades)
+
+    funding = sub.add_parser("funding", help="the run's funding beside the venue's real settlements")
+    funding.add_argument("log")
+    funding.add_argument("--symbol", help="the real symbol (default: the market's without -PERP, e.g. BTCUSDT)")
+    funding.add_argument("--market", help="the run's market by symbol (default: the first that paid funding)")
+    funding.add_argument("--file", default=None, help="the settlements CSV in the data directory "
+                         "(default: funding_rates_usdm_crashdays.csv)")  # fmt: skip
+    funding.add_argument("--json", action="store_true", help="print the rows and the summary as JSON")
+    funding.set_defaults(func=cmd_funding)
+
+
+def cmd_funding(args: argparse.Namespace) -> int:
+    """Set the run's funding rates beside the real settlements of its symbol."""
+    from clearing.apps.funding_check import compare_funding
+    from clearing.data.funding_rates import FUNDING_FILE
+
+    result = compare_funding(args.log, args.symbol, args.file or FUNDING_FILE, args.data_dir, args.market)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({"summary": summary, "settlements": result.rows}))
+        return 0
+
+    def pct(ppb: int | None) -> str:
+        return "-" if ppb is None else f"{ppb / 1e7:+.4f} %"
+
+    print(f"{'settlement (UTC)':<22}{'real':>12}{'simulated':>12}{'difference':>12}")
+    for row in result.rows:
+        print(f"{row['time_utc']:<22}{pct(row['real_ppb']):>12}{pct(row['simulated_ppb']):>12}{pct(row['difference_ppb']):>12}")
+    print(f"{summary['symbol']}: {summary['compared']} of {summary['real_settlements']} real settlements compared; "
+          f"mean |difference| {pct(summary['mean_abs_difference_ppb'])}, largest {pct(summary['max_abs_difference_ppb'])}; "
+          f"same sign {summary['same_sign']} of {summary['compared']}")  # fmt: skip
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
