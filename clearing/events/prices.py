@@ -83,8 +83,10 @@ class OracleGuardChecked(Event, frozen=True, kw_only=True, tag="oracle_guard_che
     """A guard decided whether an action may use the oracle price now.
 
     `action` is "liquidation", "mark" or "pull"; `reason` "ok" or the guard that refused
-    ("stale", "confidence", "divergence"); `age_ns` = now - the price's observation time;
-    `confidence_ppm` and `divergence_ppm` (|mark - oracle| / oracle) are what was compared.
+    ("stale", "confidence", "divergence"), or under Drift's validity rules the price's validity
+    ("valid", "stale_for_amm", "stale_for_margin", "non_positive", "too_volatile") or
+    "twap_divergence"; `age_ns` = now - the price's observation time; `confidence_ppm` and
+    `divergence_ppm` (|mark - oracle| / oracle, or |oracle - TWAP| / TWAP) are what was compared.
     """
 
     market: int

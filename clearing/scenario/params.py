@@ -300,6 +300,9 @@ def _oracle(sc: Scenario) -> OracleParams:
         max_confidence_ppm=to_ppm(o.guards.max_confidence, "oracle.guards.max_confidence"),
         liquidation_max_age_ns=_ns(o.guards.liquidation_max_age_s),
         max_divergence_ppm=to_ppm(o.guards.max_mark_divergence, "oracle.guards.max_mark_divergence"),
+        liquidation_validity=o.guards.liquidation_validity, twap_ns=_ns(o.guards.twap_s),
+        too_volatile_ratio=o.guards.too_volatile_ratio,
+        max_twap_divergence_ppm=to_ppm(o.guards.max_twap_divergence, "oracle.guards.max_twap_divergence"),
     )  # fmt: skip
 
 

@@ -55,6 +55,7 @@ ADDED_FIELDS = {
     "funding": ("rate_period_s", "average", "interest_mode", "premium", "sample_clamp", "pays_on", "cap_margin_factor",
                 "sample_clamp_margin_factor", "impact_margin"),
 }  # fields of older sections added later
+ADDED_GUARD_FIELDS = ("liquidation_validity", "twap_s", "too_volatile_ratio", "max_twap_divergence")  # of oracle.guards
 ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
 
 
@@ -347,6 +348,10 @@ class Scenario(Section):
             left = {f for f in fields if getattr(value, f) == defaults[f].get_default(call_default_factory=True)}
             if left:
                 exclude[section] = left
+        guards = self.oracle.guards  # oracle.guards fields added later: left out at their defaults
+        left = {f for f in ADDED_GUARD_FIELDS if getattr(guards, f) == type(guards).model_fields[f].default}
+        if left:
+            exclude["oracle"] = {"guards": left}
         own_paths = {i: {"follows"} for i, c in enumerate(self.collateral) if not c.follows}
         if own_paths:  # `follows` came later: an asset on its own path serialises as before
             exclude["collateral"] = own_paths

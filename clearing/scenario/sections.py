@@ -357,6 +357,14 @@ class OracleGuardsConfig(Section):
     liquidation_max_age_s: float = Field(default=0.0, ge=0)
     max_confidence: Rate = Decimal(0)
     max_mark_divergence: Rate = Decimal(0)
+    liquidation_validity: bool = Field(
+        default=False, description="Drift: a liquidation is refused only when the oracle price is not positive, more "
+        "than too_volatile_ratio times from its TWAP over twap_s, or further than max_twap_divergence from it "
+        "(replaces liquidation_max_age_s and max_mark_divergence for liquidations)",
+    )  # fmt: skip
+    twap_s: float = Field(default=300.0, gt=0)
+    too_volatile_ratio: int = Field(default=5, ge=2, le=1000)
+    max_twap_divergence: Rate = Decimal("0.5")
 
 
 class OracleConfig(Section):

@@ -19,6 +19,7 @@ what a source watches in the state (`Watch`, one per `Reference`).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
 from typing import Any
@@ -49,6 +50,8 @@ from clearing.core.oracle import (
     read_source,
     reads_breaches,
     round_outcome,
+    time_weighted_price,
+    validity_guard,
 )
 from clearing.core.state import ClearingState
 from clearing.sim.bus import EventBus
@@ -135,6 +138,7 @@ class Oracle:
         self.observation_seqs = [0] * len(sources)
         self.breach_window = BreachWindow()
         self.published_seq = 0
+        self.visible: deque[tuple[int, int]] = deque()  # (time, price) of each delivery, for the TWAP a guard reads
 
     @property
     def params(self) -> OracleParams:
@@ -266,6 +270,10 @@ class Oracle:
         )  # fmt: skip
         self.latest.oracle[m] = delivered
         p = self.params
+        if p.liquidation_validity:  # the deliveries of the TWAP window (and the one in force at its start)
+            self.visible.append((now, price))
+            while len(self.visible) > 1 and self.visible[1][0] <= now - p.twap_ns:
+                self.visible.popleft()
         if not p.sets_mark:
             return
         decision = confidence_guard(price, confidence, source_ns, now, p.max_confidence_ppm)
@@ -316,6 +324,13 @@ class Oracle:
         p, s, m = self.params, self.bus.state, self.market
         if PUBLICATION_POLICIES[p.policy].pulls:
             self.pull()
+        if p.liquidation_validity:  # Drift's rules replace the age and divergence guards
+            price = int(s.oracle_ticks[m])
+            twap = time_weighted_price(list(self.visible), self.env.now, p.twap_ns) or price
+            decision = validity_guard(price, twap, int(s.oracle_source_ns[m]), self.env.now, p.too_volatile_ratio,
+                                      p.max_twap_divergence_ppm)  # fmt: skip
+            self._guard_checked(decision, "liquidation", account, causes)
+            return decision.allowed
         if not is_liquidation_guarded(p.liquidation_max_age_ns, p.max_divergence_ppm):
             return True
         decision = liquidation_guard(

@@ -89,3 +89,25 @@ def test_each_funding_payment_is_the_venues_formula_recomputed_from_the_log(venu
             assert event.mark_ticks == (oracle if p.pays_on == "oracle" else mark)
             samples, settlements = [], settlements + 1
     assert settlements >= 2 and p.rate_period_ns == {"venue/binance-usdm": 600, "venue/drift": 86_400}.get(venue, 28_800) * 10**9
+
+
+def test_drift_liquidations_are_gated_by_its_validity_rules_not_by_age(tmp_path):
+    # Drift ([drift-v2-oracle-guards], [drift-v2-liq]): a liquidation is refused only on a non-positive or too volatile
+    # oracle price, or one more than 50 % from its 5-minute TWAP; each check is logged with its reason.
+    from clearing import events as ev
+
+    path = tmp_path / "s.toml"
+    path.write_text('include = ["venue/drift"]\n' + MINIMAL)
+
+    def checks(overrides=()):
+        summary, sink = run_in_memory(load_scenario(path, list(overrides)), 2)
+        found = [ev.decode(p, k, v) for _s, _t, k, v, _c, p, _h in sink.rows if k == "oracle_guard_checked"]
+        return summary, [e for e in found if e.action == "liquidation"]
+
+    summary, gated = checks()
+    assert gated and all(e.allowed for e in gated) and summary.liquidations > 0
+    assert {e.reason for e in gated} <= {"valid", "stale_for_amm", "stale_for_margin"}
+    # A TWAP band the 25 % fall leaves: liquidations wait while the price is far from its TWAP.
+    _summary, refused = checks(["oracle.guards.max_twap_divergence=0.01"])
+    assert any(not e.allowed and e.reason == "twap_divergence" for e in refused)
+    assert max(e.divergence_ppm for e in refused) > 10_000

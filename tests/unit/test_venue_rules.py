@@ -69,3 +69,28 @@ def test_drift_liquidations_refuse_only_a_non_positive_or_too_volatile_price():
     assert not valid_for("liquidation", Validity.TOO_VOLATILE) and not valid_for("liquidation", Validity.NON_POSITIVE)
     assert not valid_for("margin", Validity.STALE_FOR_MARGIN) and valid_for("margin", Validity.STALE_FOR_AMM)
     assert not valid_for("amm", Validity.STALE_FOR_AMM) and valid_for("amm", Validity.VALID)
+
+
+def test_the_twap_weights_each_price_by_the_time_it_held():
+    from clearing.core.oracle.guards import time_weighted_price
+
+    # 100 from 0 to 200 s, 200 from 200 s to 300 s: over the last 300 s at 300 s, (100 x 200 + 200 x 100) / 300 = 133.
+    s = 10**9
+    assert time_weighted_price([(0, 100), (200 * s, 200)], 300 * s, 300 * s) == 133
+    # A price older than the window holds from the window's start; a history shorter than the window averages it.
+    assert time_weighted_price([(-500 * s, 100), (250 * s, 400)], 300 * s, 300 * s) == (100 * 250 + 400 * 50) // 300
+    assert time_weighted_price([], 300 * s, 300 * s) == 0
+
+
+def test_drift_liquidations_pass_a_stale_price_and_stop_at_a_volatile_or_far_one():
+    from clearing.core.oracle.guards import validity_guard
+
+    s = 10**9
+    stale = validity_guard(10_000, 10_000, 0, 600 * s, 5, 500_000)  # ten minutes old: still allowed, and said
+    assert (stale.allowed, stale.reason, stale.age_ns) == (True, "stale_for_margin", 600 * s)
+    far = validity_guard(16_000, 10_000, 0, 1 * s, 5, 500_000)  # 60 % above its TWAP
+    assert (far.allowed, far.reason, far.divergence_ppm) == (False, "twap_divergence", 600_000)
+    volatile = validity_guard(60_000, 10_000, 0, 1 * s, 5, 500_000)
+    assert (volatile.allowed, volatile.reason) == (False, "too_volatile")
+    assert validity_guard(0, 10_000, 0, 1 * s, 5, 500_000).reason == "non_positive"
+    assert validity_guard(10_400, 10_000, 0, 1 * s, 5, 500_000) == validity_guard(10_400, 10_000, 0, 1 * s, 5, 0)

@@ -45,6 +45,8 @@ from clearing.core.oracle.guards import (
     is_liquidation_guarded,
     liquidation_guard,
     pull_guard,
+    time_weighted_price,
+    validity_guard,
 )
 from clearing.core.oracle.params import (
     Aggregation,
@@ -134,5 +136,7 @@ __all__ = [
     "round_outcome",
     "sample_latency_ns",
     "spread_confidence",
+    "time_weighted_price",
+    "validity_guard",
     "weighted_median",
 ]

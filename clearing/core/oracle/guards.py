@@ -13,12 +13,15 @@ guard left at 0 is off and records nothing (`confidence_guard` returns None,
   than the maximum age, or the mark diverges from it by more than the limit (Drift's
   mark/oracle divergence; Drift itself does not gate liquidations on staleness);
 - validity (`oracle_validity`, Drift's ladder): non-positive, too volatile, too uncertain,
-  stale for margin, stale for the AMM, valid, and which actions refuse which (`valid_for`).
+  stale for margin, stale for the AMM, valid, and which actions refuse which (`valid_for`);
+  `validity_guard` gates a liquidation by it and by the price's distance from its TWAP
+  (`time_weighted_price`), as Drift's `liquidate_perp` does.
 Sources: docs/references.md [pyth-pull], [drift-v2-oracle-guards], [chainlink-feeds].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Final, NamedTuple
 
@@ -28,6 +31,7 @@ OK: Final = "ok"
 STALE: Final = "stale"
 CONFIDENCE: Final = "confidence"
 DIVERGENCE: Final = "divergence"
+TWAP_DIVERGENCE: Final = "twap_divergence"
 
 
 class GuardDecision(NamedTuple):
@@ -139,3 +143,43 @@ def oracle_validity(
 def valid_for(action: str, validity: Validity) -> bool:
     """Return whether `action` ("margin", "liquidation" or "amm") may use a price of `validity`."""
     return validity not in REFUSES[action]
+
+
+def time_weighted_price(points: Sequence[tuple[int, int]], now_ns: int, window_ns: int) -> int:
+    """Return the time-weighted average of a step price over (now - window, now], floor; 0 with no point.
+
+    `points` are (time, price) in time order, each price holding from its time to the next
+    point's (the last to `now`). Before the first point the first price is taken to hold, so a
+    history shorter than the window averages what there is (Drift's 5-minute oracle TWAP).
+    """
+    if not points:
+        return 0
+    start = now_ns - window_ns
+    total = 0
+    for i, (ts, price) in enumerate(points):
+        begin = max(ts if i else start, start)
+        end = points[i + 1][0] if i + 1 < len(points) else now_ns
+        if end > begin:
+            total += price * (end - begin)
+    return total // window_ns if window_ns > 0 else points[-1][1]
+
+
+def validity_guard(
+    price_ticks: int, twap_ticks: int, source_ns: int, now_ns: int, too_volatile_ratio: int, max_twap_divergence_ppm: int
+) -> GuardDecision:
+    """Return whether a liquidation may use the oracle price by Drift's rules: refused only when the price is not
+    positive or too volatile (`oracle_validity`: a liquidation accepts a stale or uncertain price), or when it is
+    more than `max_twap_divergence` away from its TWAP (`liquidate_perp`'s 5-minute TWAP check, 50 %).
+
+    The decision's reason is the validity ("valid", "stale_for_margin", ...) or "twap_divergence";
+    its divergence is |price - TWAP| / TWAP in ppm. Source: docs/references.md [drift-v2-oracle-guards],
+    [drift-v2-liq].
+    """
+    age = now_ns - source_ns
+    validity = oracle_validity(price_ticks, twap_ticks, 0, age, too_volatile_ratio=too_volatile_ratio)
+    divergence = abs(price_ticks - twap_ticks) * PPM // twap_ticks if twap_ticks > 0 else 0
+    if not valid_for("liquidation", validity):
+        return GuardDecision(False, validity.value, age, 0, divergence)
+    if max_twap_divergence_ppm and divergence > max_twap_divergence_ppm:
+        return GuardDecision(False, TWAP_DIVERGENCE, age, 0, divergence)
+    return GuardDecision(True, validity.value, age, 0, divergence)

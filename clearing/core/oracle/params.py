@@ -87,6 +87,10 @@ class OracleParams(NamedTuple):
     max_confidence_ppm: int
     liquidation_max_age_ns: int
     max_divergence_ppm: int
+    liquidation_validity: bool = False  # Drift: a liquidation refused only on an invalid price (`validity_guard`)
+    twap_ns: int = 300 * 10**9
+    too_volatile_ratio: int = 5
+    max_twap_divergence_ppm: int = 500_000
 
 
 class CollateralOracleParams(NamedTuple):
