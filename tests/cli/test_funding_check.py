@@ -52,8 +52,11 @@ def test_each_real_settlement_is_set_beside_the_runs_rate_at_that_time(run, tmp_
     assert "-0.3000 %" in table and "BTCUSDT: 2 of 2 real settlements compared" in table
 
 
-def test_a_bad_settlements_file_or_symbol_is_one_line_exit_2(run, tmp_path, capsys):
+def test_a_bad_settlements_file_or_symbol_is_one_line_exit_2(run, tmp_path, capsys, monkeypatch):
     path, _ = run
+    monkeypatch.delenv("CLEARING_DATA_DIR", raising=False)  # no other data directory to fall back on
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # nor ./data
     data = tmp_path / "data"
     data.mkdir()
     bad = data / "funding_rates_usdm_crashdays.csv"
