@@ -1,5 +1,7 @@
 """Venue presets load, set what their documentation says, and run with exact conservation."""
 
+from decimal import Decimal
+
 import pytest
 
 from clearing.apps.run import run_in_memory
@@ -50,6 +52,8 @@ def test_venue_presets_set_their_documented_mechanisms(tmp_path):
     assert load("venue/drift").liquidation.after_fund == "socialise" and load("venue/drift").oracle.policy == "pull"
     hyperliquid = load("venue/hyperliquid")
     assert hyperliquid.oracle.cadence_ms == 3000 and hyperliquid.market.bracket_units()[1] == [12_500]
+    q = hyperliquid.liquidation  # 20 % at a time above 100,000 USDC, then a 30 s cooldown ([hyperliquid-liq])
+    assert (q.partial, q.partial_fraction, q.partial_min_notional, q.cooldown_s) == ("fraction", Decimal("0.2"), 100_000, 30)
 
 
 @pytest.mark.parametrize("venue", ["venue/binance-usdm", "venue/hyperliquid", "venue/dydx-v4", "venue/drift"])
