@@ -48,6 +48,7 @@ def causes_text(causes: tuple[int, ...]) -> str:
 
 _sha256 = hashlib.sha256
 _PROGRESS_SQL = "UPDATE runs SET events = ?, head_hash = ? WHERE run_id = ?"
+_FINAL_SQL = "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?"
 _pack_header = schema.ROW_HEADER.pack
 
 
@@ -198,17 +199,22 @@ class EventLog:
         The header's progress is committed with the rows, so a reader finds a log cut at its tail
         (fewer rows than the header says) even before the run finishes.
         """
-        if not self._rows:
-            return
+        if self._rows:
+            last = self._rows[-1]
+            self._commit([(_PROGRESS_SQL, (last[0], last[6].hex(), self._run_id))])
+
+    def _commit(self, header_updates: list[tuple[str, tuple[object, ...]]]) -> None:
+        # The buffered rows and `header_updates` in one transaction; on any failure nothing of them is written and
+        # the rows stay buffered.
         rows, self._rows = self._rows, []
         conn = self._conn
         try:
             conn.execute("BEGIN")
             conn.executemany(schema.INSERT_SQL, rows)
-            last = rows[-1]
-            conn.execute(_PROGRESS_SQL, (last[0], last[6].hex(), self._run_id))
+            for sql, params in header_updates:
+                conn.execute(sql, params)
             conn.execute("COMMIT")
-        except BaseException:  # nothing of the batch is written; the rows stay buffered
+        except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._rows = rows + self._rows
@@ -230,23 +236,8 @@ class EventLog:
         if status == "incomplete":
             self.flush()
         else:  # the last rows and the final status in one commit: no reader sees the final checkpoint unfinished
-            rows, self._rows = self._rows, []
-            try:
-                conn.execute("BEGIN")
-                conn.executemany(schema.INSERT_SQL, rows)
-                if status == "complete":
-                    for sql in schema.INDEXES_SQL:
-                        conn.execute(sql)
-                conn.execute(
-                    "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?",
-                    (status, error, self._seq, self._head.hex(), state_digest, self._run_id),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._rows = rows
-                raise
+            indexes = [(sql, ()) for sql in schema.INDEXES_SQL] if status == "complete" else []
+            self._commit([*indexes, (_FINAL_SQL, (status, error, self._seq, self._head.hex(), state_digest, self._run_id))])
         # Back to one self-contained file. A reader holding the file open may prevent it;
         # WAL mode is just as valid, and SQLite checkpoints the WAL on close.
         with contextlib.suppress(sqlite3.OperationalError):

@@ -99,9 +99,10 @@ def deleveraging(
         asset_price = max(int(state.asset_oracle_ticks[terms.asset]), 1)
         quote_unit = 10 ** int(state.asset_decimals[terms.asset])
         backing = mul_div_floor(backing, quote_unit, asset_price)  # type: ignore[assignment]
-        maintenance = maintenance_margin(np.abs(sizes), int(state.maintenance_margin_ppm[market]))
-    else:
-        maintenance = maintenance_amounts(np.abs(held) * (mark * unit_value), state.brackets[market])
+    maintenance = None  # only Binance's ranking reads the positions' maintenance requirements
+    if ranking is AdlRanking.LEVERAGE_PNL:
+        maintenance = (maintenance_margin(np.abs(sizes), int(state.maintenance_margin_ppm[market])) if terms is not None
+                       else maintenance_amounts(np.abs(held) * (mark * unit_value), state.brackets[market]))  # fmt: skip
     while True:  # rank only as far as the position needs (pro rata shares it among all)
         order = adl_ranking(ranking, candidates, sizes, entry, backing, mark, unit_value, seed=seed, limit=limit,
                             maintenance=maintenance, quote_unit=quote_unit)  # fmt: skip
