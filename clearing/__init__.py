@@ -13,8 +13,25 @@ The Python API, importable from the package root (loaded on first use, so that
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+import signal as _signal
+import sys as _sys
+
+
+def _quiet_exit(signum: int, frame: object) -> None:
+    # `python -m clearing` still loading its package: nothing read or written yet, leave at once (clearing.cli.main).
+    import os
+
+    os._exit(130)
+
+
+# While `python -m` imports this package (argv[0] is "-m" until the module is found), SIGINT and SIGTERM end the
+# program quietly; `clearing.cli.main` takes over and restores the handlers recorded here.
+_SIGNALS_AT_START = (
+    {s: _signal.signal(s, _quiet_exit) for s in (_signal.SIGINT, _signal.SIGTERM)} if _sys.argv[:1] == ["-m"] else {}
+)
+
+from importlib import import_module  # noqa: E402
+from typing import Any  # noqa: E402
 
 __version__ = "0.1.0"
 

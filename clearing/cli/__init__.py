@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+import clearing
+
 
 def _stop_at_start(signum: int, frame: FrameType | None) -> None:
     # Ctrl-C or SIGTERM while the program is still loading: nothing has been done or written, leave quietly.
@@ -26,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_in_thread(argv)
     previous = {s: signal.signal(s, _stop_at_start) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous.update(clearing._SIGNALS_AT_START)  # the handlers from before `python -m clearing` loaded the package
     from clearing.cli.app import main as run
     from clearing.cli.app import on_sigterm
 
