@@ -119,6 +119,8 @@ class RunSummary:
     strategies: dict[str, ModeSummary] = field(default_factory=dict)
     # Margin calls (`[margin_calls]`), when there were any: calls by response and the quote topped up.
     margin_calls: dict[str, int | str] = field(default_factory=dict)
+    # The traders' stop-losses fired and re-entries after a close-out (`population.stop_loss`, `.reentry`), when any.
+    traders: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -186,6 +188,7 @@ def summarize(
         modes=mode_summaries(state, tally, decimals) if len(tally.modes) > 1 else {},
         strategies=strategy_summaries(state, tally, decimals),
         margin_calls=margin_call_summary(state, decimals),
+        traders={k: v for k, v in state.behaviour_counts.items() if v},
     )
 
 
@@ -270,7 +273,7 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         "insurance_paid", "fee_pool",
         "adl_notional", "socialised_loss",
     }  # fmt: skip
-    skip = ("markets", "asset_pools", "modes", "strategies", "margin_calls")
+    skip = ("markets", "asset_pools", "modes", "strategies", "margin_calls", "traders")
     fields = {k: v for k, v in summary.as_dict().items() if k not in skip}
     fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
     for prefix, groups in (("mode", summary.modes), ("strategy", summary.strategies)):
@@ -286,6 +289,9 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
             f"{c['calls']} calls: {c['top_up']} to top up ({c['topped_up']} topped up), {c['reduce']} to reduce, "
             f"{c['none']} ignored"
         )
+    if summary.traders:
+        fields["traders"] = (f"{summary.traders.get('stops', 0)} stop-losses fired, "
+                             f"{summary.traders.get('reentries', 0)} re-entries")  # fmt: skip
     width = max(len(k) for k in fields)
     lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]
     return "\n".join([*lines, *market_table(summary.markets, width)])

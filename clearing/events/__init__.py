@@ -67,6 +67,7 @@ from clearing.events.prices import (
     OracleRoundFailed,
     OracleSourceListed,
 )
+from clearing.events.traders import StopTriggered, TraderReentered
 
 __all__ = [
     "DECODER",
@@ -126,8 +127,10 @@ __all__ = [
     "QuotesReplaced",
     "ReturnWindowSampled",
     "SpanMarginConfigured",
+    "StopTriggered",
     "StrategyAssigned",
     "TradeExecuted",
+    "TraderReentered",
     "VolatilitySurfaceUpdated",
     "decode",
     "encode",

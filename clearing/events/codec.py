@@ -70,6 +70,7 @@ from clearing.events.prices import (
     OracleRoundFailed,
     OracleSourceListed,
 )
+from clearing.events.traders import StopTriggered, TraderReentered
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     MarketListed,
@@ -100,6 +101,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     StrategyAssigned,
     MarginCalled,
     MarginToppedUp,
+    StopTriggered,
+    TraderReentered,
     LiquidationCancelled,
     LiquidationFeeCharged,
     InsuranceFundConfigured,
@@ -154,6 +157,8 @@ AnyEvent = (
     | StrategyAssigned
     | MarginCalled
     | MarginToppedUp
+    | StopTriggered
+    | TraderReentered
     | LiquidationCancelled
     | LiquidationFeeCharged
     | InsuranceFundConfigured

@@ -30,10 +30,13 @@ import msgspec
 from clearing import events as ev
 
 SCHEMA_VERSION = 1
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3  # 3: the views of `stop_triggered` and `trader_reentered`
 # Each layout's tables, views and triggers by digest (`clearing.log.verify.layout_digest`): a file of an older
 # layout is checked against its own. A change to what this version writes needs a new layout and its digest here.
-LAYOUT_DIGESTS = {2: "c15ac0895ff74866ac0135bb498f77d41fde1a99e2f42050ffb36837c855c57a"}
+LAYOUT_DIGESTS = {
+    2: "c15ac0895ff74866ac0135bb498f77d41fde1a99e2f42050ffb36837c855c57a",
+    3: "752157b3995d81611a5fdf368a4985aea3e0d5925ef2f63c4ff00867981c0ede",
+}
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PAGE_SIZE = 65536  # bytes per page of a log file written by `EventLog`

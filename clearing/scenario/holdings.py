@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from clearing import events as ev
+from clearing.core.agents.population import fit_lognormal
 from clearing.core.state.schema import MarginMode
 from clearing.scenario.scenario import Scenario
 from clearing.units import NS_PER_S, to_ppm
@@ -31,6 +32,26 @@ class StrategyParams(NamedTuple):
     hedge_interval_ns: int
 
 
+class BehaviourParams(NamedTuple):
+    """How the traders' positions live (`population`'s leverage family, pre-history, stop-losses, re-entry)."""
+
+    leverage_lognormal: bool  # False: the choices with their weights
+    leverage_median: float  # the lognormal's, fitted to the choices when the scenario gives 0
+    leverage_sigma: float
+    leverage_max: float
+    history_ns: int  # entries on [-history_ns, entry window]; 0: none before the start
+    history_volatility: float
+    stop_fraction: float  # 0: no stop-losses
+    stop_distance: float
+    stop_distance_sigma: float
+    stop_distance_max: float
+    reentry_fraction: float  # 0: no re-entry
+    reentry_delay_mean_ns: int
+
+
+STATIC = BehaviourParams(False, 0.0, 0.0, 125.0, 0, 0.6, 0.0, 0.05, 0.5, 0.5, 0.0, 0)
+
+
 class PopulationParams(NamedTuple):
     """The leveraged traders: the draw's inputs and how they hold and enter."""
 
@@ -50,6 +71,7 @@ class PopulationParams(NamedTuple):
     legs: tuple[tuple[int, float], ...]  # (market, multiple) of every non-zero leg, primary first
     modes: tuple[tuple[MarginMode, int], ...] = ()  # (mode, traders) in trader order; () : every trader in margin_mode
     strategies: tuple[StrategyParams, ...] = ()  # (): every trader holds `legs`
+    behaviour: BehaviourParams = STATIC
 
 
 class PortfolioParams(NamedTuple):
@@ -98,7 +120,19 @@ def population_params(sc: Scenario) -> PopulationParams:
         p.accounts, p.long_fraction, sc.quote_minor(p.notional_median), p.notional_sigma, sc.quote_minor(p.notional_max),
         p.leverage, p.leverage_weights, _ns(p.entry_window_s), _ns(p.holding_mean_s), p.collateral_fraction, asset,
         MarginMode.of(p.margin_mode), p.entry == "backstop", legs,
-        tuple((MarginMode.of(mode), n) for mode, n in p.mode_counts()), strategies,
+        tuple((MarginMode.of(mode), n) for mode, n in p.mode_counts()), strategies, behaviour_params(sc),
+    )  # fmt: skip
+
+
+def behaviour_params(sc: Scenario) -> BehaviourParams:
+    """Return how the population's positions live; a lognormal's 0 median or log-sd fitted to the leverage choices."""
+    p = sc.population
+    median, sigma = fit_lognormal(p.leverage, p.leverage_weights)
+    stop, again = p.stop_loss, p.reentry
+    return BehaviourParams(
+        p.leverage_distribution == "lognormal", p.leverage_median or median, p.leverage_sigma or sigma, p.leverage_max,
+        _ns(p.history_s), p.history_volatility, stop.fraction if stop.enabled else 0.0, stop.distance, stop.distance_sigma,
+        stop.distance_max, again.fraction if again.enabled else 0.0, _ns(again.delay_mean_s),
     )  # fmt: skip
 
 

@@ -135,8 +135,49 @@ class StrategyConfig(Section):
         return self
 
 
+class StopLossConfig(Section):
+    """Stop-losses (off by default): a share of the traders closes its position when the mark crosses its stop.
+
+    Each trader draws at entry whether it uses one (`fraction`) and its distance from its
+    entry price, lognormal with median `distance` and log-sd `distance_sigma` (capped at
+    `distance_max`): a long's stop is entry x (1 - d), a short's entry x (1 + d). When a mark
+    reaches it (the trigger Binance calls `workingType=MARK_PRICE`) the trader sends one
+    reduce-only market order for its whole position, citing that mark.
+    """
+
+    enabled: bool = False
+    fraction: float = Field(default=0.3, ge=0, le=1)
+    distance: float = Field(default=0.05, gt=0, lt=1)
+    distance_sigma: float = Field(default=0.5, ge=0, le=5)
+    distance_max: float = Field(default=0.5, gt=0, lt=1)
+
+
+class ReentryConfig(Section):
+    """Re-entry (off by default): a trader liquidated or stopped out opens again, with a probability, after a delay.
+
+    Each time a trader's position is closed by its liquidation or its stop, it draws whether
+    it comes back (`fraction`) and an exponential delay of mean `delay_mean_s`; then it
+    deposits margin again and opens the same side, at the same leverage and the same drawn
+    notional, at the price of that moment (re-entering as often as it is closed out).
+    """
+
+    enabled: bool = False
+    fraction: float = Field(default=0.3, ge=0, le=1)
+    delay_mean_s: float = Field(default=1800, ge=0)
+
+
 class PopulationConfig(Section):
-    """Leveraged traders, each holding one isolated position opened during the entry window."""
+    """Leveraged traders, each holding one isolated position opened during the entry window.
+
+    Leverage is drawn from `leverage` with `leverage_weights` ("choices"), or from a
+    lognormal ("lognormal") of median `leverage_median` and log-sd `leverage_sigma`, within
+    [1, `leverage_max`]; 0 for either fits it to the choices' weighted log-mean and log-sd.
+    With `history_s`, entry times are uniform on [-history_s, entry_window_s]: a trader who
+    entered before the start holds a position opened at the price of a synthetic
+    pre-history (a driftless geometric Brownian path of annualised volatility
+    `history_volatility`, one step a minute, ending at the first price), conditioned on
+    having survived it (`clearing.core.agents.history`).
+    """
 
     accounts: int = Field(default=10_000, ge=1, le=1_000_000)
     long_fraction: float = Field(default=0.6, ge=0, le=1)
@@ -145,7 +186,15 @@ class PopulationConfig(Section):
     notional_max: PositiveDecimal = Decimal(1_000_000)
     leverage: tuple[Annotated[int, Field(ge=1)], ...] = (2, 5, 10, 20, 50)
     leverage_weights: tuple[Annotated[float, Field(gt=0)], ...] = (0.2, 0.3, 0.3, 0.15, 0.05)
+    leverage_distribution: Literal["choices", "lognormal"] = "choices"
+    leverage_median: float = Field(default=0, ge=0, description="lognormal: 0 fits it to the choices")
+    leverage_sigma: float = Field(default=0, ge=0, le=5, description="lognormal: 0 fits it to the choices")
+    leverage_max: float = Field(default=125, ge=1, le=1000)
     entry_window_s: float = Field(default=1800, ge=0)
+    history_s: float = Field(default=0, ge=0, le=30 * 86_400, description="entries before the start, seconds")
+    history_volatility: float = Field(default=0.6, gt=0, le=10, description="the pre-history's annualised volatility")
+    stop_loss: StopLossConfig = StopLossConfig()
+    reentry: ReentryConfig = ReentryConfig()
     holding_mean_s: float = Field(default=0, ge=0, description="0: hold to the end")
     collateral_asset: str = Field(default="", description="asset some traders post margin in")
     collateral_fraction: float = Field(default=0.0, ge=0, le=1)
@@ -171,6 +220,10 @@ class PopulationConfig(Section):
             raise ValueError("legs needs at least one non-zero multiple")
         if len(self.leverage_weights) != len(self.leverage):
             raise ValueError(f"leverage_weights has {len(self.leverage_weights)} values, leverage has {len(self.leverage)}")
+        if self.leverage_distribution == "lognormal" and self.leverage_median > self.leverage_max:
+            raise ValueError(f"leverage_median {self.leverage_median} is above leverage_max {self.leverage_max}")
+        if self.leverage_distribution == "lognormal" and 0 < self.leverage_median < 1:
+            raise ValueError(f"leverage_median {self.leverage_median} is below 1")
         if self.margin_modes and abs(sum(self.margin_modes.values()) - 1.0) > 1e-9:
             raise ValueError(f"margin_modes shares sum to {sum(self.margin_modes.values())}, not 1")
         if self.strategies and abs(sum(x.share for x in self.strategies) - 1.0) > 1e-9:

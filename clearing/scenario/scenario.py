@@ -49,7 +49,8 @@ from clearing.units import INT64_MAX, NS_PER_S, to_ppm, to_units
 # Top-level sections added after the first logs: `canonical_json` leaves each out while it
 # holds its default, so the scenario hash (and run id) of an older scenario never changes.
 ADDED_FIELDS = {
-    "population": ("margin_modes", "strategies"),
+    "population": ("margin_modes", "strategies", "leverage_distribution", "leverage_median", "leverage_sigma",
+                   "leverage_max", "history_s", "history_volatility", "stop_loss", "reentry"),
     "portfolio": ("grid", "span", "es"),
     "liquidation": ("multi_leg",),
     "funding": ("rate_period_s", "average", "interest_mode", "premium", "sample_clamp", "pays_on", "cap_margin_factor",
@@ -185,10 +186,20 @@ class Scenario(Section):
             to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
             to_ppm(c.haircut, f"collateral {c.asset} haircut")
         mmr = max(market.bracket_units()[1][0] for market, _ in self.listed())
-        for leverage in self.population.leverage:
+        p = self.population
+        behaviours = [name for name, on in (("history_s", p.history_s > 0), ("stop_loss", p.stop_loss.enabled),
+                                            ("reentry", p.reentry.enabled)) if on]  # fmt: skip
+        if behaviours and (p.strategies or sum(1 for x in p.legs if x) != 1 or not p.legs[0]):
+            raise ValueError(f"population.{behaviours[0]} needs traders holding one position on the first market "
+                             "(no strategies, legs = [1])")  # fmt: skip
+        if behaviours and self.listed()[0][0].kind not in ("linear_perpetual", "future"):
+            raise ValueError(f"population.{behaviours[0]} needs a linear perpetual or future as the first market")
+        levers = p.leverage if p.leverage_distribution == "choices" else (p.leverage_max,)
+        for leverage in levers:
             if leverage * mmr >= 1_000_000:
                 raise ValueError(
-                    f"population.leverage {leverage}x leaves no room above maintenance margin "
+                    f"population.{'leverage' if p.leverage_distribution == 'choices' else 'leverage_max'} {leverage:g}x "
+                    "leaves no room above maintenance margin "
                     f"{Decimal(mmr) / 1_000_000}; use leverage below {Decimal(1_000_000) / mmr:.0f}x"
                 )
         for name, amount in (

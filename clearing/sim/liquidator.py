@@ -99,8 +99,13 @@ def liquidator_process(
     guard: Sequence[Guard] | None = None,
     budget: BlockBudget | None = None,
     fund_account: int | None = None,
+    closed: Callable[[int, int], None] | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """Serve the liquidation queue forever: the service time, then a slot in the block, then `liquidate`."""
+    """Serve the liquidation queue forever: the service time, then a slot in the block, then `liquidate`.
+
+    `closed(account, seq)` is told of every account a liquidation closed out and settled
+    (`seq`: its `liquidation_completed`), for the traders' re-entry.
+    """
     while True:
         item = yield queue.get()
         account, market, breach_seq = item.item
@@ -108,7 +113,9 @@ def liquidator_process(
             yield env.timeout(service_ns)
         while budget is not None and (wait := budget.take(env.now, live.params.queue.block_ns, live.params.queue.max_per_block)):
             yield env.timeout(wait)
-        liquidate(exchange, env.now, account, market, breach_seq, backstop, live.params.liquidation, guard, fund_account)
+        done = liquidate(exchange, env.now, account, market, breach_seq, backstop, live.params.liquidation, guard, fund_account)
+        if done >= 0 and closed is not None:
+            closed(account, done)
 
 
 def liquidate(
@@ -121,8 +128,11 @@ def liquidate(
     params: LiquidationParams,
     guard: Sequence[Guard] | None = None,
     fund_account: int | None = None,
-) -> None:
+) -> int:
     """Release an account its oracle guards protect or that has recovered; else close and settle it.
+
+    Return the seq of the `liquidation_completed` that settled the account, -1 when it was
+    released or only partly closed.
 
     `guard` is one oracle guard per market. A partial liquidation (a position left open)
     ends with `liquidation_completed` and nothing settled; otherwise the account is settled
@@ -134,10 +144,10 @@ def liquidate(
     cause = (breach_seq,)
     if guard is not None and not all(guard[m](account, cause) for m in guard_markets(s, account, market)):
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=cause, account=account, market=market, reason="oracle_guard"))
-        return
+        return -1
     if not below_requirement(s, account):
         bus.emit(ev.LiquidationCancelled(ts_ns=now_ns, causes=cause, account=account, market=market, reason="recovered"))
-        return
+        return -1
     mode, after_fund = EXECUTIONS[params.execution], AFTER_FUND[params.after_fund]
     plan = close_plan(s, account, now_ns, params)
     trades: list[int] = []
@@ -156,7 +166,7 @@ def liquidate(
                 fee=0, insurance_paid=0, bad_debt=0,
             )
         )  # fmt: skip
-        return
+        return -1
     last = (trades[-1],)
     for asset, amount, value in debt_repayments(s, account):  # a coin debt becomes a quote one
         bus.emit(ev.CollateralSeized(ts_ns=now_ns, causes=last, account=account, asset=asset, amount=amount, value=value,
@@ -178,7 +188,7 @@ def liquidate(
             bad_debt -= sum(charge.amounts)
     if bad_debt:
         bus.emit(ev.BadDebtRecorded(ts_ns=now_ns, causes=last, account=account, amount=bad_debt))
-    bus.emit(
+    return bus.emit(
         ev.LiquidationCompleted(
             ts_ns=now_ns, causes=tuple(trades), account=account, market=first, lots=lots, notional=notional,
             fee=result.fee, insurance_paid=result.insurance_paid, bad_debt=bad_debt,

@@ -38,89 +38,117 @@ class Leg(NamedTuple):
     accounts: Int64Array
 
 
-def trader_process(
-    env: Clock,
-    exchange: Exchange,
-    legs: Sequence[Leg],
-    population: Population,
-    asset: int = -1,
-    after_entry: Callable[[list[int], int, int], None] | None = None,
-    counterparty: int = -1,
-    starting_prices: Sequence[int] = (),
-) -> Generator[simpy.Event, Any, None]:
+class Desk(NamedTuple):
+    """What every entry of the population reads: the run's clock and exchange, the legs and the draw."""
+
+    env: Clock
+    exchange: Exchange
+    legs: Sequence[Leg]
+    population: Population
+    asset: int = -1  # the collateral asset some traders post margin in
+    after_entry: Callable[[list[int], int, int], None] | None = None
+    counterparty: int = -1  # entries trade with the backstop, not the book
+    starting_prices: Sequence[int] = ()
+    backstop: int = -1  # who the positions that stood before the start were opened against
+
+
+def trader_process(desk: Desk) -> Generator[simpy.Event, Any, None]:
     """Run every trader's entry and exit in time order (ties: entries first, then by account).
 
     `after_entry(accounts, market, last_fill_seq)` is called once a trader's entry orders
-    filled (the margin monitor's `on_entry`). With a `counterparty` account (the backstop),
-    entries do not go through the book: each leg is a trade against it at the reference
-    price, with the taker fee (the open interest that stood before the run starts); a market
-    with no price yet (an option before its first model mark) at its `starting_prices` one.
+    filled (the margin monitor's `on_entry`, the stop-losses). With a `counterparty` account
+    (the backstop), entries do not go through the book: each leg is a trade against it at the
+    reference price, with the taker fee (the open interest that stood before the run starts);
+    a market with no price yet (an option before its first model mark) at its
+    `starting_prices` one. A trader whose entry time is before the start (`history_ns`)
+    opens at time 0 against the `backstop` at its pre-history price (`Population.entry_ticks`).
     """
+    env, exchange, population = desk.env, desk.exchange, desk.population
     s = exchange.bus.state
     n = len(population.entry_ns)
-    times = np.concatenate([population.entry_ns, population.exit_ns])
+    times = np.concatenate([np.maximum(population.entry_ns, 0), population.exit_ns])
     actions = np.concatenate([np.full(n, ENTER), np.full(n, EXIT)])
     who = np.concatenate([np.arange(n), np.arange(n)])
     keep = times >= 0  # exit -1: held to the end
     order = np.lexsort((who[keep], actions[keep], times[keep]))
     schedule = zip(times[keep][order].tolist(), actions[keep][order].tolist(), who[keep][order].tolist(), strict=True)
-    leverage = population.leverage.tolist()
-    uses_collateral = population.collateral.tolist()
-    plans = [(leg.market, leg.lots.tolist(), leg.side.tolist(), leg.accounts.tolist()) for leg in legs]
+    prior = population.entry_ticks.tolist() if population.entry_ticks is not None else [0] * n
     for at, action, i in schedule:
         if at > env.now:
             yield env.timeout(at - env.now)
         if action == EXIT:
-            for market, _lots, _side, holders in plans:
-                account = holders[i]
-                held = s.position.item(account, market)  # (a hedge leg may hold lots it did not enter with)
+            for leg in desk.legs:
+                account = int(leg.accounts[i])
+                held = s.position.item(account, leg.market)  # (a hedge leg may hold lots it did not enter with)
                 if held and not s.liquidating[account]:
-                    exchange.submit(env.now, account, market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
+                    exchange.submit(env.now, account, leg.market, -1 if held > 0 else 1, abs(held), "market", reduce_only=True)
             continue
-        margins: dict[int, int] = {}
-        for market, lots, _side, holders in plans:
-            if not lots[i]:  # a strategy that does not hold this market
-                continue
-            spec = s.markets[market]
-            notional = exposure_notional(s, market, lots[i])  # an option's: on its underlying
-            margin = div_ceil(notional, leverage[i]) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
-            margins[holders[i]] = margins.get(holders[i], 0) + margin
-        deposits = {}
-        for account, margin in margins.items():
-            if asset >= 0 and uses_collateral[i]:
-                amount = collateral_for(s, asset, margin)
-                deposit = ev.CollateralDeposited(ts_ns=env.now, account=account, asset=asset, amount=amount)
-                deposits[account] = exchange.bus.emit(deposit)
-            else:
-                deposits[account] = exchange.bus.emit(ev.Deposited(ts_ns=env.now, account=account, amount=margin))
-        fills: list[int] = []
-        for market, lots, side, holders in plans:
-            account = holders[i]
-            if not lots[i]:
-                continue
-            if counterparty >= 0:
-                fallback = starting_prices[market] if starting_prices else 0
-                fills.append(
-                    open_against(exchange, env.now, account, counterparty, market, side[i] * lots[i], deposits[account], fallback)
-                )
-            else:
-                outcome = exchange.submit(env.now, account, market, side[i], lots[i], "market", causes=(deposits[account],))
-                fills += outcome.trade_seqs
-        if after_entry is not None and fills:
-            after_entry(list(deposits), plans[0][0], fills[-1])
+        enter(desk, i, price_ticks=prior[i])
+
+
+def enter(desk: Desk, i: int, causes: tuple[int, ...] = (), price_ticks: int = 0) -> None:
+    """Deposit trader `i`'s margin and open its legs now (a first entry or a re-entry citing `causes`).
+
+    Margin per leg: notional / leverage (at the current mark, the index before the first
+    mark; at `price_ticks` when given, a position opened before the start at that price) plus
+    the taker fee, both rounded up, deposited per account; then a market order per leg, or
+    a trade with the counterparty (with `price_ticks`: with the backstop, at that price).
+    """
+    env, exchange, population = desk.env, desk.exchange, desk.population
+    s = exchange.bus.state
+    centi = int(population.leverage_centi[i])
+    margins: dict[int, int] = {}
+    for leg in desk.legs:
+        lots = int(leg.lots[i])
+        if not lots:  # a strategy that does not hold this market
+            continue
+        spec = s.markets[leg.market]
+        # At `price_ticks` (a linear market: `Scenario` checks it), or an option's on its underlying.
+        notional = lots * price_ticks * spec.unit_value if price_ticks else exposure_notional(s, leg.market, lots)
+        margin = div_ceil(notional * 100, centi) + int(mul_div_ceil(notional, spec.taker_fee_ppm, PPM))
+        account = int(leg.accounts[i])
+        margins[account] = margins.get(account, 0) + margin
+    deposits = {}
+    for account, margin in margins.items():
+        if desk.asset >= 0 and population.collateral[i]:
+            amount = collateral_for(s, desk.asset, margin)
+            deposit = ev.CollateralDeposited(ts_ns=env.now, causes=causes, account=account, asset=desk.asset, amount=amount)
+            deposits[account] = exchange.bus.emit(deposit)
+        else:
+            deposits[account] = exchange.bus.emit(ev.Deposited(ts_ns=env.now, causes=causes, account=account, amount=margin))
+    fills: list[int] = []
+    for leg in desk.legs:
+        account, lots = int(leg.accounts[i]), int(leg.lots[i])
+        if not lots:
+            continue
+        side = int(leg.side[i])
+        if price_ticks:
+            fills.append(open_against(exchange, env.now, account, desk.backstop, leg.market, side * lots, deposits[account],
+                                      price=price_ticks))  # fmt: skip
+        elif desk.counterparty >= 0:
+            fallback = desk.starting_prices[leg.market] if desk.starting_prices else 0
+            fills.append(
+                open_against(exchange, env.now, account, desk.counterparty, leg.market, side * lots, deposits[account], fallback)
+            )
+        else:
+            outcome = exchange.submit(env.now, account, leg.market, side, lots, "market", causes=(deposits[account],))
+            fills += outcome.trade_seqs
+    if desk.after_entry is not None and fills:
+        desk.after_entry(list(deposits), desk.legs[0].market, fills[-1])
 
 
 def open_against(
-    exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int, fallback: int = 0
-) -> int:
-    """Open `lots` (signed) by a trade with `counterparty` at the valuation price; return its seq.
+    exchange: Exchange, now_ns: int, account: int, counterparty: int, market: int, lots: int, cause: int, fallback: int = 0,
+    price: int = 0,
+) -> int:  # fmt: skip
+    """Open `lots` (signed) by a trade with `counterparty` at `price` or the valuation price; return its seq.
 
     The valuation price is the mark, the index before it, `fallback` before either; the
     trader pays the taker fee; no order, no book.
     """
     s = exchange.bus.state
     spec = s.markets[market]
-    price = valuation_price(s, market) or fallback
+    price = price or valuation_price(s, market) or fallback
     terms = s.inverse.get(market)
     if terms is None:
         fee = int(mul_div_ceil(abs(lots) * price * spec.unit_value, spec.taker_fee_ppm, PPM))

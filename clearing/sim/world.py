@@ -21,6 +21,7 @@ import numpy.typing as npt
 import simpy
 
 from clearing import events as ev
+from clearing.core.agents.history import prehistory, survivors
 from clearing.core.agents.market_maker import Anchor, MakerParams
 from clearing.core.agents.population import Population, draw_population, leg_lots
 from clearing.core.invariants import violations
@@ -36,6 +37,7 @@ from clearing.scenario import Scenario
 from clearing.scenario.holdings import EsParams
 from clearing.scenario.params import PopulationParams, RunParams, compile_params
 from clearing.sim.accounts import leg_accounts, list_markets, modes, open_accounts, trader_groups, trader_strategies
+from clearing.sim.behaviour import Behaviour
 from clearing.sim.bus import EventBus, Sink
 from clearing.sim.causes import Latest
 from clearing.sim.checkpointer import checkpoint_process
@@ -58,7 +60,7 @@ from clearing.sim.oracle_feed import Oracle
 from clearing.sim.price_feed import index_feed_process
 from clearing.sim.risk import Risk, return_window_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
-from clearing.sim.traders import Leg, trader_process
+from clearing.sim.traders import Desk, Leg, trader_process
 from clearing.units import Int64Array
 
 
@@ -146,6 +148,7 @@ def build_world(
     risk = Risk(bus)
     queue = simpy.PriorityStore(env)
     monitor = MarginMonitor(env, bus, queue, live, risk)
+    on_mark, behaviour = _mark_listeners(params, monitor)
     options = option_markets(params)
     guards = {}
     for market, (path, step_ns) in enumerate(paths):
@@ -153,7 +156,7 @@ def build_world(
             continue
         env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
         oracle = Oracle(
-            env, bus, market, live, _source_specs(params, seed, market), latest, monitor.on_mark,
+            env, bus, market, live, _source_specs(params, seed, market), latest, on_mark,
             generator(seed, stream(market, "oracle/latency")),
         )  # fmt: skip
         oracle.start([generator(seed, stream(market, f"oracle/source/{i}")) for i in range(len(oracle.sources))])
@@ -166,11 +169,11 @@ def build_world(
     if params.mark is not None:
         for market in range(len(params.markets)):
             if market not in options:
-                env.process(mark_process(env, bus, market, params.mark, latest, monitor.on_mark))
+                env.process(mark_process(env, bus, market, params.mark, latest, on_mark))
     initials = [int(path[0]) for path, _ in paths]
     for market, price in start_options(env, bus, params, drawn, inputs, latest, monitor.on_mark).items():
         initials[market] = price
-    _start_agents(env, exchange, params, seed, latest, accounts, initials, inputs, monitor)
+    closed = _start_agents(env, exchange, params, seed, latest, accounts, initials, inputs, monitor, behaviour)
     fund = None
     if params.fund.account:
         fund = accounts[Role.INSURANCE_FUND][0]
@@ -178,7 +181,8 @@ def build_world(
     budget = BlockBudget()
     backstop = accounts[Role.LIQUIDITY_PROVIDER][0]
     for _ in range(params.queue.liquidators):
-        env.process(liquidator_process(env, exchange, queue, backstop, live, [guards[m] for m in sorted(guards)], budget, fund))
+        env.process(liquidator_process(env, exchange, queue, backstop, live, [guards[m] for m in sorted(guards)], budget, fund,
+                                       closed))  # fmt: skip
     for market, m in enumerate(params.markets):
         if m.contract is not None and m.contract.expiry_ns:
             env.process(expiry_process(env, bus, market))
@@ -200,6 +204,20 @@ def build_world(
     if stopped is not None:
         world.stopped = stopped
     return world
+
+
+def _mark_listeners(params: RunParams, monitor: MarginMonitor) -> tuple[Callable[[int, int], None], list[Behaviour]]:
+    # What a new mark calls: the margin monitor, after the traders' stop-losses when they use them
+    # (the `Behaviour` is made with the population, into the returned list).
+    if not params.population.behaviour.stop_fraction:
+        return monitor.on_mark, []
+    behaviour: list[Behaviour] = []
+
+    def on_mark(market: int, mark_seq: int) -> None:
+        behaviour[0].on_mark(market, mark_seq)
+        monitor.on_mark(market, mark_seq)
+
+    return on_mark, behaviour
 
 
 def _portfolio(env: Clock, bus: EventBus, params: RunParams, inputs: dict[str, Path]) -> None:
@@ -292,7 +310,10 @@ def _start_agents(
     initials: list[int],
     inputs: dict[str, Path],
     monitor: MarginMonitor,
-) -> None:
+    behaviour: list[Behaviour],
+) -> Callable[[int, int], None] | None:
+    # Starts the makers, takers, arbitrageurs and the population; returns what the liquidators
+    # tell of an account closed out (the traders' re-entry), None without it.
     bus = exchange.bus
     t = params.takers
     depth_at = depth_source(params, inputs)
@@ -328,11 +349,7 @@ def _start_agents(
             env.process(arbitrageur_process(env, exchange, market, account, t.arbitrage, t.arbitrage_interval_ns, latest))
     p = params.population
     lot_values = [lot_value(bus.state, market, initials[market]) for market in range(len(params.markets))]
-    population = draw_population(
-        generator(seed, "population"), p.accounts, p.long_fraction, p.notional_median_minor, p.notional_sigma,
-        p.notional_max_minor, p.leverage, p.leverage_weights, p.entry_window_ns, lot_values[0], p.holding_mean_ns,
-        p.collateral_fraction,
-    )  # fmt: skip
+    population = _population(params, seed, lot_values[0], initials[p.legs[0][0]])
     holders = leg_accounts(p, accounts[Role.TRADER][0])
     counterparty = accounts[Role.LIQUIDITY_PROVIDER][0] if p.entry_at_backstop else -1
     strategy_of = trader_strategies(p)
@@ -350,12 +367,40 @@ def _start_agents(
                 env.process(hedger.process())
     if any(mode is MarginMode.PORTFOLIO for mode, _n in modes(p)):
         entry_hooks.append(monitor.on_entry)  # after the hedges: the requirement counts them
+    b = p.behaviour
+    lives = b.stop_fraction > 0 or b.reentry_fraction > 0
+    if lives:
+        entry_hooks.append(lambda accounts, market, seq: behaviour[0].after_entry(accounts, market, seq))
     after_entry = None
     if entry_hooks:
         def after_entry(accounts: list[int], market: int, seq: int) -> None:
             for hook in entry_hooks:
                 hook(accounts, market, seq)
-    env.process(trader_process(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty, initials))
+    backstop = accounts[Role.LIQUIDITY_PROVIDER][0]
+    desk = Desk(env, exchange, legs, population, p.collateral_asset, after_entry, counterparty, initials, backstop)
+    if lives:
+        behaviour.append(Behaviour(desk, b, generator(seed, "population/behaviour")))
+    env.process(trader_process(desk))
+    return behaviour[0].closed if lives and b.reentry_fraction > 0 else None
+
+
+def _population(params: RunParams, seed: int, lot_value_minor: int, first_ticks: int) -> Population:
+    # The drawn population; with a pre-history, the entries before the start conditioned on surviving it.
+    p, b = params.population, params.population.behaviour
+    population = draw_population(
+        generator(seed, "population"), p.accounts, p.long_fraction, p.notional_median_minor, p.notional_sigma,
+        p.notional_max_minor, p.leverage, p.leverage_weights, p.entry_window_ns, lot_value_minor, p.holding_mean_ns,
+        p.collateral_fraction, (b.leverage_median, b.leverage_sigma, b.leverage_max) if b.leverage_lognormal else None,
+        b.history_ns,
+    )  # fmt: skip
+    if not b.history_ns:
+        return population
+    rng = generator(seed, "population/history")
+    path = prehistory(rng, first_ticks, b.history_volatility, b.history_ns)
+    maintenance = params.markets[p.legs[0][0]].bracket_rates_ppm[0]
+    times, ticks = survivors(rng, path, b.history_ns, population.entry_ns, population.side, population.leverage_centi,
+                             maintenance)  # fmt: skip
+    return population._replace(entry_ns=times, entry_ticks=ticks)
 
 
 def _legs(

@@ -132,6 +132,14 @@ def topped_up(account: int = 0, amount: int = 1) -> ev.Event:
     return at0(ev.MarginToppedUp, account=account, amount=amount)
 
 
+def stop(account: int = 0, market: int = 0, stop_ticks: int = 90) -> ev.Event:
+    return at0(ev.StopTriggered, account=account, market=market, stop_ticks=stop_ticks)
+
+
+def reentered(account: int = 0, market: int = 0) -> ev.Event:
+    return at0(ev.TraderReentered, account=account, market=market)
+
+
 def rates(rates_ppm: tuple[int, ...], market: int = 0, multiplier_ppm: int = 1_200_000) -> ev.Event:
     return at0(ev.MarginRatesSet, market=market, multiplier_ppm=multiplier_ppm, bracket_rates_ppm=rates_ppm, vol_ppm=0,
                open_interest=0)  # fmt: skip
@@ -213,6 +221,13 @@ ROWS = [
     Row("margin_topped_up: an unknown account", BASE, topped_up(account=3), "unknown account 3"),
     Row("margin_topped_up: an account never called", BASE, topped_up(), "was not called"),
     Row("margin_topped_up: nothing", (*BASE, called()), topped_up(amount=0), "deposit of 0 into account 0"),
+    Row("stop_triggered: an unknown account", BASE, stop(account=3), "unknown account 3"),
+    Row("stop_triggered: an unknown market", BASE, stop(market=1), "unknown market 1"),
+    Row("stop_triggered: no stop price", (*BASE, trade(0, 1, 1, 100)), stop(stop_ticks=0), "bad stop"),
+    Row("stop_triggered: nothing held", BASE, stop(), "holds nothing to stop"),
+    Row("trader_reentered: an unknown account", BASE, reentered(account=3), "unknown account 3"),
+    Row("trader_reentered: an unknown market", BASE, reentered(market=1), "unknown market 1"),
+    Row("trader_reentered: still holding a position", (*BASE, trade(0, 1, 1, 100)), reentered(), "re-enters holding"),
     Row("deposited: an unknown account", BASE, deposited(3, 1), "unknown account 3"),
     Row("deposited: a negative account", BASE, deposited(-1, 1), "unknown account -1"),
     Row("deposited: nothing", BASE, deposited(0, 0), "deposit of 0 into account 0"),

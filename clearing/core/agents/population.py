@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -21,10 +22,11 @@ class Population(NamedTuple):
     entry_ns: Int64Array
     side: Int64Array  # +1 long, -1 short
     lots: Int64Array
-    leverage: Int64Array
+    leverage_centi: Int64Array  # leverage x 100 (a drawn lognormal's to the hundredth)
     exit_ns: Int64Array  # -1: held to the end
     collateral: npt.NDArray[np.bool_]  # posts its margin in the collateral asset
     notional: npt.NDArray[np.float64]  # the drawn notional, quote minor units (lots is it at the reference lot value)
+    entry_ticks: Int64Array | None = None  # a position that stood before the start: its entry price (0: enters at market)
 
 
 def draw_population(
@@ -40,19 +42,23 @@ def draw_population(
     reference_lot_value_minor: int,
     holding_mean_ns: int = 0,
     collateral_fraction: float = 0.0,
+    lognormal: tuple[float, float, float] | None = None,
+    history_ns: int = 0,
 ) -> Population:
     """Draw the population.
 
-    Entry times are uniform on [0, entry_window_ns]; side is long with probability
+    Entry times are uniform on [-history_ns, entry_window_ns]; side is long with probability
     `long_fraction`; notional is lognormal with the given median and log-sd, capped at
     `notional_max_minor`, and turned into at least one lot at the reference lot value;
-    leverage is drawn from the choices with the (normalised) weights; with a positive
+    leverage is drawn from the choices with the (normalised) weights, or with `lognormal`
+    (median, log-sd, maximum) from that lognormal within [1, maximum], to the hundredth
+    (`lognormal_leverage`, drawn after every other value); with a positive
     `holding_mean_ns`, each trader closes after an exponential holding time of that mean
     (exit = entry + ceil(holding)), otherwise it holds to the end (exit -1). With a positive
     `collateral_fraction`, that share of traders posts its margin in the collateral asset.
     """
-    if entry_window_ns:
-        entry = np.sort(np.floor(rng.uniform(0, entry_window_ns, accounts)).astype(np.int64))
+    if entry_window_ns or history_ns:
+        entry = np.sort(np.floor(rng.uniform(-history_ns, entry_window_ns, accounts)).astype(np.int64))
     else:
         entry = np.zeros(accounts, np.int64)
     side = np.where(rng.random(accounts) < long_fraction, 1, -1).astype(np.int64)
@@ -67,7 +73,40 @@ def draw_population(
     else:
         exit_ns = np.full(accounts, -1, np.int64)
     collateral = rng.random(accounts) < collateral_fraction if collateral_fraction > 0 else np.zeros(accounts, np.bool_)
-    return Population(entry, side, lots, leverage.astype(np.int64), exit_ns, collateral, notional)
+    centi = leverage.astype(np.int64) * 100
+    if lognormal is not None:
+        centi = lognormal_leverage(rng, accounts, *lognormal)
+    return Population(entry, side, lots, centi, exit_ns, collateral, notional)
+
+
+def fit_lognormal(choices: Sequence[float], weights: Sequence[float]) -> tuple[float, float]:
+    """Return the lognormal (median, log-sd) with the weighted mean and sd of log leverage over the choices.
+
+    The continuous family keeps the discrete mix's centre and spread: median =
+    exp(sum w_i ln x_i), log-sd = sqrt(sum w_i (ln x_i - mu)^2), weights normalised.
+    """
+    w = np.asarray(weights, np.float64) / float(np.sum(weights))
+    logs = np.array([math.log(x) for x in choices], np.float64)
+    mu = float(np.dot(w, logs))
+    return math.exp(mu), math.sqrt(float(np.dot(w, (logs - mu) ** 2)))
+
+
+def lognormal_leverage(rng: np.random.Generator, n: int, median: float, sigma: float, maximum: float) -> Int64Array:
+    """Draw `n` leverages x 100 from a lognormal (median, log-sd) truncated to [1, maximum], to the hundredth.
+
+    Truncated by inverse transform on the standard normal's quantiles of the bounds, so no
+    draw is thrown away: u uniform on [Phi(a), Phi(b)], leverage = median x exp(sigma x Phi^-1(u)),
+    rounded half-up to 0.01 and kept within the bounds.
+    """
+    lo, hi = 100, math.floor(maximum * 100)
+    if sigma == 0:
+        return np.full(n, min(hi, max(lo, round(median * 100))), np.int64)
+    normal = NormalDist()  # pure-Python quantiles (Wichura's AS241): the same bits on every machine
+    low, high = (normal.cdf(math.log(bound / median) / sigma) for bound in (1, maximum))
+    z = [normal.inv_cdf(min(max(x, 1e-300), 1 - 1e-16)) for x in rng.uniform(low, high, n).tolist()]
+    centi = [min(hi, max(lo, math.floor(median * math.exp(sigma * x) * 100 + 0.5))) for x in z]
+    return np.array(centi, np.int64)
+
 
 
 def leg_lots(notional_minor: npt.NDArray[np.float64], multiple: float, lot_value_minor: int) -> Int64Array:

@@ -57,6 +57,8 @@ _APPLIERS: dict[type[Any], Callable[[ClearingState, Any], None]] = {
     ev.EsMarginConfigured: margin.es_margin_configured,
     ev.MarginCalled: margin.margin_called,
     ev.MarginToppedUp: margin.margin_topped_up,
+    ev.StopTriggered: orders.stop_triggered,
+    ev.TraderReentered: orders.trader_reentered,
     ev.ReturnWindowSampled: margin.return_window_sampled,
     ev.MarginRatesSet: margin.margin_rates_set,
     ev.LiquidationCancelled: ledger.liquidation_cancelled,

@@ -131,6 +131,7 @@ class ClearingState:
         self.strategy_of: dict[int, int] = {}  # trader account -> its portfolio type
         self.margin_calls: dict[int, int] = {}  # account -> the time of its last margin call
         self.margin_call_counts = dict.fromkeys(("calls", "top_up", "reduce", "none", "topped_up"), 0)
+        self.behaviour_counts = dict.fromkeys(("stops", "reentries"), 0)  # the traders' stop-losses and re-entries
         self.dynamic_rates: dict[int, tuple[int, tuple[int, ...]]] = {}  # market -> (multiplier, bracket rates) set last
         self.breach_ns: Int64Array = np.zeros(0, np.int64)
         self.last_partial_ns: Int64Array = np.zeros(0, np.int64)
@@ -284,6 +285,8 @@ class ClearingState:
             h.update(msgspec.json.encode([self.strategy_names, sorted(self.strategy_of.items())]))
         if self.margin_calls:  # runs without margin calls keep the digests they had before
             h.update(msgspec.json.encode([sorted(self.margin_calls.items()), sorted(self.margin_call_counts.items())]))
+        if any(self.behaviour_counts.values()):  # runs without stops or re-entries keep the digests they had before
+            h.update(msgspec.json.encode(sorted(self.behaviour_counts.items())))
         if self.dynamic_rates:  # runs without dynamic margin keep the digests they had before
             h.update(msgspec.json.encode(sorted(self.dynamic_rates.items())))
         return h.hexdigest()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from clearing import events as ev
 from clearing.core.book import BUY, SELL, RestingOrder
-from clearing.core.state.reducers.checks import account, market
+from clearing.core.state.reducers.checks import account, market, require
 from clearing.core.state.schema import ORDER_TYPES, IncomingOrder
 from clearing.errors import InvariantViolation
 
@@ -137,3 +137,20 @@ def fill(state: ClearingState, e: ev.TradeExecuted) -> None:
         taker.lots -= e.lots
         if taker.lots == 0:
             del state.incoming[e.taker_order]
+
+
+def stop_triggered(state: ClearingState, e: ev.StopTriggered) -> None:
+    """Count a trader's stop-loss reached by the mark (its order follows as its own events)."""
+    account(state, e.account)
+    market(state, e.market)
+    require(e.stop_ticks > 0, "bad stop %s", e)
+    require(state.position.item(e.account, e.market) != 0, "account %s holds nothing to stop on market %s", e.account, e.market)
+    state.behaviour_counts["stops"] += 1
+
+
+def trader_reentered(state: ClearingState, e: ev.TraderReentered) -> None:
+    """Count a closed-out trader's re-entry (its deposit and order follow as their own events)."""
+    account(state, e.account)
+    market(state, e.market)
+    require(state.position.item(e.account, e.market) == 0, "account %s re-enters holding a position", e.account)
+    state.behaviour_counts["reentries"] += 1

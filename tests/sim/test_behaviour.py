@@ -1,0 +1,111 @@
+"""Traders who live through the day: pre-history, continuous leverage, stop-losses, re-entry (`population/retail`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clearing.apps.replay import fold
+from clearing.apps.run import run_scenario
+from clearing.core.invariants import violations
+from clearing.errors import ConfigError
+from clearing.log.reader import EventLogReader
+from clearing.scenario import load_scenario
+from tests.conftest import ROOT
+
+SCENARIO = ROOT / "scenarios" / "synthetic-crash.toml"
+SHORT = ["duration_s=5400", "population.accounts=1500", "checkpoint_interval_s=1800", "population.entry_window_s=600"]
+LIVES = [*SHORT, "population.leverage_distribution=lognormal", "population.history_s=43200", "population.history_volatility=0.8",
+         "population.stop_loss.enabled=true", "population.reentry.enabled=true", "population.reentry.delay_mean_s=120"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lives") / "lives.sqlite"
+    return path, run_scenario(load_scenario(SCENARIO, LIVES), 3, path)
+
+
+def rows(path):
+    with EventLogReader(path) as reader:
+        return dict(reader.events())
+
+
+def test_the_run_replays_to_its_state_and_counts_its_stops_and_reentries(run):
+    path, live = run
+    result = fold(path)
+    assert result.summary == live and violations(result.state) == []
+    by_seq = rows(path)
+    kinds = [type(e).__name__ for e in by_seq.values()]
+    assert live.traders == {"stops": kinds.count("StopTriggered"), "reentries": kinds.count("TraderReentered")}
+    assert live.traders["stops"] > 20 and live.traders["reentries"] > 20
+
+
+def test_a_stop_fires_at_a_mark_beyond_it_and_its_order_closes_the_position(run):
+    path, _live = run
+    by_seq = rows(path)
+    seqs = sorted(by_seq)
+    stops = [(seq, e) for seq, e in by_seq.items() if type(e).__name__ == "StopTriggered"]
+    for seq, e in stops:
+        (mark_seq,) = e.causes
+        mark = by_seq[mark_seq]  # the mark: its own event, or the oracle delivery it is (`mark.method` "oracle")
+        assert type(mark).__name__ in ("MarkPriceUpdated", "OraclePriceDelivered") and mark.market == e.market
+        order = by_seq[seqs[seqs.index(seq) + 1]]
+        assert type(order).__name__ == "OrderPlaced" and order.causes == (seq,)
+        assert order.reduce_only and order.order_type == "market" and order.account == e.account
+        # a long's stop (a sell) fires at a mark at or below it, a short's (a buy) at or above
+        assert (mark.price_ticks <= e.stop_ticks) if order.side < 0 else (mark.price_ticks >= e.stop_ticks)
+
+
+def test_a_reentry_cites_the_close_and_its_deposit_cites_it(run):
+    path, _live = run
+    by_seq = rows(path)
+    seqs = sorted(by_seq)
+    cited = {"LiquidationCompleted", "TradeExecuted"}
+    for seq, e in by_seq.items():
+        if type(e).__name__ != "TraderReentered":
+            continue
+        (close,) = e.causes
+        assert type(by_seq[close]).__name__ in cited and by_seq[close].ts_ns <= e.ts_ns
+        deposit = by_seq[seqs[seqs.index(seq) + 1]]
+        assert type(deposit).__name__ == "Deposited" and deposit.causes == (seq,) and deposit.account == e.account
+
+
+def test_positions_standing_at_the_start_were_opened_at_prehistory_prices(run):
+    path, _live = run
+    by_seq = rows(path)
+    at_start = [e for e in by_seq.values() if type(e).__name__ == "TradeExecuted" and e.ts_ns == 0]
+    prices = {e.price_ticks for e in at_start}
+    assert len(at_start) > 500 and len(prices) > 100  # a spread of entry prices, not one level
+    first = min(prices), max(prices)
+    assert first[0] < 600_000 < first[1]  # around the first price, 60,000.0 in 0.1 ticks
+
+
+def test_everything_off_is_the_run_it_was_and_the_static_preset_undoes_retail(tmp_path):
+    (tmp_path / "retail.toml").write_text('include = ["population/retail", "population/static"]\n'
+                                          + (SCENARIO).read_text())  # fmt: skip
+    base = load_scenario(SCENARIO, SHORT)
+    assert load_scenario(tmp_path / "retail.toml", SHORT) == base  # and so the same hash, run id and log
+    only = tmp_path / "only.toml"
+    only.write_text('include = ["population/retail"]\n' + SCENARIO.read_text())
+    retail = load_scenario(only, SHORT)
+    assert retail.population.stop_loss.enabled and retail.margin_calls.enabled and retail.population.history_s == 86_400
+
+
+@pytest.mark.parametrize(("scenario", "extra", "message"), [
+    ("option-portfolios.toml", ["population.reentry.enabled=true"], "population.reentry needs traders holding one position"),
+    ("synthetic-crash.toml", ["population.leverage_distribution=lognormal", "population.leverage_max=250"],
+     "leverage_max 250x leaves no room"),
+    ("synthetic-crash.toml", ["population.leverage_distribution=lognormal", "population.leverage_median=0.5"], "below 1"),
+    ("synthetic-crash.toml", ["population.stop_loss.distance=1.5"], "population.stop_loss.distance"),
+])  # fmt: skip
+def test_behaviours_refuse_what_they_cannot_model(scenario, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        load_scenario(ROOT / "scenarios" / scenario, extra)
+
+
+def test_the_leverage_drawn_is_continuous(run):
+    path, _live = run
+    by_seq = rows(path)
+    deposits = [e.amount for e in by_seq.values() if type(e).__name__ == "Deposited" and e.ts_ns == 0]
+    assert len(set(deposits)) > 0.9 * len(deposits)
+    assert np.median(deposits) > 0
