@@ -25,6 +25,7 @@ from clearing.cli.logs import add_log_commands
 from clearing.cli.margin import add_margin_commands
 from clearing.cli.optimise import add_optimise_commands
 from clearing.cli.sweep import add_sweep_commands
+from clearing.cli.validate import add_validate_commands
 from clearing.data.directory import ALLOW_PATH_ENV
 from clearing.errors import ClearingError
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_fork_commands(sub)
     add_sweep_commands(sub)
+    add_validate_commands(sub)
     add_margin_commands(sub)
     add_optimise_commands(sub)
     return parser

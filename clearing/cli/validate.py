@@ -1,0 +1,88 @@
+"""The `clearing validate` command: run the crash days and set them beside what was reported.
+
+Registered into the main parser by `add_validate_commands(subparsers)`. Problems with the
+input are raised as ClearingError for `clearing.cli.app.main` to report in one line (exit 2);
+`--check` exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from clearing.errors import ConfigError
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the days (those not yet done in --out), print the table, write it (and --doc); --check: exit 1 on a miss."""
+    from clearing.apps import validate
+    from clearing.apps.sweep.execution import default_workers
+    from clearing.apps.validate.table import verdicts
+    from clearing.cli.common import progress_bar
+
+    days = validate.load_reported()
+    if args.days:
+        known = [d.name for d in days]
+        unknown = [name for name in args.days if name not in known]
+        if unknown:
+            raise ConfigError(f"--days {', '.join(unknown)}: not a crash day; known: {', '.join(known)}")
+        days = [d for d in days if d.name in args.days]
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected at least 1")
+    scenarios = Path(args.scenarios)
+    if not scenarios.is_dir():
+        raise ConfigError(f"--scenarios {scenarios}: no such folder (the crash days' scenario files)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    doc = Path(args.doc) if args.doc else None
+    if doc is not None and not doc.is_file():
+        raise ConfigError(f"--doc {doc}: no such file")
+    workers = args.workers or default_workers()
+    print(f"validate: {len(days)} day(s) on {args.scheduler or f'{workers} local worker(s)'} -> {out}")
+    try:
+        with progress_bar(args.progress, "validate", lambda done, total: f"{done}/{total} days") as progress:
+            counts = validate.validate(days, scenarios, out, args.seed, tuple(args.set or ()), args.data_dir, workers,
+                                       args.scheduler, progress)  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"clearing: interrupted; the days done are kept in {out}; run again to resume", file=sys.stderr)
+        return 130
+    pairs = validate.results(days, out)
+    table = validate.markdown(pairs)
+    (out / "validation.md").write_text(table, encoding="utf-8")
+    print(table, end="")
+    if doc is not None:
+        validate.update_doc(doc, table)
+        print(f"doc: {doc}")
+    if counts["failed"]:
+        raise ConfigError(f"{counts['failed']} day(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
+    missed = [d.name for (d, _m), (peak, share) in zip(pairs, verdicts(pairs), strict=True) if not (peak and share)]
+    if args.check and missed:
+        print(f"clearing: targets missed on {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_validate_commands(subparsers: Any) -> None:
+    """Add `validate` to the main parser."""
+    from clearing.cli.common import add_progress_argument, seed
+
+    p = subparsers.add_parser(
+        "validate", help="run the five crash days and compare them with what was reported",
+        description="Run each crash day's scenario (in parallel, resumable), measure it from its log and set it "
+        "beside the reported liquidation peak, liquidated share of open interest, fund draw, ADL and funding, "
+        "with every real figure's source.",
+    )  # fmt: skip
+    p.add_argument("--days", nargs="+", metavar="DAY", help="the days to run (default all five), e.g. 2021-05-19")
+    p.add_argument("--scenarios", default="scenarios", help="the folder of the crash days' scenario files (default ./scenarios)")
+    p.add_argument("--out", default="replays/validation", help="where the logs and results go (default replays/validation)")
+    p.add_argument("--seed", type=seed, default=0, help="run seed (default 0)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value in every day's scenario (repeatable)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: the CPUs available)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask scheduler instead (needs clearing[dask])")
+    p.add_argument("--doc", metavar="FILE", help="also write the table into FILE's generated block (docs/validation.md)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a day misses a target")
+    add_progress_argument(p)
+    p.set_defaults(func=cmd_validate)
