@@ -224,6 +224,7 @@ class RunParams(NamedTuple):
     heston: HestonParams | None = None  # None: no market on price.model heston
     dynamic: DynamicParams | None = None  # None: the listed rates hold all run
     margin_calls: MarginCallParams | None = None  # None: no margin calls, a breach goes straight to liquidation
+    discovery: DiscoveryParams | None = None  # None: every index is its exogenous path
 
     def is_option(self, market: int) -> bool:
         """Return whether `market` lists an option."""
@@ -352,6 +353,19 @@ def _takers(sc: Scenario, n: NoiseTakersConfig) -> TakersParams:
     )  # fmt: skip
 
 
+class DiscoveryParams(NamedTuple):
+    """`[price_discovery]`: the venue's weight in its index, what its price is, how fast the index reverts."""
+
+    weight: float
+    venue_price: str  # "mid" or "last"
+    reversion_halflife_ns: int
+
+
+def _discovery(sc: Scenario) -> DiscoveryParams | None:
+    d = sc.price_discovery
+    return DiscoveryParams(d.weight, d.venue_price, _ns(d.reversion_halflife_s)) if d.weight else None
+
+
 def _liquidation(sc: Scenario) -> LiquidationParams:
     q = sc.liquidation
     return LiquidationParams(
@@ -360,7 +374,7 @@ def _liquidation(sc: Scenario) -> LiquidationParams:
         to_ppm(q.partial_fraction, "partial_fraction"),
         sc.quote_minor(q.partial_min_notional), _ns(q.cooldown_s), sc.quote_minor(q.max_notional_per_block),
         to_ppm(q.vault_threshold, "vault_threshold"), to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"),
-        MultiLeg(q.multi_leg),
+        MultiLeg(q.multi_leg), q.engine == "on",
     )  # fmt: skip
 
 
@@ -412,4 +426,5 @@ def compile_params(sc: Scenario) -> RunParams:
         option_takers=_takers(sc, sc.option_takers) if options else None,
         correlation=correlation_params(sc), heston=heston_params(sc), dynamic=dynamic_params(sc),
         margin_calls=margin_call_params(sc),
+        discovery=_discovery(sc),
     )  # fmt: skip

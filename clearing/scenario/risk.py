@@ -40,6 +40,9 @@ class LiquidationConfig(Section):
     max_notional_per_block: Annotated[Decimal, Field(ge=0)] = Field(default=Decimal(0), description="per account; 0: no cap")
     detection_latency_ms: int = Field(default=0, ge=0)
     adl_ranking: Literal["pnl_leverage", "leverage_pnl", "random", "pro_rata"] = "pnl_leverage"
+    engine: Literal["on", "off"] = Field(
+        default="on", description="'off': no account is checked or liquidated (a fork's counterfactual: the day without it)"
+    )
 
 
 class GridConfig(Section):

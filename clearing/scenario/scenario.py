@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from clearing.core.dynamic_margin import rate_step
 from clearing.core.inverse import coin_per_lot_tick
 from clearing.errors import ConfigError
+from clearing.scenario.discovery import PriceDiscoveryConfig
 from clearing.scenario.forks import ForkConfig
 from clearing.scenario.funding import FundingConfig
 from clearing.scenario.overrides import apply_override, format_error
@@ -52,12 +53,13 @@ ADDED_FIELDS = {
     "population": ("margin_modes", "strategies", "leverage_distribution", "leverage_median", "leverage_sigma",
                    "leverage_max", "history_s", "history_volatility", "stop_loss", "reentry"),
     "portfolio": ("grid", "span", "es"),
-    "liquidation": ("multi_leg",),
+    "liquidation": ("multi_leg", "engine"),
     "funding": ("rate_period_s", "average", "interest_mode", "premium", "sample_clamp", "pays_on", "cap_margin_factor",
                 "sample_clamp_margin_factor", "impact_margin"),
 }  # fields of older sections added later
 ADDED_GUARD_FIELDS = ("liquidation_validity", "twap_s", "too_volatile_ratio", "max_twap_divergence")  # of oracle.guards
-ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls")
+ADDED_SECTIONS = ("volatility", "option_makers", "option_takers", "correlation", "heston", "dynamic_margin", "margin_calls",
+                  "price_discovery")
 
 
 # Every time a scenario gives (a field named *_s or *_ms: an expiry, a window, a delay) is at most ten years, so each,
@@ -112,6 +114,7 @@ class Scenario(Section):
     heston: HestonConfig = Field(default=HestonConfig(), description="stochastic volatility of price.model heston")
     dynamic_margin: DynamicMarginConfig = Field(default=DynamicMarginConfig(), description="rates that follow volatility")
     margin_calls: MarginCallsConfig = Field(default=MarginCallsConfig(), description="calls below the initial requirement")
+    price_discovery: PriceDiscoveryConfig = Field(default=PriceDiscoveryConfig(), description="liquidations move the index")
     fork: ForkConfig | None = Field(default=None, description="changes scheduled by `clearing fork`; absent: none")
 
     @field_validator("epoch")
@@ -186,6 +189,9 @@ class Scenario(Section):
             to_units(c.price, m.minor_unit, f"collateral {c.asset} price")
             to_ppm(c.haircut, f"collateral {c.asset} haircut")
         mmr = max(market.bracket_units()[1][0] for market, _ in self.listed())
+        if self.price_discovery.weight and any(m.kind == "option" for m, _ in self.listed()):
+            raise ValueError("price_discovery.weight: options are priced from their underlying's drawn path; "
+                             "an endogenous index needs a scenario without options")  # fmt: skip
         p = self.population
         behaviours = [name for name, on in (("history_s", p.history_s > 0), ("stop_loss", p.stop_loss.enabled),
                                             ("reentry", p.reentry.enabled)) if on]  # fmt: skip

@@ -109,6 +109,10 @@ def liquidator_process(
     while True:
         item = yield queue.get()
         account, market, breach_seq = item.item
+        if not live.params.liquidation.engine_on:  # switched off by a fork: the queued are released
+            exchange.bus.emit(ev.LiquidationCancelled(ts_ns=env.now, causes=(breach_seq,), account=account, market=market,
+                                                      reason="engine_off"))  # fmt: skip
+            continue
         if service_ns := live.params.queue.service_ns:
             yield env.timeout(service_ns)
         while budget is not None and (wait := budget.take(env.now, live.params.queue.block_ns, live.params.queue.max_per_block)):

@@ -164,7 +164,7 @@ class MarginMonitor:
     def _enqueue(self, breached: Int64Array, market: int, mark: int, cause_seq: int) -> None:
         # One margin_breached per account, in account order, each put on the queue.
         s = self.bus.state
-        if breached.size == 0:
+        if breached.size == 0 or not self.live.params.liquidation.engine_on:  # switched off: nobody is liquidated
             return
         equities, requirements = self.risk.measure(breached)
         sizes = np.abs(market_values(s, s.position[breached], self.risk.prices())).sum(axis=1)

@@ -12,7 +12,11 @@ from typing import Any
 import simpy
 
 from clearing import events as ev
+from clearing.core.discovery import next_index
+from clearing.core.state import ClearingState
+from clearing.scenario.params import DiscoveryParams
 from clearing.sim.bus import EventBus
+from clearing.sim.causes import Latest
 from clearing.sim.clock import Clock
 from clearing.units import Int64Array
 
@@ -41,3 +45,44 @@ def index_feed_process(
         return last_seq[market]
 
     return path_process(env, path_ticks, step_ns, emit_price)
+
+
+def discovered_index_process(
+    env: Clock, bus: EventBus, market: int, path_ticks: Int64Array, step_ns: int, latest: Latest, params: DiscoveryParams
+) -> Generator[simpy.Event, Any, None]:
+    """Emit the market's index when the venue's own price moves it (`[price_discovery]`).
+
+    At each step of the path (the outside fundamental F) the index I moves by (1 - w) x dF + w x dV,
+    V the venue's price (its book's mid, else its last trade), and is pulled back toward F
+    (`clearing.core.discovery.next_index`, decay 2^(-step / half-life)). The index is emitted, rounded to a tick, when it
+    changes; a move the venue's price made cites what made that price (its latest ladders and
+    fills, or its last trade). Floats in pure Python: the same on every machine.
+    """
+    s = bus.state
+    w, source = params.weight, params.venue_price
+    decay = 0.5 ** (step_ns / params.reversion_halflife_ns)
+    fundamental = [float(x) for x in path_ticks.tolist()]
+    level = fundamental[0]
+    before_f, before_v, emitted = fundamental[0], 0, 0
+    for step, f in enumerate(fundamental):
+        delay = step * step_ns - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        venue = _venue_price(s, market, source)
+        moved = venue - before_v if venue and before_v else 0
+        level = next_index(level, f, before_f, moved, w, decay)
+        price = max(1, round(level))
+        if price != emitted:
+            causes = latest.of(source, market) if moved else ()
+            latest.index[market] = bus.emit(ev.IndexPriceUpdated(ts_ns=env.now, causes=causes, market=market, price_ticks=price))
+            emitted = price
+        before_f, before_v = f, venue or before_v
+
+
+def _venue_price(s: ClearingState, market: int, source: str) -> int:
+    # The venue's own price: its book's mid (else its last trade), or its last trade; 0 before either.
+    if source == "mid":
+        mid = s.books[market].mid()
+        if mid:
+            return mid
+    return int(s.last_trade_ticks[market])

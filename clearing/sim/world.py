@@ -57,7 +57,7 @@ from clearing.sim.mark_clock import mark_process
 from clearing.sim.market_maker import market_maker_process
 from clearing.sim.options import option_markets, start_options
 from clearing.sim.oracle_feed import Oracle
-from clearing.sim.price_feed import index_feed_process
+from clearing.sim.price_feed import discovered_index_process, index_feed_process
 from clearing.sim.risk import Risk, return_window_process
 from clearing.sim.takers import arbitrageur_process, noise_taker_process
 from clearing.sim.traders import Desk, Leg, trader_process
@@ -154,7 +154,10 @@ def build_world(
     for market, (path, step_ns) in enumerate(paths):
         if market in options:  # priced from its underlying and the surface (`start_options`)
             continue
-        env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
+        if params.discovery is not None:  # the path is the outside fundamental; the venue's trading moves the index
+            env.process(discovered_index_process(env, bus, market, path, step_ns, latest, params.discovery))
+        else:
+            env.process(index_feed_process(env, bus, market, path, step_ns, latest.index))
         oracle = Oracle(
             env, bus, market, live, _source_specs(params, seed, market), latest, on_mark,
             generator(seed, stream(market, "oracle/latency")),

@@ -83,3 +83,4 @@ class LiquidationParams(NamedTuple):
     vault_threshold_ppm: int = 666_667  # execution "vault": take-over below this share of maintenance
     fund_limit_ppm: int = 1_000_000  # execution "fund": the fund's most net notional, ppm of its equity
     multi_leg: MultiLeg = MultiLeg.WHOLE  # several markets: every leg whole, or Deribit's incremental reduction
+    engine_on: bool = True  # False: the margin monitor checks nobody (the counterfactual without liquidations)
