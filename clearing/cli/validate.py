@@ -8,6 +8,7 @@ input are raised as ClearingError for `clearing.cli.app.main` to report in one l
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if doc is not None and not doc.is_file():
         raise ConfigError(f"--doc {doc}: no such file")
     workers = args.workers or default_workers()
+    if args.vary:
+        return _sensitivity(args, days, scenarios, out, doc, workers)
     print(f"validate: {len(days)} day(s) on {args.scheduler or f'{workers} local worker(s)'} -> {out}")
     try:
         with progress_bar(args.progress, "validate", lambda done, total: f"{done}/{total} days") as progress:
@@ -65,6 +68,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sensitivity(args: argparse.Namespace, days: list[Any], scenarios: Path, out: Path, doc: Path | None,
+                 workers: int) -> int:  # fmt: skip
+    # `--vary`: each day at its base and with each assumption at its low and high value, ranked (a tornado).
+    from clearing.apps import validate
+    from clearing.apps.sweep.execution import refuse_another, run_sweep
+    from clearing.apps.validate import sensitivity
+    from clearing.cli.common import progress_bar
+
+    vary = sensitivity.parse_vary(args.vary)
+    overrides = tuple(args.set or ())
+    manifest = {"days": [d.name for d in days], "seed": args.seed, "set": list(overrides), "vary": vary}
+    refuse_another(out, validate.MANIFEST, manifest, ("days", "seed", "set", "vary"), "sensitivity study")
+    tasks = sensitivity.plan_sensitivity(days, scenarios, out, args.seed, overrides, vary, args.data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / validate.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"validate: {len(tasks)} runs ({len(days)} day(s) x (1 + 2 x {len(vary)})) on "
+          f"{args.scheduler or f'{workers} local worker(s)'} -> {out}")  # fmt: skip
+    try:
+        with progress_bar(args.progress, "sensitivity", lambda done, total: f"{done}/{total} runs") as progress:
+            counts = run_sweep(tasks, out, None, workers, args.scheduler, progress, run=validate.run_day)
+    except KeyboardInterrupt:
+        print(f"clearing: interrupted; the runs done are kept in {out}; run again to resume", file=sys.stderr)
+        return 130
+    ranked = sensitivity.swings(days, out, vary)
+    table = sensitivity.tornado_table(ranked)
+    (out / "sensitivity.md").write_text(table, encoding="utf-8")
+    print(table, end="")
+    print(f"plot: {sensitivity.tornado_plot(ranked, out)}")
+    if doc is not None:
+        validate.update_doc(doc, table, "sensitivity")
+        print(f"doc: {doc}")
+    if counts["failed"]:
+        raise ConfigError(f"{counts['failed']} run(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
+    return 0
+
+
 def add_validate_commands(subparsers: Any) -> None:
     """Add `validate` to the main parser."""
     from clearing.cli.common import add_progress_argument, seed
@@ -84,5 +123,7 @@ def add_validate_commands(subparsers: Any) -> None:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask scheduler instead (needs clearing[dask])")
     p.add_argument("--doc", metavar="FILE", help="also write the table into FILE's generated block (docs/validation.md)")
     p.add_argument("--check", action="store_true", help="exit 1 when a day misses a target")
+    p.add_argument("--vary", action="append", metavar="KEY=LOW,HIGH",
+                   help="a sensitivity study instead: each day with KEY at LOW and at HIGH, one key at a time (repeatable)")
     add_progress_argument(p)
     p.set_defaults(func=cmd_validate)

@@ -140,3 +140,32 @@ def test_the_reported_figures_name_their_sources_in_the_references():
             for cited in __import__("re").findall(r"\[([a-z0-9-]+)\]", text):
                 assert f"### [{cited}]" in references, f"{d.name}: [{cited}] is not in docs/references.md"
     assert json.loads(json.dumps([d.model_dump(mode="json") for d in days]))  # plain data
+
+
+def test_a_sensitivity_study_ranks_the_assumptions_by_the_swing_they_cause(day, tmp_path, capsys, monkeypatch):
+    reported, _out, data, scenarios, overrides, _counts = day
+    monkeypatch.setattr(validate, "load_reported", lambda: [reported])
+    out = tmp_path / "s"
+    args = ["--data-dir", str(data), "validate", "--scenarios", str(scenarios), "--out", str(out), "--progress", "never",
+            *[x for o in overrides for x in ("--set", o)], "--vary", "population.long_fraction=0.2,0.9",
+            "--vary", "population.notional_median=4000,5000", "--workers", "2"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    from clearing.apps.validate import sensitivity
+
+    ranked = sensitivity.swings([reported], out, sensitivity.parse_vary(["population.long_fraction=0.2,0.9",
+                                                                          "population.notional_median=4000,5000"]))
+    base, *rows = ranked["2024-03-01"]
+    assert [r["share_swing"] for r in rows] == sorted((r["share_swing"] for r in rows), reverse=True)
+    assert rows[0]["key"] == "population.long_fraction"  # the long share moves a long crash far more than a 20 % size change
+    assert printed.startswith("validate: 5 runs (1 day(s) x (1 + 2 x 2))") and "| 1 | `population.long_fraction` |" in printed
+    assert (out / "tornado.png").stat().st_size > 1000 and (out / "sensitivity.md").read_text() in printed
+    assert not list((out / "logs").glob("*.sqlite*"))  # measured, then removed
+    assert base["base_share"] == pytest.approx(validate.share_in(validate.results([reported], _out)[0][1],
+                                                                 reported.share_window))  # fmt: skip
+
+
+@pytest.mark.parametrize("option", ["population.long_fraction", "population.long_fraction=0.2", "x=1,2,3", "=1,2"])
+def test_a_bad_vary_is_one_line_exit_2(option, tmp_path, capsys):
+    assert main(["validate", "--out", str(tmp_path / "v"), "--vary", option]) == 2
+    assert "expected KEY=LOW,HIGH" in capsys.readouterr().err

@@ -78,13 +78,17 @@ def run_day(task: Task) -> dict[str, Any]:
     """Run one day's scenario into its log and measure it (in a worker); return its result row."""
     day = dict(task.params)["day"]
     row: dict[str, Any] = {"run_id": task.run_id, "replication": 0, "seed": task.seed, "params": json.dumps(dict(task.params)),
-                           "day": day, "log": task.log_path}  # fmt: skip
+                           "day": day, "log": task.log_path if dict(task.params).get("keep_log") != "no" else ""}  # fmt: skip
     try:
         scenario = Scenario.model_validate_json(task.scenario_json)
         summary = run_scenario(scenario, task.seed, Path(task.log_path), data_dir=task.data_dir, overwrite=True, atomic=True)
         metrics = day_metrics(task.log_path, task.data_dir)
     except Exception as e:  # the other days go on; the row says what failed
         return {**row, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+    finally:
+        if dict(task.params).get("keep_log") == "no":  # a sensitivity run: measured, then its log goes
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(task.log_path + suffix).unlink(missing_ok=True)
     return {**row, "status": "complete", "error": "", "head_hash": summary.head_hash,
             "metrics": json.dumps(metrics.as_dict())}  # fmt: skip
 

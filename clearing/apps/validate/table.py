@@ -91,15 +91,24 @@ def markdown(pairs: list[tuple[Reported, DayMetrics]], heading: str = "") -> str
     return "\n".join(lines) + "\n"
 
 
-def update_doc(path: Path, table: str) -> None:
-    """Replace the generated block of `path` (between BEGIN and END) with `table`.
+def markers(block: str = "") -> tuple[str, str]:
+    """Return the begin and end markers of a generated block ("": the validation table; "sensitivity": the tornado)."""
+    if not block:
+        return BEGIN, END
+    begin = f"<!-- clearing validate {block}: begin (generated; do not edit by hand) -->"
+    return begin, f"<!-- clearing validate {block}: end -->"
+
+
+def update_doc(path: Path, table: str, block: str = "") -> None:
+    """Replace the generated block of `path` (between its markers, `markers(block)`) with `table`.
 
     Raises:
         ConfigError: the file has no such block.
     """
+    begin, end = markers(block)
     text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise ConfigError(f"{path}: no block between {BEGIN!r} and {END!r} to write the table into")
-    head, rest = text.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}", encoding="utf-8")
+    if begin not in text or end not in text:
+        raise ConfigError(f"{path}: no block between {begin!r} and {end!r} to write the table into")
+    head, rest = text.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{table}{end}{tail}", encoding="utf-8")
