@@ -57,7 +57,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     (out / "validation.md").write_text(table, encoding="utf-8")
     print(table, end="")
     if doc is not None:
-        validate.update_doc(doc, table)
+        validate.update_doc(doc, table, args.block)
         print(f"doc: {doc}")
     if counts["failed"]:
         raise ConfigError(f"{counts['failed']} day(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
@@ -97,7 +97,7 @@ def _sensitivity(args: argparse.Namespace, days: list[Any], scenarios: Path, out
     print(table, end="")
     print(f"plot: {sensitivity.tornado_plot(ranked, out)}")
     if doc is not None:
-        validate.update_doc(doc, table, "sensitivity")
+        validate.update_doc(doc, table, args.block or "sensitivity")
         print(f"doc: {doc}")
     if counts["failed"]:
         raise ConfigError(f"{counts['failed']} run(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
@@ -122,6 +122,8 @@ def add_validate_commands(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, help="local worker processes (default: the CPUs available)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask scheduler instead (needs clearing[dask])")
     p.add_argument("--doc", metavar="FILE", help="also write the table into FILE's generated block (docs/validation.md)")
+    p.add_argument("--block", default="", metavar="NAME",
+                   help="with --doc: the named generated block to write (default: the validation's, or 'sensitivity')")
     p.add_argument("--check", action="store_true", help="exit 1 when a day misses a target")
     p.add_argument("--vary", action="append", metavar="KEY=LOW,HIGH",
                    help="a sensitivity study instead: each day with KEY at LOW and at HIGH, one key at a time (repeatable)")

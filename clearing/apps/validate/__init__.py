@@ -44,6 +44,7 @@ class Reported(BaseModel):
     name: str
     scenario: str
     peak_utc: datetime
+    peak_window: tuple[datetime, datetime] | None = None  # a reported span instead of a minute: inside it is 0 apart
     peak_basis: str
     share: float = Field(gt=0)
     share_window: tuple[datetime, datetime]

@@ -10,6 +10,7 @@ figures cite docs/references.md by id; the table links them.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +38,22 @@ def _cited(text: str) -> str:
     return re.sub(r"\[([a-z0-9-]+)\]", r"[\1](references.md#\1)", text)
 
 
+def peak_apart(day: Reported, m: DayMetrics) -> float | None:
+    """Return the minutes between the simulated peak and the real one (its reported span: 0 inside it)."""
+    if day.peak_window is None or not m.peak_utc:
+        return minutes_apart(m.peak_utc, day.peak_utc)
+    start, end = day.peak_window
+    at = datetime.fromisoformat(m.peak_utc.replace("Z", "+00:00"))
+    if start <= at <= end:
+        return 0.0
+    return min(abs((at - start) / timedelta(minutes=1)), abs((at - end) / timedelta(minutes=1)))
+
+
 def verdicts(pairs: list[tuple[Reported, DayMetrics]]) -> list[tuple[bool, bool]]:
     """Return per day (peak within PEAK_MINUTES, share within a factor of SHARE_FACTOR)."""
     out = []
     for day, m in pairs:
-        apart = minutes_apart(m.peak_utc, day.peak_utc)
+        apart = peak_apart(day, m)
         share = share_in(m, day.share_window)
         ratio = share / day.share if share > 0 else float("inf")
         out.append((apart is not None and apart <= PEAK_MINUTES, 1 / SHARE_FACTOR <= ratio <= SHARE_FACTOR))
@@ -59,14 +71,16 @@ def markdown(pairs: list[tuple[Reported, DayMetrics]], heading: str = "") -> str
     ]
     marks = verdicts(pairs)
     for (day, m), (peak_ok, share_ok) in zip(pairs, marks, strict=True):
-        apart = minutes_apart(m.peak_utc, day.peak_utc)
+        apart = peak_apart(day, m)
+        real = (f"{day.peak_window[0].strftime('%m-%d %H:%M')}-{day.peak_window[1].strftime('%H:%M')}" if day.peak_window
+                else day.peak_utc.strftime("%m-%d %H:%M"))  # fmt: skip
         share = share_in(m, day.share_window)
         f = m.funding
         funding = (f"{f['mean_abs_difference_ppb'] / 1e7:.4f} / {f['max_abs_difference_ppb'] / 1e7:.4f} %, "
                    f"{f['same_sign']} of {f['compared']}") if f and f.get("compared") else "none compared"  # fmt: skip
         lines.append(
             f"| {day.name} | {m.peak_utc[5:].replace('T', ' ').replace('Z', '')} ({_money(m.peak_notional)}, "
-            f"{m.peak_liquidations} liquidations) | {day.peak_utc.strftime('%m-%d %H:%M')} | "
+            f"{m.peak_liquidations} liquidations) | {real} | "
             f"{'-' if apart is None else f'{apart:.0f} min'} {'✓' if peak_ok else '✗'} | "
             f"{share * 100:.2f} % ({_money(share * m.open_interest)} of {_money(m.open_interest)}) | "
             f"{day.share * 100:.2f} % {'✓' if share_ok else '✗'} | {_money(m.fund_draw)} of {_money(m.fund_seed)} | "
