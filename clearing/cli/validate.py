@@ -39,8 +39,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a directory")
     doc = Path(args.doc) if args.doc else None
-    if doc is not None and not doc.is_file():
-        raise ConfigError(f"--doc {doc}: no such file")
+    if doc is not None:
+        from clearing.apps.validate.table import markers
+
+        if not doc.is_file():
+            raise ConfigError(f"--doc {doc}: no such file")
+        begin, end = markers(args.block or ("sensitivity" if args.vary else ""))
+        text = doc.read_text(encoding="utf-8")
+        if begin not in text or end not in text:
+            raise ConfigError(f"--doc {doc}: no block between {begin!r} and {end!r} to write the table into")
     workers = args.workers or default_workers()
     if args.vary:
         return _sensitivity(args, days, scenarios, out, doc, workers)
@@ -52,7 +59,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"clearing: interrupted; the days done are kept in {out}; run again to resume", file=sys.stderr)
         return 130
-    pairs = validate.results(days, out)
+    if counts["failed"] and not counts["complete"] + counts["skipped"]:
+        raise ConfigError(f"every day failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
+    plan = validate.plan(days, scenarios, out, args.seed, tuple(args.set or ()), args.data_dir)
+    pairs = validate.results(days, out, {t.run_id for t in plan})
     table = validate.markdown(pairs)
     (out / "validation.md").write_text(table, encoding="utf-8")
     print(table, end="")
@@ -81,6 +91,7 @@ def _sensitivity(args: argparse.Namespace, days: list[Any], scenarios: Path, out
     manifest = {"days": [d.name for d in days], "seed": args.seed, "set": list(overrides), "vary": vary}
     refuse_another(out, validate.MANIFEST, manifest, ("days", "seed", "set", "vary"), "sensitivity study")
     tasks = sensitivity.plan_sensitivity(days, scenarios, out, args.seed, overrides, vary, args.data_dir)
+    validate.check_tapes(tasks)
     out.mkdir(parents=True, exist_ok=True)
     (out / validate.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"validate: {len(tasks)} runs ({len(days)} day(s) x (1 + 2 x {len(vary)})) on "

@@ -170,8 +170,8 @@ class PopulationConfig(Section):
     """Leveraged traders, each holding one isolated position opened during the entry window.
 
     Leverage is drawn from `leverage` with `leverage_weights` ("choices"), or from a
-    lognormal ("lognormal") of median `leverage_median` and log-sd `leverage_sigma`, within
-    [1, `leverage_max`]; 0 for either fits it to the choices' weighted log-mean and log-sd.
+    lognormal ("lognormal") of median `leverage_median` and log-sd `leverage_sigma`, clipped
+    to [1, `leverage_max`]; 0 for either fits it to the choices' distribution function.
     With `history_s`, entry times are uniform on [-history_s, entry_window_s]: a trader who
     entered before the start holds a position opened at the price of a synthetic
     pre-history (a driftless geometric Brownian path of annualised volatility

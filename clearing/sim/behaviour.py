@@ -54,10 +54,14 @@ class Behaviour:
             distance = min(p.stop_distance * math.exp(p.stop_distance_sigma * float(self.rng.standard_normal())),
                            p.stop_distance_max)  # fmt: skip
             entry = abs(s.entry_cost.item(account, self.market)) / (abs(held) * s.markets[self.market].unit_value)
-            if held > 0:
-                heapq.heappush(self.longs, (-math.floor(entry * (1 - distance)), account, self.generation[i]))
-            else:
-                heapq.heappush(self.shorts, (math.ceil(entry * (1 + distance)), account, self.generation[i]))
+            stop = math.floor(entry * (1 - distance)) if held > 0 else math.ceil(entry * (1 + distance))
+            mark = int(s.mark_ticks[self.market]) or int(s.index_ticks[self.market])
+            if (mark <= stop) if held > 0 else (mark >= stop):
+                continue  # a position standing at the start whose stop its pre-history crossed holds none (it survived)
+            self._arm(stop if held < 0 else -stop, account, self.generation[i], held > 0)
+
+    def _arm(self, key: int, account: int, generation: int, long: bool) -> None:
+        heapq.heappush(self.longs if long else self.shorts, (key, account, generation))
 
     def on_mark(self, market: int, mark_seq: int) -> None:
         """Fire every stop the market's new mark reaches: longs at or above it, shorts at or below, in price order."""
@@ -77,15 +81,21 @@ class Behaviour:
         desk = self.desk
         s = desk.exchange.bus.state
         held = s.position.item(account, self.market)
-        if generation != self.generation[self.trader_of[account]] or not held or s.liquidating[account]:
+        if generation != self.generation[self.trader_of[account]] or not held:
+            return
+        if s.liquidating[account]:  # kept for when a cancelled liquidation leaves the position open
+            self._arm(-stop if held > 0 else stop, account, generation, held > 0)
             return
         now = desk.env.now
         seq = desk.exchange.bus.emit(ev.StopTriggered(ts_ns=now, causes=(mark_seq,), account=account, market=self.market,
                                                       stop_ticks=stop))  # fmt: skip
         outcome = desk.exchange.submit(now, account, self.market, -1 if held > 0 else 1, abs(held), "market",
                                        reduce_only=True, causes=(seq,))  # fmt: skip
-        if outcome.trade_seqs and not s.position.item(account, self.market):
-            self.closed(account, outcome.trade_seqs[-1])
+        if not s.position.item(account, self.market):
+            if outcome.trade_seqs:
+                self.closed(account, outcome.trade_seqs[-1])
+        else:  # a thin book filled part of it: the stop stays for the rest
+            self._arm(-stop if held > 0 else stop, account, generation, held > 0)
 
     def closed(self, account: int, seq: int) -> None:
         """A trader's position was closed out (by its stop, or its liquidation: event `seq`): draw its re-entry."""
@@ -103,4 +113,4 @@ class Behaviour:
             return
         again = self.desk.exchange.bus.emit(ev.TraderReentered(ts_ns=self.desk.env.now, causes=(seq,), account=account,
                                                                market=self.market))  # fmt: skip
-        enter(self.desk, i, causes=(again,))
+        enter(self.desk, i, causes=(again,), reentry=True)

@@ -117,6 +117,10 @@ def liquidator_process(
             yield env.timeout(service_ns)
         while budget is not None and (wait := budget.take(env.now, live.params.queue.block_ns, live.params.queue.max_per_block)):
             yield env.timeout(wait)
+        if not live.params.liquidation.engine_on:  # switched off while this one waited
+            exchange.bus.emit(ev.LiquidationCancelled(ts_ns=env.now, causes=(breach_seq,), account=account, market=market,
+                                                      reason="engine_off"))  # fmt: skip
+            continue
         done = liquidate(exchange, env.now, account, market, breach_seq, backstop, live.params.liquidation, guard, fund_account)
         if done >= 0 and closed is not None:
             closed(account, done)

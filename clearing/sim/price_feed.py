@@ -63,26 +63,30 @@ def discovered_index_process(
     decay = 0.5 ** (step_ns / params.reversion_halflife_ns)
     fundamental = [float(x) for x in path_ticks.tolist()]
     level = fundamental[0]
-    before_f, before_v, emitted = fundamental[0], 0, 0
+    before_f, before_v, before_from, emitted = fundamental[0], 0, "", 0
     for step, f in enumerate(fundamental):
         delay = step * step_ns - env.now
         if delay > 0:
             yield env.timeout(delay)
-        venue = _venue_price(s, market, source)
-        moved = venue - before_v if venue and before_v else 0
+        venue, read_from = _venue_price(s, market, source)
+        # A move between two readings of the same price only: the mid against a last trade is no move.
+        moved = venue - before_v if venue and before_v and read_from == before_from else 0
         level = next_index(level, f, before_f, moved, w, decay)
         price = max(1, round(level))
         if price != emitted:
-            causes = latest.of(source, market) if moved else ()
+            causes = latest.of(read_from, market) if moved else ()
             latest.index[market] = bus.emit(ev.IndexPriceUpdated(ts_ns=env.now, causes=causes, market=market, price_ticks=price))
             emitted = price
-        before_f, before_v = f, venue or before_v
+        before_f = f
+        if venue:
+            before_v, before_from = venue, read_from
 
 
-def _venue_price(s: ClearingState, market: int, source: str) -> int:
-    # The venue's own price: its book's mid (else its last trade), or its last trade; 0 before either.
+def _venue_price(s: ClearingState, market: int, source: str) -> tuple[int, str]:
+    # The venue's own price and what it was read from: its book's mid (its last trade while a side is empty), or its
+    # last trade; 0 before either.
     if source == "mid":
         mid = s.books[market].mid()
         if mid:
-            return mid
-    return int(s.last_trade_ticks[market])
+            return mid, "mid"
+    return int(s.last_trade_ticks[market]), "last"

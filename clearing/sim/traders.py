@@ -86,13 +86,16 @@ def trader_process(desk: Desk) -> Generator[simpy.Event, Any, None]:
         enter(desk, i, price_ticks=prior[i])
 
 
-def enter(desk: Desk, i: int, causes: tuple[int, ...] = (), price_ticks: int = 0) -> None:
-    """Deposit trader `i`'s margin and open its legs now (a first entry or a re-entry citing `causes`).
+def enter(desk: Desk, i: int, causes: tuple[int, ...] = (), price_ticks: int = 0, reentry: bool = False) -> None:
+    """Deposit trader `i`'s margin and open its legs now (a first entry, or a re-entry citing `causes`).
 
     Margin per leg: notional / leverage (at the current mark, the index before the first
     mark; at `price_ticks` when given, a position opened before the start at that price) plus
     the taker fee, both rounded up, deposited per account; then a market order per leg, or
-    a trade with the counterparty (with `price_ticks`: with the backstop, at that price).
+    a trade with the counterparty (with `price_ticks`: with the backstop, at that price). A
+    re-entry deposits only what the account's cash left from its last position lacks (none when
+    it has enough), and always sends market orders into the book: it is new flow, not the open
+    interest that stood before the start.
     """
     env, exchange, population = desk.env, desk.exchange, desk.population
     s = exchange.bus.state
@@ -110,6 +113,11 @@ def enter(desk: Desk, i: int, causes: tuple[int, ...] = (), price_ticks: int = 0
         margins[account] = margins.get(account, 0) + margin
     deposits = {}
     for account, margin in margins.items():
+        if reentry:  # what is left of the last position's margin counts
+            margin -= max(0, s.cash.item(account))
+            if margin <= 0:
+                deposits[account] = causes[0]
+                continue
         if desk.asset >= 0 and population.collateral[i]:
             amount = collateral_for(s, desk.asset, margin)
             deposit = ev.CollateralDeposited(ts_ns=env.now, causes=causes, account=account, asset=desk.asset, amount=amount)
@@ -125,7 +133,7 @@ def enter(desk: Desk, i: int, causes: tuple[int, ...] = (), price_ticks: int = 0
         if price_ticks:
             fills.append(open_against(exchange, env.now, account, desk.backstop, leg.market, side * lots, deposits[account],
                                       price=price_ticks))  # fmt: skip
-        elif desk.counterparty >= 0:
+        elif desk.counterparty >= 0 and not reentry:
             fallback = desk.starting_prices[leg.market] if desk.starting_prices else 0
             fills.append(
                 open_against(exchange, env.now, account, desk.counterparty, leg.market, side * lots, deposits[account], fallback)

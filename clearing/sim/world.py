@@ -403,7 +403,10 @@ def _population(params: RunParams, seed: int, lot_value_minor: int, first_ticks:
     maintenance = params.markets[p.legs[0][0]].bracket_rates_ppm[0]
     times, ticks = survivors(rng, path, b.history_ns, population.entry_ns, population.side, population.leverage_centi,
                              maintenance)  # fmt: skip
-    return population._replace(entry_ns=times, entry_ticks=ticks)
+    # A position standing at the start holds on for its drawn (exponential, so memoryless) holding time from 0.
+    held = population.exit_ns - population.entry_ns
+    exits = np.where(population.exit_ns < 0, -1, np.where(times < 0, held, population.exit_ns))
+    return population._replace(entry_ns=times, entry_ticks=ticks, exit_ns=exits)
 
 
 def _legs(

@@ -169,3 +169,18 @@ def test_a_sensitivity_study_ranks_the_assumptions_by_the_swing_they_cause(day, 
 def test_a_bad_vary_is_one_line_exit_2(option, tmp_path, capsys):
     assert main(["validate", "--out", str(tmp_path / "v"), "--vary", option]) == 2
     assert "expected KEY=LOW,HIGH" in capsys.readouterr().err
+
+
+def test_a_missing_tape_or_doc_block_is_refused_before_anything_runs(day, tmp_path, capsys, monkeypatch):
+    reported, _out, _data, scenarios, overrides, _counts = day
+    monkeypatch.setattr(validate, "load_reported", lambda: [reported])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "v"
+    base = ["validate", "--scenarios", str(scenarios), "--out", str(out), *[x for o in overrides for x in ("--set", o)]]
+    assert main(["--data-dir", str(empty), *base]) == 2
+    assert "tiny_1m.csv" in capsys.readouterr().err and not out.exists()
+    doc = tmp_path / "d.md"
+    doc.write_text("no block here\n")
+    assert main(["--data-dir", str(_data), *base, "--doc", str(doc)]) == 2
+    assert "no block between" in capsys.readouterr().err and not out.exists()

@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 SCENARIO = ROOT / "scenarios" / "synthetic-crash.toml"
 SHORT = ["duration_s=5400", "population.accounts=1500", "checkpoint_interval_s=1800", "population.entry_window_s=600"]
 LIVES = [*SHORT, "population.leverage_distribution=lognormal", "population.history_s=43200", "population.history_volatility=0.8",
-         "population.stop_loss.enabled=true", "population.reentry.enabled=true", "population.reentry.delay_mean_s=120"]  # fmt: skip
+         "population.stop_loss.enabled=true", "population.reentry.enabled=true", "population.reentry.delay_mean_s=120",
+         "population.entry=backstop"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +62,22 @@ def test_a_reentry_cites_the_close_and_its_deposit_cites_it(run):
     by_seq = rows(path)
     seqs = sorted(by_seq)
     cited = {"LiquidationCompleted", "TradeExecuted"}
+    deposited = 0
     for seq, e in by_seq.items():
         if type(e).__name__ != "TraderReentered":
             continue
         (close,) = e.causes
         assert type(by_seq[close]).__name__ in cited and by_seq[close].ts_ns <= e.ts_ns
-        deposit = by_seq[seqs[seqs.index(seq) + 1]]
-        assert type(deposit).__name__ == "Deposited" and deposit.causes == (seq,) and deposit.account == e.account
+        after = by_seq[seqs[seqs.index(seq) + 1]]
+        if type(after).__name__ == "Deposited":  # what the last position's margin left was short of the new one
+            assert after.causes == (seq,) and after.account == e.account
+            after = by_seq[seqs[seqs.index(seq) + 2]]
+            deposited += 1
+        else:  # the cash left sufficed: no deposit, the order cites the re-entry itself
+            assert after.causes == (seq,)
+        # a re-entry is new flow: a market order into the book, even with entry = "backstop"
+        assert type(after).__name__ == "OrderPlaced" and after.order_type == "market" and after.account == e.account
+    assert deposited > 0
 
 
 def test_positions_standing_at_the_start_were_opened_at_prehistory_prices(run):

@@ -12,11 +12,16 @@ from clearing.core.agents.population import draw_population, fit_lognormal, logn
 from clearing.rng import generator
 
 
-def test_the_fitted_lognormal_keeps_the_choices_log_mean_and_log_sd():
-    median, sigma = fit_lognormal((2, 8), (1.0, 1.0))
-    assert median == pytest.approx(4.0) and sigma == pytest.approx(math.log(2))
-    median, sigma = fit_lognormal((1, 2, 3, 5, 10, 20, 50, 100), (0.40, 0.30, 0.15, 0.10, 0.03, 0.013, 0.005, 0.002))
-    assert 1.9 < median < 2.0 and 0.7 < sigma < 0.75  # the 2021-05-19 mix: a median near 2x
+def test_the_fitted_lognormal_follows_the_choices_distribution_tail_included():
+    median, sigma = fit_lognormal((2, 8), (1.0, 1.0))  # mid-CDF 0.25 at 2x, 0.75 at 8x
+    assert median == pytest.approx(4.0) and sigma == pytest.approx(math.log(4) / (2 * 0.6744897501960817))
+    choices, weights = (1, 2, 3, 5, 10, 20, 50, 100), (0.40, 0.30, 0.15, 0.10, 0.03, 0.013, 0.005, 0.002)
+    median, sigma = fit_lognormal(choices, weights)  # the 2021-05-19 mix
+    centi = lognormal_leverage(generator(4, "f"), 200_000, median, sigma, 125.0)
+    for level, share in ((5, 0.15), (10, 0.05), (20, 0.02)):  # the mix's share at or above each level, within a third
+        assert abs((centi >= level * 100).mean() / share - 1) < 0.35, level
+    assert abs((centi == 100).mean() - 0.40) < 0.05  # the unlevered mass stays at 1x
+    assert fit_lognormal((7,), (1.0,)) == (7.0, 0.0)
 
 
 def test_lognormal_leverage_stays_in_bounds_to_the_hundredth_with_its_median():
@@ -26,8 +31,8 @@ def test_lognormal_leverage_stays_in_bounds_to_the_hundredth_with_its_median():
     assert len(np.unique(centi)) > 2000  # continuous, not a handful of levels
     assert np.array_equal(centi, lognormal_leverage(generator(1, "x"), 20_000, 10.0, 0.8, 125.0))
     assert set(lognormal_leverage(generator(1, "x"), 5, 300.0, 0.0, 125.0).tolist()) == {12_500}
-    truncated = lognormal_leverage(generator(2, "x"), 20_000, 1.5, 1.0, 3.0)  # most of the mass cut away on both sides
-    assert truncated.min() >= 100 and truncated.max() <= 300
+    clipped = lognormal_leverage(generator(2, "x"), 20_000, 1.5, 1.0, 3.0)  # much of the mass beyond both bounds
+    assert clipped.min() == 100 and clipped.max() == 300 and 0.2 < (clipped == 100).mean() < 0.5
 
 
 def test_choices_give_the_population_they_gave_before_and_margin_in_hundredths():

@@ -25,11 +25,12 @@ from clearing.apps.sweep.plan import Task
 from clearing.apps.sweep.results import complete_rows
 from clearing.apps.validate.metrics import DayMetrics, day_metrics, minutes_apart, share_in
 from clearing.apps.validate.table import markdown, update_doc
+from clearing.data.directory import resolve_data_file
 from clearing.errors import ConfigError
 from clearing.log.verify import run_id_for
 from clearing.scenario import Scenario, load_scenario
 
-__all__ = ["MANIFEST", "Reported", "load_reported", "markdown", "minutes_apart", "plan", "results", "run_day",
+__all__ = ["MANIFEST", "Reported", "check_tapes", "load_reported", "markdown", "minutes_apart", "plan", "results", "run_day",
            "share_in", "update_doc", "validate"]  # fmt: skip
 
 REPORTED = Path(__file__).resolve().parent / "reported.toml"
@@ -94,22 +95,43 @@ def run_day(task: Task) -> dict[str, Any]:
             "metrics": json.dumps(metrics.as_dict())}  # fmt: skip
 
 
+def check_tapes(tasks: list[Task]) -> None:
+    """Require every day's tape in the data directory before anything runs (the mark is compared with it).
+
+    Raises:
+        DataError: a tape is missing, naming it and where it was looked for.
+    """
+    for task in tasks:
+        scenario = Scenario.model_validate_json(task.scenario_json)
+        for name in scenario.price.files:
+            resolve_data_file(name, task.data_dir)
+
+
 def validate(
     days: list[Reported], scenarios: Path, out: Path, seed: int = 0, overrides: tuple[str, ...] = (),
     data_dir: str | None = None, workers: int = 1, scheduler: str | None = None, progress: Any = None,
 ) -> dict[str, int]:  # fmt: skip
-    """Run the days not yet done in `out` (resumable); return the sweep's counts."""
+    """Run the days not yet done in `out` (resumable); return the sweep's counts.
+
+    Raises:
+        ConfigError, DataError: a scenario or a tape is missing, before anything is written.
+    """
     manifest = {"days": [d.name for d in days], "seed": seed, "set": list(overrides), "validate": True}
     refuse_another(out, MANIFEST, manifest, ("days", "seed", "set"), "validation")
     tasks = plan(days, scenarios, out, seed, overrides, data_dir)
+    check_tapes(tasks)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return run_sweep(tasks, out, None, workers, scheduler, progress, run=run_day)
 
 
-def results(days: list[Reported], out: Path) -> list[tuple[Reported, DayMetrics]]:
-    """Return each day measured in `out` beside its reported figures (days not run are left out)."""
-    measured = {json.loads(r["params"])["day"]: r for r in complete_rows(out) if r.get("metrics")}
+def results(days: list[Reported], out: Path, run_ids: set[str] | None = None) -> list[tuple[Reported, DayMetrics]]:
+    """Return each day measured in `out` beside its reported figures (days not run are left out).
+
+    With `run_ids` (the current plan's), a row of an earlier version of a day's scenario is left out.
+    """
+    measured = {json.loads(r["params"])["day"]: r for r in complete_rows(out)
+                if r.get("metrics") and (run_ids is None or r["run_id"] in run_ids)}  # fmt: skip
     pairs = [(day, DayMetrics(**json.loads(measured[day.name]["metrics"]))) for day in days if day.name in measured]
     if not pairs:
         raise ConfigError(f"{out}: no day has been validated there")

@@ -80,33 +80,41 @@ def draw_population(
 
 
 def fit_lognormal(choices: Sequence[float], weights: Sequence[float]) -> tuple[float, float]:
-    """Return the lognormal (median, log-sd) with the weighted mean and sd of log leverage over the choices.
+    """Return the lognormal (median, log-sd) fitted to the leverage choices' distribution function, tail included.
 
-    The continuous family keeps the discrete mix's centre and spread: median =
-    exp(sum w_i ln x_i), log-sd = sqrt(sum w_i (ln x_i - mu)^2), weights normalised.
+    A probit fit: at each choice x_k the mix's mid distribution function F_k (the weight below
+    x_k plus half of x_k's own) gives z_k = Phi^-1(F_k), and z = (ln x - mu) / sigma is fitted
+    by least squares over the choices (weights normalised). Matching the log-mean and log-sd
+    instead would lose the high-leverage tail that drives liquidations: a mix with 2 % at 20x or
+    more would keep 0.1 % there. One choice: that leverage, log-sd 0.
     """
     w = np.asarray(weights, np.float64) / float(np.sum(weights))
-    logs = np.array([math.log(x) for x in choices], np.float64)
-    mu = float(np.dot(w, logs))
-    return math.exp(mu), math.sqrt(float(np.dot(w, (logs - mu) ** 2)))
+    order = np.argsort(np.asarray(choices, np.float64), kind="stable")
+    x = np.asarray(choices, np.float64)[order]
+    w = w[order]
+    if len(x) == 1:
+        return float(x[0]), 0.0
+    normal = NormalDist()
+    mid = np.cumsum(w) - w / 2
+    z = np.array([normal.inv_cdf(min(max(float(f), 1e-9), 1 - 1e-9)) for f in mid.tolist()])
+    logs = np.array([math.log(v) for v in x.tolist()])
+    slope, intercept = np.polyfit(logs, z, 1)  # z = ln(x) / sigma - mu / sigma
+    sigma = 1 / float(slope)
+    return math.exp(-float(intercept) * sigma), sigma
 
 
 def lognormal_leverage(rng: np.random.Generator, n: int, median: float, sigma: float, maximum: float) -> Int64Array:
-    """Draw `n` leverages x 100 from a lognormal (median, log-sd) truncated to [1, maximum], to the hundredth.
+    """Draw `n` leverages x 100 from a lognormal (median, log-sd), to the hundredth, within [1, maximum].
 
-    Truncated by inverse transform on the standard normal's quantiles of the bounds, so no
-    draw is thrown away: u uniform on [Phi(a), Phi(b)], leverage = median x exp(sigma x Phi^-1(u)),
-    rounded half-up to 0.01 and kept within the bounds.
+    leverage = median x exp(sigma x z), z standard normal, rounded half-up to 0.01; a draw
+    below 1x is 1x (the mix's mass of unlevered positions) and one above the maximum is the
+    maximum (the venue's cap), so the tail is kept as drawn rather than renormalised.
     """
     lo, hi = 100, math.floor(maximum * 100)
-    if sigma == 0:
-        return np.full(n, min(hi, max(lo, round(median * 100))), np.int64)
-    normal = NormalDist()  # pure-Python quantiles (Wichura's AS241): the same bits on every machine
-    low, high = (normal.cdf(math.log(bound / median) / sigma) for bound in (1, maximum))
-    z = [normal.inv_cdf(min(max(x, 1e-300), 1 - 1e-16)) for x in rng.uniform(low, high, n).tolist()]
+    z = rng.standard_normal(n).tolist()
+    # math.exp, not np.exp: numpy's SIMD kernels may differ in the last bit between machines.
     centi = [min(hi, max(lo, math.floor(median * math.exp(sigma * x) * 100 + 0.5))) for x in z]
     return np.array(centi, np.int64)
-
 
 
 def leg_lots(notional_minor: npt.NDArray[np.float64], multiple: float, lot_value_minor: int) -> Int64Array:
