@@ -91,11 +91,10 @@ class Behaviour:
                                                       stop_ticks=stop))  # fmt: skip
         outcome = desk.exchange.submit(now, account, self.market, -1 if held > 0 else 1, abs(held), "market",
                                        reduce_only=True, causes=(seq,))  # fmt: skip
-        if not s.position.item(account, self.market):
-            if outcome.trade_seqs:
-                self.closed(account, outcome.trade_seqs[-1])
-        else:  # a thin book filled part of it: the stop stays for the rest
-            self._arm(-stop if held > 0 else stop, account, generation, held > 0)
+        # A stop fires once: what a thin book did not fill stays open without a stop (as a venue's stop-market
+        # order's unfilled rest is cancelled); re-arming it would fire it again at every mark.
+        if outcome.trade_seqs and not s.position.item(account, self.market):
+            self.closed(account, outcome.trade_seqs[-1])
 
     def closed(self, account: int, seq: int) -> None:
         """A trader's position was closed out (by its stop, or its liquidation: event `seq`): draw its re-entry."""
