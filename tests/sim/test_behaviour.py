@@ -119,3 +119,16 @@ def test_the_leverage_drawn_is_continuous(run):
     deposits = [e.amount for e in by_seq.values() if type(e).__name__ == "Deposited" and e.ts_ns == 0]
     assert len(set(deposits)) > 0.9 * len(deposits)
     assert np.median(deposits) > 0
+
+
+def test_a_stop_fires_at_most_once_per_entry(run):
+    # Each entry arms at most one stop; only a liquidation released with the position still open lets it fire again.
+    path, _live = run
+    by_seq = rows(path)
+    count: dict[str, dict[int, int]] = {"StopTriggered": {}, "TraderReentered": {}, "LiquidationCancelled": {}}
+    for e in by_seq.values():
+        kind = type(e).__name__
+        if kind in count:
+            count[kind][e.account] = count[kind].get(e.account, 0) + 1
+    stops, again, released = count["StopTriggered"], count["TraderReentered"], count["LiquidationCancelled"]
+    assert stops and all(n <= 1 + again.get(a, 0) + released.get(a, 0) for a, n in stops.items())
