@@ -130,7 +130,7 @@ def tornado_plot(ranked: dict[str, list[dict[str, Any]]], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     days = list(ranked)
-    fig, axes = plt.subplots(1, len(days), figsize=(4.2 * len(days), 0.45 * max(len(r) for r in ranked.values()) + 1.6),
+    fig, axes = plt.subplots(1, len(days), figsize=(4.8 * len(days), 0.45 * max(len(r) for r in ranked.values()) + 1.8),
                              squeeze=False)  # fmt: skip
     for ax, day in zip(axes[0], days, strict=True):
         base, *rows = ranked[day]
@@ -140,9 +140,9 @@ def tornado_plot(ranked: dict[str, list[dict[str, Any]]], out: Path) -> Path:
             ax.barh(y, low - b, left=b, color="tab:blue", height=0.6)
             ax.barh(y, high - b, left=b, color="tab:orange", height=0.6)
         ax.axvline(b, color="black", linewidth=0.8)
-        ax.set_yticks(range(len(rows)), [r["key"].split(".")[-1] if len(days) > 2 else r["key"] for r in reversed(rows)])
+        ax.set_yticks(range(len(rows)), [r["key"].split(".", 1)[-1] for r in reversed(rows)])  # without the section
         ax.set_title(day)
-        ax.set_xlabel("liquidated share of open interest, %")
+        ax.set_xlabel("liquidated share of OI, %")
     fig.suptitle("One assumption at a time: blue its low value, orange its high value", fontsize=10)
     fig.tight_layout()
     path = out / "tornado.png"
