@@ -81,6 +81,9 @@ class EventLogReader:
         self.wal_missing = head[18] == 2 and not Path(f"{self.path}-wal").exists()
         try:
             self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            # Text that is not UTF-8 (a flipped byte in a view's SQL or a header field) reads with U+FFFD in it, so it
+            # is found as altered by the checks instead of failing the read with an undecodable-text error.
+            self.conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
             self.conn.execute("BEGIN")
             self.layout = 0
             self._check_schema()

@@ -208,3 +208,21 @@ def test_what_this_version_writes_is_its_layout():
     # A change to a table, view or trigger a log holds is a new layout: bump LAYOUT_VERSION, record its digest in
     # LAYOUT_DIGESTS (the old layouts' stay), and say so in docs/reliability.md.
     assert layout_digest() == schema.LAYOUT_DIGESTS[schema.LAYOUT_VERSION]
+
+
+def test_a_view_whose_sql_is_not_utf8_is_found_altered_not_an_internal_error(tmp_path, capsys):
+    # A flipped high bit in a view's SQL made SQLite's text undecodable: the read must still say what was altered.
+    from clearing.apps.run import run_scenario
+    from clearing.cli import main
+    from clearing.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    log = tmp_path / "log.sqlite"
+    run_scenario(load_scenario(SCENARIOS / "synthetic-crash.toml", ["duration_s=300", "population.accounts=20",
+                                                                      "checkpoint_interval_s=300"]), 0, log)  # fmt: skip
+    data = bytearray(log.read_bytes())
+    data[data.find(b"'$.market'") + 1] ^= 0x80
+    log.write_bytes(bytes(data))
+    assert main(["verify", str(log)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "was altered" in err and "internal error" not in err and "\n" not in err
