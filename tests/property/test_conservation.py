@@ -144,7 +144,10 @@ class ClearingMachine(RuleBasedStateMachine):
                                equity=int(equities[account]), requirement=int(requirements[account]))  # fmt: skip
             debt_before = s.bad_debt
             after = self.params.after_fund
-            liquidate(self.exchange, self.now, account, 0, breach, PROVIDER, self.params)
+            settled = liquidate(self.exchange, self.now, account, 0, breach, PROVIDER, self.params)
+            if settled < 0:  # released as recovered: an earlier liquidation's ADL closed it (it may hold collateral for cash)
+                event("released: recovered")
+                continue
             event(f"liquidated ({after}: adl {s.adl_events}, socialised {s.socialised_loss > 0}, bad debt {s.bad_debt > 0})")
             assert s.position[account, 0] == 0, "a liquidated account is flat"
             assert s.cash[account] >= 0, "a liquidated account owes nothing"
