@@ -158,16 +158,21 @@ def _metrics(day: _Day, folded: Folded, oi: int, scenario: Scenario, tape: Bars,
     )  # fmt: skip
 
 
+def utc_minute(text: str) -> datetime:
+    """Return a minute written as the metrics write it ("2021-05-19T12:54Z") as an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def minutes_apart(simulated_utc: str, real: datetime) -> float | None:
     """Return |simulated - real| in minutes (None with no simulated peak)."""
     if not simulated_utc:
         return None
-    at = datetime.fromisoformat(simulated_utc.replace("Z", "+00:00"))
+    at = utc_minute(simulated_utc)
     return abs((at - real) / timedelta(minutes=1))
 
 
 def share_in(metrics: DayMetrics, window: tuple[datetime, datetime]) -> float:
     """Return the notional liquidated within `window` over the open interest at the start."""
     start, end = window
-    notional = sum(n for at, n, _c in metrics.minutes if start <= datetime.fromisoformat(at.replace("Z", "+00:00")) < end)
+    notional = sum(n for at, n, _c in metrics.minutes if start <= utc_minute(at) < end)
     return notional / metrics.open_interest if metrics.open_interest else 0.0

@@ -11,13 +11,12 @@ ranking as markdown, `tornado_plot` draws one bar chart per day.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearing.apps.sweep.plan import Task
 from clearing.apps.sweep.results import complete_rows
-from clearing.apps.validate.metrics import DayMetrics, minutes_apart, share_in
+from clearing.apps.validate.metrics import DayMetrics, minutes_apart, share_in, utc_minute
 from clearing.errors import ConfigError
 from clearing.log.verify import run_id_for
 from clearing.scenario import load_scenario
@@ -86,7 +85,7 @@ def swings(days: list[Reported], out: Path, vary: list[tuple[str, list[str]]]) -
             if any(r is None for r in runs):
                 continue
             shares = [share_in(r, day.share_window) for r in runs if r is not None]
-            peaks = [minutes_apart(r.peak_utc, _when(base.peak_utc)) if base.peak_utc else None for r in runs if r]
+            peaks = [minutes_apart(r.peak_utc, utc_minute(base.peak_utc)) if base.peak_utc else None for r in runs if r]
             rows.append({
                 "key": key, "values": values, "shares": shares, "peaks": [r.peak_utc for r in runs if r],
                 "share_swing": max(abs(s - share0) for s in shares), "peak_shift_min": max((p or 0.0) for p in peaks),
@@ -98,9 +97,6 @@ def swings(days: list[Reported], out: Path, vary: list[tuple[str, list[str]]]) -
         raise ConfigError(f"{out}: no day's base run is complete there")
     return ranked
 
-
-def _when(utc: str) -> datetime:
-    return datetime.fromisoformat(utc.replace("Z", "+00:00"))
 
 
 def tornado_table(ranked: dict[str, list[dict[str, Any]]]) -> str:

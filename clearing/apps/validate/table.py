@@ -10,11 +10,11 @@ figures cite docs/references.md by id; the table links them.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clearing.apps.validate.metrics import DayMetrics, minutes_apart, share_in
+from clearing.apps.validate.metrics import DayMetrics, minutes_apart, share_in, utc_minute
 from clearing.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def peak_apart(day: Reported, m: DayMetrics) -> float | None:
     if day.peak_window is None or not m.peak_utc:
         return minutes_apart(m.peak_utc, day.peak_utc)
     start, end = day.peak_window
-    at = datetime.fromisoformat(m.peak_utc.replace("Z", "+00:00"))
+    at = utc_minute(m.peak_utc)
     if start <= at <= end:
         return 0.0
     return min(abs((at - start) / timedelta(minutes=1)), abs((at - end) / timedelta(minutes=1)))
