@@ -46,7 +46,8 @@ def market_listed(market: int = 0, **overrides: Any) -> ev.MarketListed:
     fields: dict[str, Any] = {
         "ts_ns": 0, "market": market, "symbol": "X" if market == 0 else f"M{market}", "tick_size": "1", "lot_size": "1",
         "quote_decimals": 0, "unit_value": 1, "maintenance_margin_ppm": rate, "liquidation_fee_ppm": 0, "taker_fee_ppm": 0,
-        "maker_fee_ppm": 0, "bracket_floors": (0,), "bracket_rates_ppm": (rate,),
+        "maker_fee_ppm": 0, "bracket_floors": (0,), "bracket_rates_ppm": (rate,), "size_premium_ppm": 0,
+        "risk_limit_lots": (0, 0),
     }  # fmt: skip
     return ev.MarketListed(**{**fields, **overrides})
 

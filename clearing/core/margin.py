@@ -7,13 +7,13 @@ through it for the margin monitor, the liquidators and the exchange.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from clearing.core.rates import size_rates
 from clearing.units import PPM, Int64Array, mul_div_floor
 
 
@@ -39,12 +39,27 @@ class Brackets(NamedTuple):
     """Tiered maintenance margin of one market, shape (K,) each, floors ascending from 0.
 
     floors: notional floor of each bracket, quote minor units; rates_ppm: its maintenance
-    rate; cums: its maintenance amount, from `bracket_cums`.
+    rate; cums: its maintenance amount, from `bracket_cums`. A market margined by size has
+    one bracket whose rate `size_rates` raises with the position's lots: Drift's size
+    premium (`premium_ppm`, ppm per square-root lot) or BitMEX's risk limits
+    (`risk_limit_lots`: the base limit and the step, in lots); the rate applies to the whole
+    position.
     """
 
     floors: Int64Array
     rates_ppm: Int64Array
     cums: Int64Array
+    premium_ppm: int = 0
+    risk_limit_lots: tuple[int, int] = (0, 0)
+
+    @property
+    def by_size(self) -> bool:
+        """Whether the rate is set by the position's size (`size_rates`): one bracket, no maintenance amount."""
+        return bool(self.premium_ppm or self.risk_limit_lots[1])
+
+    def size_rates(self, size_lots: Int64Array) -> Int64Array:
+        """Return the maintenance rate (ppm) of positions of `size_lots` (`clearing.core.rates.size_rates`), shape (N,)."""
+        return size_rates(int(self.rates_ppm[0]), size_lots, self.premium_ppm, self.risk_limit_lots)
 
     @classmethod
     def flat(cls, rate_ppm: int) -> Brackets:
@@ -79,13 +94,29 @@ def bracket_cums(floors_minor: Int64Array, rates_ppm: Int64Array) -> Int64Array:
     return np.asarray(cums, np.int64)
 
 
-def maintenance_amounts(notional_minor: Int64Array, brackets: Brackets) -> Int64Array:
+def position_rate_ppm(brackets: Brackets, notional_minor: int, lots: int) -> int:
+    """Return the maintenance rate (ppm) of one position: its size's (`size_rates`) or its notional's bracket's."""
+    if brackets.by_size:
+        return int(brackets.size_rates(np.array([lots]))[0])
+    return int(brackets.rates_ppm[max(int(np.searchsorted(brackets.floors, abs(notional_minor), side="left")) - 1, 0)])
+
+
+def maintenance_amounts(notional_minor: Int64Array, brackets: Brackets, lots: Int64Array | None = None) -> Int64Array:
     """Return MM = ceil(notional x rate_b / 10^6) - cum_b, b the bracket of each notional, shape (N,).
 
     Bracket b holds notionals in (floor_b, floor_{b+1}] (a cap counts as inclusive: an
     assumption, the source does not say); rounds up, against the account. With one
-    bracket this is `maintenance_margin`. Source: docs/references.md [binance-brackets].
+    bracket this is `maintenance_margin`. A market margined by size (`Brackets.by_size`)
+    needs the positions' `lots`: MM = ceil(notional x `size_rates` / 10^6).
+    Source: docs/references.md [binance-brackets].
+
+    Raises:
+        ValueError: a market margined by size without the lots.
     """
+    if brackets.by_size:
+        if lots is None:
+            raise ValueError("a market margined by size needs the positions' lots")
+        return maintenance_margin(notional_minor, brackets.size_rates(lots))
     if len(brackets.floors) == 1:
         return maintenance_margin(notional_minor, int(brackets.rates_ppm[0]))
     b = np.maximum(np.searchsorted(brackets.floors, notional_minor, side="left") - 1, 0)
@@ -154,6 +185,20 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
         return out
     size, back = np.abs(position[rows]), backing[rows]
     side = np.where(position[rows] > 0, 1, -1)
+    if brackets.by_size:  # one rate per row, fixed by its size: the one-bracket formula, row by row
+        rate = brackets.size_rates(size)
+        whole = (side > 0) & (rate >= PPM)  # a long margined at 100 %: below maintenance at every price, or at none
+        safe = (np.abs(back) < 9 * 10**12) & (size * unit_value < 4 * 10**12) & ~whole
+        denominator = np.where(safe, size * unit_value * (rate - side * PPM), 1)
+        floor, rest = np.divmod(np.where(safe, back, 0) * PPM, denominator)
+        price = np.where(side > 0, np.where(rest == 0, floor - 1, floor), floor + 1)
+        out[rows[safe]] = np.maximum(price[safe], 0)
+        out[rows[whole]] = np.where(back[whole] < 0, np.iinfo(np.int64).max, 0)
+        safe |= whole
+        for j in np.flatnonzero(~safe).tolist():
+            one = Brackets.flat(int(rate[j]))
+            out[rows[j]] = _liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, one)
+        return out
     # The bracket: the highest whose LP, in float64, falls in it (Binance's fixed point from
     # the top); then the exact integer LP in that bracket, kept if its bracket agrees.
     rates, cums = brackets.rates_ppm.astype(np.float64), brackets.cums.astype(np.float64)
@@ -190,53 +235,6 @@ def _liquidation_price_exact(backing: int, q: int, unit_value: int, brackets: Br
             break
         b = at
     return max(price, 0)
-
-
-def risk_limit_rates(
-    value_minor: int, base_limit_minor: int, step_minor: int, base_maintenance_ppm: int, base_initial_ppm: int
-) -> tuple[int, int]:
-    """Return BitMEX's (maintenance, initial) rates (ppm) for a position of `value_minor` under stepped risk limits.
-
-    Below the base risk limit the base rates; each step of `step_minor` above it (a position at
-    the limit is one step up) raises both by the base maintenance rate: maintenance = base MM
-    x (1 + steps), initial = base IM + steps x base MM. The rate applies to the whole position
-    (no maintenance amount, unlike Binance's brackets). XBTUSD: base MM 0.50 %, IM 1.00 %, limit
-    200 XBT, step 150 XBT gives <200: 0.50/1.00, <350: 1.00/1.50, <500: 1.50/2.00, <650:
-    2.00/2.50 (%). Source: docs/references.md [bitmex-risk-limits].
-    """
-    if step_minor <= 0:
-        raise ValueError(f"expected a positive risk-limit step, was {step_minor}")
-    steps = 0 if abs(value_minor) < base_limit_minor else (abs(value_minor) - base_limit_minor) // step_minor + 1
-    return base_maintenance_ppm * (1 + steps), base_initial_ppm + steps * base_maintenance_ppm
-
-
-def initial_margin_ppm(
-    base_ppm: int,
-    size_lots: Int64Array,
-    open_notional_minor: int = 0,
-    size_premium_ppm: int = 0,
-    oi_lower_cap_minor: int = 0,
-    oi_upper_cap_minor: int = 0,
-) -> Int64Array:
-    """Return the initial margin rate (ppm) for positions of `size_lots`, shape (N,).
-
-    Open-interest scaling (dYdX v4): with the market's open notional OI, rate = min(base +
-    max(0, (OI - lower) / (upper - lower)) x (10^6 - base), 10^6), rounded up; off when
-    upper <= lower. Size premium (Drift): rate = max(rate, 0.8 x rate + premium x
-    ceil(sqrt(|size|))), the premium in ppm per square-root lot.
-    Sources: docs/references.md [dydx-v4-margin], [drift-v2-margin].
-    """
-    size = np.abs(np.asarray(size_lots, np.int64))
-    rate = base_ppm
-    if oi_upper_cap_minor > oi_lower_cap_minor and open_notional_minor > oi_lower_cap_minor:
-        excess = min(open_notional_minor - oi_lower_cap_minor, oi_upper_cap_minor - oi_lower_cap_minor)
-        span = oi_upper_cap_minor - oi_lower_cap_minor
-        rate = min(PPM, base_ppm + -((-excess * (PPM - base_ppm)) // span))
-    rates = np.full(size.shape, rate, np.int64)
-    if size_premium_ppm:
-        roots = np.array([0 if n == 0 else math.isqrt(int(n) - 1) + 1 for n in size.tolist()], np.int64)
-        rates = np.maximum(rates, -((-rates * 8) // 10) + size_premium_ppm * roots)
-    return np.minimum(rates, PPM)  # type: ignore[no-any-return]
 
 
 class SpanScenarios(NamedTuple):
@@ -394,10 +392,12 @@ def account_requirements(
     brackets: Sequence[Brackets],
     params: PortfolioParams | None = None,
     returns_ppm: Int64Array | None = None,
+    positions: Int64Array | None = None,
 ) -> Int64Array:
     """Return each account's maintenance requirement, quote minor units, shape (N,).
 
-    `values` (N, M) are the signed position values at the mark (`position_values`).
+    `values` (N, M) are the signed position values at the mark (`position_values`);
+    `positions` (N, M) their lots, needed by a market margined by size (`Brackets.by_size`).
     Isolated and cross accounts (`portfolio` False): sum over markets m of
     `maintenance_amounts(|value_m|, brackets[m])`; an isolated account holds one market,
     so this is its position's requirement. Portfolio accounts: `span_requirement` of the
@@ -409,7 +409,7 @@ def account_requirements(
     for m, market_brackets in enumerate(brackets):
         column = values[:, m]
         if column.any():  # a market nobody here holds (an option's column, zeroed by the caller) needs nothing
-            out += maintenance_amounts(np.abs(column), market_brackets)
+            out += maintenance_amounts(np.abs(column), market_brackets, _lots(positions, m))
     if params is None or not portfolio.any():
         return out
     rows = np.flatnonzero(portfolio)
@@ -423,7 +423,14 @@ def account_requirements(
     return out
 
 
-def cross_backing(margin_cash_minor: Int64Array, values: Int64Array, brackets: Sequence[Brackets], market: int) -> Int64Array:
+def _lots(positions: Int64Array | None, market: int) -> Int64Array | None:
+    return None if positions is None else positions[:, market]
+
+
+def cross_backing(
+    margin_cash_minor: Int64Array, values: Int64Array, brackets: Sequence[Brackets], market: int,
+    positions: Int64Array | None = None,
+) -> Int64Array:  # fmt: skip
     """Return what backs each account's position on `market` in a cross account, shape (N,).
 
     Binance's cross liquidation price puts WB - TMM1 + UPNL1 over the
@@ -431,11 +438,12 @@ def cross_backing(margin_cash_minor: Int64Array, values: Int64Array, brackets: S
     In this ledger (cash = wallet - positions' cost) that is margin cash + sum over the
     other markets k of (value_k - maintenance_k), so `liquidation_price(cross_backing(...),
     position, ...)` is the cross liquidation price with the other marks held. Isolated
-    (no other position): the margin cash. Source: docs/references.md [binance-liq-price].
+    (no other position): the margin cash. `positions` (N, M): as `account_requirements`.
+    Source: docs/references.md [binance-liq-price].
     """
     values = np.asarray(values, np.int64)
     out = np.asarray(margin_cash_minor, np.int64).copy()
     for k, market_brackets in enumerate(brackets):
-        if k != market:
-            out += values[:, k] - maintenance_amounts(np.abs(values[:, k]), market_brackets)
+        if k != market and values[:, k].any():
+            out += values[:, k] - maintenance_amounts(np.abs(values[:, k]), market_brackets, _lots(positions, k))
     return out

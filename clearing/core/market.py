@@ -9,13 +9,15 @@ from clearing import events as ev
 
 class MarketTerms(NamedTuple):
     """A market's order-entry terms: self-trade prevention, the market-order price band (ppm),
-    initial margin base rate and size premium (ppm), open-interest caps (minor units)."""
+    initial margin base rate and size premium (ppm), open-interest caps (minor units), and
+    BitMEX's risk limits (base limit and step, lots; a step of 0: none)."""
 
     self_trade_prevention: str = "expire_maker"
     band_ppm: int = 50_000
     initial_margin_ppm: int = 0
     size_premium_ppm: int = 0
     oi_caps_minor: tuple[int, int] = (0, 0)
+    risk_limit_lots: tuple[int, int] = (0, 0)
 
 
 def off_book_trade(

@@ -65,7 +65,7 @@ def account_risk(
         linear[:, options] = 0
     # Under scenario tables, portfolio rows are overwritten below: the markets' maintenance sum stands in until then.
     span_or_es = None if tabled else state.portfolio
-    requirement = account_requirements(linear, portfolio, state.brackets, span_or_es, state.window_returns())
+    requirement = account_requirements(linear, portfolio, state.brackets, span_or_es, state.window_returns(), held)
     tables = None
     if tabled:
         on = np.flatnonzero(portfolio)
@@ -143,7 +143,8 @@ def backing(state: ClearingState, account: int, market: int) -> int:
     held = np.flatnonzero(values).tolist()
     if len(held) <= 1:
         return cash + int(values.sum()) - int(values[market])
-    weights = [int(maintenance_amounts(np.abs(values[m : m + 1]), state.brackets[m])[0]) for m in held]
+    lots = state.position[account]
+    weights = [int(maintenance_amounts(np.abs(values[m : m + 1]), state.brackets[m], lots[m : m + 1])[0]) for m in held]
     if not sum(weights):
         weights = [abs(int(values[m])) for m in held]
     share = weights[held.index(market)] if market in held else 0
@@ -180,7 +181,7 @@ def breach_liquidation_price(state: ClearingState, account: int, market: int) ->
         return 0
     rows = slice(account, account + 1)
     values = market_values(state, state.position[rows], valuation_prices(state))
-    backed = cross_backing(state.margin_cash(rows), values, state.brackets, market)
+    backed = cross_backing(state.margin_cash(rows), values, state.brackets, market, state.position[rows])
     terms = state.inverse.get(market)
     if terms is not None:  # the coin form: `clearing.core.inverse.liquidation_price`
         b = state.brackets[market]

@@ -12,10 +12,12 @@ class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
 
     v2 adds `maker_fee_ppm`; v3 the maintenance brackets: `bracket_floors` (notional floors,
     quote minor units, the first 0) and `bracket_rates_ppm` (`maintenance_margin_ppm` is the
-    first bracket's rate).
+    first bracket's rate); v4 the rules that set the rate by the position's size (one
+    bracket): `size_premium_ppm` (Drift's size premium, ppm per square-root lot) and
+    `risk_limit_lots` (BitMEX's base risk limit and step, lots; a step of 0: none).
     """
 
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     market: int
     symbol: str
     tick_size: str
@@ -28,6 +30,8 @@ class MarketListed(Event, frozen=True, kw_only=True, tag="market_listed"):
     maker_fee_ppm: int
     bracket_floors: tuple[int, ...]
     bracket_rates_ppm: tuple[int, ...]
+    size_premium_ppm: int
+    risk_limit_lots: tuple[int, int]
 
 
 class AccountsOpened(Event, frozen=True, kw_only=True, tag="accounts_opened"):

@@ -211,6 +211,11 @@ def upcast_market_listed_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "bracket_floors": [0], "bracket_rates_ppm": [payload["maintenance_margin_ppm"]]}
 
 
+def upcast_market_listed_v3_v4(payload: dict[str, Any]) -> dict[str, Any]:
+    """v3 markets set no rate by the position's size."""
+    return {**payload, "size_premium_ppm": 0, "risk_limit_lots": [0, 0]}
+
+
 def upcast_oracle_price_published_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 oracles had one source and no confidence."""
     return {**payload, "confidence_ticks": 0, "sources_used": 1}
@@ -258,6 +263,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("accounts_opened", 1): upcast_accounts_opened_v1_v2,
     ("market_listed", 1): upcast_market_listed_v1_v2,
     ("market_listed", 2): upcast_market_listed_v2_v3,
+    ("market_listed", 3): upcast_market_listed_v3_v4,
     ("oracle_price_published", 1): upcast_oracle_price_published_v1_v2,
     ("oracle_price_delivered", 1): upcast_oracle_price_delivered_v1_v2,
     ("trade_executed", 1): upcast_trade_executed_v1_v2,

@@ -30,12 +30,13 @@ import msgspec
 from clearing import events as ev
 
 SCHEMA_VERSION = 1
-LAYOUT_VERSION = 3  # 3: the views of `stop_triggered` and `trader_reentered`
+LAYOUT_VERSION = 4  # 3: the views of `stop_triggered` and `trader_reentered`; 4: `market_listed` v4's columns
 # Each layout's tables, views and triggers by digest (`clearing.log.verify.layout_digest`): a file of an older
 # layout is checked against its own. A change to what this version writes needs a new layout and its digest here.
 LAYOUT_DIGESTS = {
     2: "c15ac0895ff74866ac0135bb498f77d41fde1a99e2f42050ffb36837c855c57a",
     3: "752157b3995d81611a5fdf368a4985aea3e0d5925ef2f63c4ff00867981c0ede",
+    4: "3e8e98a2b717109cde02bc2a36a4caf463cc46aa72b61e4eda27995670241f08",
 }
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -113,7 +114,8 @@ VIEW_ALIASES = {
 # The columns of the `markets` view: one row per listed market, its symbol and unit conventions.
 MARKET_COLUMNS = (
     "market", "symbol", "tick_size", "lot_size", "quote_decimals", "unit_value", "maintenance_margin_ppm",
-    "liquidation_fee_ppm", "taker_fee_ppm", "maker_fee_ppm", "bracket_floors", "bracket_rates_ppm",
+    "liquidation_fee_ppm", "taker_fee_ppm", "maker_fee_ppm", "bracket_floors", "bracket_rates_ppm", "size_premium_ppm",
+    "risk_limit_lots",
 )  # fmt: skip
 
 INDEXES_SQL = (

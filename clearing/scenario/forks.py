@@ -16,7 +16,7 @@ _ORACLE_LIVE = (
 _LIQUIDATION_LIVE = (
     "slippage", "impact_depth", "max_slippage", "execution", "vault_threshold", "after_fund", "adl_ranking", "partial",
     "partial_fraction", "partial_min_notional", "cooldown_s", "max_notional_per_block", "block_ms", "max_per_block",
-    "detection_latency_ms", "fund_limit", "multi_leg", "engine",
+    "detection_latency_ms", "fund_limit", "multi_leg", "engine", "margin_buffer",
 )  # fmt: skip
 FORKABLE_KEYS = tuple(f"oracle.{k}" for k in _ORACLE_LIVE) + tuple(f"liquidation.{k}" for k in _LIQUIDATION_LIVE)
 """The keys a fork may change mid-run: parameters the SimPy shell reads afresh at each use."""

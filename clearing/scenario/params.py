@@ -277,7 +277,7 @@ def _market(sc: Scenario, m: MarketConfig, p: PriceConfig) -> MarketParams:
     terms = MarketTerms(
         m.self_trade_prevention, to_ppm(m.market_order_band, "market_order_band"),
         to_ppm(m.initial_margin_rate, "initial_margin_rate"), to_ppm(m.size_premium, "size_premium"),
-        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)),
+        (sc.quote_minor(m.oi_lower_cap), sc.quote_minor(m.oi_upper_cap)), m.risk_limit_lots(),
     )  # fmt: skip
     return MarketParams(
         m.symbol, str(m.tick_size), str(m.lot_size), m.quote_decimals, m.unit_value, tuple(floors), tuple(rates),
@@ -374,7 +374,7 @@ def _liquidation(sc: Scenario) -> LiquidationParams:
         to_ppm(q.partial_fraction, "partial_fraction"),
         sc.quote_minor(q.partial_min_notional), _ns(q.cooldown_s), sc.quote_minor(q.max_notional_per_block),
         to_ppm(q.vault_threshold, "vault_threshold"), to_units(q.fund_limit, Decimal("1e-6"), "fund_limit"),
-        MultiLeg(q.multi_leg), q.engine == "on",
+        MultiLeg(q.multi_leg), q.engine == "on", to_ppm(q.margin_buffer, "margin_buffer"),
     )  # fmt: skip
 
 

@@ -28,11 +28,12 @@ class LiquidationConfig(Section):
     fund_offload_notional: PositiveDecimal = Decimal(100_000)
     after_fund: Literal["bad_debt", "adl", "socialise"] = "bad_debt"
     priority: Literal["fifo", "worst_health", "largest"] = "fifo"
-    partial: Literal["none", "fraction", "restore"] = "none"
+    partial: Literal["none", "fraction", "restore", "shortage"] = "none"
     multi_leg: Literal["whole", "incremental"] = Field(
         default="whole", description="several markets: close every leg whole, or reduce chunk by chunk (Deribit)"
     )
     partial_fraction: Rate = Decimal("0.2")
+    margin_buffer: Rate = Field(default=Decimal("0.02"), description="partial shortage: Drift's liquidation margin buffer")
     partial_min_notional: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     cooldown_s: float = Field(default=0.0, ge=0)
     block_ms: int = Field(default=1000, ge=1)

@@ -399,6 +399,7 @@ def fork_effect(before: Scenario, after: Scenario, key: str) -> str | None:
         "liquidation.fund_limit": (q.execution == "fund", "only execution fund reads it"),
         "liquidation.adl_ranking": (q.after_fund == "adl", "only after_fund adl reads it"),
         "liquidation.partial_fraction": (q.partial == "fraction", "only partial fraction reads it"),
+        "liquidation.margin_buffer": (q.partial == "shortage", "only partial shortage reads it"),
         "liquidation.max_slippage": (
             before.liquidation.execution != "fund",
             "with execution fund the fund's unwinding process also reads it, once at time 0",

@@ -18,6 +18,7 @@ from clearing.units import to_ppm, to_units
 
 PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Rate = Annotated[Decimal, Field(ge=0, lt=1, allow_inf_nan=False)]
+NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
 class Section(BaseModel):
@@ -64,7 +65,9 @@ class MarketConfig(Section):
     self_trade_prevention: Literal["expire_maker", "expire_taker", "expire_both"] = "expire_maker"
     market_order_band: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.05")
     initial_margin_rate: Rate = Field(default=Decimal(0), description="0: no initial margin check on orders")
-    size_premium: Rate = Field(default=Decimal(0), description="initial margin added per square-root lot (Drift)")
+    size_premium: Rate = Field(default=Decimal(0), description="initial and maintenance margin per square-root lot (Drift)")
+    risk_limit_base: NonNegative = Field(default=Decimal(0), description="BitMEX: the base risk limit, a size (base asset)")
+    risk_limit_step: NonNegative = Field(default=Decimal(0), description="BitMEX: a risk-limit step, a size; 0: none")
     oi_lower_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     oi_upper_cap: Annotated[Decimal, Field(ge=0)] = Decimal(0)
     maintenance_brackets: tuple[tuple[Annotated[Decimal, Field(ge=0)], Rate], ...] = Field(
@@ -113,7 +116,19 @@ class MarketConfig(Section):
         if self.maintenance_brackets:
             floors, rates = self.bracket_units()
             Brackets.of(floors, rates)  # floors from 0 and ascending, rates not decreasing, whole amounts
+        if bool(self.risk_limit_base) != bool(self.risk_limit_step):
+            raise ValueError("risk limits need both risk_limit_base and risk_limit_step")
+        by_size = [n for n in ("size_premium", "risk_limit_step") if getattr(self, n)]
+        if by_size and (self.maintenance_brackets or self.kind in ("inverse_perpetual", "option") or len(by_size) > 1):
+            raise ValueError(f"{by_size[0]} sets the rate by size: one rule, on a linear market with no maintenance_brackets")
+        self.risk_limit_lots()  # whole lots
         return self
+
+    def risk_limit_lots(self) -> tuple[int, int]:
+        """Return BitMEX's base risk limit and step in lots (the position's size in the base asset); (0, 0): none."""
+        return to_units(self.risk_limit_base, self.lot_size, "risk_limit_base"), to_units(
+            self.risk_limit_step, self.lot_size, "risk_limit_step"
+        )
 
     def bracket_units(self) -> tuple[list[int], list[int]]:
         """Return (floors in quote minor units, rates in ppm) of the maintenance brackets.

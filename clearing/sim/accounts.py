@@ -24,6 +24,7 @@ def list_markets(bus: EventBus, params: RunParams) -> None:
                 quote_decimals=m.quote_decimals, unit_value=m.unit_value, maintenance_margin_ppm=m.bracket_rates_ppm[0],
                 liquidation_fee_ppm=m.liquidation_fee_ppm, taker_fee_ppm=m.taker_fee_ppm, maker_fee_ppm=m.maker_fee_ppm,
                 bracket_floors=m.bracket_floors, bracket_rates_ppm=m.bracket_rates_ppm,
+                size_premium_ppm=m.terms.size_premium_ppm, risk_limit_lots=m.terms.risk_limit_lots,
             )
         )  # fmt: skip
         if m.contract is not None and m.contract.settlement_asset < 0:

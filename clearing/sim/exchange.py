@@ -24,8 +24,8 @@ from clearing import events as ev
 from clearing.core.book import BUY, crosses, match
 from clearing.core.book import Fill as BookFill
 from clearing.core.inverse import fee_coin
-from clearing.core.margin import initial_margin_ppm
 from clearing.core.market import MarketTerms
+from clearing.core.rates import initial_margin_ppm
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.valuation import valuation_price, value_of
 from clearing.sim.bus import EventBus
@@ -187,10 +187,11 @@ class Exchange:
             base = terms.initial_margin_ppm
             if base and m in s.dynamic_rates:  # dynamic margin scales the initial rate with the maintenance ones
                 base = -(-base * s.dynamic_rates[m][0] // PPM)
+            maintenance = int(s.maintenance_margin_ppm[m])
             rate = int(
                 initial_margin_ppm(
-                    base or int(s.maintenance_margin_ppm[m]), np.array([after]), open_notional, terms.size_premium_ppm,
-                    lower, upper,
+                    base or maintenance, np.array([after]), open_notional, terms.size_premium_ppm, lower, upper,
+                    terms.risk_limit_lots, maintenance,
                 )[0]
             )  # fmt: skip
             requirement += int(mul_div_ceil(abs(value_of(s, m, after, price)), rate, PPM))

@@ -347,6 +347,18 @@ def test_a_size_premium_rejects_the_largest_entries():
     assert rejected and {p["reason"] for _s, _t, p in rejected} == {"insufficient_margin"}
 
 
+def test_risk_limits_and_a_size_premium_raise_maintenance_and_liquidate_more():
+    # BitMEX's risk limits by size (0.05 BTC base, 0.05 BTC steps: most positions a few steps up) and Drift's size
+    # premium both raise the maintenance of the larger positions, so the same crash liquidates more accounts; the
+    # listing carries the rule, and replay of the log reaches the live state (the shared replay tests).
+    plain, _sink = run_in_memory(small_scenario(), 3)
+    limited, sink = run_in_memory(small_scenario(market__risk_limit_base="0.05", market__risk_limit_step="0.05"), 3)
+    premium, _sink = run_in_memory(small_scenario(market__size_premium="0.002"), 3)
+    (_s, _t, listing), = rows_of(sink, "market_listed")
+    assert listing["risk_limit_lots"] == [50, 50] and listing["size_premium_ppm"] == 0
+    assert limited.liquidations > plain.liquidations and premium.liquidations > plain.liquidations
+
+
 def test_oracle_lag_at_liquidation_matches_the_log():
     # The summary's oracle lag is the documented query (docs/events.md): each liquidation's
     # ts_ns minus the ts_source_ns of the latest oracle price delivered before it.

@@ -1,5 +1,6 @@
 """Venue presets load, set what their documentation says, and run with exact conservation."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -93,6 +94,23 @@ def test_each_funding_payment_is_the_venues_formula_recomputed_from_the_log(venu
             assert event.mark_ticks == (oracle if p.pays_on == "oracle" else mark)
             samples, settlements = [], settlements + 1
     assert settlements >= 2 and p.rate_period_ns == {"venue/binance-usdm": 600, "venue/drift": 86_400}.get(venue, 28_800) * 10**9
+
+
+def test_drift_liquidates_by_its_transfer_size_not_whole(tmp_path):
+    # Partial "shortage" ([drift-v2-liq]): each liquidation closes just the lots that cover the shortage against
+    # maintenance plus the 2 % buffer (tests/unit/test_venue_rules.py checks the size against Drift's formula), so the
+    # same crash takes accounts down in several steps and closes fewer lots than whole liquidations would.
+    from collections import Counter
+
+    def completed(extra):
+        path = tmp_path / "s.toml"
+        path.write_text('include = ["venue/drift"]\n' + MINIMAL + extra)
+        _summary, sink = run_in_memory(load_scenario(path), 2)
+        return [json.loads(payload) for _s, _t, kind, _v, _c, payload, _h in sink.rows if kind == "liquidation_completed"]
+
+    drift, whole = completed(""), completed('[liquidation]\npartial = "none"\n')
+    assert max(Counter(d["account"] for d in drift).values()) > 1 == max(Counter(d["account"] for d in whole).values())
+    assert sum(abs(d["lots"]) for d in drift) < sum(abs(d["lots"]) for d in whole)
 
 
 def test_drift_liquidations_are_gated_by_its_validity_rules_not_by_age(tmp_path):

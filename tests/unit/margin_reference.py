@@ -34,7 +34,7 @@ def below_maintenance(
     docs/references.md [binance-liq] (collateral including unrealised PnL below maintenance).
     """
     value = position_lots * (price_ticks * unit_value)
-    requirement = maintenance_amounts(np.abs(value), brackets)
+    requirement = maintenance_amounts(np.abs(value), brackets, position_lots)
     return (position_lots != 0) & (cash + value < requirement)
 
 

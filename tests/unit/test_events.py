@@ -57,13 +57,20 @@ def test_a_v1_observation_becomes_a_batch_of_one():
     )  # fmt: skip
 
 
+def test_a_v1_listing_gains_every_later_field_by_upcasting():
+    # v1 -> v2 maker fee 0, v2 -> v3 one bracket at its maintenance rate, v3 -> v4 no rate set by size.
+    v1 = (b'{"kind":"market_listed","ts_ns":0,"causes":[],"market":0,"symbol":"X","tick_size":"1","lot_size":"1",'
+          b'"quote_decimals":0,"unit_value":1,"maintenance_margin_ppm":5000,"liquidation_fee_ppm":0,"taker_fee_ppm":0}')
+    assert ev.decode(v1, "market_listed", 1) == market_listed()
+
+
 def test_the_builders_defaults_are_the_events_tests_wrote_by_hand():
     # Tests rely on these defaults (tests/builders.py): market "X" with unit conventions of
     # 1, a 0.5 % maintenance rate as its one bracket and no fees; cross-margined traders.
     assert market_listed() == ev.MarketListed(
         ts_ns=0, market=0, symbol="X", tick_size="1", lot_size="1", quote_decimals=0, unit_value=1,
         maintenance_margin_ppm=5000, liquidation_fee_ppm=0, taker_fee_ppm=0, maker_fee_ppm=0, bracket_floors=(0,),
-        bracket_rates_ppm=(5000,),
+        bracket_rates_ppm=(5000,), size_premium_ppm=0, risk_limit_lots=(0, 0),
     )  # fmt: skip
     assert market_listed(2, maintenance_margin_ppm=20_000).bracket_rates_ppm == (20_000,)
     assert accounts_opened(3, 2) == ev.AccountsOpened(ts_ns=0, first_account=3, count=2, role="trader", margin_mode="cross")

@@ -7,12 +7,12 @@ from clearing.core.margin import (
     Brackets,
     bankruptcy_price,
     bracket_cums,
-    initial_margin_ppm,
     liquidation_price,
     maintenance_amounts,
     maintenance_margin,
     notional,
 )
+from clearing.core.rates import initial_margin_ppm
 from tests.unit.margin_reference import below_maintenance, equity
 
 FIVE = Brackets.flat(50_000)  # one bracket at 5 %

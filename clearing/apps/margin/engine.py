@@ -27,12 +27,12 @@ import numpy as np
 from clearing import events as ev
 from clearing.apps.margin.book import Book, underlying_index
 from clearing.apps.margin.var import history_bars
-from clearing.core.margin import initial_margin_ppm
 from clearing.core.options.margin import option_requirements
 from clearing.core.options.surface import moneyness_grid_ppm
 from clearing.core.paths import Bars
 from clearing.core.portfolio import span
 from clearing.core.portfolio.revaluation import grid_scenarios
+from clearing.core.rates import initial_margin_ppm
 from clearing.core.risk import account_risk, initial_requirements
 from clearing.core.scenario_margin import scenario_tables, table_rule, tables_ready
 from clearing.core.state import ClearingState, MarginMode
@@ -237,8 +237,13 @@ def _rate_initial(book: Book, s: ClearingState, rows: np.ndarray) -> int:
                     total += int(initial[0])
                 continue
             entry = book.params.markets[market].terms
-            base = entry.initial_margin_ppm or int(s.maintenance_margin_ppm[market])
-            rate = int(initial_margin_ppm(base, np.array([lots]), 0, entry.size_premium_ppm)[0])
+            maintenance = int(s.maintenance_margin_ppm[market])
+            rate = int(
+                initial_margin_ppm(
+                    entry.initial_margin_ppm or maintenance, np.array([lots]), 0, entry.size_premium_ppm, 0, 0,
+                    entry.risk_limit_lots, maintenance,
+                )[0]
+            )  # fmt: skip
             value = abs(value_of(s, market, lots, int(s.mark_ticks[market])))
             total += int(mul_div_ceil(value, rate, PPM))
     return total

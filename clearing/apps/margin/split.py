@@ -41,6 +41,7 @@ import numpy as np
 from clearing.apps.margin.book import Book, underlying_index
 from clearing.apps.margin.engine import book_state
 from clearing.apps.margin.var import monte_carlo_returns
+from clearing.core.margin import position_rate_ppm
 from clearing.core.risk import account_risk
 from clearing.core.valuation import market_values, valuation_prices
 from clearing.errors import ConfigError
@@ -86,10 +87,8 @@ def legs(book: Book, markets: list[int]) -> tuple[int, list[Leg]]:
     out = []
     for market in markets:
         v = int(values[market])
-        brackets = s.brackets[market]
-        tier = max(int(np.searchsorted(brackets.floors, abs(v), side="left")) - 1, 0)
-        out.append(Leg(underlying_index(book.params, market), v, int(brackets.rates_ppm[tier]),
-                       s.markets[market].liquidation_fee_ppm))  # fmt: skip
+        rate = position_rate_ppm(s.brackets[market], v, int(s.position[rows][0, market]))
+        out.append(Leg(underlying_index(book.params, market), v, rate, s.markets[market].liquidation_fee_ppm))
     return maintenance, out
 
 

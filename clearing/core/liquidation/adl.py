@@ -102,7 +102,7 @@ def deleveraging(
     maintenance = None  # only Binance's ranking reads the positions' maintenance requirements
     if ranking is AdlRanking.LEVERAGE_PNL:
         maintenance = (maintenance_margin(np.abs(sizes), int(state.maintenance_margin_ppm[market])) if terms is not None
-                       else maintenance_amounts(np.abs(held) * (mark * unit_value), state.brackets[market]))  # fmt: skip
+                       else maintenance_amounts(np.abs(held) * (mark * unit_value), state.brackets[market], held))  # fmt: skip
     while True:  # rank only as far as the position needs (pro rata shares it among all)
         order = adl_ranking(ranking, candidates, sizes, entry, backing, mark, unit_value, seed=seed, limit=limit,
                             maintenance=maintenance, quote_unit=quote_unit)  # fmt: skip

@@ -84,8 +84,8 @@ def fillable_limit(state: ClearingState, account: int, market: int) -> int:
     equity, requirement = account_risk(state, np.array([account]))
     value_shift = int(held[0]) * (oracle - mark) * unit_value  # this market at the oracle, not the mark
     tnc = int(equity[0]) + value_shift
-    position = int(maintenance_amounts(notional(held, oracle, unit_value), state.brackets[market])[0])
-    at_mark = int(maintenance_amounts(notional(held, mark, unit_value), state.brackets[market])[0])
+    position = int(maintenance_amounts(notional(held, oracle, unit_value), state.brackets[market], held)[0])
+    at_mark = int(maintenance_amounts(notional(held, mark, unit_value), state.brackets[market], held)[0])
     total = int(requirement[0]) - at_mark + position
     return fillable_price(int(held[0]), oracle, unit_value, tnc, max(total, 1), max(position, 1))
 

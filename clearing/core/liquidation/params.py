@@ -46,6 +46,7 @@ class Partial(StrEnum):
     NONE = "none"
     FRACTION = "fraction"
     RESTORE = "restore"
+    SHORTAGE = "shortage"  # Drift's: the lots whose transfer covers the shortage against maintenance plus a buffer
 
 
 class MultiLeg(StrEnum):
@@ -84,3 +85,4 @@ class LiquidationParams(NamedTuple):
     fund_limit_ppm: int = 1_000_000  # execution "fund": the fund's most net notional, ppm of its equity
     multi_leg: MultiLeg = MultiLeg.WHOLE  # several markets: every leg whole, or Deribit's incremental reduction
     engine_on: bool = True  # False: the margin monitor checks nobody (the counterfactual without liquidations)
+    margin_buffer_ppm: int = 0  # partial "shortage": Drift's liquidation margin buffer

@@ -117,6 +117,7 @@ def partial_close(
         params.partial, held_lots, equity, abs(value_of(state, market, 1, mark_ticks)),
         lambda size: requirement_with(state, account, market, sign * size), params.partial_fraction_ppm,
         params.partial_min_notional, in_cooldown=bool(params.cooldown_ns) and last > 0 and now_ns - last < params.cooldown_ns,
-        max_notional=params.max_notional_per_block,
+        max_notional=params.max_notional_per_block, fee_ppm=state.markets[market].liquidation_fee_ppm,
+        buffer_ppm=params.margin_buffer_ppm,
     )  # fmt: skip
     return sign * closing

@@ -106,15 +106,42 @@ def fillable_price(
 RequirementOf = Callable[[int], int]
 
 
-def _whole(size: int, _equity: int, _req: RequirementOf, _fraction_ppm: int) -> int:
+class PartialTerms(NamedTuple):
+    """What a partial policy reads besides the size and equity (quote minor units, ppm).
+
+    lot_value: one lot's value at the mark; fraction_ppm: policy "fraction"'s share;
+    fee_ppm: the liquidation fee, which policy "shortage" counts as Drift's liquidator fee;
+    buffer_ppm: Drift's liquidation margin buffer; full_below: Drift's 50 USDC, below which a
+    shortage or a position goes whole.
+    """
+
+    lot_value: int
+    fraction_ppm: int = PPM
+    fee_ppm: int = 0
+    buffer_ppm: int = 0
+    full_below: int = 0
+
+
+def _whole(size: int, _equity: int, _req: RequirementOf, _terms: PartialTerms) -> int:
     return size
 
 
-def _fraction(size: int, _equity: int, _req: RequirementOf, fraction_ppm: int) -> int:
-    return min(size, max(1, -((-size * fraction_ppm) // PPM)))
+def _fraction(size: int, _equity: int, _req: RequirementOf, terms: PartialTerms) -> int:
+    return min(size, max(1, -((-size * terms.fraction_ppm) // PPM)))
 
 
-def _restore(size: int, equity: int, requirement_of: RequirementOf, _f: int) -> int:
+def _shortage(size: int, equity: int, requirement_of: RequirementOf, terms: PartialTerms) -> int:
+    # Drift's transfer: the position's margin ratio (its share of the requirement, floored: more lots) plus the buffer;
+    # the shortage against the requirement with the buffer on this position; the IF fee 0 (one fee is charged here).
+    value = size * terms.lot_value
+    requirement = requirement_of(size)
+    ratio = (requirement - requirement_of(0)) * PPM // value + terms.buffer_ppm
+    shortage = requirement + -((-value * terms.buffer_ppm) // PPM) - equity
+    lots = drift_liquidation_lots(shortage, size, terms.lot_value, ratio, terms.fee_ppm, 0, terms.full_below)
+    return max(1, lots)
+
+
+def _restore(size: int, equity: int, requirement_of: RequirementOf, _terms: PartialTerms) -> int:
     if equity <= 0:
         return size
     low, high = 0, size  # the largest size whose requirement the equity covers, by bisection
@@ -128,10 +155,11 @@ def _restore(size: int, equity: int, requirement_of: RequirementOf, _f: int) -> 
 
 
 # Each partial policy: (size, equity, requirement_of, fraction) -> lots to close.
-PARTIALS: dict[Partial, Callable[[int, int, RequirementOf, int], int]] = {
+PARTIALS: dict[Partial, Callable[[int, int, RequirementOf, PartialTerms], int]] = {
     Partial.NONE: _whole,
     Partial.FRACTION: _fraction,
     Partial.RESTORE: _restore,
+    Partial.SHORTAGE: _shortage,
 }
 
 
@@ -145,6 +173,8 @@ def partial_lots(
     min_notional: int = 0,
     in_cooldown: bool = False,
     max_notional: int = 0,
+    fee_ppm: int = 0,
+    buffer_ppm: int = 0,
 ) -> int:
     """Return how many lots (absolute) this liquidation closes, by the partial policy (`PARTIALS`).
 
@@ -155,17 +185,22 @@ def partial_lots(
     20 % above 100,000 USDC, then a 30 s cooldown). "restore": just enough that, closed at
     the mark, the rest meets maintenance: |q| - (the largest size s with requirement_of(s)
     <= equity), all of it when the equity is not positive (Binance's "Smart Liquidation").
+    "shortage": Drift's transfer size (`drift_liquidation_lots`) of the shortage against the
+    requirement plus `buffer_ppm` of the position's value, the position's margin ratio plus
+    the buffer, `fee_ppm` (the market's liquidation fee) as the liquidator's fee and no IF fee,
+    whole at or below `min_notional` of shortage or value (Drift: 50 USDC).
     `requirement_of(size)` is the maintenance amount of a position of `size` lots at the
     mark. A positive `max_notional` caps the result at max(1, floor(max_notional /
     lot_value)) lots (dYdX's per-block notional cap).
-    Sources: docs/references.md [hyperliquid-liq], [binance-liq], [dydx-v4-liq].
+    Sources: docs/references.md [hyperliquid-liq], [binance-liq], [dydx-v4-liq], [drift-v2-liq].
     """
     size = abs(position_lots)
     lot_value = max(lot_value, 1)
     cap = max(1, max_notional // lot_value) if max_notional > 0 else size
     if in_cooldown or size * lot_value <= min_notional:
         return min(cap, size)
-    closing = PARTIALS[policy](size, equity, requirement_of, fraction_ppm)
+    terms = PartialTerms(lot_value, fraction_ppm, fee_ppm, buffer_ppm, min_notional)
+    closing = PARTIALS[policy](size, equity, requirement_of, terms)
     return min(cap, closing)
 
 

@@ -33,10 +33,14 @@ def market_listed(state: ClearingState, e: ev.MarketListed) -> None:
         raise InvariantViolation(f"market {e.market} unit value must be positive")
     if not (len(e.bracket_floors) == len(e.bracket_rates_ppm) > 0 and e.bracket_rates_ppm[0] == e.maintenance_margin_ppm):
         raise InvariantViolation(f"market {e.market} brackets do not start at its maintenance rate")
+    base_limit, step = e.risk_limit_lots
+    if ((e.size_premium_ppm or step) and len(e.bracket_floors) > 1) or e.size_premium_ppm < 0 or min(base_limit, step) < 0:
+        raise InvariantViolation(f"market {e.market}: a rate set by size needs one bracket and no negative terms")
     try:
         brackets = Brackets.of(e.bracket_floors, e.bracket_rates_ppm)
     except ValueError as error:
         raise InvariantViolation(f"market {e.market}: {error}") from None
+    brackets = brackets._replace(premium_ppm=e.size_premium_ppm, risk_limit_lots=(base_limit, step))
     state.markets.append(e)
     state.brackets.append(brackets)
     state.books.append(Book())

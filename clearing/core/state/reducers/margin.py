@@ -131,6 +131,6 @@ def margin_rates_set(state: ClearingState, e: ev.MarginRatesSet) -> None:
         brackets = Brackets.of(listing.bracket_floors, e.bracket_rates_ppm)
     except ValueError as error:
         raise InvariantViolation(f"market {e.market}: {error}") from None
-    state.brackets[e.market] = brackets
+    state.brackets[e.market] = brackets._replace(premium_ppm=listing.size_premium_ppm, risk_limit_lots=listing.risk_limit_lots)
     state.maintenance_margin_ppm[e.market] = e.bracket_rates_ppm[0]
     state.dynamic_rates[e.market] = (e.multiplier_ppm, e.bracket_rates_ppm)
