@@ -23,7 +23,7 @@ import simpy
 from clearing import events as ev
 from clearing.core.agents.history import prehistory, survivors
 from clearing.core.agents.market_maker import Anchor, MakerParams
-from clearing.core.agents.population import Population, draw_population, leg_lots
+from clearing.core.agents.population import HELD, Population, draw_population, leg_lots
 from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import Bars, gbm_path
@@ -403,9 +403,10 @@ def _population(params: RunParams, seed: int, lot_value_minor: int, first_ticks:
     maintenance = params.markets[p.legs[0][0]].bracket_rates_ppm[0]
     times, ticks = survivors(rng, path, b.history_ns, population.entry_ns, population.side, population.leverage_centi,
                              maintenance)  # fmt: skip
-    # A position standing at the start holds on for its drawn (exponential, so memoryless) holding time from 0.
+    # A position standing at the start holds on for its drawn (exponential, so memoryless) holding time from 0, whether
+    # or not the draw would have closed it before the start (the pre-history's entries are the positions standing then).
     held = population.exit_ns - population.entry_ns
-    exits = np.where(population.exit_ns < 0, -1, np.where(times < 0, held, population.exit_ns))
+    exits = np.where(population.exit_ns == HELD, HELD, np.where(population.entry_ns < 0, held, population.exit_ns))
     return population._replace(entry_ns=times, entry_ticks=ticks, exit_ns=exits)
 
 

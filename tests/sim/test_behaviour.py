@@ -132,3 +132,21 @@ def test_a_stop_fires_at_most_once_per_entry(run):
             count[kind][e.account] = count[kind].get(e.account, 0) + 1
     stops, again, released = count["StopTriggered"], count["TraderReentered"], count["LiquidationCancelled"]
     assert stops and all(n <= 1 + again.get(a, 0) + released.get(a, 0) for a, n in stops.items())
+
+
+
+def test_positions_standing_at_the_start_hold_on_for_their_drawn_time_from_it():
+    # With a history and holding times, the pre-history's entries are the positions standing at the start: each holds
+    # on for its drawn (memoryless) holding time from time 0, even when the draw would have closed it before then (it
+    # was once held to the end instead, so open interest never turned over); a later entry exits at entry + holding.
+    from clearing.core.agents.population import HELD
+    from clearing.scenario.params import compile_params
+    from clearing.sim.world import _population
+
+    scenario = load_scenario(SCENARIO, [*SHORT, "population.history_s=43200", "population.holding_mean_s=7200"])
+    params = compile_params(scenario)
+    drawn = _population(params, 3, 100 * 600_000, 600_000)
+    before = drawn.entry_ns <= 0  # (a position re-drawn by the survival conditioning may enter at the start itself)
+    assert before.sum() > 1000 and (~before).sum() > 10 and not (drawn.exit_ns == HELD).any()
+    assert (drawn.exit_ns[before] > 0).all() and (drawn.exit_ns[~before] > drawn.entry_ns[~before]).all()
+    assert np.median(drawn.exit_ns[before]) < 7200 * 10**9  # exponential from 0: median ln 2 x the mean

@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 from clearing.units import Int64Array
 
+HELD = -1  # a trader's exit time when it holds to the end
+
 
 class Population(NamedTuple):
     """N traders sorted by entry time; arrays of shape (N,)."""
@@ -54,7 +56,7 @@ def draw_population(
     (median, log-sd, maximum) from that lognormal within [1, maximum], to the hundredth
     (`lognormal_leverage`, drawn after every other value); with a positive
     `holding_mean_ns`, each trader closes after an exponential holding time of that mean
-    (exit = entry + ceil(holding)), otherwise it holds to the end (exit -1). With a positive
+    (exit = entry + ceil(holding)), otherwise it holds to the end (exit `HELD`, -1). With a positive
     `collateral_fraction`, that share of traders posts its margin in the collateral asset.
     """
     if entry_window_ns or history_ns:
@@ -70,8 +72,9 @@ def draw_population(
     leverage = rng.choice(np.asarray(leverage_choices, np.int64), size=accounts, p=weights / weights.sum())
     if holding_mean_ns > 0:
         exit_ns = entry + np.ceil(rng.exponential(holding_mean_ns, accounts)).astype(np.int64)
+        exit_ns[exit_ns == HELD] = HELD - 1  # an exit 1 ns before the start is still an exit, not "held"
     else:
-        exit_ns = np.full(accounts, -1, np.int64)
+        exit_ns = np.full(accounts, HELD, np.int64)
     collateral = rng.random(accounts) < collateral_fraction if collateral_fraction > 0 else np.zeros(accounts, np.bool_)
     centi = leverage.astype(np.int64) * 100
     if lognormal is not None:
