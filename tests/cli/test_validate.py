@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from clearing.apps import validate
+from clearing.apps.sweep.results import complete_rows
 from clearing.apps.validate.metrics import day_metrics
 from clearing.apps.validate.table import BEGIN, END, verdicts
 from clearing.cli import main
@@ -160,6 +161,10 @@ def test_a_sensitivity_study_ranks_the_assumptions_by_the_swing_they_cause(day, 
     assert rows[0]["key"] == "population.long_fraction"  # the long share moves a long crash far more than a 20 % size change
     assert printed.startswith("validate: 5 runs (1 day(s) x (1 + 2 x 2))") and "| 1 | `population.long_fraction` |" in printed
     assert (out / "tornado.png").stat().st_size > 1000 and (out / "sensitivity.md").read_text() in printed
+    # The fund's draw and the ADL of each run stand beside its share (the throughput and unwind keys move those).
+    measured = {json.loads(r["params"])["value"]: json.loads(r["metrics"]) for r in complete_rows(out)}
+    assert rows[0]["adl"] == [measured[v]["adl_notional"] for v in ("0.2", "0.9")] and "fund draw, ADL: low / high" in printed
+    assert base["base_fund_draw"] == measured[""]["fund_draw"]
     assert not list((out / "logs").glob("*.sqlite*"))  # measured, then removed
     assert base["base_share"] == pytest.approx(validate.share_in(validate.results([reported], _out)[0][1],
                                                                  reported.share_window))  # fmt: skip

@@ -4,8 +4,9 @@ Every day runs once as it is (its base) and once per (assumption, value) with th
 changed (`plan_sensitivity`; the same `run_day` as the validation, its log removed once
 measured). For each day the assumptions are ranked by the swing of the liquidated share of
 open interest (the larger of |share(value) - share(base)| over the two values, in points of
-open interest) and, separately, by the largest shift of the peak minute. `tornado_table` is the
-ranking as markdown, `tornado_plot` draws one bar chart per day.
+open interest) and, separately, by the largest shift of the peak minute; the fund's draw and the
+ADL are shown beside them (the throughput's and the unwind pace's effect is there, not in the
+share). `tornado_table` is the ranking as markdown, `tornado_plot` draws one bar chart per day.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from clearing.apps.sweep.plan import Task
 from clearing.apps.sweep.results import complete_rows
 from clearing.apps.validate.metrics import DayMetrics, minutes_apart, share_in, utc_minute
+from clearing.apps.validate.table import money
 from clearing.errors import ConfigError
 from clearing.log.verify import run_id_for
 from clearing.scenario import load_scenario
@@ -90,9 +92,11 @@ def swings(days: list[Reported], out: Path, vary: list[tuple[str, list[str]]]) -
                 "key": key, "values": values, "shares": shares, "peaks": [r.peak_utc for r in runs if r],
                 "share_swing": max(abs(s - share0) for s in shares), "peak_shift_min": max((p or 0.0) for p in peaks),
                 "real_peak_apart": [minutes_apart(r.peak_utc, day.peak_utc) for r in runs if r],
+                "fund_draw": [r.fund_draw for r in runs if r], "adl": [r.adl_notional for r in runs if r],
             })  # fmt: skip
         rows.sort(key=lambda r: (-r["share_swing"], r["key"]))
-        ranked[day.name] = [{"key": "", "base_share": share0, "base_peak": base.peak_utc}, *rows]
+        ranked[day.name] = [{"key": "", "base_share": share0, "base_peak": base.peak_utc, "base_fund_draw": base.fund_draw,
+                             "base_adl": base.adl_notional}, *rows]  # fmt: skip
     if not ranked:
         raise ConfigError(f"{out}: no day's base run is complete there")
     return ranked
@@ -104,16 +108,19 @@ def tornado_table(ranked: dict[str, list[dict[str, Any]]]) -> str:
     lines = []
     for day, (base, *rows) in ranked.items():
         lines += [
-            f"**{day}**: base share {base['base_share'] * 100:.2f} %, peak {base['base_peak'][5:].replace('T', ' ')}",
+            f"**{day}**: base share {base['base_share'] * 100:.2f} %, peak {base['base_peak'][5:].replace('T', ' ')}, "
+            f"fund draw {money(base.get('base_fund_draw', 0.0))}, ADL {money(base.get('base_adl', 0.0))}",
             "",
-            "| rank | assumption | low -> share, peak | high -> share, peak | share swing | peak shift |",
-            "|---|---|---|---|---|---|",
+            "| rank | assumption | low -> share, peak | high -> share, peak | share swing | peak shift "
+            "| fund draw, ADL: low / high |",
+            "|---|---|---|---|---|---|---|",
         ]
         for rank, r in enumerate(rows, 1):
             cells = [f"{v} -> {s * 100:.2f} %, {p[11:16] or '-'}" for v, s, p in zip(r["values"], r["shares"], r["peaks"],
                                                                                     strict=True)]  # fmt: skip
+            fund = " / ".join(f"{money(f)}, {money(a)}" for f, a in zip(r["fund_draw"], r["adl"], strict=True))
             lines.append(f"| {rank} | `{r['key']}` | {cells[0]} | {cells[1]} | {r['share_swing'] * 100:.2f} pts | "
-                         f"{r['peak_shift_min']:.0f} min |")  # fmt: skip
+                         f"{r['peak_shift_min']:.0f} min | {fund} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 

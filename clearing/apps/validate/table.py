@@ -26,7 +26,7 @@ BEGIN = "<!-- clearing validate: begin (generated; do not edit by hand) -->"
 END = "<!-- clearing validate: end -->"
 
 
-def _money(x: float) -> str:
+def money(x: float) -> str:
     for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= scale:
             return f"{x / scale:.2f}{unit}"
@@ -79,12 +79,12 @@ def markdown(pairs: list[tuple[Reported, DayMetrics]], heading: str = "") -> str
         funding = (f"{f['mean_abs_difference_ppb'] / 1e7:.4f} / {f['max_abs_difference_ppb'] / 1e7:.4f} %, "
                    f"{f['same_sign']} of {f['compared']}") if f and f.get("compared") else "none compared"  # fmt: skip
         lines.append(
-            f"| {day.name} | {m.peak_utc[5:].replace('T', ' ').replace('Z', '')} ({_money(m.peak_notional)}, "
+            f"| {day.name} | {m.peak_utc[5:].replace('T', ' ').replace('Z', '')} ({money(m.peak_notional)}, "
             f"{m.peak_liquidations} liquidations) | {real} | "
             f"{'-' if apart is None else f'{apart:.0f} min'} {'✓' if peak_ok else '✗'} | "
-            f"{share * 100:.2f} % ({_money(share * m.open_interest)} of {_money(m.open_interest)}) | "
-            f"{day.share * 100:.2f} % {'✓' if share_ok else '✗'} | {_money(m.fund_draw)} of {_money(m.fund_seed)} | "
-            f"{_money(m.adl_notional)} | {funding} | {m.mark_error_mean * 100:.3f} % / {m.mark_error_max * 100:.2f} % |"
+            f"{share * 100:.2f} % ({money(share * m.open_interest)} of {money(m.open_interest)}) | "
+            f"{day.share * 100:.2f} % {'✓' if share_ok else '✗'} | {money(m.fund_draw)} of {money(m.fund_seed)} | "
+            f"{money(m.adl_notional)} | {funding} | {m.mark_error_mean * 100:.3f} % / {m.mark_error_max * 100:.2f} % |"
         )
     peaks, shares = sum(p for p, _s in marks), sum(s for _p, s in marks)
     lines += [
