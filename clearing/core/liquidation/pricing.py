@@ -136,7 +136,7 @@ def _shortage(size: int, equity: int, requirement_of: RequirementOf, terms: Part
     value = size * terms.lot_value
     requirement = requirement_of(size)
     ratio = (requirement - requirement_of(0)) * PPM // value + terms.buffer_ppm
-    shortage = requirement + -((-value * terms.buffer_ppm) // PPM) - equity
+    shortage = requirement + int(mul_div_ceil(value, terms.buffer_ppm, PPM)) - equity
     lots = drift_liquidation_lots(shortage, size, terms.lot_value, ratio, terms.fee_ppm, 0, terms.full_below)
     return max(1, lots)
 
@@ -154,7 +154,7 @@ def _restore(size: int, equity: int, requirement_of: RequirementOf, _terms: Part
     return max(1, size - low)
 
 
-# Each partial policy: (size, equity, requirement_of, fraction) -> lots to close.
+# Each partial policy: (size, equity, requirement_of, terms) -> lots to close.
 PARTIALS: dict[Partial, Callable[[int, int, RequirementOf, PartialTerms], int]] = {
     Partial.NONE: _whole,
     Partial.FRACTION: _fraction,
