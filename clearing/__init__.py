@@ -8,7 +8,10 @@ The Python API, importable from the package root (loaded on first use, so that
 - `replay(path, until_ns)`: fold a log back into its state, checking it (`ReplayResult`);
 - `fold_log(path, observers)` and `Observer`: walk a log, chain-checked, with views of your own;
 - `verify_log(path)`: check a log's hash chain, schema and header;
-- `EventLogReader(path)`: read a log's header and events.
+- `EventLogReader(path)`: read a log's header and events;
+- `open_log(path)` -> `Log`: any view, SQL query or the sampled state path as a pandas DataFrame
+  with UTC times and exact decimal prices and money; `sweep_frame(dir)`: a sweep's results;
+  `export_parquet(path, out)`: every view as Parquet (these need the `frames` extra).
 """
 
 from __future__ import annotations
@@ -44,10 +47,14 @@ _API = {
     "Observer": ("clearing.apps.fold", "Observer"),
     "verify_log": ("clearing.log.verify", "verify_log"),
     "EventLogReader": ("clearing.log.reader", "EventLogReader"),
+    "open_log": ("clearing.apps.frames", "open_log"),
+    "Log": ("clearing.apps.frames", "Log"),
+    "sweep_frame": ("clearing.apps.frames", "sweep_frame"),
+    "export_parquet": ("clearing.apps.export", "export"),
 }
 
-__all__ = ["EventLogReader", "Observer", "__version__", "fold_log", "load_scenario", "replay", "run_in_memory",
-           "run_scenario", "verify_log"]  # fmt: skip
+__all__ = ["EventLogReader", "Log", "Observer", "__version__", "export_parquet", "fold_log", "load_scenario", "open_log",
+           "replay", "run_in_memory", "run_scenario", "sweep_frame", "verify_log"]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

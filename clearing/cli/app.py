@@ -20,6 +20,7 @@ import structlog
 from clearing import __version__
 from clearing.cli.common import Parser
 from clearing.cli.data import add_data_commands
+from clearing.cli.export import add_export_commands
 from clearing.cli.fork import add_fork_commands
 from clearing.cli.logs import add_log_commands
 from clearing.cli.margin import add_margin_commands
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     add_log_commands(sub)
+    add_export_commands(sub)
     add_data_commands(sub)
     add_fork_commands(sub)
     add_sweep_commands(sub)

@@ -211,3 +211,13 @@ def test_a_task_crosses_to_a_worker_as_json_bytes_with_its_runner_by_name(tmp_pa
     assert rows == [execution.run_task(t) | {"wall_s": r["wall_s"]} for t, r in zip(planned, rows, strict=True)]
     with pytest.raises(ValueError, match="expected clearing.apps"):
         execution.remote_run("os:system", b"{}")
+
+
+def test_sweep_frame_gives_swept_values_as_numbers(swept):
+    import clearing
+
+    frame = clearing.sweep_frame(swept)
+    assert len(frame) == 8 and frame["oracle.heartbeat_s"].dtype.kind in "iuf"
+    assert list(frame["oracle.heartbeat_s"]) == sorted(frame["oracle.heartbeat_s"]) and set(frame["oracle.latency_ms"]) == {0, 5000}
+    with pytest.raises(ConfigError, match="not a sweep directory"):
+        clearing.sweep_frame(swept / "logs")
