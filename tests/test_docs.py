@@ -112,3 +112,25 @@ def test_every_cited_reference_id_has_an_entry():
                     cited |= set(re.findall(r"\[([a-z0-9-]+)\]", follow))
         missing += [f"{p.relative_to(ROOT)}: [{name}]" for name in sorted(cited - entries)]
     assert not missing, missing
+
+
+def test_the_scenario_json_schema_is_current_describes_every_key_and_accepts_the_shipped_files():
+    import json
+    import subprocess
+    import sys
+    import tomllib
+
+    import jsonschema
+
+    check = subprocess.run([sys.executable, "tools/scenario_schema.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    schema = json.loads((ROOT / "clearing" / "scenario" / "scenario.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    files = sorted((ROOT / "scenarios").glob("*.toml")) + sorted((ROOT / "clearing" / "scenario" / "presets").rglob("*.toml"))
+    assert len(files) > 20
+    for path in files:
+        errors = [e.message for e in validator.iter_errors(tomllib.loads(path.read_text()))]
+        assert errors == [], f"{path.name}: {errors}"
+    typo = list(validator.iter_errors({"oracle": {"heartbeat": 60}}))  # an editor flags the misspelt key
+    assert len(typo) == 1 and "heartbeat" in typo[0].message
+    assert "scenario.schema.json" in (ROOT / "docs" / "scenario.md").read_text()

@@ -17,7 +17,7 @@ DataFrame whose integers are turned into what they mean, exactly:
 
 Decimals are pyarrow `decimal128` columns (`pd.ArrowDtype`): exact, summed exactly, and
 written to Parquet as decimals; `exact=False` gives float64 instead, `raw=True` the integers
-as the log holds them. pandas and pyarrow are an optional extra (`clearing[frames]`); no other
+as the log holds them. pandas and pyarrow are an optional extra (`clearing-sim[frames]`); no other
 module imports this one.
 """
 
@@ -70,7 +70,7 @@ def libraries() -> tuple[Any, Any]:
         import pandas
         import pyarrow
     except ImportError:
-        raise ConfigError("DataFrames and Parquet need pandas and pyarrow: pip install 'clearing[frames]'") from None
+        raise ConfigError("DataFrames and Parquet need pandas and pyarrow: pip install 'clearing-sim[frames]'") from None
     return pandas, pyarrow
 
 

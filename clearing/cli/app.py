@@ -8,12 +8,14 @@ Every error is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -36,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="clearing", description="Event-sourced clearing and liquidation simulator.")
     parser.add_argument("--version", action="version", version=f"clearing {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="the stderr log's format: text, or one JSON object per line (default text)")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="also append the log, as JSON lines at level info, to FILE (runs, sweeps: run ids, timings)")
     parser.add_argument(
         "--data-dir", help="where scenarios' data files are looked for first (then $CLEARING_DATA_DIR, then ./data)"
     )
@@ -54,17 +60,87 @@ def build_parser() -> argparse.ArgumentParser:
     add_validate_commands(sub)
     add_margin_commands(sub)
     add_optimise_commands(sub)
+    completion = sub.add_parser("completion", help="print the shell completion script (bash, zsh or tcsh)")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    completion.set_defaults(func=cmd_completion)
+    _share_global_options(parser)
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
+def _share_global_options(parser: argparse.ArgumentParser) -> None:
+    # -v, --data-dir and --allow-path are accepted after the subcommand too (`clearing run X --data-dir D -v`): each
+    # subcommand's parser gets them with no default, so they are set only when given there (and then win).
+    seen: set[int] = set()
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            options = {o for a in sub._actions for o in a.option_strings}
+            if "--verbose" not in options:
+                sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "--data-dir" not in options:
+                sub.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "--log-format" not in options:
+                sub.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "--log-file" not in options:
+                sub.add_argument("--log-file", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            if "--allow-path" not in options:
+                sub.add_argument("--allow-path", action="append", dest="sub_allow_path", default=argparse.SUPPRESS,
+                                 metavar="DIR", help=argparse.SUPPRESS)  # fmt: skip
+            _share_global_options(sub)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print a completion script: `eval "$(clearing completion bash)"`, or save it where the shell looks."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+class _Tee:
+    """A structlog logger writing each line to stderr (at its level and format) and to a JSON-lines file."""
+
+    def __init__(self, stderr_level: int, json_stderr: bool, file: Any) -> None:
+        self.stderr_level, self.json_stderr, self.file = stderr_level, json_stderr, file
+
+    def msg(self, **fields: Any) -> None:
+        message = {k: fields[k] for k in ("timestamp", "level", "event") if k in fields} | fields  # those three first
+        level = _LEVELS.get(message.get("level", "info"), 20)
+        if level >= self.stderr_level:
+            text = json.dumps(message, default=str) if self.json_stderr else _console(message)
+            print(text, file=sys.stderr)
+        if self.file is not None:
+            self.file.write(json.dumps(message, default=str) + "\n")
+            self.file.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+def _console(message: dict[str, Any]) -> str:
+    fields = {k: v for k, v in message.items() if k not in ("event", "level", "timestamp")}
+    return f"[{message.get('level', 'info'):<7}] {message.get('event', '')} " + " ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _configure_logging(verbose: bool, log_format: str = "text", log_file: Any = None) -> None:
+    """Configure structlog: warnings (info with -v) to stderr as text or JSON, and everything from info to `log_file`.
+
+    Records are dicts (event, level, UTC timestamp and fields such as run_id); they never reach an event log.
+    """
     import logging
 
+    stderr_level = logging.INFO if verbose else logging.WARNING
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if verbose else logging.WARNING),
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),  # the stderr of the moment, not of configure time
-        cache_logger_on_first_use=True,
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if log_file is not None else stderr_level),
+        logger_factory=lambda *_: _Tee(stderr_level, log_format == "json", log_file),
+        cache_logger_on_first_use=False,  # the stderr of the moment, not of configure time
     )
 
 
@@ -98,7 +174,13 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
         return 130
     if loaded is not None:
         loaded()
-    _configure_logging(args.verbose)
+    args.allow_path = [*(args.allow_path or []), *getattr(args, "sub_allow_path", [])]
+    try:
+        log_file = open(args.log_file, "a", encoding="utf-8") if args.log_file else None  # noqa: SIM115 (closed below)
+    except OSError as e:
+        print(f"clearing: error: --log-file {args.log_file}: cannot write ({e.strerror or e})", file=sys.stderr)
+        return 2
+    _configure_logging(args.verbose, args.log_format, log_file)
     allowed = os.environ.get(ALLOW_PATH_ENV)
     if args.allow_path:  # in the environment (for this command only), so that worker processes read the same files
         before = [p for p in (allowed or "").split(os.pathsep) if p]
@@ -125,6 +207,9 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
         return 3
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if log_file is not None:
+            log_file.close()
+            _configure_logging(False)
         if args.allow_path:
             if allowed is None:
                 os.environ.pop(ALLOW_PATH_ENV, None)

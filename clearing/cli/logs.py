@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.set or ())
     out = Path(args.out) if args.out else Path("replays") / f"{scenario.name}-{args.seed}.sqlite"
-    log.info("run_started", scenario=scenario.name, seed=args.seed, out=str(out))
+    log.info("run_started", scenario=scenario.name, scenario_hash=scenario.hash(), seed=args.seed, out=str(out))
+    start = time.perf_counter()
     try:
         with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
             summary = run_scenario(
@@ -136,7 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
         return 130
-    log.info("run_finished", events=summary.events, out=str(out))
+    log.info("run_finished", run_id=summary.run_id, events=summary.events, head_hash=summary.head_hash,
+             liquidations=summary.liquidations, bad_debt=str(summary.bad_debt), out=str(out),
+             wall_s=round(time.perf_counter() - start, 3))  # fmt: skip
     print_summary(summary, args.json, {"log": str(out)})
     return 0
 

@@ -120,13 +120,17 @@ class StrategyConfig(Section):
     `delta_band` of the options' underlying exposure.
     """
 
-    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")
-    share: float = Field(gt=0, le=1)
-    legs: dict[str, Annotated[float, Field(ge=-100, le=100)]] = Field(min_length=1)
-    drawn_side: bool = False
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$",
+                      description="the portfolio type's name (lowercase, distinct); the log's `strategy_assigned` names it")
+    share: float = Field(gt=0, le=1, description="the share of the traders of this type (the shares sum to 1)")
+    legs: dict[str, Annotated[float, Field(ge=-100, le=100)]] = Field(
+        min_length=1, description="market symbol -> multiple of the drawn notional, its sign the side (long > 0)"
+    )
+    drawn_side: bool = Field(default=False, description="true: each trader's drawn side flips every leg")
     hedge: str = Field(default="", description="a perpetual or future the options are delta-hedged on")
-    delta_band: float = Field(default=0.1, ge=0, le=10)
-    hedge_interval_s: float = Field(default=60, ge=0.001)
+    delta_band: float = Field(default=0.1, ge=0, le=10,
+                              description="re-hedge when the net delta exceeds this share of the options' underlying exposure")
+    hedge_interval_s: float = Field(default=60, ge=0.001, description="how often the hedge is checked, seconds")
 
     @model_validator(mode="after")
     def _some_leg(self) -> StrategyConfig:

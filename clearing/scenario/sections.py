@@ -157,9 +157,9 @@ class MarketConfig(Section):
 class PriceShock(Section):
     """A scripted move: the price drifts by `change` (a fraction) over the window."""
 
-    start_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0)
-    change: float = Field(gt=-1, le=10)
+    start_s: float = Field(ge=0, description="when the move starts, seconds after the start")
+    duration_s: float = Field(gt=0, description="how long it takes, seconds")
+    change: float = Field(gt=-1, le=10, description="the move, a fraction (-0.3: a fall of 30 %), spread evenly over the window")
 
 
 HourlyBar = tuple[str, PositiveDecimal, PositiveDecimal, PositiveDecimal, PositiveDecimal]
@@ -344,9 +344,10 @@ class ListedMarketConfig(MarketConfig):
 class OracleWindow(Section):
     """A time window of a source's failure; `offset` (a fraction) is for dislocations only."""
 
-    start_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0)
-    offset: float = Field(default=0.0, gt=-1, le=10)
+    start_s: float = Field(ge=0, description="when the window opens, seconds after the start")
+    duration_s: float = Field(gt=0, description="how long it stays open, seconds")
+    offset: float = Field(default=0.0, gt=-1, le=10,
+                          description="dislocations only: the reading is reference x (1 + offset) (-0.3: 30 % below)")
 
 
 class OracleSourceConfig(Section):

@@ -197,3 +197,27 @@ def test_single_kind_csv_of_an_old_log_reads_upcast_fields(capsys):
     assert main(["events", str(golden), "--kind", "trade_executed", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows and {r["maker_order"] for r in rows} == {"0"} and {r["taker_side"] for r in rows} == {"0"}
+
+
+def test_global_options_are_accepted_after_the_subcommand_and_logs_are_json_lines_with_run_ids(tmp_path, capsys):
+    out, log_file = tmp_path / "r.sqlite", tmp_path / "runs.jsonl"
+    assert main(["run", CRASH, "--out", str(out), "--set", "duration_s=60", "--set", "population.accounts=10",
+                 "-v", "--data-dir", str(tmp_path), "--log-file", str(log_file), "--log-format", "json"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [r["event"] for r in records] == ["run_started", "run_finished"]
+    assert list(records[1])[:3] == ["timestamp", "level", "event"] and records[1]["run_id"] == sqlite3.connect(out).execute(
+        "SELECT run_id FROM runs").fetchone()[0]
+    assert [json.loads(line)["event"] for line in err.splitlines()] == ["run_started", "run_finished"]  # -v: JSON on stderr
+    assert main(["verify", str(out), "--log-file", str(tmp_path / "no" / "x.jsonl")]) == 2
+    assert "--log-file" in capsys.readouterr().err
+
+
+def test_completion_scripts_come_from_the_parser(capsys):
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    assert "export" in script and "validate" in script
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    with pytest.raises(SystemExit) as e:
+        main(["completion", "fish"])
+    assert e.value.code == 2

@@ -120,7 +120,7 @@ def test_inverse_fees_are_in_the_settlement_coin_and_collateral_in_its_asset():
 
 def test_without_pandas_the_api_says_what_to_install(monkeypatch, log):
     monkeypatch.setitem(__import__("sys").modules, "pandas", None)
-    with pytest.raises(ConfigError, match=r"pip install 'clearing\[frames\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'clearing-sim\[frames\]'"):
         clearing.open_log(log).frame("trades")
 
 

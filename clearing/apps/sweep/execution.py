@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import structlog
 
 from clearing.apps.run import run_scenario, run_unlogged
 from clearing.apps.sweep.plan import Task
 from clearing.apps.sweep.results import MANIFEST, METRICS, done_ids, open_results, write_csv
 from clearing.errors import ConfigError
 from clearing.scenario import Scenario
+
+log = structlog.get_logger()
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -222,6 +225,10 @@ def run_sweep(
             with closing(_dask(todo, client, run) if client is not None else _local(todo, workers, run)) as results:
                 for row in results:
                     db.table("runs").upsert(row, pk="run_id", alter=True)
+                    log.info("sweep_run", sweep=str(out), run_id=row["run_id"], status=row["status"], seed=row["seed"],
+                             params=row["params"], replication=row["replication"], wall_s=row.get("wall_s"),
+                             error=row.get("error") or None, bad_debt=row.get("bad_debt"),
+                             liquidations=row.get("liquidations"))  # fmt: skip
                     counts[row["status"]] += 1
                     if progress:
                         progress(counts["skipped"] + counts["complete"] + counts["failed"], len(tasks))
@@ -231,6 +238,7 @@ def run_sweep(
     finally:
         if client is not None:
             client.close()
+    log.info("sweep_finished", sweep=str(out), **counts)
     return counts
 
 
