@@ -10,7 +10,7 @@ DataFrame whose integers are turned into what they mean, exactly:
 - prices (`*_ticks` on a row that names its market) become decimals: ticks x the market's tick
   size, under the name without `_ticks` (`price_ticks` -> `price`);
 - sizes (`lots`) become `quantity` = lots x the market's lot size;
-- money (`MONEY`) becomes decimal quote units (minor units / 10^quote decimals); a trade's fees
+- money (`clearing.events.fields.MONEY`) becomes decimal quote units (minor units / 10^quote decimals); a trade's fees
   and a settlement on an inverse market are in its settlement coin (decision 0017), and
   collateral amounts in their asset, each at its own decimals;
 - everything else (ids, counts, rates in ppm or ppb, tuples as JSON text) as stored.
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from clearing.errors import ConfigError, EventLogError
+from clearing.events.fields import BOOLEANS, DURATIONS, IN_ASSET, INSTANTS, MONEY, SETTLED
 from clearing.log import schema
 from clearing.log.reader import EventLogReader, RunHeader
 
@@ -42,26 +43,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-# Money fields, in quote minor units unless `SETTLED` or `IN_ASSET` says otherwise.
-MONEY = frozenset({
-    "amount", "bad_debt", "buyer_fee", "seller_fee", "equity", "fee", "initial", "insurance_paid", "notional",
-    "requirement", "max_per_event", "max_per_period", "value", "open_interest",
-})  # fmt: skip
-# (kind, field): money in the market's settlement asset (its coin on an inverse market, decision 0017).
-SETTLED = frozenset({("trade_executed", "buyer_fee"), ("trade_executed", "seller_fee"), ("position_settled", "amount")})
-# (kind, field): an amount of the row's collateral asset, at the asset's decimals.
-IN_ASSET = frozenset({("collateral_deposited", "amount"), ("collateral_seized", "amount")})
-INSTANTS = {"ts_source_ns": "source_utc", "ts_published_ns": "published_utc", "expiry_ns": "expiry_utc",
-            "ts_visible_ns": "time_utc"}  # fmt: skip
-BOOLEANS = frozenset({"liquidation", "reduce_only", "allowed", "final"})
-DURATIONS = frozenset({"lag_ns", "delay_ns", "age_ns", "period_ns", "settlement_window_ns", "time_step_ns"})
-# Integer fields kept as stored (`BOOLEANS` become booleans): ids, counts, enumerations; rates say ppm or ppb.
-AS_STORED = frozenset({
-    "account", "market", "asset", "order_id", "first_order_id", "first_account", "maker_order", "taker_order", "buyer",
-    "seller", "source", "strategy", "underlying", "settlement_asset", "count", "samples", "sources_used",
-    "live_sources", "buckets", "side", "taker_side", "decimals", "quote_decimals", "unit_value", "digest_version",
-    "es_horizon", "es_tail", "es_window", "extreme_cover_pct", "extreme_multiple", "weight",
-})  # fmt: skip
 CHUNK_ROWS = 200_000  # rows converted at a time (`Log.batches`): bounded memory on a crash day's largest views
 
 
@@ -156,6 +137,8 @@ def convert(kind: str | None, table: pa.Table, units: _Units, epoch_ns: int, exa
         return array if exact else pc.cast(array, pa.float64())
 
     for name in names:
+        if name in out or schema.is_derived(name, names):  # a view's own REAL or text column: made exactly here
+            continue
         column = table.column(name).combine_chunks()
         integer = pa.types.is_integer(column.type) or pa.types.is_null(column.type)
         if name in ("ts_ns", "ts_visible_ns"):
@@ -163,6 +146,8 @@ def convert(kind: str | None, table: pa.Table, units: _Units, epoch_ns: int, exa
             out["time_utc"] = _instants(pa, column, epoch_ns)
         elif name in INSTANTS and integer:
             out[INSTANTS[name]] = _instants(pa, column, epoch_ns)
+        elif name.endswith("_utc") and pa.types.is_string(column.type):  # a view's UTC text of its own (minute_utc)
+            out[name] = pc.cast(pc.strptime(column, format="%Y-%m-%dT%H:%M:%SZ", unit="ns"), pa.timestamp("ns", tz="UTC"))
         elif name in DURATIONS and integer:
             out[name.removesuffix("_ns")] = pc.cast(pc.cast(column, pa.int64()), pa.duration("ns"))
         elif name in BOOLEANS and integer:

@@ -28,15 +28,19 @@ import struct
 import msgspec
 
 from clearing import events as ev
+from clearing.events import fields as units
 
 SCHEMA_VERSION = 1
-LAYOUT_VERSION = 4  # 3: the views of `stop_triggered` and `trader_reentered`; 4: `market_listed` v4's columns
+# 3: the views of `stop_triggered` and `trader_reentered`; 4: `market_listed` v4's columns; 5: UTC and decimal columns
+# in every view, and the analysis views (`ANALYSIS_VIEWS`)
+LAYOUT_VERSION = 5
 # Each layout's tables, views and triggers by digest (`clearing.log.verify.layout_digest`): a file of an older
 # layout is checked against its own. A change to what this version writes needs a new layout and its digest here.
 LAYOUT_DIGESTS = {
     2: "c15ac0895ff74866ac0135bb498f77d41fde1a99e2f42050ffb36837c855c57a",
     3: "752157b3995d81611a5fdf368a4985aea3e0d5925ef2f63c4ff00867981c0ede",
     4: "3e8e98a2b717109cde02bc2a36a4caf463cc46aa72b61e4eda27995670241f08",
+    5: "3c15951f003e48cbb5f6c5b999240905098c4f182ce49fb16e44bea8291259da",
 }
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -102,6 +106,7 @@ INSERT_SQL = "INSERT INTO events (seq, ts_ns, kind, version, causes, payload, ha
 
 # Friendly names for the views users query most; every kind also gets a view of its own name.
 VIEW_ALIASES = {
+    "margin_calls": "margin_called",
     "trades": "trade_executed",
     "liquidations": "liquidation_completed",
     "oracle_updates": "oracle_price_delivered",
@@ -132,32 +137,148 @@ _SYMBOL_SQL = (
 )
 
 
+_LISTING = "SELECT {expr} FROM events AS l WHERE l.kind = 'market_listed'"
+_OF_MARKET = " AND json_extract(l.payload, '$.market') = {market} ORDER BY l.seq LIMIT 1"
+_ROW_MARKET = "json_extract(events.payload, '$.market')"
+# One quote minor unit's count in a quote unit (10^quote decimals, every market's), as a REAL divisor.
+QUOTE_SCALE_SQL = "(" + _LISTING.format(expr="CAST('1e' || json_extract(l.payload, '$.quote_decimals') AS REAL)") + \
+    " ORDER BY l.seq LIMIT 1)"
+# Seconds since 1970 of the run's epoch (`runs.epoch_utc`).
+_EPOCH_SQL = "(SELECT unixepoch(epoch_utc) FROM runs)"
+
+
+_INVERSE = ("EXISTS (SELECT 1 FROM events AS s WHERE s.kind = 'contract_specified' AND json_extract(s.payload, '$.market') "
+            "= {market} AND json_extract(s.payload, '$.settlement_asset') >= 0)")  # fmt: skip
+
+
+def utc_sql(ns_column: str, fmt: str = "%Y-%m-%dT%H:%M:%S", millis: bool = True) -> str:
+    """Return the SQL of the UTC time `ns_column` ns after the run's epoch, ISO-8601 with a Z, to the millisecond
+    (truncated, in integers: the epoch is a whole second)."""
+    seconds = f"strftime('{fmt}', {_EPOCH_SQL} + {ns_column} / 1000000000, 'unixepoch')"
+    return f"{seconds} || printf('.%03d', ({ns_column} / 1000000) % 1000) || 'Z'" if millis else f"{seconds} || 'Z'"
+
+
+def _in_units(value: str, term: str, market: str = _ROW_MARKET) -> str:
+    # value x the market's `term` (tick or lot size) as a REAL: a division by 1 / term where that is a whole number
+    # (0.1, 0.001, 0.5), so the result is the double nearest the exact decimal; else the product.
+    size = "(" + _LISTING.format(expr=f"CAST(json_extract(l.payload, '$.{term}') AS REAL) AS t") + \
+        _OF_MARKET.format(market=market) + ")"
+    return (f"(SELECT CASE WHEN x.t < 1 AND round(1 / x.t) * x.t = 1 THEN {value} / round(1 / x.t) ELSE {value} * x.t "
+            f"END FROM {size} AS x)")
+
+
+def _derived(kind: str, name: str, fields: dict[str, object]) -> list[str]:
+    # The columns a view adds after a field: its UTC time, its decimal value (REAL) or its quote amount.
+    value = f"json_extract(payload, '$.{name}')"
+    if name in units.INSTANTS:
+        return [f"{utc_sql(value)} AS {units.INSTANTS[name]}"]
+    if "market" in fields and units.is_price(name):
+        return [f"{_in_units(value, 'tick_size')} AS \"{name.removesuffix('_ticks')}\""]  # quoted: `index` is a keyword
+    if "market" in fields and name == "lots":
+        return [f"{_in_units(value, 'lot_size')} AS quantity"]
+    if units.in_quote(kind, name) and fields[name] is int:
+        return [f"{value} / {QUOTE_SCALE_SQL} AS {name}_quote"]
+    if (kind, name) in units.SETTLED:  # quote on a linear market; NULL on an inverse one, which pays it in its coin
+        return [f"CASE WHEN {_INVERSE.format(market=_ROW_MARKET)} THEN NULL ELSE {value} / {QUOTE_SCALE_SQL} END AS {name}_quote"]
+    return []
+
+
+def is_derived(name: str, columns: list[str] | tuple[str, ...]) -> bool:
+    """Whether a view's column is one the view derives from another of `columns` (`time_utc` from `ts_ns`, `price` from
+    `price_ticks`, `notional_quote`, `quantity`, `lag_s`): the DataFrames make their own exact ones from the integers."""
+    instants = {"time_utc": ("ts_ns", "ts_visible_ns")} | {utc: (ns,) for ns, utc in units.INSTANTS.items() if utc != "time_utc"}
+    return (
+        any(ns in columns for ns in instants.get(name, ()))
+        or (name.endswith("_quote") and name.removesuffix("_quote") in columns)
+        or (name == "quantity" and "lots" in columns) or f"{name}_ticks" in columns
+        or (name.endswith("_s") and f"{name.removesuffix('_s')}_ns" in columns)
+    )  # fmt: skip
+
+
 def view_sql(kind: str) -> str:
     """Return the CREATE VIEW statement that flattens one kind's payload into columns.
 
-    A kind with a `market` field also gets its market's `symbol` (from the market's
-    `market_listed` row) in the column after it.
+    After `ts_ns` comes `time_utc`; a kind with a `market` field also gets its market's
+    `symbol` (from the market's `market_listed` row) after it; each price in ticks is followed
+    by its decimal price (REAL, without `_ticks`), `lots` by `quantity`, each quote amount by
+    `<name>_quote` and each other instant by its UTC time (`clearing.events.fields`).
     """
-    fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kind]) if f.name not in ("ts_ns", "causes")]
+    fields = {f.name: f.type for f in msgspec.structs.fields(ev.KINDS[kind]) if f.name not in ("ts_ns", "causes")}
     columns = []
     for name in fields:
         columns.append(f"json_extract(payload, '$.{name}') AS {name}")
         if name == "market" and "symbol" not in fields:
             columns.append(f"{_SYMBOL_SQL} AS symbol")
+        columns.extend(_derived(kind, name, fields))
     body = ", ".join(columns)
-    return f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, causes, {body} FROM events WHERE kind = '{kind}'"
+    return (f"CREATE VIEW IF NOT EXISTS {kind} AS SELECT seq, ts_ns, {utc_sql('ts_ns')} AS time_utc, causes, {body} "
+            f"FROM events WHERE kind = '{kind}'")  # fmt: skip
 
 
 def alias_sql(alias: str, kind: str) -> str:
     """Return the CREATE VIEW statement of a friendly alias of a kind's view."""
     if kind == "oracle_price_delivered":
         return (
-            f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, market, symbol, price_ticks, "
-            f"confidence_ticks, ts_source_ns, ts_published_ns, ts_ns - ts_source_ns AS lag_ns, causes FROM {kind}"
+            f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT seq, ts_ns AS ts_visible_ns, time_utc, market, symbol, "
+            f"price_ticks, price, confidence_ticks, confidence, ts_source_ns, source_utc, ts_published_ns, published_utc, "
+            f"ts_ns - ts_source_ns AS lag_ns, (ts_ns - ts_source_ns) / 1e9 AS lag_s, causes FROM {kind}"
         )
     if kind == "market_listed":
         return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT {', '.join(MARKET_COLUMNS)} FROM {kind}"
     return f"CREATE VIEW IF NOT EXISTS {alias} AS SELECT * FROM {kind}"
+
+
+_FUND_KINDS = ("insurance_fund_deposited", "liquidation_fee_charged", "insurance_fund_paid", "insurance_fund_swept")
+# The analysis views: what the three studies ask of a log, each one query (docs/events.md, "Analysis views").
+ANALYSIS_VIEWS = {
+    # Every change of the insurance fund's balance and the balance after it: deposits, liquidation fees (+), payouts
+    # (-), the fund account's sweeps (signed). The last row's balance is the state's `insurance_fund`.
+    "insurance_fund_path": (
+        "SELECT seq, ts_ns, time_utc, kind, account, amount, sum(amount) OVER (ORDER BY seq) AS balance, "
+        f"amount / {QUOTE_SCALE_SQL} AS amount_quote, sum(amount) OVER (ORDER BY seq) / {QUOTE_SCALE_SQL} AS balance_quote, "
+        f"causes FROM (SELECT seq, ts_ns, {utc_sql('ts_ns')} AS time_utc, kind, json_extract(payload, '$.account') AS account, "
+        "CASE kind WHEN 'insurance_fund_paid' THEN -json_extract(payload, '$.amount') ELSE json_extract(payload, '$.amount') "
+        f"END AS amount, causes FROM events WHERE kind IN ({', '.join(repr(k) for k in _FUND_KINDS)}))"
+    ),
+    # Liquidations per minute of the run (minute 0 starts at the epoch) and market: count, notional, fees, fund, bad debt.
+    "liquidations_per_minute": (
+        f"SELECT ts_ns / 60000000000 AS minute, {utc_sql('(ts_ns / 60000000000) * 60000000000', millis=False)} "
+        "AS minute_utc, market, symbol, count(*) AS liquidations, sum(notional) AS notional, sum(fee) AS fee, "
+        "sum(insurance_paid) AS insurance_paid, sum(bad_debt) AS bad_debt, "
+        f"sum(notional) / {QUOTE_SCALE_SQL} AS notional_quote FROM liquidation_completed GROUP BY minute, market"
+    ),
+    # Each liquidation with the oracle price the exchange saw then (the last delivered for its market) and that price's
+    # age: the liquidation's time minus the price's source time (the summary's oracle_lag_at_liquidation_*).
+    "liquidation_oracle_lag": (
+        "SELECT l.seq, l.ts_ns, l.time_utc, l.account, l.market, l.symbol, l.notional, l.notional_quote, "
+        "o.seq AS oracle_seq, json_extract(o.payload, '$.price_ticks') AS oracle_price_ticks, "
+        + _in_units("json_extract(o.payload, '$.price_ticks')", "tick_size", "l.market") + " AS oracle_price, "
+        "l.ts_ns - json_extract(o.payload, '$.ts_source_ns') AS oracle_age_ns, "
+        "(l.ts_ns - json_extract(o.payload, '$.ts_source_ns')) / 1e9 AS oracle_age_s, "
+        "o.ts_ns - json_extract(o.payload, '$.ts_source_ns') AS oracle_delivery_ns "
+        "FROM liquidation_completed AS l LEFT JOIN events AS o ON o.seq = (SELECT max(p.seq) FROM events AS p "
+        "WHERE p.kind = 'oracle_price_delivered' AND p.seq < l.seq AND json_extract(p.payload, '$.market') = l.market)"
+    ),
+    # One row per funding settlement (its `funding_paid` events together): the rate set for it, the accounts, what
+    # was received and paid (minor units of the market's settlement money; the _quote columns are NULL on an inverse
+    # market, which settles in its coin).
+    "funding_settlements": (
+        "SELECT s.*, (SELECT json_extract(r.payload, '$.rate_ppb') FROM events AS r WHERE r.kind = 'funding_rate_set' "
+        "AND r.seq < s.seq AND json_extract(r.payload, '$.market') = s.market ORDER BY r.seq DESC LIMIT 1) AS rate_ppb, "
+        f"CASE WHEN {_INVERSE.format(market='s.market')} THEN NULL ELSE s.received / {QUOTE_SCALE_SQL} END AS received_quote, "
+        f"CASE WHEN {_INVERSE.format(market='s.market')} THEN NULL ELSE s.paid / {QUOTE_SCALE_SQL} END AS paid_quote "
+        "FROM (SELECT min(f.seq) AS seq, f.ts_ns, min(f.time_utc) AS time_utc, f.market, min(f.symbol) AS symbol, "
+        "count(DISTINCT f.seq) AS events, count(j.value) AS accounts, "
+        "coalesce(sum(CASE WHEN j.value > 0 THEN j.value END), 0) AS received, "
+        "coalesce(-sum(CASE WHEN j.value < 0 THEN j.value END), 0) AS paid "
+        "FROM funding_paid AS f LEFT JOIN json_each(f.amounts) AS j GROUP BY f.market, f.ts_ns) AS s"
+    ),
+}
+
+
+def analysis_view_sql(name: str) -> str:
+    """Return the CREATE VIEW statement of an analysis view (`ANALYSIS_VIEWS`)."""
+    return f"CREATE VIEW IF NOT EXISTS {name} AS {ANALYSIS_VIEWS[name]}"
 
 
 def genesis_hash(run_id: str, scenario_hash: str, seed: int) -> bytes:

@@ -156,6 +156,8 @@ class EventLog:
                 db.execute(schema.view_sql(kind))
             for alias, kind in schema.VIEW_ALIASES.items():
                 db.execute(schema.alias_sql(alias, kind))
+            for name in schema.ANALYSIS_VIEWS:
+                db.execute(schema.analysis_view_sql(name))
             db.table("runs").insert(
                 {
                     "run_id": header.run_id,

@@ -16,6 +16,7 @@ from clearing import events as ev
 from clearing.apps import frames
 from clearing.cli import main
 from clearing.errors import ConfigError
+from clearing.events import fields
 from tests.cli.test_cli import CRASH, SMALL
 from tests.conftest import tampering
 
@@ -36,7 +37,7 @@ def exported(log, tmp_path_factory):
 
 def test_every_integer_field_of_every_kind_has_a_unit():
     # A new field must be given its meaning here (money, price, size, time) or kept as stored on purpose.
-    known = frames.MONEY | frames.DURATIONS | frames.BOOLEANS | frames.AS_STORED | set(frames.INSTANTS) | {"ts_ns", "lots"}
+    known = fields.MONEY | fields.DURATIONS | fields.BOOLEANS | fields.AS_STORED | set(fields.INSTANTS) | {"ts_ns", "lots"}
     unclassified = sorted(
         f"{kind}.{f.name}" for kind, cls in ev.KINDS.items() for f in msgspec.structs.fields(cls)
         if f.type in (int, bool) and f.name not in known and not f.name.endswith(("_ticks", "_ppm", "_ppb"))
@@ -140,3 +141,46 @@ def test_the_api_page_examples_run(tmp_path, monkeypatch):
         exec(compile(block, "docs/api.md", "exec"), namespace)
     assert namespace["liquidations"]["notional"].sum() > 0 and len(namespace["path"]) > 0
     assert namespace["per_minute"].index.tz is not None and namespace["counts"]["trade_executed"] > 0
+
+
+def test_analysis_views_agree_with_the_replayed_state_and_the_summary(log):
+    replayed = clearing.replay(log)
+    state, summary = replayed.state, replayed.summary
+    with sqlite3.connect(log) as db:
+        balance, low = db.execute("SELECT (SELECT balance FROM insurance_fund_path ORDER BY seq DESC LIMIT 1), "
+                                  "min(balance) FROM insurance_fund_path").fetchone()
+        assert balance == state.insurance_fund and low == state.insurance_fund_min
+        n, notional = db.execute("SELECT sum(liquidations), sum(notional) FROM liquidations_per_minute").fetchone()
+        assert (n, notional) == (state.liquidations, state.liquidated_notional)
+        peak = db.execute("SELECT minute_utc FROM liquidations_per_minute ORDER BY notional DESC LIMIT 1").fetchone()[0]
+        assert peak.startswith(run_date(db)) and peak.endswith(":00Z")
+        mean_ns, max_ns = db.execute("SELECT avg(oracle_age_ns), max(oracle_age_ns) FROM liquidation_oracle_lag").fetchone()
+        assert max_ns / 1e9 == summary.oracle_lag_at_liquidation_max_s
+        assert mean_ns / 1e9 == pytest.approx(summary.oracle_lag_at_liquidation_mean_s, abs=1e-9)  # float mean of ints
+        assert db.execute("SELECT count(*) FROM liquidation_oracle_lag").fetchone()[0] == state.liquidations
+        rows = db.execute("SELECT time_utc, price, price_ticks, quantity, lots, buyer_fee_quote, buyer_fee FROM trades").fetchall()
+        assert all(p == t / 10 and q == n / 1000 and f == fee / 1e6 for _, p, t, q, n, f, fee in rows)
+    with clearing.open_log(log) as run:
+        frame = run.frame("trades")
+        assert list(frame["time_utc"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:23] + "Z") == [r[0] for r in rows]
+        assert "buyer_fee_quote" not in frame and "price_ticks" not in frame  # the exact decimals replace them
+        minutes = run.frame("liquidations_per_minute")
+        assert str(minutes["minute_utc"].dtype) == "datetime64[ns, UTC]" and minutes["notional"].sum() == Decimal(notional).scaleb(-6)
+        fund = run.frame("insurance_fund_path")
+        assert fund["balance"].iloc[-1] == Decimal(balance).scaleb(-6) and fund["amount"].sum() == fund["balance"].iloc[-1]
+
+
+def run_date(db):
+    return db.execute("SELECT substr(epoch_utc, 1, 10) FROM runs").fetchone()[0]
+
+
+def test_funding_settlements_balance_per_settlement(tmp_path):
+    path = tmp_path / "funding.sqlite"
+    assert main(["run", CRASH, "--seed", "1", "--out", str(path), *SMALL, "--set", "duration_s=30000",
+                 "--set", "checkpoint_interval_s=3000"]) == 0  # fmt: skip
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT ts_ns, accounts, received, paid, rate_ppb, received_quote FROM funding_settlements").fetchall()
+        paid = dict(db.execute("SELECT ts_ns, count(*) FROM funding_paid GROUP BY ts_ns").fetchall())
+    assert len(rows) == len(paid) >= 1 and all(r[0] % (8 * 3600 * 10**9) == 0 for r in rows)  # every 8 hours
+    assert all(received == paid_ and accounts > 0 and rate is not None and q == received / 1e6
+               for _, accounts, received, paid_, rate, q in rows)  # fmt: skip
