@@ -184,3 +184,54 @@ def test_funding_settlements_balance_per_settlement(tmp_path):
     assert len(rows) == len(paid) >= 1 and all(r[0] % (8 * 3600 * 10**9) == 0 for r in rows)  # every 8 hours
     assert all(received == paid_ and accounts > 0 and rate is not None and q == received / 1e6
                for _, accounts, received, paid_, rate, q in rows)  # fmt: skip
+
+
+def test_serve_opens_the_log_read_only_in_datasette_with_its_units_and_queries(log, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    meta_file = tmp_path / "meta.json"
+    assert main(["serve", str(log), "--metadata", str(meta_file)]) == 0
+    meta = json.loads(meta_file.read_text())["databases"][log.stem]
+    assert {"trades", "insurance_fund_path", "liquidations_per_minute", "funding_settlements"} <= set(meta["tables"])
+    assert "quote units" in meta["tables"]["liquidations"]["columns"]["notional_quote"]
+    assert len(meta["queries"]) == 5
+    with socket.socket() as s:  # a free port on this machine
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = log.read_bytes()
+    errors = (tmp_path / "serve.err").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "clearing", "serve", str(log), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=errors)  # fmt: skip
+    base = f"http://127.0.0.1:{port}/{log.stem}"
+
+    def get(path):
+        with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        for _ in range(120):
+            try:
+                rows = get("/liquidations_per_minute.json?_shape=array")
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail(f"datasette did not start: {(tmp_path / 'serve.err').read_text()}")
+        with sqlite3.connect(log) as db:
+            assert sum(r["liquidations"] for r in rows) == db.execute("SELECT count(*) FROM liquidations").fetchone()[0]
+        peak = get("/peak_liquidation_minutes.json?_shape=array")
+        assert peak[0]["minute_utc"] == max(rows, key=lambda r: r["notional"])["minute_utc"]
+        cascade = get("/liquidations_downstream_of_liquidation_fills.json?_shape=array")[0]
+        assert 0 <= cascade["breaches_after_liquidation_fills"] <= cascade["breaches"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/databases.json", timeout=10) as response:
+            assert json.loads(response.read())[0]["is_mutable"] is False
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        errors.close()
+    assert log.read_bytes() == before  # read-only: not a byte changed
+    assert main(["serve", str(log), "--port", "0"]) == 2
