@@ -7,6 +7,7 @@ input are raised as ClearingError for `clearing.cli.app.main` to report in one l
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.plot:
         if args.scenario or args.grid:
             raise ConfigError("--plot DIR redraws an existing sweep; give no scenario or --grid with it")
-        for path in sweep.plot(Path(args.plot)):
+        plots = sweep.plot(Path(args.plot))
+        if args.json:
+            print(json.dumps({"plots": [str(p) for p in plots]}))
+            return 0
+        for path in plots:
             print(f"plot: {path}")
         return 0
     if not args.scenario or not args.out:
@@ -46,7 +51,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"clearing: note: {note}; its runs will differ by their seeds only", file=sys.stderr)
     workers = args.workers or sweep.default_workers()
     where = args.scheduler or f"{workers} local worker(s)"
-    print(f"sweep: {len(tasks)} runs ({len(tasks) // args.seeds} grid points x {args.seeds} seeds) on {where} -> {out}")
+    if not args.json:
+        print(f"sweep: {len(tasks)} runs ({len(tasks) // args.seeds} grid points x {args.seeds} seeds) on {where} -> {out}")
     try:
         with progress_bar(args.progress, "sweep", lambda done, total: f"{done}/{total} runs") as progress:
             counts = sweep.run_sweep(tasks, out, manifest, workers, args.scheduler, progress)
@@ -55,6 +61,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 130
     keys = [key for key, _ in grid]
     table = sweep.summarise(out, keys)
+    if args.json:
+        plots = sweep.plot(out) if counts["complete"] + counts["skipped"] else []
+        print(json.dumps({"runs": counts, "results": str(out / sweep.RESULTS), "csv": str(out / "results.csv"),
+                          "plots": [str(p) for p in plots],
+                          "grid_points": [{**{k: sweep.swept_value(str(row[k])) for k in keys},
+                                           **{k: v for k, v in row.items() if k not in keys}} for row in table]}))  # fmt: skip
+        if counts["failed"]:
+            raise SweepRunsFailedError(
+                f"{counts['failed']} run(s) failed; their errors are in {out / sweep.RESULTS} (status 'failed')"
+            )
+        return 0
     if table:
         header = [*keys, "runs", *sweep.PLOTTED]
         print("  ".join(f"{h:>18}" for h in header))
@@ -95,5 +112,7 @@ def add_sweep_commands(subparsers: Any) -> None:
     p.add_argument("--out", help="the sweep directory (results.sqlite, results.csv, logs/, plots)")
     p.add_argument("--no-logs", action="store_true", help="keep only the results, not each run's event log")
     p.add_argument("--plot", metavar="DIR", help="redraw the plots of the sweep in DIR and exit")
+    p.add_argument("--json", action="store_true",
+                   help="print the counts, files and the table per grid point (swept values as numbers) as one JSON object")
     add_progress_argument(p)
     p.set_defaults(func=cmd_sweep)

@@ -39,7 +39,7 @@ def test_every_grid_point_runs_once_per_seed_with_its_results_logs_and_plots(swe
     runs = rows(swept)
     assert len(runs) == 8 and {r["status"] for r in runs} == {"complete"}
     points = {(r["oracle.heartbeat_s"], r["oracle.latency_ms"]) for r in runs}
-    assert points == {("10", "0"), ("10", "5000"), ("600", "0"), ("600", "5000")}
+    assert points == {(10, 0), (10, 5000), (600, 0), (600, 5000)}  # numbers: SQL sorts 10 before 600 (and 60 before 3600)
     # Replication r has one seed at every grid point; the two replications have different seeds.
     seeds = {r["replication"]: {x["seed"] for x in runs if x["replication"] == r["replication"]} for r in runs}
     assert all(len(s) == 1 for s in seeds.values()) and seeds[0] != seeds[1]
@@ -55,7 +55,7 @@ def test_every_grid_point_runs_once_per_seed_with_its_results_logs_and_plots(swe
     with (swept / "results.csv").open() as f:
         table = list(csv.DictReader(f))
     assert len(table) == 8 and "summary" not in table[0] and {t["run_id"] for t in table} == {r["run_id"] for r in runs}
-    for name in ("oracle_heartbeat_s.png", "oracle_latency_ms.png"):
+    for name in ("oracle_heartbeat_s.png", "oracle_latency_ms.png", "oracle_heartbeat_s_paired.png", "oracle_latency_ms_paired.png"):
         assert (swept / name).read_bytes().startswith(b"\x89PNG")
     assert json.loads((swept / "sweep.json").read_text())["grid"] == [["oracle.heartbeat_s", ["10", "600"]],
                                                                       ["oracle.latency_ms", ["0", "5000"]]]  # fmt: skip
@@ -64,7 +64,7 @@ def test_every_grid_point_runs_once_per_seed_with_its_results_logs_and_plots(swe
 
 def test_a_sweep_run_is_the_run_clearing_run_makes(swept, tmp_path):
     r = next(
-        r for r in rows(swept) if r["oracle.heartbeat_s"] == "600" and r["oracle.latency_ms"] == "5000" and r["replication"] == 1
+        r for r in rows(swept) if r["oracle.heartbeat_s"] == 600 and r["oracle.latency_ms"] == 5000 and r["replication"] == 1
     )
     scenario = load_scenario(CRASH, [*TINY[1::2], "oracle.heartbeat_s=600", "oracle.latency_ms=5000"])
     summary = run_scenario(scenario, r["seed"], tmp_path / "direct.sqlite")
@@ -75,7 +75,7 @@ def test_a_sweep_run_is_the_run_clearing_run_makes(swept, tmp_path):
 def test_a_sweep_resumes_skipping_the_runs_already_done(swept, capsys):
     before = rows(swept)
     with sqlite3.connect(swept / "results.sqlite") as db:
-        db.execute("DELETE FROM runs WHERE replication = 1 AND \"oracle.heartbeat_s\" = '10'")
+        db.execute("DELETE FROM runs WHERE replication = 1 AND \"oracle.heartbeat_s\" = 10")
     capsys.readouterr()
     assert main(["sweep", CRASH, *TINY, *GRID, "--seeds", "2", "--workers", "2", "--out", str(swept), "--progress", "never"]) == 0
     assert "runs: 2 done, 6 already done, 0 failed" in capsys.readouterr().out
@@ -221,3 +221,23 @@ def test_sweep_frame_gives_swept_values_as_numbers(swept):
     assert list(frame["oracle.heartbeat_s"]) == sorted(frame["oracle.heartbeat_s"]) and set(frame["oracle.latency_ms"]) == {0, 5000}
     with pytest.raises(ConfigError, match="not a sweep directory"):
         clearing.sweep_frame(swept / "logs")
+
+
+def test_paired_differences_subtract_each_runs_twin_at_the_baseline(swept):
+    loaded = sweep.plots.load(swept)
+    by = {(r["_params"]["oracle.heartbeat_s"], r["_params"]["oracle.latency_ms"], r["seed"]): r["liquidations"] for r in loaded.rows}
+    diffs = sweep.paired_differences(loaded, "oracle.heartbeat_s", "liquidations")
+    assert set(diffs) == {"600"} and len(diffs["600"]) == 4  # 2 latencies x 2 seeds, each against its own twin at 10
+    expected = sorted(by[("600", lat, seed)] - by[("10", lat, seed)] for (_, lat, seed) in by if _ == "600")
+    assert sorted(diffs["600"]) == expected
+
+
+def test_sweep_json_and_constant_metrics_not_drawn(swept, capsys):
+    capsys.readouterr()
+    assert main(["sweep", CRASH, *TINY, *GRID, "--seeds", "2", "--out", str(swept), "--json", "--progress", "never"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["runs"] == {"total": 8, "skipped": 8, "complete": 0, "failed": 0} and len(shown["grid_points"]) == 4
+    assert {p["oracle.heartbeat_s"] for p in shown["grid_points"]} == {10, 600} and len(shown["plots"]) == 4
+    drawn = sweep.plots.metrics(sweep.plots.load(swept))
+    constant = [m for m in drawn if not sweep.plots._varies(sweep.plots.load(swept), m)]
+    assert "adl_notional" in constant  # no ADL in these runs: its panel is left out, the title says so

@@ -10,7 +10,8 @@ parameters only, and the replications by their seeds).
 
 Files in DIR: `sweep.json` (what was asked), `results.sqlite` (table `runs`, a row per run:
 parameters, replication, seed, config hash, status, metrics, log path), `results.csv` (the
-same rows), `logs/` (one event log per run unless `--no-logs`) and the plots `*.png`.
+same rows), `logs/` (one event log per run unless `--no-logs`) and the plots `*.png` (per swept key,
+its metrics against it and their differences from the baseline paired by seed, `*_paired.png`).
 
 Modules: `plan` (the grid, its seeds and tasks), `execution` (a task through the one run
 lifecycle, on a local pool or a Dask cluster), `results` (the results store), `plots`.
@@ -18,8 +19,8 @@ lifecycle, on a local pool or a Dask cluster), `results` (the results store), `p
 
 from clearing.apps.sweep.execution import bounded, connect, default_workers, refuse_another, run_sweep, run_task
 from clearing.apps.sweep.plan import Task, inert_keys, parse_grid, plan, replication_seed
-from clearing.apps.sweep.plots import plot
-from clearing.apps.sweep.results import MANIFEST, METRICS, PLOTTED, RESULTS, complete_rows, summarise
+from clearing.apps.sweep.plots import paired_differences, plot
+from clearing.apps.sweep.results import MANIFEST, METRICS, PLOTTED, RESULTS, complete_rows, summarise, swept_value
 
 __all__ = [
     "MANIFEST",
@@ -32,6 +33,7 @@ __all__ = [
     "connect",
     "default_workers",
     "inert_keys",
+    "paired_differences",
     "parse_grid",
     "plan",
     "plot",
@@ -40,4 +42,5 @@ __all__ = [
     "run_sweep",
     "run_task",
     "summarise",
+    "swept_value",
 ]

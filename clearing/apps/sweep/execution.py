@@ -26,7 +26,7 @@ import structlog
 
 from clearing.apps.run import run_scenario, run_unlogged
 from clearing.apps.sweep.plan import Task
-from clearing.apps.sweep.results import MANIFEST, METRICS, done_ids, open_results, write_csv
+from clearing.apps.sweep.results import MANIFEST, METRICS, done_ids, open_results, swept_value, write_csv
 from clearing.errors import ConfigError
 from clearing.scenario import Scenario
 
@@ -61,7 +61,7 @@ def _row(task: Task) -> dict[str, Any]:
     # The columns every result row has: the config hash, the parameters, replication and seed.
     return {
         "run_id": task.run_id, "replication": task.replication, "seed": task.seed, "params": json.dumps(dict(task.params)),
-        **dict(task.params),
+        **{key: swept_value(value) for key, value in task.params},
     }  # fmt: skip
 
 

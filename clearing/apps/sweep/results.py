@@ -95,6 +95,18 @@ def number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def swept_value(text: str) -> int | float | str:
+    """Return a swept value as stored in its results column: a whole number as an integer, another number as a
+    float, anything else as the text (so SQL sorts 60 before 3600; `params` keeps the text)."""
+    value = number(text)
+    if value is None:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return value
+
+
 def order(text: str) -> tuple[bool, float, str]:
     """Return the sort key of a parameter value: numbers in numeric order, then other values in text order."""
     value = number(text)
