@@ -38,6 +38,7 @@ from clearing.apps.tally import TALLIED, MarketTally
 from clearing.core.state import ClearingState, apply
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
+from clearing.log.progress import EVERY, READ_PROGRESS
 from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader
 from clearing.log.schema import ROW_HEADER, genesis_hash
 from clearing.log.verify import check_end, check_structure
@@ -159,7 +160,11 @@ def fold_log(
         decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
         expected = 1
         final: tuple[int, str] | None = None  # the final checkpoint's seq and digest, once read
+        progress, mask = READ_PROGRESS.get(), EVERY - 1
+        total = (h.events or reader.count()) if progress is not None else 0
         for seq, kind, version, data, row_hash in reader.rows(until_ns=until_ns, columns=FOLD_COLUMNS):
+            if progress is not None and not seq & mask:
+                progress(seq, total)
             # schema.chain_hash, inlined: this runs once per row.
             head = sha256(head + pack(seq, version) + data).digest()
             if head != row_hash or seq != expected:
@@ -189,6 +194,8 @@ def fold_log(
                 except InvariantViolation as e:
                     raise ReplayDivergenceError(f"{reader.path}: seq {seq}: cannot be applied ({e})", seq) from None
         events = expected - 1
+        if progress is not None:
+            progress(events, total if until_ns is None else events)
         whole = until_ns is None or events == reader.count()
         if whole:
             check_end(reader, events, head.hex(), final)

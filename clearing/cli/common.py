@@ -97,6 +97,15 @@ def progress_bar(mode: str, name: str, text: Callable[[int, int], str]) -> Itera
             bar.stop()
 
 
+@contextmanager
+def reading(mode: str, name: str) -> Iterator[None]:
+    """A progress bar (`--progress`) over the log walks inside the block: rows read of the log's rows."""
+    from clearing.log.progress import reporting
+
+    with progress_bar(mode, name, lambda done, total: f"{done:,} / {total:,} events") as update, reporting(update):
+        yield
+
+
 def sim_seconds(now_ns: int, end_ns: int) -> str:
     """Return the progress text of a run: simulated seconds done of the total."""
     return f"{now_ns // NS_PER_S:,} / {end_ns // NS_PER_S:,} sim s"

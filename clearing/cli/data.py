@@ -7,6 +7,7 @@ result line and returns 0; problems are raised as ClearingError for `clearing.cl
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,10 @@ from clearing.data.directory import default_data_dir, file_sha256, resolve_data_
 def cmd_data_where(args: argparse.Namespace) -> int:
     """Print `<sha256>  <path>` (sha256sum's layout) of the data file NAME."""
     path = resolve_data_file(args.name, getattr(args, "data_dir", None))
+    if args.json:
+        sys.stdout.write(json.dumps({"name": args.name, "path": str(path), "sha256": file_sha256(path),
+                                     "bytes": path.stat().st_size}) + "\n")  # fmt: skip
+        return 0
     sys.stdout.write(f"{file_sha256(path)}  {path}\n")
     return 0
 
@@ -27,6 +32,9 @@ def cmd_data_fetch_binance(args: argparse.Namespace) -> int:
     """Download one Binance daily dump into --dest and print where it went."""
     dest = Path(args.dest) if args.dest else default_data_dir(getattr(args, "data_dir", None))
     path = fetch_binance(args.symbol, args.date, args.kind, dest, args.base_url, args.interval, args.overwrite)
+    if args.json:
+        sys.stdout.write(json.dumps({"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)}) + "\n")
+        return 0
     sys.stdout.write(f"{path}: {path.stat().st_size} bytes, zip checksum verified, sha256 {file_sha256(path)}\n")
     return 0
 
@@ -52,6 +60,7 @@ def add_data_commands(subparsers: Any) -> None:
     where = commands.add_parser("where", help="print the path and sha256 of a data file")
     where.add_argument("name", metavar="NAME", help="file name, looked up in --data-dir, $CLEARING_DATA_DIR, ./data")
     where.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="look here first")
+    where.add_argument("--json", action="store_true", help="print name, path, sha256 and size as one JSON object")
     where.set_defaults(func=cmd_data_where)
 
     fetch = commands.add_parser("fetch", help="download public exchange data (needs internet)")
@@ -65,4 +74,5 @@ def add_data_commands(subparsers: Any) -> None:
     binance.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help="the data directory")
     binance.add_argument("--base-url", default=BINANCE_URL, metavar="URL", help=f"default {BINANCE_URL}")
     binance.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
+    binance.add_argument("--json", action="store_true", help="print path, size and sha256 as one JSON object")
     binance.set_defaults(func=cmd_data_fetch_binance)

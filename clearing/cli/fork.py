@@ -58,11 +58,13 @@ def cmd_fork(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     """Print where two logs first differ and every summary metric of both, with B - A."""
     from clearing.apps.diff import diff_logs
+    from clearing.cli.common import reading
 
     for path in (args.a, args.b):
         if not Path(path).exists():
             raise ConfigError(f"{path}: no such file")
-    diff = diff_logs(args.a, args.b)
+    with reading(args.progress, "diff"):
+        diff = diff_logs(args.a, args.b)
     a, b, divergence, changes, metrics, markets = diff.a, diff.b, diff.divergence, diff.changes, diff.metrics, diff.markets
     epoch = a.header.epoch
     first: dict[str, Any] | None = None
@@ -172,4 +174,5 @@ def add_fork_commands(subparsers: Any) -> None:
     diff.add_argument("a", metavar="A", help="an event log")
     diff.add_argument("b", metavar="B", help="another event log")
     diff.add_argument("--json", action="store_true", help="print one JSON object")
+    add_progress_argument(diff)
     diff.set_defaults(func=cmd_diff)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     workers = args.workers or default_workers()
     if args.vary:
         return _sensitivity(args, days, scenarios, out, doc, workers)
-    print(f"validate: {len(days)} day(s) on {args.scheduler or f'{workers} local worker(s)'} -> {out}")
+    if not args.json:
+        print(f"validate: {len(days)} day(s) on {args.scheduler or f'{workers} local worker(s)'} -> {out}")
     try:
         with progress_bar(args.progress, "validate", lambda done, total: f"{done}/{total} days") as progress:
             counts = validate.validate(days, scenarios, out, args.seed, tuple(args.set or ()), args.data_dir, workers,
@@ -65,10 +67,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     pairs = validate.results(days, out, {t.run_id for t in plan})
     table = validate.markdown(pairs)
     (out / "validation.md").write_text(table, encoding="utf-8")
-    print(table, end="")
     if doc is not None:
         validate.update_doc(doc, table, args.block)
-        print(f"doc: {doc}")
+    if args.json:
+        print(json.dumps({"runs": counts, "table": str(out / "validation.md"), "doc": str(doc) if doc else None,
+                          "days": [{"day": day.name, "reported": day.model_dump(mode="json"), "simulated": asdict(m),
+                                    "peak_within_target": ok_peak, "share_within_target": ok_share}
+                                   for (day, m), (ok_peak, ok_share) in zip(pairs, verdicts(pairs), strict=True)]}))  # fmt: skip
+    else:
+        print(table, end="")
+        if doc is not None:
+            print(f"doc: {doc}")
     if counts["failed"]:
         raise ConfigError(f"{counts['failed']} day(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
     missed = [d.name for (d, _m), (peak, share) in zip(pairs, verdicts(pairs), strict=True) if not (peak and share)]
@@ -94,8 +103,9 @@ def _sensitivity(args: argparse.Namespace, days: list[Any], scenarios: Path, out
     validate.check_tapes(tasks)
     out.mkdir(parents=True, exist_ok=True)
     (out / validate.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"validate: {len(tasks)} runs ({len(days)} day(s) x (1 + 2 x {len(vary)})) on "
-          f"{args.scheduler or f'{workers} local worker(s)'} -> {out}")  # fmt: skip
+    if not args.json:
+        print(f"validate: {len(tasks)} runs ({len(days)} day(s) x (1 + 2 x {len(vary)})) on "
+              f"{args.scheduler or f'{workers} local worker(s)'} -> {out}")  # fmt: skip
     try:
         with progress_bar(args.progress, "sensitivity", lambda done, total: f"{done}/{total} runs") as progress:
             counts = run_sweep(tasks, out, None, workers, args.scheduler, progress, run=validate.run_day)
@@ -105,11 +115,17 @@ def _sensitivity(args: argparse.Namespace, days: list[Any], scenarios: Path, out
     ranked = sensitivity.swings(days, out, vary)
     table = sensitivity.tornado_table(ranked)
     (out / "sensitivity.md").write_text(table, encoding="utf-8")
-    print(table, end="")
-    print(f"plot: {sensitivity.tornado_plot(ranked, out)}")
+    plot = sensitivity.tornado_plot(ranked, out)
     if doc is not None:
         validate.update_doc(doc, table, args.block or "sensitivity")
-        print(f"doc: {doc}")
+    if args.json:
+        print(json.dumps({"runs": counts, "table": str(out / "sensitivity.md"), "plot": str(plot),
+                          "doc": str(doc) if doc else None, "ranked": ranked}))  # fmt: skip
+    else:
+        print(table, end="")
+        print(f"plot: {plot}")
+        if doc is not None:
+            print(f"doc: {doc}")
     if counts["failed"]:
         raise ConfigError(f"{counts['failed']} run(s) failed; their errors are in {out / 'results.sqlite'} (status 'failed')")
     return 0
@@ -138,5 +154,7 @@ def add_validate_commands(subparsers: Any) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 when a day misses a target")
     p.add_argument("--vary", action="append", metavar="KEY=LOW,HIGH",
                    help="a sensitivity study instead: each day with KEY at LOW and at HIGH, one key at a time (repeatable)")
+    p.add_argument("--json", action="store_true",
+                   help="print the counts and each day's simulated and reported figures with the verdicts as one JSON object")
     add_progress_argument(p)
     p.set_defaults(func=cmd_validate)

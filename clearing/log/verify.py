@@ -20,6 +20,7 @@ import structlog
 from clearing import events as ev
 from clearing.errors import VerificationError
 from clearing.log import schema
+from clearing.log.progress import EVERY, READ_PROGRESS
 from clearing.log.reader import EventLogReader
 from clearing.log.writer import EventLog, RunHeaderData, causes_text
 
@@ -269,9 +270,13 @@ def verify_log(path: Path | str) -> VerifyReport:
         expected_seq = 1
         last_ts = 0
         final: tuple[int, ev.CheckpointRecorded] | None = None
+        progress, mask = READ_PROGRESS.get(), EVERY - 1
+        total = (h.events or reader.count()) if progress is not None else 0
         try:
             for row in reader.conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"):
                 seq = row[0]
+                if progress is not None and not seq & mask:
+                    progress(seq, total)
                 if seq != expected_seq:
                     raise VerificationError(f"{reader.path}: seq {expected_seq} is missing (next row is {seq})", expected_seq)
                 payload = row[5].encode() if isinstance(row[5], str) else row[5]
@@ -288,5 +293,7 @@ def verify_log(path: Path | str) -> VerifyReport:
         except sqlite3.DatabaseError as e:
             raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} ({e})", expected_seq) from None
         count = expected_seq - 1
+        if progress is not None:
+            progress(count, count)
         check_end(reader, count, head.hex(), None if final is None else (final[0], final[1].digest))
         return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts, resumes(reader))

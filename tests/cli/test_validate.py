@@ -116,6 +116,13 @@ def test_the_command_writes_the_table_and_check_exits_1_on_a_miss(day, tmp_path,
     assert (out / "validation.md").read_text() in printed
     missed = not all(verdicts(validate.results([reported], out))[0])
     assert main([*args, "--check"]) == (1 if missed else 0)
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["runs"]["skipped"] == 1 and [d["day"] for d in shown["days"]] == [reported.name]
+    day0 = shown["days"][0]
+    assert day0["reported"] == reported.model_dump(mode="json") and day0["simulated"]["liquidations"] > 0
+    assert (day0["peak_within_target"] and day0["share_within_target"]) == (not missed)
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -168,6 +175,9 @@ def test_a_sensitivity_study_ranks_the_assumptions_by_the_swing_they_cause(day, 
     assert not list((out / "logs").glob("*.sqlite*"))  # measured, then removed
     assert base["base_share"] == pytest.approx(validate.share_in(validate.results([reported], _out)[0][1],
                                                                  reported.share_window))  # fmt: skip
+    assert main([*args, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ranked"] == json.loads(json.dumps(ranked)) and shown["runs"]["skipped"] == 5
 
 
 @pytest.mark.parametrize("option", ["population.long_fraction", "population.long_fraction=0.2", "x=1,2,3", "=1,2"])

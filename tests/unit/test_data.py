@@ -4,6 +4,7 @@ import argparse
 import hashlib
 import http.server
 import io
+import json
 import os
 import threading
 import zipfile
@@ -218,6 +219,11 @@ def test_cli_data_where_prints_sha256_and_path(places, capsys):
         args = parser.parse_args(argv)
         assert args.func(args) == 0
         assert capsys.readouterr().out == f"{file_sha256(expected)}  {expected}\n"
+    args = parser.parse_args(["data", "where", "x.csv", "--json"])
+    assert args.func(args) == 0
+    expected = places["env"] / "x.csv"
+    assert json.loads(capsys.readouterr().out) == {"name": "x.csv", "path": str(expected), "sha256": file_sha256(expected),
+                                                   "bytes": expected.stat().st_size}  # fmt: skip
     args = parser.parse_args(["data", "where", "nope.csv"])
     with pytest.raises(DataError, match="not found; looked in"):
         args.func(args)
