@@ -11,6 +11,7 @@ funding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -264,9 +265,29 @@ def market_summary(state: ClearingState, market: int, tally: MarketTally) -> Mar
     )
 
 
+def quote_name(symbols: Any) -> str:
+    """Return the quote currency's name for display: the stablecoin or USD a first symbol ends in, else "quote"."""
+    first = next(iter(symbols), "")
+    match = re.match(r"^[A-Z0-9]+?(USDT|USDC|BUSD|FDUSD|USD)(?:[-_].*)?$", first)
+    return match.group(1) if match else "quote"
+
+
+def separated(amount: str) -> str:
+    """Return a decimal string with thousands separators in its whole part: "-1234567.50" -> "-1,234,567.50"."""
+    sign, body = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
+    whole, dot, fraction = body.partition(".")
+    if not whole.isdigit():
+        return amount
+    return f"{sign}{int(whole):,}{dot}{fraction}"
+
+
 def render_text(summary: RunSummary, quote: str = "") -> str:
-    """Return the summary as aligned `key  value` lines for a terminal, then a table of the markets by symbol."""
-    unit = f" {quote}" if quote else ""
+    """Return the summary as aligned `key  value` lines for a terminal, then a table of the markets by symbol.
+
+    Money is shown with thousands separators and its currency (`quote`, else the name the
+    first market's symbol ends in, `quote_name`); `--json` keeps the plain decimal strings.
+    """
+    unit = f" {quote or quote_name(summary.markets)}"
     money = {
         "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "liquidated_notional_fund",
         "bad_debt", "insurance_fund_end", "insurance_fund_equity", "insurance_fund_swept", "insurance_fund_min",
@@ -279,9 +300,10 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     for prefix, groups in (("mode", summary.modes), ("strategy", summary.strategies)):
         for name, m in groups.items():
             fields[f"{prefix}_{name}"] = (
-                f"{m.traders} accounts, {m.liquidations} liquidations of {m.accounts_liquidated} ({m.liquidated_notional}), "
-                f"insurance paid {m.insurance_paid}, bad debt {m.bad_debt}, margin posted {m.margin_posted}, "
-                f"requirement at the end {m.requirement_end}"
+                f"{m.traders:,} accounts, {m.liquidations:,} liquidations of {m.accounts_liquidated:,} "
+                f"({separated(m.liquidated_notional)}{unit}), insurance paid {separated(m.insurance_paid)}{unit}, bad debt "
+                f"{separated(m.bad_debt)}{unit}, margin posted {separated(m.margin_posted)}{unit}, requirement at the end "
+                f"{separated(m.requirement_end)}{unit}"
             )
     if summary.margin_calls:
         c = summary.margin_calls
@@ -293,16 +315,30 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         fields["traders"] = (f"{summary.traders.get('stops', 0)} stop-losses fired, "
                              f"{summary.traders.get('reentries', 0)} re-entries")  # fmt: skip
     width = max(len(k) for k in fields)
-    lines = [f"{key:<{width}}  {value}{unit if key in money else ''}" for key, value in fields.items()]
-    return "\n".join([*lines, *market_table(summary.markets, width)])
+    lines = [f"{key:<{width}}  {separated(value) + unit if key in money else value}" for key, value in fields.items()]
+    return "\n".join([*lines, *market_table(summary.markets, width, unit.strip())])
 
 
-def market_table(markets: dict[str, MarketSummary], width: int = 0) -> list[str]:
-    """Return the markets as text lines: a column per symbol, a row per field (none without a market)."""
+_MARKET_MONEY = ("open_interest_notional", "liquidated_notional", "adl_notional", "socialised_loss", "funding_paid")
+
+
+def market_table(markets: dict[str, MarketSummary], width: int = 0, quote: str = "") -> list[str]:
+    """Return the markets as text lines: a column per symbol, a row per field (none without a market).
+
+    With `quote`, money shows with separators and its currency (an inverse market's funding in its coin).
+    """
     if not markets:
         return []
+
+    def cell(m: MarketSummary, name: str) -> str:
+        value = getattr(m, name)
+        if not quote or name not in _MARKET_MONEY or value is None:
+            return _cell(value)
+        currency = m.settles_in if name == "funding_paid" and m.settles_in != "quote" else quote
+        return f"{separated(str(value))} {currency}"
+
     rows = [("market", list(markets))]
-    rows += [(f"  {name}", [_cell(getattr(m, name)) for m in markets.values()]) for name in _MARKET_ROWS]
+    rows += [(f"  {name}", [cell(m, name) for m in markets.values()]) for name in _MARKET_ROWS]
     width = max(width, *(len(label) for label, _ in rows))
     columns = [max(len(row[1][i]) for row in rows) for i in range(len(markets))]
     return [

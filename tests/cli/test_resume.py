@@ -32,7 +32,12 @@ def _stopped(tmp_path, sig, delay, name="stopped.sqlite", extra=()):
     out = tmp_path / name
     with subprocess.Popen([sys.executable, "-m", "clearing", "run", CRASH, "--out", str(out), *PREFIX, *extra], cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:  # fmt: skip
-        time.sleep(delay)
+        # Start-up (about 2 s of imports) varies with the machine's load: wait for the log to exist, then let the run
+        # write for a while before the signal.
+        deadline = time.monotonic() + 60
+        while not out.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(max(delay - 1.8, 0.2))
         process.send_signal(sig)
         process.wait(120)
     return out
