@@ -68,7 +68,7 @@ def add_log_commands(sub: Any) -> None:
     events.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     events.set_defaults(func=cmd_events)
 
-    report = sub.add_parser("report", help="write a self-contained HTML report of a log (plots and summary)")
+    report = sub.add_parser("report", help="write a self-contained, interactive HTML report of a log")
     report.add_argument("log")
     report.add_argument("--out", help="the HTML file to write (default: the log's path with .html)")
     report.add_argument("--overwrite", action="store_true", help="replace an existing file at --out (never an event log)")
@@ -233,7 +233,8 @@ _MARKET_HEADLINE = (
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of a log and print its headline numbers."""
-    from clearing.apps.report import build, render
+    from clearing.apps.report import build
+    from clearing.apps.report_page import render
 
     if args.step_s < 1:
         raise ConfigError(f"--step-s {args.step_s}: expected a whole number of seconds >= 1")

@@ -79,12 +79,14 @@ def test_the_report_has_a_panel_set_per_symbol_and_each_market_s_liquidations(lo
         assert (m["liquidations"], m["liquidated_notional"], m["mark"]) == (
             expected["liquidations"], expected["liquidated_notional"], expected["mark"])  # fmt: skip
     page = out.read_text()
-    headings = re.findall(r"<h2>([^<]*)</h2>", page)
+    # The interactive panels' titles (tests/cli/test_report_browser.py checks that they draw): prices and basis
+    # per symbol, open interest with a line per symbol, liquidated notional per step by market.
+    titles = re.findall(r'"text":"([^"]*)"', page)
     for symbol in (BTC, ETH):
-        assert f"Prices: {symbol}" in headings and f"Open interest: {symbol}" in headings
-    assert "Liquidations by market" in headings and "Markets" in headings
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 9  # two price and two OI panels, bars by market
-    assert f"<th>{BTC}</th><th>{ETH}</th>" in page
+        assert f"Prices: {symbol} (index, oracle, mark, last trade)" in titles and f"Basis to the index: {symbol}" in titles
+    assert "Liquidated notional per minute, by market" in titles and "Open interest: long notional at the mark" in titles
+    assert re.findall(r'"name":"((?:BTC|ETH)USDT-PERP)"', page).count(ETH) == 3  # oracle age, by market, open interest
+    assert "<h2>Markets</h2>" in page and f"<th>{BTC}</th><th>{ETH}</th>" in page
     text = output(capsys, "report", str(isolated), "--out", str(out), "--overwrite")
     for symbol in (BTC, ETH):
         line = next(line for line in text.splitlines() if line.startswith(symbol))

@@ -1,9 +1,9 @@
 """`clearing report`, `clearing cascades` and the run's progress bar, as a user meets them."""
 
-import base64
 import json
 import re
 import shutil
+from decimal import Decimal
 
 import pytest
 
@@ -25,12 +25,37 @@ def test_report_writes_one_self_contained_html_file(log, tmp_path, capsys):
     assert main(["report", str(log), "--out", str(out), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     page = out.read_text()
-    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 6 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
-    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from anywhere
-    assert f"<td>{shown['liquidations']}</td>" in page and shown["report"] == str(out)
+    # plotly.js inline, once; nothing loaded from anywhere (the browser test opens it offline too).
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, re.S)
+    assert len(scripts) == 3 and len(scripts[0]) > 3_000_000 and all("Plotly.newPlot(" in s for s in scripts[1:])
+    markup = re.sub(r"<script[^>]*>.*?</script>", "<script></script>", page, flags=re.S)
+    assert not re.search(r"\bsrc=|<link\b|@import|https?:", markup) and "<img" not in markup  # no static images left
+    panels = re.findall(r'<div id="([a-z-]+)" class="plotly-graph-div"', page)
+    assert panels == ["time-panels", "cascade-panels"]
+    # The headline first, with thousands separators; hashes only in the provenance at the bottom.
+    liquidated = f"{Decimal(shown['liquidated_notional']):,.2f}"
+    assert "," in liquidated and page.index(liquidated) < page.index("<h2>Scenario</h2>") < page.index('id="time-panels"')
+    assert main(["verify", str(log), "--json"]) == 0
+    head = json.loads(capsys.readouterr().out)["head_hash"]
+    assert page.index(head) > page.index("<h2>Provenance</h2>") and page.count(head) == 1
+    assert f"{shown['liquidations']:,} liquidations" in page and shown["report"] == str(out)
     fund = shown["insurance_fund_path"]
     assert fund["start"] == 250_000.0 and fund["min"] <= fund["end"] and not list(tmp_path.glob("*.partial"))
+
+
+def test_the_report_leaves_out_what_is_zero_throughout_and_says_so(log, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(log), "--out", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    page = out.read_text()
+    assert shown["adl_notional"] == shown["bad_debt"] == "0.000000"  # the small crash: the fund absorbed everything
+    assert "Zero throughout, so not drawn: " in page and "ADL notional, bad debt." in page
+    assert "Auto-deleveraging and bad debt" not in page
+    for title in ("Prices: BTCUSDT-PERP", "Basis to the index: BTCUSDT-PERP", "Oracle age", "by cascade generation",
+                  "Insurance fund", "Open interest"):  # fmt: skip
+        assert title in page
+    # The scenario's settings: the oracle section of the header's scenario, in words.
+    assert "push on a 0.5 % move or a 3600 s heartbeat" in page and "2,000 ms" in page
 
 
 def test_report_agrees_with_replay_and_cascades(log, tmp_path, capsys):
