@@ -24,6 +24,7 @@ from clearing.cli.common import (
     parse_time,
     print_summary,
     progress_bar,
+    reading,
     seed,
     sim_seconds,
     write_atomically,
@@ -53,11 +54,13 @@ def add_log_commands(sub: Any) -> None:
     replay.add_argument("log")
     replay.add_argument("--until", metavar="TIME", help="stop after this time (seconds from start or ISO-8601 UTC)")
     replay.add_argument("--json", action="store_true")
+    add_progress_argument(replay)
     replay.set_defaults(func=cmd_replay)
 
     verify = sub.add_parser("verify", help="check a log's hash chain, schema and header")
     verify.add_argument("log")
     verify.add_argument("--json", action="store_true")
+    add_progress_argument(verify)
     verify.set_defaults(func=cmd_verify)
 
     events = sub.add_parser("events", help="export events as JSON lines or CSV")
@@ -66,6 +69,7 @@ def add_log_commands(sub: Any) -> None:
     events.add_argument("--since", metavar="TIME")
     events.add_argument("--until", metavar="TIME")
     events.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    add_progress_argument(events)
     events.set_defaults(func=cmd_events)
 
     report = sub.add_parser("report", help="write a self-contained, interactive HTML report of a log")
@@ -74,6 +78,7 @@ def add_log_commands(sub: Any) -> None:
     report.add_argument("--overwrite", action="store_true", help="replace an existing file at --out (never an event log)")
     report.add_argument("--step-s", type=int, default=60, help="sampling step of the time series, s (default 60)")
     report.add_argument("--json", action="store_true", help="print the headline numbers as one JSON object")
+    add_progress_argument(report)
     report.set_defaults(func=cmd_report)
 
     cascades = sub.add_parser("cascades", help="liquidation cascades from the log's cause links")
@@ -85,6 +90,7 @@ def add_log_commands(sub: Any) -> None:
         "--dot-limit", type=int, default=2000, metavar="N",
         help="at most N nodes in the DOT file, whole cascades, the largest first (default 2000)",
     )  # fmt: skip
+    add_progress_argument(cascades)
     cascades.set_defaults(func=cmd_cascades)
 
     funding = sub.add_parser("funding", help="the run's funding beside the venue's real settlements")
@@ -153,7 +159,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.until is not None:
         with EventLogReader(args.log) as reader:
             until = parse_time(args.until, reader.header.epoch)
-    result = fold(args.log, until)
+    with reading(args.progress, "replay"):
+        result = fold(args.log, until)
     checks = {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped}
     print_summary(result.summary, args.json, checks)
     return 0
@@ -161,7 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a log's hash chain, schema and header."""
-    report = verify_log(args.log)
+    with reading(args.progress, "verify"):
+        report = verify_log(args.log)
     if args.json:
         print(json.dumps(report.__dict__))
     elif report.status == "incomplete":
@@ -181,7 +189,8 @@ def cmd_events(args: argparse.Namespace) -> int:
 
     with EventLogReader(args.log) as reader:
         # The whole chain first, on the snapshot that is then exported: a log that fails verification exports nothing.
-        fold_log(reader, apply_events=False)
+        with reading(args.progress, "check"):
+            fold_log(reader, apply_events=False)
         epoch = reader.header.epoch
         kinds = [_event_kind(k.strip()) for item in (args.kind or []) for k in item.split(",") if k.strip()]
         bounds: dict[str, Any] = {"kinds": kinds or None}
@@ -242,7 +251,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():  # before the fold: a bad --out costs nothing
         raise ConfigError(f"--out {out}: no such directory {out.parent}")
     guard_output(out, "--out", args.overwrite, [args.log])
-    report = build(args.log, args.step_s)
+    with reading(args.progress, "report"):
+        report = build(args.log, args.step_s)
     summary = report.replay.summary.as_dict()
     shown = write_atomically(out, lambda partial: render(report, partial), "--out")
     headline = {
@@ -279,7 +289,8 @@ def cmd_cascades(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dot {dot}: no such directory {dot.parent}")
     if dot is not None:
         guard_output(dot, "--dot", args.overwrite, [args.log])
-    result = analyse_log(args.log)
+    with reading(args.progress, "cascades"):
+        result = analyse_log(args.log)
     if dot is not None:
         write_atomically(dot, lambda partial: partial.write_text(to_dot(result, args.dot_limit), encoding="utf-8"), "--dot")
     totals, top, markets = result.totals(), result.largest_cascade(), result.by_symbol()
