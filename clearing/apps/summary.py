@@ -265,6 +265,16 @@ def market_summary(state: ClearingState, market: int, tally: MarketTally) -> Mar
     )
 
 
+# The summary's fields that are money in quote (decimal strings), and a market's (an inverse market's funding is in
+# its coin: `MarketSummary.settles_in`).
+MONEY_FIELDS = frozenset({
+    "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "liquidated_notional_fund",
+    "bad_debt", "insurance_fund_end", "insurance_fund_equity", "insurance_fund_swept", "insurance_fund_min",
+    "insurance_paid", "fee_pool", "adl_notional", "socialised_loss",
+})  # fmt: skip
+MARKET_MONEY_FIELDS = ("open_interest_notional", "liquidated_notional", "adl_notional", "socialised_loss", "funding_paid")
+
+
 def quote_name(symbols: Any) -> str:
     """Return the quote currency's name for display: the stablecoin or USD a first symbol ends in, else "quote"."""
     first = next(iter(symbols), "")
@@ -288,12 +298,7 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     first market's symbol ends in, `quote_name`); `--json` keeps the plain decimal strings.
     """
     unit = f" {quote or quote_name(summary.markets)}"
-    money = {
-        "liquidated_notional", "liquidated_notional_book", "liquidated_notional_backstop", "liquidated_notional_fund",
-        "bad_debt", "insurance_fund_end", "insurance_fund_equity", "insurance_fund_swept", "insurance_fund_min",
-        "insurance_paid", "fee_pool",
-        "adl_notional", "socialised_loss",
-    }  # fmt: skip
+    money = MONEY_FIELDS
     skip = ("markets", "asset_pools", "modes", "strategies", "margin_calls", "traders")
     fields = {k: v for k, v in summary.as_dict().items() if k not in skip}
     fields |= {f"asset_pool_{symbol}": amount for symbol, amount in summary.asset_pools.items()}
@@ -319,9 +324,6 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     return "\n".join([*lines, *market_table(summary.markets, width, unit.strip())])
 
 
-_MARKET_MONEY = ("open_interest_notional", "liquidated_notional", "adl_notional", "socialised_loss", "funding_paid")
-
-
 def market_table(markets: dict[str, MarketSummary], width: int = 0, quote: str = "") -> list[str]:
     """Return the markets as text lines: a column per symbol, a row per field (none without a market).
 
@@ -332,7 +334,7 @@ def market_table(markets: dict[str, MarketSummary], width: int = 0, quote: str =
 
     def cell(m: MarketSummary, name: str) -> str:
         value = getattr(m, name)
-        if not quote or name not in _MARKET_MONEY or value is None:
+        if not quote or name not in MARKET_MONEY_FIELDS or value is None:
             return _cell(value)
         currency = m.settles_in if name == "funding_paid" and m.settles_in != "quote" else quote
         return f"{separated(str(value))} {currency}"

@@ -58,6 +58,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     """Print where two logs first differ and every summary metric of both, with B - A."""
     from clearing.apps.diff import diff_logs
+    from clearing.apps.summary import MARKET_MONEY_FIELDS, MONEY_FIELDS, quote_name, separated
     from clearing.cli.common import reading
 
     for path in (args.a, args.b):
@@ -97,12 +98,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 f"  {side.upper()}: " + ("(no such event)" if row is None else f"{row['kind']} {_short(row['payload'])}")
             )
     width = max(len(k) for k in [*metrics, *(f"market {s}" for s in markets), *(f"  {k}" for m in markets.values() for k in m)])
-    lines.append(f"{'metric':<{width}}  {'A':>24}  {'B':>24}  B-A")
+    lines.append(f"{'metric':<{width}}  {'A':>26}  {'B':>26}  B-A")
     rows: list[tuple[str, dict[str, Any] | None]] = [
         (key, m) for key, m in metrics.items() if key not in ("data_sources", "scenario")
     ]
     for symbol, fields in markets.items():  # each market by its symbol: its own rows
         rows += [(f"market {symbol}", None), *((f"  {key}", m) for key, m in fields.items() if key != "market")]
+    unit = quote_name(markets)
+    market_money = {f"  {k}" for k in MARKET_MONEY_FIELDS if k != "funding_paid"}
     for key, m in rows:
         if m is None:
             lines.append(key)
@@ -110,8 +113,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         delta = m["delta"]
         if delta is None:
             delta = "same" if m["a"] == m["b"] else "differs"
-        a_text, b_text = _cell(m["a"]), _cell(m["b"])
-        lines.append(f"{key:<{width}}  {a_text:>24}  {b_text:>24}  {_cell(delta)}")
+        cells = [_cell(m["a"]), _cell(m["b"]), _cell(delta)]
+        if key in MONEY_FIELDS or key in market_money:  # money: separators and the currency
+            cells = [f"{separated(c)} {unit}" if c not in ("same", "differs") else c for c in cells]
+        lines.append(f"{key:<{width}}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -244,6 +244,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of a log and print its headline numbers."""
     from clearing.apps.report import build
     from clearing.apps.report_page import render
+    from clearing.apps.summary import MONEY_FIELDS, quote_name, separated
 
     if args.step_s < 1:
         raise ConfigError(f"--step-s {args.step_s}: expected a whole number of seconds >= 1")
@@ -265,17 +266,35 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps({**headline, "insurance_fund_path": fund, "cascades": cascades, "markets": markets,
                           "modes": shown["modes"], "strategies": shown["strategies"], "report": str(out)}))  # fmt: skip
         return 0
+    unit = quote_name(markets)
+
+    def money(value: Any) -> str:  # a decimal string or a float of quote: separators and the currency
+        return f"{separated(value if isinstance(value, str) else f'{value:.6f}')} {unit}"
+
     for key, value in headline.items():
-        print(f"{key:<22}{value}")
+        print(f"{key:<22}{money(value) if key in MONEY_FIELDS else value}")
     for symbol, m in markets.items() if len(markets) > 1 else ():
-        print(f"{symbol:<22}{m['liquidations']} liquidations, notional {m['liquidated_notional']}; ADL {m['adl_events']}, "
-              f"notional {m['adl_notional']}; open interest {m['open_interest_notional']} at mark {m['mark']}; "
-              f"liquidation fall share {m['liquidation_fall_share']}")  # fmt: skip
-    print(f"{'insurance_fund_path':<22}{fund['start']} -> min {fund['min']} at {fund['min_at_s'] / 3600:.2f} h -> {fund['end']}")
+        print(f"{symbol:<22}{m['liquidations']} liquidations, notional {money(m['liquidated_notional'])}; ADL "
+              f"{m['adl_events']}, notional {money(m['adl_notional'])}; open interest {money(m['open_interest_notional'])} "
+              f"at mark {m['mark']}; liquidation fall share {m['liquidation_fall_share']}")  # fmt: skip
+    print(f"{'insurance_fund_path':<22}{money(fund['start'])} -> min {money(fund['min'])} at "
+          f"{fund['min_at_s'] / 3600:.2f} h -> {money(fund['end'])}")  # fmt: skip
     print(f"{'cascade_depth':<22}{cascades['cascade_depth']} ({cascades['generations']} generation(s), "
           f"amplification {cascades['amplification']})")  # fmt: skip
     print(f"report: {out}")
     return 0
+
+
+def _money_of(path: str) -> Any:
+    # Quote minor units as text with separators and the quote currency (`--json` keeps the integers).
+    from clearing.apps.summary import quote_name, separated
+    from clearing.units import format_minor
+
+    with EventLogReader(path) as reader:
+        row = reader.conn.execute("SELECT json_extract(payload, '$.quote_decimals'), json_extract(payload, '$.symbol') "
+                                  "FROM events WHERE kind = 'market_listed' ORDER BY seq LIMIT 1").fetchone()  # fmt: skip
+    decimals, name = (int(row[0]), quote_name([row[1]])) if row else (0, "quote")
+    return lambda minor: f"{separated(format_minor(int(minor), decimals))} {name}"
 
 
 def cmd_cascades(args: argparse.Namespace) -> int:
@@ -300,15 +319,17 @@ def cmd_cascades(args: argparse.Namespace) -> int:
                           "generations_by_market": result.generations_by_market(),
                           "liquidations": result.as_rows()}))  # fmt: skip
         return 0
+    money = _money_of(args.log)
     # One column of keys; with several markets wide enough for "liquidation_fall_share (SYMBOL)".
     width = max(30, *(len(f"liquidation_fall_share ({symbol})") + 2 for symbol in markets)) if len(markets) > 1 else 30
     for key in ("liquidations", "generations", "cascade_depth", "notional_by_generation", "amplification"):
-        print(f"{key:<{width}}{totals[key]}")
+        value = totals[key]
+        print(f"{key:<{width}}{'; '.join(money(n) for n in value) if key == 'notional_by_generation' else value}")
     print(f"{'cascades':<{width}}{totals['cascades']} ({totals['cascades_with_depth']} with depth >= 1)")
     if top is not None:
         print(f"{'largest_cascade':<{width}}root liquidation {top['root_liquidation']} (account {top['root_account']}, "
               f"breach {top['root_breach']}), {top['liquidations']} liquidations, depth {top['depth']}")  # fmt: skip
-        print(f"{'largest_cascade_notional':<{width}}{top['notional']}")
+        print(f"{'largest_cascade_notional':<{width}}{money(top['notional'])}")
         print(f"{'largest_cascade_time':<{width}}{top['start_s']:.1f} s to {top['end_s']:.1f} s "
               f"({top.get('start_utc', '?')} to {top.get('end_utc', '?')}), {top['duration_s']:.1f} s")  # fmt: skip
     for symbol, m in markets.items():
@@ -323,9 +344,9 @@ def cmd_cascades(args: argparse.Namespace) -> int:
               f"{m['mark_rise_ticks']} ticks on {m['liquidation_driven_rise_steps']} driven steps)")  # fmt: skip
     if len(markets) > 1:  # which market's moves liquidated what where
         print(f"{'cross_market':<{width}}{totals['cross_market_liquidations']} liquidations closed a market other than "
-              f"the one that breached them, {totals['cross_market_notional']} notional")  # fmt: skip
+              f"the one that breached them, {money(totals['cross_market_notional'])} notional")  # fmt: skip
         for source, row in result.contagion().items():
-            cells = ", ".join(f"{target} {notional}" for target, notional in row.items())
+            cells = ", ".join(f"{target} {money(notional)}" for target, notional in row.items())
             print(f"{'contagion (' + source + ' moves)':<{width}}{cells}")
         for symbol, counts in result.generations_by_market().items():
             print(f"{'generations (' + symbol + ')':<{width}}{counts}")
