@@ -176,12 +176,11 @@ def run_date(db):
 
 def test_funding_settlements_balance_per_settlement(tmp_path):
     path = tmp_path / "funding.sqlite"
-    assert main(["run", CRASH, "--seed", "1", "--out", str(path), *SMALL, "--set", "duration_s=30000",
-                 "--set", "checkpoint_interval_s=3000"]) == 0  # fmt: skip
+    assert main(["run", CRASH, "--seed", "1", "--out", str(path), *SMALL, "--set", "funding.interval_s=300"]) == 0
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT ts_ns, accounts, received, paid, rate_ppb, received_quote FROM funding_settlements").fetchall()
         paid = dict(db.execute("SELECT ts_ns, count(*) FROM funding_paid GROUP BY ts_ns").fetchall())
-    assert len(rows) == len(paid) >= 1 and all(r[0] % (8 * 3600 * 10**9) == 0 for r in rows)  # every 8 hours
+    assert len(rows) == len(paid) >= 3 and all(r[0] % (300 * 10**9) == 0 for r in rows)  # every 5 minutes
     assert all(received == paid_ and accounts > 0 and rate is not None and q == received / 1e6
                for _, accounts, received, paid_, rate, q in rows)  # fmt: skip
 
