@@ -100,6 +100,7 @@ def add_log_commands(sub: Any) -> None:
     funding.add_argument("--file", default=None, help="the settlements CSV in the data directory "
                          "(default: funding_rates_usdm_crashdays.csv)")  # fmt: skip
     funding.add_argument("--json", action="store_true", help="print the rows and the summary as JSON")
+    add_progress_argument(funding)
     funding.set_defaults(func=cmd_funding)
 
 
@@ -108,7 +109,8 @@ def cmd_funding(args: argparse.Namespace) -> int:
     from clearing.apps.funding_check import compare_funding
     from clearing.data.funding_rates import FUNDING_FILE
 
-    result = compare_funding(args.log, args.symbol, args.file or FUNDING_FILE, args.data_dir, args.market)
+    with reading(args.progress, "funding"):
+        result = compare_funding(args.log, args.symbol, args.file or FUNDING_FILE, args.data_dir, args.market)
     summary = result.summary()
     if args.json:
         print(json.dumps({"summary": summary, "settlements": result.rows}))
