@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from clearing import events as ev
 from clearing.errors import ConfigError, EventLogError
 from clearing.events.fields import BOOLEANS, DURATIONS, IN_ASSET, INSTANTS, MONEY, SETTLED
 from clearing.log import schema
@@ -243,7 +244,7 @@ class Log:
         while chunk := cursor.fetchmany(rows):
             columns = list(zip(*chunk, strict=True))
             table = pa.table({n: _column(pa, c) for n, c in zip(names, columns, strict=True)})
-            converted = table if raw else convert(kind if kind in _kinds() else None, table, self._units,
+            converted = table if raw else convert(kind if kind in ev.KINDS else None, table, self._units,
                                                   self.epoch_ns, exact)  # fmt: skip
             if types is None:
                 types = converted.schema
@@ -263,7 +264,7 @@ class Log:
         cursor = self.conn.execute(f'SELECT * FROM "{view}" LIMIT 0')
         table = pa.table({d[0]: pa.array([], pa.null()) for d in cursor.description})
         kind = schema.VIEW_ALIASES.get(view, view)
-        return table if raw else convert(kind if kind in _kinds() else None, table, self._units, self.epoch_ns, exact)
+        return table if raw else convert(kind if kind in ev.KINDS else None, table, self._units, self.epoch_ns, exact)
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
         """Return the rows of a read-only SQL query over the log (its `events` table and views), as stored."""
@@ -295,12 +296,6 @@ class Log:
         if not parts:
             return pd.DataFrame({"time_utc": t, **run})
         return pd.concat(parts, ignore_index=True).sort_values(["time_utc", "market"], kind="stable", ignore_index=True)
-
-
-def _kinds() -> set[str]:
-    from clearing import events as ev
-
-    return set(ev.KINDS)
 
 
 def _column(pa: Any, values: tuple[Any, ...]) -> Any:

@@ -282,13 +282,13 @@ def quote_name(symbols: Any) -> str:
     return match.group(1) if match else "quote"
 
 
-def separated(amount: str) -> str:
-    """Return a decimal string with thousands separators in its whole part: "-1234567.50" -> "-1,234,567.50"."""
+def separated(amount: str, currency: str = "") -> str:
+    """Return a decimal string with thousands separators in its whole part, then the currency if given:
+    ("-1234567.50", "USDT") -> "-1,234,567.50 USDT"."""
     sign, body = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
     whole, dot, fraction = body.partition(".")
-    if not whole.isdigit():
-        return amount
-    return f"{sign}{int(whole):,}{dot}{fraction}"
+    text = f"{sign}{int(whole):,}{dot}{fraction}" if whole.isdigit() else amount
+    return f"{text} {currency}" if currency else text
 
 
 def render_text(summary: RunSummary, quote: str = "") -> str:
@@ -297,7 +297,7 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
     Money is shown with thousands separators and its currency (`quote`, else the name the
     first market's symbol ends in, `quote_name`); `--json` keeps the plain decimal strings.
     """
-    unit = f" {quote or quote_name(summary.markets)}"
+    unit = quote or quote_name(summary.markets)
     money = MONEY_FIELDS
     skip = ("markets", "asset_pools", "modes", "strategies", "margin_calls", "traders")
     fields = {k: v for k, v in summary.as_dict().items() if k not in skip}
@@ -306,9 +306,9 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         for name, m in groups.items():
             fields[f"{prefix}_{name}"] = (
                 f"{m.traders:,} accounts, {m.liquidations:,} liquidations of {m.accounts_liquidated:,} "
-                f"({separated(m.liquidated_notional)}{unit}), insurance paid {separated(m.insurance_paid)}{unit}, bad debt "
-                f"{separated(m.bad_debt)}{unit}, margin posted {separated(m.margin_posted)}{unit}, requirement at the end "
-                f"{separated(m.requirement_end)}{unit}"
+                f"({separated(m.liquidated_notional, unit)}), insurance paid {separated(m.insurance_paid, unit)}, bad debt "
+                f"{separated(m.bad_debt, unit)}, margin posted {separated(m.margin_posted, unit)}, requirement at the end "
+                f"{separated(m.requirement_end, unit)}"
             )
     if summary.margin_calls:
         c = summary.margin_calls
@@ -320,8 +320,8 @@ def render_text(summary: RunSummary, quote: str = "") -> str:
         fields["traders"] = (f"{summary.traders.get('stops', 0)} stop-losses fired, "
                              f"{summary.traders.get('reentries', 0)} re-entries")  # fmt: skip
     width = max(len(k) for k in fields)
-    lines = [f"{key:<{width}}  {separated(value) + unit if key in money else value}" for key, value in fields.items()]
-    return "\n".join([*lines, *market_table(summary.markets, width, unit.strip())])
+    lines = [f"{key:<{width}}  {separated(value, unit) if key in money else value}" for key, value in fields.items()]
+    return "\n".join([*lines, *market_table(summary.markets, width, unit)])
 
 
 def market_table(markets: dict[str, MarketSummary], width: int = 0, quote: str = "") -> list[str]:
@@ -337,7 +337,7 @@ def market_table(markets: dict[str, MarketSummary], width: int = 0, quote: str =
         if not quote or name not in MARKET_MONEY_FIELDS or value is None:
             return _cell(value)
         currency = m.settles_in if name == "funding_paid" and m.settles_in != "quote" else quote
-        return f"{separated(str(value))} {currency}"
+        return separated(str(value), currency)
 
     rows = [("market", list(markets))]
     rows += [(f"  {name}", [cell(m, name) for m in markets.values()]) for name in _MARKET_ROWS]

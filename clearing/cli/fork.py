@@ -115,7 +115,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             delta = "same" if m["a"] == m["b"] else "differs"
         cells = [_cell(m["a"]), _cell(m["b"]), _cell(delta)]
         if key in MONEY_FIELDS or key in market_money:  # money: separators and the currency
-            cells = [f"{separated(c)} {unit}" if c not in ("same", "differs") else c for c in cells]
+            cells = [separated(c, unit) if c not in ("same", "differs") else c for c in cells]
         lines.append(f"{key:<{width}}  {cells[0]:>26}  {cells[1]:>26}  {cells[2]}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -271,7 +271,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     unit = quote_name(markets)
 
     def money(value: Any) -> str:  # a decimal string or a float of quote: separators and the currency
-        return f"{separated(value if isinstance(value, str) else f'{value:.6f}')} {unit}"
+        return separated(value if isinstance(value, str) else f"{value:.6f}", unit)
 
     for key, value in headline.items():
         print(f"{key:<22}{money(value) if key in MONEY_FIELDS else value}")
@@ -296,7 +296,7 @@ def _money_of(path: str) -> Any:
         row = reader.conn.execute("SELECT json_extract(payload, '$.quote_decimals'), json_extract(payload, '$.symbol') "
                                   "FROM events WHERE kind = 'market_listed' ORDER BY seq LIMIT 1").fetchone()  # fmt: skip
     decimals, name = (int(row[0]), quote_name([row[1]])) if row else (0, "quote")
-    return lambda minor: f"{separated(format_minor(int(minor), decimals))} {name}"
+    return lambda minor: separated(format_minor(int(minor), decimals), name)
 
 
 def cmd_cascades(args: argparse.Namespace) -> int:

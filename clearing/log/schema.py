@@ -215,6 +215,10 @@ def view_sql(kind: str) -> str:
             f"FROM events WHERE kind = '{kind}'")  # fmt: skip
 
 
+# The aliases whose view has columns of its own (`alias_sql`); the others only rename their kind's view.
+SHAPED_ALIASES = frozenset(a for a, kind in VIEW_ALIASES.items() if kind in ("oracle_price_delivered", "market_listed"))
+
+
 def alias_sql(alias: str, kind: str) -> str:
     """Return the CREATE VIEW statement of a friendly alias of a kind's view."""
     if kind == "oracle_price_delivered":
