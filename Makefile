@@ -24,11 +24,16 @@ demo: $(STAMP)
 		--out replays/black-thursday-2020.sqlite --overwrite --progress always
 	$(BIN)/clearing report replays/black-thursday-2020.sqlite --out replays/black-thursday-2020.html --overwrite
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time so that a file's
+# module fixtures are built once; TEST_JOBS=0 runs it in this process.
+TEST_JOBS ?= auto
+XDIST = -n $(TEST_JOBS) --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q $(XDIST) --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow --durations=15
+	$(BIN)/python -m pytest -q -m slow $(XDIST) --durations=15
 
 # The fast build: the hot modules compiled with mypyc (tools/build_fast.py, decision 0012),
 # rebuilt when a source changes. Run it with PYTHONPATH=build/fast.

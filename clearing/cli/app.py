@@ -188,8 +188,9 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return int(args.func(args))
-    except ClearingError as e:
-        print(f"clearing: {'verification failed' if e.exit_code == 1 else 'error'}: {e}", file=sys.stderr)
+    except ClearingError as e:  # one line, whatever it quotes (SQLite's messages quote a schema's lines)
+        message = " ".join(str(e).split())
+        print(f"clearing: {'verification failed' if e.exit_code == 1 else 'error'}: {message}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("clearing: interrupted", file=sys.stderr)

@@ -57,6 +57,14 @@ def utc_text(epoch: datetime, ts_ns: int, timespec: str = "seconds") -> str:
     return (epoch + timedelta(microseconds=ts_ns // 1000)).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
+def as_text(value: Any) -> Any:
+    """Return a blob as the text it holds (bytes that are not UTF-8 as U+FFFD); any other value as it is.
+
+    A flipped type byte in a record turns text into a blob: the checks then find the text altered.
+    """
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 class EventLogReader:
     """A checked, read-only view of one run's event log.
 
@@ -90,6 +98,8 @@ class EventLogReader:
             self.header = self._read_header()
         except sqlite3.DatabaseError as e:
             raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+        except UnicodeDecodeError:  # SQLite's message quotes schema text that is not UTF-8 (a flipped byte in it)
+            raise EventLogError(f"{self.path}: unreadable SQLite file (its schema holds text that is not UTF-8)") from None
 
     def _check_size(self, head: bytes) -> None:
         # The SQLite header records the page size and page count; a shorter file was cut
@@ -127,7 +137,8 @@ class EventLogReader:
         rows = cursor.fetchall()
         if len(rows) != 1:
             raise EventLogError(f"{self.path}: expected one run header, found {len(rows)}")
-        values: dict[str, Any] = dict(zip(names, rows[0], strict=True))
+        # A flipped type byte can make a text field a blob: read it as the (altered) text it was, for the checks to find.
+        values: dict[str, Any] = {n: as_text(v) for n, v in zip(names, rows[0], strict=True)}
         fields: dict[str, Any] = {k: values.get(k) for k in RunHeader.__dataclass_fields__ if k != "layout"}
         return RunHeader(**fields, layout=self.layout)
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,10 @@ def _expected_objects() -> dict[str, tuple[str, str]]:
 
 
 def _objects(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
-    return {name: (kind, _normalise(sql or "")) for kind, name, sql in
-            conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}  # fmt: skip
+    # As text whatever a flipped type byte made of them (a blob, a number), for the checks to find them altered.
+    rows = conn.execute("SELECT CAST(type AS TEXT), CAST(name AS TEXT), CAST(sql AS TEXT) FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_%'")  # fmt: skip
+    return {name: (kind, _normalise(sql or "")) for kind, name, sql in rows}
 
 
 def layout_digest(objects: dict[str, tuple[str, str]] | None = None) -> str:
@@ -109,7 +112,8 @@ def _check_objects(reader: EventLogReader) -> None:
 
 def _check_schema(reader: EventLogReader) -> None:
     _check_objects(reader)
-    objects = dict(reader.conn.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')"))
+    objects = dict(reader.conn.execute("SELECT CAST(name AS TEXT), CAST(sql AS TEXT) FROM sqlite_master "
+                                       "WHERE type IN ('table', 'trigger')"))  # fmt: skip
     if _normalise(objects.get("events", "")) != _normalise(schema.EVENTS_SQL):
         raise VerificationError(f"{reader.path}: events table schema was altered")
     runs = schema.RUNS_SQL if reader.layout >= 2 else schema.RUNS_SQL_V1
@@ -292,6 +296,9 @@ def verify_log(path: Path | str) -> VerifyReport:
                 expected_seq += 1
         except sqlite3.DatabaseError as e:
             raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} ({e})", expected_seq) from None
+        except (TypeError, struct.error):  # a flipped type byte: a column holds a value of another type than it was written
+            raise VerificationError(f"{reader.path}: corrupt at seq {expected_seq} (a column holds a value of the wrong "
+                                    "type)", expected_seq) from None  # fmt: skip
         count = expected_seq - 1
         if progress is not None:
             progress(count, count)

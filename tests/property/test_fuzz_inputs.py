@@ -109,7 +109,7 @@ def test_an_edited_log_is_refused(small_log: Path, tmp_path: Path, capsys: pytes
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(offset=st.integers(0, 10**7), bit=st.integers(0, 7))
+@given(offset=st.one_of(st.integers(0, 65535), st.integers(0, 10**7)), bit=st.integers(0, 7))  # the first page: the schema
 def test_a_flipped_byte_is_refused_or_harmless(small_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 offset: int, bit: int) -> None:  # fmt: skip
     bad = tmp_path / "flip.sqlite"
@@ -125,6 +125,33 @@ def test_a_flipped_byte_is_refused_or_harmless(small_log: Path, tmp_path: Path, 
         assert capsys.readouterr().out.replace(str(small_log), str(bad)) == captured.out
     with sqlite3.connect(small_log) as conn:  # the original is untouched
         assert conn.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+
+
+SCHEMA_EDITS = {
+    # A flipped type byte makes a view's SQL a blob: verify reads it as the text it holds (and finds it altered).
+    "blob": "UPDATE sqlite_master SET sql = CAST(replace(sql, 'ts_ns', 'ts_ns ') AS BLOB) WHERE name = 'trade_executed'",
+    # A flipped byte leaves bytes that are not UTF-8 in a view's SQL, where SQLite's parser then stops.
+    "not utf-8": "UPDATE sqlite_master SET sql = CAST(CAST(replace(sql, 'SELECT', 'SEL') AS BLOB) || X'C1' AS TEXT) "
+                 "WHERE name = 'trade_executed'",
+    "not utf-8, parsed": "UPDATE sqlite_master SET sql = CAST(CAST(sql AS BLOB) || X'2D2DC1' AS TEXT) "
+                         "WHERE name = 'trade_executed'",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("edit", SCHEMA_EDITS)
+def test_a_view_whose_sql_was_flipped_is_found_in_one_line(small_log: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str], edit: str) -> None:  # fmt: skip
+    bad = tmp_path / "bad.sqlite"
+    shutil.copy(small_log, bad)
+    conn = sqlite3.connect(bad)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute(SCHEMA_EDITS[edit])
+    conn.commit()
+    conn.close()
+    code = main(["verify", str(bad)])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and "internal error" not in err and err.count("\n") == 1, (code, err)
+    assert "bad.sqlite" in err and ("trade_executed" in err or "schema" in err or "UTF-8" in err), err
 
 
 # Whole scenario files ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from clearing.apps.lifecycle import RunLifecycle
 from clearing.cli import main
-from clearing.errors import InvariantViolation
+from clearing.errors import DataError, InvariantViolation
 from clearing.log.writer import ChainSink
 from clearing.scenario import load_scenario
 from clearing.sim.world import build_world
@@ -20,7 +20,10 @@ SHORT = ["duration_s=300", "population.accounts=400"]
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_shipped_scenario_keeps_every_law_through_its_first_minutes(path: Path) -> None:
     scenario = load_scenario(path, SHORT)
-    run = RunLifecycle(scenario, 0)
+    try:
+        run = RunLifecycle(scenario, 0)
+    except DataError as e:  # a tape scenario, without CLEARING_DATA_DIR (CI sets it: .ci/run)
+        pytest.skip(str(e))
     state = run.execute(ChainSink(run.genesis()), check_every=250)
     assert state.events_applied > 250  # checked more than once
 
