@@ -32,10 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import structlog
+
 from clearing import events as ev
 from clearing.apps.summary import RunSummary, summarize
-from clearing.apps.tally import TALLIED, MarketTally
-from clearing.core.state import ClearingState, apply
+from clearing.apps.tally import TALLIED, MarketTally, tally_log
+from clearing.core.state import DIGEST_VERSION, ClearingState, apply
+from clearing.core.state import snapshot as snapshots
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.log.progress import EVERY, READ_PROGRESS
@@ -81,6 +84,7 @@ class Folded:
     head_hash: str  # hex of the last row's hash (the genesis hash when no row was read)
     whole: bool  # every row of the log was read (not stopped by `until_ns`)
     tally: MarketTally | None = None  # the per-market counts (of a walk that applied the events)
+    start_seq: int = 1  # the first seq read (after a state snapshot's: its checkpoint's)
 
     @property
     def status(self) -> str:
@@ -110,6 +114,64 @@ class Tallying(Observer):
         self.tally.event(seq, kind, event)
 
 
+@dataclass
+class Start:
+    """Where a fold starts: the first seq, the chain's head before it, the state and the per-market counts then."""
+
+    seq: int
+    head: bytes
+    state: ClearingState
+    tally: MarketTally | None = None
+
+    @staticmethod
+    def at_genesis(header: RunHeader) -> Start:
+        """Return the start of a log: seq 1, the genesis hash, the empty state."""
+        return Start(1, genesis_hash(header.run_id, header.scenario_hash, header.seed), ClearingState())
+
+    @staticmethod
+    def find(reader: EventLogReader, until_ns: int) -> Start:
+        """Return the start at the log's last snapshot at or before `until_ns` (at genesis without a usable one).
+
+        The snapshot's state must reproduce the digest of the chained checkpoint at its seq,
+        and the walk from there checks the chain from the stored hash of the row before it:
+        the rows before the snapshot are not read (`clearing verify` reads them all). A
+        snapshot that does not load or is not its checkpoint's state (written by another
+        version, or altered) is said on stderr (a warning), and the walk starts at genesis.
+        """
+        found = [s for s in reader.snapshots() if s[1] <= until_ns]
+        if not found:
+            return Start.at_genesis(reader.header)
+        seq, _ts, digest = found[-1]
+        try:
+            state = _snapshot_state(reader, seq, digest)
+        except snapshots.SnapshotError as e:
+            structlog.get_logger().warning(f"the state snapshot at seq {seq} {e}; replaying from the first event "
+                                           "(`clearing verify` checks every snapshot)", log=str(reader.path))  # fmt: skip
+            return Start.at_genesis(reader.header)
+        before = reader.conn.execute("SELECT hash FROM events WHERE seq = ?", (seq - 1,)).fetchone()
+        head = before[0] if before is not None else genesis_hash(reader.header.run_id, reader.header.scenario_hash,
+                                                                  reader.header.seed)  # fmt: skip
+        return Start(seq, head, state, tally_log(reader, before_seq=seq))
+
+
+def _snapshot_state(reader: EventLogReader, seq: int, digest: str) -> ClearingState:
+    # The state of the snapshot at `seq`, if it is the state of the chained checkpoint there (SnapshotError if not).
+    row = reader.conn.execute("SELECT kind, version, payload FROM events WHERE seq = ?", (seq,)).fetchone()
+    try:
+        checkpoint = ev.decode(row[2], row[0], row[1]) if row is not None and row[0] == "checkpoint_recorded" else None
+    except (ValueError, TypeError):  # msgspec's errors are ValueErrors
+        checkpoint = None
+    if not isinstance(checkpoint, ev.CheckpointRecorded) or checkpoint.digest != digest:
+        raise snapshots.SnapshotError("is not of the checkpoint there")
+    if checkpoint.digest_version != DIGEST_VERSION:
+        raise snapshots.SnapshotError(f"is of a state of digest version {checkpoint.digest_version}, not this version's")
+    fmt, blob = reader.snapshot(seq)
+    state = snapshots.load(blob, fmt)
+    if state.digest() != digest:
+        raise snapshots.SnapshotError("is not the state its checkpoint records")
+    return state
+
+
 def _hooks(observers: Sequence[Observer]) -> dict[str, tuple[Hook, ...]]:
     # kind -> the observers' event hooks, in the order the observers were given.
     table: dict[str, list[Hook]] = {}
@@ -132,10 +194,13 @@ def fold_log(
     *,
     until_ns: int | None = None,
     apply_events: bool = True,
+    from_snapshot: bool = False,
 ) -> Folded:
     """Walk the log at `path` up to and including `until_ns` (all of it when None), showing it to `observers`.
 
     `path` may be a reader already open (its snapshot is walked, and it stays open).
+    `from_snapshot`: with `until_ns`, start from the log's last state snapshot at or before it
+    (`Start`), so that the observers see only the events from its checkpoint on.
 
     Raises:
         clearing.errors.EventLogError: the file is not a readable event log.
@@ -147,22 +212,26 @@ def fold_log(
     needy = [type(o).__name__ for o in observers if o.needs_state]
     if needy and not apply_events:
         raise ValueError(f"{', '.join(needy)} read(s) the state: fold with apply_events=True")
-    tallying = Tallying() if apply_events else None
-    hooks_of = _hooks([*observers, *([tallying] if tallying else [])]).get
     with EventLogReader(path) if not isinstance(path, EventLogReader) else contextlib.nullcontext(path) as reader:
         check_structure(reader)  # the schema and header every reader relies on, as `verify` checks them
         h = reader.header
+        start = Start.find(reader, until_ns) if from_snapshot and apply_events and until_ns is not None else Start.at_genesis(h)
+        tallying = Tallying(start.tally) if apply_events else None
+        hooks_of = _hooks([*observers, *([tallying] if tallying else [])]).get
         for observer in observers:
             observer.begin(reader.path, h)
-        head = genesis_hash(h.run_id, h.scenario_hash, h.seed)
-        state = ClearingState()
+        head, state = start.head, start.state
         sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, _PREFIX.get
         decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
-        expected = 1
+        expected = start.seq
         final: tuple[int, str] | None = None  # the final checkpoint's seq and digest, once read
         progress, mask = READ_PROGRESS.get(), EVERY - 1
         total = (h.events or reader.count()) if progress is not None else 0
-        for seq, kind, version, data, row_hash in reader.rows(until_ns=until_ns, columns=FOLD_COLUMNS):
+        # From a snapshot, by seq alone (a range the primary key answers). The generator is not named: an error in the
+        # walk must end it at once, before the reader closes.
+        bounds = {"until_ns": until_ns} if start.seq == 1 or until_ns is None else \
+            {"since_seq": start.seq, "until_seq": reader.last_seq_until(until_ns)}  # fmt: skip
+        for seq, kind, version, data, row_hash in reader.rows(**bounds, columns=FOLD_COLUMNS):
             if progress is not None and not seq & mask:
                 progress(seq, total)
             # schema.chain_hash, inlined: this runs once per row.
@@ -199,7 +268,7 @@ def fold_log(
         whole = until_ns is None or events == reader.count()
         if whole:
             check_end(reader, events, head.hex(), final)
-        folded = Folded(reader.path, h, state, events, head.hex(), whole, tallying.tally if tallying else None)
+        folded = Folded(reader.path, h, state, events, head.hex(), whole, tallying.tally if tallying else None, start.seq)
         for observer in observers:
             observer.end(folded)
     return folded

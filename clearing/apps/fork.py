@@ -22,7 +22,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from clearing.apps.fold import fold_log
-from clearing.apps.lifecycle import OutputFile, RunLifecycle
+from clearing.apps.lifecycle import OutputFile, RunLifecycle, snapshot_every_of
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError, VerificationError
 from clearing.log.reader import EventLogReader, RunHeader
@@ -130,6 +130,10 @@ class PrefixCheck:
         self.checked += 1
         return seq
 
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+        """Let the log keep a snapshot, as it would without the check."""
+        self.log.checkpointed(ts_ns, digest, snapshot)
+
     def close(self) -> None:
         """Stop reading the parent's rows (before its reader closes)."""
         self.rows.close()
@@ -216,7 +220,8 @@ def fork_log(
 
         output = OutputFile(out, overwrite=overwrite, atomic=True)
         try:
-            summary = run.to_file(output, progress=progress, wrap=checked, before_complete=lambda: checks[0].complete())
+            summary = run.to_file(output, progress=progress, wrap=checked, before_complete=lambda: checks[0].complete(),
+                                  snapshot_every=snapshot_every_of(reader))  # fmt: skip
         finally:
             for check in checks:
                 check.close()

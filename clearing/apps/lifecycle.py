@@ -39,7 +39,7 @@ from clearing.core.state import ClearingState
 from clearing.data.inputs import data_sources, input_hashes, resolve_inputs
 from clearing.errors import ConfigError, DataError, OutputExistsError
 from clearing.log.reader import EventLogReader
-from clearing.log.schema import genesis_hash
+from clearing.log.schema import SNAPSHOT_EVERY, genesis_hash
 from clearing.log.verify import run_id_for
 from clearing.log.writer import ChainSink, EventLog, MemorySink, RunHeaderData, remove_log
 from clearing.scenario import Scenario
@@ -51,6 +51,12 @@ if TYPE_CHECKING:
     from clearing.sim.bus import Sink
 
 Progress = Callable[[int, int], None]
+
+
+def snapshot_every_of(parent: EventLogReader) -> int:
+    """Return the snapshot policy of a run made again from `parent` (a fork, a resume): the parent's, or the default."""
+    every = parent.snapshot_every()
+    return every if every is not None else SNAPSHOT_EVERY
 
 
 def header_for(scenario: Scenario, seed: int, inputs: dict[str, Path] | None = None) -> RunHeaderData:
@@ -254,13 +260,15 @@ class RunLifecycle:
         wrap: Callable[[EventLog], Sink] | None = None,
         before_complete: Callable[[], None] | None = None,
         check_invariants: bool = False,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> RunSummary:
         """Run into an event log at `output` and return the summary.
 
         `wrap(log)` may return a sink that passes the rows on to the log (a fork's prefix
         check); `before_complete()` runs after the world, before the log is marked complete,
         and may still fail the run. `check_invariants`: the conservation laws after every batch of
-        `batch_size` events; the first violation fails the run, naming its seq.
+        `batch_size` events; the first violation fails the run, naming its seq. `snapshot_every`:
+        a state snapshot at the first checkpoint this many events after the last (0: none).
 
         Raises:
             OutputExistsError, clearing.errors.EventLogError: the output is taken (`OutputFile.claim`).
@@ -270,7 +278,7 @@ class RunLifecycle:
         with _interrupts_deferred() as stop:
             output.claim()
             try:
-                log = EventLog(output.writing, self.header, batch_size=batch_size)
+                log = EventLog(output.writing, self.header, batch_size=batch_size, snapshot_every=snapshot_every)
             except BaseException:
                 output.release()
                 raise

@@ -38,6 +38,7 @@ class ReplayResult:
     checkpoints: int
     checkpoints_skipped: int
     summary: RunSummary
+    start_seq: int = 1  # where the replay started: 1, or the checkpoint of the state snapshot it started from
 
 
 class ReplayChecks(Observer):
@@ -128,15 +129,18 @@ def _check_call(state: ClearingState, e: ev.MarginCalled, seq: int) -> None:
 
 def replayed(folded: Folded, checks: ReplayChecks) -> ReplayResult:
     """Return the replay result of a fold that carried `checks`."""
-    return ReplayResult(
-        folded.state, folded.header, folded.events, folded.head_hash, checks.checkpoints, checks.skipped, folded.summary()
-    )
+    return ReplayResult(folded.state, folded.header, folded.events, folded.head_hash, checks.checkpoints, checks.skipped,
+                        folded.summary(), folded.start_seq)  # fmt: skip
 
 
-def fold(path: Path | str, until_ns: int | None = None, observers: tuple[Observer, ...] = ()) -> ReplayResult:
+def fold(
+    path: Path | str, until_ns: int | None = None, observers: tuple[Observer, ...] = (), *, from_snapshot: bool = False
+) -> ReplayResult:
     """Replay the log at `path` up to and including `until_ns` (all of it when None).
 
-    `observers` ride the same walk, after the replay's checks.
+    `observers` ride the same walk, after the replay's checks. `from_snapshot`: with
+    `until_ns`, start from the log's last state snapshot at or before it (its state checked
+    against its checkpoint's digest; the observers see the events from there on).
 
     Raises:
         clearing.errors.EventLogError: the file is not a readable event log.
@@ -144,4 +148,4 @@ def fold(path: Path | str, until_ns: int | None = None, observers: tuple[Observe
         ReplayDivergenceError: a checkpoint digest or an audited value does not match.
     """
     checks = ReplayChecks()
-    return replayed(fold_log(path, (checks, *observers), until_ns=until_ns), checks)
+    return replayed(fold_log(path, (checks, *observers), until_ns=until_ns, from_snapshot=from_snapshot), checks)

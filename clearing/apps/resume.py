@@ -21,7 +21,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from clearing.apps.fork import PrefixCheck
-from clearing.apps.lifecycle import OutputFile, RunLifecycle
+from clearing.apps.lifecycle import OutputFile, RunLifecycle, snapshot_every_of
 from clearing.apps.summary import RunSummary
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader
@@ -72,7 +72,8 @@ def resume_log(
             return checks[0]
 
         try:
-            summary = run.to_file(OutputFile(path, overwrite=True, atomic=True), progress=progress, wrap=checked)
+            summary = run.to_file(OutputFile(path, overwrite=True, atomic=True), progress=progress, wrap=checked,
+                                  snapshot_every=snapshot_every_of(reader))  # fmt: skip
         finally:
             for check in checks:
                 check.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clearing.apps.lifecycle import OutputFile, RunLifecycle, header_for
 from clearing.apps.summary import RunSummary
+from clearing.log.schema import SNAPSHOT_EVERY
 from clearing.log.writer import MemorySink
 from clearing.scenario import Scenario
 
@@ -29,6 +30,7 @@ def run_scenario(
     overwrite: bool = False,
     atomic: bool = False,
     check_invariants: bool = False,
+    snapshot_every: int = SNAPSHOT_EVERY,
 ) -> RunSummary:
     """Run `scenario` with `seed`, writing the log to `out`.
 
@@ -38,10 +40,13 @@ def run_scenario(
     was interrupted (KeyboardInterrupt, SIGTERM); with `atomic` the log is written to
     `out.partial`, renamed to `out` when complete and removed otherwise. `check_invariants`:
     the conservation laws after every `batch_size` events (InvariantViolation at the first broken one).
+    `snapshot_every`: a state snapshot at the first checkpoint this many events after the last (0:
+    none), for `replay --until` to start from.
     """
     output = OutputFile(out, overwrite=overwrite, atomic=atomic)
     return RunLifecycle(scenario, seed, data_dir).to_file(output, batch_size=batch_size, progress=progress,
-                                                          check_invariants=check_invariants)  # fmt: skip
+                                                          check_invariants=check_invariants,
+                                                          snapshot_every=snapshot_every)  # fmt: skip
 
 
 def run_in_memory(scenario: Scenario, seed: int, data_dir: str | Path | None = None) -> tuple[RunSummary, MemorySink]:

@@ -115,6 +115,8 @@ def metadata(path: Path | str) -> dict[str, Any]:
         tables["events"] = {"description": "the append-only, hash-chained event log: one row per event",
                             "columns": {"payload": "the event as canonical JSON", "hash": "sha256 chain hash"}}
         tables["runs"] = {"description": "the run's header: scenario, seed, status, head hash"}
+        if reader.layout >= schema.SNAPSHOTS_LAYOUT:  # binary state for `replay --until`, not for reading
+            tables["snapshots"] = {"hidden": True, "description": "state snapshots at checkpoints (decision 0030)"}
     name = Path(path).stem
     return {
         "title": f"clearing: {h.scenario_name} (seed {h.seed}, run {h.run_id})",

@@ -130,6 +130,17 @@ def seed(text: str) -> int:
     return value
 
 
+def count(text: str) -> int:
+    """Parse a count: a whole number from 0 to 2**62 (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, was {text!r}") from None
+    if not 0 <= value <= 2**62:
+        raise argparse.ArgumentTypeError(f"expected 0 <= count <= 2**62, was {value}")
+    return value
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, exit code 2."""
 

@@ -20,6 +20,7 @@ import structlog
 from clearing import events as ev
 from clearing.cli.common import (
     add_progress_argument,
+    count,
     guard_output,
     parse_time,
     print_summary,
@@ -31,6 +32,7 @@ from clearing.cli.common import (
 )
 from clearing.errors import ConfigError
 from clearing.log.reader import EventLogReader, utc_text
+from clearing.log.schema import SNAPSHOT_EVERY
 from clearing.log.verify import verify_log
 
 log = structlog.get_logger()
@@ -47,12 +49,18 @@ def add_log_commands(sub: Any) -> None:
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--check-invariants", action="store_true",
                      help="check exact conservation after every batch of 10,000 events; stop at the first violation")
+    run.add_argument("--snapshot-every", type=count, default=SNAPSHOT_EVERY, metavar="EVENTS",
+                     help=f"keep a state snapshot at the first checkpoint EVENTS events after the last, for "
+                          f"`replay --until` to start from (default {SNAPSHOT_EVERY:,}; 0: none)")
     add_progress_argument(run)
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="rebuild the state from a log and check its checkpoints")
     replay.add_argument("log")
-    replay.add_argument("--until", metavar="TIME", help="stop after this time (seconds from start or ISO-8601 UTC)")
+    replay.add_argument("--until", metavar="TIME", help="stop after this time (seconds from start or ISO-8601 UTC); "
+                        "starts from the log's last state snapshot before it")
+    replay.add_argument("--from-start", action="store_true",
+                        help="with --until: fold every event from the first, not from a snapshot")
     replay.add_argument("--json", action="store_true")
     add_progress_argument(replay)
     replay.set_defaults(func=cmd_replay)
@@ -141,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with progress_bar(args.progress, scenario.name, sim_seconds) as progress:
             summary = run_scenario(
                 scenario, args.seed, out, data_dir=args.data_dir, progress=progress, overwrite=args.overwrite,
-                check_invariants=args.check_invariants,
+                check_invariants=args.check_invariants, snapshot_every=args.snapshot_every,
             )  # an existing log is replaced only with --overwrite; anything else never
     except KeyboardInterrupt:
         print(f"clearing: interrupted; {out} is kept with status 'incomplete'", file=sys.stderr)
@@ -162,8 +170,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         with EventLogReader(args.log) as reader:
             until = parse_time(args.until, reader.header.epoch)
     with reading(args.progress, "replay"):
-        result = fold(args.log, until)
+        result = fold(args.log, until, from_snapshot=not args.from_start)
     checks = {"checkpoints_verified": result.checkpoints, "checkpoints_skipped": result.checkpoints_skipped}
+    if until is not None:  # where it started: 1, or the checkpoint of the state snapshot it started from
+        checks["replayed_from_seq"] = result.start_seq
     print_summary(result.summary, args.json, checks)
     return 0
 
@@ -180,7 +190,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
               f"its end; head {report.head_hash}")  # fmt: skip
     else:
         resumed = f", resumed at event {', '.join(map(str, report.resumed_at))}" if report.resumed_at else ""
-        print(f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events{resumed}, "
+        kept = f", {report.snapshots} state snapshots" if report.snapshots else ""
+        kept += f" ({report.snapshots_skipped} of another version skipped)" if report.snapshots_skipped else ""
+        print(f"{report.path}: intact; run {report.run_id}, status {report.status}, {report.events} events{resumed}{kept}, "
               f"head {report.head_hash}")  # fmt: skip
     return 0
 

@@ -14,6 +14,9 @@ from typing import Any
 
 from clearing.errors import ConfigError, DataError
 
+# `clearing.apps.margin.MODELS`, named here so that building the parser imports no margin engine (a test keeps them equal).
+MODEL_CHOICES = ("isolated", "cross", "span", "grid", "es", "var")
+
 
 def cmd_margin(args: argparse.Namespace) -> int:
     """Analyse the book under the models asked for and print the result (a page, or JSON)."""
@@ -213,7 +216,6 @@ def _render(title: str, result: dict[str, Any]) -> str:
 
 def add_margin_commands(subparsers: Any) -> None:
     """Add `margin` to the main parser."""
-    from clearing.apps.margin import MODELS
     from clearing.cli.common import seed
 
     p = subparsers.add_parser(
@@ -223,7 +225,7 @@ def add_margin_commands(subparsers: Any) -> None:
         "Carlo, as the book configures them); with each position's contributions and the Greeks by underlying.",
     )  # fmt: skip
     p.add_argument("book", help="book TOML file (see docs/margin-analysis.md)")
-    p.add_argument("--model", action="append", choices=[*MODELS, "all"], default=None,
+    p.add_argument("--model", action="append", choices=[*MODEL_CHOICES, "all"], default=None,
                    help="a model to compute (repeatable; default all)")  # fmt: skip
     p.add_argument("--preset", metavar="VENUE", help="apply a venue preset to the book's scenario, e.g. venue/binance-usdm")
     p.add_argument("--confidence", type=float, default=0.99, help="VaR and ES confidence level (default 0.99)")

@@ -45,7 +45,7 @@ class RestingOrder(msgspec.Struct, gc=False):
     seq: int = 0  # arrival in the book (set by `Book.add`), the tie-break within a price
 
 
-class _Ladder:
+class Ladder:
     """One side of a market maker's ladder: orders first_id, first_id + 1, ... best first."""
 
     __slots__ = ("account", "end", "first_id", "head", "live", "lots", "prices", "seq", "side")
@@ -80,8 +80,8 @@ class Book:
         self.bid_levels: dict[int, deque[RestingOrder]] = {}
         self.ask_levels: dict[int, deque[RestingOrder]] = {}
         self.singles: dict[int, RestingOrder] = {}  # single orders by id
-        self.bid_ladders: list[_Ladder] = []  # in arrival order
-        self.ask_ladders: list[_Ladder] = []
+        self.bid_ladders: list[Ladder] = []  # in arrival order
+        self.ask_ladders: list[Ladder] = []
         self.seq = 0
 
     # Reading
@@ -162,7 +162,7 @@ class Book:
             return ladders[0].orders()
         return self._merged(side, ladders, bool(prices))
 
-    def _merged(self, side: int, ladders: list[_Ladder], singles: bool) -> Iterator[RestingOrder]:
+    def _merged(self, side: int, ladders: list[Ladder], singles: bool) -> Iterator[RestingOrder]:
         # A k-way merge of the ladders (and the single orders) on (signed price, seq): seqs
         # are unique, so the rest of an entry is never compared.
         sign = -1 if side == BUY else 1
@@ -231,7 +231,7 @@ class Book:
     def _side(self, side: int) -> tuple[list[int], dict[int, deque[RestingOrder]]]:
         return (self.bid_prices, self.bid_levels) if side == BUY else (self.ask_prices, self.ask_levels)
 
-    def _ladder_of(self, order_id: int) -> _Ladder | None:
+    def _ladder_of(self, order_id: int) -> Ladder | None:
         for ladders in (self.bid_ladders, self.ask_ladders):
             for ladder in ladders:
                 if ladder.first_id <= order_id < ladder.end:
@@ -261,10 +261,10 @@ class Book:
         self.seq += 1
         order_id = first_id
         if bid_prices:
-            self.bid_ladders.append(_Ladder(order_id, account, BUY, bid_prices, bid_lots, self.seq))
+            self.bid_ladders.append(Ladder(order_id, account, BUY, bid_prices, bid_lots, self.seq))
             order_id += len(bid_prices)
         if ask_prices:
-            self.ask_ladders.append(_Ladder(order_id, account, SELL, ask_prices, ask_lots, self.seq))
+            self.ask_ladders.append(Ladder(order_id, account, SELL, ask_prices, ask_lots, self.seq))
             order_id += len(ask_prices)
         return order_id
 
@@ -304,7 +304,7 @@ class Book:
             for order_id in [i for i in self.singles if first_id <= i < end_id]:
                 self.remove(order_id)
 
-    def _kill(self, ladder: _Ladder, i: int) -> None:
+    def _kill(self, ladder: Ladder, i: int) -> None:
         lots = ladder.lots
         lots[i] = 0
         ladder.live -= 1
@@ -354,7 +354,7 @@ class Book:
             raise KeyError(order_id)
         self._take(ladder, i, lots, order_id)
 
-    def _take(self, ladder: _Ladder, i: int, lots: int, order_id: int) -> None:
+    def _take(self, ladder: Ladder, i: int, lots: int, order_id: int) -> None:
         # Fill `lots` of level i of a ladder: the level goes when nothing is left.
         left = ladder.lots[i]
         if lots > left:

@@ -15,7 +15,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.integrate import quad
 
 from clearing.core.logpaths import ticks_from_log_paths
 from clearing.units import NS_PER_S, PPM, SECONDS_PER_YEAR, Float64Array, Int64Array
@@ -223,6 +222,8 @@ def _price_terms(
         shifted = heston_characteristic_function(u - 1j, params, spot, years, rate, dividend_yield)
         plain = heston_characteristic_function(u, params, spot, years, rate, dividend_yield)
         return float((cmath.exp(-1j * u * log_strike) * (shifted - strike * plain) / (1j * u)).real)
+
+    from scipy.integrate import quad  # here: scipy.integrate takes half a second to import, and few runs price Heston
 
     integral, _ = quad(integrand, 0.0, math.inf, epsabs=QUAD_TOLERANCE, epsrel=QUAD_TOLERANCE, limit=QUAD_LIMIT)
     discount = math.exp(-rate * years)

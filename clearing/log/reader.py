@@ -161,6 +161,41 @@ class EventLogReader:
         row = self.conn.execute("SELECT ts_ns FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return int(row[0]) if row else 0
 
+    def snapshots(self) -> list[tuple[int, int, str]]:
+        """Return the (seq, ts_ns, digest) of the log's state snapshots, by seq (none before layout 6).
+
+        Only snapshots of rows the log holds: a snapshot belongs to the checkpoint at its seq.
+        """
+        if self.layout < schema.SNAPSHOTS_LAYOUT:
+            return []
+        sql = "SELECT seq, ts_ns, digest FROM snapshots WHERE seq <= (SELECT coalesce(max(seq), 0) FROM events) ORDER BY seq"
+        try:
+            return [(as_text(a), as_text(b), as_text(c)) for a, b, c in self.conn.execute(sql)]
+        except sqlite3.DatabaseError as e:
+            raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+
+    def snapshot(self, seq: int) -> tuple[int, bytes]:
+        """Return the (format, bytes) of the snapshot at `seq`."""
+        try:
+            row = self.conn.execute("SELECT format, state FROM snapshots WHERE seq = ?", (seq,)).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
+        if row is None:
+            raise EventLogError(f"{self.path}: no snapshot at seq {seq}")
+        return row[0], row[1]
+
+    def snapshot_every(self) -> int | None:
+        """Return the snapshot policy the log was written with (events between snapshots), or None without a snapshot."""
+        if self.layout < schema.SNAPSHOTS_LAYOUT:
+            return None
+        row = self.conn.execute("SELECT every FROM snapshots ORDER BY seq LIMIT 1").fetchone()
+        return int(row[0]) if row is not None and isinstance(row[0], int) else None
+
+    def last_seq_until(self, until_ns: int) -> int:
+        """Return the seq of the last event at or before `until_ns` (0 when none): times rise with seq."""
+        row = self.conn.execute("SELECT seq FROM events WHERE ts_ns > ? ORDER BY ts_ns, seq LIMIT 1", (until_ns,)).fetchone()
+        return int(row[0]) - 1 if row else int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
     def rows(
         self,
         *,

@@ -32,8 +32,8 @@ from clearing.events import fields as units
 
 SCHEMA_VERSION = 1
 # 3: the views of `stop_triggered` and `trader_reentered`; 4: `market_listed` v4's columns; 5: UTC and decimal columns
-# in every view, and the analysis views (`ANALYSIS_VIEWS`)
-LAYOUT_VERSION = 5
+# in every view, and the analysis views (`ANALYSIS_VIEWS`); 6: the `snapshots` table (decision 0030)
+LAYOUT_VERSION = 6
 # Each layout's tables, views and triggers by digest (`clearing.log.verify.layout_digest`): a file of an older
 # layout is checked against its own. A change to what this version writes needs a new layout and its digest here.
 LAYOUT_DIGESTS = {
@@ -41,6 +41,7 @@ LAYOUT_DIGESTS = {
     3: "752157b3995d81611a5fdf368a4985aea3e0d5925ef2f63c4ff00867981c0ede",
     4: "3e8e98a2b717109cde02bc2a36a4caf463cc46aa72b61e4eda27995670241f08",
     5: "3c15951f003e48cbb5f6c5b999240905098c4f182ce49fb16e44bea8291259da",
+    6: "f666aad540de015583defbdbe64118bb89e45bd01482a84cde21a72120d29394",
 }
 APPLICATION_ID = 0x434C5247  # "CLRG": marks a SQLite file as a clearing event log
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -101,6 +102,24 @@ TRIGGER_NAMES = (
     "runs_finished_immutable",
     "runs_no_delete",
 )
+
+# State snapshots (`clearing.core.state.snapshot`), outside the chain: the state just before the checkpoint at `seq`,
+# whose chained digest a reader compares with the snapshot's state before using it (decision 0030).
+SNAPSHOTS_SQL = """
+CREATE TABLE snapshots (
+    seq INTEGER PRIMARY KEY,
+    ts_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    format INTEGER NOT NULL,
+    every INTEGER NOT NULL,
+    state BLOB NOT NULL
+) STRICT
+"""
+SNAPSHOT_INSERT_SQL = "INSERT INTO snapshots (seq, ts_ns, digest, format, every, state) VALUES (?, ?, ?, ?, ?, ?)"
+SNAPSHOTS_LAYOUT = 6  # the first layout with the table
+# A logged run's snapshot policy unless told otherwise: one at the first checkpoint at least this many events after
+# the last (so that a replay from one folds at most about this many plus a checkpoint interval's).
+SNAPSHOT_EVERY = 50_000
 
 INSERT_SQL = "INSERT INTO events (seq, ts_ns, kind, version, causes, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
 

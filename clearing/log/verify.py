@@ -19,6 +19,8 @@ import msgspec
 import structlog
 
 from clearing import events as ev
+from clearing.core.state import DIGEST_VERSION
+from clearing.core.state import snapshot as snapshots
 from clearing.errors import VerificationError
 from clearing.log import schema
 from clearing.log.progress import EVERY, READ_PROGRESS
@@ -37,6 +39,8 @@ class VerifyReport:
     head_hash: str
     last_ts_ns: int
     resumed_at: tuple[int, ...] = ()
+    snapshots: int = 0  # state snapshots, each checked against its checkpoint
+    snapshots_skipped: int = 0  # written by another version (another format or digest version): not loaded
 
 
 def run_id_for(scenario_hash: str, seed: int, inputs_json: str = "{}") -> str:
@@ -240,7 +244,7 @@ def _utc(text: str) -> str:
 def _check_row(
     reader: EventLogReader, row: tuple[int, int, str, int, str, str, bytes], previous_ts: int
 ) -> ev.CheckpointRecorded | None:
-    # Returns the row's event if it is the run's final checkpoint.
+    # Returns the row's event if it is a checkpoint.
     seq, ts_ns, kind, version, causes, payload, _ = row
     where = f"{reader.path}: seq {seq}"
     try:
@@ -253,7 +257,32 @@ def _check_row(
         raise VerificationError(f"{where}: time goes backwards ({ts_ns} < {previous_ts})", seq)
     if any(not 1 <= c < seq for c in event.causes):
         raise VerificationError(f"{where}: causes {event.causes} name events that are not earlier", seq)
-    return event if isinstance(event, ev.CheckpointRecorded) and event.final else None
+    return event if isinstance(event, ev.CheckpointRecorded) else None
+
+
+def _check_snapshots(reader: EventLogReader, checkpoints: dict[int, ev.CheckpointRecorded]) -> tuple[int, int]:
+    # Each state snapshot belongs to a checkpoint of the log and reproduces its digest (decision 0030). One written by
+    # another version (another format, or a checkpoint of another digest version) is skipped, as such checkpoints are
+    # by replay. Returns (checked, skipped).
+    if reader.layout < schema.SNAPSHOTS_LAYOUT:
+        return 0, 0
+    checked = skipped = 0
+    for seq, fmt, digest, blob in reader.conn.execute("SELECT seq, format, digest, state FROM snapshots ORDER BY seq"):
+        where = f"{reader.path}: the state snapshot at seq {seq}"
+        checkpoint = checkpoints.get(seq)
+        if checkpoint is None or checkpoint.digest != digest:
+            raise VerificationError(f"{where} is not of a checkpoint of the log (added or altered)", seq)
+        if fmt != snapshots.FORMAT or checkpoint.digest_version != DIGEST_VERSION:
+            skipped += 1
+            continue
+        try:
+            state = snapshots.load(blob if isinstance(blob, bytes) else b"", fmt)
+        except snapshots.SnapshotError as e:
+            raise VerificationError(f"{where} {e}", seq) from None
+        if state.digest() != digest:
+            raise VerificationError(f"{where} is not the state its checkpoint records (altered)", seq)
+        checked += 1
+    return checked, skipped
 
 
 def verify_log(path: Path | str) -> VerifyReport:
@@ -274,6 +303,7 @@ def verify_log(path: Path | str) -> VerifyReport:
         expected_seq = 1
         last_ts = 0
         final: tuple[int, ev.CheckpointRecorded] | None = None
+        checkpoints: dict[int, ev.CheckpointRecorded] = {}
         progress, mask = READ_PROGRESS.get(), EVERY - 1
         total = (h.events or reader.count()) if progress is not None else 0
         try:
@@ -291,7 +321,9 @@ def verify_log(path: Path | str) -> VerifyReport:
                     )
                 checkpoint = _check_row(reader, row, last_ts)
                 if checkpoint is not None:
-                    final = (seq, checkpoint)
+                    checkpoints[seq] = checkpoint
+                    if checkpoint.final:
+                        final = (seq, checkpoint)
                 last_ts = row[1]
                 expected_seq += 1
         except sqlite3.DatabaseError as e:
@@ -303,4 +335,6 @@ def verify_log(path: Path | str) -> VerifyReport:
         if progress is not None:
             progress(count, count)
         check_end(reader, count, head.hex(), None if final is None else (final[0], final[1].digest))
-        return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts, resumes(reader))
+        kept, skipped = _check_snapshots(reader, checkpoints)
+        return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts, resumes(reader), kept,
+                            skipped)  # fmt: skip

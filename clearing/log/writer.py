@@ -4,6 +4,10 @@
 list for tests and in-process studies; `ChainSink` keeps only the chain. Each is a
 `clearing.sim.bus.Sink`. Both take rows from the bus only; nothing else
 writes events. A crash loses at most the unflushed batch and leaves a valid prefix.
+
+At each checkpoint the bus offers the sink a snapshot of the state (`checkpointed`);
+`EventLog` stores one at the first checkpoint `snapshot_every` events after the last, in
+the `snapshots` table, committed with the checkpoint's row (decision 0030). The other sinks keep none.
 """
 
 from __future__ import annotations
@@ -13,10 +17,9 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlite_utils
 
 from clearing.errors import ConfigError, OutputExistsError
 from clearing.log import schema
@@ -70,6 +73,9 @@ class ChainSink:
         self._head = schema.chain_hash(self._head, seq, version, payload)
         return seq
 
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+        """Keep no snapshot (a sink without a file has nowhere to keep one)."""
+
 
 class MemorySink(ChainSink):
     """An in-memory sink with the same seq numbering and hash chain as the SQLite log."""
@@ -100,9 +106,12 @@ class EventLog:
     final status, event count, head hash and state digest.
     """
 
-    def __init__(self, path: Path, header: RunHeaderData, batch_size: int = 10_000) -> None:
+    def __init__(self, path: Path, header: RunHeaderData, batch_size: int = 10_000, snapshot_every: int = 0) -> None:
         self.path = path
         self.batch_size = batch_size
+        self.snapshot_every = snapshot_every  # events; 0: no snapshots
+        self._last_snapshot = 0  # the seq of the last snapshot (0: none yet)
+        self._snapshots: list[tuple[int, int, str, int, int, bytes]] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, a read-only or virtual file system
@@ -144,35 +153,43 @@ class EventLog:
 
     @staticmethod
     def _create(conn: sqlite3.Connection, header: RunHeaderData) -> None:
-        db = sqlite_utils.Database(conn)
-        with db.atomic():
-            db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version = {schema.LAYOUT_VERSION}")
-            db.execute(schema.RUNS_SQL)
-            db.execute(schema.EVENTS_SQL)
-            for sql in schema.TRIGGERS_SQL:
-                db.execute(sql)
-            for kind in schema.ev.KINDS:
-                db.execute(schema.view_sql(kind))
-            for alias, kind in schema.VIEW_ALIASES.items():
-                db.execute(schema.alias_sql(alias, kind))
-            for name in schema.ANALYSIS_VIEWS:
-                db.execute(schema.analysis_view_sql(name))
-            db.table("runs").insert(
-                {
-                    "run_id": header.run_id,
-                    "schema_version": schema.SCHEMA_VERSION,
-                    "clearing_version": header.clearing_version,
-                    "scenario_name": header.scenario_name,
-                    "scenario_json": header.scenario_json,
-                    "scenario_hash": header.scenario_hash,
-                    "seed": header.seed,
-                    "epoch_utc": header.epoch_utc,
-                    "inputs_json": header.inputs_json,
-                    "status": "incomplete",
-                    "resumed_at": json.dumps(list(header.resumed_at)) if header.resumed_at else None,
-                }
-            )
+        # The schema and the header in one transaction (plain sqlite3: every reader of a log runs this, through
+        # `clearing.log.verify`, and sqlite-utils would import pandas when it is installed).
+        header_row = {
+            "run_id": header.run_id,
+            "schema_version": schema.SCHEMA_VERSION,
+            "clearing_version": header.clearing_version,
+            "scenario_name": header.scenario_name,
+            "scenario_json": header.scenario_json,
+            "scenario_hash": header.scenario_hash,
+            "seed": header.seed,
+            "epoch_utc": header.epoch_utc,
+            "inputs_json": header.inputs_json,
+            "status": "incomplete",
+            "resumed_at": json.dumps(list(header.resumed_at)) if header.resumed_at else None,
+        }
+        statements = [
+            f"PRAGMA application_id = {schema.APPLICATION_ID}",
+            f"PRAGMA user_version = {schema.LAYOUT_VERSION}",
+            schema.RUNS_SQL,
+            schema.EVENTS_SQL,
+            schema.SNAPSHOTS_SQL,
+            *schema.TRIGGERS_SQL,
+            *(schema.view_sql(kind) for kind in schema.ev.KINDS),
+            *(schema.alias_sql(alias, kind) for alias, kind in schema.VIEW_ALIASES.items()),
+            *(schema.analysis_view_sql(name) for name in schema.ANALYSIS_VIEWS),
+        ]
+        conn.execute("BEGIN")
+        try:
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute(f"INSERT INTO runs ({', '.join(header_row)}) VALUES ({', '.join('?' * len(header_row))})",
+                         tuple(header_row.values()))  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @property
     def head_hash(self) -> bytes:
@@ -195,6 +212,19 @@ class EventLog:
             self.flush()
         return seq
 
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+        """Before the checkpoint at `ts_ns` is appended: keep `snapshot()` (format, bytes) when one is due.
+
+        A snapshot is due at the first checkpoint `snapshot_every` events after the start or
+        after the last snapshot; it belongs to the checkpoint's seq and is written with its row.
+        """
+        seq = self._seq + 1
+        if not self.snapshot_every or seq - self._last_snapshot < self.snapshot_every:
+            return
+        fmt, blob = snapshot()
+        self._snapshots.append((seq, ts_ns, digest, fmt, self.snapshot_every, blob))
+        self._last_snapshot = seq
+
     def flush(self) -> None:
         """Write the buffered rows in one transaction, with the header's count and head hash of them.
 
@@ -209,10 +239,14 @@ class EventLog:
         # The buffered rows and `header_updates` in one transaction; on any failure nothing of them is written and
         # the rows stay buffered.
         rows, self._rows = self._rows, []
+        last = rows[-1][0] if rows else self._seq
+        snapshots = [s for s in self._snapshots if s[0] <= last]  # never one without its checkpoint's row
+        self._snapshots = self._snapshots[len(snapshots) :]
         conn = self._conn
         try:
             conn.execute("BEGIN")
             conn.executemany(schema.INSERT_SQL, rows)
+            conn.executemany(schema.SNAPSHOT_INSERT_SQL, snapshots)
             for sql, params in header_updates:
                 conn.execute(sql, params)
             conn.execute("COMMIT")
@@ -220,6 +254,7 @@ class EventLog:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._rows = rows + self._rows
+            self._snapshots = snapshots + self._snapshots
             raise
 
     def finish(self, status: str, state_digest: str | None = None, error: str | None = None) -> None:
@@ -235,6 +270,7 @@ class EventLog:
             conn.execute("ROLLBACK")
         stored = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         self._rows = [row for row in self._rows if row[0] > stored]
+        self._snapshots = [s for s in self._snapshots if s[0] > stored]
         if status == "incomplete":
             self.flush()
         else:  # the last rows and the final status in one commit: no reader sees the final checkpoint unfinished

@@ -9,10 +9,12 @@ log's; the shell knows them only as a `Sink`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from clearing import events as ev
-from clearing.core.state import ClearingState, apply
+from clearing.core.state import DIGEST_VERSION, ClearingState, apply
+from clearing.core.state import snapshot as snapshots
 
 
 class Sink(Protocol):
@@ -25,6 +27,10 @@ class Sink(Protocol):
     @property
     def head_hash(self) -> bytes:
         """Return the hash of the last row (the genesis hash before any row)."""
+        ...
+
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+        """Before a checkpoint is appended: `snapshot()` returns the state's snapshot (format, bytes) if the sink keeps one."""
         ...
 
 
@@ -47,3 +53,14 @@ class EventBus:
         apply(self.state, checked)
         kind, version = _META[type(checked)]
         return self.sink.append(kind, version, checked.ts_ns, checked.causes, payload)
+
+    def checkpoint(self, ts_ns: int, *, final: bool = False) -> str:
+        """Emit a checkpoint of the state's digest at `ts_ns` (offering the sink a snapshot first); return the digest."""
+        digest = self.state.digest()
+        if not final:  # a snapshot at the end would serve no time before it
+            self.sink.checkpointed(ts_ns, digest, self._snapshot)
+        self.emit(ev.CheckpointRecorded(ts_ns=ts_ns, digest=digest, digest_version=DIGEST_VERSION, final=final))
+        return digest
+
+    def _snapshot(self) -> tuple[int, bytes]:
+        return snapshots.FORMAT, snapshots.dump(self.state)

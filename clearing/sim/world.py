@@ -28,7 +28,7 @@ from clearing.core.invariants import violations
 from clearing.core.oracle import Reference, SourceSpec, random_outages
 from clearing.core.paths import Bars, gbm_path
 from clearing.core.portfolio.es import joint_returns_ppm
-from clearing.core.state import DIGEST_VERSION, ClearingState, MarginMode, Role
+from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.valuation import lot_value, option_terms
 from clearing.data import tapes
 from clearing.errors import DataError, InvariantViolation
@@ -102,8 +102,7 @@ class World:
                 if end * k // 200 > self.env.now:
                     self.env.run_until(end * k // 200, stopped)
                     progress(self.env.now, end)
-        self.final_digest = self.state.digest()
-        self.bus.emit(ev.CheckpointRecorded(ts_ns=end, digest=self.final_digest, digest_version=DIGEST_VERSION, final=True))
+        self.final_digest = self.bus.checkpoint(end, final=True)
         problems = violations(self.state)
         if problems:
             raise InvariantViolation("; ".join(problems))

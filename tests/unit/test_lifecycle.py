@@ -28,6 +28,9 @@ class Failing:
             raise self.error
         return seq
 
+    def checkpointed(self, *offer):
+        self.log.checkpointed(*offer)
+
 
 def failing(at, error):
     return lambda log: Failing(log, at, error)

@@ -257,3 +257,10 @@ def test_a_bad_surface_is_refused_naming_it(tmp_path, surface, message):
     with pytest.raises(ConfigError, match="surfaces.BTC-7D-55000-P: not an underlying"):
         load_book(_book(tmp_path, '[[positions]]\nsymbol = "BTCUSDT-PERP"\nquantity = "1"\n[surfaces."BTC-7D-55000-P"]\n'
                                    'expiry_days = [7]\nlog_moneyness = [0.0]\nvols = [[0.5]]\n', "u"))  # fmt: skip
+
+
+def test_the_command_offers_every_model_the_engine_computes():
+    from clearing.apps.margin import MODELS
+    from clearing.cli.margin import MODEL_CHOICES
+
+    assert MODEL_CHOICES == MODELS

@@ -11,11 +11,10 @@ Sources: docs/references.md [deribit-options], [binance-options], [okx-options-m
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from clearing.units import NS_PER_DAY, NS_PER_S, SECONDS_PER_YEAR, Float64Array, Int64Array
 
@@ -26,6 +25,13 @@ from clearing.units import NS_PER_DAY, NS_PER_S, SECONDS_PER_YEAR, Float64Array,
 YEAR_NS = SECONDS_PER_YEAR * NS_PER_S
 DAYS_PER_YEAR = YEAR_NS // NS_PER_DAY
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def ndtr(x: Any) -> Any:
+    """Return scipy.special.ndtr(x), importing scipy.special on first use (it takes 0.2 s: every command paid it)."""
+    from scipy.special import ndtr as scipy_ndtr
+
+    return scipy_ndtr(x)
 
 
 class Greeks(NamedTuple):
