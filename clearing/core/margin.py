@@ -197,7 +197,7 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
         safe |= whole
         for j in np.flatnonzero(~safe).tolist():
             one = Brackets.flat(int(rate[j]))
-            out[rows[j]] = _liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, one)
+            out[rows[j]] = liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, one)
         return out
     # The bracket: the highest whose LP, in float64, falls in it (Binance's fixed point from
     # the top); then the exact integer LP in that bracket, kept if its bracket agrees.
@@ -217,11 +217,11 @@ def liquidation_price(backing: Int64Array, position_lots: Int64Array, unit_value
     exact = safe & (agrees == bracket)
     out[rows[exact]] = np.maximum(price[exact], 0)
     for j in np.flatnonzero(~exact).tolist():  # huge rows, or a float bracket off at an edge: Python integers
-        out[rows[j]] = _liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, brackets)
+        out[rows[j]] = liquidation_price_exact(int(back[j]), int(position[rows[j]]), unit_value, brackets)
     return out
 
 
-def _liquidation_price_exact(backing: int, q: int, unit_value: int, brackets: Brackets) -> int:
+def liquidation_price_exact(backing: int, q: int, unit_value: int, brackets: Brackets) -> int:
     side = 1 if q > 0 else -1
     b = len(brackets.floors) - 1
     price = 0

@@ -119,7 +119,7 @@ SNAPSHOT_INSERT_SQL = "INSERT INTO snapshots (seq, ts_ns, digest, format, every,
 SNAPSHOTS_LAYOUT = 6  # the first layout with the table
 # A logged run's snapshot policy unless told otherwise: one at the first checkpoint at least this many events after
 # the last (so that a replay from one folds at most about this many plus a checkpoint interval's).
-SNAPSHOT_EVERY = 50_000
+SNAPSHOT_EVERY = 30_000
 
 INSERT_SQL = "INSERT INTO events (seq, ts_ns, kind, version, causes, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
 

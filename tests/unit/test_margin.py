@@ -188,11 +188,11 @@ def test_cross_liquidation_price_is_binances_cross_formula():
 )
 def test_the_vectorised_liquidation_price_is_the_exact_fixed_point(rows, unit_value):
     # Every row, int64 or not, equals the fixed point computed in Python integers.
-    from clearing.core.margin import _liquidation_price_exact
+    from clearing.core.margin import liquidation_price_exact
 
     brackets = binance()
     backing = np.array([b for b, _ in rows], np.int64)
     position = np.array([q for _, q in rows], np.int64)
     got = liquidation_price(backing, position, unit_value, brackets).tolist()
-    want = [_liquidation_price_exact(b, q, unit_value, brackets) if q else 0 for b, q in rows]
+    want = [liquidation_price_exact(b, q, unit_value, brackets) if q else 0 for b, q in rows]
     assert got == want
