@@ -25,7 +25,6 @@ declare `needs_state` and are refused by such a walk.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from clearing.core.state import snapshot as snapshots
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.log.progress import EVERY, READ_PROGRESS
-from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader
+from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader, opened
 from clearing.log.schema import ROW_HEADER, genesis_hash
 from clearing.log.verify import check_end, check_structure
 
@@ -149,8 +148,7 @@ class Start:
                                            "(`clearing verify` checks every snapshot)", log=str(reader.path))  # fmt: skip
             return Start.at_genesis(reader.header)
         before = reader.conn.execute("SELECT hash FROM events WHERE seq = ?", (seq - 1,)).fetchone()
-        head = before[0] if before is not None else genesis_hash(reader.header.run_id, reader.header.scenario_hash,
-                                                                  reader.header.seed)  # fmt: skip
+        head = before[0] if before is not None else Start.at_genesis(reader.header).head
         return Start(seq, head, state, tally_log(reader, before_seq=seq))
 
 
@@ -166,10 +164,7 @@ def _snapshot_state(reader: EventLogReader, seq: int, digest: str) -> ClearingSt
     if checkpoint.digest_version != DIGEST_VERSION:
         raise snapshots.SnapshotError(f"is of a state of digest version {checkpoint.digest_version}, not this version's")
     fmt, blob = reader.snapshot(seq)
-    state = snapshots.load(blob, fmt)
-    if state.digest() != digest:
-        raise snapshots.SnapshotError("is not the state its checkpoint records")
-    return state
+    return snapshots.load(blob, fmt, digest)
 
 
 def _hooks(observers: Sequence[Observer]) -> dict[str, tuple[Hook, ...]]:
@@ -212,7 +207,7 @@ def fold_log(
     needy = [type(o).__name__ for o in observers if o.needs_state]
     if needy and not apply_events:
         raise ValueError(f"{', '.join(needy)} read(s) the state: fold with apply_events=True")
-    with EventLogReader(path) if not isinstance(path, EventLogReader) else contextlib.nullcontext(path) as reader:
+    with opened(path) as reader:
         check_structure(reader)  # the schema and header every reader relies on, as `verify` checks them
         h = reader.header
         start = Start.find(reader, until_ns) if from_snapshot and apply_events and until_ns is not None else Start.at_genesis(h)

@@ -25,14 +25,13 @@ has types (`population.strategies`).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearing import events as ev
-from clearing.log.reader import ROW_COLUMNS, EventLogReader
+from clearing.log.reader import ROW_COLUMNS, EventLogReader, opened
 
 if TYPE_CHECKING:
     from clearing.sim.bus import Sink
@@ -284,7 +283,7 @@ def tally_log(path: Path | str | EventLogReader, before_seq: int | None = None) 
     cites (its fills), by seq: a log's trades are mostly not liquidations.
     """
     until = None if before_seq is None else before_seq - 1
-    with EventLogReader(path) if not isinstance(path, EventLogReader) else contextlib.nullcontext(path) as reader:
+    with opened(path) as reader:
         groups = [(seq, kind, version, payload) for seq, _ts, kind, version, _c, payload, _h
                   in reader.rows(kinds=sorted(_GROUPS), until_seq=until, columns=ROW_COLUMNS)]  # fmt: skip
         tally = MarketTally()

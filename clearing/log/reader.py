@@ -6,8 +6,10 @@ one-line reason. Iteration is by seq range, time range and kind, in seq order.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -170,7 +172,7 @@ class EventLogReader:
             return []
         sql = "SELECT seq, ts_ns, digest FROM snapshots WHERE seq <= (SELECT coalesce(max(seq), 0) FROM events) ORDER BY seq"
         try:
-            return [(as_text(a), as_text(b), as_text(c)) for a, b, c in self.conn.execute(sql)]
+            return self.conn.execute(sql).fetchall()
         except sqlite3.DatabaseError as e:
             raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
 
@@ -247,3 +249,8 @@ class EventLogReader:
                 yield seq, ev.decode(payload, kind, version)
             except (ValueError, TypeError) as e:  # msgspec errors subclass ValueError
                 raise EventLogError(f"{self.path}: seq {seq}: undecodable {kind} payload ({e})") from None
+
+
+def opened(path: Path | str | EventLogReader) -> AbstractContextManager[EventLogReader]:
+    """Return a context of the reader of `path`: a new one, closed on leaving, or `path` itself if it is one (left open)."""
+    return contextlib.nullcontext(path) if isinstance(path, EventLogReader) else EventLogReader(path)

@@ -276,11 +276,9 @@ def _check_snapshots(reader: EventLogReader, checkpoints: dict[int, ev.Checkpoin
             skipped += 1
             continue
         try:
-            state = snapshots.load(blob if isinstance(blob, bytes) else b"", fmt)
+            snapshots.load(blob if isinstance(blob, bytes) else b"", fmt, digest)
         except snapshots.SnapshotError as e:
             raise VerificationError(f"{where} {e}", seq) from None
-        if state.digest() != digest:
-            raise VerificationError(f"{where} is not the state its checkpoint records (altered)", seq)
         checked += 1
     return checked, skipped
 

@@ -179,12 +179,13 @@ def dump(state: ClearingState) -> bytes:
     return zlib.compress(msgspec.msgpack.encode(_Writer().node(fields)), _LEVEL)
 
 
-def load(blob: bytes, fmt: int = FORMAT) -> ClearingState:
-    """Return the state a snapshot holds.
+def load(blob: bytes, fmt: int = FORMAT, digest: str | None = None) -> ClearingState:
+    """Return the state a snapshot holds (which must have `digest`, when given: its checkpoint's).
 
     Raises:
         SnapshotError: the bytes do not decompress or decode to a state's fields, name a
-            class that is not part of a state, or `fmt` is not a format this version reads.
+            class that is not part of a state, `fmt` is not a format this version reads, or
+            the state's digest is not `digest`.
     """
     if fmt != FORMAT:
         raise SnapshotError(f"is in format {fmt}, written by another version of clearing (this one writes {FORMAT})")
@@ -198,4 +199,6 @@ def load(blob: bytes, fmt: int = FORMAT) -> ClearingState:
         raise SnapshotError("does not hold a state's fields")
     state = ClearingState.__new__(ClearingState)
     state.__dict__.update(fields)
+    if digest is not None and state.digest() != digest:
+        raise SnapshotError("is not the state its checkpoint records")
     return state
