@@ -18,7 +18,6 @@ asked (the reducers' guards are what refuse it, see tests/unit/test_reducer_guar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,6 +32,11 @@ MAINTENANCE_PPM = 5_000  # the default market's maintenance rate (0.5 %)
 # A group of accounts for `opened`, `state_with` and `bus_with`: a count of traders, or
 # (count, role), or (count, role, margin mode).
 Accounts = int | tuple[int, Role] | tuple[int, Role, MarginMode]
+
+
+def payload_dict(payload: bytes | str) -> dict[str, Any]:
+    """Return a row's canonical payload (an array) as a dict of its fields by name, `kind` first."""
+    return ev.to_builtins(ev.DECODER.decode(payload))
 
 
 def market_listed(market: int = 0, **overrides: Any) -> ev.MarketListed:
@@ -198,7 +202,7 @@ def state_from_rows(rows: Iterable[tuple[int, int, str, int, str, str, bytes]]) 
 
 def payloads(sink: MemorySink, kind: str) -> list[tuple[int, int, dict[str, Any]]]:
     """Return (seq, ts_ns, payload) of every event of `kind` in a memory sink's rows, in order."""
-    return [(seq, ts, json.loads(payload)) for seq, ts, k, _v, _c, payload, _h in sink.rows if k == kind]
+    return [(seq, ts, payload_dict(payload)) for seq, ts, k, _v, _c, payload, _h in sink.rows if k == kind]
 
 
 def write_minute_bars(path, start_ms: int, closes) -> None:

@@ -56,3 +56,26 @@ def tampering(path: Path) -> Iterator[sqlite3.Connection]:
         conn.execute(sql)
     conn.commit()
     conn.close()
+
+
+def kind_code(kind: str) -> str:
+    """Return SQL of a kind's code in a log's `kinds` table (for a row's `kind` column)."""
+    return f"(SELECT code FROM kinds WHERE kind = '{kind}')"
+
+
+def bumped(kind: str, field: str, by: int = 1) -> str:
+    """Return SQL of a `kind` row's payload with `field` (an integer) raised by `by`."""
+    i = schema.ev.PAYLOAD_FIELDS[kind].index(field)
+    return f"json_set(payload, '$[{i}]', json_extract(payload, '$[{i}]') + {by})"
+
+
+def rechain(conn: sqlite3.Connection) -> bytes:
+    """Recompute every row's stored hash and the header's head (as a buggy writer would); return the head."""
+    run_id, scenario_hash, seed = conn.execute("SELECT run_id, scenario_hash, seed FROM runs").fetchone()
+    head = schema.genesis_hash(run_id, scenario_hash, seed)
+    rows = conn.execute(f"SELECT seq, version, {schema.canonical_sql()} FROM events ORDER BY seq").fetchall()
+    for seq, version, payload in rows:
+        head = schema.chain_hash(head, seq, version, payload.encode())
+        conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (head[: schema.ROW_HASH_BYTES], seq))
+    conn.execute("UPDATE runs SET head_hash = ?", (head.hex(),))
+    return head

@@ -54,7 +54,7 @@ class FirstDivergence(Observer):
         if self.seq is not None:
             return
         theirs = next(self.rows, None)
-        if theirs is None or theirs[1] != kind or _decoded(self.a, theirs) != event:
+        if theirs is None or theirs[1] != kind or _decoded(self.reader, theirs) != event:
             self.seq = seq
 
     def end(self, folded: Folded) -> None:
@@ -78,18 +78,21 @@ class FirstDivergence(Observer):
         return Divergence(self.seq, ts, row_a and (row_a[1], row_a[2]), row_b and (row_b[1], row_b[2]))
 
 
-def _decoded(path: Path, row: tuple[int, str, int, str, bytes]) -> ev.Event:
+def _decoded(reader: EventLogReader, row: tuple[int, str, int, str, bytes]) -> ev.Event:
     seq, kind, version, payload, _hash = row
     try:
-        return ev.decode(payload, kind, version)
+        return reader.decode(payload, kind, version)
     except (ValueError, TypeError) as e:
-        raise VerificationError(f"{path}: seq {seq}: undecodable payload ({e})", seq) from None
+        raise VerificationError(f"{reader.path}: seq {seq}: undecodable payload ({e})", seq) from None
 
 
 def _row(reader: EventLogReader, seq: int) -> tuple[int, str, str] | None:
-    # (ts_ns, kind, payload) of one row, None past the end.
-    for _seq, ts, kind, _version, _causes, payload, _hash in reader.rows(since_seq=seq, until_seq=seq):
-        return ts, kind, payload
+    # (ts_ns, kind, the event as a JSON object: fields by name) of one row, None past the end.
+    for _seq, ts, kind, version, _causes, payload, _hash in list(reader.rows(since_seq=seq, until_seq=seq)):
+        try:
+            return ts, kind, ev.encode_object(reader.decode(payload, kind, version)).decode()
+        except (ValueError, TypeError):  # shown as stored
+            return ts, kind, payload
     return None
 
 

@@ -41,14 +41,16 @@ from clearing.core.state import snapshot as snapshots
 from clearing.data.inputs import data_sources_of
 from clearing.errors import InvariantViolation, ReplayDivergenceError, VerificationError
 from clearing.log.progress import EVERY, READ_PROGRESS
-from clearing.log.reader import FOLD_COLUMNS, EventLogReader, RunHeader, opened
-from clearing.log.schema import ROW_HEADER, genesis_hash
+from clearing.log.reader import FOLD_COLUMNS, REPLAY_COLUMNS, EventLogReader, RunHeader, opened
+from clearing.log.schema import ROW_HEADER
 from clearing.log.verify import check_end, check_structure
 
 Hook = Callable[[int, str, ev.Event, ClearingState], None]
 
 # The canonical payload starts with its kind: a row left undecoded is still checked to be what its column says.
-_PREFIX = {kind: f'{{"kind":"{kind}"'.encode() for kind in ev.KINDS}
+# How a row's canonical payload starts, by kind: a compact row's (layout 7 on) and an older row's.
+_PREFIX = {kind: f'["{kind}",'.encode() for kind in ev.KINDS}
+_OBJECT_PREFIX = {kind: f'{{"kind":"{kind}"'.encode() for kind in ev.KINDS}
 
 
 class Observer:
@@ -125,7 +127,7 @@ class Start:
     @staticmethod
     def at_genesis(header: RunHeader) -> Start:
         """Return the start of a log: seq 1, the genesis hash, the empty state."""
-        return Start(1, genesis_hash(header.run_id, header.scenario_hash, header.seed), ClearingState())
+        return Start(1, header.genesis(), ClearingState())
 
     @staticmethod
     def find(reader: EventLogReader, until_ns: int) -> Start:
@@ -147,16 +149,14 @@ class Start:
             structlog.get_logger().warning(f"the state snapshot at seq {seq} {e}; replaying from the first event "
                                            "(`clearing verify` checks every snapshot)", log=str(reader.path))  # fmt: skip
             return Start.at_genesis(reader.header)
-        before = reader.conn.execute("SELECT hash FROM events WHERE seq = ?", (seq - 1,)).fetchone()
-        head = before[0] if before is not None else Start.at_genesis(reader.header).head
-        return Start(seq, head, state, tally_log(reader, before_seq=seq))
+        return Start(seq, reader.snapshot_head(seq), state, tally_log(reader, before_seq=seq))
 
 
 def _snapshot_state(reader: EventLogReader, seq: int, digest: str) -> ClearingState:
     # The state of the snapshot at `seq`, if it is the state of the chained checkpoint there (SnapshotError if not).
-    row = reader.conn.execute("SELECT kind, version, payload FROM events WHERE seq = ?", (seq,)).fetchone()
+    row = next(iter(list(reader.rows(since_seq=seq, until_seq=seq, columns=REPLAY_COLUMNS))), None)
     try:
-        checkpoint = ev.decode(row[2], row[0], row[1]) if row is not None and row[0] == "checkpoint_recorded" else None
+        checkpoint = reader.decode(row[3], row[1], row[2]) if row is not None and row[1] == "checkpoint_recorded" else None
     except (ValueError, TypeError):  # msgspec's errors are ValueErrors
         checkpoint = None
     if not isinstance(checkpoint, ev.CheckpointRecorded) or checkpoint.digest != digest:
@@ -216,8 +216,10 @@ def fold_log(
         for observer in observers:
             observer.begin(reader.path, h)
         head, state = start.head, start.state
-        sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, _PREFIX.get
-        decode, fast_decode, versions, types = ev.decode, ev.DECODER.decode, ev.VERSIONS.get, ev.KINDS.get
+        sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, (_PREFIX if reader.compact else _OBJECT_PREFIX).get
+        decode, versions, types = reader.decode, ev.VERSIONS.get, ev.KINDS.get
+        fast_decode = ev.DECODER.decode if reader.compact else None  # the current versions' payloads, in one call
+        stored = reader.row_hash_bytes
         expected = start.seq
         final: tuple[int, str] | None = None  # the final checkpoint's seq and digest, once read
         progress, mask = READ_PROGRESS.get(), EVERY - 1
@@ -229,9 +231,11 @@ def fold_log(
         for seq, kind, version, data, row_hash in reader.rows(**bounds, columns=FOLD_COLUMNS):
             if progress is not None and not seq & mask:
                 progress(seq, total)
+            if data is None:  # a compact row whose kind code is not in the log's kinds
+                raise VerificationError(f"{reader.path}: seq {seq}: its kind is not one of the log's; run `clearing verify`", seq)
             # schema.chain_hash, inlined: this runs once per row.
             head = sha256(head + pack(seq, version) + data).digest()
-            if head != row_hash or seq != expected:
+            if head[:stored] != row_hash or seq != expected:
                 raise VerificationError(f"{reader.path}: seq {seq}: hash chain broken; run `clearing verify`", seq)
             expected += 1
             hooks = hooks_of(kind)
@@ -240,9 +244,10 @@ def fold_log(
                 if prefix is not None and data.startswith(prefix):
                     continue  # nobody asked for it, and it is what its column says
             try:
-                event = fast_decode(data) if versions(kind) == version else decode(data, kind, version)
+                event = fast_decode(data) if fast_decode is not None and versions(kind) == version else \
+                    decode(data, kind, version)  # fmt: skip
             except (ValueError, TypeError) as e:  # msgspec's errors are ValueErrors
-                if not data.startswith(prefix_of(kind, b"{")):
+                if not data.startswith(prefix_of(kind, b"\0")):
                     raise _relabelled(reader.path, seq, kind) from None
                 raise VerificationError(f"{reader.path}: seq {seq}: undecodable payload ({e})", seq) from None
             if type(event) is not types(kind):

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from clearing import events as ev
 from clearing.apps.fold import fold_log
 from clearing.apps.lifecycle import OutputFile, RunLifecycle, snapshot_every_of
 from clearing.apps.summary import RunSummary
@@ -101,6 +102,10 @@ class PrefixCheck:
         self.done = False
         self.before = "" if until_ns is None else " before --at"
         self.log = log
+        # The parent's row as this version writes it: an older layout's payload (a JSON object) re-encoded, and no hash
+        # to compare (its chain is of another version); a compact one's hash as it stores it.
+        self.recoded = None if parent.compact else parent.decode
+        self.stored = parent.row_hash_bytes
 
     @property
     def head_hash(self) -> bytes:
@@ -122,7 +127,9 @@ class PrefixCheck:
         if theirs is None:
             raise VerificationError(f"{self.where} at seq {seq}{self.before}: the parent has no such event ({kind})", seq)
         mine = (seq, ts_ns, kind, version, causes_text(causes), payload.decode())
-        if tuple(theirs[:6]) != mine or (self.same_chain and theirs[6] != self.log.head_hash):
+        if self.recoded is not None:
+            theirs = (*theirs[:5], _recoded(self.recoded, theirs), None)
+        if tuple(theirs[:6]) != mine or (self.same_chain and theirs[6] not in (None, self.log.head_hash[: self.stored])):
             field = next((n for n, a, b in zip(_FIELDS, theirs, mine, strict=False) if a != b), "hash")
             raise VerificationError(
                 f"{self.where} at seq {seq}{self.before}: {field} differs (parent {theirs[2]}, fork {kind})", seq
@@ -155,6 +162,14 @@ class PrefixCheck:
         self.finish()
         if self.parent_head != (self.log.count, self.log.head_hash.hex()):
             raise VerificationError(f"{self.where}: its head differs from the header's", self.log.count)
+
+
+def _recoded(decode: Callable[[Any, str, int], ev.Event], row: Any) -> str | None:
+    # An older layout's row's payload in this version's canonical bytes (None: it does not decode, so it differs).
+    try:
+        return ev.encode(decode(row[5], row[2], row[3])).decode()
+    except (ValueError, TypeError):
+        return None
 
 
 _FIELDS = ("seq", "ts_ns", "kind", "version", "causes", "payload")

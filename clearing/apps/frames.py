@@ -67,10 +67,9 @@ class _Units:
     asset: dict[int, Decimal]  # collateral asset -> one minor unit
 
 
-def _units(conn: sqlite3.Connection) -> _Units:
+def _units(reader: EventLogReader) -> _Units:
     def payloads(kind: str) -> list[dict[str, Any]]:
-        rows = conn.execute("SELECT payload FROM events WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [ev.to_builtins(e) for _seq, e in reader.events(kinds=[kind])]
 
     tick, lot, settled, asset = {}, {}, {}, {}
     decimals = 0
@@ -188,7 +187,7 @@ class Log:
         self.conn = self.reader.conn
         self.header: RunHeader = self.reader.header
         self.epoch_ns = (self.header.epoch - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
-        self._units = _units(self.conn)
+        self._units = _units(self.reader)
 
     def __enter__(self) -> Log:
         return self
@@ -216,7 +215,8 @@ class Log:
 
     def kinds(self) -> dict[str, int]:
         """Return how many events of each kind the log holds."""
-        rows = self.conn.execute("SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind").fetchall()
+        kind = schema.KIND_NAME_SQL if self.reader.compact else "kind"
+        rows = self.conn.execute(f"SELECT {kind} AS name, count(*) FROM events GROUP BY kind ORDER BY name").fetchall()
         return {k: int(n) for k, n in rows}
 
     def batches(

@@ -63,12 +63,13 @@ QUERIES = {
     "liquidations_downstream_of_liquidation_fills": {
         "title": "Cascades: margin breaches whose causes lead back (within 6 links) to a liquidation's fill",
         "sql": "WITH RECURSIVE up(breach, seq, depth) AS ("
-               "SELECT b.seq, j.value, 1 FROM events AS b, json_each(b.causes) AS j WHERE b.kind = 'margin_breached' "
+               "SELECT b.seq, j.value, 1 FROM margin_breached AS b, json_each(b.causes) AS j "
                "UNION SELECT up.breach, j.value, up.depth + 1 FROM up JOIN events AS e ON e.seq = up.seq, "
-               "json_each(e.causes) AS j WHERE up.depth < 6 AND e.kind != 'trade_executed') "
+               "json_each(e.causes) AS j WHERE up.depth < 6 AND NOT EXISTS (SELECT 1 FROM trade_executed AS t "
+               "WHERE t.seq = e.seq)) "
                "SELECT count(DISTINCT up.breach) AS breaches_after_liquidation_fills, "
-               "(SELECT count(*) FROM margin_breached) AS breaches FROM up JOIN events AS t ON t.seq = up.seq "
-               "WHERE t.kind = 'trade_executed' AND json_extract(t.payload, '$.liquidation')",
+               "(SELECT count(*) FROM margin_breached) AS breaches FROM up JOIN trade_executed AS t ON t.seq = up.seq "
+               "WHERE t.liquidation",
     },
 }
 

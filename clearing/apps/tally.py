@@ -32,12 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 from clearing import events as ev
 from clearing.log.reader import ROW_COLUMNS, EventLogReader, opened
+from clearing.log.schema import canonical_sql
+
+Decode = Callable[[Any, str, int], ev.Event]
 
 if TYPE_CHECKING:
     from clearing.sim.bus import Sink
 
-_LIQUIDATION_FILL = '"liquidation":true'  # in a trade's canonical payload: a liquidation fill
-_LIQUIDATION_FILL_BYTES = _LIQUIDATION_FILL.encode()
+# In a trade's canonical payload, a liquidation fill: `liquidation` is its only boolean (a test holds it so), alone
+# in an array (layout 7 on) or by name in an object (before).
+_LIQUIDATION_FILL = (",true,", '"liquidation":true')
+_LIQUIDATION_FILL_BYTES = tuple(s.encode() for s in _LIQUIDATION_FILL)
 
 
 @dataclass
@@ -100,19 +105,21 @@ class MarketTally:
         if count is not None and not (kind in _BY_MODE and not self.grouped()):
             count(self, seq, event)
 
-    def row(self, seq: int, kind: str, version: int, payload: bytes | str) -> None:
-        """Count one row as stored: decoded only when it is of a tallied kind (a trade: a liquidation fill)."""
+    def row(self, seq: int, kind: str, version: int, payload: bytes | str, decode: Decode = ev.decode) -> None:
+        """Count one row by its canonical payload: decoded (by `decode`: a reader's, for an older log) only when it is of
+        a tallied kind (a trade: a liquidation fill)."""
         if kind not in TALLIED:
             return
         if kind == "trade_executed" and not _is_fill(payload):
             return
         if kind in _BY_MODE and not self.grouped():  # one margin mode and no types: nothing to tell apart
             return
-        self.event(seq, kind, ev.decode(payload, kind, version))
+        self.event(seq, kind, decode(payload, kind, version))
 
 
 def _is_fill(payload: bytes | str) -> bool:
-    return _LIQUIDATION_FILL in payload if isinstance(payload, str) else _LIQUIDATION_FILL_BYTES in payload
+    marks = _LIQUIDATION_FILL if isinstance(payload, str) else _LIQUIDATION_FILL_BYTES
+    return marks[0] in payload or marks[1] in payload  # type: ignore[operator]
 
 
 def _listed(tally: MarketTally, seq: int, e: Any) -> None:
@@ -237,9 +244,20 @@ _BY_MODE = frozenset(("deposited", "insurance_fund_paid", "bad_debt_recorded")) 
 _GROUPS = frozenset(("accounts_opened", "strategy_assigned"))  # the kinds that tell the traders' groups apart
 # The trades at or before a seq that a liquidation (of any time) cites: its fills (the JSON read by SQLite).
 _CITED_FILLS = (
-    "SELECT seq, kind, version, payload FROM events WHERE kind = 'trade_executed' AND seq IN ("
-    "SELECT j.value FROM events AS l, json_each(l.causes) AS j WHERE l.kind = 'liquidation_completed' AND j.value <= ?)"
+    "SELECT seq, kind, version, payload FROM events WHERE kind = {trade} AND seq IN ("
+    "SELECT j.value FROM events AS l, json_each(l.causes) AS j WHERE l.kind = {liquidation} AND j.value <= ?)"
 )
+
+
+def _cited_fills(reader: EventLogReader, until: int) -> list[tuple[int, str, int, str]]:
+    # The rows of `_CITED_FILLS` as a reader's rows: the kind by name, the canonical payload.
+    if not reader.compact:
+        return reader.conn.execute(_CITED_FILLS.format(trade="'trade_executed'", liquidation="'liquidation_completed'"),
+                                   (until,)).fetchall()  # fmt: skip
+    codes = {k: reader.kinds[k][0] if k in reader.kinds else 0 for k in ("trade_executed", "liquidation_completed")}
+    sql = _CITED_FILLS.format(trade=codes["trade_executed"], liquidation=codes["liquidation_completed"]).replace(
+        "SELECT seq, kind, version, payload", f"SELECT seq, 'trade_executed', version, {canonical_sql()}", 1)
+    return reader.conn.execute(sql, (until,)).fetchall()
 
 
 class TalliedSink:
@@ -288,13 +306,13 @@ def tally_log(path: Path | str | EventLogReader, before_seq: int | None = None) 
                   in reader.rows(kinds=sorted(_GROUPS), until_seq=until, columns=ROW_COLUMNS)]  # fmt: skip
         tally = MarketTally()
         for row in groups:
-            tally.row(*row)
+            tally.row(*row, reader.decode)
         # The kinds counted by group only when the traders are told apart (a crash day's 10^5 deposits are not read).
         kinds = TALLIED - {"trade_executed"} - _GROUPS - (frozenset() if tally.grouped() else _BY_MODE)
         rows = groups + [(seq, kind, version, payload) for seq, _ts, kind, version, _c, payload, _h
                          in reader.rows(kinds=sorted(kinds), until_seq=until, columns=ROW_COLUMNS)]  # fmt: skip
-        rows += reader.conn.execute(_CITED_FILLS, (until if until is not None else 2**62,)).fetchall()
-    tally = MarketTally()
-    for seq, kind, version, payload in sorted(rows):
-        tally.row(seq, kind, version, payload)
+        rows += _cited_fills(reader, until if until is not None else 2**62)
+        tally = MarketTally()
+        for seq, kind, version, payload in sorted(rows):
+            tally.row(seq, kind, version, payload, reader.decode)
     return tally

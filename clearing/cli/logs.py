@@ -214,20 +214,21 @@ def cmd_events(args: argparse.Namespace) -> int:
             bounds["until_ns"] = parse_time(args.until, epoch)
         out = sys.stdout
         if args.format == "jsonl":
-            for seq, _ts, _kind, _version, _causes, payload, _hash in reader.rows(**bounds):
-                out.write(f'{{"seq":{seq},{payload[1:]}\n')
+            for seq, _ts, kind, version, _causes, payload, _hash in reader.rows(**bounds):
+                out.write(f'{{"seq":{seq},{ev.encode_object(reader.decode(payload, kind, version))[1:].decode()}\n')
             return 0
         writer = csv.writer(out, lineterminator="\n")
         if len(kinds) == 1:
             fields = [f.name for f in msgspec.structs.fields(ev.KINDS[kinds[0]]) if f.name not in ("ts_ns", "causes")]
             writer.writerow(["seq", "ts_ns", "time_utc", "causes", *fields])
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
-                data = ev.to_builtins(ev.decode(payload, kind, version))  # upcast: old logs read as the current version
+                data = ev.to_builtins(reader.decode(payload, kind, version))  # upcast: old logs read as the current version
                 writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), causes, *(_csv_value(data[f]) for f in fields)])
         else:
             writer.writerow(["seq", "ts_ns", "time_utc", "kind", "version", "causes", "payload"])
             for seq, ts, kind, version, causes, payload, _hash in reader.rows(**bounds):
-                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), kind, version, causes, payload])
+                text = ev.encode_object(reader.decode(payload, kind, version)).decode()  # an object: fields by name
+                writer.writerow([seq, ts, utc_text(epoch, ts, "microseconds"), kind, version, causes, text])
     return 0
 
 
@@ -305,9 +306,8 @@ def _money_of(path: str) -> Any:
     from clearing.units import format_minor
 
     with EventLogReader(path) as reader:
-        row = reader.conn.execute("SELECT json_extract(payload, '$.quote_decimals'), json_extract(payload, '$.symbol') "
-                                  "FROM events WHERE kind = 'market_listed' ORDER BY seq LIMIT 1").fetchone()  # fmt: skip
-    decimals, name = (int(row[0]), quote_name([row[1]])) if row else (0, "quote")
+        listed = [e for _seq, e in reader.events(kinds=["market_listed"]) if isinstance(e, ev.MarketListed)]
+    decimals, name = (listed[0].quote_decimals, quote_name([listed[0].symbol])) if listed else (0, "quote")
     return lambda minor: separated(format_minor(int(minor), decimals), name)
 
 

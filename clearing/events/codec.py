@@ -276,33 +276,83 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 ENCODER = msgspec.json.Encoder()
 DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(AnyEvent)
+_BASE_FIELDS = ("ts_ns", "causes")
+# Each kind's own fields (after `ts_ns` and `causes`), in the order its payload array holds them.
+PAYLOAD_FIELDS: dict[str, tuple[str, ...]] = {
+    kind: tuple(f.name for f in msgspec.structs.fields(t) if f.name not in _BASE_FIELDS) for kind, t in KINDS.items()
+}
 
 
 def encode(event: Event) -> bytes:
-    """Return the canonical bytes of an event (compact JSON, fields in declared order)."""
+    """Return the canonical bytes of an event: a compact JSON array, `[kind, ts_ns, causes, *fields]` in declared order."""
     return ENCODER.encode(event)
 
 
-def decode(payload: bytes | str, kind: str, version: int) -> Event:
-    """Decode a stored payload, upcasting it first when it was written by an older version.
+def encode_object(event: Event) -> bytes:
+    """Return an event as a JSON object, `kind` first, then its fields in declared order: the canonical bytes of
+    log layouts before 7, and what the state digest hashes of the events it holds (so digests did not change)."""
+    return ENCODER.encode({"kind": KIND_OF[type(event)], **msgspec.structs.asdict(event)})
+
+
+def _upcast(data: dict[str, Any], kind: str, version: int) -> Event:
+    current = VERSIONS[kind]
+    for step in range(version, current):
+        data = UPCASTERS[(kind, step)](data)
+    cls = KINDS[kind]
+    missing = msgspec.NODEFAULT
+    values = [data.get(f.name, missing) if f.default is missing and f.default_factory is missing
+              else data.get(f.name, f.default if f.default is not missing else f.default_factory())
+              for f in msgspec.structs.fields(cls)]  # fmt: skip
+    if missing in values:
+        absent = [f.name for f, v in zip(msgspec.structs.fields(cls), values, strict=True) if v is missing]
+        raise msgspec.ValidationError(f"Object missing required field(s) {', '.join(absent)}")
+    return msgspec.convert([kind, *values], AnyEvent)  # type: ignore[no-any-return]
+
+
+def _check_version(kind: str, version: int) -> int:
+    current = VERSIONS.get(kind)
+    if current is None:
+        raise ValueError(f"unknown event kind {kind!r}")
+    if version > current:
+        raise ValueError(f"{kind} version {version} is newer than this clearing reads ({current})")
+    return current
+
+
+def decode(payload: bytes | str, kind: str, version: int, fields: tuple[str, ...] | None = None) -> Event:
+    """Decode an event's canonical bytes (`encode`), upcasting them first when an older version wrote them.
+
+    `fields`: the kind's own fields as that version declared them (a log records them, table
+    `kinds`), needed to name an older version's array before its upcasters run.
+
+    Raises:
+        msgspec.ValidationError: the payload does not match its kind's schema.
+        ValueError: the kind is unknown, its version is newer than this code, or an older version's fields are unknown.
+    """
+    if _check_version(kind, version) == version:
+        return DECODER.decode(payload)  # type: ignore[no-any-return]
+    if fields is None:
+        raise ValueError(f"{kind} v{version}: the fields of that version are needed to read it")
+    values = msgspec.json.decode(payload)
+    names = ("kind", *_BASE_FIELDS, *fields)
+    if not isinstance(values, list) or len(values) != len(names):
+        raise msgspec.ValidationError(f"Expected an array of {len(names)} values for {kind} v{version}")
+    return _upcast(dict(zip(names[1:], values[1:], strict=True)), kind, version)
+
+
+def decode_object(payload: bytes | str, kind: str, version: int) -> Event:
+    """Decode a payload of a log before layout 7 (a JSON object, `encode_object`), upcasting it first if it is old.
 
     Raises:
         msgspec.ValidationError: the payload does not match its kind's schema.
         ValueError: the kind is unknown or its version is newer than this code.
     """
-    current = VERSIONS.get(kind)
-    if current is None:
-        raise ValueError(f"unknown event kind {kind!r}")
-    if version == current:
-        return DECODER.decode(payload)  # type: ignore[no-any-return]
-    if version > current:
-        raise ValueError(f"{kind} version {version} is newer than this clearing reads ({current})")
-    data: dict[str, Any] = msgspec.json.decode(payload)
-    for step in range(version, current):
-        data = UPCASTERS[(kind, step)](data)
-    return msgspec.convert(data, AnyEvent)  # type: ignore[no-any-return]
+    _check_version(kind, version)
+    data = msgspec.json.decode(payload)
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise msgspec.ValidationError(f"Expected an object of kind {kind!r}")
+    return _upcast({k: v for k, v in data.items() if k != "kind"}, kind, version)
 
 
 def to_builtins(event: Event) -> dict[str, Any]:
-    """Return the event as a plain dict, `kind` first."""
-    return msgspec.to_builtins(event)  # type: ignore[no-any-return]
+    """Return the event as a plain dict, `kind` first, then its fields by name."""
+    return msgspec.json.decode(encode_object(event))  # type: ignore[no-any-return]

@@ -1,12 +1,16 @@
 """Read side of the event log: open and check a file, read its header, iterate its rows.
 
 Opening refuses anything that is not a clearing event log this version can read, with a
-one-line reason. Iteration is by seq range, time range and kind, in seq order.
+one-line reason. Iteration is by seq range, time range and kind, in seq order. Whatever the
+file's layout, a row reads as (seq, ts_ns, kind name, version, causes, canonical payload, stored
+hash): a compact row (layout 7 on, decision 0031) has its canonical bytes rebuilt by SQLite from
+its columns and its kind's name from the `kinds` table; its stored hash is `row_hash_bytes` long.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -25,6 +29,13 @@ ROW_COLUMNS = "seq, ts_ns, kind, version, causes, payload, hash"
 REPLAY_COLUMNS = "seq, kind, version, payload, hash"
 # The fold's: the payload as the bytes that were hashed (the UTF-8 text as stored), not decoded to str and back.
 FOLD_COLUMNS = "seq, kind, version, CAST(payload AS BLOB), hash"
+_KIND_NAME = schema.KIND_NAME_SQL
+# The same columns of a compact row: the kind's name, the canonical bytes rebuilt.
+_COMPACT_COLUMNS = {
+    ROW_COLUMNS: f"seq, ts_ns, {_KIND_NAME}, version, causes, {schema.canonical_sql()}, hash",
+    REPLAY_COLUMNS: f"seq, {_KIND_NAME}, version, {schema.canonical_sql()}, hash",
+    FOLD_COLUMNS: f"seq, {_KIND_NAME}, version, CAST({schema.canonical_sql()} AS BLOB), hash",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,10 @@ class RunHeader:
     state_digest: str | None
     resumed_at: str | None = None  # layout 2: a JSON list of the event counts the run was resumed at
     layout: int = 1  # the file's layout (`clearing.log.schema.LAYOUT_VERSION`), not a column
+
+    def genesis(self) -> bytes:
+        """Return the hash the run's chain starts from."""
+        return schema.genesis_hash(self.run_id, self.scenario_hash, self.seed, self.schema_version)
 
     @property
     def epoch(self) -> datetime:
@@ -98,10 +113,19 @@ class EventLogReader:
             self.layout = 0
             self._check_schema()
             self.header = self._read_header()
+            self.compact = self.layout >= schema.COMPACT_LAYOUT
+            self.row_hash_bytes = schema.ROW_HASH_BYTES if self.compact else 32  # of each row's chain hash it stores
+            # A compact log's kinds as its writer knew them: name -> (code, version, own fields).
+            self.kinds: dict[str, tuple[int, int, tuple[str, ...]]] = {} if not self.compact else {
+                as_text(k): (code, version, tuple(json.loads(as_text(fields))))
+                for code, k, version, fields in self.conn.execute("SELECT code, kind, version, fields FROM kinds ORDER BY code")
+            }  # fmt: skip
         except sqlite3.DatabaseError as e:
             raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
         except UnicodeDecodeError:  # SQLite's message quotes schema text that is not UTF-8 (a flipped byte in it)
             raise EventLogError(f"{self.path}: unreadable SQLite file (its schema holds text that is not UTF-8)") from None
+        except (ValueError, TypeError) as e:  # a `kinds` row's fields that are not a JSON array of names
+            raise EventLogError(f"{self.path}: its event kinds table is corrupt ({e})") from None
 
     def _check_size(self, head: bytes) -> None:
         # The SQLite header records the page size and page count; a shorter file was cut
@@ -129,7 +153,7 @@ class EventLogReader:
         if version < 1:
             raise EventLogError(f"{self.path}: log layout {version} is not one clearing ever wrote")
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = {"runs", "events"} - tables
+        missing = {"runs", "events", *(["kinds"] if version >= schema.COMPACT_LAYOUT else [])} - tables
         if missing:
             raise EventLogError(f"{self.path}: missing table(s) {', '.join(sorted(missing))}")
 
@@ -193,10 +217,88 @@ class EventLogReader:
         row = self.conn.execute("SELECT every FROM snapshots ORDER BY seq LIMIT 1").fetchone()
         return int(row[0]) if row is not None and isinstance(row[0], int) else None
 
+    def snapshot_head(self, seq: int) -> bytes:
+        """Return the whole chain hash of the row before the snapshot at `seq` (the genesis hash before seq 1)."""
+        if seq == 1:
+            return self.header.genesis()
+        sql = "SELECT head FROM snapshots WHERE seq = ?" if self.compact else "SELECT hash FROM events WHERE seq = ? - 1"
+        row = self.conn.execute(sql, (seq,)).fetchone()
+        if row is None or not isinstance(row[0], bytes):
+            raise EventLogError(f"{self.path}: no chain hash before the snapshot at seq {seq}")
+        return bytes(row[0])
+
+    def _first_seq_after(self, ts_ns: int) -> int | None:
+        # The first seq whose time is after `ts_ns` (None when none): a binary search of the primary key, as times rise
+        # with seq (`verify` checks it), where an index by time is not needed (layout 7 has none).
+        last = self.conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        if last is None:
+            return None
+        lo, hi = 0, int(last)  # the answer is in (lo, hi], or None when the row at hi is not after ts_ns
+        at = "SELECT ts_ns FROM events WHERE seq >= ? ORDER BY seq LIMIT 1"
+        if self.conn.execute(at, (hi,)).fetchone()[0] <= ts_ns:
+            return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.conn.execute(at, (mid,)).fetchone()[0] > ts_ns:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
     def last_seq_until(self, until_ns: int) -> int:
         """Return the seq of the last event at or before `until_ns` (0 when none): times rise with seq."""
-        row = self.conn.execute("SELECT seq FROM events WHERE ts_ns > ? ORDER BY ts_ns, seq LIMIT 1", (until_ns,)).fetchone()
-        return int(row[0]) - 1 if row else int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+        after = self._first_seq_after(until_ns)
+        if after is not None:
+            return after - 1
+        return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
+    def decode(self, payload: bytes | str, kind: str, version: int) -> ev.Event:
+        """Decode one row's canonical payload (as `rows` yields it) as the file's layout wrote it, upcast if old.
+
+        Raises:
+            msgspec.ValidationError: the payload does not match its kind's schema.
+            ValueError: the kind is unknown, or newer than this clearing.
+        """
+        if not self.compact:
+            return ev.decode_object(payload, kind, version)
+        known = self.kinds.get(kind)
+        return ev.decode(payload, kind, version, known[2] if known is not None and known[1] == version else None)
+
+    def select(
+        self,
+        *,
+        since_seq: int | None = None,
+        until_seq: int | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        kinds: Sequence[str] | None = None,
+        columns: str = ROW_COLUMNS,
+    ) -> tuple[str, list[Any]]:
+        """Return the SQL and parameters of `rows` (for a reader that handles SQLite's errors itself, as `verify`)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if since_ns is not None:  # times by seq: a range of the primary key, not a scan
+            first = self._first_seq_after(int(since_ns) - 1)
+            since_seq = max(since_seq or 1, first) if first is not None else (1 << 62)
+        if until_ns is not None:
+            until_seq = min(until_seq if until_seq is not None else 1 << 62, self.last_seq_until(int(until_ns)))
+        for op, value in ((">=", since_seq), ("<=", until_seq)):
+            if value is not None:
+                where.append(f"seq {op} ?")
+                params.append(int(value))
+        if kinds:
+            unknown = sorted(set(kinds) - set(ev.KINDS))
+            if unknown:
+                raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params.extend([self.kinds[k][0] if k in self.kinds else 0 for k in kinds] if self.compact else kinds)
+        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, FOLD_COLUMNS):
+            raise ValueError(f"expected one of the known column lists, was {columns!r}")
+        sql = f"SELECT {_COMPACT_COLUMNS[columns] if self.compact else columns} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        return sql, params
 
     def rows(
         self,
@@ -212,31 +314,11 @@ class EventLogReader:
 
         Bounds are inclusive. Time bounds are applied by seq, which orders time too.
         `columns` selects fewer columns for hot readers (the fold reads five of the seven, the
-        payload as bytes: `FOLD_COLUMNS`).
+        payload as bytes: `FOLD_COLUMNS`). The payload is the event's canonical bytes (rebuilt
+        from a compact row's columns), the hash what the row stores (`row_hash_bytes` of it).
         """
-        where: list[str] = []
-        params: list[Any] = []
-        for column, op, value in (
-            ("seq", ">=", since_seq),
-            ("seq", "<=", until_seq),
-            ("ts_ns", ">=", since_ns),
-            ("ts_ns", "<=", until_ns),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(int(value))
-        if kinds:
-            unknown = sorted(set(kinds) - set(ev.KINDS))
-            if unknown:
-                raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
-            where.append(f"kind IN ({','.join('?' * len(kinds))})")
-            params.extend(kinds)
-        if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, FOLD_COLUMNS):
-            raise ValueError(f"expected one of the known column lists, was {columns!r}")
-        sql = f"SELECT {columns} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq"
+        sql, params = self.select(since_seq=since_seq, until_seq=until_seq, since_ns=since_ns, until_ns=until_ns,
+                                  kinds=kinds, columns=columns)  # fmt: skip
         try:
             yield from self.conn.execute(sql, params)
         except sqlite3.DatabaseError as e:
@@ -246,7 +328,7 @@ class EventLogReader:
         """Yield (seq, event) pairs in seq order, decoded (and upcast) from their payloads."""
         for seq, _ts, kind, version, _causes, payload, _hash in self.rows(**bounds):
             try:
-                yield seq, ev.decode(payload, kind, version)
+                yield seq, self.decode(payload, kind, version)
             except (ValueError, TypeError) as e:  # msgspec errors subclass ValueError
                 raise EventLogError(f"{self.path}: seq {seq}: undecodable {kind} payload ({e})") from None
 

@@ -71,6 +71,19 @@ def _expected_objects() -> dict[str, tuple[str, str]]:
         conn.close()
 
 
+@functools.cache
+def _indexes(layout: int) -> dict[str, tuple[str, str]]:
+    # The indexes of a complete log of `layout`, by name (type, normalised SQL).
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(schema.events_sql(layout))
+        for sql in schema.indexes_sql(layout):
+            conn.execute(sql)
+        return {name: item for name, item in _objects(conn).items() if item[0] == "index"}
+    finally:
+        conn.close()
+
+
 def _objects(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
     # As text whatever a flipped type byte made of them (a blob, a number), for the checks to find them altered.
     rows = conn.execute("SELECT CAST(type AS TEXT), CAST(name AS TEXT), CAST(sql AS TEXT) FROM sqlite_master "
@@ -99,7 +112,9 @@ def _check_objects(reader: EventLogReader) -> None:
         if layout_digest(found) != schema.LAYOUT_DIGESTS.get(layout):
             raise VerificationError(f"{where}: its tables, views and triggers are not those of log layout {layout} "
                                     "(altered or added)")  # fmt: skip
-        expected = {name: item for name, item in expected.items() if item[0] == "index"}
+        expected = _indexes(layout)
+    elif layout < schema.LAYOUT_VERSION:  # layout 1: this version's tables, views and triggers by name, its own indexes
+        expected = {name: item for name, item in expected.items() if item[0] != "index"} | _indexes(layout)
     for name, (kind, sql) in sorted(found.items()):
         if 2 <= layout < schema.LAYOUT_VERSION and kind != "index":
             continue
@@ -118,8 +133,10 @@ def _check_schema(reader: EventLogReader) -> None:
     _check_objects(reader)
     objects = dict(reader.conn.execute("SELECT CAST(name AS TEXT), CAST(sql AS TEXT) FROM sqlite_master "
                                        "WHERE type IN ('table', 'trigger')"))  # fmt: skip
-    if _normalise(objects.get("events", "")) != _normalise(schema.EVENTS_SQL):
+    if _normalise(objects.get("events", "")) != _normalise(schema.events_sql(reader.layout)):
         raise VerificationError(f"{reader.path}: events table schema was altered")
+    if reader.compact:
+        _check_kinds(reader, objects)
     runs = schema.RUNS_SQL if reader.layout >= 2 else schema.RUNS_SQL_V1
     if _normalise(objects.get("runs", "")) != _normalise(runs):
         raise VerificationError(f"{reader.path}: runs table schema was altered")
@@ -128,10 +145,24 @@ def _check_schema(reader: EventLogReader) -> None:
             raise VerificationError(f"{reader.path}: append-only trigger {name} is missing or altered")
 
 
+def _check_kinds(reader: EventLogReader, objects: dict[str, str]) -> None:
+    # A compact log's kinds: the table and its triggers as written, each kind this version knows at its version with
+    # its fields (an unknown kind or a newer version is found where a row uses it: `EventLogReader.decode`).
+    if _normalise(objects.get("kinds", "")) != _normalise(schema.KINDS_SQL):
+        raise VerificationError(f"{reader.path}: kinds table schema was altered")
+    for sql in schema.KINDS_TRIGGERS_SQL:
+        name = sql.split()[2]
+        if _normalise(objects.get(name) or "") != _normalise(sql):
+            raise VerificationError(f"{reader.path}: trigger {name} is missing or altered")
+    for kind, (_code, version, fields) in reader.kinds.items():
+        if ev.VERSIONS.get(kind) == version and ev.PAYLOAD_FIELDS[kind] != fields:
+            raise VerificationError(f"{reader.path}: the kinds table lists fields of {kind} v{version} that are not its own")
+
+
 def _check_header(reader: EventLogReader) -> None:
     h = reader.header
     where = f"{reader.path}: run header"
-    if h.schema_version != schema.SCHEMA_VERSION:
+    if h.schema_version != schema.chain_version(reader.layout):
         raise VerificationError(f"{where}: schema_version {h.schema_version} does not match the file's")
     if hashlib.sha256(h.scenario_json.encode()).hexdigest() != h.scenario_hash:
         raise VerificationError(f"{where}: scenario_json does not match scenario_hash (edited scenario)")
@@ -248,7 +279,7 @@ def _check_row(
     seq, ts_ns, kind, version, causes, payload, _ = row
     where = f"{reader.path}: seq {seq}"
     try:
-        event = ev.decode(payload, kind, version)
+        event = reader.decode(payload, kind, version)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError, KeyError) as e:
         raise VerificationError(f"{where}: payload does not decode as {kind} v{version} ({e})", seq) from None
     if ev.KIND_OF[type(event)] != kind or event.ts_ns != ts_ns or causes_text(event.causes) != causes:
@@ -260,18 +291,25 @@ def _check_row(
     return event if isinstance(event, ev.CheckpointRecorded) else None
 
 
-def _check_snapshots(reader: EventLogReader, checkpoints: dict[int, ev.CheckpointRecorded]) -> tuple[int, int]:
-    # Each state snapshot belongs to a checkpoint of the log and reproduces its digest (decision 0030). One written by
-    # another version (another format, or a checkpoint of another digest version) is skipped, as such checkpoints are
-    # by replay. Returns (checked, skipped).
+def _check_snapshots(
+    reader: EventLogReader, checkpoints: dict[int, ev.CheckpointRecorded], heads: dict[int, bytes]
+) -> tuple[int, int]:
+    # Each state snapshot belongs to a checkpoint of the log and reproduces its digest (decision 0030); a compact log's
+    # records the chain hash before its checkpoint (`heads`: by seq, as the chain was read). One written by another
+    # version (another format, or a checkpoint of another digest version) is skipped, as such checkpoints are by
+    # replay. Returns (checked, skipped).
     if reader.layout < schema.SNAPSHOTS_LAYOUT:
         return 0, 0
     checked = skipped = 0
-    for seq, fmt, digest, blob in reader.conn.execute("SELECT seq, format, digest, state FROM snapshots ORDER BY seq"):
+    head = "head" if reader.compact else "NULL"
+    for seq, fmt, digest, before, blob in reader.conn.execute(f"SELECT seq, format, digest, {head}, state FROM snapshots "
+                                                              "ORDER BY seq"):  # fmt: skip
         where = f"{reader.path}: the state snapshot at seq {seq}"
         checkpoint = checkpoints.get(seq)
         if checkpoint is None or checkpoint.digest != digest:
             raise VerificationError(f"{where} is not of a checkpoint of the log (added or altered)", seq)
+        if reader.compact and before != heads.get(seq):
+            raise VerificationError(f"{where} records a chain hash that is not the log's before it (altered)", seq)
         if fmt != snapshots.FORMAT or checkpoint.digest_version != DIGEST_VERSION:
             skipped += 1
             continue
@@ -297,23 +335,30 @@ def verify_log(path: Path | str) -> VerifyReport:
             raise VerificationError(f"{reader.path}: its -wal file is missing (copied without {reader.path.name}-wal, or "
                                     "removed after the run was killed): the events after the file's last checkpoint "
                                     "are not in it; copy the -wal with it, or `clearing resume` the log")  # fmt: skip
-        head = schema.genesis_hash(h.run_id, h.scenario_hash, h.seed)
+        head = h.genesis()
         expected_seq = 1
         last_ts = 0
         final: tuple[int, ev.CheckpointRecorded] | None = None
         checkpoints: dict[int, ev.CheckpointRecorded] = {}
+        snapshot_seqs = {s[0] for s in reader.snapshots()} if reader.compact else set()
+        heads: dict[int, bytes] = {}  # the chain hash before each snapshot's seq
+        stored = reader.row_hash_bytes
         progress, mask = READ_PROGRESS.get(), EVERY - 1
         total = (h.events or reader.count()) if progress is not None else 0
         try:
-            for row in reader.conn.execute("SELECT seq, ts_ns, kind, version, causes, payload, hash FROM events ORDER BY seq"):
+            for row in reader.conn.execute(*reader.select()):
                 seq = row[0]
                 if progress is not None and not seq & mask:
                     progress(seq, total)
                 if seq != expected_seq:
                     raise VerificationError(f"{reader.path}: seq {expected_seq} is missing (next row is {seq})", expected_seq)
+                if row[2] is None or row[5] is None:
+                    raise VerificationError(f"{reader.path}: seq {seq}: its kind code is not one of the log's kinds", seq)
+                if seq in snapshot_seqs:
+                    heads[seq] = head
                 payload = row[5].encode() if isinstance(row[5], str) else row[5]
                 head = schema.chain_hash(head, seq, row[3], payload)
-                if head != row[6]:
+                if head[:stored] != row[6]:
                     raise VerificationError(
                         f"{reader.path}: seq {seq}: hash chain broken (row edited, inserted or reordered)", seq
                     )
@@ -333,6 +378,6 @@ def verify_log(path: Path | str) -> VerifyReport:
         if progress is not None:
             progress(count, count)
         check_end(reader, count, head.hex(), None if final is None else (final[0], final[1].digest))
-        kept, skipped = _check_snapshots(reader, checkpoints)
+        kept, skipped = _check_snapshots(reader, checkpoints, heads)
         return VerifyReport(str(reader.path), h.run_id, h.status, count, head.hex(), last_ts, resumes(reader), kept,
                             skipped)  # fmt: skip

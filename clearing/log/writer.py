@@ -1,7 +1,9 @@
 """Append side of the event log: hash-chains rows and writes them in batched transactions.
 
-`EventLog` writes one SQLite file per run; `MemorySink` keeps the same rows and chain in a
-list for tests and in-process studies; `ChainSink` keeps only the chain. Each is a
+`EventLog` writes one SQLite file per run, each row compact (`store_row`: the kind's code, the
+payload array after `causes`, a short hash; decision 0031); `MemorySink` keeps the rows a reader
+yields (kind by name, the canonical payload, the whole hash) and the same chain in a list for
+tests and in-process studies; `ChainSink` keeps only the chain. Each is a
 `clearing.sim.bus.Sink`. Both take rows from the bus only; nothing else
 writes events. A crash loses at most the unflushed batch and leaves a valid prefix.
 
@@ -49,7 +51,15 @@ def causes_text(causes: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, causes)) + "]"
 
 
+def payload_array(kind: str, ts_text: str, causes: str, canonical: bytes) -> str:
+    """Return the payload a compact row stores: the canonical bytes' array after `["kind",ts_ns,causes` (`[]` if empty)."""
+    cut = len(kind) + len(ts_text) + len(causes) + 6  # `["` kind `",` ts `,` causes `,`
+    return "[" + canonical[cut:].decode() if len(canonical) > cut else "[]"
+
+
 _sha256 = hashlib.sha256
+_codes = schema.KIND_CODES
+_ROW_HASH = schema.ROW_HASH_BYTES
 _PROGRESS_SQL = "UPDATE runs SET events = ?, head_hash = ? WHERE run_id = ?"
 _FINAL_SQL = "UPDATE runs SET status = ?, error = ?, events = ?, head_hash = ?, state_digest = ? WHERE run_id = ?"
 _pack_header = schema.ROW_HEADER.pack
@@ -111,7 +121,7 @@ class EventLog:
         self.batch_size = batch_size
         self.snapshot_every = snapshot_every  # events; 0: no snapshots
         self._last_snapshot = 0  # the seq of the last snapshot (0: none yet)
-        self._snapshots: list[tuple[int, int, str, int, int, bytes]] = []
+        self._snapshots: list[tuple[int, int, str, int, int, bytes, bytes]] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, a read-only or virtual file system
@@ -147,7 +157,7 @@ class EventLog:
         self._conn.execute("PRAGMA busy_timeout=2000")
         self._head = schema.genesis_hash(header.run_id, header.scenario_hash, header.seed)
         self._seq = 0
-        self._rows: list[tuple[int, int, str, int, str, str, bytes]] = []
+        self._rows: list[tuple[int, int, int, int, str, str, bytes]] = []
         self._run_id = header.run_id
         self.closed = False
 
@@ -173,8 +183,11 @@ class EventLog:
             f"PRAGMA user_version = {schema.LAYOUT_VERSION}",
             schema.RUNS_SQL,
             schema.EVENTS_SQL,
+            schema.KINDS_SQL,
             schema.SNAPSHOTS_SQL,
             *schema.TRIGGERS_SQL,
+            *schema.KINDS_TRIGGERS_SQL,
+            schema.ROWS_VIEW_SQL,
             *(schema.view_sql(kind) for kind in schema.ev.KINDS),
             *(schema.alias_sql(alias, kind) for alias, kind in schema.VIEW_ALIASES.items()),
             *(schema.analysis_view_sql(name) for name in schema.ANALYSIS_VIEWS),
@@ -183,6 +196,10 @@ class EventLog:
         try:
             for sql in statements:
                 conn.execute(sql)
+            conn.executemany(schema.KIND_INSERT_SQL, [
+                (code, kind, schema.ev.VERSIONS[kind], json.dumps(schema.ev.PAYLOAD_FIELDS[kind], separators=(",", ":")))
+                for kind, code in schema.KIND_CODES.items()
+            ])  # fmt: skip
             conn.execute(f"INSERT INTO runs ({', '.join(header_row)}) VALUES ({', '.join('?' * len(header_row))})",
                          tuple(header_row.values()))  # fmt: skip
             conn.execute("COMMIT")
@@ -202,12 +219,14 @@ class EventLog:
         return self._seq
 
     def append(self, kind: str, version: int, ts_ns: int, causes: tuple[int, ...], payload: bytes) -> int:
-        """Hash-chain one row, buffer it, and write the buffer when it is full."""
+        """Hash-chain one row (`payload`: the event's canonical bytes), buffer it compact, and write the buffer when full."""
         self._seq = seq = self._seq + 1
         # schema.chain_hash, inlined: this runs once per event.
         self._head = head = _sha256(self._head + _pack_header(seq, version) + payload).digest()
         rows = self._rows
-        rows.append((seq, ts_ns, kind, version, causes_text(causes), payload.decode(), head))
+        causes_json = causes_text(causes)
+        rows.append((seq, ts_ns, _codes[kind], version, causes_json, payload_array(kind, str(ts_ns), causes_json, payload),
+                     head[:_ROW_HASH]))  # fmt: skip
         if len(rows) >= self.batch_size:
             self.flush()
         return seq
@@ -222,7 +241,7 @@ class EventLog:
         if not self.snapshot_every or seq - self._last_snapshot < self.snapshot_every:
             return
         fmt, blob = snapshot()
-        self._snapshots.append((seq, ts_ns, digest, fmt, self.snapshot_every, blob))
+        self._snapshots.append((seq, ts_ns, digest, fmt, self.snapshot_every, self._head, blob))
         self._last_snapshot = seq
 
     def flush(self) -> None:
@@ -233,7 +252,7 @@ class EventLog:
         """
         if self._rows:
             last = self._rows[-1]
-            self._commit([(_PROGRESS_SQL, (last[0], last[6].hex(), self._run_id))])
+            self._commit([(_PROGRESS_SQL, (last[0], self._head.hex(), self._run_id))])
 
     def _commit(self, header_updates: list[tuple[str, tuple[object, ...]]]) -> None:
         # The buffered rows and `header_updates` in one transaction; on any failure nothing of them is written and

@@ -145,6 +145,14 @@ class Scenario(Section):
                 raise ValueError(f"{where}.underlying {listed.underlying!r} is not a listed market's symbol")
             if listed.kind == "option" and kinds[listed.underlying] == "option":
                 raise ValueError(f"{where}.underlying {listed.underlying!r} is an option; options are on perpetuals or futures")
+            if listed.kind == "option" and listed.strike is not None:  # whole in the underlying's ticks (as the reducer holds)
+                under = next(u for u, _ in self.listed() if u.symbol == listed.underlying)
+                ticks = to_units(listed.strike, under.tick_size, f"{where}.strike (in {listed.underlying}'s ticks)")
+                if ticks >= 2**62:
+                    raise ValueError(f"{where}.strike {listed.strike} is beyond the integers of {listed.underlying}'s ticks")
+                if (listed.lot_size * under.tick_size * 10**m.quote_decimals) % 1:
+                    raise ValueError(f"{where}.lot_size {listed.lot_size} times {listed.underlying}'s tick "
+                                     f"({under.tick_size}) is not a whole number of quote minor units")  # fmt: skip
             if listed.kind == "option" and i < len(self.population.legs) and self.population.legs[i]:
                 raise ValueError(
                     f"population.legs gives option {listed.symbol!r} a multiple; traders hold perpetuals and futures"

@@ -12,7 +12,8 @@ import pytest
 from clearing.cli import main
 from clearing.cli.common import parse_time
 from clearing.errors import ConfigError
-from tests.conftest import ROOT, SCENARIOS, tampering
+from clearing.log import schema
+from tests.conftest import ROOT, SCENARIOS, bumped, kind_code, tampering
 
 SMALL = ["--set", "population.accounts=300", "--set", "duration_s=1500", "--set", "population.entry_window_s=200",
          "--set", "price.shocks.0.start_s=600", "--set", "price.shocks.1.start_s=900",
@@ -81,8 +82,8 @@ def test_verify_reports_intact_and_tampered(log, tmp_path, capsys):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(log.read_bytes())
     with tampering(bad) as conn:
-        seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'deposited' AND seq > 10").fetchone()[0]
-        conn.execute("UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') WHERE seq = ?", (seq,))
+        seq = conn.execute(f"SELECT min(seq) FROM events WHERE kind = {kind_code('deposited')} AND seq > 10").fetchone()[0]
+        conn.execute(f"UPDATE events SET payload = {bumped('deposited', 'amount')} WHERE seq = ?", (seq,))
     assert main(["verify", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("clearing: verification failed:") and f"seq {seq}:" in err and "\n" not in err
@@ -151,7 +152,7 @@ def test_newer_schema_and_tampered_logs_through_the_entry_point(log, tmp_path):
     newer = tmp_path / "newer.sqlite"
     newer.write_bytes(log.read_bytes())
     conn = sqlite3.connect(newer)
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute(f"PRAGMA user_version = {schema.LAYOUT_VERSION + 1}")
     conn.commit()
     conn.close()
     for command in ("verify", "replay", "events"):

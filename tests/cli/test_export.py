@@ -18,7 +18,7 @@ from clearing.cli import main
 from clearing.errors import ConfigError
 from clearing.events import fields
 from tests.cli.test_cli import CRASH, SMALL
-from tests.conftest import tampering
+from tests.conftest import bumped, kind_code, tampering
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_every_integer_field_of_every_kind_has_a_unit():
 def test_export_writes_each_view_once_and_duckdb_reads_the_same_counts_and_sums(log, exported):
     manifest = json.loads((exported / "_export.json").read_text())
     with sqlite3.connect(log) as db:
-        counts = dict(db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        counts = dict(db.execute("SELECT kind, count(*) FROM event_rows GROUP BY kind").fetchall())
         notional, fees, lots = db.execute("SELECT sum(notional), sum(fee), sum(lots) FROM liquidations").fetchone()
         trade_fees = db.execute("SELECT sum(buyer_fee) + sum(seller_fee), count(*) FROM trades").fetchone()
         run_id = db.execute("SELECT run_id FROM runs").fetchone()[0]
@@ -77,7 +77,7 @@ def test_export_refuses_to_overwrite_and_writes_nothing_from_a_tampered_log(log,
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(log.read_bytes())
     with tampering(bad) as conn:
-        conn.execute("UPDATE events SET payload = replace(payload, '\"lots\":', '\"lots\":1') WHERE kind = 'trade_executed'")
+        conn.execute(f"UPDATE events SET payload = {bumped('trade_executed', 'lots')} WHERE kind = {kind_code('trade_executed')}")
     assert main(["export", str(bad), "--to", str(tmp_path / "out")]) == 1
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*.partial"))
 

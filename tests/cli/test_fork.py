@@ -7,8 +7,10 @@ import sqlite3
 import pytest
 
 from clearing.cli import main
+from clearing.log import schema
 from clearing.log.reader import EventLogReader
-from tests.conftest import SCENARIOS, tampering
+from tests.builders import payload_dict
+from tests.conftest import SCENARIOS, bumped, kind_code, rechain, tampering
 
 SMALL = ["--set", "population.accounts=300", "--set", "duration_s=1500", "--set", "population.entry_window_s=200",
          "--set", "price.shocks.0.start_s=600", "--set", "price.shocks.1.start_s=900",
@@ -38,7 +40,7 @@ def forked(parent):
 def rows(path, where="1"):
     with sqlite3.connect(path) as conn:
         return conn.execute(
-            f"SELECT seq, ts_ns, kind, version, causes, payload FROM events WHERE {where} ORDER BY seq"
+            f"SELECT seq, ts_ns, kind, version, causes, {schema.canonical_sql()} FROM events WHERE {where} ORDER BY seq"
         ).fetchall()
 
 
@@ -71,8 +73,8 @@ def test_fork_shares_the_prefix_byte_for_byte_and_differs_after(parent, forked):
     assert fork == {"at_s": AT_S, "parent_run_id": p.run_id, "set": {"oracle.latency_ms": 6000}}
     assert "fork" not in json.loads(p.scenario_json)
     # The change took effect at 700 s: deliveries published after it arrive 6 s late.
-    lags = rows(forked, f"kind = 'oracle_price_delivered' AND ts_ns > {AT_NS + 6 * 10**9}")
-    assert lags and all(json.loads(r[5])["ts_ns"] - json.loads(r[5])["ts_published_ns"] == 6 * 10**9 for r in lags)
+    lags = rows(forked, f"kind = {kind_code('oracle_price_delivered')} AND ts_ns > {AT_NS + 6 * 10**9}")
+    assert lags and all(payload_dict(r[5])["ts_ns"] - payload_dict(r[5])["ts_published_ns"] == 6 * 10**9 for r in lags)
 
 
 def test_a_fork_verifies_and_replays(forked, capsys):
@@ -146,9 +148,9 @@ def test_at_outside_the_run_is_refused(parent, tmp_path, capsys, at):
 def test_a_tampered_parent_fails_verification_and_leaves_no_log(parent, tmp_path, capsys):
     bad = tmp_path / "tampered.sqlite"
     shutil.copy(parent, bad)
-    seq = rows(bad, f"kind = 'trade_executed' AND ts_ns < {AT_NS}")[-1][0]
+    seq = rows(bad, f"kind = {kind_code('trade_executed')} AND ts_ns < {AT_NS}")[-1][0]
     with tampering(bad) as conn:
-        conn.execute("UPDATE events SET payload = replace(payload, '\"lots\":', '\"lots\":1') WHERE seq = ?", (seq,))
+        conn.execute(f"UPDATE events SET payload = {bumped('trade_executed', 'lots')} WHERE seq = ?", (seq,))
     out = tmp_path / "fork.sqlite"
     capsys.readouterr()
     code = main(["fork", str(bad), "--at", str(AT_S), "--set", "oracle.latency_ms=6000", "--out", str(out), *QUIET])
@@ -178,7 +180,8 @@ def test_an_incomplete_parent_is_checked_as_far_as_it_goes(parent, tmp_path, cap
     with tampering(cut) as conn:  # what an interrupted run leaves: a prefix, status incomplete
         conn.execute("DELETE FROM events WHERE ts_ns > ?", (900 * 10**9,))
         conn.execute("UPDATE runs SET status = 'incomplete', state_digest = NULL, events = (SELECT max(seq) FROM events), "
-                     "head_hash = (SELECT lower(hex(hash)) FROM events ORDER BY seq DESC LIMIT 1)")  # its last batch's
+                     "head_hash = NULL")
+        rechain(conn)  # its last batch's head
     kept = len(rows(cut))
     out = tmp_path / "resumed.sqlite"
     capsys.readouterr()

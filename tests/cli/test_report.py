@@ -9,7 +9,7 @@ import pytest
 
 from clearing.cli import main
 from tests.cli.test_cli import CRASH, SMALL, clearing
-from tests.conftest import tampering
+from tests.conftest import bumped, kind_code, tampering
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +122,9 @@ def tampered(log, tmp_path_factory):
     shutil.copy(log, bad)
     with tampering(bad) as conn:
         seq = conn.execute(
-            "SELECT min(seq) FROM events WHERE kind = 'trade_executed' AND payload LIKE '%\"liquidation\":true%'"
+            f"SELECT min(seq) FROM events WHERE kind = {kind_code('trade_executed')} AND payload LIKE '%,true,%'"
         ).fetchone()[0]
-        conn.execute("UPDATE events SET payload = replace(payload, '\"lots\":', '\"lots\":1') WHERE seq = ?", (seq,))
+        conn.execute(f"UPDATE events SET payload = {bumped('trade_executed', 'lots')} WHERE seq = ?", (seq,))
     return bad, seq
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from clearing.cli import main
 from tests.cli.test_interrupt import PREFIX
-from tests.conftest import ROOT, SCENARIOS, tampering
+from tests.conftest import ROOT, SCENARIOS, bumped, kind_code, tampering
 
 CRASH = str(SCENARIOS / "synthetic-crash.toml")
 
@@ -70,8 +70,8 @@ def test_a_log_that_is_not_a_prefix_of_its_run_is_refused_and_kept(whole, tmp_pa
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT status FROM runs").fetchone()[0] == "incomplete"
     with tampering(out) as conn:
-        conn.execute("UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":1') "
-                     "WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'deposited')")  # fmt: skip
+        conn.execute(f"UPDATE events SET payload = {bumped('deposited', 'amount')} "
+                     f"WHERE seq = (SELECT min(seq) FROM events WHERE kind = {kind_code('deposited')})")  # fmt: skip
     before = out.read_bytes()
     assert main(["resume", str(out), "--progress", "never"]) == 1
     assert "is not a prefix of its run" in capsys.readouterr().err

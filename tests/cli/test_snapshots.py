@@ -21,13 +21,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from clearing import events as ev
 from clearing.cli import main
 from clearing.core.state import snapshot as snapshots
 from clearing.log import schema
 from clearing.log.reader import EventLogReader, RunHeader
 from clearing.log.writer import EventLog, RunHeaderData
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
+GOLDEN_6 = ROOT / "tests" / "data" / "golden-layout6.sqlite"
 SHORT = ["--set", "duration_s=1200", "--set", "population.accounts=300", "--set", "checkpoint_interval_s=120"]
 EVERY = 2000  # events
 SCENARIO_FILES = ["synthetic-crash", "options-crash", "option-portfolios", "coin-margined-crash"]
@@ -189,14 +191,34 @@ def test_a_snapshot_of_another_version_is_skipped_by_verify_and_passed_over_by_r
     assert "format 99, written by another version of clearing" in capsys.readouterr().err
 
 
-def test_a_log_of_the_layout_before_snapshots_replays_from_the_start(crash: Path, tmp_path: Path,
+def test_a_log_of_the_layout_before_snapshots_replays_from_the_start(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     old = tmp_path / "layout5.sqlite"
-    shutil.copy(crash, old)
+    shutil.copy(GOLDEN_6, old)  # a log of layout 6 (the layout 5 one with the snapshots table) written before layout 7
     with sqlite3.connect(old) as conn:
         conn.execute("DROP TABLE snapshots")
         conn.execute(f"PRAGMA user_version = {schema.SNAPSHOTS_LAYOUT - 1}")
     assert main(["verify", str(old)]) == 0
     assert "snapshots" not in capsys.readouterr().out
-    code, result = _replay(capsys, old, "--until", "1100")
+    code, result = _replay(capsys, old, "--until", "500")
     assert code == 0 and result["replayed_from_seq"] == 1
+
+
+def test_a_log_of_layout_6_reads_replays_and_travels_from_its_snapshots(capsys: pytest.CaptureFixture[str]) -> None:
+    # Written by the version before compact rows (layout 7): JSON-object payloads, kinds by name, whole row hashes.
+    recorded = json.loads(GOLDEN_6.with_suffix(".json").read_text())
+    assert main(["verify", str(GOLDEN_6)]) == 0
+    assert "3 state snapshots" in capsys.readouterr().out
+    code, whole = _replay(capsys, GOLDEN_6)
+    assert code == 0 and {k: whole[k] for k in ("liquidations", "bad_debt", "head_hash", "state_digest")} == \
+        {k: recorded[k] for k in ("liquidations", "bad_debt", "head_hash", "state_digest")}  # fmt: skip
+    code, travelled = _replay(capsys, GOLDEN_6, "--until", "500")
+    with EventLogReader(GOLDEN_6) as reader:
+        assert not reader.compact and reader.row_hash_bytes == 32
+        last = [s for s in reader.snapshots() if s[1] <= 500 * 10**9][-1][0]
+        first = next(reader.events(kinds=["trade_executed"]))[1]
+    assert code == 0 and travelled["replayed_from_seq"] == last
+    assert isinstance(first, ev.TradeExecuted)  # decoded from its JSON object
+    assert main(["events", str(GOLDEN_6), "--kind", "liquidations", "--format", "jsonl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == recorded["liquidations"] and json.loads(lines[0])["kind"] == "liquidation_completed"

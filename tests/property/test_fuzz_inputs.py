@@ -77,13 +77,15 @@ def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 EDITS = [
-    "UPDATE events SET payload = substr(payload, 1, 20) || CASE substr(payload, 21, 1) WHEN 'x' THEN 'y' ELSE 'x' END "
-    "|| substr(payload, 22) WHERE seq = {seq}",
+    "UPDATE events SET payload = substr(payload, 1, 2) || CASE substr(payload, 3, 1) WHEN '7' THEN '8' ELSE '7' END "
+    "|| substr(payload, 4) WHERE seq = {seq}",
     "DELETE FROM events WHERE seq = {seq}",
     "INSERT INTO events SELECT seq + 1000000, ts_ns, kind, version, causes, payload, hash FROM events WHERE seq = {seq}",
-    "UPDATE events SET hash = zeroblob(32) WHERE seq = {seq}",
+    "UPDATE events SET hash = zeroblob(8) WHERE seq = {seq}",
+    "UPDATE events SET causes = CASE causes WHEN '[]' THEN '[1]' ELSE '[]' END WHERE seq = {seq}",
     "UPDATE events SET ts_ns = ts_ns + 1 WHERE seq = {seq}",
-    "UPDATE events SET kind = CASE kind WHEN 'deposited' THEN 'trade_executed' ELSE 'deposited' END WHERE seq = {seq}",
+    "UPDATE events SET kind = CASE kind WHEN 3 THEN 18 ELSE 3 END WHERE seq = {seq}",
+    "UPDATE events SET kind = 999 WHERE seq = {seq}",
     "UPDATE runs SET seed = seed + 1",
     "CREATE INDEX sneaky ON events (payload)",
     "DROP VIEW trade_executed",

@@ -5,7 +5,6 @@ Traders at 150x post margin of 0.67 % of notional; a 35 % depeg less the 2 % hai
 USDe's on Binance on 2025-10-10. Source: docs/references.md [binance-2025-10-10-collateral].
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from clearing.apps.run import run_in_memory
 from clearing.core.invariants import violations
 from clearing.core.margin import collateral_value
 from clearing.scenario import Scenario
-from tests.builders import state_from_rows
+from tests.builders import payload_dict, state_from_rows
 from tests.conftest import small_scenario
 
 USDE = {
@@ -40,7 +39,7 @@ def run():
 
 
 def rows(sink, kind):
-    return [(ts, json.loads(p)) for _s, ts, k, _v, _c, p, _h in sink.rows if k == kind]
+    return [(ts, payload_dict(p)) for _s, ts, k, _v, _c, p, _h in sink.rows if k == kind]
 
 
 def test_only_the_accounts_that_posted_the_asset_are_liquidated(run):

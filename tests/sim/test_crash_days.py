@@ -18,7 +18,7 @@ from clearing.apps.run import run_in_memory, run_scenario
 from clearing.core.invariants import violations
 from clearing.data.inputs import resolve_inputs
 from clearing.scenario import load_scenario
-from tests.builders import state_from_rows
+from tests.builders import payload_dict, state_from_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_DAYS = ["black-thursday-2020", "may-19-2021", "ftx-2022", "august-5-2024", "october-10-2025"]
@@ -64,7 +64,7 @@ def test_every_crash_day_runs_a_short_window(name):
     assert summary.data_sources.split("; book depth")[0] == f"BTCUSDT-PERP: {tape}"
     state = state_from_rows(sink.rows)
     assert violations(state) == [] and state.digest() == summary.state_digest
-    first = next(json.loads(p) for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "index_price_updated")
+    first = next(payload_dict(p) for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "index_price_updated")
     assert first["price_ticks"] * s.market.tick_size == s.price.initial  # the day opens at the tape's first price
 
 

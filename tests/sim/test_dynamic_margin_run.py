@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import msgspec
 import pytest
 
+from clearing import events as ev
 from clearing.apps.replay import fold
 from clearing.apps.run import run_scenario
 from clearing.core.invariants import violations
 from clearing.errors import ConfigError
+from clearing.log.reader import EventLogReader
 from clearing.scenario import load_scenario
 from tests.conftest import ROOT
 from tests.regression.test_head_hashes import DYNAMIC, SHORT
@@ -26,8 +25,8 @@ def dynamic_run(tmp_path_factory):
 
 
 def rate_events(path):
-    with sqlite3.connect(path) as db:
-        return [msgspec.json.decode(p) for (p,) in db.execute("SELECT payload FROM events WHERE kind = 'margin_rates_set'")]
+    with EventLogReader(path) as reader:
+        return [ev.to_builtins(e) for _seq, e in reader.events(kinds=["margin_rates_set"])]
 
 
 def test_rates_rise_with_the_crash_and_the_log_replays_them(dynamic_run):

@@ -5,7 +5,6 @@ bankruptcy price and taken over by the fund, which offloads it to the market slo
 fund's net notional is checked against 100 % of its size, and what is beyond goes to ADL.
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from clearing.core.invariants import violations
 from clearing.core.liquidation.fund import fund_room_lots
 from clearing.core.risk import fund_equity
 from clearing.core.state import ClearingState, Role, apply
-from tests.builders import deposited, insurance_fund_deposited, mark_price_updated, state_with, trade
+from tests.builders import deposited, insurance_fund_deposited, mark_price_updated, payload_dict, state_with, trade
 from tests.conftest import small_scenario
 
 FUND_ROLE = Role.INSURANCE_FUND
@@ -62,7 +61,7 @@ def test_every_closed_lot_has_exactly_one_stage(run):
 
 def test_the_fund_unwinds_into_the_book_and_sweeps_its_result(run):
     summary, sink = run
-    rows = [(kind, json.loads(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
+    rows = [(kind, payload_dict(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
     swept = [p["amount"] for kind, p in rows if kind == "insurance_fund_swept"]
     assert swept and round(float(summary.insurance_fund_swept) * 10**6) == sum(swept)
     fund = next(p["first_account"] for kind, p in rows if kind == "accounts_opened" and p["role"] == "insurance_fund")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 
-import msgspec
 import pytest
 
+from clearing import events as ev
 from clearing.apps.replay import fold
 from clearing.apps.run import run_scenario
 from clearing.core.invariants import violations
 from clearing.errors import ConfigError
+from clearing.log.reader import EventLogReader
 from clearing.scenario import load_scenario
 from tests.conftest import ROOT
 from tests.regression.test_head_hashes import COIN
@@ -28,7 +29,7 @@ def coin_run(tmp_path_factory):
 
 def kinds(path) -> Counter[str]:
     with sqlite3.connect(path) as db:
-        return Counter(dict(db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall()))
+        return Counter(dict(db.execute("SELECT kind, count(*) FROM event_rows GROUP BY kind").fetchall()))
 
 
 def test_a_coin_margined_run_settles_in_btc_and_replays_exactly(coin_run):
@@ -51,8 +52,8 @@ def test_a_coin_margined_run_settles_in_btc_and_replays_exactly(coin_run):
 
 def test_coin_debts_are_repaid_by_negative_seizures(coin_run):
     _scenario, path, _live = coin_run
-    with sqlite3.connect(path) as db:
-        rows = [msgspec.json.decode(p) for (p,) in db.execute("SELECT payload FROM events WHERE kind = 'collateral_seized'")]
+    with EventLogReader(path) as reader:
+        rows = [ev.to_builtins(e) for _seq, e in reader.events(kinds=["collateral_seized"])]
     repaid = [r for r in rows if r["amount"] < 0]
     assert repaid and all(r["value"] < 0 for r in repaid)
 

@@ -10,7 +10,6 @@ short the other; concentrated: long (or short) both. Both indexes fall 15 % (hed
   maintenance; portfolio margin asks for the 10 % scan range and liquidates the losers.
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from tests.builders import (
     mark_price_updated,
     market_listed,
     opened,
+    payload_dict,
     state_from_rows,
     trade,
 )
@@ -56,7 +56,7 @@ def two_markets(mode, legs, leverage, change, **overrides):
 
 def liquidated_holders(sink, accounts=ACCOUNTS):
     # Isolated subaccounts are leg-major: trader i holds accounts i, i + N, ...
-    done = [json.loads(p)["account"] for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "liquidation_completed"]
+    done = [payload_dict(p)["account"] for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "liquidation_completed"]
     return {account % accounts for account in done}
 
 
@@ -87,7 +87,7 @@ def test_a_concentrated_book_liquidates_more_accounts_under_portfolio_than_isola
     assert isolated.liquidations == 0
     assert portfolio.liquidations >= ACCOUNTS // 4
     # A portfolio breach closes both legs and reports the requirement it failed: the scan range.
-    breach = next(json.loads(p) for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached")
+    breach = next(payload_dict(p) for _s, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached")
     assert breach["equity"] < breach["requirement"]
 
 
@@ -101,7 +101,7 @@ def test_multi_market_runs_replay_to_the_same_state_and_conserve(hedged, concent
 
 def test_a_portfolio_liquidation_closes_every_leg(concentrated):
     _summary, sink = concentrated["portfolio"]
-    rows = [(kind, json.loads(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
+    rows = [(kind, payload_dict(p)) for _s, _t, kind, _v, _c, p, _h in sink.rows]
     done = [p for kind, p in rows if kind == "liquidation_completed"]
     state = state_from_rows(sink.rows)
     closed = np.array([p["account"] for p in done])
@@ -199,7 +199,7 @@ def test_a_portfolio_account_below_its_requirement_at_entry_is_queued_at_once():
     scenario = two_markets("portfolio", [1.0, 1.0], 20, 0.0, price__shocks=[], oracle__heartbeat_s=3600,
                            oracle__deviation="0.5")  # fmt: skip
     _summary, sink = run_in_memory(scenario, 5)
-    rows = [(ts, kind, json.loads(p)) for _s, ts, kind, _v, _c, p, _h in sink.rows]
+    rows = [(ts, kind, payload_dict(p)) for _s, ts, kind, _v, _c, p, _h in sink.rows]
     entries = {p["account"]: ts for ts, kind, p in rows if kind == "deposited" and p["account"] < ACCOUNTS}
     breaches = [(ts, p["account"]) for ts, kind, p in rows if kind == "margin_breached"]
     assert len(breaches) == ACCOUNTS
@@ -230,13 +230,13 @@ def test_a_cross_breach_records_its_liquidation_price():
     from clearing.core.risk import account_risk, breach_liquidation_price
 
     summary, sink = run_in_memory(two_markets("cross", [1.0, 0.5], 20, -0.1), 5)
-    rows = [(seq, json.loads(p)) for seq, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached"]
+    rows = [(seq, payload_dict(p)) for seq, _t, kind, _v, _c, p, _h in sink.rows if kind == "margin_breached"]
     assert rows and all(p["liquidation_price_ticks"] > 0 for _seq, p in rows)
     state = ClearingState()
     checked = 0
     for _seq, _ts, kind, version, _c, payload, _h in sink.rows:
         if checked < 20 and kind == "margin_breached":
-            p = json.loads(payload)
+            p = payload_dict(payload)
             account, market, lp = p["account"], p["market"], p["liquidation_price_ticks"]
             assert breach_liquidation_price(state, account, market) == lp
             side = 1 if state.position[account, market] > 0 else -1

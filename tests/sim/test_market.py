@@ -10,14 +10,14 @@ import pytest
 from clearing.apps.run import run_in_memory
 from clearing.scenario import load_scenario
 from clearing.sim.exchange import Exchange
-from tests.builders import bus_with
+from tests.builders import bus_with, payload_dict
 from tests.conftest import SCENARIOS, small_scenario
 
 S = 10**9
 
 
 def rows_of(sink, *kinds):
-    return [(seq, ts, json.loads(payload)) for seq, ts, kind, _v, _c, payload, _h in sink.rows if not kinds or kind in kinds]
+    return [(seq, ts, payload_dict(payload)) for seq, ts, kind, _v, _c, payload, _h in sink.rows if not kinds or kind in kinds]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_liquidation_flow_pushes_trades_below_the_index(crash):
     index = 0
     below = 0
     for _seq, _ts, kind, _v, _c, payload, _h in sink.rows:
-        data = json.loads(payload)
+        data = payload_dict(payload)
         if kind == "index_price_updated":
             index = data["price_ticks"]
         elif kind == "trade_executed" and data["liquidation"]:
@@ -133,7 +133,7 @@ def test_order_types_do_what_their_names_say():
     assert exchange.submit(0, 2, 0, 1, 1, "market", reduce_only=True).rejected == "would_increase"
     closing = exchange.submit(0, 0, 0, -1, 50, "market", reduce_only=True)  # holds +5: trimmed to 5
     assert closing.filled == 5 and bus.state.position[0, 0] == 0
-    reasons = [json.loads(p)["reason"] for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "order_cancelled"]
+    reasons = [payload_dict(p)["reason"] for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "order_cancelled"]
     # The reduce-only sell first expired account 0's own resting bid (self-trade prevention).
     assert reasons == ["ioc_remainder", "no_liquidity", "self_trade"]
 
@@ -141,7 +141,7 @@ def test_order_types_do_what_their_names_say():
 def test_taker_pays_the_taker_fee_rounded_up():
     exchange, bus = exchange_with_book()
     exchange.submit(0, 0, 0, 1, 3, "market")
-    trade = next(json.loads(p) for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "trade_executed")
+    trade = next(payload_dict(p) for _s, _t, k, _v, _c, p, _h in bus.sink.rows if k == "trade_executed")
     assert (trade["buyer_fee"], trade["seller_fee"]) == (1, 0)  # ceil(303 x 0.1 %) = 1
     assert bus.state.fee_pool == 1
 
@@ -188,11 +188,11 @@ def test_steeper_brackets_liquidate_large_positions_sooner():
 
 def book_only_shortfalls(execution):
     _summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution=execution), 7)
-    trades = {seq: json.loads(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
+    trades = {seq: payload_dict(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
     shortfalls = []
     for _seq, _t, kind, _v, causes, payload, _h in sink.rows:
         if kind == "liquidation_completed" and all(trades[c]["maker_order"] for c in json.loads(causes)):
-            done = json.loads(payload)
+            done = payload_dict(payload)
             shortfalls.append(done["insurance_paid"] + done["bad_debt"])
     return shortfalls
 
@@ -249,7 +249,7 @@ def test_queue_priority_and_detection_latency():
     for _seq, ts, kind, _v, causes, payload, _h in sink.rows:
         cause = json.loads(causes)
         if kind in ("order_placed", "liquidation_cancelled") and cause and cause[0] in breaches:
-            if kind == "order_placed" and not json.loads(payload)["liquidation"]:
+            if kind == "order_placed" and not payload_dict(payload)["liquidation"]:
                 continue
             breach_ts, breach = breaches[cause[0]]
             assert ts >= breach_ts + 1_300_000_000  # detection 300 ms + service 1 s at least
@@ -312,9 +312,9 @@ def test_per_block_caps_on_count_and_notional():
     marks = {}
     for _seq, _ts, kind, _v, _c, payload, _h in sink.rows:
         if kind == "mark_price_updated":
-            marks["now"] = json.loads(payload)["price_ticks"]
-        elif kind == "order_placed" and json.loads(payload)["liquidation"]:
-            lots = json.loads(payload)["lots"]
+            marks["now"] = payload_dict(payload)["price_ticks"]
+        elif kind == "order_placed" and payload_dict(payload)["liquidation"]:
+            lots = payload_dict(payload)["lots"]
             assert lots <= max(1, 20_000 * 10**6 // (marks["now"] * 100))
     assert summary.liquidations > 0
 
@@ -323,11 +323,11 @@ def test_vault_takeovers_leave_nothing_for_the_fund():
     # Hyperliquid: below 2/3 of maintenance the vault takes the position over at the bankruptcy
     # price, keeping the margin: the account ends at zero and the fund pays nothing for it.
     summary, sink = run_in_memory(small_scenario(duration_s=1500, liquidation__execution="vault"), 7)
-    trades = {seq: json.loads(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
+    trades = {seq: payload_dict(p) for seq, _t, k, _v, _c, p, _h in sink.rows if k == "trade_executed"}
     takeovers = 0
     for _seq, _t, kind, _v, causes, payload, _h in sink.rows:
         if kind == "liquidation_completed" and all(trades[c]["maker_order"] == 0 for c in json.loads(causes)):
-            done = json.loads(payload)
+            done = payload_dict(payload)
             takeovers += 1
             assert done["insurance_paid"] == 0 and done["bad_debt"] == 0
     assert takeovers and summary.liquidations > takeovers  # the rest went into the book
@@ -366,7 +366,7 @@ def test_oracle_lag_at_liquidation_matches_the_log():
     latest_source: dict[int, int] = {}
     lags = []
     for _seq, ts_ns, kind, _v, _c, payload, _h in sink.rows:
-        data = json.loads(payload)
+        data = payload_dict(payload)
         if kind == "oracle_price_delivered":
             latest_source[data["market"]] = data["ts_source_ns"]
         elif kind == "liquidation_completed" and data["market"] in latest_source:

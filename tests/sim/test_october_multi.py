@@ -8,7 +8,6 @@ marked slow.
 """
 
 import csv
-import json
 import os
 import sqlite3
 from collections import defaultdict
@@ -22,7 +21,7 @@ import pytest
 from clearing.apps.run import run_in_memory
 from clearing.core.invariants import violations
 from clearing.scenario import load_scenario
-from tests.builders import state_from_rows
+from tests.builders import payload_dict, state_from_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "october-10-2025-multi.toml"
@@ -54,7 +53,7 @@ def index_changes(rows):
     out = defaultdict(list)
     for _seq, ts, kind, _v, _c, payload, _h in rows:
         if kind == "index_price_updated":
-            event = json.loads(payload)
+            event = payload_dict(payload)
             out[event["market"]].append((ts, event["price_ticks"]))
     return out
 
@@ -208,8 +207,8 @@ def test_the_full_day_runs_conserves_and_liquidates_every_market(tmp_path):
 def test_the_options_are_priced_on_the_real_surface_or_the_synthetic_one(crash_slice):
     _s, _summary, sink = crash_slice
     chain = "okx_btc_options_chain_1m_2025-10-10.csv"
-    sources = {json.loads(p)["source"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "volatility_surface_updated"}
+    sources = {payload_dict(p)["source"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "volatility_surface_updated"}
     on_chain = (DATA / chain).is_file()
     assert sources == ({chain} if on_chain else {"synthetic"})
-    marked = {json.loads(p)["market"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "mark_price_updated"}
+    marked = {payload_dict(p)["market"] for _q, _t, k, _v, _c, p, _h in sink.rows if k == "mark_price_updated"}
     assert set(range(4, 9)) <= marked  # every option has a model mark

@@ -69,6 +69,8 @@ def test_an_options_run_is_deterministic_and_replays(run) -> None:
         ({"strike": None}, "an option needs strike, option_type"),
         ({"underlying": "BTC-P-55000"}, "is an option; options are on perpetuals or futures"),
         ({"underlying": "BTC-C-60000"}, "an option's underlying must be another market"),
+        ({"strike": "60000.25"}, r"markets.0.strike \(in BTCUSDT-PERP's ticks\) 60000.25 is not a whole number of 0.1"),
+        ({"strike": "1e27"}, "markets.0.strike 1E.27 is beyond the integers of BTCUSDT-PERP's ticks"),
     ],
 )
 def test_a_bad_option_is_refused(change, message) -> None:

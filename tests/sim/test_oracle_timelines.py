@@ -10,6 +10,7 @@ The index is deterministic: 100.0 until 5 s, then -10 % over ten one-second step
 import json
 
 from clearing.apps.run import run_in_memory
+from tests.builders import payload_dict
 from tests.conftest import small_scenario
 
 S = 10**9
@@ -25,7 +26,7 @@ def run(**overrides):
         "market_makers__refresh_ms": 10_000, "noise_takers__count": 0, "arbitrageurs__count": 0, "funding__enabled": False,
     }  # fmt: skip
     _summary, sink = run_in_memory(small_scenario(**{**settings, **overrides}), 1)
-    return [(seq, kind, ts, json.loads(payload), json.loads(causes)) for seq, ts, kind, _v, causes, payload, _h in sink.rows]
+    return [(seq, kind, ts, payload_dict(payload), json.loads(causes)) for seq, ts, kind, _v, causes, payload, _h in sink.rows]
 
 
 def published(rows):

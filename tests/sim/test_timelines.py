@@ -5,6 +5,7 @@ import json
 import pytest
 
 from clearing.apps.run import run_in_memory
+from tests.builders import payload_dict
 from tests.conftest import small_scenario
 
 S = 10**9
@@ -22,7 +23,7 @@ def run(**overrides):
     )  # fmt: skip
     scenario = small_scenario(**{**settings, **overrides})
     _summary, sink = run_in_memory(scenario, 1)
-    return [(seq, kind, ts, json.loads(payload), json.loads(causes)) for seq, ts, kind, _v, causes, payload, _h in sink.rows]
+    return [(seq, kind, ts, payload_dict(payload), json.loads(causes)) for seq, ts, kind, _v, causes, payload, _h in sink.rows]
 
 
 @pytest.fixture(scope="module")

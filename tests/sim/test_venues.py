@@ -1,12 +1,12 @@
 """Venue presets load, set what their documentation says, and run with exact conservation."""
 
-import json
 from decimal import Decimal
 
 import pytest
 
 from clearing.apps.run import run_in_memory
 from clearing.scenario import load_scenario, preset_names
+from tests.builders import payload_dict
 
 VENUES = [name for name in preset_names() if name.startswith("venue/")]
 MINIMAL = """
@@ -106,7 +106,7 @@ def test_drift_liquidates_by_its_transfer_size_not_whole(tmp_path):
         path = tmp_path / "s.toml"
         path.write_text('include = ["venue/drift"]\n' + MINIMAL + extra)
         _summary, sink = run_in_memory(load_scenario(path), 2)
-        return [json.loads(payload) for _s, _t, kind, _v, _c, payload, _h in sink.rows if kind == "liquidation_completed"]
+        return [payload_dict(payload) for _s, _t, kind, _v, _c, payload, _h in sink.rows if kind == "liquidation_completed"]
 
     drift, whole = completed(""), completed('[liquidation]\npartial = "none"\n')
     assert max(Counter(d["account"] for d in drift).values()) > 1 == max(Counter(d["account"] for d in whole).values())

@@ -11,7 +11,8 @@ from clearing.apps.fold import Observer, fold_log
 from clearing.apps.replay import fold
 from clearing.apps.run import run_in_memory, run_scenario
 from clearing.errors import ReplayDivergenceError, VerificationError
-from tests.conftest import small_scenario, tampering
+from clearing.log.verify import verify_log
+from tests.conftest import bumped, kind_code, rechain, small_scenario, tampering
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,8 @@ def test_the_cascades_of_a_fold_are_those_of_the_events_in_memory():
 def test_every_walk_refuses_a_broken_chain_naming_the_seq(log, tmp_path, walk):
     bad = copy(log, tmp_path)
     with tampering(bad) as conn:
-        seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'trade_executed'").fetchone()[0]
-        conn.execute("UPDATE events SET payload = replace(payload, '\"lots\":', '\"lots\":1') WHERE seq = ?", (seq,))
+        seq = conn.execute(f"SELECT min(seq) FROM events WHERE kind = {kind_code('trade_executed')}").fetchone()[0]
+        conn.execute(f"UPDATE events SET payload = {bumped('trade_executed', 'lots')} WHERE seq = ?", (seq,))
     run = {"replay": lambda: fold(bad), "cascades": lambda: analyse_log(bad), "divergence": lambda: first_divergence(log, bad)}
     with pytest.raises(VerificationError, match=f"seq {seq}: hash chain broken") as info:
         run[walk]()
@@ -103,15 +104,27 @@ def test_every_walk_refuses_a_broken_chain_naming_the_seq(log, tmp_path, walk):
 
 @pytest.mark.parametrize("label", ["mark_price_updated", "quotes_replaced"])  # the same version as a breach's, another
 @pytest.mark.parametrize("apply_events", [True, False])
-def test_a_kind_column_that_is_not_the_payload_s_is_refused(log, tmp_path, apply_events, label):
-    # The kind column is outside the hash: a row relabelled to hide it from an observer is caught.
+def test_a_relabelled_row_breaks_the_chain(log, tmp_path, apply_events, label):
+    # The kind's name is part of the hashed bytes: a row relabelled to hide it from an observer is caught.
     bad = copy(log, tmp_path)
     with tampering(bad) as conn:
-        seq = conn.execute("SELECT min(seq) FROM events WHERE kind = 'margin_breached'").fetchone()[0]
-        conn.execute("UPDATE events SET kind = ? WHERE seq = ?", (label, seq))
+        seq = conn.execute(f"SELECT min(seq) FROM events WHERE kind = {kind_code('margin_breached')}").fetchone()[0]
+        conn.execute(f"UPDATE events SET kind = {kind_code(label)} WHERE seq = ?", (seq,))
     observer = Recorder(kinds=frozenset({"margin_breached"}), needs_state=apply_events)
-    with pytest.raises(VerificationError, match=f"seq {seq}: the kind column \\({label}\\) is not the payload's"):
+    with pytest.raises(VerificationError, match=f"seq {seq}: hash chain broken"):
         fold_log(bad, (observer,), apply_events=apply_events)
+
+
+@pytest.mark.parametrize("apply_events", [True, False])
+def test_a_kind_code_the_log_does_not_list_is_refused(log, tmp_path, apply_events):
+    bad = copy(log, tmp_path)
+    with tampering(bad) as conn:
+        seq = conn.execute(f"SELECT min(seq) FROM events WHERE kind = {kind_code('margin_breached')}").fetchone()[0]
+        conn.execute("UPDATE events SET kind = 999 WHERE seq = ?", (seq,))
+    with pytest.raises(VerificationError, match=f"seq {seq}: its kind is not one of the log's"):
+        fold_log(bad, apply_events=apply_events)
+    with pytest.raises(VerificationError, match=f"seq {seq}: its kind code is not one of the log's kinds"):
+        verify_log(bad)
 
 
 def test_a_finished_log_cut_short_is_refused_by_every_walk(log, tmp_path):
@@ -127,20 +140,12 @@ def test_a_finished_log_cut_short_is_refused_by_every_walk(log, tmp_path):
 
 def test_a_row_that_cannot_be_applied_is_a_divergence_naming_it(log, tmp_path):
     # Rebuild the chain over an edited payload (as a buggy writer would): only applying it can tell.
-    from clearing.log import schema
-
     bad = copy(log, tmp_path)
     with tampering(bad) as conn:
-        run_id, scenario_hash, seed = conn.execute("SELECT run_id, scenario_hash, seed FROM runs").fetchone()
-        target = conn.execute("SELECT min(seq) FROM events WHERE kind = 'liquidation_fee_charged'").fetchone()[0]
-        head = schema.genesis_hash(run_id, scenario_hash, seed)
-        for seq, version, payload in conn.execute("SELECT seq, version, payload FROM events ORDER BY seq").fetchall():
-            if seq == target:
-                payload = payload.replace('"amount":', '"amount":999999999999')
-                conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload, seq))
-            head = schema.chain_hash(head, seq, version, payload.encode())
-            conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (head, seq))
-        conn.execute("UPDATE runs SET head_hash = ?", (head.hex(),))
+        target = conn.execute(f"SELECT min(seq) FROM events WHERE kind = {kind_code('liquidation_fee_charged')}").fetchone()[0]
+        conn.execute(f"UPDATE events SET payload = {bumped('liquidation_fee_charged', 'amount', 999999999999)} WHERE seq = ?",
+                     (target,))  # fmt: skip
+        rechain(conn)
     with pytest.raises(ReplayDivergenceError, match=f"seq {target}: cannot be applied"):
         fold(bad)
 
@@ -153,7 +158,8 @@ def test_the_first_divergence_of_a_log_and_its_own_prefix_is_past_the_prefix(log
         kept = conn.execute("SELECT count(*) FROM events WHERE ts_ns <= ?", (600 * 10**9,)).fetchone()[0]
         conn.execute("DELETE FROM events WHERE seq > ?", (kept,))
         conn.execute("UPDATE runs SET status = 'incomplete', state_digest = NULL, events = (SELECT max(seq) FROM events), "
-                     "head_hash = (SELECT lower(hex(hash)) FROM events ORDER BY seq DESC LIMIT 1)")  # its last batch's
+                     "head_hash = NULL")
+        rechain(conn)  # its last batch's head
     for a, b in ((log, cut), (cut, log)):
         found = first_divergence(a, b)
         assert found is not None and found.seq == kept + 1

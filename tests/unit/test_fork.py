@@ -10,6 +10,7 @@ from clearing.apps.diff import metric_delta, scenario_changes
 from clearing.apps.run import run_in_memory
 from clearing.errors import ConfigError
 from clearing.scenario import FORKABLE_KEYS, Scenario, fork_refusal, load_scenario
+from tests.builders import payload_dict
 from tests.conftest import SCENARIOS, small_scenario
 
 CRASH = SCENARIOS / "synthetic-crash.toml"
@@ -91,9 +92,9 @@ def test_the_world_applies_the_changes_at_the_fork_time_only():
     at = 1000 * 10**9
     assert [r[:6] for r in sink.rows if r[1] < at] == [r[:6] for r in parent.rows if r[1] < at]
     lags = {
-        json.loads(r[5])["ts_ns"] - json.loads(r[5])["ts_published_ns"] >= 7 * 10**9
+        payload_dict(r[5])["ts_ns"] - payload_dict(r[5])["ts_published_ns"] >= 7 * 10**9
         for r in sink.rows
-        if r[2] == "oracle_price_delivered" and json.loads(r[5])["ts_published_ns"] >= at
+        if r[2] == "oracle_price_delivered" and payload_dict(r[5])["ts_published_ns"] >= at
     }
     assert lags == {True}
     assert summary.liquidation_fills_backstop > 0  # a 1 bp limit leaves the rest to the backstop

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterable
 
 import msgspec
 import numpy as np
@@ -35,6 +36,11 @@ from clearing.core.state.schema import (
 )
 from clearing.units import Int64Array
 
+
+def _objects(events: Iterable[ev.Event]) -> bytes:
+    # A JSON array of events as objects (`ev.encode_object`): the bytes the digest has hashed of them since before events
+    # encoded as arrays (decision 0031), so that a state's digest did not change with the log's layout.
+    return b"[" + b",".join(ev.encode_object(e) for e in events) + b"]"
 
 class ClearingState:
     """Everything a run knows at one instant; mutated only by `apply`.
@@ -253,15 +259,15 @@ class ClearingState:
         """Return the SHA-256 hex digest of the full state, in a fixed canonical order."""
         h = hashlib.sha256(f"clearing-state/{DIGEST_VERSION};".encode())
         for market in self.markets:
-            h.update(ev.encode(market))
+            h.update(ev.encode_object(market))
         for asset in self.assets:
-            h.update(ev.encode(asset))
+            h.update(ev.encode_object(asset))
         if self.portfolio_config is not None:
-            h.update(ev.encode(self.portfolio_config))
+            h.update(ev.encode_object(self.portfolio_config))
             h.update(msgspec.json.encode(list(self.return_samples)))
         for config in (self.grid_config, self.span_config, self.es_config):
             if config is not None:
-                h.update(ev.encode(config))
+                h.update(ev.encode_object(config))
         for name in ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
@@ -271,10 +277,10 @@ class ClearingState:
         h.update(msgspec.json.encode([book.canonical() for book in self.books]))
         h.update(msgspec.json.encode(sorted((k, o.canonical()) for k, o in self.incoming.items())))
         h.update(msgspec.json.encode(sorted(self.quotes.items())))
-        h.update(msgspec.json.encode(self.oracle_sources))
+        h.update(b"[" + b",".join(_objects(sources) for sources in self.oracle_sources) + b"]")
         h.update(msgspec.json.encode(list(self.fund_window)))
         if self.contracts or self.surfaces:  # perpetual-only runs keep the digests they had before
-            h.update(msgspec.json.encode([self.contracts[m] for m in sorted(self.contracts)]))
+            h.update(_objects([self.contracts[m] for m in sorted(self.contracts)]))
             h.update(msgspec.json.encode([sorted(self.settlement_prices.items()), self.settlement_clearing]))
             if self.asset_pool:
                 h.update(msgspec.json.encode([sorted(self.asset_pool.items()), sorted(self.asset_clearing.items())]))
