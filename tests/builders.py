@@ -112,8 +112,8 @@ def quotes(
     as reference 100 and no volatility.
     """
     fields: dict[str, Any] = {
-        "ts_ns": 0, "account": account, "market": 0, "first_order_id": state.next_order_id, "bids": bids, "asks": asks,
-        "reference_ticks": 100, "volatility_ppm": 0,
+        "ts_ns": 0, "account": account, "market": 0, "first_order_id": state.next_order_id,
+        **ev.QuotesReplaced.sides(bids, asks), "reference_ticks": 100, "volatility_ppm": 0,
     }  # fmt: skip
     return ev.QuotesReplaced(**{**fields, **overrides})
 

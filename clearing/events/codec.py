@@ -248,6 +248,13 @@ def upcast_oracle_observed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**rest, "sources": [payload["source"]], **{f: [payload[f]] for f in fields[1:]}}
 
 
+def upcast_quotes_replaced_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 held each side as (price, lots) pairs; v2 as two arrays."""
+    sides = {f"{side[:-1]}_{column}": [level[i] for level in payload[side]]
+             for side in ("bids", "asks") for i, column in enumerate(("prices", "lots"))}  # fmt: skip
+    return {**{k: v for k, v in payload.items() if k not in ("bids", "asks")}, **sides}
+
+
 def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v1 digests covered the issue-2 state layout (digest version 1)."""
     return {**payload, "digest_version": 1}
@@ -269,6 +276,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("trade_executed", 1): upcast_trade_executed_v1_v2,
     ("mark_price_updated", 1): upcast_mark_price_updated_v1_v2,
     ("checkpoint_recorded", 1): upcast_checkpoint_recorded_v1_v2,
+    ("quotes_replaced", 1): upcast_quotes_replaced_v1_v2,
     ("margin_breached", 1): upcast_margin_breached_v1_v2,
     ("oracle_observed", 1): upcast_oracle_observed_v1_v2,
     ("contract_specified", 1): upcast_contract_specified_v1_v2,

@@ -48,17 +48,29 @@ class OrderCancelled(Event, frozen=True, kw_only=True, tag="order_cancelled"):
 class QuotesReplaced(Event, frozen=True, kw_only=True, tag="quotes_replaced"):
     """A market maker cancelled its quotes on a market and posted a new ladder.
 
-    The new orders get ids first_order_id, first_order_id + 1, ... bids first (best
+    Each side is two arrays of one length, best first: the levels' prices in ticks and their
+    lots. The new orders get ids first_order_id, first_order_id + 1, ... bids first (best
     first), then asks. `reference_ticks` and `volatility_ppm` record the maker's inputs.
+    v2 holds a side as its two arrays where v1 held (price, lots) pairs: the same ladder in
+    about 40 fewer bytes a refresh, the log's largest payload (decision 0031).
     """
 
+    VERSION: ClassVar[int] = 2
     account: int
     market: int
     first_order_id: int
-    bids: tuple[tuple[int, int], ...]
-    asks: tuple[tuple[int, int], ...]
+    bid_prices: tuple[int, ...]
+    bid_lots: tuple[int, ...]
+    ask_prices: tuple[int, ...]
+    ask_lots: tuple[int, ...]
     reference_ticks: int
     volatility_ppm: int
+
+    @staticmethod
+    def sides(bids: tuple[tuple[int, int], ...], asks: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, ...]]:
+        """Return the four arrays of a ladder given as ((price, lots), ...) per side, as this event's fields."""
+        return {"bid_prices": tuple(p for p, _ in bids), "bid_lots": tuple(n for _, n in bids),
+                "ask_prices": tuple(p for p, _ in asks), "ask_lots": tuple(n for _, n in asks)}  # fmt: skip
 
 
 class TradeExecuted(Event, frozen=True, kw_only=True, tag="trade_executed"):

@@ -41,7 +41,7 @@ def settle(now_ns: int, bus: EventBus, market: int, samples: list[int]) -> None:
     contract = s.contracts[market]
     for account, quoted_market in sorted(k for k, ids in s.quotes.items() if ids and k[1] == market):
         emit(ev.QuotesReplaced(ts_ns=now_ns, account=account, market=quoted_market, first_order_id=s.next_order_id,
-                               bids=(), asks=(), reference_ticks=0, volatility_ppm=0))  # fmt: skip
+                               **ev.QuotesReplaced.sides((), ()), reference_ticks=0, volatility_ppm=0))  # fmt: skip
     for order_id, order in sorted(s.books[market].orders.items()):
         emit(ev.OrderCancelled(ts_ns=now_ns, order_id=order_id, lots=order.lots, reason="expired"))
     underlying = settlement_average(samples)

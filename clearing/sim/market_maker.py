@@ -84,7 +84,8 @@ def market_maker_process(
             quoted = bus.emit(
                 ev.QuotesReplaced(
                     ts_ns=env.now, causes=causes_of(market), account=account,
-                    market=market, first_order_id=s.next_order_id, bids=bids, asks=asks, reference_ticks=reference,
+                    market=market, first_order_id=s.next_order_id, **ev.QuotesReplaced.sides(bids, asks),
+                    reference_ticks=reference,
                     volatility_ppm=round(math.sqrt(max(variance, 0.0) * SECONDS_PER_YEAR) * 1e6),
                 )
             )  # fmt: skip

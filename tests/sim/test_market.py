@@ -99,9 +99,9 @@ def test_depth_profile_sets_and_thins_the_makers_ladders(tmp_path):
     early = next(p for _s, ts, p in quotes if ts < 300 * S)
     late = next(p for _s, ts, p in quotes if ts > 300 * S)
     # Levels at 50 and 100 bps share the first 1 % bucket: 10M / 2 levels / 2 makers = 2.5M each.
-    notional = [q * price * 100 // 10**6 for price, q in early["bids"]]
+    notional = [q * price * 100 // 10**6 for price, q in zip(early["bid_prices"], early["bid_lots"], strict=True)]
     assert all(2_400_000 < n <= 2_500_000 for n in notional)
-    assert sum(q for _p, q in late["bids"]) < sum(q for _p, q in early["bids"]) / 5
+    assert sum(late["bid_lots"]) < sum(early["bid_lots"]) / 5
 
 
 def test_missing_data_file_names_every_place_searched(tmp_path, monkeypatch):
