@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from clearing import events as ev
 from clearing.log.reader import ROW_COLUMNS, EventLogReader, opened
-from clearing.log.schema import canonical_sql
+from clearing.log.schema import INDEXED_SQL, canonical_sql
 
 Decode = Callable[[Any, str, int], ev.Event]
 
@@ -255,7 +255,8 @@ def _cited_fills(reader: EventLogReader, until: int) -> list[tuple[int, str, int
         return reader.conn.execute(_CITED_FILLS.format(trade="'trade_executed'", liquidation="'liquidation_completed'"),
                                    (until,)).fetchall()  # fmt: skip
     codes = {k: reader.kinds[k][0] if k in reader.kinds else 0 for k in ("trade_executed", "liquidation_completed")}
-    sql = _CITED_FILLS.format(trade=codes["trade_executed"], liquidation=codes["liquidation_completed"]).replace(
+    sql = _CITED_FILLS.format(trade=codes["trade_executed"],
+                              liquidation=f"{codes['liquidation_completed']} AND l.{INDEXED_SQL}").replace(
         "SELECT seq, kind, version, payload", f"SELECT seq, 'trade_executed', version, {canonical_sql()}", 1)
     return reader.conn.execute(sql, (until,)).fetchall()
 

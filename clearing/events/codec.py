@@ -249,10 +249,9 @@ def upcast_oracle_observed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def upcast_quotes_replaced_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """v1 held each side as (price, lots) pairs; v2 as two arrays."""
-    sides = {f"{side[:-1]}_{column}": [level[i] for level in payload[side]]
-             for side in ("bids", "asks") for i, column in enumerate(("prices", "lots"))}  # fmt: skip
-    return {**{k: v for k, v in payload.items() if k not in ("bids", "asks")}, **sides}
+    """v1 held each side as (price, lots) pairs; v2 as two arrays, the prices as steps."""
+    return {**{k: v for k, v in payload.items() if k not in ("bids", "asks")},
+            **QuotesReplaced.sides(payload["bids"], payload["asks"])}  # fmt: skip
 
 
 def upcast_checkpoint_recorded_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,9 @@ INSTANTS = {"ts_source_ns": "source_utc", "ts_published_ns": "published_utc", "e
             "ts_visible_ns": "time_utc"}  # fmt: skip
 DURATIONS = frozenset({"lag_ns", "delay_ns", "age_ns", "period_ns", "settlement_window_ns", "time_step_ns",
                        "oracle_age_ns", "oracle_delivery_ns"})  # fmt: skip
+# (kind, field): a side of a quote ladder as price steps in ticks (the best price, then each level's distance from the
+# one before), and the view column of the prices they make with the direction of the steps (-1: down, for bids).
+STEPPED = {("quotes_replaced", "bid_price_steps"): ("bid_prices", -1), ("quotes_replaced", "ask_price_steps"): ("ask_prices", 1)}
 BOOLEANS = frozenset({"liquidation", "reduce_only", "allowed", "final"})
 # Integer fields kept as stored: ids, counts, enumerations (and every `*_ppm` / `*_ppb` rate, by its name).
 AS_STORED = frozenset({

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import accumulate, pairwise
 from typing import ClassVar
 
 from clearing.events.base import Event
@@ -48,29 +50,41 @@ class OrderCancelled(Event, frozen=True, kw_only=True, tag="order_cancelled"):
 class QuotesReplaced(Event, frozen=True, kw_only=True, tag="quotes_replaced"):
     """A market maker cancelled its quotes on a market and posted a new ladder.
 
-    Each side is two arrays of one length, best first: the levels' prices in ticks and their
-    lots. The new orders get ids first_order_id, first_order_id + 1, ... bids first (best
-    first), then asks. `reference_ticks` and `volatility_ppm` record the maker's inputs.
-    v2 holds a side as its two arrays where v1 held (price, lots) pairs: the same ladder in
-    about 40 fewer bytes a refresh, the log's largest payload (decision 0031).
+    Each side is two arrays of one length, best level first: its prices as steps in ticks (the
+    best price, then each level's distance from the one before it: below for bids, above for
+    asks, each > 0) and its lots (`prices` turns the steps back into prices; the SQL view has
+    `bid_prices` and `ask_prices`). The new orders get ids first_order_id, first_order_id + 1,
+    ... bids first (best first), then asks. `reference_ticks` and `volatility_ppm` record the
+    maker's inputs. v2 holds a side as these two arrays where v1 held (price, lots) pairs: the
+    same ladder in about 90 fewer bytes a refresh, the log's largest payload (decision 0031).
     """
 
     VERSION: ClassVar[int] = 2
     account: int
     market: int
     first_order_id: int
-    bid_prices: tuple[int, ...]
+    bid_price_steps: tuple[int, ...]
     bid_lots: tuple[int, ...]
-    ask_prices: tuple[int, ...]
+    ask_price_steps: tuple[int, ...]
     ask_lots: tuple[int, ...]
     reference_ticks: int
     volatility_ppm: int
 
     @staticmethod
-    def sides(bids: tuple[tuple[int, int], ...], asks: tuple[tuple[int, int], ...]) -> dict[str, tuple[int, ...]]:
-        """Return the four arrays of a ladder given as ((price, lots), ...) per side, as this event's fields."""
-        return {"bid_prices": tuple(p for p, _ in bids), "bid_lots": tuple(n for _, n in bids),
-                "ask_prices": tuple(p for p, _ in asks), "ask_lots": tuple(n for _, n in asks)}  # fmt: skip
+    def sides(bids: Sequence[Sequence[int]], asks: Sequence[Sequence[int]]) -> dict[str, tuple[int, ...]]:
+        """Return this event's four arrays of a ladder given as ((price, lots), ...) per side, best first."""
+        return {"bid_price_steps": _steps([p for p, _ in bids], -1), "bid_lots": tuple(n for _, n in bids),
+                "ask_price_steps": _steps([p for p, _ in asks], 1), "ask_lots": tuple(n for _, n in asks)}  # fmt: skip
+
+    @staticmethod
+    def prices(price_steps: tuple[int, ...], direction: int) -> list[int]:
+        """Return a side's prices from its steps: the best, then each a step away (`direction` -1 for bids, 1 for asks)."""
+        return list(accumulate(price_steps, lambda price, step: price + direction * step))
+
+
+def _steps(prices: list[int], direction: int) -> tuple[int, ...]:
+    # A side's price steps (`QuotesReplaced`): the best price, then each level's distance from the one before.
+    return tuple(prices[:1]) + tuple(direction * (b - a) for a, b in pairwise(prices))
 
 
 class TradeExecuted(Event, frozen=True, kw_only=True, tag="trade_executed"):

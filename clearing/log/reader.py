@@ -292,6 +292,8 @@ class EventLogReader:
                 raise EventLogError(f"unknown event kind(s) {', '.join(unknown)}; known: {', '.join(ev.KINDS)}")
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
             params.extend([self.kinds[k][0] if k in self.kinds else 0 for k in kinds] if self.compact else kinds)
+            if self.compact and not set(kinds) & set(schema.UNINDEXED_KINDS):  # by the (partial) index
+                where.append(schema.INDEXED_SQL)
         if columns not in (ROW_COLUMNS, REPLAY_COLUMNS, FOLD_COLUMNS):
             raise ValueError(f"expected one of the known column lists, was {columns!r}")
         sql = f"SELECT {_COMPACT_COLUMNS[columns] if self.compact else columns} FROM events"

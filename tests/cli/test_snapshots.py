@@ -221,7 +221,7 @@ def test_a_log_of_layout_6_reads_replays_and_travels_from_its_snapshots(capsys: 
         first = next(reader.events(kinds=["trade_executed"]))[1]
         quotes = next(reader.events(kinds=["quotes_replaced"]))[1]
     assert isinstance(first, ev.TradeExecuted)  # decoded from its JSON object
-    assert isinstance(quotes, ev.QuotesReplaced) and len(quotes.bid_prices) == len(quotes.bid_lots) > 0  # upcast v1
+    assert isinstance(quotes, ev.QuotesReplaced) and len(quotes.bid_price_steps) == len(quotes.bid_lots) > 0  # v1
     assert main(["events", str(GOLDEN_6), "--kind", "liquidations", "--format", "jsonl"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == recorded["liquidations"] and json.loads(lines[0])["kind"] == "liquidation_completed"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from clearing import events as ev
 from clearing.apps.run import run_in_memory
 from clearing.scenario import load_scenario
 from clearing.sim.exchange import Exchange
@@ -99,7 +100,8 @@ def test_depth_profile_sets_and_thins_the_makers_ladders(tmp_path):
     early = next(p for _s, ts, p in quotes if ts < 300 * S)
     late = next(p for _s, ts, p in quotes if ts > 300 * S)
     # Levels at 50 and 100 bps share the first 1 % bucket: 10M / 2 levels / 2 makers = 2.5M each.
-    notional = [q * price * 100 // 10**6 for price, q in zip(early["bid_prices"], early["bid_lots"], strict=True)]
+    prices = ev.QuotesReplaced.prices(tuple(early["bid_price_steps"]), -1)
+    notional = [q * price * 100 // 10**6 for price, q in zip(prices, early["bid_lots"], strict=True)]
     assert all(2_400_000 < n <= 2_500_000 for n in notional)
     assert sum(late["bid_lots"]) < sum(early["bid_lots"]) / 5
 

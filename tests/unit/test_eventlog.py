@@ -1,3 +1,4 @@
+import json
 import shutil
 import sqlite3
 
@@ -262,3 +263,24 @@ def test_a_trade_has_one_boolean_so_a_liquidation_fill_is_found_by_its_bytes():
     # `clearing.apps.tally` finds a liquidation fill by `,true,` in the canonical array without decoding it.
     fields = msgspec.structs.fields(ev.TradeExecuted)
     assert [f.name for f in fields if f.type is bool] == ["liquidation"] and fields[-1].type is not bool
+
+
+def test_a_ladder_s_view_gives_its_prices_and_the_rarer_kinds_views_use_the_index(tmp_path):
+    from clearing.apps.run import run_scenario
+    from clearing.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    log = tmp_path / "log.sqlite"
+    run_scenario(load_scenario(SCENARIOS / "synthetic-crash.toml", ["duration_s=120", "population.accounts=20"]), 0, log)
+    with EventLogReader(log) as reader:
+        ladders = [e for _seq, e in reader.events(kinds=["quotes_replaced"]) if e.bid_lots and e.ask_lots]
+        rows = reader.conn.execute("SELECT bid_prices, ask_prices FROM quotes_replaced WHERE json_array_length(bid_lots) "
+                                   "AND json_array_length(ask_lots) ORDER BY seq").fetchall()  # fmt: skip
+        plans = {view: " ".join(r[3] for r in reader.conn.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM {view}"))
+                 for view in ("liquidations", "margin_breaches", "trades")}  # fmt: skip
+    assert len(ladders) == len(rows) > 0
+    for event, (bids, asks) in zip(ladders, rows, strict=True):
+        prices = ev.QuotesReplaced.prices(event.bid_price_steps, -1), ev.QuotesReplaced.prices(event.ask_price_steps, 1)
+        assert (json.loads(bids), json.loads(asks)) == prices and prices[0][0] < prices[1][0]
+    assert "events_kind_seq" in plans["liquidations"] and "events_kind_seq" in plans["margin_breaches"]
+    assert "SCAN events" in plans["trades"]  # a kind of a fifth of the rows or more: read in order, no index entries

@@ -8,7 +8,6 @@ orders live only in `state.books`. Order ids are consecutive and consumed by
 
 from __future__ import annotations
 
-from operator import gt, lt
 from typing import TYPE_CHECKING
 
 from clearing import events as ev
@@ -86,18 +85,19 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
     market(state, e.market)
     if e.first_order_id != state.next_order_id:
         raise InvariantViolation(f"order id {e.first_order_id}, expected {state.next_order_id}")
-    if e.market in state.settlement_prices and (e.bid_prices or e.ask_prices):
+    if e.market in state.settlement_prices and (e.bid_price_steps or e.ask_price_steps):
         raise InvariantViolation(f"quotes on market {e.market}, which has expired")
     book = state.books[e.market]
     key = (e.account, e.market)
     previous = state.quotes.get(key)
     if previous:  # one ladder's consecutive ids (set below)
         book.remove_range(previous[0], previous[-1] + 1)
-    bid_prices, bid_lots, ask_prices, ask_lots = e.bid_prices, e.bid_lots, e.ask_prices, e.ask_lots
-    # Strictly monotonic prices are all positive when the worst bid and the best ask are.
+    bid_lots, ask_lots = e.bid_lots, e.ask_lots
+    bid_prices, ask_prices = e.prices(e.bid_price_steps, -1), e.prices(e.ask_price_steps, 1)
+    # Strictly monotonic prices (every step after the best > 0) are all positive when the worst bid and the best ask are.
     if len(bid_prices) != len(bid_lots) or len(ask_prices) != len(ask_lots) or not (
-        (not bid_prices or (bid_prices[-1] > 0 and min(bid_lots) > 0 and all(map(gt, bid_prices, bid_prices[1:]))))
-        and (not ask_prices or (ask_prices[0] > 0 and min(ask_lots) > 0 and all(map(lt, ask_prices, ask_prices[1:]))))
+        (not bid_prices or (bid_prices[-1] > 0 and min(bid_lots) > 0 and min(e.bid_price_steps[1:], default=1) > 0))
+        and (not ask_prices or (ask_prices[0] > 0 and min(ask_lots) > 0 and min(e.ask_price_steps[1:], default=1) > 0))
     ):
         raise InvariantViolation(f"malformed quote ladder {e}")
     best_ask, best_bid = book.best_ask(), book.best_bid()
@@ -107,7 +107,7 @@ def quotes_replaced(state: ClearingState, e: ev.QuotesReplaced) -> None:
         raise InvariantViolation(f"asks of account {e.account} cross the book")
     if bid_prices and ask_prices and bid_prices[0] >= ask_prices[0]:
         raise InvariantViolation(f"quotes of account {e.account} cross")
-    end = book.add_ladder(e.account, e.first_order_id, list(bid_prices), list(bid_lots), list(ask_prices), list(ask_lots))
+    end = book.add_ladder(e.account, e.first_order_id, bid_prices, list(bid_lots), ask_prices, list(ask_lots))
     state.next_order_id = end
     state.quotes[key] = tuple(range(e.first_order_id, end))
 
