@@ -302,25 +302,15 @@ class EventLogReader:
         sql += " ORDER BY seq"
         return sql, params
 
-    def rows(
-        self,
-        *,
-        since_seq: int | None = None,
-        until_seq: int | None = None,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        kinds: Sequence[str] | None = None,
-        columns: str = ROW_COLUMNS,
-    ) -> Iterator[Any]:
-        """Yield raw rows (seq, ts_ns, kind, version, causes, payload, hash) in seq order.
+    def rows(self, **bounds: Any) -> Iterator[Any]:
+        """Yield raw rows (seq, ts_ns, kind, version, causes, payload, hash) in seq order, within `bounds` (`select`'s).
 
         Bounds are inclusive. Time bounds are applied by seq, which orders time too.
         `columns` selects fewer columns for hot readers (the fold reads five of the seven, the
         payload as bytes: `FOLD_COLUMNS`). The payload is the event's canonical bytes (rebuilt
         from a compact row's columns), the hash what the row stores (`row_hash_bytes` of it).
         """
-        sql, params = self.select(since_seq=since_seq, until_seq=until_seq, since_ns=since_ns, until_ns=until_ns,
-                                  kinds=kinds, columns=columns)  # fmt: skip
+        sql, params = self.select(**bounds)
         try:
             yield from self.conn.execute(sql, params)
         except sqlite3.DatabaseError as e:
