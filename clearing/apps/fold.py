@@ -219,7 +219,7 @@ def fold_log(
         sha256, pack, prefix_of = hashlib.sha256, ROW_HEADER.pack, (_PREFIX if reader.compact else _OBJECT_PREFIX).get
         decode, versions, types = reader.decode, ev.VERSIONS.get, ev.KINDS.get
         fast_decode = ev.DECODER.decode if reader.compact else None  # the current versions' payloads, in one call
-        stored = reader.row_hash_bytes
+        stored, prefixes = reader.row_hash_bytes, reader.prefixes if reader.compact else None
         expected = start.seq
         final: tuple[int, str] | None = None  # the final checkpoint's seq and digest, once read
         progress, mask = READ_PROGRESS.get(), EVERY - 1
@@ -231,8 +231,13 @@ def fold_log(
         for seq, kind, version, data, row_hash in reader.rows(**bounds, columns=FOLD_COLUMNS):
             if progress is not None and not seq & mask:
                 progress(seq, total)
-            if data is None:  # a compact row whose kind code is not in the log's kinds
-                raise VerificationError(f"{reader.path}: seq {seq}: its kind is not one of the log's; run `clearing verify`", seq)
+            if prefixes is not None:  # a compact row: its kind by code, its canonical bytes from `["kind",` on
+                known = prefixes.get(kind)
+                if known is None or data is None:
+                    raise VerificationError(f"{reader.path}: seq {seq}: its kind is not one of the log's; run `clearing verify`",
+                                            seq)  # fmt: skip
+                kind, begins = known
+                data = begins + data
             # schema.chain_hash, inlined: this runs once per row.
             head = sha256(head + pack(seq, version) + data).digest()
             if head[:stored] != row_hash or seq != expected:

@@ -50,7 +50,11 @@ class Ladder:
 
     __slots__ = ("account", "end", "first_id", "head", "live", "lots", "prices", "seq", "side")
 
-    def __init__(self, first_id: int, account: int, side: int, prices: list[int], lots: list[int], seq: int) -> None:
+    def __init__(
+        self, first_id: int = 0, account: int = 0, side: int = 0, prices: list[int] | None = None, lots: list[int] | None = None,
+        seq: int = 0,
+    ) -> None:  # the defaults make an empty ladder: a snapshot's, before its attributes are set (the fast build needs them)
+        prices, lots = prices or [], lots or []
         self.first_id = first_id
         self.end = first_id + len(prices)
         self.account = account

@@ -34,7 +34,8 @@ _KIND_NAME = schema.KIND_NAME_SQL
 _COMPACT_COLUMNS = {
     ROW_COLUMNS: f"seq, ts_ns, {_KIND_NAME}, version, causes, {schema.canonical_sql()}, hash",
     REPLAY_COLUMNS: f"seq, {_KIND_NAME}, version, {schema.canonical_sql()}, hash",
-    FOLD_COLUMNS: f"seq, {_KIND_NAME}, version, CAST({schema.canonical_sql()} AS BLOB), hash",
+    # The fold's: the kind's code, the canonical bytes after `["kind",` (the fold adds them: `prefixes`).
+    FOLD_COLUMNS: f"seq, kind, version, CAST({schema.tail_sql()} AS BLOB), hash",
 }
 
 
@@ -120,6 +121,8 @@ class EventLogReader:
                 as_text(k): (code, version, tuple(json.loads(as_text(fields))))
                 for code, k, version, fields in self.conn.execute("SELECT code, kind, version, fields FROM kinds ORDER BY code")
             }  # fmt: skip
+            # A compact log's kind codes: each one's kind name and the canonical bytes' start, `["kind",`.
+            self.prefixes = {code: (k, f'["{k}",'.encode()) for k, (code, _v, _f) in self.kinds.items()}
         except sqlite3.DatabaseError as e:
             raise EventLogError(f"{self.path}: unreadable SQLite file ({e})") from None
         except UnicodeDecodeError:  # SQLite's message quotes schema text that is not UTF-8 (a flipped byte in it)

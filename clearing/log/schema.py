@@ -222,8 +222,14 @@ def canonical_sql(table: str = "events") -> str:
 
     The kind's name is the `kinds` row of the row's code (NULL when there is none: the row's kind is unknown).
     """
-    return (f"'[\"' || (SELECT k.kind FROM kinds AS k WHERE k.code = {table}.kind) || '\",' || {table}.ts_ns || ',' || "
-            f"{table}.causes || CASE WHEN {table}.payload = '[]' THEN ']' ELSE ',' || substr({table}.payload, 2) END")
+    return f"'[\"' || (SELECT k.kind FROM kinds AS k WHERE k.code = {table}.kind) || '\",' || {tail_sql(table)}"
+
+
+def tail_sql(table: str = "events") -> str:
+    """Return the SQL of a layout-7 row's canonical bytes after `["kind",` (a reader that knows the kinds by code adds
+    that prefix itself: the fold, `EventLogReader.prefixes`)."""
+    return (f"{table}.ts_ns || ',' || {table}.causes || CASE WHEN {table}.payload = '[]' THEN ']' "
+            f"ELSE ',' || substr({table}.payload, 2) END")
 
 
 # A market's symbol, for a row of `events` that names the market (`market_listed` rows come first in a log: the

@@ -123,7 +123,7 @@ def refresh_all(exchange: Exchange, refs: list[int]) -> None:
         bids, asks = ladder(reference, 1e-8, 0, MAKER, 1)
         bids, asks = clip_to_book(bids, asks, best_of_others(book, BUY, account), best_of_others(book, SELL, account))
         # Built here rather than with tests.builders.quotes: this loop is what is timed.
-        bus.emit(ev.QuotesReplaced(ts_ns=0, account=account, market=0, first_order_id=s.next_order_id, bids=bids, asks=asks,
+        bus.emit(ev.QuotesReplaced(ts_ns=0, account=account, market=0, first_order_id=s.next_order_id, **ev.QuotesReplaced.sides(bids, asks),
                                    reference_ticks=reference, volatility_ppm=0))  # fmt: skip
 
 

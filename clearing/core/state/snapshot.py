@@ -50,16 +50,29 @@ _CLASSES: dict[str, type] = {
 }  # fmt: skip
 
 
+def _attributes(value: Any) -> list[str]:
+    # An instance's attributes by name, sorted: those of a class compiled by mypyc (the fast build, whose instances have
+    # no __dict__) as it lists them, else its slots and its __dict__'s; the same names either way.
+    cls = type(value)
+    compiled = getattr(cls, "__mypyc_attrs__", None)
+    if compiled is not None:
+        names = {name for name in compiled if name != "__dict__"}
+    else:
+        names = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())} | set(getattr(value, "__dict__", {}))
+    return sorted(name for name in names if hasattr(value, name))
+
 
 def _format() -> int:
     # The encoding's version and the shape of what it encodes (the state's fields, the classes by name with their
     # declared fields, the digest version), as a number: a snapshot written by code that differs in any of them is of
     # another format, passed over rather than misread.
     def declared(cls: type) -> tuple[str, ...]:
+        # A struct's or named tuple's fields. Another class's attributes are not listed: the pure and fast builds
+        # declare them differently (slots, __dict__, a compiled class's own), and a snapshot names each one it holds.
         names: tuple[str, ...] = getattr(cls, "__struct_fields__", None) or getattr(cls, "_fields", None) or ()
-        return names or tuple(getattr(cls, "__slots__", ()))
+        return names
 
-    shape = [1, DIGEST_VERSION, list(vars(ClearingState())), sorted((name, declared(cls)) for name, cls in _CLASSES.items())]
+    shape = [2, DIGEST_VERSION, _attributes(ClearingState()), sorted((name, declared(cls)) for name, cls in _CLASSES.items())]
     return zlib.crc32(msgspec.json.encode(shape))
 
 
@@ -113,9 +126,8 @@ def _fields(value: Any) -> list[tuple[str, Any]]:
         return [(name, getattr(value, name)) for name in value.__struct_fields__]
     if isinstance(value, tuple):
         return list(zip(type(value)._fields, value, strict=True))  # type: ignore[attr-defined]
-    slots = [name for klass in type(value).__mro__ for name in getattr(klass, "__slots__", ())]
-    names = [*slots, *getattr(value, "__dict__", {})]
-    return [(name, getattr(value, name)) for name in names if hasattr(value, name)]
+    return [(name, getattr(value, name)) for name in _attributes(value)]
+
 
 
 class _Reader:
@@ -175,7 +187,7 @@ class _Reader:
 
 def dump(state: ClearingState) -> bytes:
     """Return the snapshot bytes of `state` (its fields, the transient ones reset)."""
-    fields = {**vars(state), **_TRANSIENT}
+    fields = {**{name: getattr(state, name) for name in _attributes(state)}, **_TRANSIENT}
     return zlib.compress(msgspec.msgpack.encode(_Writer().node(fields)), _LEVEL)
 
 
@@ -195,10 +207,11 @@ def load(blob: bytes, fmt: int = FORMAT, digest: str | None = None) -> ClearingS
         raise
     except Exception as e:  # zlib.error, msgspec.DecodeError, and what a corrupt tree makes a constructor raise
         raise SnapshotError(f"does not load ({type(e).__name__}: {e})") from None
-    if not isinstance(fields, dict) or fields.keys() != vars(ClearingState()).keys():
+    if not isinstance(fields, dict) or sorted(fields) != _attributes(ClearingState()):
         raise SnapshotError("does not hold a state's fields")
     state = ClearingState.__new__(ClearingState)
-    state.__dict__.update(fields)
+    for name, value in fields.items():
+        setattr(state, name, value)
     if digest is not None and state.digest() != digest:
         raise SnapshotError("is not the state its checkpoint records")
     return state
