@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clearing import __version__
+from clearing.apps import INTERRUPT_NOTED
 from clearing.apps.summary import RunSummary, summarize
 from clearing.apps.tally import MarketTally, TalliedSink, tally_log, tally_rows
 from clearing.core.state import ClearingState
@@ -82,7 +83,7 @@ class _Stop:
     """An interrupt asked for (SIGINT or SIGTERM) while a log is written: noted, acted on between two events."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.requested = INTERRUPT_NOTED.is_set()
 
     def __call__(self, signum: int, frame: object) -> None:
         self.requested = True

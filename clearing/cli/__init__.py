@@ -30,11 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {s: signal.signal(s, _stop_at_start) for s in (signal.SIGINT, signal.SIGTERM)}
     previous.update(clearing._SIGNALS_AT_START)  # the handlers from before `python -m clearing` loaded the package
     from clearing.cli.app import main as run
-    from clearing.cli.app import on_sigterm
+    from clearing.cli.app import on_interrupt
 
     def loaded() -> None:
-        signal.signal(signal.SIGINT, previous[signal.SIGINT])
-        signal.signal(signal.SIGTERM, on_sigterm)
+        default = previous[signal.SIGINT] is signal.default_int_handler
+        signal.signal(signal.SIGINT, on_interrupt if default else previous[signal.SIGINT])
+        signal.signal(signal.SIGTERM, on_interrupt)
 
     try:
         return run(argv, loaded)

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from clearing import __version__
+from clearing.apps import INTERRUPT_NOTED
 from clearing.cli.common import Parser
 from clearing.cli.data import add_data_commands
 from clearing.cli.export import add_export_commands
@@ -144,8 +145,10 @@ def _configure_logging(verbose: bool, log_format: str = "text", log_file: Any = 
     )
 
 
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into KeyboardInterrupt: a command stopped by either ends the same way."""
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Note SIGINT or SIGTERM and raise KeyboardInterrupt: a command stopped by either ends the same way, and a run
+    that has not begun stops at its first step should the exception be lost (`INTERRUPT_NOTED`)."""
+    INTERRUPT_NOTED.set()
     raise KeyboardInterrupt
 
 
@@ -167,6 +170,7 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
     `loaded()` is called once the arguments are read (the parser imports most of the program):
     `clearing.cli.main` installs the commands' signal handling there, in place of its quiet exit.
     """
+    INTERRUPT_NOTED.clear()
     try:  # an interrupt while the arguments are read: nothing was done
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
@@ -185,7 +189,7 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
     if args.allow_path:  # in the environment (for this command only), so that worker processes read the same files
         before = [p for p in (allowed or "").split(os.pathsep) if p]
         os.environ[ALLOW_PATH_ENV] = os.pathsep.join([*(str(Path(p).resolve()) for p in args.allow_path), *before])
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_interrupt)
     try:
         return int(args.func(args))
     except ClearingError as e:  # one line, whatever it quotes (SQLite's messages quote a schema's lines)
@@ -199,7 +203,7 @@ def main(argv: Sequence[str] | None = None, loaded: Callable[[], None] | None = 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # a bug: one line unless -v asks for the traceback
-        if _interrupted(e):  # an interrupt that surfaced wrapped (in a class's __set_name__, say)
+        if _interrupted(e) or INTERRUPT_NOTED.is_set():  # an interrupt that surfaced wrapped (pydantic's SchemaError)
             print("clearing: interrupted", file=sys.stderr)
             return 130
         if args.verbose:
