@@ -150,7 +150,8 @@ class Scenario(Section):
                 ticks = to_units(listed.strike, under.tick_size, f"{where}.strike (in {listed.underlying}'s ticks)")
                 if ticks >= 2**62:
                     raise ValueError(f"{where}.strike {listed.strike} is beyond the integers of {listed.underlying}'s ticks")
-                if (listed.lot_size * under.tick_size * 10**m.quote_decimals) % 1:
+                tick_value = listed.lot_size * under.tick_size * 10**m.quote_decimals  # of one lot, quote minor units
+                if tick_value != tick_value.to_integral_value():
                     raise ValueError(f"{where}.lot_size {listed.lot_size} times {listed.underlying}'s tick "
                                      f"({under.tick_size}) is not a whole number of quote minor units")  # fmt: skip
             if listed.kind == "option" and i < len(self.population.legs) and self.population.legs[i]:
