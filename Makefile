@@ -39,7 +39,7 @@ test-slow: $(STAMP)
 # rebuilt when a source changes. Run it with PYTHONPATH=build/fast.
 FAST := build/fast
 $(FAST)/SOURCE_HASH: $(STAMP) tools/build_fast.py $(shell find clearing -name '*.py')
-	$(BIN)/python -m pip install --quiet 'mypy>=1.10'
+	$(BIN)/python -m pip install --quiet 'mypy>=1.10' scipy-stubs
 	$(BIN)/python tools/build_fast.py $(FAST)
 
 fast: $(FAST)/SOURCE_HASH

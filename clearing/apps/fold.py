@@ -164,7 +164,7 @@ def _snapshot_state(reader: EventLogReader, seq: int, digest: str) -> ClearingSt
     if checkpoint.digest_version != DIGEST_VERSION:
         raise snapshots.SnapshotError(f"is of a state of digest version {checkpoint.digest_version}, not this version's")
     fmt, blob = reader.snapshot(seq)
-    return snapshots.load(blob, fmt, digest)
+    return snapshots.load(blob, fmt, digest, seq=seq, bases=snapshots.Bases(reader.snapshot))
 
 
 def _hooks(observers: Sequence[Observer]) -> dict[str, tuple[Hook, ...]]:

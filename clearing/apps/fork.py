@@ -137,7 +137,7 @@ class PrefixCheck:
         self.checked += 1
         return seq
 
-    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[int], tuple[int, bytes]]) -> None:
         """Let the log keep a snapshot, as it would without the check."""
         self.log.checkpointed(ts_ns, digest, snapshot)
 

@@ -282,7 +282,7 @@ class TalliedSink:
             self._row(seq, kind, version, payload)
         return seq
 
-    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[int], tuple[int, bytes]]) -> None:
         """Offer the snapshot to the sink passed on to."""
         self.sink.checkpointed(ts_ns, digest, snapshot)
 

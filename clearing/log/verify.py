@@ -302,6 +302,7 @@ def _check_snapshots(
         return 0, 0
     checked = skipped = 0
     head = "head" if reader.compact else "NULL"
+    bases = snapshots.Bases(reader.snapshot)  # a delta rests on the snapshot before it, loaded just before
     for seq, fmt, digest, before, blob in reader.conn.execute(f"SELECT seq, format, digest, {head}, state FROM snapshots "
                                                               "ORDER BY seq"):  # fmt: skip
         where = f"{reader.path}: the state snapshot at seq {seq}"
@@ -310,11 +311,11 @@ def _check_snapshots(
             raise VerificationError(f"{where} is not of a checkpoint of the log (added or altered)", seq)
         if reader.compact and before != heads.get(seq):
             raise VerificationError(f"{where} records a chain hash that is not the log's before it (altered)", seq)
-        if fmt != snapshots.FORMAT or checkpoint.digest_version != DIGEST_VERSION:
+        if fmt not in snapshots.READS or checkpoint.digest_version != DIGEST_VERSION:
             skipped += 1
             continue
         try:
-            snapshots.load(blob if isinstance(blob, bytes) else b"", fmt, digest)
+            snapshots.load(blob if isinstance(blob, bytes) else b"", fmt, digest, seq=seq, bases=bases)
         except snapshots.SnapshotError as e:
             raise VerificationError(f"{where} {e}", seq) from None
         checked += 1

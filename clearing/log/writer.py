@@ -83,7 +83,7 @@ class ChainSink:
         self._head = schema.chain_hash(self._head, seq, version, payload)
         return seq
 
-    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[int], tuple[int, bytes]]) -> None:
         """Keep no snapshot (a sink without a file has nowhere to keep one)."""
 
 
@@ -231,8 +231,8 @@ class EventLog:
             self.flush()
         return seq
 
-    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
-        """Before the checkpoint at `ts_ns` is appended: keep `snapshot()` (format, bytes) when one is due.
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[int], tuple[int, bytes]]) -> None:
+        """Before the checkpoint at `ts_ns` is appended: keep `snapshot(seq)` (format, bytes) when one is due.
 
         A snapshot is due at the first checkpoint `snapshot_every` events after the start or
         after the last snapshot; it belongs to the checkpoint's seq and is written with its row.
@@ -240,7 +240,7 @@ class EventLog:
         seq = self._seq + 1
         if not self.snapshot_every or seq - self._last_snapshot < self.snapshot_every:
             return
-        fmt, blob = snapshot()
+        fmt, blob = snapshot(seq)
         self._snapshots.append((seq, ts_ns, digest, fmt, self.snapshot_every, self._head, blob))
         self._last_snapshot = seq
 

@@ -29,8 +29,9 @@ class Sink(Protocol):
         """Return the hash of the last row (the genesis hash before any row)."""
         ...
 
-    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[], tuple[int, bytes]]) -> None:
-        """Before a checkpoint is appended: `snapshot()` returns the state's snapshot (format, bytes) if the sink keeps one."""
+    def checkpointed(self, ts_ns: int, digest: str, snapshot: Callable[[int], tuple[int, bytes]]) -> None:
+        """Before a checkpoint is appended: `snapshot(seq)` returns the state's snapshot (format, bytes), the one at the
+        checkpoint's seq, if the sink keeps one (a sink keeps every one it asks for: a later one may be a delta of it)."""
         ...
 
 
@@ -45,6 +46,7 @@ class EventBus:
     def __init__(self, state: ClearingState, sink: Sink) -> None:
         self.state = state
         self.sink = sink
+        self._snapshots = snapshots.Encoder()
 
     def emit(self, event: ev.Event) -> int:
         """Validate, apply and append one event; return its seq."""
@@ -62,5 +64,5 @@ class EventBus:
         self.emit(ev.CheckpointRecorded(ts_ns=ts_ns, digest=digest, digest_version=DIGEST_VERSION, final=final))
         return digest
 
-    def _snapshot(self) -> tuple[int, bytes]:
-        return snapshots.FORMAT, snapshots.dump(self.state)
+    def _snapshot(self, seq: int) -> tuple[int, bytes]:
+        return snapshots.FORMAT, self._snapshots.dump(self.state, seq)

@@ -165,7 +165,7 @@ def test_a_snapshot_is_written_only_with_its_checkpoints_row(tmp_path: Path, cra
         header = reader.header
     log = EventLog(tmp_path / "cut.sqlite", _header_data(header), snapshot_every=1)
     log.append("deposited", 1, 5, (), b'{"kind":"deposited"}')
-    log.checkpointed(10, "d" * 64, lambda: (snapshots.FORMAT, b"state"))  # offered before the checkpoint's row ...
+    log.checkpointed(10, "d" * 64, lambda seq: (snapshots.FORMAT, b"state"))  # offered before the checkpoint's row ...
     log.flush()  # ... and the row is not written yet: neither is the snapshot
     log.finish("incomplete")
     with sqlite3.connect(tmp_path / "cut.sqlite") as conn:
