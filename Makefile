@@ -36,7 +36,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(XDIST) --durations=15
 
 # The fast build: the hot modules compiled with mypyc (tools/build_fast.py, decision 0012),
-# rebuilt when a source changes. Run it with PYTHONPATH=build/fast.
+# rebuilt when a source changes. Run it with PYTHONPATH=build/fast python -P (-P: not the sources in the current directory).
 FAST := build/fast
 $(FAST)/SOURCE_HASH: $(STAMP) tools/build_fast.py $(shell find clearing -name '*.py')
 	$(BIN)/python -m pip install --quiet 'mypy>=1.10' scipy-stubs

@@ -6,7 +6,8 @@ Copies the package, then compiles its hot modules (the book, the reducers and th
 the event bus and the log writer, the agents and the SimPy processes of the exchange) with
 mypyc into C extensions next to their sources; Python imports an extension before a source
 of the same name. Put the directory first on PYTHONPATH to run it:
-`PYTHONPATH=build/fast python -m clearing run ...`. The logs are byte-identical to the pure
+`PYTHONPATH=build/fast python -P -m clearing run ...` (`-P`: the current directory's sources are not
+put first on the path). The logs are byte-identical to the pure
 build's (decision 0012). The directory's SOURCE_HASH names the sources it was built from;
 `source_hash()` tells a stale tree.
 """
