@@ -244,7 +244,7 @@ _BY_MODE = frozenset(("deposited", "insurance_fund_paid", "bad_debt_recorded")) 
 _GROUPS = frozenset(("accounts_opened", "strategy_assigned"))  # the kinds that tell the traders' groups apart
 # The trades at or before a seq that a liquidation (of any time) cites: its fills (the JSON read by SQLite).
 _CITED_FILLS = (
-    "SELECT seq, kind, version, payload FROM events WHERE kind = {trade} AND seq IN ("
+    "SELECT seq, {columns} FROM events WHERE kind = {trade} AND seq IN ("
     "SELECT j.value FROM events AS l, json_each(l.causes) AS j WHERE l.kind = {liquidation} AND j.value <= ?)"
 )
 
@@ -252,12 +252,12 @@ _CITED_FILLS = (
 def _cited_fills(reader: EventLogReader, until: int) -> list[tuple[int, str, int, str]]:
     # The rows of `_CITED_FILLS` as a reader's rows: the kind by name, the canonical payload.
     if not reader.compact:
-        return reader.conn.execute(_CITED_FILLS.format(trade="'trade_executed'", liquidation="'liquidation_completed'"),
-                                   (until,)).fetchall()  # fmt: skip
+        sql = _CITED_FILLS.format(columns="kind, version, payload", trade="'trade_executed'",
+                                  liquidation="'liquidation_completed'")  # fmt: skip
+        return reader.conn.execute(sql, (until,)).fetchall()
     codes = {k: reader.kinds[k][0] if k in reader.kinds else 0 for k in ("trade_executed", "liquidation_completed")}
-    sql = _CITED_FILLS.format(trade=codes["trade_executed"],
-                              liquidation=f"{codes['liquidation_completed']} AND l.{INDEXED_SQL}").replace(
-        "SELECT seq, kind, version, payload", f"SELECT seq, 'trade_executed', version, {canonical_sql()}", 1)
+    sql = _CITED_FILLS.format(columns=f"'trade_executed', version, {canonical_sql()}", trade=codes["trade_executed"],
+                              liquidation=f"{codes['liquidation_completed']} AND l.{INDEXED_SQL}")  # fmt: skip
     return reader.conn.execute(sql, (until,)).fetchall()
 
 

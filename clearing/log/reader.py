@@ -29,11 +29,10 @@ ROW_COLUMNS = "seq, ts_ns, kind, version, causes, payload, hash"
 REPLAY_COLUMNS = "seq, kind, version, payload, hash"
 # The fold's: the payload as the bytes that were hashed (the UTF-8 text as stored), not decoded to str and back.
 FOLD_COLUMNS = "seq, kind, version, CAST(payload AS BLOB), hash"
-_KIND_NAME = schema.KIND_NAME_SQL
 # The same columns of a compact row: the kind's name, the canonical bytes rebuilt.
 _COMPACT_COLUMNS = {
-    ROW_COLUMNS: f"seq, ts_ns, {_KIND_NAME}, version, causes, {schema.canonical_sql()}, hash",
-    REPLAY_COLUMNS: f"seq, {_KIND_NAME}, version, {schema.canonical_sql()}, hash",
+    ROW_COLUMNS: f"seq, ts_ns, {schema.KIND_NAME_SQL}, version, causes, {schema.canonical_sql()}, hash",
+    REPLAY_COLUMNS: f"seq, {schema.KIND_NAME_SQL}, version, {schema.canonical_sql()}, hash",
     # The fold's: the kind's code, the canonical bytes after `["kind",` (the fold adds them: `prefixes`).
     FOLD_COLUMNS: f"seq, kind, version, CAST({schema.tail_sql()} AS BLOB), hash",
 }

@@ -20,7 +20,7 @@ import simpy
 
 from clearing import events as ev
 from clearing.core.liquidation.queue import queue_key
-from clearing.core.margin import Brackets, liquidation_price
+from clearing.core.margin import Brackets, liquidation_price, maintenance_amounts
 from clearing.core.risk import breach_liquidation_price
 from clearing.core.state import ClearingState, MarginMode, Role
 from clearing.core.state.schema import TOUCHED_ALL
@@ -29,7 +29,7 @@ from clearing.sim.bus import EventBus
 from clearing.sim.clock import Clock
 from clearing.sim.live import Live
 from clearing.sim.risk import Risk
-from clearing.units import Int64Array
+from clearing.units import PPM, Int64Array
 
 TRADER = Role.TRADER
 PORTFOLIO = MarginMode.PORTFOLIO
@@ -45,10 +45,21 @@ class TriggerCache:
     (`ClearingState.margin_cash`, computed only for the rows that may have changed) and the
     position with the last check's and recomputes the prices of the rows that differ (a
     collateral price change shows as a backing change).
+
+    A liquidation price costs about fifteen times the maintenance check of the same row. When
+    more than one row in `direct_share` changed (a funding settlement, a collateral price), the
+    cache checks every row directly instead (the same formula, on the backing and positions it
+    keeps) and leaves the prices stale; it keeps checking directly until the rows settle, and
+    rebuilds every price after `rebuild_after` direct checks (it then has spent about what the
+    rebuild costs). Either way the result is the full check's.
     """
 
-    def __init__(self, market: int) -> None:
+    def __init__(self, market: int, direct_share: int = 16, rebuild_after: int = 16) -> None:
         self.market = market
+        self.direct_share = direct_share  # check directly when more than 1 row in this many changed (0: never)
+        self.rebuild_after = rebuild_after
+        self.stale = False  # the prices are not the current rows' (checked directly meanwhile)
+        self.direct_checks = 0  # since the prices went stale
         self.backing: Int64Array = np.zeros(0, np.int64)
         self.position: Int64Array = np.zeros(0, np.int64)
         self.long_trigger: Int64Array = np.zeros(0, np.int64)
@@ -66,32 +77,99 @@ class TriggerCache:
         Only those rows' margin cash is computed.
         """
         column = s.position[:, self.market]
-        if self.position.shape[0] != column.shape[0] or s.brackets[self.market] is not self.brackets:
+        rows = column.shape[0]
+        if self.position.shape[0] != rows or s.brackets[self.market] is not self.brackets:
             # Accounts were opened, or dynamic margin moved the rates (`margin_rates_set`): start over.
             self.brackets = s.brackets[self.market]
             self.backing, self.position = s.margin_cash().copy(), column.copy()
-            self.long_trigger = np.zeros(column.shape[0], np.int64)  # longs: breached at or below
-            self.short_trigger = np.full(column.shape[0], np.iinfo(np.int64).max)  # shorts: at or above
+            self.long_trigger = np.zeros(rows, np.int64)  # longs: breached at or below
+            self.short_trigger = np.full(rows, np.iinfo(np.int64).max)  # shorts: at or above
             self.trader = s.role == TRADER
-            changed = np.flatnonzero((column != 0) & self.trader)
+            self.stale = False
+            return self._triggered(s, np.flatnonzero((column != 0) & self.trader))
+        everything = touched is None or TOUCHED_ALL in touched
+        if self.stale:
+            return self._while_stale(s, column, settled=not everything and not self._direct_for(len(touched or ()), rows))
+        if everything:
+            backing = s.margin_cash()
+            differs = backing != self.backing
+            differs |= column != self.position
+            if self._direct_for(int(np.count_nonzero(differs)), rows):  # most rows changed: check them directly
+                found = self._go_stale(s, backing, column)
+                if found is not None:
+                    return found
+            changed = np.flatnonzero(differs)
+            self.backing[changed] = backing[changed]
         else:
-            if touched is None or TOUCHED_ALL in touched:
-                backing = s.margin_cash()
-                changed = np.flatnonzero((backing != self.backing) | (column != self.position))
-                self.backing[changed] = backing[changed]
-            else:
-                rows = np.unique(np.array(touched, np.int64))
-                # Valuing every row's collateral at each mark was the monitor's largest cost: only
-                # these rows'. With no collateral listed, the full margin cash is a view of the cash.
-                backing = s.margin_cash(rows) if s.assets else s.margin_cash()[rows]
-                differs = (backing != self.backing[rows]) | (column[rows] != self.position[rows])
-                changed = rows[differs]
-                self.backing[changed] = backing[differs]
-            self.position[changed] = column[changed]
-            changed = changed[self.trader[changed]]  # the house accounts are never checked
+            near = np.unique(np.array(touched, np.int64))
+            # Valuing every row's collateral at each mark was the monitor's largest cost: only
+            # these rows'. With no collateral listed, the full margin cash is a view of the cash.
+            backing = s.margin_cash(near) if s.assets else s.margin_cash()[near]
+            differs = (backing != self.backing[near]) | (column[near] != self.position[near])
+            changed = near[differs]
+            self.backing[changed] = backing[differs]
+            if self._direct_for(changed.size, rows):
+                found = self._go_stale(s, s.margin_cash(), column)
+                if found is not None:
+                    return found
+        self.position[changed] = column[changed]
+        return self._triggered(s, changed[self.trader[changed]])  # the house accounts are never checked
+
+    def _direct_for(self, changed: int, rows: int) -> bool:
+        return self.direct_share > 0 and changed * self.direct_share > rows
+
+    def _go_stale(self, s: ClearingState, backing: Int64Array, position: Int64Array) -> Int64Array | None:
+        # The direct check of every row, the prices left stale from now on (None, and not stale, beyond int64).
+        found = self._below_maintenance(s, backing, position)
+        if found is not None:
+            self.stale, self.direct_checks = True, 0
+        return found
+
+    def _while_stale(self, s: ClearingState, column: Int64Array, settled: bool) -> Int64Array:
+        # Every row checked directly while the rows keep changing; once `settled` (few touched since the last check)
+        # after `rebuild_after` checks, every trader's price rebuilt from the rows as they are.
+        self.direct_checks += 1
+        if not settled or self.direct_checks <= self.rebuild_after:
+            found = self._below_maintenance(s, s.margin_cash(), column)
+            if found is not None:
+                return found
+        self.stale = False
+        np.copyto(self.backing, s.margin_cash())
+        np.copyto(self.position, column)
+        return self._triggered(s, np.flatnonzero(self.trader))
+
+    def _below_maintenance(self, s: ClearingState, backing: Int64Array, position: Int64Array) -> Int64Array | None:
+        # The traders not yet queued whose backing + position x mark x unit value < maintenance (`core.margin.
+        # maintenance_amounts`), ascending; None if a product could leave int64 (the prices handle those rows in Python
+        # integers).
+        market = self.market
+        mark, unit, brackets = int(s.mark_ticks[market]), int(s.unit_value[market]), s.brackets[market]
+        if position.size == 0:
+            return np.zeros(0, np.int64)
+        largest = max(int(position.max()), -int(position.min())) * mark * unit
+        if largest >= 2**62 or max(int(backing.max()), -int(backing.min())) >= 2**62:
+            return None
+        value = position * (mark * unit)
+        notional = np.abs(value)
+        if len(brackets.floors) == 1 and not brackets.by_size and largest * int(brackets.rates_ppm[0]) < 2**63 - PPM:
+            rate = int(brackets.rates_ppm[0])
+            notional *= rate
+            notional += PPM - 1
+            requirement = notional // PPM  # ceil(notional x rate / 10^6), in one int64 product
+        else:
+            requirement = maintenance_amounts(notional, brackets, position)
+        value += backing
+        below = value < requirement
+        below &= position != 0
+        below &= self.trader
+        below &= ~s.liquidating
+        return np.flatnonzero(below)
+
+    def _triggered(self, s: ClearingState, changed: Int64Array) -> Int64Array:
+        # The prices of the `changed` traders recomputed, then the mark compared with every price.
         if changed.size:
             market = self.market
-            held = column[changed]
+            held = self.position[changed]
             trigger = liquidation_price(self.backing[changed], held, int(s.unit_value[market]), s.brackets[market])
             trader = self.trader[changed]
             self.long_trigger[changed] = np.where((held > 0) & trader, trigger, 0)

@@ -61,7 +61,9 @@ def test_the_cached_check_equals_the_full_check(book, walk):
             emit(ev.CollateralDeposited(ts_ns=0, account=account, asset=0, amount=collateral))
         hold(account, lots, 100)
     emit(mark_price_updated(100))
-    cache, journaled = TriggerCache(0), TriggerCache(0)
+    # Each twice: with the direct check once two rows changed (so that most steps take it) and with prices only.
+    caches = [(TriggerCache(0, direct_share=N // 2, rebuild_after=3), TriggerCache(0, direct_share=N // 2, rebuild_after=3)),
+              (TriggerCache(0, direct_share=0), TriggerCache(0, direct_share=0))]  # fmt: skip
     s.touched = None
     for step in [("mark", 100), *walk]:
         if step[0] == "mark":
@@ -78,6 +80,7 @@ def test_the_cached_check_equals_the_full_check(book, walk):
             emit(ev.CollateralPriceDelivered(ts_ns=0, asset=0, price_ticks=step[1], ts_source_ns=0, ts_published_ns=0))
         backing = s.margin_cash()
         expected = breached_accounts(s, 0, backing).tolist()
-        assert cache.breached(s).tolist() == expected
         touched, s.touched = [TOUCHED_ALL] if s.touched is None else s.touched, []
-        assert journaled.breached(s, touched).tolist() == expected
+        for cache, journaled in caches:
+            assert cache.breached(s).tolist() == expected
+            assert journaled.breached(s, touched).tolist() == expected
