@@ -16,8 +16,8 @@ class FundingConfig(Section):
     it paid on the mark or the oracle price (`clearing.core.funding`; the defaults are Binance's)."""
 
     enabled: bool = True
-    interval_s: float = Field(default=28_800, gt=0, description="time between payments")
-    sample_s: float = Field(default=60, gt=0)
+    interval_s: float = Field(default=28_800, ge=0.001, description="time between payments")
+    sample_s: float = Field(default=60, ge=0.001)
     impact_notional: PositiveDecimal = Decimal(4000)
     interest_rate: Annotated[Decimal, Field(ge=-1, lt=1)] = Decimal("0.0001")
     clamp: Rate = Decimal("0.0005")

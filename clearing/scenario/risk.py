@@ -193,7 +193,7 @@ class DynamicMarginConfig(Section):
     """
 
     enabled: bool = False
-    interval_s: float = Field(default=60, gt=0)
+    interval_s: float = Field(default=60, ge=0.001)
     halflife_s: float = Field(default=3600, gt=0, description="half-life of the EWMA of the mark's squared returns")
     reference_vol: float = Field(default=0.6, gt=0, le=20, description="annualised volatility the listed rates are for")
     oi_reference: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Field(

@@ -91,7 +91,7 @@ class Scenario(Section):
     description: str = ""
     epoch: datetime = datetime(2024, 1, 1, tzinfo=UTC)
     duration_s: float = Field(gt=0, le=30 * 86_400)
-    checkpoint_interval_s: float = Field(default=600, gt=0)
+    checkpoint_interval_s: float = Field(default=600, ge=0.001)
     market: MarketConfig = MarketConfig()
     price: PriceConfig = PriceConfig()
     oracle: OracleConfig = OracleConfig()

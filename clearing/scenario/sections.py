@@ -258,7 +258,7 @@ class VolatilityConfig(Section):
     half_life_s: float = Field(default=21_600.0, gt=0)
     floor: float = Field(default=0.05, gt=0, le=5)
     cap: float = Field(default=5.0, gt=0, le=50)
-    interval_s: float = Field(default=60.0, gt=0)
+    interval_s: float = Field(default=60.0, ge=0.001)
     file: str = "okx_btc_options_chain_1m_2025-10-10.csv"
     file_optional: bool = Field(default=False, description="okx without its file: the synthetic surface instead")
 
