@@ -65,4 +65,4 @@ class EventBus:
         return digest
 
     def _snapshot(self, seq: int) -> tuple[int, bytes]:
-        return snapshots.FORMAT, self._snapshots.dump(self.state, seq)
+        return self._snapshots.dump(self.state, seq)

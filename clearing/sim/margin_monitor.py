@@ -89,7 +89,10 @@ class TriggerCache:
             return self._triggered(s, np.flatnonzero((column != 0) & self.trader))
         everything = touched is None or TOUCHED_ALL in touched
         if self.stale:
-            return self._while_stale(s, column, settled=not everything and not self._direct_for(len(touched or ()), rows))
+            many = everything or self._direct_for(len(touched or ()), rows)
+            if many and not everything:  # the journal repeats a row per change (a maker's in every trade): count rows
+                many = self._direct_for(int(np.unique(np.array(touched, np.int64)).size), rows)
+            return self._while_stale(s, column, settled=not many)
         if everything:
             backing = s.margin_cash()
             differs = backing != self.backing

@@ -50,3 +50,22 @@ def test_direct_checks_while_rows_change_then_prices_again(rates: str) -> None:
     # Stale from the first settlement (checked directly), the second and two settled checks (rebuild_after = 3
     # direct checks since), prices rebuilt at the next.
     assert path == [False, False, True, True, True, True, False, False, False, False, False, False, False]
+
+
+def test_a_journal_that_repeats_a_few_rows_counts_as_settled() -> None:
+    # Every trade notes its buyer and seller: a maker trading with three traders sixty times is 120 entries, 4 rows.
+    s = state_with(N, unit_value=100, maintenance_margin_ppm=5_000)
+    s.position[:, 0] = np.where(np.arange(N) % 2, 10, -10)
+    s.cash[:] = 10**9
+    s.mark_ticks[0] = 60_000
+    cache = TriggerCache(0, rebuild_after=2)
+    cache.breached(s, None)
+    s.cash += 1  # funding: every row
+    cache.breached(s, [TOUCHED_ALL])
+    assert cache.stale
+    for _ in range(4):
+        s.mark_ticks[0] += 10
+        touched = [0, 1, 2, 3] * 60
+        assert len(touched) * cache.direct_share > N
+        assert cache.breached(s, touched).tolist() == breached_accounts(s, 0, s.margin_cash()).tolist()
+    assert not cache.stale

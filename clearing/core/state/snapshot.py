@@ -86,8 +86,9 @@ def _format(encoding: int) -> int:
     return zlib.crc32(msgspec.json.encode(shape))
 
 
-FORMAT = _format(3)  # stored with each snapshot; 3: deltas (`_DELTA`, `_XOR`)
-READS = frozenset((FORMAT, _format(2)))  # 2: every snapshot whole, as the whole ones of 3 are still written
+FORMAT = _format(3)  # stored with each delta (`_DELTA`, `_XOR`)
+WHOLE_FORMAT = _format(2)  # stored with each whole snapshot: the bytes of the format before deltas, which it can read
+READS = frozenset((FORMAT, WHOLE_FORMAT))
 _LIST, _TUPLE, _DICT, _DEQUE, _ARRAY, _OBJECT, _REF, _INT, _DELTA, _XOR = range(10)
 _SCALARS = (str, bytes, float, bool, type(None))
 _INT64 = (-(2**63), 2**63)
@@ -257,8 +258,8 @@ class Encoder:
         self.written = 0
         self.base: tuple[int, dict[str, np.ndarray]] | None = None  # the last snapshot's seq and arrays
 
-    def dump(self, state: ClearingState, seq: int) -> bytes:
-        """Return the snapshot bytes of `state`, the snapshot at `seq` (after every one dumped before)."""
+    def dump(self, state: ClearingState, seq: int) -> tuple[int, bytes]:
+        """Return the (format, bytes) of the snapshot of `state` at `seq` (after every one dumped before)."""
         if self.base is not None and seq <= self.base[0]:
             raise ValueError(f"a snapshot at seq {seq} after the one at seq {self.base[0]}")
         delta = self.base is not None and self.written % self.keyframe_every != 0
@@ -268,7 +269,7 @@ class Encoder:
             tree = [_DELTA, self.base[0], tree]
         self.base = (seq, writer.arrays)
         self.written += 1
-        return zlib.compress(msgspec.msgpack.encode(tree), _LEVEL)
+        return FORMAT if delta else WHOLE_FORMAT, zlib.compress(msgspec.msgpack.encode(tree), _LEVEL)
 
 
 def _tree(blob: bytes) -> Any:
@@ -348,24 +349,26 @@ def load(
             delta's bases do not load, or the state's digest is not `digest`.
     """
     if fmt not in READS:
-        raise SnapshotError(f"is in format {fmt}, written by another version of clearing (this one writes {FORMAT})")
+        raise SnapshotError(f"is in format {fmt}, written by another version of clearing (this one reads {WHOLE_FORMAT} "
+                            f"and {FORMAT})")  # fmt: skip
     tree = _tree(blob)
     if bases is None and isinstance(tree, list) and tree and tree[0] == _DELTA:
         raise SnapshotError("is a delta, and the snapshots it rests on were not given")
     try:
         root, base = (bases or Bases(lambda seq: (0, b""))).root(tree, 2**63 if seq is None else seq)
         fields = _Reader(base).node(root)
+        if not isinstance(fields, dict) or any(type(k) is not str for k in fields) or \
+                sorted(fields) != _attributes(ClearingState()):  # fmt: skip
+            raise SnapshotError("does not hold a state's fields")
+        state = ClearingState.__new__(ClearingState)
+        for name, value in fields.items():
+            setattr(state, name, value)
+        if digest is not None and state.digest() != digest:  # a field of the wrong type fails here too
+            raise SnapshotError("is not the state its checkpoint records")
     except SnapshotError:
         raise
-    except Exception as e:  # what a corrupt tree makes a constructor raise
+    except Exception as e:  # what a corrupt or hostile tree makes a constructor or the digest raise
         raise SnapshotError(f"does not load ({type(e).__name__}: {e})") from None
-    if not isinstance(fields, dict) or sorted(fields) != _attributes(ClearingState()):
-        raise SnapshotError("does not hold a state's fields")
-    state = ClearingState.__new__(ClearingState)
-    for name, value in fields.items():
-        setattr(state, name, value)
-    if digest is not None and state.digest() != digest:
-        raise SnapshotError("is not the state its checkpoint records")
     if bases is not None and seq is not None:
         bases.remember(seq, {name: value.copy() for name, value in fields.items() if type(value) is np.ndarray})
     return state
