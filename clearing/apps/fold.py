@@ -115,6 +115,9 @@ class Tallying(Observer):
         self.tally.event(seq, kind, event)
 
 
+TRIES = snapshots.KEYFRAME_EVERY + 1  # snapshots `Start.find` tries, the last first
+
+
 @dataclass
 class Start:
     """Where a fold starts: the first seq, the chain's head before it, the state and the per-market counts then."""
@@ -131,25 +134,27 @@ class Start:
 
     @staticmethod
     def find(reader: EventLogReader, until_ns: int) -> Start:
-        """Return the start at the log's last snapshot at or before `until_ns` (at genesis without a usable one).
+        """Return the start at the log's last usable snapshot at or before `until_ns` (at genesis without one).
 
         The snapshot's state must reproduce the digest of the chained checkpoint at its seq,
         and the walk from there checks the chain from the stored hash of the row before it:
         the rows before the snapshot are not read (`clearing verify` reads them all). A
         snapshot that does not load or is not its checkpoint's state (written by another
-        version, or altered) is said on stderr (a warning), and the walk starts at genesis.
+        version, or altered, or resting on a delta's base that is gone) is said on stderr (a
+        warning) and the one before it is tried, back to `TRIES` of them (enough to reach a
+        whole snapshot past a broken chain of deltas); then the walk starts at genesis.
         """
-        found = [s for s in reader.snapshots() if s[1] <= until_ns]
-        if not found:
-            return Start.at_genesis(reader.header)
-        seq, _ts, digest = found[-1]
-        try:
-            state = _snapshot_state(reader, seq, digest)
-        except snapshots.SnapshotError as e:
-            structlog.get_logger().warning(f"the state snapshot at seq {seq} {e}; replaying from the first event "
-                                           "(`clearing verify` checks every snapshot)", log=str(reader.path))  # fmt: skip
-            return Start.at_genesis(reader.header)
-        return Start(seq, reader.snapshot_head(seq), state, tally_log(reader, before_seq=seq))
+        found = [s for s in reader.snapshots() if s[1] <= until_ns][-TRIES:]
+        for i, (seq, _ts, digest) in enumerate(reversed(found)):
+            try:
+                state = _snapshot_state(reader, seq, digest)
+            except snapshots.SnapshotError as e:
+                then = "trying the one before it" if i + 1 < len(found) else "replaying from the first event"
+                structlog.get_logger().warning(f"the state snapshot at seq {seq} {e}; {then} (`clearing verify` checks "
+                                               "every snapshot)", log=str(reader.path))  # fmt: skip
+                continue
+            return Start(seq, reader.snapshot_head(seq), state, tally_log(reader, before_seq=seq))
+        return Start.at_genesis(reader.header)
 
 
 def _snapshot_state(reader: EventLogReader, seq: int, digest: str) -> ClearingState:

@@ -3,7 +3,7 @@ the XOR of their arrays with the snapshot before, and each loads to its checkpoi
 
 A delta rests on the snapshots before it back to the last whole one: one of them missing or
 altered fails `verify` at the delta (or at the altered one first) and sends `replay --until`
-back to the first event, saying so; a delta that claims to rest on itself or a later one is
+back to the snapshot before it that loads, saying so; a delta that claims to rest on itself or a later one is
 refused; a whole snapshot of the format before deltas still loads.
 """
 
@@ -96,7 +96,7 @@ def _broken(log: Path, tmp_path: Path, sql: str, *params: object) -> Path:
     return bad
 
 
-def test_a_delta_whose_base_is_gone_fails_verify_and_replay_starts_from_the_first_event(
+def test_a_delta_whose_base_is_gone_fails_verify_and_replay_starts_from_the_whole_one_before(
         log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     kept = _snapshots(log)
     base, delta = kept[1][0], kept[2][0]
@@ -108,8 +108,8 @@ def test_a_delta_whose_base_is_gone_fails_verify_and_replay_starts_from_the_firs
     assert err.count("\n") == 1
     with EventLogReader(bad) as reader:
         ts = next(t for s, t, _d in reader.snapshots() if s == delta)
-    result, err = _replay(capsys, bad, "--until", str(ts // 10**9 + 1))
-    assert result["replayed_from_seq"] == 1 and f"the state snapshot at seq {delta} rests on" in err
+    result, err = _replay(capsys, bad, "--until", str(ts // 10**9 + 1))  # from the whole one before the gap
+    assert result["replayed_from_seq"] == kept[0][0] and f"the state snapshot at seq {delta} rests on" in err
 
 
 def test_an_altered_base_fails_verify_at_the_base(log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

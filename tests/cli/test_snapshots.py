@@ -4,7 +4,7 @@ A run keeps a snapshot of its state at the first checkpoint every `--snapshot-ev
 the replay from one prints what the replay from the first event prints, for every kind of
 state the scenarios make (options, portfolio margin, coin-margined markets, several markets);
 a snapshot that is not its checkpoint's state fails `verify` (exit 1) and is passed over by
-`replay`, which says so and replays from the first event,
+`replay`, which says so and starts from the snapshot before it (from the first event when none loads),
 and a snapshot naming anything but the state's classes builds nothing.
 """
 
@@ -118,18 +118,20 @@ def test_a_snapshot_that_is_not_its_checkpoints_state_fails_verify_and_is_passed
     bad = tmp_path / "bad.sqlite"
     shutil.copy(crash, bad)
     with EventLogReader(bad) as reader:
-        seq = reader.snapshots()[-1][0]
+        seq, before = reader.snapshots()[-1][0], reader.snapshots()[-2][0]
     with sqlite3.connect(bad) as conn:
         conn.execute(TAMPERING[how].format(seq=seq))
     assert main(["verify", str(bad)]) == 1
     err = capsys.readouterr().err
     at = seq - 1 if how == "moved" else seq
     assert f"state snapshot at seq {at}" in err and err.count("\n") == 1, err
-    code, result = _replay(capsys, bad, "--until", "1100")  # said, and replayed from the events alone
-    assert code == 0 and result["status"] == "partial" and result["replayed_from_seq"] == 1
+    code, result = _replay(capsys, bad, "--until", "1100")  # said, and replayed from the snapshot before it
+    assert code == 0 and result["status"] == "partial" and result["replayed_from_seq"] == before
     assert f"the state snapshot at seq {at}" in capsys.readouterr().err
     code, expected = _replay(capsys, crash, "--until", "1100", "--from-start")
-    assert expected.pop("checkpoints_verified") == result.pop("checkpoints_verified") and expected == result
+    assert expected.pop("checkpoints_verified") > result.pop("checkpoints_verified")  # only those after the snapshot
+    expected.pop("replayed_from_seq"), result.pop("replayed_from_seq")
+    assert expected == result
 
 
 def test_a_snapshot_naming_anything_but_the_state_builds_nothing(crash: Path, tmp_path: Path,
@@ -156,7 +158,8 @@ def test_a_snapshot_naming_anything_but_the_state_builds_nothing(crash: Path, tm
         assert main(["verify", str(bad)]) == 1
         assert "state snapshot at seq" in capsys.readouterr().err
         code, result = _replay(capsys, bad, "--until", "1100")
-        assert code == 0 and result["replayed_from_seq"] == 1
+        with EventLogReader(bad) as reader:
+            assert code == 0 and result["replayed_from_seq"] == reader.snapshots()[-2][0]
     assert not witness.exists()
 
 
@@ -187,8 +190,21 @@ def test_a_snapshot_of_another_version_is_skipped_by_verify_and_passed_over_by_r
     report = json.loads(capsys.readouterr().out)
     assert report["snapshots"] >= 2 and report["snapshots_skipped"] == 1
     code, result = _replay(capsys, old, "--until", "1100")
-    assert code == 0 and result["replayed_from_seq"] == 1
+    with EventLogReader(old) as reader:
+        assert code == 0 and result["replayed_from_seq"] == reader.snapshots()[-2][0]
     assert "format 99, written by another version of clearing" in capsys.readouterr().err
+
+
+def test_when_every_snapshot_before_the_time_fails_the_replay_starts_from_the_first_event(
+        crash: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    bad = tmp_path / "bad.sqlite"
+    shutil.copy(crash, bad)
+    with sqlite3.connect(bad) as conn:
+        conn.execute("UPDATE snapshots SET state = zeroblob(64)")
+    code, result = _replay(capsys, bad, "--until", "1100")
+    err = capsys.readouterr().err
+    assert code == 0 and result["replayed_from_seq"] == 1
+    assert err.count("trying the one before it") >= 2 and err.count("replaying from the first event") == 1
 
 
 def test_a_log_of_the_layout_before_snapshots_replays_from_the_start(tmp_path: Path,
