@@ -175,6 +175,15 @@ def test_a_snapshot_is_written_only_with_its_checkpoints_row(tmp_path: Path, cra
         assert conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
 
 
+def _altered(log: Path, tmp_path: Path, sql: str) -> Path:
+    # A copy of `log` with `sql` run on it.
+    copy = tmp_path / "altered.sqlite"
+    shutil.copy(log, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute(sql)
+    return copy
+
+
 def _header_data(header: RunHeader) -> RunHeaderData:  # the writer's header from a reader's
     return RunHeaderData(header.run_id, header.clearing_version, header.scenario_name, header.scenario_json,
                          header.scenario_hash, header.seed, header.epoch_utc, header.inputs_json)  # fmt: skip
@@ -182,10 +191,7 @@ def _header_data(header: RunHeader) -> RunHeaderData:  # the writer's header fro
 
 def test_a_snapshot_of_another_version_is_skipped_by_verify_and_passed_over_by_replay(
         crash: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    old = tmp_path / "old.sqlite"
-    shutil.copy(crash, old)
-    with sqlite3.connect(old) as conn:
-        conn.execute("UPDATE snapshots SET format = 99 WHERE seq = (SELECT max(seq) FROM snapshots)")
+    old = _altered(crash, tmp_path, "UPDATE snapshots SET format = 99 WHERE seq = (SELECT max(seq) FROM snapshots)")
     assert main(["verify", str(old), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["snapshots"] >= 2 and report["snapshots_skipped"] == 1
@@ -197,10 +203,7 @@ def test_a_snapshot_of_another_version_is_skipped_by_verify_and_passed_over_by_r
 
 def test_when_every_snapshot_before_the_time_fails_the_replay_starts_from_the_first_event(
         crash: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    bad = tmp_path / "bad.sqlite"
-    shutil.copy(crash, bad)
-    with sqlite3.connect(bad) as conn:
-        conn.execute("UPDATE snapshots SET state = zeroblob(64)")
+    bad = _altered(crash, tmp_path, "UPDATE snapshots SET state = zeroblob(64)")
     code, result = _replay(capsys, bad, "--until", "1100")
     err = capsys.readouterr().err
     assert code == 0 and result["replayed_from_seq"] == 1
