@@ -87,13 +87,11 @@ class TriggerCache:
             self.trader = s.role == TRADER
             self.stale = False
             return self._triggered(s, np.flatnonzero((column != 0) & self.trader))
-        everything = touched is None or TOUCHED_ALL in touched
+        # The rows touched (the journal repeats a row per change, a maker's in every trade); None: every row.
+        near = None if touched is None or TOUCHED_ALL in touched else np.unique(np.array(touched, np.int64))
         if self.stale:
-            many = everything or self._direct_for(len(touched or ()), rows)
-            if many and not everything:  # the journal repeats a row per change (a maker's in every trade): count rows
-                many = self._direct_for(int(np.unique(np.array(touched, np.int64)).size), rows)
-            return self._while_stale(s, column, settled=not many)
-        if everything:
+            return self._while_stale(s, column, settled=near is not None and not self._direct_for(near.size, rows))
+        if near is None:
             backing = s.margin_cash()
             differs = backing != self.backing
             differs |= column != self.position
@@ -104,7 +102,6 @@ class TriggerCache:
             changed = np.flatnonzero(differs)
             self.backing[changed] = backing[changed]
         else:
-            near = np.unique(np.array(touched, np.int64))
             # Valuing every row's collateral at each mark was the monitor's largest cost: only
             # these rows'. With no collateral listed, the full margin cash is a view of the cash.
             backing = s.margin_cash(near) if s.assets else s.margin_cash()[near]

@@ -160,6 +160,11 @@ def _bytes(array: np.ndarray) -> np.ndarray:
     return np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
 
 
+def _array(dtype: Any, shape: Any, data: Any) -> np.ndarray:
+    # The array an `_ARRAY` node holds (read only: a view of the node's bytes).
+    return np.frombuffer(data, np.dtype(dtype)).reshape(shape)
+
+
 def _unxor(name: str, data: Any, base: dict[str, np.ndarray]) -> np.ndarray:
     # The array of field `name` a delta holds as `data`, its XOR with the base's array of that field.
     old = base.get(name)
@@ -213,8 +218,7 @@ class _Reader:
         if tag == _TUPLE:
             value: Any = tuple(map(self.node, rest))
         elif tag == _ARRAY:
-            dtype, shape, data = rest
-            value = np.frombuffer(data, np.dtype(dtype)).reshape(shape).copy()
+            value = _array(*rest).copy()
         elif tag == _XOR:
             value = _unxor(rest[0], rest[1], self.base)
         elif tag == _OBJECT:
@@ -262,14 +266,14 @@ class Encoder:
         """Return the (format, bytes) of the snapshot of `state` at `seq` (after every one dumped before)."""
         if self.base is not None and seq <= self.base[0]:
             raise ValueError(f"a snapshot at seq {seq} after the one at seq {self.base[0]}")
-        delta = self.base is not None and self.written % self.keyframe_every != 0
-        writer = _Writer(self.base[1] if delta and self.base is not None else None)
+        base = self.base if self.written % self.keyframe_every else None  # None: a whole one
+        writer = _Writer(base[1] if base else None)
         tree = writer.root(_state_fields(state))
-        if delta and self.base is not None:
-            tree = [_DELTA, self.base[0], tree]
+        if base:
+            tree = [_DELTA, base[0], tree]
         self.base = (seq, writer.arrays)
         self.written += 1
-        return FORMAT if delta else WHOLE_FORMAT, zlib.compress(msgspec.msgpack.encode(tree), _LEVEL)
+        return FORMAT if base else WHOLE_FORMAT, zlib.compress(msgspec.msgpack.encode(tree), _LEVEL)
 
 
 def _tree(blob: bytes) -> Any:
@@ -318,7 +322,7 @@ class Bases:
         try:
             for name, node in zip(root[1::2], root[2::2], strict=True):
                 if isinstance(node, list) and node and node[0] == _ARRAY:
-                    arrays[name] = np.frombuffer(node[3], np.dtype(node[1])).reshape(node[2])
+                    arrays[name] = _array(*node[1:])
                 elif isinstance(node, list) and node and node[0] == _XOR:
                     arrays[name] = _unxor(node[1], node[2], base)
         except SnapshotError:
